@@ -1,0 +1,36 @@
+# The README's two commands are `make run` and `make test`; both create the
+# virtual environment on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint unit integration bench schema clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/crm-gateway serve --demo
+
+lint: install
+	$(BIN)/ruff check gateway schema resolvers tests bench
+	$(BIN)/ruff format --check gateway schema resolvers tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+schema: install
+	$(BIN)/crm-gateway schema > schema.graphql
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache bench/results

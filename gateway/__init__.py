@@ -1,0 +1,1 @@
+"""CRM GraphQL gateway: one Relay schema over several CRM REST APIs."""
