@@ -24,7 +24,12 @@ def free_port() -> int:
 
 def server_config(app: Any, port: int, *, host: str = LOOPBACK) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
         timeout_graceful_shutdown=2,
     )
 
@@ -40,8 +45,6 @@ class ServerThread:
         self.port = port or free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self._server = uvicorn.Server(server_config(app, self.port))
-        # Signal handlers can only be installed from the main thread.
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:

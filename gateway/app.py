@@ -1,0 +1,94 @@
+"""The FastAPI app: GraphQL (with GraphiQL) at /graphql, health endpoints, lifespan.
+
+`create_app(settings)` for a service; `create_router(settings)` for a backend
+team that mounts the gateway inside its own FastAPI app (`include_router`
+runs the router's lifespan with the host app's).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from strawberry.fastapi import GraphQLRouter
+
+from gateway.datasources import DataSource, source_class
+from gateway.pagination import CursorCodec, PageLimits
+from gateway.settings import Settings
+from gateway.upstream import open_client
+from resolvers.context import Context, Gateway
+from schema import schema
+
+log = logging.getLogger("gateway")
+
+# httpx logs every request URL at INFO, and RevyOps puts its credential in the URL.
+for noisy in ("httpx", "httpcore"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _check_credentials(settings: Settings) -> None:
+    """Fail at start-up, naming the key, when a provider lacks a credential."""
+    for provider in settings.providers:
+        source_class(provider.kind).client_auth(provider)
+
+
+def create_router(settings: Settings) -> APIRouter:
+    """The gateway's routes, with a lifespan that opens and closes the provider clients."""
+    _check_credentials(settings)
+    secret = settings.cursor_secret
+    gateway = Gateway(
+        sources={},
+        codec=CursorCodec(
+            secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
+        ),
+        limits=PageLimits(default_size=settings.default_page_size, max_size=settings.max_page_size),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            sources: dict[str, DataSource] = {}
+            for provider in settings.providers:
+                cls = source_class(provider.kind)
+                client = await stack.enter_async_context(
+                    open_client(provider, cls.client_auth(provider))
+                )
+                sources[provider.name] = cls(provider, client)
+            gateway.sources = sources
+            log.info("gateway ready with providers: %s", ", ".join(sources) or "none")
+            yield
+            gateway.sources = {}
+
+    async def context() -> Context:
+        return Context(gateway)
+
+    graphql = GraphQLRouter(
+        schema,
+        context_getter=context,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        multipart_uploads_enabled=False,
+    )
+    router = APIRouter(lifespan=lifespan)
+    router.include_router(graphql, prefix="/graphql")
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz() -> dict[str, Any]:
+        return {"status": "ready", "providers": sorted(gateway.sources)}
+
+    return router
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The gateway as a standalone app."""
+    logging.basicConfig(level=settings.log_level)
+    app = FastAPI(title="CRM GraphQL gateway", docs_url=None, redoc_url=None)
+    app.include_router(create_router(settings))
+    return app

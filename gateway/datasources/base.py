@@ -1,0 +1,156 @@
+"""What every REST data source shares; each provider file holds only what differs.
+
+A data source maps one provider API to plain records (`gateway.records`) and
+knows no GraphQL. It says how the API pages (`style`), which entities it has,
+how it authenticates (`auth`), how to read its error bodies
+(`error_message`), and implements the fetches of its style; the shared
+`connection` method runs the pagination engine over them.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from gateway.errors import NotFound, Unsupported, UpstreamNotFound
+from gateway.pagination import (
+    ConnectionArgs,
+    ConnectionSlice,
+    CursorCodec,
+    OffsetPage,
+    binding_key,
+    paginate_offsets,
+)
+from gateway.records import AnyRecord, Entity
+from gateway.settings import ConfigError, ProviderSettings
+from gateway.upstream import ClientAuth, Upstream
+
+R = TypeVar("R")
+
+
+class PaginationStyle(enum.StrEnum):
+    PAGE_NUMBER = "PAGE_NUMBER"
+    INDEX_RANGE = "INDEX_RANGE"
+    CURSOR = "CURSOR"
+    PAGE_TOKEN = "PAGE_TOKEN"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do, as the `providers` field reports it."""
+
+    entities: frozenset[Entity]
+    can_page_backward: bool
+    can_count: bool
+
+
+class DataSource(ABC):
+    """One configured provider instance."""
+
+    kind: ClassVar[str]
+    display_name: ClassVar[str]
+    style: ClassVar[PaginationStyle]
+    entities: ClassVar[frozenset[Entity]]
+    credential_names: ClassVar[tuple[str, ...]]
+    can_page_backward: ClassVar[bool] = True
+    can_count: ClassVar[bool] = True
+    default_request_size: ClassVar[int] = 100
+
+    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.upstream = Upstream(settings.name, client, self.error_message)
+        self.max_request_size = settings.max_request_size or self.default_request_size
+
+    # --- what each provider says -------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
+        """Headers and query parameters that carry the credentials."""
+
+    @staticmethod
+    @abstractmethod
+    def error_message(body: Any) -> str | None:
+        """The human message inside one of this API's error bodies."""
+
+    @abstractmethod
+    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
+        """One record by its provider id; NotFound when it does not exist."""
+
+    async def fetch_offset(self, entity: Entity, offset: int, size: int) -> OffsetPage[AnyRecord]:
+        """Rows [offset, offset+size) of the entity's list (offset-addressable styles)."""
+        raise NotImplementedError
+
+    # --- shared ------------------------------------------------------------------------
+
+    @classmethod
+    def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
+        credentials = settings.resolved_credentials()
+        missing = [k for k in cls.credential_names if not credentials.get(k)]
+        if missing:
+            raise ConfigError(
+                f"providers.{settings.name}.credentials.{missing[0]}: required for kind "
+                f"{cls.kind!r} (set it in credentials or credentials_env)"
+            )
+        return cls.auth(credentials)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(self.entities, self.can_page_backward, self.can_count)
+
+    def require(self, entity: Entity) -> None:
+        """Unsupported unless this provider has `entity`."""
+        if entity not in self.entities:
+            raise Unsupported(
+                f"{self.display_name} (provider {self.name!r}) has no {entity.value}s.",
+                provider=self.name,
+            )
+
+    def not_found(self, entity: Entity, remote_id: str) -> NotFound:
+        return NotFound(f"{entity.value} {remote_id!r} does not exist in provider {self.name!r}.")
+
+    async def connection(
+        self, entity: Entity, args: ConnectionArgs, codec: CursorCodec
+    ) -> ConnectionSlice[AnyRecord]:
+        """A Relay window of the entity's list; `args` already checked."""
+        self.require(entity)
+        binding = binding_key(self.name, entity.value, None, None)
+        if self.style in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
+
+            async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
+                return await self.fetch_offset(entity, offset, size)
+
+            return await paginate_offsets(
+                args,
+                fetch=fetch,
+                codec=codec,
+                binding=binding,
+                max_request_size=self.max_request_size,
+                aligned=self.style is PaginationStyle.PAGE_NUMBER,
+            )
+        raise NotImplementedError(f"pagination style {self.style}")
+
+    def parse(self, convert: Callable[[Any], R], raw: Any, response: httpx.Response) -> R:
+        """`convert(raw)`, with a wrong-shaped payload turned into UpstreamBadResponse."""
+        try:
+            return convert(raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise self.upstream.bad_response(
+                f"unexpected shape ({type(error).__name__}: {error})", response
+            ) from None
+
+    async def get_json(
+        self, entity: Entity, remote_id: str, path: str, **params: Any
+    ) -> tuple[Any, httpx.Response]:
+        """GET one record's JSON; an upstream 404 becomes NotFound for that id."""
+        try:
+            response = await self.upstream.request("GET", path, params=params or None)
+        except UpstreamNotFound:
+            raise self.not_found(entity, remote_id) from None
+        return self.upstream.json(response), response

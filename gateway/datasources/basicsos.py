@@ -1,0 +1,212 @@
+"""BasicsOS: generic `/api/:resource`, inclusive `range=[start,end]`, total in `Content-Range`.
+
+Rows come back camelCase. Notes live in three tables (`contact_notes`,
+`company_notes`, `deal_notes`); the unified note list is their concatenation
+in that order, and a note's remote id names its table (`deal_notes/7`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.pagination import OffsetPage
+from gateway.records import (
+    AnyRecord,
+    CompanyRecord,
+    ContactRecord,
+    DealRecord,
+    DealStatus,
+    Email,
+    Entity,
+    Money,
+    NoteRecord,
+    full_name,
+)
+from gateway.upstream import ClientAuth
+
+RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
+NOTE_TABLES = {
+    "contact_notes": Entity.CONTACT,
+    "company_notes": Entity.COMPANY,
+    "deal_notes": Entity.DEAL,
+}
+NOTE_PARENT_KEYS = {
+    "contact_notes": "contactId",
+    "company_notes": "companyId",
+    "deal_notes": "dealId",
+}
+CONTENT_RANGE = re.compile(r"^\s*\S+\s+(?:\d+-\d+|\*)/(\d+)\s*$")
+# BasicsOS deal `status` is a free-text pipeline stage; these words settle the outcome.
+WON_STAGES = {"won", "closed won", "closed-won"}
+LOST_STAGES = {"lost", "closed lost", "closed-lost"}
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _deal_status(stage: str | None) -> DealStatus | None:
+    if stage is None:
+        return None
+    lowered = stage.strip().lower()
+    if lowered in WON_STAGES:
+        return DealStatus.WON
+    if lowered in LOST_STAGES:
+        return DealStatus.LOST
+    return DealStatus.OPEN
+
+
+def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
+    custom = dict(raw.get("customFields") or {})
+    return ContactRecord(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        created_at=_time(raw.get("createdAt")),
+        first_name=_text(raw.get("firstName")),
+        last_name=_text(raw.get("lastName")),
+        name=full_name(raw.get("firstName"), raw.get("lastName")),
+        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        company_id=_text(raw.get("companyId")),
+        custom_fields=custom,
+        remote_data=raw,
+    )
+
+
+def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+    return CompanyRecord(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        created_at=_time(raw.get("createdAt")),
+        name=_text(raw.get("name")),
+        domain=_text(raw.get("domain")),
+        industry=_text(raw.get("category")),
+        description=_text(raw.get("description")),
+        custom_fields=dict(raw.get("customFields") or {}),
+        remote_data=raw,
+    )
+
+
+def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+    amount = raw.get("amount")
+    return DealRecord(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        created_at=_time(raw.get("createdAt")),
+        updated_at=_time(raw.get("updatedAt")),
+        name=_text(raw.get("name")),
+        # BasicsOS stores no currency for a deal.
+        amount=Money(str(Decimal(str(amount)))) if amount is not None else None,
+        stage=_text(raw.get("status")),
+        status=_deal_status(_text(raw.get("status"))),
+        company_id=_text(raw.get("companyId")),
+        custom_fields=dict(raw.get("customFields") or {}),
+        remote_data=raw,
+    )
+
+
+def _note(provider: str, table: str, raw: dict[str, Any]) -> NoteRecord:
+    return NoteRecord(
+        provider=provider,
+        remote_id=f"{table}/{raw['id']}",
+        created_at=_time(raw.get("date")),
+        title=_text(raw.get("title")),
+        body=_text(raw.get("text")),
+        target_entity=NOTE_TABLES[table],
+        target_id=_text(raw.get(NOTE_PARENT_KEYS[table])),
+        remote_data=raw,
+    )
+
+
+class BasicsOS(DataSource):
+    kind = "basicsos"
+    display_name = "BasicsOS"
+    style = PaginationStyle.INDEX_RANGE
+    entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
+    credential_names = ("token",)
+    default_request_size = 100
+
+    @classmethod
+    def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
+        return ClientAuth(headers={"Authorization": f"Bearer {credentials['token']}"})
+
+    @staticmethod
+    def error_message(body: Any) -> str | None:
+        if isinstance(body, dict) and "error" in body:
+            return str(body["error"])
+        return None
+
+    def _record(self, resource: str, raw: Any) -> AnyRecord:
+        if resource in NOTE_TABLES:
+            return _note(self.name, resource, raw)
+        if resource == "contacts":
+            return _contact(self.name, raw)
+        if resource == "companies":
+            return _company(self.name, raw)
+        return _deal(self.name, raw)
+
+    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
+        self.require(entity)
+        resource, _, row_id = (
+            remote_id.partition("/")
+            if entity is Entity.NOTE
+            else (RESOURCES[entity], "", remote_id)
+        )
+        if resource not in (NOTE_TABLES if entity is Entity.NOTE else RESOURCES.values()):
+            raise self.not_found(entity, remote_id)
+        if not row_id.isdigit():
+            raise self.not_found(entity, remote_id)
+        raw, response = await self.get_json(entity, remote_id, f"/api/{resource}/{row_id}")
+        return self.parse(lambda r: self._record(resource, r), raw, response)
+
+    async def _range(self, resource: str, start: int, end: int) -> tuple[list[AnyRecord], int]:
+        """Rows [start, end] (inclusive, as the API counts) and the total."""
+        response = await self.upstream.request(
+            "GET", f"/api/{resource}", params={"range": json.dumps([start, end])}
+        )
+        body = self.upstream.json(response)
+        match = CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        if match is None:
+            raise self.upstream.bad_response("no usable Content-Range header", response)
+
+        def convert(rows: Any) -> list[AnyRecord]:
+            if not isinstance(rows, list):
+                raise TypeError("the body is not a JSON array")
+            return [self._record(resource, raw) for raw in rows]
+
+        return self.parse(convert, body, response), int(match.group(1))
+
+    async def fetch_offset(self, entity: Entity, offset: int, size: int) -> OffsetPage[AnyRecord]:
+        if entity is not Entity.NOTE:
+            items, total = await self._range(RESOURCES[entity], offset, offset + size - 1)
+            return OffsetPage(offset, items, total)
+        return await self._notes(offset, size)
+
+    async def _notes(self, offset: int, size: int) -> OffsetPage[AnyRecord]:
+        # The first table's window and the others' totals at once, then whatever
+        # of the window lies in the later tables.
+        tables = list(NOTE_TABLES)
+        first, *counts = await asyncio.gather(
+            self._range(tables[0], offset, offset + size - 1),
+            *(self._range(t, 0, 0) for t in tables[1:]),
+        )
+        totals = [first[1]] + [c[1] for c in counts]
+        items = list(first[0])
+        base = totals[0]
+        for table, total in zip(tables[1:], totals[1:], strict=True):
+            lo, hi = max(offset - base, 0), min(offset + size - base, total)
+            if lo < hi:
+                rows, _ = await self._range(table, lo, hi - 1)
+                items += rows
+            base += total
+        return OffsetPage(offset, items, sum(totals))

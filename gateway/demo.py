@@ -1,0 +1,36 @@
+"""The demo: every built-in emulator on loopback, each configured as a provider."""
+
+from __future__ import annotations
+
+from gateway.datasources import available_kinds
+from gateway.emulators import DEMO_PORTS, KINDS
+from gateway.settings import ProviderSettings, Settings
+
+DEMO_GATEWAY_PORT = 8000
+
+# The emulators' own demo credentials (not secrets: they exist only on loopback).
+DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
+    "revyops": {"client_id": "revyops-demo-client"},
+    "attio": {"api_key": "attio-demo-key"},
+    "haste": {"token": "haste-demo-token"},
+    "redivis": {"token": "redivis-demo-token"},
+    "basicsos": {"token": "bos_crm_demo_admin"},
+}
+
+
+def demo_kinds() -> list[str]:
+    """Kinds with both an emulator and a data source."""
+    return [kind for kind in KINDS if kind in available_kinds()]
+
+
+def demo_provider(kind: str, base_url: str) -> ProviderSettings:
+    return ProviderSettings.model_validate(
+        {"name": kind, "kind": kind, "base_url": base_url, "credentials": DEMO_CREDENTIALS[kind]}
+    )
+
+
+def demo_settings(host: str = "127.0.0.1") -> Settings:
+    """Settings pointing one provider of each kind, named after it, at its emulator."""
+    return Settings(
+        providers=[demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}") for k in demo_kinds()]
+    )

@@ -1,0 +1,127 @@
+"""The gateway's errors, and the one place that maps them to GraphQL `extensions`.
+
+    GatewayError                      extensions.code
+    ├── BadUserInput                  BAD_USER_INPUT        (names the argument)
+    ├── NotFound                      NOT_FOUND
+    ├── Unsupported                   UNSUPPORTED           (provider can't do it)
+    └── UpstreamError                 UPSTREAM_ERROR        (+ provider, status)
+        ├── UpstreamAuthError         UPSTREAM_AUTH         (credentials refused)
+        ├── UpstreamNotFound          NOT_FOUND
+        ├── UpstreamRejected          UPSTREAM_BAD_REQUEST  (provider said 4xx)
+        ├── UpstreamRateLimited       UPSTREAM_RATE_LIMITED
+        ├── UpstreamTimeout           UPSTREAM_TIMEOUT
+        ├── UpstreamUnavailable       UPSTREAM_UNAVAILABLE  (connection, 5xx)
+        └── UpstreamBadResponse       UPSTREAM_BAD_RESPONSE (not JSON, wrong shape)
+
+Graphql-core copies an exception's `extensions` attribute onto the GraphQL
+error it raises, so each class only has to say its code. Anything else a
+resolver raises is a bug: the schema masks it as INTERNAL_SERVER_ERROR and
+logs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway means to show a client."""
+
+    code = "GATEWAY_ERROR"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self._extensions = {k: v for k, v in extensions.items() if v is not None}
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, **self._extensions}
+
+
+class BadUserInput(GatewayError):
+    """A client argument is wrong; `argument` names it."""
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message, argument=argument)
+        self.argument = argument
+
+
+class NotFound(GatewayError):
+    code = "NOT_FOUND"
+
+
+class Unsupported(GatewayError):
+    """The provider cannot do what was asked (no such entity, write, order...)."""
+
+    code = "UNSUPPORTED"
+
+    def __init__(self, message: str, *, provider: str | None = None) -> None:
+        super().__init__(message, provider=provider)
+
+
+class UpstreamError(GatewayError):
+    """A provider call failed; carries the provider instance name and HTTP status."""
+
+    code = "UPSTREAM_ERROR"
+
+    def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.provider = provider
+        self.status = status
+
+
+class UpstreamAuthError(UpstreamError):
+    code = "UPSTREAM_AUTH"
+
+
+class UpstreamNotFound(UpstreamError):
+    code = "NOT_FOUND"
+
+
+class UpstreamRejected(UpstreamError):
+    code = "UPSTREAM_BAD_REQUEST"
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "UPSTREAM_RATE_LIMITED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamBadResponse(UpstreamError):
+    code = "UPSTREAM_BAD_RESPONSE"
+
+
+def upstream_error_for_status(status: int, message: str, *, provider: str) -> UpstreamError:
+    """The error class an upstream HTTP status stands for."""
+    if status in (401, 403):
+        return UpstreamAuthError(message, provider=provider, status=status)
+    if status == 404:
+        return UpstreamNotFound(message, provider=provider, status=status)
+    if status == 429:
+        return UpstreamRateLimited(message, provider=provider, status=status)
+    if status in (408, 504):
+        return UpstreamTimeout(message, provider=provider, status=status)
+    if status >= 500:
+        return UpstreamUnavailable(message, provider=provider, status=status)
+    return UpstreamRejected(message, provider=provider, status=status)

@@ -1,0 +1,133 @@
+"""Plain records: what data sources return, and what the schema builds GraphQL objects from.
+
+They know no GraphQL. Relationships are held as remote ids; the resolvers turn
+them into objects through loaders.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+class Entity(enum.StrEnum):
+    CONTACT = "contact"
+    COMPANY = "company"
+    DEAL = "deal"
+    NOTE = "note"
+
+
+class DealStatus(enum.StrEnum):
+    OPEN = "OPEN"
+    WON = "WON"
+    LOST = "LOST"
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True)
+class Email:
+    address: str
+    type: str | None = None
+    is_primary: bool = False
+
+
+@dataclass(frozen=True)
+class Phone:
+    number: str
+    type: str | None = None
+    is_primary: bool = False
+
+
+@dataclass(frozen=True)
+class Address:
+    street: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: str  # a decimal as text, so no float rounding reaches the client
+    currency: str | None = None
+
+
+@dataclass
+class Record:
+    """What every record has: where it lives, its provider timestamps, its raw payload."""
+
+    provider: str
+    remote_id: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+    remote_data: dict[str, Any] = field(default_factory=dict)
+
+    entity: Entity = field(init=False, default=Entity.CONTACT)
+
+
+@dataclass
+class ContactRecord(Record):
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None
+    title: str | None = None
+    emails: list[Email] = field(default_factory=list)
+    phones: list[Phone] = field(default_factory=list)
+    address: Address | None = None
+    tags: list[str] = field(default_factory=list)
+    status: str | None = None
+    company_id: str | None = None
+
+    entity: Entity = field(init=False, default=Entity.CONTACT)
+
+
+@dataclass
+class CompanyRecord(Record):
+    name: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    description: str | None = None
+    employee_count: int | None = None
+    annual_revenue: Money | None = None
+    address: Address | None = None
+    tags: list[str] = field(default_factory=list)
+
+    entity: Entity = field(init=False, default=Entity.COMPANY)
+
+
+@dataclass
+class DealRecord(Record):
+    name: str | None = None
+    amount: Money | None = None
+    status: DealStatus | None = None
+    stage: str | None = None
+    probability: float | None = None
+    close_date: date | None = None
+    company_id: str | None = None
+    contact_ids: list[str] = field(default_factory=list)
+
+    entity: Entity = field(init=False, default=Entity.DEAL)
+
+
+@dataclass
+class NoteRecord(Record):
+    title: str | None = None
+    body: str | None = None
+    author: str | None = None
+    target_entity: Entity | None = None
+    target_id: str | None = None
+
+    entity: Entity = field(init=False, default=Entity.NOTE)
+
+
+AnyRecord = ContactRecord | CompanyRecord | DealRecord | NoteRecord
+
+
+def full_name(first: str | None, last: str | None) -> str | None:
+    """`first last`, or whichever part exists, or None."""
+    parts = [p for p in (first, last) if p]
+    return " ".join(parts) or None

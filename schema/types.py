@@ -1,0 +1,201 @@
+"""The unified CRM types. Scalar fields are plain attributes, set once from a record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+
+@strawberry.enum(description="How a provider's API pages through lists.")
+class PaginationStyle(enum.Enum):
+    PAGE_NUMBER = strawberry.enum_value("PAGE_NUMBER", description="`page` + page size.")
+    INDEX_RANGE = strawberry.enum_value(
+        "INDEX_RANGE", description="Inclusive index ranges with the total in `Content-Range`."
+    )
+    CURSOR = strawberry.enum_value("CURSOR", description="Opaque upstream cursors.")
+    PAGE_TOKEN = strawberry.enum_value("PAGE_TOKEN", description="Forward-only page tokens.")
+
+
+@strawberry.enum(description="The record types of the unified model.")
+class EntityType(enum.Enum):
+    CONTACT = strawberry.enum_value("contact", description="People.")
+    COMPANY = strawberry.enum_value("company", description="Organisations.")
+    DEAL = strawberry.enum_value("deal", description="Sales opportunities.")
+    NOTE = strawberry.enum_value("note", description="Notes attached to a record.")
+
+
+@strawberry.enum(description="Where a deal stands, derived from each provider's own stage.")
+class DealStatus(enum.Enum):
+    OPEN = strawberry.enum_value("OPEN", description="Still in the pipeline.")
+    WON = strawberry.enum_value("WON", description="Closed and won.")
+    LOST = strawberry.enum_value("LOST", description="Closed and lost.")
+    OTHER = strawberry.enum_value("OTHER", description="A state the gateway cannot map.")
+
+
+@strawberry.type(description="An email address.")
+class Email:
+    address: str = strawberry.field(description="The address as the provider stores it.")
+    type: str | None = strawberry.field(description="Work, personal, … where the provider says.")
+    is_primary: bool = strawberry.field(description="Whether this is the primary address.")
+
+
+@strawberry.type(description="A phone number.")
+class Phone:
+    number: str = strawberry.field(description="The number as the provider stores it.")
+    type: str | None = strawberry.field(description="Mobile, work, … where the provider says.")
+    is_primary: bool = strawberry.field(description="Whether this is the primary number.")
+
+
+@strawberry.type(description="A postal address; parts the provider lacks are null.")
+class Address:
+    street: str | None = strawberry.field(description="Street and number.")
+    city: str | None = strawberry.field(description="City or locality.")
+    region: str | None = strawberry.field(description="State, province or region.")
+    postal_code: str | None = strawberry.field(description="Postal or ZIP code.")
+    country: str | None = strawberry.field(description="Country (code or name, as stored).")
+
+
+@strawberry.type(description="An amount of money.")
+class Money:
+    amount: str = strawberry.field(description="The amount as a decimal string, never rounded.")
+    currency: str | None = strawberry.field(
+        description="ISO 4217 code; null when the provider stores none."
+    )
+
+
+@strawberry.type(description="A provider field with no unified counterpart.")
+class CustomField:
+    key: str = strawberry.field(description="The provider's name for the field.")
+    value: JSON | None = strawberry.field(description="The value, as JSON.")
+
+
+@strawberry.interface(description="What every CRM record has.")
+class Record:
+    provider: str = strawberry.field(
+        description="The configured provider instance holding the record, e.g. `attio-eu`."
+    )
+    remote_id: str = strawberry.field(description="The provider's own id of the record.")
+    created_at: dt.datetime | None = strawberry.field(
+        description="When the provider says the record was created; null if it does not say."
+    )
+    updated_at: dt.datetime | None = strawberry.field(
+        description="When the provider says the record last changed; null if it does not say."
+    )
+    custom_fields: list[CustomField] = strawberry.field(
+        description="Provider fields with no unified counterpart."
+    )
+    remote_data: JSON = strawberry.field(
+        description="The provider's own payload for the record, untouched."
+    )
+
+
+@strawberry.type(description="A person in a CRM.")
+class Contact(relay.Node, Record):
+    key: relay.NodeID[str]
+    first_name: str | None = strawberry.field(description="Given name.")
+    last_name: str | None = strawberry.field(description="Family name.")
+    name: str | None = strawberry.field(description="Full name.")
+    title: str | None = strawberry.field(description="Job title.")
+    emails: list[Email] = strawberry.field(description="Email addresses.")
+    phones: list[Phone] = strawberry.field(description="Phone numbers.")
+    address: Address | None = strawberry.field(description="Postal address.")
+    tags: list[str] = strawberry.field(description="Labels.")
+    status: str | None = strawberry.field(description="The provider's status, as text.")
+    company_id: strawberry.Private[str | None]
+
+
+@strawberry.type(description="An organisation in a CRM.")
+class Company(relay.Node, Record):
+    key: relay.NodeID[str]
+    name: str | None = strawberry.field(description="Company name.")
+    domain: str | None = strawberry.field(description="Primary web domain.")
+    industry: str | None = strawberry.field(description="Industry or category.")
+    description: str | None = strawberry.field(description="Free-text description.")
+    employee_count: int | None = strawberry.field(description="Number of employees.")
+    annual_revenue: Money | None = strawberry.field(description="Yearly revenue.")
+    address: Address | None = strawberry.field(description="Postal address.")
+    tags: list[str] = strawberry.field(description="Labels.")
+
+
+@strawberry.type(description="A sales opportunity.")
+class Deal(relay.Node, Record):
+    key: relay.NodeID[str]
+    name: str | None = strawberry.field(description="Deal name.")
+    amount: Money | None = strawberry.field(description="Deal value.")
+    status: DealStatus | None = strawberry.field(
+        description="OPEN, WON or LOST, derived from the provider's stage or status."
+    )
+    stage: str | None = strawberry.field(description="The provider's pipeline stage, as text.")
+    probability: float | None = strawberry.field(description="Chance of winning, 0 to 1.")
+    close_date: dt.date | None = strawberry.field(description="Expected or actual close date.")
+    company_id: strawberry.Private[str | None]
+    contact_ids: strawberry.Private[list[str]]
+
+
+@strawberry.type(description="A note attached to a contact, company or deal.")
+class Note(relay.Node, Record):
+    key: relay.NodeID[str]
+    title: str | None = strawberry.field(description="Title, where the provider has one.")
+    body: str | None = strawberry.field(description="The note's text.")
+    author: str | None = strawberry.field(description="Who wrote it, as the provider names them.")
+    target_entity: strawberry.Private[Any]
+    target_id: strawberry.Private[str | None]
+
+
+@strawberry.type(description="What a provider can do.")
+class ProviderCapabilities:
+    entities: list[EntityType] = strawberry.field(description="The record types it holds.")
+    can_page_backward: bool = strawberry.field(
+        description="Whether `last`/`before` work on its lists."
+    )
+    can_count: bool = strawberry.field(
+        description="Whether its connections can fill `totalCount` (else it is null)."
+    )
+
+
+@strawberry.type(description="A configured provider instance.")
+class Provider:
+    name: str = strawberry.field(description="Instance name, used as the `provider` argument.")
+    kind: str = strawberry.field(description="Which API it speaks, e.g. `revyops`.")
+    display_name: str = strawberry.field(description="The product's name.")
+    pagination_style: PaginationStyle = strawberry.field(
+        description="How its API pages through lists."
+    )
+    capabilities: ProviderCapabilities = strawberry.field(description="What it can do.")
+
+
+def _connection_docs(type_name: str) -> str:
+    return f"A page of {type_name} records (Relay connection)."
+
+
+@strawberry.type(description=_connection_docs("Contact"))
+class ContactConnection(relay.Connection[Contact]):
+    total_count: int | None = strawberry.field(
+        description="How many records the whole list holds; null when the provider cannot tell."
+    )
+
+
+@strawberry.type(description=_connection_docs("Company"))
+class CompanyConnection(relay.Connection[Company]):
+    total_count: int | None = strawberry.field(
+        description="How many records the whole list holds; null when the provider cannot tell."
+    )
+
+
+@strawberry.type(description=_connection_docs("Deal"))
+class DealConnection(relay.Connection[Deal]):
+    total_count: int | None = strawberry.field(
+        description="How many records the whole list holds; null when the provider cannot tell."
+    )
+
+
+@strawberry.type(description=_connection_docs("Note"))
+class NoteConnection(relay.Connection[Note]):
+    total_count: int | None = strawberry.field(
+        description="How many records the whole list holds; null when the provider cannot tell."
+    )

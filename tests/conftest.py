@@ -1,0 +1,70 @@
+"""Shared fixtures: emulators and the gateway as real HTTP servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.demo import demo_kinds, demo_provider
+from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.servers import ServerThread
+from gateway.settings import Settings
+
+
+class GraphQLClient:
+    """POSTs GraphQL to the gateway over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.http.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code < 500, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self.post(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[dict[str, str]]:
+    """Every demo emulator, rate limits off so the suite's traffic is not throttled."""
+    with ExitStack() as stack:
+        urls = {}
+        for kind in demo_kinds():
+            app = create_emulator(kind, EmulatorOptions(rate_limits=False))
+            urls[kind] = stack.enter_context(ServerThread(app)).url
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def gateway(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    settings = Settings(
+        providers=[demo_provider(kind, url) for kind, url in emulators.items()],
+        cursor_secret="test-cursor-secret",
+    )
+    with ServerThread(create_app(settings)) as server:
+        client = GraphQLClient(server.url)
+        yield client
+        client.http.close()
+
+
+@pytest.fixture
+def emulator_stats(emulators: dict[str, str]):
+    """Reads an emulator's request counter."""
+
+    def read(kind: str) -> int:
+        count: int = httpx.get(f"{emulators[kind]}/_emulator/stats").json()["requests"]
+        return count
+
+    return read

@@ -1,0 +1,82 @@
+"""Configuration: TOML plus environment; bad input fails at start-up naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.app import create_app
+from gateway.cli import main
+from gateway.settings import ConfigError, load_settings
+
+GOOD = """
+max_page_size = 50
+
+[[providers]]
+name = "revyops-prod"
+kind = "revyops"
+base_url = "https://api.revyops.com"
+credentials_env = { client_id = "TEST_REVYOPS_CLIENT_ID" }
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return path
+
+
+def test_loads_providers_and_reads_credentials_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_REVYOPS_CLIENT_ID", "s3cret")
+    settings = load_settings(write(tmp_path, GOOD))
+    [provider] = settings.providers
+    assert (provider.name, provider.kind, settings.max_page_size) == ("revyops-prod", "revyops", 50)
+    assert provider.resolved_credentials() == {"client_id": "s3cret"}
+    assert "s3cret" not in repr(settings)
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_GATEWAY_MAX_PAGE_SIZE", "70")
+    assert load_settings(write(tmp_path, GOOD)).max_page_size == 70
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (GOOD.replace('kind = "revyops"', 'kind = "salesforce"'), "providers[0].kind"),
+        (GOOD.replace("base_url", "base_ulr"), "providers[0].base_ulr"),
+        (
+            GOOD.replace('base_url = "https://api.revyops.com"', 'base_url = "ftp://x"'),
+            "providers[0].base_url",
+        ),
+        (GOOD + "\nmax_page_size_typo = 3\n", "max_page_size_typo"),
+        (GOOD.replace("max_page_size = 50", "max_page_size = 0"), "max_page_size"),
+        (GOOD + GOOD.split("\n", 2)[2], "unique"),
+        ("providers = [", "gateway.toml"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, text, named):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    assert named in str(caught.value)
+
+
+def test_missing_credential_environment_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("TEST_REVYOPS_CLIENT_ID", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        create_app(load_settings(write(tmp_path, GOOD)))
+    assert "providers.revyops-prod.credentials_env.client_id" in str(caught.value)
+    assert "TEST_REVYOPS_CLIENT_ID" in str(caught.value)
+
+
+def test_missing_credential_is_named(tmp_path):
+    text = GOOD.replace('credentials_env = { client_id = "TEST_REVYOPS_CLIENT_ID" }', "")
+    with pytest.raises(ConfigError) as caught:
+        create_app(load_settings(write(tmp_path, text)))
+    assert "providers.revyops-prod.credentials.client_id" in str(caught.value)
+
+
+def test_cli_reports_config_errors_and_exits_2(tmp_path, capsys):
+    path = write(tmp_path, GOOD.replace('kind = "revyops"', 'kind = "nope"'))
+    assert main(["serve", "--config", str(path)]) == 2
+    assert "providers[0].kind" in capsys.readouterr().err
+    assert main(["serve", "--config", str(tmp_path / "absent.toml")]) == 2
