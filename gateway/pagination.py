@@ -29,9 +29,9 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, Unsupported
 
 T = TypeVar("T")
 
@@ -340,3 +340,265 @@ class _Window:
             if i in rows
         ]
         return ConnectionSlice(edges=edges, page_info=self.page_info(edges), total_count=self.total)
+
+
+# --- APIs read forward from opaque positions (cursors, page tokens) ----------------------
+
+
+@dataclass(frozen=True)
+class SeqPage(Generic[T]):
+    """One upstream page read from a position.
+
+    `next`: the position right after the last item, None at the end.
+    `previous`: the position `limit` items before this page's start (clamped
+    to the start), None when the page starts the list or the API has none.
+    """
+
+    items: Sequence[T]
+    next: str | None
+    previous: str | None = None
+
+
+class SequentialAPI(Protocol[T]):
+    """An upstream list API addressed by opaque positions.
+
+    A *handle* names one list the API can read forward: the default order, the
+    reversed order, or a keyset slice ("records after key k in some order").
+    """
+
+    max_request_size: int
+    has_previous: bool  # pages carry `previous` positions (cursor APIs)
+    can_reverse: bool  # `open(reverse=True, after_key=None)` works
+
+    def key(self, item: T) -> str:
+        """The record's stable id."""
+
+    async def open(self, reverse: bool, after_key: str | None) -> str:
+        """A handle for the list in forward or reverse order, after `after_key` if given."""
+
+    async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[T]:
+        """Up to `limit` items from `position` (None: the start) of list `handle`."""
+
+
+@dataclass(frozen=True)
+class _Pos:
+    """Where an edge sits: list `h` (reversed or not), page start `c`, index `i`, key `k`.
+
+    `n`: the position after the edge when it ended its page; `p`/`l`: the
+    page's `previous` position and the limit it was read with, on a page's
+    first edge. They save a request when the client pages on from there.
+    """
+
+    h: str
+    r: bool
+    c: str | None
+    i: int
+    k: str
+    n: str | None = None
+    p: str | None = None
+    l: int | None = None  # noqa: E741
+
+    def encode(self, codec: CursorCodec, binding: str) -> str:
+        data = {k: v for k, v in self.__dict__.items() if v is not None}
+        return codec.encode(binding, data)
+
+    @classmethod
+    def decode(
+        cls, codec: CursorCodec, cursor: str | None, binding: str, argument: str
+    ) -> _Pos | None:
+        if cursor is None:
+            return None
+        data = codec.decode(cursor, binding, argument)
+        try:
+            pos = cls(**data)
+        except TypeError:
+            raise BadUserInput(
+                f"`{argument}` is not a cursor of this list.", argument=argument
+            ) from None
+        if not isinstance(pos.i, int) or pos.i < 0 or not isinstance(pos.k, str):
+            raise BadUserInput(f"`{argument}` is not a cursor of this list.", argument=argument)
+        return pos
+
+
+@dataclass
+class _Run(Generic[T]):
+    """Items read in one list's order, with what is known around them."""
+
+    handle: str
+    reverse: bool
+    items: list[tuple[_Pos, T]]
+    more_after: bool
+    more_before: bool
+
+
+class _Reader(Generic[T]):
+    def __init__(self, api: SequentialAPI[T]) -> None:
+        self.api = api
+
+    def _positions(
+        self, handle: str, reverse: bool, start: str | None, page: SeqPage[T], limit: int
+    ) -> list[tuple[_Pos, T]]:
+        last = len(page.items) - 1
+        return [
+            (
+                _Pos(
+                    handle,
+                    reverse,
+                    start,
+                    i,
+                    self.api.key(item),
+                    n=page.next if i == last else None,
+                    p=page.previous if i == 0 else None,
+                    l=limit if i == 0 and page.previous is not None else None,
+                ),
+                item,
+            )
+            for i, item in enumerate(page.items)
+        ]
+
+    async def forward(
+        self, handle: str, reverse: bool, start: str | None, skip: int, count: int
+    ) -> tuple[list[tuple[_Pos, T]], bool, SeqPage[T] | None]:
+        """`count` items after skipping `skip` from `start`; and whether more follow."""
+        out: list[tuple[_Pos, T]] = []
+        first_page: SeqPage[T] | None = None
+        position, more = start, True
+        while len(out) < count and more:
+            limit = min(self.api.max_request_size, skip + count - len(out))
+            page = await self.api.fetch(handle, position, limit)
+            first_page = first_page or page
+            out += self._positions(handle, reverse, position, page, limit)[skip:]
+            skip = 0
+            more = page.next is not None and len(page.items) >= limit
+            position = page.next
+        return out[:count], more, first_page
+
+    async def head(self, handle: str, reverse: bool, count: int) -> _Run[T]:
+        items, more, _ = await self.forward(handle, reverse, None, 0, count)
+        return _Run(handle, reverse, items, more_after=more, more_before=False)
+
+    async def after(self, at: _Pos, count: int) -> _Run[T]:
+        if at.n is not None:
+            items, more, _ = await self.forward(at.h, at.r, at.n, 0, count)
+            return _Run(at.h, at.r, items, more_after=more, more_before=True)
+        items, more, first = await self.forward(at.h, at.r, at.c, at.i + 1, count)
+        before = at.i > 0 or (first is not None and first.previous is not None)
+        return _Run(at.h, at.r, items, more_after=more, more_before=before)
+
+    async def before(self, at: _Pos, count: int) -> _Run[T]:
+        """`count` items before `at` in its list's order."""
+        if count == 0:
+            return _Run(at.h, at.r, [], more_after=True, more_before=at.i > 0 or at.c is not None)
+        if at.i >= count:  # all inside the edge's own page
+            page = await self.api.fetch(at.h, at.c, at.i)
+            items = self._positions(at.h, at.r, at.c, page, at.i)[at.i - count :]
+            more = at.i > count or page.previous is not None
+            return _Run(at.h, at.r, items, more_after=True, more_before=more)
+        if self.api.has_previous:
+            return await self._before_by_previous(at, count)
+        # Read the list the other way from the edge's key, and turn it round.
+        other = await self.api.open(not at.r, at.k)
+        run = await self.head(other, not at.r, count)
+        return _Run(other, not at.r, run.items[::-1], more_after=True, more_before=run.more_after)
+
+    async def _before_by_previous(self, at: _Pos, count: int) -> _Run[T]:
+        want = count - at.i  # items needed before the edge's page
+        if at.c is None:  # the page starts the list: nothing precedes it
+            page = await self.api.fetch(at.h, None, at.i) if at.i else None
+            items = self._positions(at.h, at.r, None, page, at.i) if page else []
+            return _Run(at.h, at.r, items, more_after=True, more_before=False)
+        start = at.p if at.p is not None and at.l == want else None
+        if start is None:
+            start = (await self.api.fetch(at.h, at.c, want)).previous
+        page = await self.api.fetch(at.h, start, count)
+        items = self._positions(at.h, at.r, start, page, count)
+        keys = [pos.k for pos, _ in items]
+        if at.k in keys:  # the list start was nearer than `count`: the edge is in the page
+            cut = keys.index(at.k)
+            return _Run(at.h, at.r, items[:cut][-count:], more_after=True, more_before=cut > count)
+        return _Run(at.h, at.r, items, more_after=True, more_before=page.previous is not None)
+
+
+def _flip(run: _Run[T]) -> list[tuple[_Pos, T]]:
+    """Items in the connection's (forward) order."""
+    return run.items[::-1] if run.reverse else run.items
+
+
+async def paginate_sequential(
+    args: ConnectionArgs,
+    *,
+    api: SequentialAPI[T],
+    codec: CursorCodec,
+    binding: str,
+    provider: str,
+) -> ConnectionSlice[T]:
+    """Resolve a Relay window over an API read forward from opaque positions.
+
+    Forward windows continue from the upstream position stored in the cursor.
+    Backward ones use the API's `previous` positions, or read the list the
+    other way (reversed sort, keyset) where the API can; where it can do
+    neither, `last` without `before` is UNSUPPORTED.
+    """
+    if args.first is not None and args.last is not None:
+        raise BadUserInput("give `first` or `last`, not both, for this provider.", argument="last")
+    after = _Pos.decode(codec, args.after, binding, "after")
+    before = _Pos.decode(codec, args.before, binding, "before")
+    reader = _Reader(api)
+    if args.last is None:
+        count = args.first if args.first is not None else 0
+        extra = 1 if before is not None else 0  # to see whether `before` lies just past the window
+        run = await _forward_window(reader, after, count + extra)
+        items = _flip(run)
+        has_next = run.more_before if run.reverse else run.more_after
+        has_previous = after is not None and (run.more_after if run.reverse else run.more_before)
+        if before is not None:
+            keys = [pos.k for pos, _ in items]
+            bounded = keys.index(before.k) if before.k in keys else len(items)
+            has_next = bounded > count if before.k in keys else has_next or len(items) > count
+            items = items[: min(bounded, count)]
+        items = items[:count]
+    else:
+        count = args.last
+        extra = 1 if after is not None else 0
+        run = await _backward_window(reader, before, count + extra, provider)
+        items = _flip(run)
+        has_previous = run.more_after if run.reverse else run.more_before
+        has_next = before is not None and (run.more_before if run.reverse else run.more_after)
+        if after is not None:
+            keys = [pos.k for pos, _ in items]
+            if after.k in keys:
+                cut = keys.index(after.k)
+                has_previous = len(items) - cut - 1 > count
+                items = items[cut + 1 :]
+            else:
+                has_previous = has_previous or len(items) > count
+        items = items[-count:] if count else []
+    edges = [Edge(pos.encode(codec, binding), item) for pos, item in items]
+    info = PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    return ConnectionSlice(edges=edges, page_info=info, total_count=None)
+
+
+async def _forward_window(reader: _Reader[T], after: _Pos | None, count: int) -> _Run[T]:
+    if after is None:
+        return await reader.head(await reader.api.open(False, None), False, count)
+    # Forward from an edge read in reverse is backward in that reversed list.
+    return await (reader.before(after, count) if after.r else reader.after(after, count))
+
+
+async def _backward_window(
+    reader: _Reader[T], before: _Pos | None, count: int, provider: str
+) -> _Run[T]:
+    if before is None:
+        if not reader.api.can_reverse:
+            raise Unsupported(
+                f"provider {provider!r} cannot page backward from the end of a list; "
+                "page forward with `first`, or give `before`.",
+                provider=provider,
+            )
+        return await reader.head(await reader.api.open(True, None), True, count)
+    return await (reader.after(before, count) if before.r else reader.before(before, count))

@@ -1,0 +1,12 @@
+"""`make bench`: every benchmark, one after the other."""
+
+from __future__ import annotations
+
+from bench import pagination
+
+BENCHMARKS = [pagination]
+
+if __name__ == "__main__":
+    for benchmark in BENCHMARKS:
+        print(f"\n== {benchmark.__name__} ==")
+        benchmark.main()

@@ -1,0 +1,61 @@
+"""What the benchmarks share: servers on loopback, timing, result files."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.app import create_app
+from gateway.demo import demo_kinds, demo_provider
+from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.servers import ServerThread
+from gateway.settings import Settings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@contextmanager
+def stack(options: EmulatorOptions | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """The gateway and every demo emulator on loopback: (gateway url, {kind: emulator url})."""
+    with ExitStack() as exits:
+        urls = {
+            kind: exits.enter_context(
+                ServerThread(create_emulator(kind, options or EmulatorOptions(rate_limits=False)))
+            ).url
+            for kind in demo_kinds()
+        }
+        settings = Settings(providers=[demo_provider(k, u) for k, u in urls.items()])
+        gateway = exits.enter_context(ServerThread(create_app(settings)))
+        yield gateway.url, urls
+
+
+def upstream_requests(url: str) -> int:
+    count: int = httpx.get(f"{url}/_emulator/stats").json()["requests"]
+    return count
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    if len(samples) == 1:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def save(name: str, data: Any) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path

@@ -1,0 +1,91 @@
+"""The commands a newcomer runs, as subprocesses: `crm-gateway emulate` and `serve --demo`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from gateway.demo import demo_kinds
+from gateway.emulators import DEMO_PORTS
+from gateway.servers import free_port
+
+
+def _command() -> list[str]:
+    script = shutil.which("crm-gateway", path=os.path.dirname(sys.executable))
+    return [script] if script else [sys.executable, "-m", "gateway.cli"]
+
+
+@contextmanager
+def running(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [*_command(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            if process.poll() is not None:
+                message = process.stderr.read().decode() if process.stderr else "died"
+                raise AssertionError(message) from None
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_emulate_runs_one_emulator_on_the_given_port():
+    port = free_port()
+    with running("emulate", "revyops", "--port", str(port)) as process:
+        stats = wait_for(f"http://127.0.0.1:{port}/_emulator/stats", process)
+        assert stats.json()["requests"] == 0
+        listing = httpx.get(
+            f"http://127.0.0.1:{port}/public/v2/contacts",
+            params={"client_id": "revyops-demo-client", "page_size": 5},
+        )
+        assert listing.status_code == 200
+        assert len(listing.json()["results"]) == 5
+        stats = httpx.get(f"http://127.0.0.1:{port}/_emulator/stats").json()
+        assert stats["requests"] == 1
+
+
+def test_serve_demo_answers_graphql_for_every_provider():
+    port = free_port()
+    with running("serve", "--demo", "--port", str(port)) as process:
+        graphiql = wait_for(f"http://127.0.0.1:{port}/graphql", process)
+        assert graphiql.status_code == 200
+        for kind in demo_kinds():
+            wait_for(f"http://127.0.0.1:{DEMO_PORTS[kind]}/_emulator/stats", process)
+        page = httpx.get(f"http://127.0.0.1:{port}/graphql", headers={"Accept": "text/html"})
+        assert "graphiql" in page.text.lower()
+        lists = " ".join(
+            f'{k}: contacts(provider: "{k}", first: 2) {{ edges {{ node {{ id }} }} }}'
+            for k in demo_kinds()
+        )
+        query = "{ providers { name } " + lists + " }"
+        body = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}).json()
+        assert "errors" not in body, body
+        assert [p["name"] for p in body["data"]["providers"]] == demo_kinds()
+        for kind in demo_kinds():
+            assert len(body["data"][kind]["edges"]) == 2
