@@ -343,15 +343,24 @@ class _Window:
 
 
 # --- APIs read forward from opaque positions (cursors, page tokens) ----------------------
+#
+# Such an API reads a list forward from a position it handed out (`next`), and
+# cursor APIs also hand out `previous`, the position `limit` items back. The
+# gateway cursor stores the position its page was read from and the index in
+# that page, so any forward window costs exactly the pages it spans. Backward
+# windows step back with `previous`, else read the list the other way from the
+# edge's key (a reversed sort or a keyset query), which the API opens as
+# another list: a *handle*.
 
 
 @dataclass(frozen=True)
 class SeqPage(Generic[T]):
-    """One upstream page read from a position.
+    """One upstream page read from a position with some `limit`.
 
-    `next`: the position right after the last item, None at the end.
-    `previous`: the position `limit` items before this page's start (clamped
-    to the start), None when the page starts the list or the API has none.
+    `next`: where the following page starts, None when the list ends here.
+    `previous`: the position `limit` items before this page (clamped to the
+    list start), None when this page starts the list; only APIs with
+    `has_previous` fill it.
     """
 
     items: Sequence[T]
@@ -360,46 +369,54 @@ class SeqPage(Generic[T]):
 
 
 class SequentialAPI(Protocol[T]):
-    """An upstream list API addressed by opaque positions.
-
-    A *handle* names one list the API can read forward: the default order, the
-    reversed order, or a keyset slice ("records after key k in some order").
-    """
+    """An upstream list addressed by opaque positions, as a data source exposes it."""
 
     max_request_size: int
-    has_previous: bool  # pages carry `previous` positions (cursor APIs)
-    can_reverse: bool  # `open(reverse=True, after_key=None)` works
+    has_previous: bool  # pages carry `previous` positions
+    can_reverse: bool  # `open(reverse, after_key)` works for both directions and any key
 
     def key(self, item: T) -> str:
-        """The record's stable id."""
+        """The record's id, unique in the list."""
+        ...
 
     async def open(self, reverse: bool, after_key: str | None) -> str:
-        """A handle for the list in forward or reverse order, after `after_key` if given."""
+        """A handle on the list in forward or reverse order, starting after `after_key`."""
+        ...
 
     async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[T]:
-        """Up to `limit` items from `position` (None: the start) of list `handle`."""
+        """Up to `limit` items of list `handle` from `position` (None: its start)."""
+        ...
 
 
 @dataclass(frozen=True)
 class _Pos:
-    """Where an edge sits: list `h` (reversed or not), page start `c`, index `i`, key `k`.
+    """Where an edge sits.
 
-    `n`: the position after the edge when it ended its page; `p`/`l`: the
-    page's `previous` position and the limit it was read with, on a page's
-    first edge. They save a request when the client pages on from there.
+    `h`: the list handle, `r`: whether it runs in reverse, `s`: whether it is a
+    keyset slice (so items precede its start); `c`: the position its page was
+    read from (None: the list start), `i`: its index in that page, `k`: its key.
+    On a page's last edge `n` is the next position, or `z` marks the list end;
+    on a first edge `p` is the page's `previous` for limit `l`.
     """
 
     h: str
-    r: bool
-    c: str | None
-    i: int
     k: str
+    i: int = 0
+    c: str | None = None
+    r: bool = False
+    s: bool = False
     n: str | None = None
+    z: bool = False
     p: str | None = None
     l: int | None = None  # noqa: E741
 
     def encode(self, codec: CursorCodec, binding: str) -> str:
-        data = {k: v for k, v in self.__dict__.items() if v is not None}
+        defaults = _Pos(h="", k="")
+        data = {
+            name: value
+            for name, value in self.__dict__.items()
+            if name in ("h", "k") or value != getattr(defaults, name)
+        }
         return codec.encode(binding, data)
 
     @classmethod
@@ -412,116 +429,137 @@ class _Pos:
         try:
             pos = cls(**data)
         except TypeError:
-            raise BadUserInput(
-                f"`{argument}` is not a cursor of this list.", argument=argument
-            ) from None
-        if not isinstance(pos.i, int) or pos.i < 0 or not isinstance(pos.k, str):
+            pos = None
+        if (
+            pos is None
+            or not isinstance(pos.i, int)
+            or pos.i < 0
+            or not isinstance(pos.k, str)
+            or not isinstance(pos.h, str)
+        ):
             raise BadUserInput(f"`{argument}` is not a cursor of this list.", argument=argument)
         return pos
 
+    @property
+    def starts_list(self) -> bool:
+        """Whether nothing precedes this edge in its list."""
+        return self.i == 0 and self.c is None and not self.s
 
-@dataclass
-class _Run(Generic[T]):
-    """Items read in one list's order, with what is known around them."""
 
-    handle: str
-    reverse: bool
-    items: list[tuple[_Pos, T]]
-    more_after: bool
-    more_before: bool
+Items = list[tuple[_Pos, T]]
 
 
 class _Reader(Generic[T]):
+    """Reads runs of items around known positions, counting nothing twice."""
+
     def __init__(self, api: SequentialAPI[T]) -> None:
         self.api = api
+        self.max = api.max_request_size
 
-    def _positions(
-        self, handle: str, reverse: bool, start: str | None, page: SeqPage[T], limit: int
-    ) -> list[tuple[_Pos, T]]:
+    async def _page(self, at: _Pos, start: str | None, limit: int) -> tuple[Items[T], SeqPage[T]]:
+        page = await self.api.fetch(at.h, start, limit)
+        if self.api.has_previous and page.previous is None and not at.s:
+            start = None  # the page starts the list: reading from the start is the same
         last = len(page.items) - 1
-        return [
+        ends = page.next is None or len(page.items) < limit
+        items = [
             (
                 _Pos(
-                    handle,
-                    reverse,
-                    start,
-                    i,
-                    self.api.key(item),
-                    n=page.next if i == last else None,
-                    p=page.previous if i == 0 else None,
-                    l=limit if i == 0 and page.previous is not None else None,
+                    h=at.h,
+                    k=self.api.key(item),
+                    i=index,
+                    c=start,
+                    r=at.r,
+                    s=at.s,
+                    n=page.next if index == last and not ends else None,
+                    z=index == last and page.next is None,
+                    p=page.previous if index == 0 else None,
+                    l=limit if index == 0 and page.previous is not None else None,
                 ),
                 item,
             )
-            for i, item in enumerate(page.items)
+            for index, item in enumerate(page.items)
         ]
+        return items, page
 
     async def forward(
-        self, handle: str, reverse: bool, start: str | None, skip: int, count: int
-    ) -> tuple[list[tuple[_Pos, T]], bool, SeqPage[T] | None]:
-        """`count` items after skipping `skip` from `start`; and whether more follow."""
-        out: list[tuple[_Pos, T]] = []
-        first_page: SeqPage[T] | None = None
-        position, more = start, True
-        while len(out) < count and more:
-            limit = min(self.api.max_request_size, skip + count - len(out))
-            page = await self.api.fetch(handle, position, limit)
-            first_page = first_page or page
-            out += self._positions(handle, reverse, position, page, limit)[skip:]
-            skip = 0
-            more = page.next is not None and len(page.items) >= limit
+        self, at: _Pos, start: str | None, skip: int, count: int
+    ) -> tuple[Items[T], bool]:
+        """`count` items after skipping `skip` from `start` in `at`'s list; whether more follow."""
+        out: Items[T] = []
+        position: str | None = start
+        while True:
+            # Ask one item even for an empty window: whether any follows is the answer.
+            limit = min(self.max, max(1, skip + count - len(out)))
+            items, page = await self._page(at, position, limit)
+            out += items[skip:]
+            skip = max(0, skip - len(items))
+            if page.next is None or len(page.items) < limit:
+                return out[:count], len(out) > count
+            if len(out) >= count and skip == 0:
+                return out[:count], len(out) > count or page.next is not None
             position = page.next
-        return out[:count], more, first_page
 
-    async def head(self, handle: str, reverse: bool, count: int) -> _Run[T]:
-        items, more, _ = await self.forward(handle, reverse, None, 0, count)
-        return _Run(handle, reverse, items, more_after=more, more_before=False)
-
-    async def after(self, at: _Pos, count: int) -> _Run[T]:
+    async def after(self, at: _Pos, count: int) -> tuple[Items[T], bool]:
+        """`count` items following `at` in its list; whether more follow them."""
+        if at.z:
+            return [], False
         if at.n is not None:
-            items, more, _ = await self.forward(at.h, at.r, at.n, 0, count)
-            return _Run(at.h, at.r, items, more_after=more, more_before=True)
-        items, more, first = await self.forward(at.h, at.r, at.c, at.i + 1, count)
-        before = at.i > 0 or (first is not None and first.previous is not None)
-        return _Run(at.h, at.r, items, more_after=more, more_before=before)
+            if count == 0:
+                return [], True  # a next position means items follow
+            return await self.forward(at, at.n, 0, count)
+        return await self.forward(at, at.c, at.i + 1, count)
 
-    async def before(self, at: _Pos, count: int) -> _Run[T]:
-        """`count` items before `at` in its list's order."""
+    async def head(self, reverse: bool, count: int) -> tuple[Items[T], bool]:
+        handle = await self.api.open(reverse, None)
+        return await self.forward(_Pos(h=handle, k="", r=reverse), None, 0, count)
+
+    async def before(self, at: _Pos, count: int, provider: str) -> tuple[Items[T], bool]:
+        """`count` items preceding `at` in its list, in list order; whether more precede them."""
         if count == 0:
-            return _Run(at.h, at.r, [], more_after=True, more_before=at.i > 0 or at.c is not None)
-        if at.i >= count:  # all inside the edge's own page
-            page = await self.api.fetch(at.h, at.c, at.i)
-            items = self._positions(at.h, at.r, at.c, page, at.i)[at.i - count :]
-            more = at.i > count or page.previous is not None
-            return _Run(at.h, at.r, items, more_after=True, more_before=more)
+            return [], not at.starts_list
+        if at.i >= count or (at.c is None and not at.s):
+            # All of them lie in the edge's own page, read again from its start.
+            items, _ = await self._page(at, at.c, at.i) if at.i else ([], None)
+            return items[max(0, at.i - count) :], at.i > count or not (at.c is None and not at.s)
         if self.api.has_previous:
             return await self._before_by_previous(at, count)
-        # Read the list the other way from the edge's key, and turn it round.
-        other = await self.api.open(not at.r, at.k)
-        run = await self.head(other, not at.r, count)
-        return _Run(other, not at.r, run.items[::-1], more_after=True, more_before=run.more_after)
+        if self.api.can_reverse:
+            # Read the list the other way from the edge's key, and turn the run round.
+            handle = await self.api.open(not at.r, at.k)
+            other = _Pos(h=handle, k="", r=not at.r, s=True)
+            items, more = await self.forward(other, None, 0, count)
+            return items[::-1], more
+        raise Unsupported(
+            f"provider {provider!r} cannot page backward past the start of a fetched page; "
+            "page forward with `first`/`after` instead.",
+            provider=provider,
+        )
 
-    async def _before_by_previous(self, at: _Pos, count: int) -> _Run[T]:
+    async def _before_by_previous(self, at: _Pos, count: int) -> tuple[Items[T], bool]:
         want = count - at.i  # items needed before the edge's page
-        if at.c is None:  # the page starts the list: nothing precedes it
-            page = await self.api.fetch(at.h, None, at.i) if at.i else None
-            items = self._positions(at.h, at.r, None, page, at.i) if page else []
-            return _Run(at.h, at.r, items, more_after=True, more_before=False)
-        start = at.p if at.p is not None and at.l == want else None
-        if start is None:
-            start = (await self.api.fetch(at.h, at.c, want)).previous
-        page = await self.api.fetch(at.h, start, count)
-        items = self._positions(at.h, at.r, start, page, count)
-        keys = [pos.k for pos, _ in items]
-        if at.k in keys:  # the list start was nearer than `count`: the edge is in the page
-            cut = keys.index(at.k)
-            return _Run(at.h, at.r, items[:cut][-count:], more_after=True, more_before=cut > count)
-        return _Run(at.h, at.r, items, more_after=True, more_before=page.previous is not None)
-
-
-def _flip(run: _Run[T]) -> list[tuple[_Pos, T]]:
-    """Items in the connection's (forward) order."""
-    return run.items[::-1] if run.reverse else run.items
+        limit = min(self.max, max(want, at.i))
+        if at.p is not None and at.l is not None and at.l >= want and at.l + at.i <= self.max:
+            # The page's own `previous` reaches far enough: one request covers the run.
+            items, page = await self._page(at, at.p, at.l + at.i)
+            keys = [pos.k for pos, _ in items]
+            cut = keys.index(at.k) if at.k in keys else len(items)
+            return items[:cut][-count:], cut > count or page.previous is not None
+        probe, page = await self._page(at, at.c, limit)
+        collected = probe[: at.i]
+        first_key = at.k if at.i == 0 else probe[0][0].k
+        position, need, more = page.previous, want, False
+        while need > 0 and position is not None:
+            items, page = await self._page(at, position, limit)
+            keys = [pos.k for pos, _ in items]
+            items = items[: keys.index(first_key)] if first_key in keys else items
+            taken = items[-need:]
+            collected = taken + collected
+            need -= len(taken)
+            more = len(items) > len(taken) or page.previous is not None
+            first_key = items[0][0].k if items else first_key
+            position = page.previous if need > 0 else None
+        return collected, more
 
 
 async def paginate_sequential(
@@ -534,45 +572,37 @@ async def paginate_sequential(
 ) -> ConnectionSlice[T]:
     """Resolve a Relay window over an API read forward from opaque positions.
 
-    Forward windows continue from the upstream position stored in the cursor.
-    Backward ones use the API's `previous` positions, or read the list the
-    other way (reversed sort, keyset) where the API can; where it can do
-    neither, `last` without `before` is UNSUPPORTED.
+    `hasNextPage` (forward) and `hasPreviousPage` (backward) are exact; the
+    other flag is true only when an item is known to lie beyond the cursor.
+    `totalCount` is left to the caller: such APIs rarely count.
     """
     if args.first is not None and args.last is not None:
-        raise BadUserInput("give `first` or `last`, not both, for this provider.", argument="last")
+        raise BadUserInput(
+            "give `first` or `last`, not both, for this provider's lists.", argument="last"
+        )
     after = _Pos.decode(codec, args.after, binding, "after")
     before = _Pos.decode(codec, args.before, binding, "before")
     reader = _Reader(api)
-    if args.last is None:
+    if after is not None and before is not None and after.k == before.k:
+        # Nothing lies strictly between an edge and itself.
+        items: Items[T] = []
+        has_next = args.last is not None and not _is_last(before)
+        has_previous = args.last is None and not _is_first(after)
+    elif args.last is None:
         count = args.first if args.first is not None else 0
-        extra = 1 if before is not None else 0  # to see whether `before` lies just past the window
-        run = await _forward_window(reader, after, count + extra)
-        items = _flip(run)
-        has_next = run.more_before if run.reverse else run.more_after
-        has_previous = after is not None and (run.more_after if run.reverse else run.more_before)
+        items, has_next = await _toward_end(reader, after, count + (before is not None), provider)
+        has_previous = after is not None and not _is_first(after)
         if before is not None:
-            keys = [pos.k for pos, _ in items]
-            bounded = keys.index(before.k) if before.k in keys else len(items)
-            has_next = bounded > count if before.k in keys else has_next or len(items) > count
-            items = items[: min(bounded, count)]
-        items = items[:count]
+            items, has_next = _until(items, before.k, count, has_next)
     else:
         count = args.last
-        extra = 1 if after is not None else 0
-        run = await _backward_window(reader, before, count + extra, provider)
-        items = _flip(run)
-        has_previous = run.more_after if run.reverse else run.more_before
-        has_next = before is not None and (run.more_before if run.reverse else run.more_after)
+        items, has_previous = await _toward_start(
+            reader, before, count + (after is not None), provider
+        )
+        has_next = before is not None and not _is_last(before)
         if after is not None:
-            keys = [pos.k for pos, _ in items]
-            if after.k in keys:
-                cut = keys.index(after.k)
-                has_previous = len(items) - cut - 1 > count
-                items = items[cut + 1 :]
-            else:
-                has_previous = has_previous or len(items) > count
-        items = items[-count:] if count else []
+            reverse, has_previous = _until(items[::-1], after.k, count, has_previous)
+            items = reverse[::-1]
     edges = [Edge(pos.encode(codec, binding), item) for pos, item in items]
     info = PageInfo(
         has_next_page=has_next,
@@ -583,22 +613,52 @@ async def paginate_sequential(
     return ConnectionSlice(edges=edges, page_info=info, total_count=None)
 
 
-async def _forward_window(reader: _Reader[T], after: _Pos | None, count: int) -> _Run[T]:
+def _until(items: Items[T], key: str, count: int, more: bool) -> tuple[Items[T], bool]:
+    """`items` cut at the edge `key` (the other cursor), at most `count`; whether more remain."""
+    keys = [pos.k for pos, _ in items]
+    if key in keys:
+        cut = keys.index(key)
+        return items[: min(cut, count)], cut > count
+    if not more:
+        return [], False  # read to the end without meeting it: the cursors are crossed
+    return items[:count], True
+
+
+def _is_first(pos: _Pos) -> bool:
+    """Whether nothing precedes the edge in the connection's order."""
+    return pos.z if pos.r else pos.starts_list
+
+
+def _is_last(pos: _Pos) -> bool:
+    return pos.starts_list if pos.r else pos.z
+
+
+async def _toward_end(
+    reader: _Reader[T], after: _Pos | None, count: int, provider: str
+) -> tuple[Items[T], bool]:
+    """`count` items after `after` in the connection's order; whether more follow."""
     if after is None:
-        return await reader.head(await reader.api.open(False, None), False, count)
-    # Forward from an edge read in reverse is backward in that reversed list.
-    return await (reader.before(after, count) if after.r else reader.after(after, count))
+        return await reader.head(False, count)
+    if after.r:
+        items, more = await reader.before(after, count, provider)
+        return items[::-1], more
+    return await reader.after(after, count)
 
 
-async def _backward_window(
+async def _toward_start(
     reader: _Reader[T], before: _Pos | None, count: int, provider: str
-) -> _Run[T]:
+) -> tuple[Items[T], bool]:
+    """`count` items before `before` in the connection's order; whether more precede."""
     if before is None:
         if not reader.api.can_reverse:
             raise Unsupported(
-                f"provider {provider!r} cannot page backward from the end of a list; "
-                "page forward with `first`, or give `before`.",
+                f"provider {provider!r} cannot read a list from its end; page forward with "
+                "`first`, or give `before`.",
                 provider=provider,
             )
-        return await reader.head(await reader.api.open(True, None), True, count)
-    return await (reader.after(before, count) if before.r else reader.before(before, count))
+        items, more = await reader.head(True, count)
+        return items[::-1], more
+    if before.r:
+        items, more = await reader.after(before, count)
+        return items[::-1], more
+    return await reader.before(before, count, provider)
