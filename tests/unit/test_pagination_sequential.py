@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -106,7 +107,9 @@ def pages(need: int, remaining: int, max_size: int) -> int:
     return min(-(-need // max_size), max(1, -(-remaining // max_size)))
 
 
-def fewest_forward_requests(up: Upstream, args: ConnectionArgs, cursor: dict | None) -> int | None:
+def fewest_forward_requests(
+    up: Upstream, args: ConnectionArgs, cursor: dict[str, Any] | None
+) -> int | None:
     """Fewest requests for a forward window, from what the `after` cursor remembers."""
     count = args.first or 0
     if cursor is None:
@@ -172,7 +175,7 @@ def test_windows_are_exact_slices(total, max_size, flavour, steps):
             ]
             other = edges_seen[(r // 7) % len(edges_seen)]
             # Crossed cursors (`before` ahead of `after`) are only detected near the list end.
-            if item(other) < item(cursor):
+            if (item(other) or 0) < (item(cursor) or 0):
                 cursor, other = other, cursor
         args = {
             "first": ConnectionArgs(first=n),
