@@ -70,6 +70,8 @@ class ConnectionSlice(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
     total_count: int | None
+    # Asked only when the client selects `totalCount`, where counting costs a request.
+    count: Callable[[], Awaitable[int | None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ class ProviderSettings(BaseModel):
     base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Kind-specific settings that are not secrets (Redivis: `dataset`).",
+    )
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(15.0, gt=0, le=600)
     max_connections: int = Field(20, ge=1, le=1000)

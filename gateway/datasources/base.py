@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -23,8 +23,10 @@ from gateway.pagination import (
     ConnectionSlice,
     CursorCodec,
     OffsetPage,
+    SeqPage,
     binding_key,
     paginate_offsets,
+    paginate_sequential,
 )
 from gateway.records import AnyRecord, Entity
 from gateway.settings import ConfigError, ProviderSettings
@@ -87,6 +89,23 @@ class DataSource(ABC):
         """Rows [offset, offset+size) of the entity's list (offset-addressable styles)."""
         raise NotImplementedError
 
+    # Cursor and page-token styles: the list as `gateway.pagination.SequentialAPI` sees it.
+    has_previous: ClassVar[bool] = False
+
+    async def open_list(self, entity: Entity, reverse: bool, after_key: str | None) -> str:
+        """A handle on the entity's list, reversed and/or after a key (see SequentialAPI)."""
+        raise NotImplementedError
+
+    async def fetch_page(
+        self, entity: Entity, handle: str, position: str | None, limit: int
+    ) -> SeqPage[AnyRecord]:
+        """Up to `limit` records of list `handle` from `position` (None: its start)."""
+        raise NotImplementedError
+
+    async def count(self, entity: Entity) -> int | None:
+        """The entity's total, where the API can tell it without reading the list."""
+        return None
+
     # --- shared ------------------------------------------------------------------------
 
     @classmethod
@@ -134,7 +153,16 @@ class DataSource(ABC):
                 max_request_size=self.max_request_size,
                 aligned=self.style is PaginationStyle.PAGE_NUMBER,
             )
-        raise NotImplementedError(f"pagination style {self.style}")
+        window = await paginate_sequential(
+            args, api=_EntityList(self, entity), codec=codec, binding=binding, provider=self.name
+        )
+        if not self.can_count:
+            return window
+
+        async def count() -> int | None:
+            return await self.count(entity)
+
+        return replace(window, count=count)
 
     def parse(self, convert: Callable[[Any], R], raw: Any, response: httpx.Response) -> R:
         """`convert(raw)`, with a wrong-shaped payload turned into UpstreamBadResponse."""
@@ -154,3 +182,23 @@ class DataSource(ABC):
         except UpstreamNotFound:
             raise self.not_found(entity, remote_id) from None
         return self.upstream.json(response), response
+
+
+class _EntityList:
+    """One entity's list of a data source, as the sequential pagination engine reads it."""
+
+    def __init__(self, source: DataSource, entity: Entity) -> None:
+        self.source = source
+        self.entity = entity
+        self.max_request_size = source.max_request_size
+        self.has_previous = source.has_previous
+        self.can_reverse = source.can_page_backward
+
+    def key(self, item: AnyRecord) -> str:
+        return item.remote_id
+
+    async def open(self, reverse: bool, after_key: str | None) -> str:
+        return await self.source.open_list(self.entity, reverse, after_key)
+
+    async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[AnyRecord]:
+        return await self.source.fetch_page(self.entity, handle, position, limit)

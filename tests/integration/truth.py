@@ -51,14 +51,70 @@ def _basicsos(url: str, entity: str) -> list[str]:
     return [str(row["id"]) for row in table(name)]
 
 
+def _attio(url: str, entity: str) -> list[str]:
+    headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['attio']['api_key']}"}
+    if entity == "note":
+        path, id_key = "/v2/notes", "note_id"
+    else:
+        objects = {"contact": "people", "company": "companies", "deal": "deals"}
+        path, id_key = f"/v2/objects/{objects[entity]}/records", "record_id"
+    ids: list[str] = []
+    page = 1
+    while True:
+        body = httpx.get(
+            f"{url}{path}", params={"page": page, "pageSize": 100}, headers=headers
+        ).json()
+        ids += [str(r["id"][id_key]) for r in body["data"]]
+        if not body["data"] or len(ids) >= body["meta"]["total"]:
+            return ids
+        page += 1
+
+
+def _haste(url: str, entity: str) -> list[str]:
+    headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['haste']['token']}"}
+    path = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
+    ids: list[str] = []
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        body = httpx.get(f"{url}/v1/{path[entity]}", params=params, headers=headers).json()
+        ids += [str(r["id"]) for r in body["data"]]
+        following = body["meta"]["cursor"]["next"]
+        if not following:
+            return ids
+        params["cursor"] = following
+
+
+def _redivis(url: str, entity: str) -> list[str]:
+    headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['redivis']['token']}"}
+    table = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
+    ids: list[str] = []
+    params: dict[str, Any] = {"format": "jsonl", "maxResults": 1000}
+    while True:
+        response = httpx.get(
+            f"{url}/api/v1/tables/acme.crm.{table[entity]}/rows", params=params, headers=headers
+        )
+        ids += [str(json.loads(line)["id"]) for line in response.text.splitlines() if line]
+        token = response.headers.get("X-Redivis-Next-Page-Token")
+        if not token:
+            return ids
+        params["pageToken"] = token
+
+
 READERS: dict[str, Callable[[str, str], list[str]]] = {
     "revyops": _revyops,
+    "attio": _attio,
+    "haste": _haste,
+    "redivis": _redivis,
     "basicsos": _basicsos,
 }
 
+ALL = ("contact", "company", "deal", "note")
 ENTITIES: dict[str, tuple[str, ...]] = {
     "revyops": ("contact", "company"),
-    "basicsos": ("contact", "company", "deal", "note"),
+    "attio": ALL,
+    "haste": ALL,
+    "redivis": ALL,
+    "basicsos": ALL,
 }
 
 

@@ -1,0 +1,277 @@
+"""Attio (v2): attribute-value records in a `{data, meta}` envelope, `page` + `pageSize` <= 100.
+
+Every attribute is a list of value objects (`values.name[0].full_name`); this
+file flattens them to the unified fields. What has no unified field goes to
+`customFields` as plain values; the whole record stays in `remoteData`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.pagination import OffsetPage
+from gateway.records import (
+    Address,
+    AnyRecord,
+    CompanyRecord,
+    ContactRecord,
+    DealRecord,
+    DealStatus,
+    Email,
+    Entity,
+    Money,
+    NoteRecord,
+    Phone,
+    full_name,
+)
+from gateway.upstream import ClientAuth
+
+OBJECTS = {Entity.CONTACT: "people", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
+PARENT_ENTITIES = {"people": Entity.CONTACT, "companies": Entity.COMPANY, "deals": Entity.DEAL}
+# Attributes each object's unified fields are made from; the rest become custom fields.
+MAPPED = {
+    "people": {
+        "name",
+        "email_addresses",
+        "phone_numbers",
+        "job_title",
+        "company",
+        "primary_location",
+        "associated_deals",
+    },
+    "companies": {
+        "name",
+        "domains",
+        "description",
+        "categories",
+        "primary_location",
+        "team",
+        "associated_deals",
+    },
+    "deals": {"name", "stage", "value", "associated_people", "associated_company"},
+}
+WON, LOST = ("won",), ("lost",)
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    # Attio sends nanoseconds; Python keeps microseconds.
+    text = str(value).replace("Z", "+00:00")
+    if "." in text:
+        head, _, tail = text.partition(".")
+        digits = "".join(c for c in tail if c.isdigit())
+        zone = tail[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    return datetime.fromisoformat(text)
+
+
+def _values(raw: dict[str, Any], slug: str) -> list[dict[str, Any]]:
+    values = raw.get("values", {}).get(slug) or []
+    return [v for v in values if isinstance(v, dict)]
+
+
+def _first(raw: dict[str, Any], slug: str, key: str = "value") -> Any:
+    values = _values(raw, slug)
+    return values[0].get(key) if values else None
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    """The useful part of one value object, for custom fields."""
+    kind = value.get("attribute_type")
+    if kind == "select":
+        return (value.get("option") or {}).get("title")
+    if kind == "status":
+        return (value.get("status") or {}).get("title")
+    if kind == "record-reference":
+        return value.get("target_record_id")
+    if kind == "actor-reference":
+        return value.get("referenced_actor_id")
+    if kind == "currency":
+        return value.get("currency_value")
+    if "value" in value:
+        return value["value"]
+    drop = {"active_from", "active_until", "created_by_actor", "attribute_type"}
+    return {k: v for k, v in value.items() if k not in drop}
+
+
+def _custom(raw: dict[str, Any], object_slug: str) -> dict[str, Any]:
+    custom: dict[str, Any] = {}
+    for slug, values in (raw.get("values") or {}).items():
+        if slug in MAPPED[object_slug] or not values:
+            continue
+        plain = [_plain(v) for v in values if isinstance(v, dict)]
+        custom[slug] = plain[0] if len(plain) == 1 else plain
+    return custom
+
+
+def _address(raw: dict[str, Any]) -> Address | None:
+    values = _values(raw, "primary_location")
+    if not values:
+        return None
+    loc = values[0]
+    street = ", ".join(str(loc[k]) for k in ("line_1", "line_2", "line_3", "line_4") if loc.get(k))
+    return Address(
+        street=street or None,
+        city=loc.get("locality"),
+        region=loc.get("region"),
+        postal_code=loc.get("postcode"),
+        country=loc.get("country_code"),
+    )
+
+
+def _refs(raw: dict[str, Any], slug: str) -> list[str]:
+    return [str(v["target_record_id"]) for v in _values(raw, slug) if v.get("target_record_id")]
+
+
+def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
+    name = _values(raw, "name")
+    first = name[0].get("first_name") if name else None
+    last = name[0].get("last_name") if name else None
+    emails = [
+        v.get("email_address") or v.get("original_email_address")
+        for v in _values(raw, "email_addresses")
+    ]
+    phones = [
+        v.get("phone_number") or v.get("original_phone_number")
+        for v in _values(raw, "phone_numbers")
+    ]
+    companies = _refs(raw, "company")
+    return ContactRecord(
+        provider=provider,
+        remote_id=str(raw["id"]["record_id"]),
+        created_at=_time(raw.get("created_at")),
+        first_name=first,
+        last_name=last,
+        name=(name[0].get("full_name") if name else None) or full_name(first, last),
+        title=_first(raw, "job_title"),
+        emails=[Email(e, is_primary=i == 0) for i, e in enumerate(emails) if e],
+        phones=[Phone(p, is_primary=i == 0) for i, p in enumerate(phones) if p],
+        address=_address(raw),
+        company_id=companies[0] if companies else None,
+        custom_fields=_custom(raw, "people"),
+        remote_data=raw,
+    )
+
+
+def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+    categories = [(v.get("option") or {}).get("title") for v in _values(raw, "categories")]
+    return CompanyRecord(
+        provider=provider,
+        remote_id=str(raw["id"]["record_id"]),
+        created_at=_time(raw.get("created_at")),
+        name=_first(raw, "name"),
+        domain=_first(raw, "domains", "domain"),
+        industry=next((c for c in categories if c), None),
+        description=_first(raw, "description"),
+        address=_address(raw),
+        custom_fields=_custom(raw, "companies"),
+        remote_data=raw,
+    )
+
+
+def _deal_status(stage: str | None) -> DealStatus | None:
+    if stage is None:
+        return None
+    lowered = stage.lower()
+    if lowered.startswith(WON):
+        return DealStatus.WON
+    if lowered.startswith(LOST):
+        return DealStatus.LOST
+    return DealStatus.OPEN
+
+
+def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+    stage = (_first(raw, "stage", "status") or {}).get("title")
+    value = _values(raw, "value")
+    amount = None
+    if value and value[0].get("currency_value") is not None:
+        amount = Money(str(Decimal(str(value[0]["currency_value"]))), value[0].get("currency_code"))
+    companies = _refs(raw, "associated_company")
+    return DealRecord(
+        provider=provider,
+        remote_id=str(raw["id"]["record_id"]),
+        created_at=_time(raw.get("created_at")),
+        name=_first(raw, "name"),
+        amount=amount,
+        stage=stage,
+        status=_deal_status(stage),
+        company_id=companies[0] if companies else None,
+        contact_ids=_refs(raw, "associated_people"),
+        custom_fields=_custom(raw, "deals"),
+        remote_data=raw,
+    )
+
+
+def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
+    actor = raw.get("created_by_actor") or {}
+    return NoteRecord(
+        provider=provider,
+        remote_id=str(raw["id"]["note_id"]),
+        created_at=_time(raw.get("created_at")),
+        title=raw.get("title") or None,
+        body=raw.get("content_plaintext"),
+        author=actor.get("id") or actor.get("type"),
+        target_entity=PARENT_ENTITIES.get(raw.get("parent_object", "")),
+        target_id=raw.get("parent_record_id"),
+        remote_data=raw,
+    )
+
+
+class Attio(DataSource):
+    kind = "attio"
+    display_name = "Attio"
+    style = PaginationStyle.PAGE_NUMBER
+    entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
+    credential_names = ("api_key",)
+    default_request_size = 100
+
+    @classmethod
+    def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
+        return ClientAuth(headers={"Authorization": f"Bearer {credentials['api_key']}"})
+
+    @staticmethod
+    def error_message(body: Any) -> str | None:
+        if not isinstance(body, dict):
+            return None
+        error = body.get("error")
+        if isinstance(error, dict):  # the seed's shape
+            return str(error.get("message") or error.get("type"))
+        if "message" in body:  # the real API's flat shape
+            return str(body["message"])
+        return None
+
+    def _record(self, entity: Entity, raw: Any) -> AnyRecord:
+        if entity is Entity.CONTACT:
+            return _contact(self.name, raw)
+        if entity is Entity.COMPANY:
+            return _company(self.name, raw)
+        if entity is Entity.DEAL:
+            return _deal(self.name, raw)
+        return _note(self.name, raw)
+
+    def _path(self, entity: Entity) -> str:
+        return "/v2/notes" if entity is Entity.NOTE else f"/v2/objects/{OBJECTS[entity]}/records"
+
+    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
+        self.require(entity)
+        if not remote_id or "/" in remote_id:
+            raise self.not_found(entity, remote_id)
+        body, response = await self.get_json(entity, remote_id, f"{self._path(entity)}/{remote_id}")
+        return self.parse(lambda b: self._record(entity, b["data"]), body, response)
+
+    async def fetch_offset(self, entity: Entity, offset: int, size: int) -> OffsetPage[AnyRecord]:
+        response = await self.upstream.request(
+            "GET", self._path(entity), params={"page": offset // size + 1, "pageSize": size}
+        )
+        body = self.upstream.json(response)
+
+        def convert(b: Any) -> OffsetPage[AnyRecord]:
+            items = [self._record(entity, raw) for raw in b["data"]]
+            return OffsetPage(offset, items, int(b["meta"]["total"]))
+
+        return self.parse(convert, body, response)

@@ -1,0 +1,244 @@
+"""hasteCRM (REST v1): opaque `cursor` + `limit` <= 100, `{data, meta}` envelope, no counts.
+
+Lists come in `created_at` order; `sort=-created_at` reads them backward, and
+each page's `meta.cursor.previous` steps back `limit` records, so the
+engine can page both ways. A cursor is bound to its query's sort, so the
+handle of a list is its `sort` value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.pagination import SeqPage
+from gateway.records import (
+    Address,
+    AnyRecord,
+    CompanyRecord,
+    ContactRecord,
+    DealRecord,
+    DealStatus,
+    Email,
+    Entity,
+    Money,
+    NoteRecord,
+    Phone,
+    full_name,
+)
+from gateway.settings import ConfigError, ProviderSettings
+from gateway.upstream import ClientAuth
+
+PATHS = {
+    Entity.CONTACT: "/v1/contacts",
+    Entity.COMPANY: "/v1/companies",
+    Entity.DEAL: "/v1/deals",
+    Entity.NOTE: "/v1/notes",
+}
+FORWARD, BACKWARD = "created_at", "-created_at"
+STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _ref(value: Any) -> str | None:
+    """The id of a nested `{id, name}` reference."""
+    return _text(value.get("id")) if isinstance(value, dict) else None
+
+
+def _address(raw: Any) -> Address | None:
+    if not isinstance(raw, dict) or not any(raw.values()):
+        return None
+    return Address(
+        street=_text(raw.get("street")),
+        city=_text(raw.get("city")),
+        region=_text(raw.get("state")),
+        postal_code=_text(raw.get("postalCode")),
+        country=_text(raw.get("country")),
+    )
+
+
+def _money(value: Any, currency: Any) -> Money | None:
+    if value is None:
+        return None
+    try:
+        return Money(str(Decimal(str(value))), _text(currency))
+    except InvalidOperation:
+        raise ValueError(f"amount {value!r} is not a number") from None
+
+
+def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
+    phones = [Phone(raw["phone"], "work", is_primary=True)] if raw.get("phone") else []
+    if raw.get("mobile"):
+        phones.append(Phone(raw["mobile"], "mobile"))
+    return ContactRecord(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        created_at=_time(raw.get("createdAt")),
+        updated_at=_time(raw.get("updatedAt")),
+        first_name=_text(raw.get("firstName")),
+        last_name=_text(raw.get("lastName")),
+        name=_text(raw.get("fullName")) or full_name(raw.get("firstName"), raw.get("lastName")),
+        title=_text(raw.get("title")),
+        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        phones=phones,
+        address=_address(raw.get("address")),
+        tags=[str(t) for t in raw.get("tags") or []],
+        status=_text(raw.get("status")),
+        company_id=_ref(raw.get("company")),
+        custom_fields=dict(raw.get("customFields") or {}),
+        remote_data=raw,
+    )
+
+
+def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+    size = raw.get("size")
+    return CompanyRecord(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        created_at=_time(raw.get("createdAt")),
+        updated_at=_time(raw.get("updatedAt")),
+        name=_text(raw.get("name")),
+        domain=_text(raw.get("domain")),
+        industry=_text(raw.get("industry")),
+        description=_text(raw.get("description")),
+        employee_count=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        annual_revenue=_money(raw.get("revenue"), None),
+        address=_address(raw.get("address")),
+        tags=[str(t) for t in raw.get("tags") or []],
+        custom_fields=dict(raw.get("customFields") or {}),
+        remote_data=raw,
+    )
+
+
+def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+    status = _text(raw.get("status"))
+    probability = raw.get("probability")
+    return DealRecord(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        created_at=_time(raw.get("createdAt")),
+        updated_at=_time(raw.get("updatedAt")),
+        name=_text(raw.get("title")),
+        amount=_money(raw.get("value"), raw.get("currency")),
+        status=STATUSES.get(status or "", DealStatus.OTHER) if status else None,
+        stage=_text((raw.get("stage") or {}).get("name")),
+        # hasteCRM counts probability in percent; the unified field is a 0..1 share.
+        probability=None if probability is None else float(probability) / 100,
+        close_date=_date(raw.get("closeDate")),
+        company_id=_ref(raw.get("company")),
+        contact_ids=[str(c["id"]) for c in raw.get("contacts") or [] if isinstance(c, dict)],
+        custom_fields=dict(raw.get("customFields") or {}),
+        remote_data=raw,
+    )
+
+
+def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
+    target: tuple[Entity | None, str | None] = (None, None)
+    for key, entity in (
+        ("contactId", Entity.CONTACT),
+        ("companyId", Entity.COMPANY),
+        ("dealId", Entity.DEAL),
+    ):
+        if raw.get(key):
+            target = (entity, str(raw[key]))
+            break
+    author = raw.get("author")
+    return NoteRecord(
+        provider=provider,
+        remote_id=str(raw["id"]),
+        created_at=_time(raw.get("createdAt")),
+        updated_at=_time(raw.get("updatedAt")),
+        body=_text(raw.get("content")),
+        author=_text(author.get("name")) if isinstance(author, dict) else None,
+        target_entity=target[0],
+        target_id=target[1],
+        remote_data=raw,
+    )
+
+
+CONVERTERS: dict[Entity, Callable[[str, dict[str, Any]], AnyRecord]] = {
+    Entity.CONTACT: _contact,
+    Entity.COMPANY: _company,
+    Entity.DEAL: _deal,
+    Entity.NOTE: _note,
+}
+
+
+class Haste(DataSource):
+    kind = "haste"
+    display_name = "hasteCRM"
+    style = PaginationStyle.CURSOR
+    entities = frozenset(Entity)
+    credential_names = ()
+    has_previous = True
+    can_count = False  # cursor pages carry no total
+    default_request_size = 100
+
+    @classmethod
+    def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
+        credentials = settings.resolved_credentials()
+        if not (credentials.get("token") or credentials.get("api_key")):
+            raise ConfigError(
+                f"providers.{settings.name}.credentials.token: required for kind 'haste' "
+                "(or credentials.api_key); set it in credentials or credentials_env"
+            )
+        return cls.auth(credentials)
+
+    @classmethod
+    def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
+        # Either works; the bearer token wins when both come, so send only one.
+        if credentials.get("token"):
+            return ClientAuth(headers={"Authorization": f"Bearer {credentials['token']}"})
+        return ClientAuth(headers={"X-API-Key": credentials["api_key"]})
+
+    @staticmethod
+    def error_message(body: Any) -> str | None:
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            code = error.get("code")
+            return f"{code}: {error['message']}" if code else str(error["message"])
+        return None
+
+    def _record(self, entity: Entity, raw: Any) -> AnyRecord:
+        return CONVERTERS[entity](self.name, raw)
+
+    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
+        self.require(entity)
+        raw, response = await self.get_json(entity, remote_id, f"{PATHS[entity]}/{remote_id}")
+        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+
+    async def open_list(self, entity: Entity, reverse: bool, after_key: str | None) -> str:
+        if after_key is not None:
+            raise NotImplementedError("hasteCRM pages back with `previous`, not keysets")
+        return BACKWARD if reverse else FORWARD
+
+    async def fetch_page(
+        self, entity: Entity, handle: str, position: str | None, limit: int
+    ) -> SeqPage[AnyRecord]:
+        self.require(entity)
+        params: dict[str, Any] = {"limit": limit, "sort": handle}
+        if position is not None:
+            params["cursor"] = position
+        response = await self.upstream.request("GET", PATHS[entity], params=params)
+        body = self.upstream.json(response)
+
+        def convert(b: Any) -> SeqPage[AnyRecord]:
+            cursor = b["meta"]["cursor"]
+            items = [self._record(entity, raw) for raw in b["data"]]
+            return SeqPage(items, _text(cursor.get("next")), _text(cursor.get("previous")))
+
+        return self.parse(convert, body, response)

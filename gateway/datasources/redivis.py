@@ -1,0 +1,307 @@
+"""Redivis (API v1): CRM tables of one dataset, rows paged by page tokens, read-only.
+
+A table's rows come in `id` order from `GET /tables/:ref/rows`, paged with the
+`pageToken` / `X-Redivis-Next-Page-Token` extension of the contract. Other
+orders go through the Query API: a query (`ORDER BY id DESC`, or a keyset
+`WHERE id < 'k'`) runs once, and its rows page the same way; the query id is
+the list's handle, so cursors keep reading the same result. `totalCount` is
+the table's `numRows`, fetched only when asked.
+
+Tables and columns follow the contract's CRM mapping (contacts, companies,
+deals, notes in dataset `options.dataset`, default `acme.crm`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.pagination import SeqPage
+from gateway.records import (
+    AnyRecord,
+    CompanyRecord,
+    ContactRecord,
+    DealRecord,
+    DealStatus,
+    Email,
+    Entity,
+    Money,
+    NoteRecord,
+    Phone,
+    full_name,
+)
+from gateway.settings import ProviderSettings
+from gateway.upstream import ClientAuth
+
+DEFAULT_DATASET = "acme.crm"
+TABLES = {
+    Entity.CONTACT: "contacts",
+    Entity.COMPANY: "companies",
+    Entity.DEAL: "deals",
+    Entity.NOTE: "notes",
+}
+COLUMNS = {
+    Entity.CONTACT: (
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "job_title",
+        "company_id",
+        "created_at",
+        "updated_at",
+    ),
+    Entity.COMPANY: (
+        "id",
+        "name",
+        "domain",
+        "industry",
+        "employee_count",
+        "created_at",
+        "updated_at",
+    ),
+    Entity.DEAL: (
+        "id",
+        "name",
+        "stage",
+        "status",
+        "currency",
+        "amount",
+        "close_date",
+        "company_id",
+        "contact_id",
+        "created_at",
+        "updated_at",
+    ),
+    Entity.NOTE: ("id", "target_type", "target_id", "title", "body", "author", "created_at"),
+}
+NEXT_TOKEN = "X-Redivis-Next-Page-Token"
+TABLE_HANDLE = "rows"  # the table's own listing; other handles are query ids
+STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
+TARGETS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value).replace(" ", "T").replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Redivis times are UTC
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _int(value: Any) -> int | None:
+    # Older jsonl sends every number as a string.
+    return None if value in (None, "") else int(value)
+
+
+def _contact(provider: str, row: dict[str, Any]) -> ContactRecord:
+    return ContactRecord(
+        provider=provider,
+        remote_id=str(row["id"]),
+        created_at=_time(row.get("created_at")),
+        updated_at=_time(row.get("updated_at")),
+        first_name=_text(row.get("first_name")),
+        last_name=_text(row.get("last_name")),
+        name=full_name(row.get("first_name"), row.get("last_name")),
+        title=_text(row.get("job_title")),
+        emails=[Email(row["email"], is_primary=True)] if row.get("email") else [],
+        phones=[Phone(row["phone"], is_primary=True)] if row.get("phone") else [],
+        company_id=_text(row.get("company_id")),
+        remote_data=row,
+    )
+
+
+def _company(provider: str, row: dict[str, Any]) -> CompanyRecord:
+    return CompanyRecord(
+        provider=provider,
+        remote_id=str(row["id"]),
+        created_at=_time(row.get("created_at")),
+        updated_at=_time(row.get("updated_at")),
+        name=_text(row.get("name")),
+        domain=_text(row.get("domain")),
+        industry=_text(row.get("industry")),
+        employee_count=_int(row.get("employee_count")),
+        remote_data=row,
+    )
+
+
+def _deal(provider: str, row: dict[str, Any]) -> DealRecord:
+    status = _text(row.get("status"))
+    amount = row.get("amount")
+    try:
+        money = None if amount in (None, "") else Money(str(Decimal(str(amount))), None)
+    except InvalidOperation:
+        raise ValueError(f"amount {amount!r} is not a number") from None
+    if money is not None and row.get("currency"):
+        money = Money(money.amount, str(row["currency"]))
+    return DealRecord(
+        provider=provider,
+        remote_id=str(row["id"]),
+        created_at=_time(row.get("created_at")),
+        updated_at=_time(row.get("updated_at")),
+        name=_text(row.get("name")),
+        amount=money,
+        status=STATUSES.get(status or "", DealStatus.OTHER) if status else None,
+        stage=_text(row.get("stage")),
+        close_date=_date(row.get("close_date")),
+        company_id=_text(row.get("company_id")),
+        contact_ids=[str(row["contact_id"])] if row.get("contact_id") else [],
+        remote_data=row,
+    )
+
+
+def _note(provider: str, row: dict[str, Any]) -> NoteRecord:
+    return NoteRecord(
+        provider=provider,
+        remote_id=str(row["id"]),
+        created_at=_time(row.get("created_at")),
+        title=_text(row.get("title")),
+        body=_text(row.get("body")),
+        author=_text(row.get("author")),
+        target_entity=TARGETS.get(str(row.get("target_type"))),
+        target_id=_text(row.get("target_id")),
+        remote_data=row,
+    )
+
+
+CONVERTERS: dict[Entity, Callable[[str, dict[str, Any]], AnyRecord]] = {
+    Entity.CONTACT: _contact,
+    Entity.COMPANY: _company,
+    Entity.DEAL: _deal,
+    Entity.NOTE: _note,
+}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Redivis(DataSource):
+    kind = "redivis"
+    display_name = "Redivis"
+    style = PaginationStyle.PAGE_TOKEN
+    entities = frozenset(Entity)
+    credential_names = ("token",)
+    can_count = True  # a table's numRows
+    default_request_size = 100
+
+    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+        super().__init__(settings, client)
+        self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
+
+    @classmethod
+    def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
+        return ClientAuth(headers={"Authorization": f"Bearer {credentials['token']}"})
+
+    @staticmethod
+    def error_message(body: Any) -> str | None:
+        if isinstance(body, dict) and body.get("error"):
+            text = f"{body['error']}: {body.get('error_description', '')}".rstrip(": ")
+            if body.get("scope"):
+                text += f" (needs scope {body['scope']})"
+            return text
+        return None
+
+    # --- tables and queries ------------------------------------------------------------
+
+    def _table(self, entity: Entity) -> str:
+        return f"{self.dataset}.{TABLES[entity]}"
+
+    def _table_path(self, entity: Entity) -> str:
+        return f"/api/v1/tables/{quote(self._table(entity), safe='')}"
+
+    async def _query(self, entity: Entity, where: str, order: str) -> str:
+        """Run a query over the entity's table; its id."""
+        columns = ", ".join(COLUMNS[entity])
+        sql = f"SELECT {columns} FROM `{self._table(entity)}`{where} ORDER BY id {order}"
+        response = await self.upstream.request("POST", "/api/v1/queries", json_body={"query": sql})
+        query = self.upstream.json(response)
+        while True:
+
+            def state(q: Any) -> tuple[str, str, str | None]:
+                return str(q["id"]), str(q["status"]), q.get("errorMessage")
+
+            query_id, status, error = self.parse(state, query, response)
+            if status == "completed":
+                return query_id
+            if status == "failed":
+                raise self.upstream.bad_response(f"query failed: {error}", response)
+            response = await self.upstream.request("GET", f"/api/v1/queries/{query_id}")
+            query = self.upstream.json(response)
+
+    async def _rows(
+        self, entity: Entity, path: str, limit: int, token: str | None
+    ) -> tuple[list[AnyRecord], str | None]:
+        params: dict[str, Any] = {
+            "format": "jsonl",
+            "maxResults": limit,
+            "selectedVariables": ",".join(COLUMNS[entity]),
+        }
+        if token is not None:
+            params["pageToken"] = token
+        response = await self.upstream.request("GET", path, params=params)
+        columns = COLUMNS[entity]
+
+        def convert(text: str) -> list[AnyRecord]:
+            rows = []
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                value = json.loads(line)
+                # Older servers send each row as an array in `selectedVariables` order.
+                row = dict(zip(columns, value, strict=True)) if isinstance(value, list) else value
+                rows.append(CONVERTERS[entity](self.name, row))
+            return rows
+
+        records = self.parse(convert, response.text, response)
+        return records, response.headers.get(NEXT_TOKEN) or None
+
+    # --- what the engine and the resolvers call -----------------------------------------
+
+    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
+        self.require(entity)
+        query_id = await self._query(entity, f" WHERE id = {_literal(remote_id)}", "ASC")
+        records, _ = await self._rows(entity, f"/api/v1/queries/{query_id}/rows", 1, None)
+        if not records:
+            raise self.not_found(entity, remote_id)
+        return records[0]
+
+    async def open_list(self, entity: Entity, reverse: bool, after_key: str | None) -> str:
+        self.require(entity)
+        if not reverse and after_key is None:
+            return TABLE_HANDLE
+        where = "" if after_key is None else f" WHERE id {'<' if reverse else '>'} "
+        where += "" if after_key is None else _literal(after_key)
+        return await self._query(entity, where, "DESC" if reverse else "ASC")
+
+    async def fetch_page(
+        self, entity: Entity, handle: str, position: str | None, limit: int
+    ) -> SeqPage[AnyRecord]:
+        self.require(entity)
+        path = (
+            f"{self._table_path(entity)}/rows"
+            if handle == TABLE_HANDLE
+            else f"/api/v1/queries/{quote(handle, safe='')}/rows"
+        )
+        records, token = await self._rows(entity, path, limit, position)
+        return SeqPage(records, token)
+
+    async def count(self, entity: Entity) -> int | None:
+        response = await self.upstream.request("GET", self._table_path(entity))
+        body = self.upstream.json(response)
+        return self.parse(lambda b: _int(b["numRows"]), body, response)
