@@ -49,7 +49,8 @@ def _connection(cls: type[C], window: ConnectionSlice[AnyRecord]) -> C:
             start_cursor=info.start_cursor,
             end_cursor=info.end_cursor,
         ),
-        total_count=window.total_count,
+        total=window.total_count,
+        counter=window.count,
     )
 
 

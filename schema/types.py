@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
@@ -169,33 +170,41 @@ class Provider:
     capabilities: ProviderCapabilities = strawberry.field(description="What it can do.")
 
 
+@strawberry.type
+class Counted:
+    """`totalCount`, asked of the provider only when the query selects it."""
+
+    total: strawberry.Private[int | None] = None
+    counter: strawberry.Private[Callable[[], Awaitable[int | None]] | None] = None
+
+    @strawberry.field(
+        description="How many records the whole list holds; null when the provider cannot tell."
+    )
+    async def total_count(self) -> int | None:
+        if self.total is None and self.counter is not None:
+            return await self.counter()
+        return self.total
+
+
 def _connection_docs(type_name: str) -> str:
     return f"A page of {type_name} records (Relay connection)."
 
 
 @strawberry.type(description=_connection_docs("Contact"))
-class ContactConnection(relay.Connection[Contact]):
-    total_count: int | None = strawberry.field(
-        description="How many records the whole list holds; null when the provider cannot tell."
-    )
+class ContactConnection(relay.Connection[Contact], Counted):
+    pass
 
 
 @strawberry.type(description=_connection_docs("Company"))
-class CompanyConnection(relay.Connection[Company]):
-    total_count: int | None = strawberry.field(
-        description="How many records the whole list holds; null when the provider cannot tell."
-    )
+class CompanyConnection(relay.Connection[Company], Counted):
+    pass
 
 
 @strawberry.type(description=_connection_docs("Deal"))
-class DealConnection(relay.Connection[Deal]):
-    total_count: int | None = strawberry.field(
-        description="How many records the whole list holds; null when the provider cannot tell."
-    )
+class DealConnection(relay.Connection[Deal], Counted):
+    pass
 
 
 @strawberry.type(description=_connection_docs("Note"))
-class NoteConnection(relay.Connection[Note]):
-    total_count: int | None = strawberry.field(
-        description="How many records the whole list holds; null when the provider cannot tell."
-    )
+class NoteConnection(relay.Connection[Note], Counted):
+    pass
