@@ -108,6 +108,10 @@ class UpstreamUnavailable(UpstreamError):
     code = "UPSTREAM_UNAVAILABLE"
 
 
+class CircuitOpen(UpstreamUnavailable):
+    """Not sent at all: the provider failed repeatedly and its breaker is open."""
+
+
 class UpstreamBadResponse(UpstreamError):
     code = "UPSTREAM_BAD_RESPONSE"
 

@@ -60,6 +60,16 @@ class ProviderSettings(BaseModel):
     max_request_size: int | None = Field(
         None, ge=1, le=1000, description="Largest page asked of the API; the kind's default."
     )
+    rate_limit: bool = Field(True, description="Keep under the provider's documented limits.")
+    rate_limits: list[tuple[int, float]] | None = Field(
+        None, description="[requests, seconds] windows replacing the kind's documented ones."
+    )
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of an idempotent request.")
+    request_deadline: float = Field(
+        30.0, gt=0, le=600, description="Seconds one upstream call may take, retries included."
+    )
+    breaker_threshold: int = Field(5, ge=1, le=1000, description="Failures in a row that open it.")
+    breaker_cooldown: float = Field(10.0, gt=0, le=3600, description="Seconds before a probe.")
 
     def resolved_credentials(self) -> dict[str, str]:
         """Literal credentials plus those read from the environment."""

@@ -8,6 +8,7 @@ status; nothing here ever puts a credential or a full URL (which may hold a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 
 from gateway.errors import (
+    CircuitOpen,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamRateLimited,
@@ -25,6 +27,7 @@ from gateway.errors import (
     UpstreamUnavailable,
     upstream_error_for_status,
 )
+from gateway.resilience import CircuitBreaker, RateLimiter, RetryBudget, RetryPolicy, Window
 from gateway.settings import ProviderSettings
 
 
@@ -104,13 +107,37 @@ class RateLimitState:
 
 
 class Upstream:
-    """Sends requests for one provider instance and turns failures into UpstreamErrors."""
+    """Sends requests for one provider instance and turns failures into UpstreamErrors.
 
-    def __init__(self, provider: str, client: httpx.AsyncClient, error_message: ErrorMessage):
+    Every request passes the circuit breaker and the rate limiter; idempotent
+    ones are retried on timeouts, unreachable hosts and 5xx; any request is
+    retried once after a 429 (the provider processed nothing), after waiting
+    as its `Retry-After` says, when that fits in the deadline.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        client: httpx.AsyncClient,
+        error_message: ErrorMessage,
+        *,
+        settings: ProviderSettings | None = None,
+        windows: tuple[Window, ...] = (),
+    ) -> None:
         self.provider = provider
         self.client = client
         self._error_message = error_message
         self.rate_limit = RateLimitState()
+        if settings is not None and settings.rate_limits is not None:
+            windows = tuple(Window(int(n), float(s)) for n, s in settings.rate_limits)
+        self.limiter = RateLimiter(windows, enabled=settings.rate_limit if settings else False)
+        self.retry = RetryPolicy(max_retries=settings.max_retries if settings else 0)
+        self.deadline = settings.request_deadline if settings else 30.0
+        self.budget = RetryBudget()
+        self.breaker = CircuitBreaker(
+            settings.breaker_threshold if settings else 5,
+            settings.breaker_cooldown if settings else 10.0,
+        )
 
     async def request(
         self,
@@ -120,22 +147,100 @@ class Upstream:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         ok_statuses: tuple[int, ...] = (),
+        idempotent: bool | None = None,
     ) -> httpx.Response:
         """The response, or an UpstreamError (statuses in `ok_statuses` pass through)."""
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "OPTIONS")
+        deadline = time.monotonic() + self.deadline
+        self.budget.deposit()
+        attempt, throttled_once = 0, False
+        while True:
+            error = await self._attempt(method, path, params, json_body, ok_statuses, deadline)
+            if isinstance(error, httpx.Response):
+                return error
+            now = time.monotonic()
+            if isinstance(error, UpstreamRateLimited) and not throttled_once:
+                wait = error.retry_after if error.retry_after is not None else 1.0
+                if now + wait < deadline:
+                    throttled_once = True
+                    self.limiter.pause_until(now + wait)
+                    continue
+            retryable = (
+                idempotent
+                and isinstance(error, UpstreamTimeout | UpstreamUnavailable)
+                and not getattr(error, "circuit_open", False)
+            )
+            if retryable and attempt < self.retry.max_retries:
+                pause = self.retry.backoff(attempt)
+                if now + pause < deadline and self.budget.withdraw():
+                    attempt += 1
+                    await asyncio.sleep(pause)
+                    continue
+            raise error
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        ok_statuses: tuple[int, ...],
+        deadline: float,
+    ) -> httpx.Response | UpstreamError:
+        """One try: the response, or the error it amounts to (not raised)."""
+        if not self.breaker.allow():
+            return CircuitOpen(
+                f"{self.provider} is failing; its circuit breaker is open "
+                f"(next try in {self.breaker.retry_in():.0f} s).",
+                provider=self.provider,
+            )
+        if not await self.limiter.acquire(deadline):
+            self.breaker.success()  # nothing was sent: release a probe slot
+            return UpstreamRateLimited(
+                f"{self.provider}'s rate limit leaves no slot before the request deadline.",
+                provider=self.provider,
+                status=None,
+            )
         try:
-            response = await self.client.request(method, path, params=params, json=json_body)
+            timeout = max(0.001, deadline - time.monotonic())
+            response = await self.client.request(
+                method,
+                path,
+                params=params,
+                json=json_body,
+                timeout=httpx.Timeout(
+                    min(timeout, self.client.timeout.read or timeout),
+                    connect=min(timeout, self.client.timeout.connect or timeout),
+                ),
+            )
         except httpx.TimeoutException:
-            raise UpstreamTimeout(
+            self.breaker.failure()
+            return UpstreamTimeout(
                 f"{self.provider} did not answer in time.", provider=self.provider
-            ) from None
+            )
         except httpx.TransportError as error:
-            raise UpstreamUnavailable(
+            self.breaker.failure()
+            return UpstreamUnavailable(
                 f"{self.provider} is unreachable ({type(error).__name__}).", provider=self.provider
-            ) from None
+            )
         self.rate_limit.update(response.headers)
+        self._adapt(response)
+        if response.status_code >= 500:
+            self.breaker.failure()
+        else:
+            self.breaker.success()
         if response.status_code >= 400 and response.status_code not in ok_statuses:
-            raise self._status_error(response)
+            return self._status_error(response)
         return response
+
+    def _adapt(self, response: httpx.Response) -> None:
+        """Pause when the provider's headers say its budget is spent until the reset."""
+        state = self.rate_limit
+        if state.remaining == 0 and state.reset_at is not None:
+            wait = state.reset_at - time.time()
+            if 0 < wait < 3600:
+                self.limiter.pause_until(time.monotonic() + wait)
 
     def _status_error(self, response: httpx.Response) -> UpstreamError:
         status = response.status_code

@@ -49,8 +49,12 @@ def emulators() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def gateway(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    # The emulators do not throttle here, so neither does the gateway: the suite stays quick.
     settings = Settings(
-        providers=[demo_provider(kind, url) for kind, url in emulators.items()],
+        providers=[
+            demo_provider(kind, url).model_copy(update={"rate_limit": False})
+            for kind, url in emulators.items()
+        ],
         cursor_secret="test-cursor-secret",
     )
     with ServerThread(create_app(settings)) as server:

@@ -28,6 +28,7 @@ from gateway.records import (
     Phone,
     full_name,
 )
+from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
 OBJECTS = {Entity.CONTACT: "people", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
@@ -229,6 +230,7 @@ class Attio(DataSource):
     entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
     credential_names = ("api_key",)
     default_request_size = 100
+    rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:

@@ -29,6 +29,7 @@ from gateway.pagination import (
     paginate_sequential,
 )
 from gateway.records import AnyRecord, Entity
+from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth, Upstream
 
@@ -62,11 +63,15 @@ class DataSource(ABC):
     can_page_backward: ClassVar[bool] = True
     can_count: ClassVar[bool] = True
     default_request_size: ClassVar[int] = 100
+    # The provider's documented limits, kept by the client-side limiter.
+    rate_limits: ClassVar[tuple[Window, ...]] = ()
 
     def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
         self.name = settings.name
-        self.upstream = Upstream(settings.name, client, self.error_message)
+        self.upstream = Upstream(
+            settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
+        )
         self.max_request_size = settings.max_request_size or self.default_request_size
 
     # --- what each provider says -------------------------------------------------------

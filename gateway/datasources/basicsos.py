@@ -29,6 +29,7 @@ from gateway.records import (
     NoteRecord,
     full_name,
 )
+from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
@@ -135,6 +136,7 @@ class BasicsOS(DataSource):
     entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
     credential_names = ("token",)
     default_request_size = 100
+    rate_limits = (Window(180, 60.0),)
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:

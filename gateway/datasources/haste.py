@@ -29,6 +29,7 @@ from gateway.records import (
     Phone,
     full_name,
 )
+from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
 
@@ -187,6 +188,7 @@ class Haste(DataSource):
     has_previous = True
     can_count = False  # cursor pages carry no total
     default_request_size = 100
+    rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
 
     @classmethod
     def client_auth(cls, settings: ProviderSettings) -> ClientAuth:

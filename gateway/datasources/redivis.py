@@ -37,6 +37,7 @@ from gateway.records import (
     Phone,
     full_name,
 )
+from gateway.resilience import Window
 from gateway.settings import ProviderSettings
 from gateway.upstream import ClientAuth
 
@@ -199,6 +200,7 @@ class Redivis(DataSource):
     credential_names = ("token",)
     can_count = True  # a table's numRows
     default_request_size = 100
+    rate_limits = (Window(1000, 60.0),)
 
     def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
         super().__init__(settings, client)
@@ -229,7 +231,9 @@ class Redivis(DataSource):
         """Run a query over the entity's table; its id."""
         columns = ", ".join(COLUMNS[entity])
         sql = f"SELECT {columns} FROM `{self._table(entity)}`{where} ORDER BY id {order}"
-        response = await self.upstream.request("POST", "/api/v1/queries", json_body={"query": sql})
+        response = await self.upstream.request(
+            "POST", "/api/v1/queries", json_body={"query": sql}, idempotent=True
+        )
         query = self.upstream.json(response)
         while True:
 

@@ -16,6 +16,7 @@ from gateway.datasources.base import DataSource, PaginationStyle
 from gateway.errors import UpstreamNotFound
 from gateway.pagination import OffsetPage
 from gateway.records import AnyRecord, CompanyRecord, ContactRecord, Email, Entity, full_name
+from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
 PATHS = {Entity.CONTACT: "/public/v2/contacts", Entity.COMPANY: "/public/v2/companies"}
@@ -69,6 +70,7 @@ class RevyOps(DataSource):
     credential_names = ("client_id",)
     # The seed allows 1000 per page, the reference pages 100: ask for 100 to work with both.
     default_request_size = 100
+    rate_limits = (Window(10, 1.0),)
     extra_params: ClassVar[dict[str, str]] = {"structure": "FLAT"}
 
     @classmethod
