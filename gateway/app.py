@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
 from gateway.datasources import DataSource, source_class
@@ -80,8 +81,15 @@ def create_router(settings: Settings) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz", include_in_schema=False)
-    async def readyz() -> dict[str, Any]:
-        return {"status": "ready", "providers": sorted(gateway.sources)}
+    async def readyz() -> JSONResponse:
+        # Ready while the clients are open and some provider is not known to be down: one
+        # failing CRM leaves the others' data worth serving.
+        circuits = {name: s.upstream.breaker.state.value for name, s in gateway.sources.items()}
+        ready = bool(circuits) and any(state != "OPEN" for state in circuits.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "providers": circuits},
+            status_code=200 if ready else 503,
+        )
 
     return router
 

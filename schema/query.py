@@ -66,6 +66,7 @@ def _provider_info(source: Any) -> t.Provider:
             can_page_backward=caps.can_page_backward,
             can_count=caps.can_count,
         ),
+        circuit=t.CircuitState[source.upstream.breaker.state.value],
     )
 
 

@@ -148,6 +148,17 @@ class Note(relay.Node, Record):
     target_id: strawberry.Private[str | None]
 
 
+@strawberry.enum(description="State of a provider's circuit breaker.")
+class CircuitState(enum.Enum):
+    CLOSED = strawberry.enum_value("CLOSED", description="Requests flow normally.")
+    OPEN = strawberry.enum_value(
+        "OPEN", description="It failed repeatedly: requests fail at once without being sent."
+    )
+    HALF_OPEN = strawberry.enum_value(
+        "HALF_OPEN", description="Cooling down is over: the next request probes it."
+    )
+
+
 @strawberry.type(description="What a provider can do.")
 class ProviderCapabilities:
     entities: list[EntityType] = strawberry.field(description="The record types it holds.")
@@ -168,6 +179,9 @@ class Provider:
         description="How its API pages through lists."
     )
     capabilities: ProviderCapabilities = strawberry.field(description="What it can do.")
+    circuit: CircuitState = strawberry.field(
+        description="Its circuit breaker: CLOSED when healthy, OPEN while it is failing."
+    )
 
 
 @strawberry.type
