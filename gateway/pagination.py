@@ -185,16 +185,19 @@ def _smallest_page(start: int, end: int, max_size: int, aligned: bool) -> tuple[
     return None
 
 
-def cover(start: int, end: int, max_size: int, *, aligned: bool) -> list[tuple[int, int]]:
+def cover(
+    start: int, end: int, max_size: int, *, aligned: bool, stretch: bool = False
+) -> list[tuple[int, int]]:
     """The fewest (offset, size) requests covering rows [start, end).
 
     `aligned`: the API fetches only pages [k*size, (k+1)*size) (page numbers);
     otherwise any [offset, offset+size) (index ranges). Sizes are at most `max_size`.
+    `stretch`: the last request too reaches as far as it can (more rows, same count).
     """
     requests: list[tuple[int, int]] = []
     position = start
     while position < end:
-        single = _smallest_page(position, end, max_size, aligned)
+        single = None if stretch else _smallest_page(position, end, max_size, aligned)
         if single is not None:
             requests.append(single)
             break
@@ -215,13 +218,15 @@ class _OffsetReader(Generic[T]):
         self.total: int | None = None
         self.requests = 0
 
-    async def read(self, start: int, end: int) -> None:
+    async def read(self, start: int, end: int, *, stretch: bool = False) -> None:
         """Rows [start, end), at least one row's worth so the total is learnt.
 
         The first request tells the total; the rest, minus those starting past
         it, go out concurrently.
         """
-        plan = cover(start, max(end, start + 1), self._max_size, aligned=self._aligned)
+        plan = cover(
+            start, max(end, start + 1), self._max_size, aligned=self._aligned, stretch=stretch
+        )
         # Where each request's new rows begin: a request is useless once that is past the total.
         needed_from = [start] + [offset + size for offset, size in plan[:-1]]
         if self.total is None:
@@ -274,9 +279,10 @@ async def paginate_offsets(
         await reader.read(lo, hi)
     else:
         # `last` from the end of the list: the first read learns the total,
-        # and holds the whole window when the list is short.
+        # and holds the whole window when the list is short; its pages reach
+        # as far as they can, so the tail left to read is as short as can be.
         assert args.last is not None
-        await reader.read(start, start + args.last)
+        await reader.read(start, start + args.last, stretch=True)
     assert reader.total is not None
     window = _Window.of(args, after, before, reader.total)
     missing = [i for i in range(window.lo, window.hi) if i not in reader.rows]

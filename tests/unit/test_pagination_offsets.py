@@ -53,10 +53,16 @@ class Upstream:
 
 def fewest_requests(lo: int, hi: int, max_page: int, aligned: bool) -> int:
     """Breadth-first search over every page the API allows: fewest covering [lo, hi)."""
+    return cheapest_cover(lo, hi, max_page, aligned)[0]
+
+
+def cheapest_cover(lo: int, hi: int, max_page: int, aligned: bool) -> tuple[int, int]:
+    """Fewest pages covering [lo, hi), and the furthest row end such a cover can reach."""
     if hi <= lo:
-        return 0
+        return 0, lo
     if not aligned:
-        return -(-(hi - lo) // max_page)
+        count = -(-(hi - lo) // max_page)
+        return count, lo + count * max_page
     frontier, depth, seen = {lo}, 0, {lo}
     while frontier:
         depth += 1
@@ -64,11 +70,11 @@ def fewest_requests(lo: int, hi: int, max_page: int, aligned: bool) -> int:
         for position in frontier:
             for size in range(1, max_page + 1):
                 reach = position // size * size + size
-                if reach >= hi:
-                    return depth
                 if reach not in seen:
                     seen.add(reach)
                     reached.add(reach)
+        if max(reached, default=lo) >= hi:
+            return depth, max(reached)
         frontier = reached
     raise AssertionError("unreachable")
 
@@ -108,10 +114,12 @@ def minimum_requests(
         return max(1, fewest_requests(lo, min(hi, total), up.max_page, up.aligned))
     # `last` from the end: read `last` rows from the cursor (learning the total), then the rest.
     assert args.last is not None
-    first_read = max(
-        1, fewest_requests(start, min(start + args.last, total), up.max_page, up.aligned)
+    first_read, reach = cheapest_cover(
+        start, min(start + args.last, total), up.max_page, up.aligned
     )
-    rest_lo = max(start + args.last, total - args.last)
+    first_read = max(1, first_read)
+    # Rows the first read brought beyond what it needed are not read again.
+    rest_lo = max(start + args.last, total - args.last, reach)
     return first_read + fewest_requests(rest_lo, total, up.max_page, up.aligned)
 
 

@@ -52,23 +52,27 @@ def test_backoff_is_full_jitter_capped():
         assert max(samples) > ceiling * 0.8  # spread over the whole range, not fixed
 
 
+def state(breaker: CircuitBreaker) -> CircuitState:
+    return breaker.state  # read afresh each time: it moves with the clock
+
+
 def test_breaker_opens_then_lets_one_probe_through():
     breaker = CircuitBreaker(threshold=3, cooldown=0.05)
     for _ in range(2):
         breaker.failure()
-    assert breaker.state is CircuitState.CLOSED
+    assert state(breaker) is CircuitState.CLOSED
     assert breaker.allow()
     breaker.failure()
-    assert breaker.state is CircuitState.OPEN
+    assert state(breaker) is CircuitState.OPEN
     assert not breaker.allow()
     time.sleep(0.06)
-    assert breaker.state is CircuitState.HALF_OPEN
+    assert state(breaker) is CircuitState.HALF_OPEN
     assert breaker.allow()  # the probe
     assert not breaker.allow()  # only one
     breaker.failure()  # the probe failed: open again
-    assert breaker.state is CircuitState.OPEN
+    assert state(breaker) is CircuitState.OPEN
     time.sleep(0.06)
     assert breaker.allow()
     breaker.success()
-    assert breaker.state is CircuitState.CLOSED
+    assert state(breaker) is CircuitState.CLOSED
     assert breaker.allow()
