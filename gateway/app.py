@@ -47,6 +47,7 @@ def create_router(settings: Settings) -> APIRouter:
             secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
         ),
         limits=PageLimits(default_size=settings.default_page_size, max_size=settings.max_page_size),
+        batching=settings.batching,
     )
 
     @asynccontextmanager
@@ -58,7 +59,7 @@ def create_router(settings: Settings) -> APIRouter:
                 client = await stack.enter_async_context(
                     open_client(provider, cls.client_auth(provider))
                 )
-                sources[provider.name] = cls(provider, client)
+                sources[provider.name] = cls(provider, client, cache=settings.cache)
             gateway.sources = sources
             log.info("gateway ready with providers: %s", ", ".join(sources) or "none")
             yield

@@ -19,6 +19,34 @@ class Entity(enum.StrEnum):
     NOTE = "note"
 
 
+class Link(enum.StrEnum):
+    """A relationship between records, named by the field that follows it."""
+
+    CONTACT_COMPANY = "Contact.company"
+    CONTACT_DEALS = "Contact.deals"
+    CONTACT_NOTES = "Contact.notes"
+    COMPANY_CONTACTS = "Company.contacts"
+    COMPANY_DEALS = "Company.deals"
+    COMPANY_NOTES = "Company.notes"
+    DEAL_COMPANY = "Deal.company"
+    DEAL_CONTACTS = "Deal.contacts"
+    DEAL_NOTES = "Deal.notes"
+    NOTE_TARGET = "Note.target"
+
+
+# Links read from ids the record holds (by-id lookups); the others are child lists.
+TO_ONE = frozenset({Link.CONTACT_COMPANY, Link.DEAL_COMPANY, Link.NOTE_TARGET})
+CHILD_ENTITY = {
+    Link.CONTACT_DEALS: Entity.DEAL,
+    Link.CONTACT_NOTES: Entity.NOTE,
+    Link.COMPANY_CONTACTS: Entity.CONTACT,
+    Link.COMPANY_DEALS: Entity.DEAL,
+    Link.COMPANY_NOTES: Entity.NOTE,
+    Link.DEAL_CONTACTS: Entity.CONTACT,
+    Link.DEAL_NOTES: Entity.NOTE,
+}
+
+
 class DealStatus(enum.StrEnum):
     OPEN = "OPEN"
     WON = "WON"
@@ -65,6 +93,9 @@ class Record:
     updated_at: datetime | None = None
     custom_fields: dict[str, Any] = field(default_factory=dict)
     remote_data: dict[str, Any] = field(default_factory=dict)
+    # Ids of related records the API sent inline with this one (e.g. Attio's
+    # `associated_deals`): following such a link needs no list request.
+    linked: dict[Link, list[str]] = field(default_factory=dict)
 
     entity: Entity = field(init=False, default=Entity.CONTACT)
 

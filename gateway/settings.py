@@ -70,6 +70,11 @@ class ProviderSettings(BaseModel):
     )
     breaker_threshold: int = Field(5, ge=1, le=1000, description="Failures in a row that open it.")
     breaker_cooldown: float = Field(10.0, gt=0, le=3600, description="Seconds before a probe.")
+    cache_ttl: float = Field(30.0, gt=0, le=86_400, description="Seconds a read stays cached.")
+    cache_size: int = Field(5000, ge=1, le=1_000_000, description="Cached reads kept at most.")
+    max_concurrency: int = Field(
+        8, ge=1, le=100, description="Concurrent single-record fetches when ids cannot batch."
+    )
 
     def resolved_credentials(self) -> dict[str, str]:
         """Literal credentials plus those read from the environment."""
@@ -94,6 +99,8 @@ class Settings(BaseSettings):
 
     providers: list[ProviderSettings] = Field(default_factory=list)
     default_page_size: int = Field(20, ge=1, le=1000)
+    batching: bool = Field(True, description="Batch lookups with dataloaders (off: naive mode).")
+    cache: bool = Field(True, description="Cache upstream reads across requests.")
     max_page_size: int = Field(100, ge=1, le=1000)
     cursor_secret: SecretStr | None = Field(
         None,

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
     UpstreamBadResponse,
@@ -138,6 +139,7 @@ class Upstream:
             settings.breaker_threshold if settings else 5,
             settings.breaker_cooldown if settings else 10.0,
         )
+        self.cache: ReadCache[httpx.Response] | None = None
 
     async def request(
         self,
@@ -152,6 +154,31 @@ class Upstream:
         """The response, or an UpstreamError (statuses in `ok_statuses` pass through)."""
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "OPTIONS")
+        if idempotent and self.cache is not None:
+            key = (
+                method,
+                path,
+                json.dumps(params, sort_keys=True, default=str),
+                json.dumps(json_body, sort_keys=True, default=str),
+            )
+            return await self.cache.get(
+                key, lambda: self._send(method, path, params, json_body, ok_statuses, True)
+            )
+        try:
+            return await self._send(method, path, params, json_body, ok_statuses, idempotent)
+        finally:
+            if not idempotent and self.cache is not None:
+                self.cache.clear()  # a write (even one that seemed to fail) may change any read
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        ok_statuses: tuple[int, ...],
+        idempotent: bool,
+    ) -> httpx.Response:
         deadline = time.monotonic() + self.deadline
         self.budget.deposit()
         attempt, throttled_once = 0, False

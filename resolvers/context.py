@@ -11,6 +11,7 @@ from strawberry.fastapi import BaseContext
 from gateway.datasources import DataSource
 from gateway.errors import BadUserInput
 from gateway.pagination import CursorCodec, PageLimits
+from resolvers.loaders import Loaders
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Gateway:
     sources: Mapping[str, DataSource]
     codec: CursorCodec
     limits: PageLimits
+    batching: bool = True
 
     def source(self, provider: str) -> DataSource:
         """The data source of a configured provider instance, or BAD_USER_INPUT."""
@@ -34,11 +36,12 @@ class Gateway:
 
 
 class Context(BaseContext):
-    """Typed request context: the app-wide gateway state for this request."""
+    """Typed request context: the app-wide gateway state and this request's loaders."""
 
     def __init__(self, gateway: Gateway) -> None:
         super().__init__()
         self.gateway = gateway
+        self.loaders = Loaders(gateway.sources, batching=gateway.batching)
 
 
 Info = strawberry.Info[Context, None]

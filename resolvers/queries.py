@@ -8,10 +8,10 @@ from typing import Any
 from strawberry.relay import GlobalID
 from strawberry.relay.types import GlobalIDValueError
 
-from gateway.errors import BadUserInput, NotFound
+from gateway.errors import BadUserInput
 from gateway.pagination import ConnectionArgs, ConnectionSlice, check_args
 from gateway.records import AnyRecord, Entity
-from resolvers.context import Gateway
+from resolvers.context import Context
 
 TYPE_ENTITIES = {
     "Contact": Entity.CONTACT,
@@ -22,11 +22,14 @@ TYPE_ENTITIES = {
 
 
 async def list_records(
-    gateway: Gateway, entity: Entity, provider: str, args: ConnectionArgs
+    context: Context, entity: Entity, provider: str, args: ConnectionArgs
 ) -> ConnectionSlice[AnyRecord]:
-    """One window of a provider's list of `entity`."""
+    """One window of a provider's list of `entity`; its records prime the by-id loader."""
+    gateway = context.gateway
     source = gateway.source(provider)
-    return await source.connection(entity, check_args(args, gateway.limits), gateway.codec)
+    window = await source.connection(entity, check_args(args, gateway.limits), gateway.codec)
+    context.loaders.prime([edge.node for edge in window.edges])
+    return window
 
 
 def parse_global_id(value: str, argument: str) -> tuple[Entity, str, str]:
@@ -42,20 +45,17 @@ def parse_global_id(value: str, argument: str) -> tuple[Entity, str, str]:
     return entity, provider, remote_id
 
 
-async def find_node(gateway: Gateway, value: str, argument: str = "id") -> AnyRecord | None:
+async def find_node(context: Context, value: str, argument: str = "id") -> AnyRecord | None:
     """The record a global id names; None when it no longer exists."""
     entity, provider, remote_id = parse_global_id(value, argument)
-    source = gateway.sources.get(provider)
+    source = context.gateway.sources.get(provider)
     if source is None or entity not in source.entities:
         return None
-    try:
-        return await source.get(entity, remote_id)
-    except NotFound:
-        return None
+    return await context.loaders.record(source, entity).load(remote_id)
 
 
-def find_nodes(gateway: Gateway, values: list[str]) -> list[Coroutine[Any, Any, AnyRecord | None]]:
-    """One awaitable per id, so that one failing id fails only its own list item."""
+def find_nodes(context: Context, values: list[str]) -> list[Coroutine[Any, Any, AnyRecord | None]]:
+    """One awaitable per id (batched per provider), so one failing id fails only its item."""
     for value in values:
         parse_global_id(value, "ids")
-    return [find_node(gateway, v, "ids") for v in values]
+    return [find_node(context, v, "ids") for v in values]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from strawberry import relay
 
 from gateway import records as r
+from gateway.pagination import ConnectionSlice
 from schema import types as t
 
 
@@ -38,6 +41,7 @@ def _common(rec: r.Record) -> dict[str, Any]:
         "updated_at": rec.updated_at,
         "custom_fields": _custom(rec.custom_fields),
         "remote_data": rec.remote_data,
+        "record": rec,
     }
 
 
@@ -110,3 +114,25 @@ def to_node(rec: r.AnyRecord) -> AnyNode:
     if isinstance(rec, r.DealRecord):
         return deal(rec)
     return note(rec)
+
+
+C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.NoteConnection)
+
+
+def connection(cls: type[C], window: ConnectionSlice[r.AnyRecord]) -> C:
+    """The GraphQL connection of a resolved window."""
+    info = window.page_info
+    nodes: list[Any] = [to_node(e.node) for e in window.edges]  # the type `cls` holds
+    return cls(
+        edges=[
+            relay.Edge(cursor=e.cursor, node=n) for e, n in zip(window.edges, nodes, strict=True)
+        ],
+        page_info=relay.PageInfo(
+            has_next_page=info.has_next_page,
+            has_previous_page=info.has_previous_page,
+            start_cursor=info.start_cursor,
+            end_cursor=info.end_cursor,
+        ),
+        total=window.total_count,
+        counter=window.count,
+    )

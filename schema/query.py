@@ -8,50 +8,23 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 from strawberry import relay
 
-from gateway.pagination import ConnectionArgs, ConnectionSlice
+from gateway.pagination import ConnectionArgs
 from gateway.records import AnyRecord, Entity
 from resolvers.context import Info
 from resolvers.queries import find_node, find_nodes, list_records
 from schema import convert
 from schema import types as t
+from schema.types import After, Before, First, Last
 
 C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.NoteConnection)
 
 Provider = Annotated[
     str, strawberry.argument(description="The configured provider instance to read from.")
 ]
-First = Annotated[
-    int | None,
-    strawberry.argument(description="Return the first n records (after `after`). Default 20."),
-]
-After = Annotated[
-    str | None, strawberry.argument(description="Start after the record with this cursor.")
-]
-Last = Annotated[
-    int | None, strawberry.argument(description="Return the last n records (before `before`).")
-]
-Before = Annotated[
-    str | None, strawberry.argument(description="End before the record with this cursor.")
-]
 
 
 def _node(record: AnyRecord) -> Any:
     return convert.to_node(record)
-
-
-def _connection(cls: type[C], window: ConnectionSlice[AnyRecord]) -> C:
-    info = window.page_info
-    return cls(
-        edges=[relay.Edge(cursor=e.cursor, node=_node(e.node)) for e in window.edges],
-        page_info=relay.PageInfo(
-            has_next_page=info.has_next_page,
-            has_previous_page=info.has_previous_page,
-            start_cursor=info.start_cursor,
-            end_cursor=info.end_cursor,
-        ),
-        total=window.total_count,
-        counter=window.count,
-    )
 
 
 def _provider_info(source: Any) -> t.Provider:
@@ -83,8 +56,8 @@ class Query:
         before: Before = None,
     ) -> t.ContactConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context.gateway, Entity.CONTACT, provider, args)
-        return _connection(t.ContactConnection, window)
+        window = await list_records(info.context, Entity.CONTACT, provider, args)
+        return convert.connection(t.ContactConnection, window)
 
     @strawberry.field(description="Companies of one provider, as a Relay connection.")
     async def companies(
@@ -97,8 +70,8 @@ class Query:
         before: Before = None,
     ) -> t.CompanyConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context.gateway, Entity.COMPANY, provider, args)
-        return _connection(t.CompanyConnection, window)
+        window = await list_records(info.context, Entity.COMPANY, provider, args)
+        return convert.connection(t.CompanyConnection, window)
 
     @strawberry.field(description="Deals of one provider, as a Relay connection.")
     async def deals(
@@ -111,8 +84,8 @@ class Query:
         before: Before = None,
     ) -> t.DealConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context.gateway, Entity.DEAL, provider, args)
-        return _connection(t.DealConnection, window)
+        window = await list_records(info.context, Entity.DEAL, provider, args)
+        return convert.connection(t.DealConnection, window)
 
     @strawberry.field(description="Notes of one provider, as a Relay connection.")
     async def notes(
@@ -125,8 +98,8 @@ class Query:
         before: Before = None,
     ) -> t.NoteConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context.gateway, Entity.NOTE, provider, args)
-        return _connection(t.NoteConnection, window)
+        window = await list_records(info.context, Entity.NOTE, provider, args)
+        return convert.connection(t.NoteConnection, window)
 
     @strawberry.field(description="Any record by its global id; null if it does not exist.")
     async def node(
@@ -134,7 +107,7 @@ class Query:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="A global node id.")],
     ) -> relay.Node | None:
-        record = await find_node(info.context.gateway, id)
+        record = await find_node(info.context, id)
         return None if record is None else convert.to_node(record)
 
     @strawberry.field(description="Records by global id, in order; null where one does not exist.")
@@ -149,7 +122,7 @@ class Query:
 
         # graphql-core completes awaitable list items one by one, so an error
         # in one id nulls only that item.
-        items: list[Any] = [one(c) for c in find_nodes(info.context.gateway, list(ids))]
+        items: list[Any] = [one(c) for c in find_nodes(info.context, list(ids))]
         return items
 
     @strawberry.field(description="The configured providers and what each can do.")

@@ -5,11 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
+
+from gateway.records import Link
+from resolvers.context import Info
+
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Return the first n records (after `after`). Default 20."),
+]
+After = Annotated[
+    str | None, strawberry.argument(description="Start after the record with this cursor.")
+]
+Last = Annotated[
+    int | None, strawberry.argument(description="Return the last n records (before `before`).")
+]
+Before = Annotated[
+    str | None, strawberry.argument(description="End before the record with this cursor.")
+]
 
 
 @strawberry.enum(description="How a provider's API pages through lists.")
@@ -93,6 +110,7 @@ class Record:
     remote_data: JSON = strawberry.field(
         description="The provider's own payload for the record, untouched."
     )
+    record: strawberry.Private[Any]
 
 
 @strawberry.type(description="A person in a CRM.")
@@ -109,6 +127,42 @@ class Contact(relay.Node, Record):
     status: str | None = strawberry.field(description="The provider's status, as text.")
     company_id: strawberry.Private[str | None]
 
+    @strawberry.field(description="The company the contact belongs to; null if none.")
+    async def company(self, info: Info) -> Company | None:
+        from schema import links
+
+        return await links.one(self.record, info, Link.CONTACT_COMPANY, self.company_id)
+
+    @strawberry.field(description="The contact's deals.")
+    async def deals(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> DealConnection | None:
+        from schema import links
+
+        return await links.connection(
+            DealConnection, self.record, info, Link.CONTACT_DEALS, first, after, last, before
+        )
+
+    @strawberry.field(description="Notes about the contact.")
+    async def notes(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> NoteConnection | None:
+        from schema import links
+
+        return await links.connection(
+            NoteConnection, self.record, info, Link.CONTACT_NOTES, first, after, last, before
+        )
+
 
 @strawberry.type(description="An organisation in a CRM.")
 class Company(relay.Node, Record):
@@ -121,6 +175,51 @@ class Company(relay.Node, Record):
     annual_revenue: Money | None = strawberry.field(description="Yearly revenue.")
     address: Address | None = strawberry.field(description="Postal address.")
     tags: list[str] = strawberry.field(description="Labels.")
+
+    @strawberry.field(description="The company's contacts.")
+    async def contacts(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> ContactConnection | None:
+        from schema import links
+
+        return await links.connection(
+            ContactConnection, self.record, info, Link.COMPANY_CONTACTS, first, after, last, before
+        )
+
+    @strawberry.field(description="The company's deals.")
+    async def deals(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> DealConnection | None:
+        from schema import links
+
+        return await links.connection(
+            DealConnection, self.record, info, Link.COMPANY_DEALS, first, after, last, before
+        )
+
+    @strawberry.field(description="Notes about the company.")
+    async def notes(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> NoteConnection | None:
+        from schema import links
+
+        return await links.connection(
+            NoteConnection, self.record, info, Link.COMPANY_NOTES, first, after, last, before
+        )
 
 
 @strawberry.type(description="A sales opportunity.")
@@ -137,6 +236,42 @@ class Deal(relay.Node, Record):
     company_id: strawberry.Private[str | None]
     contact_ids: strawberry.Private[list[str]]
 
+    @strawberry.field(description="The company the deal is with; null if none.")
+    async def company(self, info: Info) -> Company | None:
+        from schema import links
+
+        return await links.one(self.record, info, Link.DEAL_COMPANY, self.company_id)
+
+    @strawberry.field(description="The people on the deal.")
+    async def contacts(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> ContactConnection | None:
+        from schema import links
+
+        return await links.connection(
+            ContactConnection, self.record, info, Link.DEAL_CONTACTS, first, after, last, before
+        )
+
+    @strawberry.field(description="Notes about the deal.")
+    async def notes(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> NoteConnection | None:
+        from schema import links
+
+        return await links.connection(
+            NoteConnection, self.record, info, Link.DEAL_NOTES, first, after, last, before
+        )
+
 
 @strawberry.type(description="A note attached to a contact, company or deal.")
 class Note(relay.Node, Record):
@@ -146,6 +281,20 @@ class Note(relay.Node, Record):
     author: str | None = strawberry.field(description="Who wrote it, as the provider names them.")
     target_entity: strawberry.Private[Any]
     target_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The contact, company or deal the note is about.")
+    async def target(
+        self, info: Info
+    ) -> (
+        Annotated[
+            Contact | Company | Deal,
+            strawberry.union("NoteTarget", description="What a note can be attached to."),
+        ]
+        | None
+    ):
+        from schema import links
+
+        return await links.target(self.record, info)
 
 
 @strawberry.enum(description="State of a provider's circuit breaker.")

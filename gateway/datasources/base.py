@@ -9,6 +9,7 @@ how it authenticates (`auth`), how to read its error bodies
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -17,7 +18,8 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from gateway.errors import NotFound, Unsupported, UpstreamNotFound
+from gateway.cache import ReadCache, fingerprint
+from gateway.errors import GatewayError, NotFound, Unsupported, UpstreamNotFound
 from gateway.pagination import (
     ConnectionArgs,
     ConnectionSlice,
@@ -28,7 +30,7 @@ from gateway.pagination import (
     paginate_offsets,
     paginate_sequential,
 )
-from gateway.records import AnyRecord, Entity
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth, Upstream
@@ -66,12 +68,20 @@ class DataSource(ABC):
     # The provider's documented limits, kept by the client-side limiter.
     rate_limits: ClassVar[tuple[Window, ...]] = ()
 
-    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, settings: ProviderSettings, client: httpx.AsyncClient, *, cache: bool = True
+    ) -> None:
         self.settings = settings
         self.name = settings.name
         self.upstream = Upstream(
             settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
         )
+        if cache:
+            tenant = fingerprint(settings.base_url, settings.resolved_credentials())
+            self.upstream.cache = ReadCache(
+                tenant, ttl=settings.cache_ttl, maxsize=settings.cache_size
+            )
+        self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
 
     # --- what each provider says -------------------------------------------------------
@@ -110,6 +120,39 @@ class DataSource(ABC):
     async def count(self, entity: Entity) -> int | None:
         """The entity's total, where the API can tell it without reading the list."""
         return None
+
+    # Relationships: which links it has, and how it fetches many at once.
+    links: ClassVar[frozenset[Link]] = frozenset()
+
+    async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
+        """Records by id, in order; an error in place of each one that failed.
+
+        Without an id-list filter: concurrent single fetches, at most
+        `max_concurrency` at a time.
+        """
+
+        async def one(remote_id: str) -> AnyRecord | Exception:
+            async with self._bound:
+                try:
+                    return await self.get(entity, remote_id)
+                except GatewayError as error:
+                    return error
+
+        return list(await asyncio.gather(*(one(i) for i in ids)))
+
+    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+        """Every record `link` leads to from each parent, in the provider's order."""
+        raise Unsupported(
+            f"{self.display_name} (provider {self.name!r}) has no {link.value} link.",
+            provider=self.name,
+        )
+
+    def require_link(self, link: Link) -> None:
+        if link not in self.links:
+            raise Unsupported(
+                f"{self.display_name} (provider {self.name!r}) cannot follow {link.value}.",
+                provider=self.name,
+            )
 
     # --- shared ------------------------------------------------------------------------
 

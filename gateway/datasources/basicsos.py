@@ -25,6 +25,7 @@ from gateway.records import (
     DealStatus,
     Email,
     Entity,
+    Link,
     Money,
     NoteRecord,
     full_name,
@@ -43,10 +44,24 @@ NOTE_PARENT_KEYS = {
     "company_notes": "companyId",
     "deal_notes": "dealId",
 }
+# Child lists and the column naming their parent; Deal.contacts is not exposed by the API.
+CHILDREN = {
+    Link.COMPANY_CONTACTS: ("contacts", "company_id"),
+    Link.COMPANY_DEALS: ("deals", "company_id"),
+    Link.CONTACT_NOTES: ("contact_notes", "contact_id"),
+    Link.COMPANY_NOTES: ("company_notes", "company_id"),
+    Link.DEAL_NOTES: ("deal_notes", "deal_id"),
+}
+BATCH_ROWS = 1000
 CONTENT_RANGE = re.compile(r"^\s*\S+\s+(?:\d+-\d+|\*)/(\d+)\s*$")
 # BasicsOS deal `status` is a free-text pipeline stage; these words settle the outcome.
 WON_STAGES = {"won", "closed won", "closed-won"}
 LOST_STAGES = {"lost", "closed lost", "closed-lost"}
+
+
+def _camel(column: str) -> str:
+    head, *rest = column.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _time(value: Any) -> datetime | None:
@@ -137,6 +152,14 @@ class BasicsOS(DataSource):
     credential_names = ("token",)
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)
+    links = frozenset(
+        {
+            Link.CONTACT_COMPANY,
+            Link.DEAL_COMPANY,
+            Link.NOTE_TARGET,
+            *CHILDREN,
+        }
+    )
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -171,11 +194,14 @@ class BasicsOS(DataSource):
         raw, response = await self.get_json(entity, remote_id, f"/api/{resource}/{row_id}")
         return self.parse(lambda r: self._record(resource, r), raw, response)
 
-    async def _range(self, resource: str, start: int, end: int) -> tuple[list[AnyRecord], int]:
+    async def _range(
+        self, resource: str, start: int, end: int, where: dict[str, Any] | None = None
+    ) -> tuple[list[AnyRecord], int]:
         """Rows [start, end] (inclusive, as the API counts) and the total."""
-        response = await self.upstream.request(
-            "GET", f"/api/{resource}", params={"range": json.dumps([start, end])}
-        )
+        params = {"range": json.dumps([start, end])}
+        if where:
+            params["filter"] = json.dumps(where, separators=(",", ":"))
+        response = await self.upstream.request("GET", f"/api/{resource}", params=params)
         body = self.upstream.json(response)
         match = CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
         if match is None:
@@ -212,3 +238,52 @@ class BasicsOS(DataSource):
                 items += rows
             base += total
         return OffsetPage(offset, items, sum(totals))
+
+    # --- batches ---------------------------------------------------------------------------
+
+    async def _matching(self, resource: str, column: str, values: list[str]) -> list[AnyRecord]:
+        """Every row whose `column` is one of `values`, in id order.
+
+        The `filter` object takes a list as "any of": one request per batch
+        (100 ids fit in a URL), more only past `BATCH_ROWS` matching rows.
+        """
+        where = {column: sorted({int(v) for v in values if v.isdigit()})}
+        if not where[column]:
+            return []
+        rows, total = await self._range(resource, 0, BATCH_ROWS - 1, where)
+        start = BATCH_ROWS
+        while start < total:
+            more, total = await self._range(resource, start, start + BATCH_ROWS - 1, where)
+            rows += more
+            start += BATCH_ROWS
+        return rows
+
+    async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
+        self.require(entity)
+        by_table: dict[str, list[str]] = {}
+        for remote_id in ids:
+            table, _, row_id = (
+                remote_id.partition("/")
+                if entity is Entity.NOTE
+                else (RESOURCES[entity], "", remote_id)
+            )
+            by_table.setdefault(table, []).append(row_id)
+        known = [
+            t
+            for t in by_table
+            if t in (RESOURCES[entity] if entity is not Entity.NOTE else NOTE_TABLES)
+        ]
+        found = await asyncio.gather(*(self._matching(t, "id", by_table[t]) for t in known))
+        records = {r.remote_id: r for rows in found for r in rows}
+        return [records.get(i) or self.not_found(entity, i) for i in ids]
+
+    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+        self.require_link(link)
+        resource, column = CHILDREN[link]
+        rows = await self._matching(resource, column, parent_ids)
+        groups: dict[str, list[AnyRecord]] = {p: [] for p in parent_ids}
+        for row in rows:
+            parent = str(row.remote_data.get(_camel(column)))
+            if parent in groups:
+                groups[parent].append(row)
+        return [groups[p] for p in parent_ids]

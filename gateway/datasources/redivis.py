@@ -202,8 +202,10 @@ class Redivis(DataSource):
     default_request_size = 100
     rate_limits = (Window(1000, 60.0),)
 
-    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
-        super().__init__(settings, client)
+    def __init__(
+        self, settings: ProviderSettings, client: httpx.AsyncClient, *, cache: bool = True
+    ) -> None:
+        super().__init__(settings, client, cache=cache)
         self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
 
     @classmethod

@@ -35,7 +35,7 @@ def setup() -> Iterator[dict[str, Any]]:
                 update={"name": "sturdy", "breaker_threshold": 100}
             ),
         ]
-        with ServerThread(create_app(Settings(providers=providers))) as gateway:
+        with ServerThread(create_app(Settings(providers=providers, cache=False))) as gateway:
             client = GraphQLClient(gateway.url)
             yield {"gateway": client, "revyops": rev.url, "basicsos": bos.url, "url": gateway.url}
             client.http.close()

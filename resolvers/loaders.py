@@ -1,0 +1,69 @@
+"""Per-request dataloaders: one per provider and entity (by id) and per provider and link.
+
+Lookups made while resolving one level of a query are collected and sent as
+one batch: the data source turns a batch of ids into one request where its API
+can (an id-list filter), and a batch of parents into one request for all their
+children where it can filter by a list of parent ids. An error for one id
+fails only the fields that asked for it.
+
+In naive mode (`batching = false`) every lookup is its own request and
+nothing is remembered within the request, so the benchmark can compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiodataloader import DataLoader
+
+from gateway.datasources import DataSource
+from gateway.errors import NotFound
+from gateway.records import AnyRecord, Entity, Link
+
+
+class Loaders:
+    def __init__(self, sources: dict[str, DataSource] | Any, *, batching: bool) -> None:
+        self.sources = sources
+        self.batching = batching
+        self._records: dict[tuple[str, Entity], DataLoader[str, AnyRecord | None]] = {}
+        self._children: dict[tuple[str, Link], DataLoader[str, list[AnyRecord]]] = {}
+
+    def _options(self) -> dict[str, Any]:
+        if self.batching:
+            return {"max_batch_size": 100}
+        return {"batch": False, "cache": False}
+
+    def record(self, source: DataSource, entity: Entity) -> DataLoader[str, AnyRecord | None]:
+        """Loads records by remote id; None for one that does not exist."""
+        key = (source.name, entity)
+        if key not in self._records:
+
+            async def batch(ids: list[str]) -> list[Any]:  # records, None, or errors
+                found = await source.get_many(entity, ids)
+                return [None if isinstance(r, NotFound) else r for r in found]
+
+            self._records[key] = DataLoader(batch, **self._options())
+        return self._records[key]
+
+    def children(self, source: DataSource, link: Link) -> DataLoader[str, list[AnyRecord]]:
+        """Loads, per parent remote id, every record `link` leads to."""
+        key = (source.name, link)
+        if key not in self._children:
+
+            async def batch(parent_ids: list[str]) -> list[Any]:  # lists, or errors
+                try:
+                    return list(await source.children(link, parent_ids))
+                except Exception as error:  # the whole batch failed: so did each parent
+                    return [error for _ in parent_ids]
+
+            self._children[key] = DataLoader(batch, **self._options())
+        return self._children[key]
+
+    def prime(self, records: list[AnyRecord]) -> None:
+        """Records a list returned: later lookups of them in this request cost nothing."""
+        if not self.batching:
+            return
+        for record in records:
+            source = self.sources.get(record.provider)
+            if source is not None:
+                self.record(source, record.entity).prime(record.remote_id, record)

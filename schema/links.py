@@ -1,0 +1,45 @@
+"""Resolvers of the relationship fields: records through loaders, then GraphQL objects."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from gateway.pagination import ConnectionArgs
+from gateway.records import AnyRecord, CompanyRecord, Entity, Link
+from resolvers.context import Info
+from resolvers.relations import linked_list, linked_record
+from schema import convert
+from schema import types as t
+
+C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.NoteConnection)
+TARGET_LINK_ENTITY = {Link.CONTACT_COMPANY: Entity.COMPANY, Link.DEAL_COMPANY: Entity.COMPANY}
+
+
+async def one(record: AnyRecord, info: Info, link: Link, remote_id: str | None) -> t.Company | None:
+    found = await linked_record(
+        info.context, record.provider, link, TARGET_LINK_ENTITY[link], remote_id
+    )
+    return convert.company(found) if isinstance(found, CompanyRecord) else None
+
+
+async def target(record: AnyRecord, info: Info) -> t.Contact | t.Company | t.Deal | None:
+    entity = getattr(record, "target_entity", None)
+    found = await linked_record(
+        info.context, record.provider, Link.NOTE_TARGET, entity, getattr(record, "target_id", None)
+    )
+    node = None if found is None else convert.to_node(found)
+    return None if isinstance(node, t.Note) else node
+
+
+async def connection(
+    cls: type[C],
+    record: AnyRecord,
+    info: Info,
+    link: Link,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> C:
+    args = ConnectionArgs(first=first, after=after, last=last, before=before)
+    return convert.connection(cls, await linked_list(info.context, record, link, args))
