@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import pagination
+from bench import nplus1, pagination
 
-BENCHMARKS = [pagination]
+BENCHMARKS = [pagination, nplus1]
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

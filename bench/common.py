@@ -21,18 +21,33 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 @contextmanager
-def stack(options: EmulatorOptions | None = None) -> Iterator[tuple[str, dict[str, str]]]:
-    """The gateway and every demo emulator on loopback: (gateway url, {kind: emulator url})."""
+def emulators(options: EmulatorOptions | None = None) -> Iterator[dict[str, str]]:
+    """Every demo emulator on loopback: {kind: url}."""
     with ExitStack() as exits:
-        urls = {
+        yield {
             kind: exits.enter_context(
                 ServerThread(create_emulator(kind, options or EmulatorOptions(rate_limits=False)))
             ).url
             for kind in demo_kinds()
         }
-        settings = Settings(providers=[demo_provider(k, u) for k, u in urls.items()])
-        gateway = exits.enter_context(ServerThread(create_app(settings)))
-        yield gateway.url, urls
+
+
+@contextmanager
+def gateway(urls: dict[str, str], **settings: Any) -> Iterator[str]:
+    """A gateway over the emulators at `urls`; its URL. Its own limiter is off: the
+    emulators do not throttle here, and latency should be the gateway's own."""
+    providers = [
+        demo_provider(k, u).model_copy(update={"rate_limit": False}) for k, u in urls.items()
+    ]
+    with ServerThread(create_app(Settings(providers=providers, **settings))) as server:
+        yield server.url
+
+
+@contextmanager
+def stack(options: EmulatorOptions | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """The gateway and every demo emulator on loopback: (gateway url, {kind: emulator url})."""
+    with emulators(options) as urls, gateway(urls) as url:
+        yield url, urls
 
 
 def upstream_requests(url: str) -> int:

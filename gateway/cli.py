@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
 from gateway.emulators import DEMO_PORTS, KINDS, EmulatorOptions, Faults, create_emulator
@@ -38,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
     serve.add_argument("--port", type=int, default=DEMO_GATEWAY_PORT, help="Gateway port.")
     serve.add_argument(
+        "--no-batching",
+        action="store_true",
+        help="Naive mode: one upstream request per lookup (for comparisons only).",
+    )
+    serve.add_argument(
+        "--no-cache", action="store_true", help="Do not cache upstream reads across requests."
+    )
+    serve.add_argument(
         "--emulator-rate-limits",
         action="store_true",
         help="With --demo: let the emulators enforce their providers' rate limits.",
@@ -53,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     emulate.add_argument("--latency-ms", type=float, default=0.0, help="Added latency.")
     emulate.add_argument("--error-rate", type=float, default=0.0, help="Share answered 500.")
+    emulate.add_argument("--rate-limit-rate", type=float, default=0.0, help="Share answered 429.")
+    emulate.add_argument(
+        "--timeout-rate", type=float, default=0.0, help="Share that hang, then answer 504."
+    )
+    emulate.add_argument(
+        "--garbage-rate", type=float, default=0.0, help="Share answered 200 with a bad body."
+    )
 
     commands.add_parser("schema", help="Print the GraphQL schema (SDL).")
     return parser
@@ -79,6 +95,13 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         if not settings.providers:
             raise ConfigError("no providers configured: pass --config FILE, or --demo")
+    if args.no_batching or args.no_cache:
+        settings = settings.model_copy(
+            update={
+                "batching": settings.batching and not args.no_batching,
+                "cache": settings.cache and not args.no_cache,
+            }
+        )
     servers.append(_server(create_app(settings), args.host, args.port))
     print(f"GraphiQL: http://{args.host}:{args.port}/graphql", file=sys.stderr)
     asyncio.run(_serve_all(servers))
@@ -86,7 +109,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _emulate(args: argparse.Namespace) -> int:
-    faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate)
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        timeout_rate=args.timeout_rate,
+        garbage_rate=args.garbage_rate,
+    )
     options = EmulatorOptions(seed=args.seed, rate_limits=not args.no_rate_limit, faults=faults)
     port = args.port or DEMO_PORTS[args.kind]
     asyncio.run(_serve_all([_server(create_emulator(args.kind, options), args.host, port)]))
@@ -110,6 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _schema()
     except ConfigError as error:
         print(f"crm-gateway: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:  # e.g. a fault rate outside 0..1
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in error.errors()
+        )
+        print(f"crm-gateway: {problems}", file=sys.stderr)
         return 2
 
 

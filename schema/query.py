@@ -38,6 +38,7 @@ def _provider_info(source: Any) -> t.Provider:
             entities=[t.EntityType(e.value) for e in Entity if e in caps.entities],
             can_page_backward=caps.can_page_backward,
             can_count=caps.can_count,
+            relationships=sorted(link.value for link in source.links),
         ),
         circuit=t.CircuitState[source.upstream.breaker.state.value],
     )

@@ -317,6 +317,10 @@ class ProviderCapabilities:
     can_count: bool = strawberry.field(
         description="Whether its connections can fill `totalCount` (else it is null)."
     )
+    relationships: list[str] = strawberry.field(
+        description="The relationship fields it can follow, e.g. `Contact.company`; "
+        "the others answer UNSUPPORTED."
+    )
 
 
 @strawberry.type(description="A configured provider instance.")

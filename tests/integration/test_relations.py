@@ -1,0 +1,177 @@
+"""Relationships over real HTTP: right answers, and upstream requests that follow the
+query's shape rather than its row count."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.demo import demo_provider
+from gateway.servers import ServerThread
+from gateway.settings import ProviderSettings, Settings
+from tests.conftest import GraphQLClient
+
+CONTACTS = """
+query($p: String!, $n: Int!) {
+  contacts(provider: $p, first: $n) {
+    edges { node { remoteId company { remoteId name } notes(first: 3) { edges { node { body } } } } }
+  }
+}
+"""
+
+
+def gateway_on(emulators: dict[str, str], **settings: object) -> ServerThread:
+    providers = [
+        demo_provider(kind, url).model_copy(update={"rate_limit": False})
+        for kind, url in emulators.items()
+    ]
+    return ServerThread(create_app(Settings(providers=providers, **settings)))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def uncached(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    with gateway_on(emulators, cache=False) as server:
+        client = GraphQLClient(server.url)
+        yield client
+        client.http.close()
+
+
+@pytest.fixture(scope="module")
+def naive(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    with gateway_on(emulators, cache=False, batching=False) as server:
+        client = GraphQLClient(server.url)
+        yield client
+        client.http.close()
+
+
+@pytest.fixture(scope="module")
+def cached(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    with gateway_on(emulators) as server:
+        client = GraphQLClient(server.url)
+        yield client
+        client.http.close()
+
+
+def cost(emulators: dict[str, str], kind: str, client: GraphQLClient, query: str, **variables):
+    """The answer, and how many requests the provider's emulator received for it."""
+    before = httpx.get(f"{emulators[kind]}/_emulator/stats").json()["requests"]
+    data = client.data(query, variables)
+    after = httpx.get(f"{emulators[kind]}/_emulator/stats").json()["requests"]
+    return data, after - before
+
+
+def test_contact_company_matches_the_emulator(emulators, uncached):
+    data, _ = cost(emulators, "basicsos", uncached, CONTACTS, p="basicsos", n=30)
+    headers = {"Authorization": "Bearer bos_crm_demo_admin"}
+    for edge in data["contacts"]["edges"]:
+        node = edge["node"]
+        row = httpx.get(
+            f"{emulators['basicsos']}/api/contacts/{node['remoteId']}", headers=headers
+        ).json()
+        if row["companyId"] is None:
+            assert node["company"] is None
+            continue
+        company = httpx.get(
+            f"{emulators['basicsos']}/api/companies/{row['companyId']}", headers=headers
+        ).json()
+        assert node["company"] == {"remoteId": str(company["id"]), "name": company["name"]}
+        notes = httpx.get(
+            f"{emulators['basicsos']}/api/contact_notes",
+            params={"filter": f'{{"contact_id": {row["id"]}}}', "range": "[0, 2]"},
+            headers=headers,
+        ).json()
+        assert [n["node"]["body"] for n in node["notes"]["edges"]] == [n["text"] for n in notes]
+
+
+@pytest.mark.parametrize("kind", ["basicsos"])
+def test_batched_requests_do_not_grow_with_rows(emulators, uncached, naive, kind):
+    _, ten = cost(emulators, kind, uncached, CONTACTS, p=kind, n=10)
+    _, fifty = cost(emulators, kind, uncached, CONTACTS, p=kind, n=50)
+    assert ten == fifty <= 3  # the list, its companies, its notes
+    _, naive_fifty = cost(emulators, kind, naive, CONTACTS, p=kind, n=50)
+    assert naive_fifty >= 10 * fifty
+
+
+def test_singles_are_bounded_by_distinct_ids(emulators, uncached):
+    query = (
+        'query { contacts(provider: "revyops", first: 50) { edges { node { company { name } } } } }'
+    )
+    data, requests = cost(emulators, "revyops", uncached, query)
+    companies = {
+        e["node"]["company"]["name"] for e in data["contacts"]["edges"] if e["node"]["company"]
+    }
+    # RevyOps fetches companies one by one: one list request plus one per distinct company.
+    assert requests == 1 + len(companies)
+
+
+def test_the_same_query_again_costs_nothing(emulators, cached):
+    first, cold = cost(emulators, "basicsos", cached, CONTACTS, p="basicsos", n=20)
+    again, warm = cost(emulators, "basicsos", cached, CONTACTS, p="basicsos", n=20)
+    assert cold > 0
+    assert warm == 0
+    assert again == first
+
+
+def test_tenants_never_share_cache_entries(emulators):
+    providers = [
+        ProviderSettings(
+            name=name,
+            kind="basicsos",
+            base_url=emulators["basicsos"],
+            credentials={"token": token},
+            rate_limit=False,
+        )
+        for name, token in (("one", "bos_crm_demo_admin"), ("two", "bos_crm_tenant_2"))
+    ]
+    query = "query($p: String!) { contacts(provider: $p, first: 5) { edges { node { name } } } }"
+    with ServerThread(create_app(Settings(providers=providers))) as server:
+        client = GraphQLClient(server.url)
+        one, cost_one = cost(emulators, "basicsos", client, query, p="one")
+        two, cost_two = cost(emulators, "basicsos", client, query, p="two")
+        client.http.close()
+    assert cost_one == cost_two == 1  # the second tenant went upstream, not to the cache
+    assert one != two
+
+
+def test_a_missing_link_is_unsupported_for_that_field_only(gateway):
+    body = gateway.post(
+        '{ deals(provider: "basicsos", first: 2) { edges { node { name contacts { edges { node { name } } } } } } }'
+    )
+    assert body["data"]["deals"]["edges"][0]["node"]["name"]
+    assert body["data"]["deals"]["edges"][0]["node"]["contacts"] is None
+    codes = {e["extensions"]["code"] for e in body["errors"]}
+    assert codes == {"UNSUPPORTED"}
+    assert body["errors"][0]["path"][-1] == "contacts"
+
+
+def test_nested_connections_page_like_root_ones(gateway, emulators):
+    query = """
+    query($after: String) {
+      companies(provider: "basicsos", first: 1) {
+        edges { node { contacts(first: 2, after: $after) {
+          totalCount edges { cursor node { remoteId } } pageInfo { hasNextPage endCursor }
+        } } }
+      }
+    }"""
+    seen: list[str] = []
+    after = None
+    while True:
+        data = gateway.data(query, {"after": after})
+        contacts = data["companies"]["edges"][0]["node"]["contacts"]
+        seen += [e["node"]["remoteId"] for e in contacts["edges"]]
+        if not contacts["pageInfo"]["hasNextPage"]:
+            break
+        after = contacts["pageInfo"]["endCursor"]
+    assert len(seen) == len(set(seen)) == contacts["totalCount"]
+
+
+def test_note_target_resolves_to_its_type(gateway):
+    data = gateway.data(
+        '{ notes(provider: "basicsos", first: 40) { edges { node { remoteId target {'
+        " __typename ... on Contact { name } ... on Company { name } ... on Deal { name } } } } } }"
+    )
+    kinds = {e["node"]["target"]["__typename"] for e in data["notes"]["edges"]}
+    assert kinds == {"Contact"}  # the first 40 notes are contact notes (table order)
