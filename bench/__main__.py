@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import nplus1, pagination
+from bench import faults, nplus1, pagination
 
-BENCHMARKS = [pagination, nplus1]
+BENCHMARKS = [pagination, nplus1, faults]
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:
