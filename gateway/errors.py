@@ -38,6 +38,10 @@ class GatewayError(Exception):
     def extensions(self) -> dict[str, Any]:
         return {"code": self.code, **self._extensions}
 
+    def add(self, **extensions: Any) -> None:
+        """More context for the client, e.g. whether a failed write was applied."""
+        self._extensions.update({k: v for k, v in extensions.items() if v is not None})
+
 
 class BadUserInput(GatewayError):
     """A client argument is wrong; `argument` names it."""
@@ -62,6 +66,19 @@ class Unsupported(GatewayError):
         super().__init__(message, provider=provider)
 
 
+class InvalidInput(GatewayError):
+    """A write the provider (or the gateway, before sending) refused as invalid.
+
+    Mutations turn it into `userErrors`: each item a field path and a message.
+    """
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, problems: list[tuple[list[str], str]], *, provider: str | None = None):
+        super().__init__("; ".join(m for _, m in problems) or "invalid input", provider=provider)
+        self.problems = problems
+
+
 class UpstreamError(GatewayError):
     """A provider call failed; carries the provider instance name and HTTP status."""
 
@@ -71,6 +88,10 @@ class UpstreamError(GatewayError):
         super().__init__(message, provider=provider, status=status)
         self.provider = provider
         self.status = status
+        self.body: Any = None  # the provider's error body, parsed, when it sent JSON
+        # Whether the request surely never took effect (refused, or never sent):
+        # a failed write with `applied=False` can be sent again without doubling.
+        self.not_applied = status is not None and 400 <= status < 500 and status != 408
 
 
 class UpstreamAuthError(UpstreamError):

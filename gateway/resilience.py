@@ -141,6 +141,10 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self.opened_at + self.cooldown - time.monotonic())
 
+    def release(self) -> None:
+        """A request that `allow` let through was never sent."""
+        self._probe_sent = None
+
     def success(self) -> None:
         self.failures = 0
         self.opened_at = None

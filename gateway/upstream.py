@@ -217,18 +217,22 @@ class Upstream:
     ) -> httpx.Response | UpstreamError:
         """One try: the response, or the error it amounts to (not raised)."""
         if not self.breaker.allow():
-            return CircuitOpen(
+            circuit = CircuitOpen(
                 f"{self.provider} is failing; its circuit breaker is open "
                 f"(next try in {self.breaker.retry_in():.0f} s).",
                 provider=self.provider,
             )
+            circuit.not_applied = True
+            return circuit
         if not await self.limiter.acquire(deadline):
-            self.breaker.success()  # nothing was sent: release a probe slot
-            return UpstreamRateLimited(
+            self.breaker.release()  # nothing was sent: a probe slot it took is free again
+            limited = UpstreamRateLimited(
                 f"{self.provider}'s rate limit leaves no slot before the request deadline.",
                 provider=self.provider,
                 status=None,
             )
+            limited.not_applied = True
+            return limited
         try:
             timeout = max(0.001, deadline - time.monotonic())
             response = await self.client.request(
@@ -241,16 +245,20 @@ class Upstream:
                     connect=min(timeout, self.client.timeout.connect or timeout),
                 ),
             )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as error:
             self.breaker.failure()
-            return UpstreamTimeout(
+            late = UpstreamTimeout(
                 f"{self.provider} did not answer in time.", provider=self.provider
             )
+            late.not_applied = isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout)
+            return late
         except httpx.TransportError as error:
             self.breaker.failure()
-            return UpstreamUnavailable(
+            down = UpstreamUnavailable(
                 f"{self.provider} is unreachable ({type(error).__name__}).", provider=self.provider
             )
+            down.not_applied = isinstance(error, httpx.ConnectError)
+            return down
         self.rate_limit.update(response.headers)
         self._adapt(response)
         if response.status_code >= 500:
@@ -271,9 +279,10 @@ class Upstream:
 
     def _status_error(self, response: httpx.Response) -> UpstreamError:
         status = response.status_code
-        detail = None
+        detail, body = None, None
         try:
-            detail = self._error_message(response.json())
+            body = response.json()
+            detail = self._error_message(body)
         except (ValueError, TypeError, KeyError, AttributeError):
             detail = None
         message = f"{self.provider} answered {status}" + (f": {detail}" if detail else ".")
@@ -281,8 +290,13 @@ class Upstream:
             wait = seconds_until(response.headers.get("Retry-After"))
             if wait is not None:
                 message += f" Retry after {wait:.1f} s."
-            return UpstreamRateLimited(message, provider=self.provider, retry_after=wait)
-        return upstream_error_for_status(status, message, provider=self.provider)
+            error: UpstreamError = UpstreamRateLimited(
+                message, provider=self.provider, retry_after=wait
+            )
+        else:
+            error = upstream_error_for_status(status, message, provider=self.provider)
+        error.body = body
+        return error
 
     def json(self, response: httpx.Response) -> Any:
         """The body as JSON, or UpstreamBadResponse."""

@@ -67,3 +67,12 @@ class Loaders:
             source = self.sources.get(record.provider)
             if source is not None:
                 self.record(source, record.entity).prime(record.remote_id, record)
+
+    def forget(self, record: AnyRecord) -> None:
+        """A record just written: later lookups in this request see the new version."""
+        source = self.sources.get(record.provider)
+        if source is not None:
+            loader = self.record(source, record.entity)
+            loader.clear(record.remote_id)
+            if self.batching:
+                loader.prime(record.remote_id, record)

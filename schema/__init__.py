@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 
 from gateway.errors import GatewayError
 from schema import types
+from schema.mutation import Mutation
 from schema.query import Query
 
 log = logging.getLogger("gateway.errors")
@@ -57,6 +58,7 @@ def build_schema() -> strawberry.Schema:
     """The schema, with limits that keep one bad query from knocking the gateway over."""
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         types=[types.Contact, types.Company, types.Deal, types.Note],
         extensions=[
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),

@@ -19,7 +19,14 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 
 from gateway.cache import ReadCache, fingerprint
-from gateway.errors import GatewayError, NotFound, Unsupported, UpstreamNotFound
+from gateway.errors import (
+    GatewayError,
+    InvalidInput,
+    NotFound,
+    Unsupported,
+    UpstreamNotFound,
+    UpstreamRejected,
+)
 from gateway.pagination import (
     ConnectionArgs,
     ConnectionSlice,
@@ -36,6 +43,12 @@ from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth, Upstream
 
 R = TypeVar("R")
+
+
+class Op(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
 
 
 class PaginationStyle(enum.StrEnum):
@@ -153,6 +166,55 @@ class DataSource(ABC):
                 f"{self.display_name} (provider {self.name!r}) cannot follow {link.value}.",
                 provider=self.name,
             )
+
+    # Writes: what it can write, which unified fields, and how.
+    writes: ClassVar[frozenset[tuple[Entity, Op]]] = frozenset()
+    write_fields: ClassVar[Mapping[Entity, frozenset[str]]] = {}
+
+    def require_write(self, entity: Entity, op: Op) -> None:
+        if (entity, op) not in self.writes:
+            raise Unsupported(
+                f"{self.display_name} (provider {self.name!r}) cannot {op.value} "
+                f"{entity.value}s through its API.",
+                provider=self.name,
+            )
+
+    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
+        """A new record from unified `values` (only fields in `write_fields`)."""
+        raise NotImplementedError
+
+    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        """The record with the given fields changed (absent: untouched, None: cleared)."""
+        raise NotImplementedError
+
+    async def delete(self, entity: Entity, remote_id: str) -> None:
+        raise NotImplementedError
+
+    def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
+        """The provider's validation body as (unified field path, message) pairs."""
+        return [([], self.error_message(body) or "the provider refused the input")]
+
+    async def write(
+        self,
+        entity: Entity,
+        method: str,
+        path: str,
+        *,
+        remote_id: str | None = None,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Send a write once (never retried blind); a refusal becomes InvalidInput."""
+        try:
+            return await self.upstream.request(
+                method, path, params=params, json_body=json_body, idempotent=False
+            )
+        except UpstreamNotFound:
+            if remote_id is None:
+                raise
+            raise self.not_found(entity, remote_id) from None
+        except UpstreamRejected as error:
+            raise InvalidInput(self.field_errors(error.body), provider=self.name) from None
 
     # --- shared ------------------------------------------------------------------------
 

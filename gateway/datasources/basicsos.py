@@ -15,7 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.datasources.base import DataSource, Op, PaginationStyle
+from gateway.errors import InvalidInput
 from gateway.pagination import OffsetPage
 from gateway.records import (
     AnyRecord,
@@ -53,10 +54,26 @@ CHILDREN = {
     Link.DEAL_NOTES: ("deal_notes", "deal_id"),
 }
 BATCH_ROWS = 1000
+INVALID_FIELD = re.compile(r"^Invalid (\w+)")
+UNIFIED_FIELDS = {
+    "firstName": "firstName",
+    "companyId": "companyId",
+    "contactId": "targetId",
+    "dealId": "targetId",
+    "status": "stage",
+    "category": "industry",
+    "text": "body",
+    "customFields": "customFields",
+}
 CONTENT_RANGE = re.compile(r"^\s*\S+\s+(?:\d+-\d+|\*)/(\d+)\s*$")
 # BasicsOS deal `status` is a free-text pipeline stage; these words settle the outcome.
 WON_STAGES = {"won", "closed won", "closed-won"}
 LOST_STAGES = {"lost", "closed lost", "closed-lost"}
+
+
+def _int_id(value: Any) -> Any:
+    """Ids go out as integers, as the API wants; anything else it will refuse itself."""
+    return int(value) if str(value).isdigit() else value
 
 
 def _camel(column: str) -> str:
@@ -152,6 +169,15 @@ class BasicsOS(DataSource):
     credential_names = ("token",)
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)
+    writes = frozenset((e, op) for e in Entity for op in Op)
+    write_fields = {
+        Entity.CONTACT: frozenset(
+            {"first_name", "last_name", "email", "company_id", "custom_fields"}
+        ),
+        Entity.COMPANY: frozenset({"name", "domain", "industry", "description", "custom_fields"}),
+        Entity.DEAL: frozenset({"name", "stage", "amount", "company_id", "custom_fields"}),
+        Entity.NOTE: frozenset({"title", "body", "target"}),
+    }
     links = frozenset(
         {
             Link.CONTACT_COMPANY,
@@ -287,3 +313,87 @@ class BasicsOS(DataSource):
             if parent in groups:
                 groups[parent].append(row)
         return [groups[p] for p in parent_ids]
+
+    # --- writes (PUT is a partial update; custom_fields replaces the whole object) ----------
+
+    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+        names = {
+            "first_name": "first_name",
+            "last_name": "last_name",
+            "email": "email",
+            "company_id": "company_id",
+            "custom_fields": "custom_fields",
+            "name": "name",
+            "domain": "domain",
+            "industry": "category",
+            "description": "description",
+            "stage": "status",
+            "title": "title",
+            "body": "text",
+        }
+        body = {names[k]: v for k, v in values.items() if k in names}
+        if body.get("company_id") is not None:
+            body["company_id"] = _int_id(body["company_id"])
+        if "amount" in values:
+            body["amount"] = None if values["amount"] is None else float(values["amount"])
+        return body
+
+    def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
+        message = self.error_message(body) or "the provider refused the input"
+        match = INVALID_FIELD.match(message)
+        if match is None:
+            return [([], message)]
+        field = UNIFIED_FIELDS.get(match.group(1), match.group(1))
+        return [([field], message)]
+
+    def _note_target(self, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        entity, parent = values["target"]
+        table = {
+            Entity.CONTACT: "contact_notes",
+            Entity.COMPANY: "company_notes",
+            Entity.DEAL: "deal_notes",
+        }[entity]
+        column = {
+            "contact_notes": "contact_id",
+            "company_notes": "company_id",
+            "deal_notes": "deal_id",
+        }[table]
+        return table, {column: _int_id(parent)}
+
+    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
+        body = self._body(entity, values)
+        resource = RESOURCES.get(entity, "")
+        if entity is Entity.NOTE:
+            if values.get("target") is None:
+                raise InvalidInput([(["targetId"], "a note needs the record it is about")])
+            resource, parent = self._note_target(values)
+            body |= parent
+        response = await self.write(entity, "POST", f"/api/{resource}", json_body=body)
+        raw = self.upstream.json(response)
+        return self.parse(lambda r: self._record(resource, r), raw, response)
+
+    def _locate(self, entity: Entity, remote_id: str) -> tuple[str, str]:
+        resource, _, row_id = (
+            remote_id.partition("/")
+            if entity is Entity.NOTE
+            else (RESOURCES[entity], "", remote_id)
+        )
+        valid = NOTE_TABLES if entity is Entity.NOTE else RESOURCES.values()
+        if resource not in valid or not row_id.isdigit():
+            raise self.not_found(entity, remote_id)
+        return resource, row_id
+
+    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        resource, row_id = self._locate(entity, remote_id)
+        body = self._body(entity, values)
+        if entity is Entity.NOTE and values.get("target") is not None:
+            raise InvalidInput([(["targetId"], "BasicsOS cannot move a note to another record")])
+        response = await self.write(
+            entity, "PUT", f"/api/{resource}/{row_id}", remote_id=remote_id, json_body=body
+        )
+        raw = self.upstream.json(response)
+        return self.parse(lambda r: self._record(resource, r), raw, response)
+
+    async def delete(self, entity: Entity, remote_id: str) -> None:
+        resource, row_id = self._locate(entity, remote_id)
+        await self.write(entity, "DELETE", f"/api/{resource}/{row_id}", remote_id=remote_id)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.datasources.base import DataSource, Op, PaginationStyle
 from gateway.errors import UpstreamNotFound
 from gateway.pagination import OffsetPage
 from gateway.records import (
@@ -82,6 +82,13 @@ class RevyOps(DataSource):
     rate_limits = (Window(10, 1.0),)
     # Company.contacts goes through the contacts' `domain` filter: one request per company.
     links = frozenset({Link.CONTACT_COMPANY, Link.COMPANY_CONTACTS})
+    writes = frozenset((e, op) for e in (Entity.CONTACT, Entity.COMPANY) for op in Op)
+    write_fields = {
+        Entity.CONTACT: frozenset(
+            {"first_name", "last_name", "email", "status", "company_id", "custom_fields"}
+        ),
+        Entity.COMPANY: frozenset({"name", "domain", "industry", "custom_fields"}),
+    }
     extra_params: ClassVar[dict[str, str]] = {"structure": "FLAT"}
 
     @classmethod
@@ -163,3 +170,75 @@ class RevyOps(DataSource):
             if not body.get("next"):
                 return records
             page += 1
+
+    # --- writes (PATCH only; custom fields upsert by name) -------------------------------
+
+    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+        custom = dict(values.get("custom_fields") or {})
+        if entity is Entity.CONTACT:
+            names = {"first_name": "first_name", "last_name": "last_name", "email": "email"}
+            names |= {"status": "contact_status", "company_id": "company_id"}
+            key = "contact_custom_fields"
+        else:
+            names = {"name": "name", "domain": "domain"}
+            key = "company_custom_fields"
+            if "industry" in values:
+                custom["industry"] = values["industry"]  # RevyOps keeps industry as a custom field
+        body: dict[str, Any] = {names[k]: v for k, v in values.items() if k in names}
+        if body.get("company_id") is not None:
+            body["company_id"] = (
+                int(body["company_id"]) if str(body["company_id"]).isdigit() else body["company_id"]
+            )
+        if custom:
+            body[key] = [
+                {"field_name": k, "field_value": "" if v is None else str(v)}
+                for k, v in custom.items()
+            ]
+        return body
+
+    def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
+        unified = {
+            "contact_status": "status",
+            "contact_custom_fields": "customFields",
+            "company_custom_fields": "customFields",
+            "first_name": "firstName",
+            "last_name": "lastName",
+            "company_id": "companyId",
+        }
+        if isinstance(body, dict) and "detail" not in body and body:
+            return [
+                (
+                    [unified.get(str(field), str(field))],
+                    " ".join(map(str, msgs)) if isinstance(msgs, list) else str(msgs),
+                )
+                for field, msgs in body.items()
+            ]
+        return super().field_errors(body)
+
+    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
+        response = await self.write(
+            entity,
+            "POST",
+            PATHS[entity],
+            json_body=self._body(entity, values),
+            params=self.extra_params,
+        )
+        return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
+
+    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        if not remote_id.isdigit():
+            raise self.not_found(entity, remote_id)
+        response = await self.write(
+            entity,
+            "PATCH",
+            f"{PATHS[entity]}/{remote_id}",
+            remote_id=remote_id,
+            json_body=self._body(entity, values),
+            params=self.extra_params,
+        )
+        return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
+
+    async def delete(self, entity: Entity, remote_id: str) -> None:
+        if not remote_id.isdigit():
+            raise self.not_found(entity, remote_id)
+        await self.write(entity, "DELETE", f"{PATHS[entity]}/{remote_id}", remote_id=remote_id)

@@ -1,0 +1,153 @@
+"""Writes through the gateway: check the input, send it once, say what happened.
+
+Invalid input (unknown to the provider, a bad reference, or refused by the
+provider as invalid) comes back as `userErrors`, field path and message.
+A failed upstream call is a GraphQL error whose `extensions.writeOutcome`
+tells the client whether it is safe to send again: NOT_APPLIED when the
+provider surely did nothing (it refused, or the request never left),
+UNKNOWN when it may have (a timeout or a 5xx after sending).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.datasources import DataSource
+from gateway.datasources.base import Op
+from gateway.errors import BadUserInput, InvalidInput, NotFound, UpstreamError
+from gateway.records import AnyRecord, Entity
+from resolvers.context import Context
+from resolvers.queries import parse_global_id
+
+Problem = tuple[list[str], str]
+# Unified field name -> its GraphQL input name, for userErrors paths.
+INPUT_NAMES = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "company_id": "companyId",
+    "contact_ids": "contactIds",
+    "custom_fields": "customFields",
+    "close_date": "closeDate",
+    "target": "targetId",
+}
+REFERENCES = {
+    "company_id": (Entity.COMPANY,),
+    "target": (Entity.CONTACT, Entity.COMPANY, Entity.DEAL),
+}
+
+
+@dataclass
+class Outcome:
+    record: AnyRecord | None = None
+    deleted_id: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _path(name: str) -> list[str]:
+    return ["input", INPUT_NAMES.get(name, name)]
+
+
+def _values(
+    source: DataSource, entity: Entity, raw: dict[str, Any], problems: list[Problem]
+) -> dict[str, Any]:
+    """Unified values for the data source: known fields only, references resolved."""
+    allowed = source.write_fields.get(entity, frozenset())
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in allowed:
+            problems.append(
+                (
+                    _path(name),
+                    f"{source.display_name} (provider {source.name!r}) has no writable "
+                    f"{INPUT_NAMES.get(name, name)} on {entity.value}s.",
+                )
+            )
+            continue
+        kinds = REFERENCES.get(name)
+        if kinds is None or value is None:
+            values[name] = value
+            continue
+        try:
+            target, provider, remote_id = parse_global_id(str(value), INPUT_NAMES[name])
+        except BadUserInput as error:
+            problems.append((_path(name), error.message))
+            continue
+        if target not in kinds or provider != source.name:
+            problems.append(
+                (
+                    _path(name),
+                    f"must be the id of a {' or '.join(k.value for k in kinds)} "
+                    f"of provider {source.name!r}.",
+                )
+            )
+            continue
+        values[name] = (target, remote_id) if name == "target" else remote_id
+    return values
+
+
+async def _send(call: Any) -> Any:
+    try:
+        return await call
+    except UpstreamError as error:
+        error.add(writeOutcome="NOT_APPLIED" if error.not_applied else "UNKNOWN")
+        raise
+
+
+async def create(context: Context, entity: Entity, provider: str, raw: dict[str, Any]) -> Outcome:
+    source = context.gateway.source(provider)
+    source.require_write(entity, Op.CREATE)
+    outcome = Outcome()
+    values = _values(source, entity, raw, outcome.problems)
+    if outcome.problems:
+        return outcome
+    try:
+        outcome.record = await _send(source.create(entity, values))
+    except InvalidInput as error:
+        outcome.problems = [(["input", *path], message) for path, message in error.problems]
+        return outcome
+    context.loaders.prime([outcome.record])
+    return outcome
+
+
+def _target(context: Context, entity: Entity, global_id: str) -> tuple[DataSource, str]:
+    found, provider, remote_id = parse_global_id(global_id, "id")
+    if found is not entity:
+        raise BadUserInput(f"`id` is not the id of a {entity.value}.", argument="id")
+    return context.gateway.source(provider), remote_id
+
+
+async def update(context: Context, entity: Entity, global_id: str, raw: dict[str, Any]) -> Outcome:
+    source, remote_id = _target(context, entity, global_id)
+    source.require_write(entity, Op.UPDATE)
+    outcome = Outcome()
+    values = _values(source, entity, raw, outcome.problems)
+    if not values and not outcome.problems:
+        outcome.problems.append((["input"], "nothing to update: give at least one field."))
+    if outcome.problems:
+        return outcome
+    try:
+        outcome.record = await _send(source.update(entity, remote_id, values))
+    except NotFound as error:
+        outcome.problems = [(["input", "id"], error.message)]
+    except InvalidInput as error:
+        outcome.problems = [(["input", *path], message) for path, message in error.problems]
+    if outcome.record is not None:
+        context.loaders.forget(outcome.record)
+    return outcome
+
+
+async def delete(context: Context, entity: Entity, global_id: str) -> Outcome:
+    source, remote_id = _target(context, entity, global_id)
+    source.require_write(entity, Op.DELETE)
+    outcome = Outcome()
+    try:
+        await _send(source.delete(entity, remote_id))
+    except NotFound as error:
+        outcome.problems = [(["input", "id"], error.message)]
+        return outcome
+    except InvalidInput as error:
+        outcome.problems = [(["input", *path], message) for path, message in error.problems]
+        return outcome
+    outcome.deleted_id = global_id
+    return outcome

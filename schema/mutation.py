@@ -1,0 +1,269 @@
+"""The root Mutation type: create, update and delete on any provider that can write."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gateway.records import Entity
+from resolvers import mutations
+from resolvers.context import Info
+from schema import convert
+from schema import types as t
+
+
+@strawberry.type(description="Why a write was refused: which input field, and what is wrong.")
+class UserError:
+    field: list[str] = strawberry.field(description="Path to the input field, e.g. [input, email].")
+    message: str = strawberry.field(description="What is wrong with it.")
+
+
+def _user_errors(outcome: mutations.Outcome) -> list[UserError]:
+    return [UserError(field=path, message=message) for path, message in outcome.problems]
+
+
+def _raw(data: Any) -> dict[str, Any]:
+    """The fields the client gave (UNSET ones left out; null kept, meaning "clear")."""
+    values = {}
+    for f in dataclasses.fields(data):
+        if f.name in ("provider", "id"):
+            continue
+        value = getattr(data, f.name)
+        if value is strawberry.UNSET:
+            continue
+        # The data sources take a note's target as `target` (entity and id).
+        values["target" if f.name == "target_id" else f.name] = value
+    return values
+
+
+# --- inputs ---------------------------------------------------------------------------
+
+_OPT = strawberry.UNSET
+
+
+@strawberry.input(description="Fields of a contact; leave a field out to keep it.")
+class ContactFields:
+    first_name: str | None = strawberry.field(default=_OPT, description="Given name.")
+    last_name: str | None = strawberry.field(default=_OPT, description="Family name.")
+    email: str | None = strawberry.field(default=_OPT, description="Primary email address.")
+    title: str | None = strawberry.field(default=_OPT, description="Job title.")
+    phone: str | None = strawberry.field(default=_OPT, description="Primary phone number.")
+    status: str | None = strawberry.field(default=_OPT, description="The provider's status.")
+    company_id: strawberry.ID | None = strawberry.field(
+        default=_OPT, description="Global id of a company of the same provider."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=_OPT, description="Provider fields with no unified counterpart, by name."
+    )
+
+
+@strawberry.input(description="Fields of a company; leave a field out to keep it.")
+class CompanyFields:
+    name: str | None = strawberry.field(default=_OPT, description="Company name.")
+    domain: str | None = strawberry.field(default=_OPT, description="Primary web domain.")
+    industry: str | None = strawberry.field(default=_OPT, description="Industry or category.")
+    description: str | None = strawberry.field(default=_OPT, description="Description.")
+    custom_fields: JSON | None = strawberry.field(
+        default=_OPT, description="Provider fields with no unified counterpart, by name."
+    )
+
+
+@strawberry.input(description="Fields of a deal; leave a field out to keep it.")
+class DealFields:
+    name: str | None = strawberry.field(default=_OPT, description="Deal name.")
+    stage: str | None = strawberry.field(default=_OPT, description="Pipeline stage, as text.")
+    amount: str | None = strawberry.field(
+        default=_OPT, description='Deal value as a decimal string, e.g. "1250.50".'
+    )
+    currency: str | None = strawberry.field(default=_OPT, description="ISO 4217 code.")
+    close_date: dt.date | None = strawberry.field(default=_OPT, description="Close date.")
+    company_id: strawberry.ID | None = strawberry.field(
+        default=_OPT, description="Global id of a company of the same provider."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=_OPT, description="Provider fields with no unified counterpart, by name."
+    )
+
+
+@strawberry.input(description="Fields of a note; leave a field out to keep it.")
+class NoteFields:
+    title: str | None = strawberry.field(default=_OPT, description="Title.")
+    body: str | None = strawberry.field(default=_OPT, description="The note's text.")
+    target_id: strawberry.ID | None = strawberry.field(
+        default=_OPT, description="Global id of the contact, company or deal it is about."
+    )
+
+
+@strawberry.input(description="A new contact.")
+class CreateContactInput(ContactFields):
+    provider: str = strawberry.field(description="The provider instance to create it in.")
+
+
+@strawberry.input(description="Changes to a contact.")
+class UpdateContactInput(ContactFields):
+    id: strawberry.ID = strawberry.field(description="The contact's global id.")
+
+
+@strawberry.input(description="A new company.")
+class CreateCompanyInput(CompanyFields):
+    provider: str = strawberry.field(description="The provider instance to create it in.")
+
+
+@strawberry.input(description="Changes to a company.")
+class UpdateCompanyInput(CompanyFields):
+    id: strawberry.ID = strawberry.field(description="The company's global id.")
+
+
+@strawberry.input(description="A new deal.")
+class CreateDealInput(DealFields):
+    provider: str = strawberry.field(description="The provider instance to create it in.")
+
+
+@strawberry.input(description="Changes to a deal.")
+class UpdateDealInput(DealFields):
+    id: strawberry.ID = strawberry.field(description="The deal's global id.")
+
+
+@strawberry.input(description="A new note.")
+class CreateNoteInput(NoteFields):
+    provider: str = strawberry.field(description="The provider instance to create it in.")
+
+
+@strawberry.input(description="Changes to a note.")
+class UpdateNoteInput(NoteFields):
+    id: strawberry.ID = strawberry.field(description="The note's global id.")
+
+
+@strawberry.input(description="The record to delete.")
+class DeleteInput:
+    id: strawberry.ID = strawberry.field(description="The record's global id.")
+
+
+# --- payloads -------------------------------------------------------------------------
+
+
+@strawberry.type(description="The result of a contact write.")
+class ContactPayload:
+    contact: t.Contact | None = strawberry.field(description="The contact as it now is.")
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+@strawberry.type(description="The result of a company write.")
+class CompanyPayload:
+    company: t.Company | None = strawberry.field(description="The company as it now is.")
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+@strawberry.type(description="The result of a deal write.")
+class DealPayload:
+    deal: t.Deal | None = strawberry.field(description="The deal as it now is.")
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+@strawberry.type(description="The result of a note write.")
+class NotePayload:
+    note: t.Note | None = strawberry.field(description="The note as it now is.")
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+@strawberry.type(description="The result of a delete.")
+class DeletePayload:
+    deleted_id: str | None = strawberry.field(
+        description="The global id of the deleted record; null when nothing was deleted.",
+        graphql_type=strawberry.ID | None,
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
+
+
+def _amount(raw: dict[str, Any], outcome: mutations.Outcome) -> None:
+    """Amounts travel as decimal strings so no float rounding creeps in; check them here."""
+    if raw.get("amount") is not None:
+        try:
+            value = Decimal(raw["amount"])
+            if not value.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            outcome.problems.append((["input", "amount"], "must be a decimal number."))
+
+
+async def _write(info: Info, entity: Entity, op: str, data: Any) -> tuple[mutations.Outcome, Any]:
+    raw = _raw(data)
+    if entity is Entity.DEAL:
+        check = mutations.Outcome()
+        _amount(raw, check)
+        if check.problems:
+            return check, None
+    if op == "create":
+        outcome = await mutations.create(info.context, entity, data.provider, raw)
+    else:
+        outcome = await mutations.update(info.context, entity, str(data.id), raw)
+    node = None if outcome.record is None else convert.to_node(outcome.record)
+    return outcome, node
+
+
+@strawberry.type(description="Create, update and delete records in any provider that allows it.")
+class Mutation:
+    @strawberry.mutation(description="Create a contact in a provider.")
+    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactPayload | None:
+        outcome, node = await _write(info, Entity.CONTACT, "create", input)
+        return ContactPayload(contact=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Change fields of a contact.")
+    async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactPayload | None:
+        outcome, node = await _write(info, Entity.CONTACT, "update", input)
+        return ContactPayload(contact=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Delete a contact.")
+    async def delete_contact(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+        outcome = await mutations.delete(info.context, Entity.CONTACT, str(input.id))
+        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Create a company in a provider.")
+    async def create_company(self, info: Info, input: CreateCompanyInput) -> CompanyPayload | None:
+        outcome, node = await _write(info, Entity.COMPANY, "create", input)
+        return CompanyPayload(company=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Change fields of a company.")
+    async def update_company(self, info: Info, input: UpdateCompanyInput) -> CompanyPayload | None:
+        outcome, node = await _write(info, Entity.COMPANY, "update", input)
+        return CompanyPayload(company=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Delete a company.")
+    async def delete_company(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+        outcome = await mutations.delete(info.context, Entity.COMPANY, str(input.id))
+        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Create a deal in a provider.")
+    async def create_deal(self, info: Info, input: CreateDealInput) -> DealPayload | None:
+        outcome, node = await _write(info, Entity.DEAL, "create", input)
+        return DealPayload(deal=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Change fields of a deal.")
+    async def update_deal(self, info: Info, input: UpdateDealInput) -> DealPayload | None:
+        outcome, node = await _write(info, Entity.DEAL, "update", input)
+        return DealPayload(deal=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Delete a deal (some providers archive it instead).")
+    async def delete_deal(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+        outcome = await mutations.delete(info.context, Entity.DEAL, str(input.id))
+        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Create a note about a contact, company or deal.")
+    async def create_note(self, info: Info, input: CreateNoteInput) -> NotePayload | None:
+        outcome, node = await _write(info, Entity.NOTE, "create", input)
+        return NotePayload(note=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Change a note.")
+    async def update_note(self, info: Info, input: UpdateNoteInput) -> NotePayload | None:
+        outcome, node = await _write(info, Entity.NOTE, "update", input)
+        return NotePayload(note=node, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(description="Delete a note.")
+    async def delete_note(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+        outcome = await mutations.delete(info.context, Entity.NOTE, str(input.id))
+        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))

@@ -1,0 +1,181 @@
+"""Writes over real HTTP: round trips, userErrors, unsupported writes, write outcomes, a burst."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.demo import demo_provider
+from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.servers import ServerThread
+from gateway.settings import Settings
+from tests.conftest import GraphQLClient
+
+CREATE_CONTACT = """
+mutation($input: CreateContactInput!) {
+  createContact(input: $input) {
+    contact { id remoteId firstName lastName emails { address } company { name } }
+    userErrors { field message }
+  }
+}"""
+UPDATE_CONTACT = """
+mutation($input: UpdateContactInput!) {
+  updateContact(input: $input) { contact { id lastName } userErrors { field message } }
+}"""
+DELETE_CONTACT = """
+mutation($id: ID!) { deleteContact(input: {id: $id}) { deletedId userErrors { field message } } }
+"""
+NODE = "query($id: ID!) { node(id: $id) { ... on Contact { lastName } } }"
+serial = itertools.count(1)
+
+
+@pytest.fixture
+def own() -> Iterator[dict[str, object]]:
+    """Fresh emulators and a caching gateway: writes here must not disturb other tests."""
+    with (
+        ServerThread(create_emulator("revyops", EmulatorOptions(rate_limits=False))) as rev,
+        ServerThread(create_emulator("basicsos", EmulatorOptions(rate_limits=False))) as bos,
+    ):
+        providers = [
+            demo_provider("revyops", rev.url).model_copy(update={"rate_limit": False}),
+            demo_provider("basicsos", bos.url).model_copy(update={"rate_limit": False}),
+        ]
+        with ServerThread(create_app(Settings(providers=providers))) as server:
+            client = GraphQLClient(server.url)
+            yield {"client": client, "url": server.url, "revyops": rev.url, "basicsos": bos.url}
+            client.http.close()
+
+
+def email() -> str:
+    return f"new.person.{next(serial)}@example.net"
+
+
+@pytest.mark.parametrize("provider", ["revyops", "basicsos"])
+def test_create_read_update_delete(own, provider):
+    client = own["client"]
+    company = client.data(
+        f'{{ companies(provider: "{provider}", first: 1) {{ edges {{ node {{ id name }} }} }} }}'
+    )
+    company_node = company["companies"]["edges"][0]["node"]
+    address = email()
+    created = client.data(
+        CREATE_CONTACT,
+        {
+            "input": {
+                "provider": provider,
+                "firstName": "Ada",
+                "lastName": "Byron",
+                "email": address,
+                "companyId": company_node["id"],
+            }
+        },
+    )["createContact"]
+    assert created["userErrors"] == []
+    contact = created["contact"]
+    assert contact["emails"] == [{"address": address}]
+    assert contact["company"] == {"name": company_node["name"]}
+    assert client.data(NODE, {"id": contact["id"]})["node"] == {"lastName": "Byron"}
+    updated = client.data(UPDATE_CONTACT, {"input": {"id": contact["id"], "lastName": "Lovelace"}})
+    assert updated["updateContact"]["contact"]["lastName"] == "Lovelace"
+    # Read your writes: the cached record was evicted by the write.
+    assert client.data(NODE, {"id": contact["id"]})["node"] == {"lastName": "Lovelace"}
+    deleted = client.data(DELETE_CONTACT, {"id": contact["id"]})["deleteContact"]
+    assert deleted == {"deletedId": contact["id"], "userErrors": []}
+    assert client.data(NODE, {"id": contact["id"]})["node"] is None
+    again = client.data(DELETE_CONTACT, {"id": contact["id"]})["deleteContact"]
+    assert again["deletedId"] is None
+    assert again["userErrors"][0]["field"] == ["input", "id"]
+
+
+def test_lists_see_writes_at_once(own):
+    client = own["client"]
+    query = '{ contacts(provider: "basicsos", first: 1) { totalCount } }'
+    before = client.data(query)["contacts"]["totalCount"]
+    client.data(CREATE_CONTACT, {"input": {"provider": "basicsos", "email": email()}})
+    assert client.data(query)["contacts"]["totalCount"] == before + 1
+
+
+def test_invalid_input_comes_back_as_user_errors(own):
+    client = own["client"]
+    # RevyOps needs an email (or LinkedIn URL) to create a contact: its 400 names the field.
+    refused = client.data(CREATE_CONTACT, {"input": {"provider": "revyops", "firstName": "X"}})
+    assert refused["createContact"]["contact"] is None
+    assert refused["createContact"]["userErrors"][0]["field"] == ["input", "email"]
+    # A field the provider does not have is refused before anything is sent.
+    before = httpx.get(f"{own['basicsos']}/_emulator/stats").json()["requests"]
+    unknown = client.data(
+        CREATE_CONTACT, {"input": {"provider": "basicsos", "email": email(), "title": "CTO"}}
+    )
+    assert unknown["createContact"]["userErrors"][0]["field"] == ["input", "title"]
+    assert httpx.get(f"{own['basicsos']}/_emulator/stats").json()["requests"] == before
+    # A reference to another provider's record.
+    foreign = client.data('{ companies(provider: "revyops", first: 1) { edges { node { id } } } }')
+    crossed = client.data(
+        CREATE_CONTACT,
+        {
+            "input": {
+                "provider": "basicsos",
+                "email": email(),
+                "companyId": foreign["companies"]["edges"][0]["node"]["id"],
+            }
+        },
+    )
+    assert crossed["createContact"]["userErrors"][0]["field"] == ["input", "companyId"]
+
+
+def test_unsupported_writes_say_so(own):
+    body = own["client"].post(
+        'mutation { createDeal(input: {provider: "revyops", name: "X"}) { deal { id } } }'
+    )
+    assert body["data"]["createDeal"] is None
+    assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
+
+
+def test_a_failed_write_is_not_retried_and_says_what_happened(own):
+    httpx.post(f"{own['basicsos']}/_emulator/faults", json={"error_rate": 1.0}).raise_for_status()
+    before = httpx.get(f"{own['basicsos']}/_emulator/stats").json()["requests"]
+    body = own["client"].post(CREATE_CONTACT, {"input": {"provider": "basicsos", "email": email()}})
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert error["extensions"]["writeOutcome"] == "UNKNOWN"  # a 500 after sending
+    assert httpx.get(f"{own['basicsos']}/_emulator/stats").json()["requests"] == before + 1
+
+
+def test_a_burst_of_creates_loses_and_doubles_nothing(own):
+    async def burst() -> list[dict]:
+        async with httpx.AsyncClient(base_url=str(own["url"]), timeout=60) as client:
+
+            async def one(i: int) -> dict:
+                provider = ("revyops", "basicsos")[i % 2]
+                response = await client.post(
+                    "/graphql",
+                    json={
+                        "query": CREATE_CONTACT,
+                        "variables": {"input": {"provider": provider, "email": email()}},
+                    },
+                )
+                return response.json()
+
+            return await asyncio.gather(*(one(i) for i in range(200)))
+
+    totals = '{ a: contacts(provider: "revyops") { totalCount } b: contacts(provider: "basicsos") { totalCount } }'
+    before = own["client"].data(totals)
+    answers = asyncio.run(burst())
+    created = [a["data"]["createContact"]["contact"] for a in answers]
+    assert all(c is not None for c in created)
+    ids = [c["id"] for c in created]
+    assert len(set(ids)) == 200
+    after = own["client"].data(totals)
+    assert after["a"]["totalCount"] - before["a"]["totalCount"] == 100
+    assert after["b"]["totalCount"] - before["b"]["totalCount"] == 100
+    for contact in created:
+        found = own["client"].data(
+            "query($id: ID!) { node(id: $id) { ... on Contact { emails { address } } } }",
+            {"id": contact["id"]},
+        )
+        assert found["node"]["emails"] == contact["emails"]
