@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -209,61 +209,109 @@ async def _write(info: Info, entity: Entity, op: str, data: Any) -> tuple[mutati
 @strawberry.type(description="Create, update and delete records in any provider that allows it.")
 class Mutation:
     @strawberry.mutation(description="Create a contact in a provider.")
-    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactPayload | None:
+    async def create_contact(
+        self,
+        info: Info,
+        input: Annotated[CreateContactInput, strawberry.argument(description="What to write.")],
+    ) -> ContactPayload | None:
         outcome, node = await _write(info, Entity.CONTACT, "create", input)
         return ContactPayload(contact=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Change fields of a contact.")
-    async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactPayload | None:
+    async def update_contact(
+        self,
+        info: Info,
+        input: Annotated[UpdateContactInput, strawberry.argument(description="What to write.")],
+    ) -> ContactPayload | None:
         outcome, node = await _write(info, Entity.CONTACT, "update", input)
         return ContactPayload(contact=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Delete a contact.")
-    async def delete_contact(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+    async def delete_contact(
+        self,
+        info: Info,
+        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
+    ) -> DeletePayload | None:
         outcome = await mutations.delete(info.context, Entity.CONTACT, str(input.id))
         return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Create a company in a provider.")
-    async def create_company(self, info: Info, input: CreateCompanyInput) -> CompanyPayload | None:
+    async def create_company(
+        self,
+        info: Info,
+        input: Annotated[CreateCompanyInput, strawberry.argument(description="What to write.")],
+    ) -> CompanyPayload | None:
         outcome, node = await _write(info, Entity.COMPANY, "create", input)
         return CompanyPayload(company=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Change fields of a company.")
-    async def update_company(self, info: Info, input: UpdateCompanyInput) -> CompanyPayload | None:
+    async def update_company(
+        self,
+        info: Info,
+        input: Annotated[UpdateCompanyInput, strawberry.argument(description="What to write.")],
+    ) -> CompanyPayload | None:
         outcome, node = await _write(info, Entity.COMPANY, "update", input)
         return CompanyPayload(company=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Delete a company.")
-    async def delete_company(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+    async def delete_company(
+        self,
+        info: Info,
+        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
+    ) -> DeletePayload | None:
         outcome = await mutations.delete(info.context, Entity.COMPANY, str(input.id))
         return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Create a deal in a provider.")
-    async def create_deal(self, info: Info, input: CreateDealInput) -> DealPayload | None:
+    async def create_deal(
+        self,
+        info: Info,
+        input: Annotated[CreateDealInput, strawberry.argument(description="What to write.")],
+    ) -> DealPayload | None:
         outcome, node = await _write(info, Entity.DEAL, "create", input)
         return DealPayload(deal=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Change fields of a deal.")
-    async def update_deal(self, info: Info, input: UpdateDealInput) -> DealPayload | None:
+    async def update_deal(
+        self,
+        info: Info,
+        input: Annotated[UpdateDealInput, strawberry.argument(description="What to write.")],
+    ) -> DealPayload | None:
         outcome, node = await _write(info, Entity.DEAL, "update", input)
         return DealPayload(deal=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Delete a deal (some providers archive it instead).")
-    async def delete_deal(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+    async def delete_deal(
+        self,
+        info: Info,
+        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
+    ) -> DeletePayload | None:
         outcome = await mutations.delete(info.context, Entity.DEAL, str(input.id))
         return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Create a note about a contact, company or deal.")
-    async def create_note(self, info: Info, input: CreateNoteInput) -> NotePayload | None:
+    async def create_note(
+        self,
+        info: Info,
+        input: Annotated[CreateNoteInput, strawberry.argument(description="What to write.")],
+    ) -> NotePayload | None:
         outcome, node = await _write(info, Entity.NOTE, "create", input)
         return NotePayload(note=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Change a note.")
-    async def update_note(self, info: Info, input: UpdateNoteInput) -> NotePayload | None:
+    async def update_note(
+        self,
+        info: Info,
+        input: Annotated[UpdateNoteInput, strawberry.argument(description="What to write.")],
+    ) -> NotePayload | None:
         outcome, node = await _write(info, Entity.NOTE, "update", input)
         return NotePayload(note=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Delete a note.")
-    async def delete_note(self, info: Info, input: DeleteInput) -> DeletePayload | None:
+    async def delete_note(
+        self,
+        info: Info,
+        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
+    ) -> DeletePayload | None:
         outcome = await mutations.delete(info.context, Entity.NOTE, str(input.id))
         return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))

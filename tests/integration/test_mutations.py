@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -147,10 +148,10 @@ def test_a_failed_write_is_not_retried_and_says_what_happened(own):
 
 
 def test_a_burst_of_creates_loses_and_doubles_nothing(own):
-    async def burst() -> list[dict]:
+    async def burst() -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=str(own["url"]), timeout=60) as client:
 
-            async def one(i: int) -> dict:
+            async def one(i: int) -> dict[str, Any]:
                 provider = ("revyops", "basicsos")[i % 2]
                 response = await client.post(
                     "/graphql",
@@ -159,7 +160,8 @@ def test_a_burst_of_creates_loses_and_doubles_nothing(own):
                         "variables": {"input": {"provider": provider, "email": email()}},
                     },
                 )
-                return response.json()
+                body: dict[str, Any] = response.json()
+                return body
 
             return await asyncio.gather(*(one(i) for i in range(200)))
 
