@@ -9,6 +9,7 @@ from strawberry.relay import GlobalID
 from strawberry.relay.types import GlobalIDValueError
 
 from gateway.errors import BadUserInput
+from gateway.listquery import ListQuery
 from gateway.pagination import ConnectionArgs, ConnectionSlice, check_args
 from gateway.records import AnyRecord, Entity
 from resolvers.context import Context
@@ -22,12 +23,16 @@ TYPE_ENTITIES = {
 
 
 async def list_records(
-    context: Context, entity: Entity, provider: str, args: ConnectionArgs
+    context: Context,
+    entity: Entity,
+    provider: str,
+    args: ConnectionArgs,
+    query: ListQuery | None = None,
 ) -> ConnectionSlice[AnyRecord]:
     """One window of a provider's list of `entity`; its records prime the by-id loader."""
     gateway = context.gateway
     source = gateway.source(provider)
-    window = await source.connection(entity, check_args(args, gateway.limits), gateway.codec)
+    window = await source.connection(entity, check_args(args, gateway.limits), gateway.codec, query)
     context.loaders.prime([edge.node for edge in window.edges])
     return window
 

@@ -13,6 +13,7 @@ from gateway.records import AnyRecord, Entity
 from resolvers.context import Info
 from resolvers.queries import find_node, find_nodes, list_records
 from schema import convert
+from schema import filters as f
 from schema import types as t
 from schema.types import After, Before, First, Last
 
@@ -55,9 +56,20 @@ class Query:
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.ContactFilter | None,
+            strawberry.argument(
+                description="Only records matching this (translated per provider)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.ContactOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> t.ContactConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context, Entity.CONTACT, provider, args)
+        query = f.list_query(filter, order_by, provider)
+        window = await list_records(info.context, Entity.CONTACT, provider, args, query)
         return convert.connection(t.ContactConnection, window)
 
     @strawberry.field(description="Companies of one provider, as a Relay connection.")
@@ -69,9 +81,20 @@ class Query:
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.CompanyFilter | None,
+            strawberry.argument(
+                description="Only records matching this (translated per provider)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.CompanyOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> t.CompanyConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context, Entity.COMPANY, provider, args)
+        query = f.list_query(filter, order_by, provider)
+        window = await list_records(info.context, Entity.COMPANY, provider, args, query)
         return convert.connection(t.CompanyConnection, window)
 
     @strawberry.field(description="Deals of one provider, as a Relay connection.")
@@ -83,9 +106,20 @@ class Query:
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.DealFilter | None,
+            strawberry.argument(
+                description="Only records matching this (translated per provider)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.DealOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> t.DealConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context, Entity.DEAL, provider, args)
+        query = f.list_query(filter, order_by, provider)
+        window = await list_records(info.context, Entity.DEAL, provider, args, query)
         return convert.connection(t.DealConnection, window)
 
     @strawberry.field(description="Notes of one provider, as a Relay connection.")
@@ -97,9 +131,20 @@ class Query:
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.NoteFilter | None,
+            strawberry.argument(
+                description="Only records matching this (translated per provider)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.NoteOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> t.NoteConnection | None:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        window = await list_records(info.context, Entity.NOTE, provider, args)
+        query = f.list_query(filter, order_by, provider)
+        window = await list_records(info.context, Entity.NOTE, provider, args, query)
         return convert.connection(t.NoteConnection, window)
 
     @strawberry.field(description="Any record by its global id; null if it does not exist.")

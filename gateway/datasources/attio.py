@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.listquery import ListQuery
 from gateway.pagination import OffsetPage
 from gateway.records import (
     Address,
@@ -266,7 +267,9 @@ class Attio(DataSource):
         body, response = await self.get_json(entity, remote_id, f"{self._path(entity)}/{remote_id}")
         return self.parse(lambda b: self._record(entity, b["data"]), body, response)
 
-    async def fetch_offset(self, entity: Entity, offset: int, size: int) -> OffsetPage[AnyRecord]:
+    async def fetch_offset(
+        self, entity: Entity, offset: int, size: int, query: ListQuery
+    ) -> OffsetPage[AnyRecord]:
         response = await self.upstream.request(
             "GET", self._path(entity), params={"page": offset // size + 1, "pageSize": size}
         )

@@ -27,6 +27,7 @@ from gateway.errors import (
     UpstreamNotFound,
     UpstreamRejected,
 )
+from gateway.listquery import ListQuery, QuerySupport
 from gateway.pagination import (
     ConnectionArgs,
     ConnectionSlice,
@@ -113,14 +114,18 @@ class DataSource(ABC):
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         """One record by its provider id; NotFound when it does not exist."""
 
-    async def fetch_offset(self, entity: Entity, offset: int, size: int) -> OffsetPage[AnyRecord]:
+    async def fetch_offset(
+        self, entity: Entity, offset: int, size: int, query: ListQuery
+    ) -> OffsetPage[AnyRecord]:
         """Rows [offset, offset+size) of the entity's list (offset-addressable styles)."""
         raise NotImplementedError
 
     # Cursor and page-token styles: the list as `gateway.pagination.SequentialAPI` sees it.
     has_previous: ClassVar[bool] = False
 
-    async def open_list(self, entity: Entity, reverse: bool, after_key: str | None) -> str:
+    async def open_list(
+        self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
+    ) -> str:
         """A handle on the entity's list, reversed and/or after a key (see SequentialAPI)."""
         raise NotImplementedError
 
@@ -130,7 +135,7 @@ class DataSource(ABC):
         """Up to `limit` records of list `handle` from `position` (None: its start)."""
         raise NotImplementedError
 
-    async def count(self, entity: Entity) -> int | None:
+    async def count(self, entity: Entity, query: ListQuery) -> int | None:
         """The entity's total, where the API can tell it without reading the list."""
         return None
 
@@ -244,16 +249,32 @@ class DataSource(ABC):
     def not_found(self, entity: Entity, remote_id: str) -> NotFound:
         return NotFound(f"{entity.value} {remote_id!r} does not exist in provider {self.name!r}.")
 
+    # Filters and orders it can translate, per entity (none: lists come unfiltered only).
+    query_support: ClassVar[Mapping[Entity, QuerySupport]] = {}
+
+    def check_query(self, entity: Entity, query: ListQuery) -> None:
+        if query.empty:
+            return
+        support = self.query_support.get(entity, QuerySupport({}))
+        where = f"{self.display_name} (provider {self.name!r}) {entity.value} lists"
+        support.check(query, where, self.name)
+
     async def connection(
-        self, entity: Entity, args: ConnectionArgs, codec: CursorCodec
+        self,
+        entity: Entity,
+        args: ConnectionArgs,
+        codec: CursorCodec,
+        query: ListQuery | None = None,
     ) -> ConnectionSlice[AnyRecord]:
-        """A Relay window of the entity's list; `args` already checked."""
+        """A Relay window of the entity's (filtered, ordered) list; `args` already checked."""
         self.require(entity)
-        binding = binding_key(self.name, entity.value, None, None)
+        query = query or ListQuery()
+        self.check_query(entity, query)
+        binding = binding_key(self.name, entity.value, query.key())
         if self.style in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
 
             async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
-                return await self.fetch_offset(entity, offset, size)
+                return await self.fetch_offset(entity, offset, size, query)
 
             return await paginate_offsets(
                 args,
@@ -264,13 +285,17 @@ class DataSource(ABC):
                 aligned=self.style is PaginationStyle.PAGE_NUMBER,
             )
         window = await paginate_sequential(
-            args, api=_EntityList(self, entity), codec=codec, binding=binding, provider=self.name
+            args,
+            api=_EntityList(self, entity, query),
+            codec=codec,
+            binding=binding,
+            provider=self.name,
         )
         if not self.can_count:
             return window
 
         async def count() -> int | None:
-            return await self.count(entity)
+            return await self.count(entity, query)
 
         return replace(window, count=count)
 
@@ -297,9 +322,10 @@ class DataSource(ABC):
 class _EntityList:
     """One entity's list of a data source, as the sequential pagination engine reads it."""
 
-    def __init__(self, source: DataSource, entity: Entity) -> None:
+    def __init__(self, source: DataSource, entity: Entity, query: ListQuery) -> None:
         self.source = source
         self.entity = entity
+        self.query = query
         self.max_request_size = source.max_request_size
         self.has_previous = source.has_previous
         self.can_reverse = source.can_page_backward
@@ -308,7 +334,7 @@ class _EntityList:
         return item.remote_id
 
     async def open(self, reverse: bool, after_key: str | None) -> str:
-        return await self.source.open_list(self.entity, reverse, after_key)
+        return await self.source.open_list(self.entity, reverse, after_key, self.query)
 
     async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[AnyRecord]:
         return await self.source.fetch_page(self.entity, handle, position, limit)

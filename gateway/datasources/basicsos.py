@@ -11,12 +11,13 @@ import asyncio
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from gateway.datasources.base import DataSource, Op, PaginationStyle
 from gateway.errors import InvalidInput
+from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
 from gateway.pagination import OffsetPage
 from gateway.records import (
     AnyRecord,
@@ -69,6 +70,104 @@ CONTENT_RANGE = re.compile(r"^\s*\S+\s+(?:\d+-\d+|\*)/(\d+)\s*$")
 # BasicsOS deal `status` is a free-text pipeline stage; these words settle the outcome.
 WON_STAGES = {"won", "closed won", "closed-won"}
 LOST_STAGES = {"lost", "closed lost", "closed-lost"}
+
+
+# Unified field -> API column, per entity; notes share theirs across the three tables.
+COLUMNS: dict[Entity, dict[str, str]] = {
+    Entity.CONTACT: {
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "email": "email",
+        "company_id": "company_id",
+        "created_at": "created_at",
+    },
+    Entity.COMPANY: {
+        "name": "name",
+        "domain": "domain",
+        "industry": "category",
+        "description": "description",
+        "created_at": "created_at",
+    },
+    Entity.DEAL: {
+        "name": "name",
+        "stage": "status",
+        "amount": "amount",
+        "company_id": "company_id",
+        "created_at": "created_at",
+    },
+    Entity.NOTE: {"title": "title", "body": "text", "created_at": "date"},
+}
+OPS = {
+    "eq": "eq",
+    "neq": "neq",
+    "gt": "gt",
+    "gte": "gte",
+    "lt": "lt",
+    "lte": "lte",
+    "contains": "contains",
+    "startsWith": "starts_with",
+}
+ALL_OPS = frozenset({*OPS, "in", "isNull"})
+TEXT_OPS = frozenset(
+    {"eq", "neq", "in", "contains", "startsWith", "isNull", "gt", "gte", "lt", "lte"}
+)
+ORDER_OPS = frozenset({"eq", "neq", "in", "gt", "gte", "lt", "lte", "isNull"})
+
+
+def _support(entity: Entity) -> QuerySupport:
+    ops = {
+        field: (ORDER_OPS if field in ("amount", "company_id", "created_at") else TEXT_OPS)
+        for field in COLUMNS[entity]
+    }
+    # Notes are three tables read one after the other: no order can span them.
+    sortable = frozenset() if entity is Entity.NOTE else frozenset(COLUMNS[entity])
+    return QuerySupport(ops, sortable=sortable, can_or=True)
+
+
+def _value(value: Any) -> str:
+    """The API compares strings it types by column; send every value as text."""
+    if isinstance(value, datetime):
+        return (
+            value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{value.microsecond // 1000:03d}Z"
+        )
+    return str(value)
+
+
+def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[str, str]]:
+    """`filter` (lists: any of), `filters` (a logicalOp chain) and `sorts` for a query."""
+    columns = COLUMNS[entity]
+    where: dict[str, Any] = {}
+    chain: list[dict[str, str]] = []
+    expr = flatten(query.filter)
+    either = isinstance(expr, AnyOf)
+    for cond in conditions(expr):
+        column = columns[cond.field]
+        joiner = "or" if either else "and"
+        if cond.op == "in":
+            values = [_value(v) for v in cond.value]
+            if either:  # inside an or-chain: one `eq` link per value
+                chain += [
+                    {"field": column, "op": "eq", "value": v, "logicalOp": "or"} for v in values
+                ]
+            else:
+                where[column] = [int(v) if v.isdigit() else v for v in values]
+            continue
+        if cond.op == "isNull":
+            op, value = ("is_empty" if cond.value else "is_not_empty"), ""
+        else:
+            op, value = OPS[cond.op], _value(cond.value)
+        chain.append({"field": column, "op": op, "value": value, "logicalOp": joiner})
+    params: dict[str, str] = {}
+    if chain:
+        params["filters"] = json.dumps(chain, separators=(",", ":"))
+    if query.order:
+        sorts = [
+            {"field": columns[s.field], "order": "DESC" if s.descending else "ASC"}
+            for s in query.order
+        ]
+        params["sorts"] = json.dumps(sorts, separators=(",", ":"))
+    return where, params
 
 
 def _int_id(value: Any) -> Any:
@@ -170,6 +269,7 @@ class BasicsOS(DataSource):
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)
     writes = frozenset((e, op) for e in Entity for op in Op)
+    query_support = {entity: _support(entity) for entity in Entity}
     write_fields = {
         Entity.CONTACT: frozenset(
             {"first_name", "last_name", "email", "company_id", "custom_fields"}
@@ -221,10 +321,15 @@ class BasicsOS(DataSource):
         return self.parse(lambda r: self._record(resource, r), raw, response)
 
     async def _range(
-        self, resource: str, start: int, end: int, where: dict[str, Any] | None = None
+        self,
+        resource: str,
+        start: int,
+        end: int,
+        where: dict[str, Any] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[list[AnyRecord], int]:
         """Rows [start, end] (inclusive, as the API counts) and the total."""
-        params = {"range": json.dumps([start, end])}
+        params = {"range": json.dumps([start, end]), **(extra or {})}
         if where:
             params["filter"] = json.dumps(where, separators=(",", ":"))
         response = await self.upstream.request("GET", f"/api/{resource}", params=params)
@@ -240,19 +345,26 @@ class BasicsOS(DataSource):
 
         return self.parse(convert, body, response), int(match.group(1))
 
-    async def fetch_offset(self, entity: Entity, offset: int, size: int) -> OffsetPage[AnyRecord]:
+    async def fetch_offset(
+        self, entity: Entity, offset: int, size: int, query: ListQuery
+    ) -> OffsetPage[AnyRecord]:
+        where, params = _translate(entity, query)
         if entity is not Entity.NOTE:
-            items, total = await self._range(RESOURCES[entity], offset, offset + size - 1)
+            items, total = await self._range(
+                RESOURCES[entity], offset, offset + size - 1, where, params
+            )
             return OffsetPage(offset, items, total)
-        return await self._notes(offset, size)
+        return await self._notes(offset, size, where, params)
 
-    async def _notes(self, offset: int, size: int) -> OffsetPage[AnyRecord]:
+    async def _notes(
+        self, offset: int, size: int, where: dict[str, Any], params: dict[str, str]
+    ) -> OffsetPage[AnyRecord]:
         # The first table's window and the others' totals at once, then whatever
         # of the window lies in the later tables.
         tables = list(NOTE_TABLES)
         first, *counts = await asyncio.gather(
-            self._range(tables[0], offset, offset + size - 1),
-            *(self._range(t, 0, 0) for t in tables[1:]),
+            self._range(tables[0], offset, offset + size - 1, where, params),
+            *(self._range(t, 0, 0, where, params) for t in tables[1:]),
         )
         totals = [first[1]] + [c[1] for c in counts]
         items = list(first[0])
@@ -260,7 +372,7 @@ class BasicsOS(DataSource):
         for table, total in zip(tables[1:], totals[1:], strict=True):
             lo, hi = max(offset - base, 0), min(offset + size - base, total)
             if lo < hi:
-                rows, _ = await self._range(table, lo, hi - 1)
+                rows, _ = await self._range(table, lo, hi - 1, where, params)
                 items += rows
             base += total
         return OffsetPage(offset, items, sum(totals))

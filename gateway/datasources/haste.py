@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.listquery import ListQuery
 from gateway.pagination import SeqPage
 from gateway.records import (
     Address,
@@ -223,7 +224,9 @@ class Haste(DataSource):
         raw, response = await self.get_json(entity, remote_id, f"{PATHS[entity]}/{remote_id}")
         return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
 
-    async def open_list(self, entity: Entity, reverse: bool, after_key: str | None) -> str:
+    async def open_list(
+        self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
+    ) -> str:
         if after_key is not None:
             raise NotImplementedError("hasteCRM pages back with `previous`, not keysets")
         return BACKWARD if reverse else FORWARD

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.listquery import ListQuery
 from gateway.pagination import SeqPage
 from gateway.records import (
     AnyRecord,
@@ -287,7 +288,9 @@ class Redivis(DataSource):
             raise self.not_found(entity, remote_id)
         return records[0]
 
-    async def open_list(self, entity: Entity, reverse: bool, after_key: str | None) -> str:
+    async def open_list(
+        self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
+    ) -> str:
         self.require(entity)
         if not reverse and after_key is None:
             return TABLE_HANDLE
@@ -307,7 +310,7 @@ class Redivis(DataSource):
         records, token = await self._rows(entity, path, limit, position)
         return SeqPage(records, token)
 
-    async def count(self, entity: Entity) -> int | None:
+    async def count(self, entity: Entity, query: ListQuery) -> int | None:
         response = await self.upstream.request("GET", self._table_path(entity))
         body = self.upstream.json(response)
         return self.parse(lambda b: _int(b["numRows"]), body, response)

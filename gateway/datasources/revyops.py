@@ -15,6 +15,7 @@ import httpx
 
 from gateway.datasources.base import DataSource, Op, PaginationStyle
 from gateway.errors import UpstreamNotFound
+from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import OffsetPage
 from gateway.records import (
     AnyRecord,
@@ -29,6 +30,11 @@ from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
 PATHS = {Entity.CONTACT: "/public/v2/contacts", Entity.COMPANY: "/public/v2/companies"}
+# Unified field -> the v2 filter parameter (`eq` only, case-insensitive, AND-ed).
+FILTERS = {
+    Entity.CONTACT: {"email": "email", "first_name": "firstname", "last_name": "lastname"},
+    Entity.COMPANY: {"name": "name", "domain": "domain", "industry": "industry"},
+}
 
 
 def _time(value: Any) -> datetime | None:
@@ -82,6 +88,10 @@ class RevyOps(DataSource):
     rate_limits = (Window(10, 1.0),)
     # Company.contacts goes through the contacts' `domain` filter: one request per company.
     links = frozenset({Link.CONTACT_COMPANY, Link.COMPANY_CONTACTS})
+    query_support = {
+        entity: QuerySupport({f: frozenset({"eq"}) for f in fields})
+        for entity, fields in FILTERS.items()
+    }
     writes = frozenset((e, op) for e in (Entity.CONTACT, Entity.COMPANY) for op in Op)
     write_fields = {
         Entity.CONTACT: frozenset(
@@ -119,18 +129,26 @@ class RevyOps(DataSource):
         )
         return self.parse(lambda r: self._record(entity, r), raw, response)
 
-    async def _page(self, entity: Entity, page: int, size: int) -> tuple[Any, httpx.Response]:
+    async def _page(
+        self, entity: Entity, page: int, size: int, query: ListQuery
+    ) -> tuple[Any, httpx.Response]:
+        # Filters are AND-ed query parameters matching case-insensitively and exactly.
+        filters = {FILTERS[entity][c.field]: str(c.value) for c in conditions(query.filter)}
         response = await self.upstream.request(
-            "GET", PATHS[entity], params={"page": page, "page_size": size, **self.extra_params}
+            "GET",
+            PATHS[entity],
+            params={"page": page, "page_size": size, **filters, **self.extra_params},
         )
         return self.upstream.json(response), response
 
-    async def fetch_offset(self, entity: Entity, offset: int, size: int) -> OffsetPage[AnyRecord]:
+    async def fetch_offset(
+        self, entity: Entity, offset: int, size: int, query: ListQuery
+    ) -> OffsetPage[AnyRecord]:
         try:
-            body, response = await self._page(entity, offset // size + 1, size)
+            body, response = await self._page(entity, offset // size + 1, size, query)
         except UpstreamNotFound:
             # DRF answers 404 "Invalid page." past the last page; page 1 always exists.
-            body, response = await self._page(entity, 1, 1)
+            body, response = await self._page(entity, 1, 1, query)
             return OffsetPage(offset, [], self.parse(lambda b: int(b["count"]), body, response))
 
         def convert(b: Any) -> OffsetPage[AnyRecord]:

@@ -1,0 +1,165 @@
+"""Filters and orders of a list, in unified field names, before any provider sees them.
+
+A filter is a tree: conditions (field, operator, value) combined with `and`
+and `or`. Each data source declares which fields take which operators, which
+fields sort, and whether it can combine with `or`; `check` refuses anything
+else up front with an error naming the operator, field and provider, because
+filtering in memory behind the client's back would break pagination.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import Unsupported
+
+OPERATORS = ("eq", "neq", "in", "contains", "startsWith", "gt", "gte", "lt", "lte", "isNull")
+
+
+@dataclass(frozen=True)
+class Cond:
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class All:
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Expr, ...]
+
+
+Expr = Cond | All | AnyOf
+
+
+@dataclass(frozen=True)
+class Sort:
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What to list: a filter (None: everything) and an order (empty: the provider's)."""
+
+    filter: Expr | None = None
+    order: tuple[Sort, ...] = ()
+
+    def key(self) -> str:
+        """A canonical text of the query: cursors are bound to it."""
+        return json.dumps(
+            {"f": _plain(self.filter), "o": [[s.field, s.descending] for s in self.order]},
+            sort_keys=True,
+            default=str,
+            separators=(",", ":"),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self.filter is None and not self.order
+
+
+def _plain(expr: Expr | None) -> Any:
+    if expr is None:
+        return None
+    if isinstance(expr, Cond):
+        return [expr.field, expr.op, expr.value]
+    return {"and" if isinstance(expr, All) else "or": [_plain(p) for p in expr.parts]}
+
+
+def conditions(expr: Expr | None) -> list[Cond]:
+    if expr is None:
+        return []
+    if isinstance(expr, Cond):
+        return [expr]
+    return [c for part in expr.parts for c in conditions(part)]
+
+
+@dataclass(frozen=True)
+class QuerySupport:
+    """What one provider can filter and sort on one entity's list."""
+
+    operators: dict[str, frozenset[str]]  # unified field -> operators
+    sortable: frozenset[str] = frozenset()
+    can_or: bool = False
+    can_nest: bool = False  # and inside or (or the other way round)
+
+    def check(self, query: ListQuery, where: str, provider: str) -> None:
+        """Unsupported, naming what, unless the provider can do all of `query`."""
+        for cond in conditions(query.filter):
+            allowed = self.operators.get(cond.field)
+            name = _camel(cond.field)
+            if allowed is None:
+                known = ", ".join(sorted(_camel(f) for f in self.operators))
+                raise Unsupported(
+                    f"{where} cannot filter on `{name}`"
+                    + (f"; it filters on {known}." if known else "."),
+                    provider=provider,
+                )
+            if cond.op not in allowed:
+                supported = ", ".join(o for o in OPERATORS if o in allowed)
+                raise Unsupported(
+                    f"{where} cannot apply `{cond.op}` to `{name}`; it supports {supported} there.",
+                    provider=provider,
+                )
+        if _uses_or(query.filter) and not self.can_or:
+            raise Unsupported(f"{where} cannot combine filters with `or`.", provider=provider)
+        if _nested(query.filter) and not self.can_nest:
+            raise Unsupported(
+                f"{where} cannot nest `and` inside `or` (or `or` inside `and`).", provider=provider
+            )
+        for sort in query.order:
+            if sort.field not in self.sortable:
+                known = ", ".join(sorted(f.upper() for f in self.sortable))
+                raise Unsupported(
+                    f"{where} cannot order by {sort.field.upper()}"
+                    + (f"; it orders by {known}." if known else "."),
+                    provider=provider,
+                )
+
+
+def _camel(name: str) -> str:
+    """A unified field as the GraphQL input names it."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _uses_or(expr: Expr | None) -> bool:
+    if expr is None or isinstance(expr, Cond):
+        return False
+    return (isinstance(expr, AnyOf) and len(expr.parts) > 1) or any(_uses_or(p) for p in expr.parts)
+
+
+def _nested(expr: Expr | None) -> bool:
+    """Whether and and or mix (after flattening one-part groups and same-kind nesting)."""
+    flat = flatten(expr)
+    if flat is None or isinstance(flat, Cond):
+        return False
+    return any(not isinstance(p, Cond) for p in flat.parts)
+
+
+def flatten(expr: Expr | None) -> Expr | None:
+    """The same filter with single-part groups unwrapped and same-kind groups merged."""
+    if expr is None or isinstance(expr, Cond):
+        return expr
+    kind = type(expr)
+    parts: list[Expr] = []
+    for part in expr.parts:
+        flat = flatten(part)
+        if flat is None:
+            continue
+        if isinstance(flat, kind):
+            parts.extend(flat.parts)
+        else:
+            parts.append(flat)
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return kind(tuple(parts))
