@@ -151,3 +151,49 @@ async def delete(context: Context, entity: Entity, global_id: str) -> Outcome:
         return outcome
     outcome.deleted_id = global_id
     return outcome
+
+
+def _ids(
+    context: Context, entity: Entity, values: list[str], argument: str
+) -> tuple[DataSource, list[str]]:
+    """The one provider and the remote ids of global ids that must all be `entity`s of it."""
+    sources, remote = set(), []
+    for value in values:
+        found, provider, remote_id = parse_global_id(value, argument)
+        if found is not entity:
+            raise BadUserInput(f"`{argument}` must hold {entity.value} ids.", argument=argument)
+        sources.add(provider)
+        remote.append(remote_id)
+    if len(sources) != 1:
+        raise BadUserInput(f"`{argument}`: records of one provider only.", argument=argument)
+    return context.gateway.source(sources.pop()), remote
+
+
+async def merge_contacts(context: Context, winner: str, losers: list[str]) -> Outcome:
+    if not losers:
+        return Outcome(problems=[(["input", "loserIds"], "give at least one contact to merge.")])
+    if winner in losers:
+        return Outcome(
+            problems=[(["input", "loserIds"], "a contact cannot be merged into itself.")]
+        )
+    source, ids = _ids(context, Entity.CONTACT, [winner, *losers], "input")
+    outcome = Outcome()
+    try:
+        outcome.record = await _send(source.merge_contacts(ids[0], ids[1:]))
+    except NotFound as error:
+        outcome.problems = [(["input"], error.message)]
+    except InvalidInput as error:
+        outcome.problems = [(["input", *path], message) for path, message in error.problems]
+    if outcome.record is not None:
+        context.loaders.forget(outcome.record)
+    return outcome
+
+
+async def restore_deal(context: Context, global_id: str) -> Outcome:
+    source, remote_id = _target(context, Entity.DEAL, global_id)
+    outcome = Outcome()
+    try:
+        outcome.record = await _send(source.restore_deal(remote_id))
+    except NotFound as error:
+        outcome.problems = [(["input", "id"], error.message)]
+    return outcome

@@ -139,6 +139,14 @@ class UpdateNoteInput(NoteFields):
     id: strawberry.ID = strawberry.field(description="The note's global id.")
 
 
+@strawberry.input(description="Contacts to fold into one.")
+class MergeContactsInput:
+    winner_id: strawberry.ID = strawberry.field(description="The contact that stays.")
+    loser_ids: list[strawberry.ID] = strawberry.field(
+        description="Contacts merged into it and removed (same provider)."
+    )
+
+
 @strawberry.input(description="The record to delete.")
 class DeleteInput:
     id: strawberry.ID = strawberry.field(description="The record's global id.")
@@ -315,3 +323,27 @@ class Mutation:
     ) -> DeletePayload | None:
         outcome = await mutations.delete(info.context, Entity.NOTE, str(input.id))
         return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
+
+    @strawberry.mutation(
+        description="Merge duplicate contacts into one (providers that can: see capabilities)."
+    )
+    async def merge_contacts(
+        self,
+        info: Info,
+        input: Annotated[MergeContactsInput, strawberry.argument(description="What to merge.")],
+    ) -> ContactPayload | None:
+        outcome = await mutations.merge_contacts(
+            info.context, str(input.winner_id), [str(i) for i in input.loser_ids]
+        )
+        node = None if outcome.record is None else convert.to_node(outcome.record)
+        return ContactPayload(contact=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Bring back an archived deal (BasicsOS).")
+    async def restore_deal(
+        self,
+        info: Info,
+        input: Annotated[DeleteInput, strawberry.argument(description="The deal to restore.")],
+    ) -> DealPayload | None:
+        outcome = await mutations.restore_deal(info.context, str(input.id))
+        node = None if outcome.record is None else convert.to_node(outcome.record)
+        return DealPayload(deal=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]

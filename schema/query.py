@@ -28,6 +28,38 @@ def _node(record: AnyRecord) -> Any:
     return convert.to_node(record)
 
 
+NAMES = {
+    Entity.CONTACT: "Contact",
+    Entity.COMPANY: "Company",
+    Entity.DEAL: "Deal",
+    Entity.NOTE: "Note",
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _writable(source: Any) -> list[str]:
+    names = [f"{NAMES[e]}.{op.value}" for e, op in source.writes]
+    if source.can_merge_contacts:
+        names.append("Contact.merge")
+    if source.can_restore_deals:
+        names.append("Deal.restore")
+    return sorted(names)
+
+
+def _filters(source: Any) -> list[str]:
+    names = []
+    for entity, support in source.query_support.items():
+        for field, ops in support.operators.items():
+            names += [f"{NAMES[entity]}.{_camel(field)}:{op}" for op in sorted(ops)]
+        if support.can_or:
+            names.append(f"{NAMES[entity]}:or")
+    return sorted(names)
+
+
 def _provider_info(source: Any) -> t.Provider:
     caps = source.capabilities
     return t.Provider(
@@ -40,6 +72,13 @@ def _provider_info(source: Any) -> t.Provider:
             can_page_backward=caps.can_page_backward,
             can_count=caps.can_count,
             relationships=sorted(link.value for link in source.links),
+            writable=_writable(source),
+            filters=_filters(source),
+            sortable=sorted(
+                f"{NAMES[e]}.{field.upper()}"
+                for e, support in source.query_support.items()
+                for field in support.sortable
+            ),
         ),
         circuit=t.CircuitState[source.upstream.breaker.state.value],
     )

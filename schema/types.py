@@ -317,6 +317,17 @@ class ProviderCapabilities:
     can_count: bool = strawberry.field(
         description="Whether its connections can fill `totalCount` (else it is null)."
     )
+    writable: list[str] = strawberry.field(
+        description="The writes it allows, e.g. `Contact.create`, `Contact.merge`, "
+        "`Deal.restore`; the others answer UNSUPPORTED."
+    )
+    filters: list[str] = strawberry.field(
+        description="What its lists filter on, as `Type.field:operator` (e.g. "
+        "`Contact.lastName:eq`), plus `Type:or` where conditions combine with `or`."
+    )
+    sortable: list[str] = strawberry.field(
+        description="What its lists sort by, as `Type.FIELD` (e.g. `Contact.LAST_NAME`)."
+    )
     relationships: list[str] = strawberry.field(
         description="The relationship fields it can follow, e.g. `Contact.company`; "
         "the others answer UNSUPPORTED."

@@ -195,6 +195,24 @@ class DataSource(ABC):
     async def delete(self, entity: Entity, remote_id: str) -> None:
         raise NotImplementedError
 
+    # Provider-specific writes, where the API has them.
+    can_merge_contacts: ClassVar[bool] = False
+    can_restore_deals: ClassVar[bool] = False
+
+    async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
+        """Fold the losers into the winner (notes and links move); the winner as it now is."""
+        raise Unsupported(
+            f"{self.display_name} (provider {self.name!r}) cannot merge contacts.",
+            provider=self.name,
+        )
+
+    async def restore_deal(self, remote_id: str) -> AnyRecord:
+        """Bring back an archived deal."""
+        raise Unsupported(
+            f"{self.display_name} (provider {self.name!r}) cannot restore deals.",
+            provider=self.name,
+        )
+
     def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
         """The provider's validation body as (unified field path, message) pairs."""
         return [([], self.error_message(body) or "the provider refused the input")]

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.datasources.base import DataSource, Op, PaginationStyle
-from gateway.errors import InvalidInput
+from gateway.errors import GatewayError, InvalidInput, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
 from gateway.pagination import OffsetPage
 from gateway.records import (
@@ -270,6 +270,8 @@ class BasicsOS(DataSource):
     rate_limits = (Window(180, 60.0),)
     writes = frozenset((e, op) for e in Entity for op in Op)
     query_support = {entity: _support(entity) for entity in Entity}
+    can_merge_contacts = True
+    can_restore_deals = True
     write_fields = {
         Entity.CONTACT: frozenset(
             {"first_name", "last_name", "email", "company_id", "custom_fields"}
@@ -509,3 +511,33 @@ class BasicsOS(DataSource):
     async def delete(self, entity: Entity, remote_id: str) -> None:
         resource, row_id = self._locate(entity, remote_id)
         await self.write(entity, "DELETE", f"/api/{resource}/{row_id}", remote_id=remote_id)
+
+    async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
+        for remote_id in [winner_id, *loser_ids]:
+            if not remote_id.isdigit():
+                raise self.not_found(Entity.CONTACT, remote_id)
+        # One loser per call: a failure part-way leaves the earlier merges done, and says so.
+        for done, loser in enumerate(loser_ids):
+            try:
+                await self.write(
+                    Entity.CONTACT,
+                    "POST",
+                    "/api/merge_contacts",
+                    json_body={"loserId": int(loser), "winnerId": int(winner_id)},
+                )
+            except UpstreamNotFound:
+                raise self.not_found(Entity.CONTACT, loser) from None
+            except GatewayError as error:
+                if done:
+                    error.add(mergedBeforeFailure=loser_ids[:done])
+                raise
+        return await self.get(Entity.CONTACT, winner_id)
+
+    async def restore_deal(self, remote_id: str) -> AnyRecord:
+        if not remote_id.isdigit():
+            raise self.not_found(Entity.DEAL, remote_id)
+        response = await self.write(
+            Entity.DEAL, "POST", f"/api/deals/{remote_id}/restore", remote_id=remote_id
+        )
+        raw = self.upstream.json(response)
+        return self.parse(lambda r: self._record("deals", r), raw, response)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
-from gateway.settings import Settings
+from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
 
 CREATE_CONTACT = """
@@ -45,6 +46,13 @@ def own() -> Iterator[dict[str, object]]:
         providers = [
             demo_provider("revyops", rev.url).model_copy(update={"rate_limit": False}),
             demo_provider("basicsos", bos.url).model_copy(update={"rate_limit": False}),
+            ProviderSettings(
+                name="bos-member",
+                kind="basicsos",
+                base_url=bos.url,
+                credentials={"token": "bos_crm_demo_member"},
+                rate_limit=False,
+            ),
         ]
         with ServerThread(create_app(Settings(providers=providers))) as server:
             client = GraphQLClient(server.url)
@@ -181,3 +189,57 @@ def test_a_burst_of_creates_loses_and_doubles_nothing(own):
             {"id": contact["id"]},
         )
         assert found["node"]["emails"] == contact["emails"]
+
+
+def test_merge_contacts_moves_notes_and_removes_the_losers(own):
+    client = own["client"]
+    ids = [
+        client.data(CREATE_CONTACT, {"input": {"provider": "basicsos", "email": email()}})[
+            "createContact"
+        ]["contact"]["id"]
+        for _ in range(3)
+    ]
+    for contact in ids[1:]:
+        client.data(
+            'mutation($t: ID!) { createNote(input: {provider: "basicsos", body: "hi", targetId: $t})'
+            " { note { id } userErrors { message } } }",
+            {"t": contact},
+        )
+    merged = client.data(
+        "mutation($w: ID!, $l: [ID!]!) { mergeContacts(input: {winnerId: $w, loserIds: $l})"
+        " { contact { id notes { totalCount } } userErrors { field message } } }",
+        {"w": ids[0], "l": ids[1:]},
+    )["mergeContacts"]
+    assert merged["userErrors"] == []
+    assert merged["contact"]["notes"]["totalCount"] == 2
+    for loser in ids[1:]:
+        assert client.data(NODE, {"id": loser})["node"] is None
+    unsupported = client.post(
+        "mutation($w: ID!, $l: [ID!]!) { mergeContacts(input: {winnerId: $w, loserIds: $l}) { contact { id } } }",
+        {"w": "Q29udGFjdDpyZXZ5b3BzOjE=", "l": ["Q29udGFjdDpyZXZ5b3BzOjI="]},
+    )
+    assert unsupported["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
+
+
+def test_a_member_archives_a_deal_and_an_admin_restores_it(own):
+    client = own["client"]
+    deal = client.data(
+        '{ deals(provider: "bos-member", first: 1) { edges { node { id remoteId } } } }'
+    )
+    member_id = deal["deals"]["edges"][0]["node"]["id"]
+    remote = deal["deals"]["edges"][0]["node"]["remoteId"]
+    archived = client.data(
+        "mutation($id: ID!) { deleteDeal(input: {id: $id}) { deletedId userErrors { message } } }",
+        {"id": member_id},
+    )["deleteDeal"]
+    assert archived["deletedId"] == member_id
+    admin = client.data('{ deals(provider: "basicsos", first: 1) { edges { node { remoteId } } } }')
+    assert admin["deals"]["edges"][0]["node"]["remoteId"] != remote  # archived deals are hidden
+    admin_id = base64.b64encode(f"Deal:basicsos:{remote}".encode()).decode()
+    restored = client.data(
+        "mutation($id: ID!) { restoreDeal(input: {id: $id}) { deal { remoteId } userErrors { message } } }",
+        {"id": admin_id},
+    )["restoreDeal"]
+    assert restored == {"deal": {"remoteId": remote}, "userErrors": []}
+    admin = client.data('{ deals(provider: "basicsos", first: 1) { edges { node { remoteId } } } }')
+    assert admin["deals"]["edges"][0]["node"]["remoteId"] == remote
