@@ -54,13 +54,16 @@ def walk(gateway, field, provider, *, forward):
 def test_walk_forward_and_backward_equals_the_emulator_data(gateway, emulators, kind, entity):
     truth = remote_ids(kind, emulators[kind], entity)
     assert len(truth) >= 100
+    providers = gateway.data("{ providers { name capabilities { canCount } } }")["providers"]
+    counts = next(p["capabilities"]["canCount"] for p in providers if p["name"] == kind)
     forward, total, pages = walk(gateway, FIELDS[entity], kind, forward=True)
     assert forward == truth
-    assert total == len(truth)
+    # Where the API gives no count, totalCount is null, never a guess.
+    assert total == (len(truth) if counts else None)
     assert pages == -(-len(truth) // 37)
     backward, total, _ = walk(gateway, FIELDS[entity], kind, forward=False)
     assert backward == truth
-    assert total == len(truth)
+    assert total == (len(truth) if counts else None)
 
 
 @pytest.mark.parametrize(("kind", "entity"), CASES)

@@ -1,0 +1,1163 @@
+"""Emulator of the hasteCRM REST API (v1), written from its contract.
+
+`/v1/contacts`, `/v1/companies`, `/v1/deals`, `/v1/notes` in a
+`{data, meta}` envelope. Lists page by opaque `cursor` + `limit` (1-100,
+default 50); a cursor holds a position and a hash of the query (filters,
+sort, fields) but not the limit, so it works with any limit and only with its
+own query. `meta.cursor.previous` is the page `limit` records back (clamped
+to the start), null on the first page.
+
+Default order: `created_at` ascending, then `id`. `sort=-field` descends; the
+`id` tie-breaker follows the first sort key's direction, so `-created_at` is
+exactly the reverse of the default. Ids are prefixed and zero-padded
+(`cont_000001`), so they also sort in creation order.
+
+Auth: `Authorization: Bearer <token>` or `X-API-Key: <key>` (the bearer token
+wins when both come). `DEMO_ACCESS_TOKEN` and `DEMO_API_KEY` see the seed
+workspace, `TENANT2_ACCESS_TOKEN` another one. Limits per credential: 100 per
+minute and 1,000 per hour, described by `X-RateLimit-*` on every answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
+from gateway.emulators.seed import SeedWorld, build_world
+
+DEMO_ACCESS_TOKEN = "haste-demo-token"
+DEMO_API_KEY = "haste-demo-key"
+TENANT2_ACCESS_TOKEN = "haste-tenant-2"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+BULK_LIMIT = 100
+# (requests, seconds): the burst window and the hourly one.
+RATE_LIMITS = ((100, 60), (1000, 3600))
+
+Row = dict[str, Any]
+RESOURCES = ("contacts", "companies", "deals", "notes")
+PREFIX = {"contacts": "cont", "companies": "comp", "deals": "deal", "notes": "note"}
+FILTERS = {
+    "contacts": {
+        "search",
+        "status",
+        "lifecycle",
+        "tag",
+        "owner",
+        "company",
+        "created_after",
+        "created_before",
+        "updated_after",
+    },
+    "companies": {"search", "industry", "domain", "tag", "created_after", "created_before"},
+    "deals": {
+        "search",
+        "status",
+        "stage",
+        "pipeline",
+        "company",
+        "contact",
+        "owner",
+        "created_after",
+        "created_before",
+    },
+    "notes": {"contact", "company", "deal"},
+}
+SORTS = {
+    "contacts": {"created_at", "updated_at", "last_name", "score"},
+    "companies": {"created_at", "updated_at", "name"},
+    "deals": {"created_at", "updated_at", "value", "close_date"},
+    "notes": {"created_at", "updated_at"},
+}
+CONTROL = {"cursor", "limit", "sort", "fields"}
+OWNER = {"id": "usr_000001", "name": "Demo Owner"}
+PIPELINE = {"id": "pipe_000001", "name": "Sales"}
+STAGES = ["Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"]
+WRITABLE = {
+    "contacts": {
+        "email",
+        "firstName",
+        "lastName",
+        "phone",
+        "mobile",
+        "title",
+        "department",
+        "companyId",
+        "company",
+        "address",
+        "social",
+        "tags",
+        "customFields",
+        "score",
+        "status",
+        "lifecycle",
+        "ownerId",
+    },
+    "companies": {
+        "name",
+        "domain",
+        "website",
+        "logoUrl",
+        "description",
+        "industry",
+        "size",
+        "revenue",
+        "foundedYear",
+        "phone",
+        "address",
+        "social",
+        "tags",
+        "customFields",
+    },
+    "deals": {
+        "title",
+        "value",
+        "currency",
+        "probability",
+        "status",
+        "stageId",
+        "pipelineId",
+        "closeDate",
+        "description",
+        "wonReason",
+        "lostReason",
+        "companyId",
+        "contactIds",
+        "ownerId",
+        "tags",
+        "customFields",
+    },
+    "notes": {"content", "private", "contactId", "companyId", "dealId"},
+}
+ENUMS = {
+    ("contacts", "status"): {"active", "inactive", "bounced"},
+    ("contacts", "lifecycle"): {"lead", "opportunity", "customer"},
+    ("deals", "status"): {"open", "won", "lost", "stalled"},
+}
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _iso(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _now() -> str:
+    return _iso(datetime.now(UTC))
+
+
+def _meta(**extra: Any) -> Row:
+    return {"requestId": f"req_{uuid.uuid4().hex[:12]}", "timestamp": _now(), **extra}
+
+
+def _error(
+    status: int, code: str, message: str, details: Any = None, **headers: str
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}, "meta": _meta()}
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+@dataclass
+class Workspace:
+    tables: dict[str, dict[str, Row]] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def new_id(self, resource: str) -> str:
+        self.counters[resource] = self.counters.get(resource, 0) + 1
+        return f"{PREFIX[resource]}_{self.counters[resource]:06d}"
+
+
+def _workspace(world: SeedWorld) -> Workspace:
+    space = Workspace(tables={r: {} for r in RESOURCES})
+    companies = space.tables["companies"]
+    for c in world.companies:
+        cid = space.new_id("companies")
+        companies[cid] = {
+            "id": cid,
+            "name": c.name,
+            "domain": c.domain,
+            "website": f"https://{c.domain}",
+            "logoUrl": None,
+            "description": c.description,
+            "industry": c.industry,
+            "size": c.employee_count,
+            "revenue": c.annual_revenue,
+            "foundedYear": 1950 + c.index % 70,
+            "phone": c.phone,
+            "address": {
+                "street": c.street,
+                "city": c.city,
+                "state": c.region,
+                "postalCode": c.postal_code,
+                "country": c.country,
+            },
+            "social": {"linkedin": None, "twitter": None, "facebook": None},
+            "tags": list(c.tags),
+            "customFields": {},
+            "createdAt": _iso(c.created_at),
+            "updatedAt": _iso(c.updated_at),
+        }
+    company_ids = list(companies)
+    contacts = space.tables["contacts"]
+    for p in world.contacts:
+        pid = space.new_id("contacts")
+        company = companies[company_ids[p.company]] if p.company is not None else None
+        contacts[pid] = {
+            "id": pid,
+            "email": p.email,
+            "firstName": p.first_name,
+            "lastName": p.last_name,
+            "phone": p.phone,
+            "mobile": None,
+            "title": p.title,
+            "department": None,
+            "companyId": company["id"] if company else None,
+            "address": {
+                "street": p.street,
+                "city": p.city,
+                "state": p.region,
+                "postalCode": p.postal_code,
+                "country": p.country,
+            },
+            "social": {"linkedin": p.linkedin_url, "twitter": None},
+            "tags": list(p.tags),
+            "customFields": dict(p.custom_fields),
+            "score": (p.index * 37) % 101,
+            "status": ("active", "active", "inactive", "bounced")[p.index % 4],
+            "lifecycle": ("lead", "opportunity", "customer")[p.index % 3],
+            "ownerId": OWNER["id"],
+            "lastActivity": None,
+            "createdAt": _iso(p.created_at),
+            "updatedAt": _iso(p.updated_at),
+        }
+    contact_ids = list(contacts)
+    for d in world.deals:
+        did = space.new_id("deals")
+        stage = d.stage if d.stage in STAGES else STAGES[d.index % 4]
+        closed = _iso(d.updated_at) if d.status in ("won", "lost") else None
+        space.tables["deals"][did] = {
+            "id": did,
+            "title": d.name,
+            "value": d.amount,
+            "currency": d.currency,
+            "probability": round(d.probability * 100),
+            "status": d.status,
+            "stageId": f"stg_{STAGES.index(stage) + 1:06d}",
+            "pipelineId": PIPELINE["id"],
+            "closeDate": d.close_date.isoformat(),
+            "description": None,
+            "wonReason": None,
+            "lostReason": None,
+            "companyId": company_ids[d.company] if d.company is not None else None,
+            "contactIds": [contact_ids[i] for i in d.contacts],
+            "ownerId": OWNER["id"],
+            "tags": [],
+            "customFields": {},
+            "createdAt": _iso(d.created_at),
+            "updatedAt": _iso(d.updated_at),
+            "closedAt": closed,
+        }
+    deal_ids = list(space.tables["deals"])
+    parents = {"contact": contact_ids, "company": company_ids, "deal": deal_ids}
+    for n in world.notes:
+        nid = space.new_id("notes")
+        note: Row = {
+            "id": nid,
+            "content": n.body,
+            "private": False,
+            "contactId": None,
+            "companyId": None,
+            "dealId": None,
+            "authorId": OWNER["id"],
+            "createdAt": _iso(n.created_at),
+            "updatedAt": _iso(n.created_at),
+        }
+        note[f"{n.target_kind}Id"] = parents[n.target_kind][n.target]
+        space.tables["notes"][nid] = note
+    return space
+
+
+# --- shaping ---------------------------------------------------------------------------
+
+
+def _shape(space: Workspace, resource: str, row: Row) -> Row:
+    """A stored row as the API sends it: references expanded, write-only keys dropped."""
+    companies, contacts = space.tables["companies"], space.tables["contacts"]
+    out = dict(row)
+    if resource == "contacts":
+        company = companies.get(row["companyId"] or "")
+        out["company"] = {"id": company["id"], "name": company["name"]} if company else None
+        out["fullName"] = " ".join(p for p in (row["firstName"], row["lastName"]) if p) or None
+        out["owner"] = OWNER
+        for key in ("companyId", "ownerId"):
+            out.pop(key)
+    elif resource == "deals":
+        company = companies.get(row["companyId"] or "")
+        out["company"] = {"id": company["id"], "name": company["name"]} if company else None
+        stage_index = int(row["stageId"].split("_")[1]) - 1
+        out["stage"] = {"id": row["stageId"], "name": STAGES[stage_index % len(STAGES)]}
+        out["pipeline"] = PIPELINE
+        out["contacts"] = [
+            {
+                "id": cid,
+                "fullName": " ".join(
+                    p for p in (contacts[cid]["firstName"], contacts[cid]["lastName"]) if p
+                ),
+                "isPrimary": i == 0,
+            }
+            for i, cid in enumerate(row["contactIds"])
+            if cid in contacts
+        ]
+        out["owner"] = OWNER
+        for key in ("companyId", "contactIds", "ownerId", "stageId", "pipelineId"):
+            out.pop(key)
+    elif resource == "notes":
+        out["author"] = OWNER
+        out.pop("authorId")
+    return out
+
+
+def _sparse(row: Row, fields: list[str] | None) -> Row:
+    if not fields:
+        return row
+    keep = {"id", *(_camel(f) for f in fields)}
+    return {k: v for k, v in row.items() if k in keep}
+
+
+# --- cursors ---------------------------------------------------------------------------
+
+
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details
+
+
+def _query_hash(resource: str, params: list[tuple[str, str]]) -> str:
+    relevant = sorted((k, v) for k, v in params if k not in ("cursor", "limit"))
+    text = json.dumps([resource, relevant])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _encode(position: int, query: str) -> str:
+    raw = json.dumps({"p": position, "q": query}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, query: str) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = data["p"]
+        owner = data["q"]
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("INVALID_CURSOR", "The cursor is malformed.") from None
+    if not isinstance(position, int) or position < 0 or owner != query:
+        raise BadRequest("INVALID_CURSOR", "The cursor does not belong to this query.")
+    return position
+
+
+# --- listing ---------------------------------------------------------------------------
+
+
+def _moment(text: str, name: str) -> str:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            "VALIDATION_ERROR",
+            f"{name} must be an ISO date or date-time.",
+            {"fields": {name: ["invalid"]}},
+        ) from None
+    return _iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _matches(space: Workspace, resource: str, row: Row, name: str, values: list[str]) -> bool:
+    value = values[-1]
+    if name == "search":
+        text = value.lower()
+        fields = {
+            "contacts": [row.get("firstName"), row.get("lastName"), row.get("email")],
+            "companies": [row.get("name"), row.get("domain")],
+            "deals": [row.get("title")],
+        }[resource]
+        if resource == "contacts":
+            company = space.tables["companies"].get(row["companyId"] or "")
+            fields.append(company["name"] if company else None)
+        return any(text in str(f).lower() for f in fields if f)
+    if name == "tag":
+        return all(tag in row.get("tags", []) for tag in values)
+    if name == "owner":
+        return bool(row.get("ownerId") == value)
+    if name in ("company", "contact", "deal"):
+        if resource == "deals" and name == "contact":
+            return value in row["contactIds"]
+        return bool(row.get(f"{name}Id") == value)
+    if name == "stage":
+        return bool(
+            row["stageId"] == value or STAGES[int(row["stageId"][4:]) - 1].lower() == value.lower()
+        )
+    if name == "pipeline":
+        return bool(row["pipelineId"] == value)
+    if name == "created_after":
+        return bool(row["createdAt"] >= _moment(value, name))
+    if name == "created_before":
+        return bool(row["createdAt"] <= _moment(value, name))
+    if name == "updated_after":
+        return bool(row["updatedAt"] >= _moment(value, name))
+    return bool(str(row.get(_camel(name))).lower() == value.lower())
+
+
+def _sort_key(name: str) -> Callable[[Row], tuple[int, Any]]:
+    key = {"value": "value"}.get(name, _camel(name))
+
+    def get(row: Row) -> tuple[int, Any]:
+        value = row.get(key)
+        return (1, "") if value is None else (0, value)
+
+    return get
+
+
+def _ordered(resource: str, rows: list[Row], sort: str | None) -> list[Row]:
+    keys = [s.strip() for s in (sort or "created_at").split(",") if s.strip()]
+    parsed = []
+    for key in keys:
+        descending = key.startswith("-")
+        name = key.lstrip("-")
+        if name not in SORTS[resource] and name != "id":
+            raise BadRequest(
+                "VALIDATION_ERROR",
+                f"Cannot sort {resource} by {name}.",
+                {"fields": {"sort": [f"one of {', '.join(sorted(SORTS[resource]))}"]}},
+            )
+        parsed.append((name, descending))
+    rows = sorted(rows, key=lambda r: r["id"], reverse=parsed[0][1])
+    for name, descending in reversed(parsed):
+        rows.sort(key=_sort_key(name), reverse=descending)
+    return rows
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadRequest(
+            "VALIDATION_ERROR",
+            f"limit must be an integer from 1 to {MAX_LIMIT}.",
+            {"fields": {"limit": [f"must be between 1 and {MAX_LIMIT}"]}},
+        )
+    return int(raw)
+
+
+def _page(
+    space: Workspace, resource: str, rows: list[Row], params: list[tuple[str, str]], query: str
+) -> Row:
+    single = dict(params)
+    limit = _limit(single.get("limit"))
+    start = _decode(single["cursor"], query) if "cursor" in single else 0
+    chunk = rows[start : start + limit]
+    end = start + len(chunk)
+    following = _encode(end, query) if end < len(rows) else None
+    previous = _encode(max(0, start - limit), query) if start > 0 else None
+    fields = [f.strip() for f in single["fields"].split(",")] if single.get("fields") else None
+    return {
+        "data": [_sparse(_shape(space, resource, r), fields) for r in chunk],
+        "meta": _meta(
+            cursor={"next": following, "previous": previous, "hasMore": following is not None}
+        ),
+    }
+
+
+def _list(space: Workspace, resource: str, params: list[tuple[str, str]]) -> Row:
+    filters: dict[str, list[str]] = {}
+    for name, value in params:
+        if name in CONTROL:
+            continue
+        if name not in FILTERS[resource]:
+            raise BadRequest(
+                "VALIDATION_ERROR",
+                f"Unknown filter {name!r} for {resource}.",
+                {"fields": {name: [f"allowed: {', '.join(sorted(FILTERS[resource]))}"]}},
+            )
+        filters.setdefault(name, []).append(value)
+    rows = [
+        r
+        for r in space.tables[resource].values()
+        if all(_matches(space, resource, r, n, v) for n, v in filters.items())
+    ]
+    rows = _ordered(resource, rows, dict(params).get("sort"))
+    return _page(space, resource, rows, params, _query_hash(resource, params))
+
+
+# --- search (POST /v1/contacts/search) -------------------------------------------------
+
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": lambda a, b: a == b,
+    "not_equals": lambda a, b: a != b,
+    "contains": lambda a, b: a is not None and str(b).lower() in str(a).lower(),
+    "greater_than": lambda a, b: a is not None and a > b,
+    "less_than": lambda a, b: a is not None and a < b,
+}
+
+
+def _tree(node: Any) -> Callable[[Row], bool]:
+    if not isinstance(node, dict):
+        raise BadRequest("VALIDATION_ERROR", "A search node must be an object.")
+    if "and" in node or "or" in node:
+        kind = "and" if "and" in node else "or"
+        parts = node[kind]
+        if not isinstance(parts, list):
+            raise BadRequest("VALIDATION_ERROR", f"`{kind}` takes a list.")
+        tests = [_tree(p) for p in parts]
+        if kind == "and":
+            return lambda row: all(t(row) for t in tests)
+        return lambda row: any(t(row) for t in tests)
+    field_name, operator, value = node.get("field"), node.get("operator"), node.get("value")
+    if not isinstance(field_name, str) or operator not in OPERATORS:
+        raise BadRequest(
+            "VALIDATION_ERROR",
+            f"A search leaf needs `field` and `operator` ({', '.join(OPERATORS)}).",
+        )
+    key = _camel(field_name)
+    test = OPERATORS[operator]
+    return lambda row: test(row.get(key), value)
+
+
+# --- writes ----------------------------------------------------------------------------
+
+
+def _check(
+    space: Workspace, resource: str, body: Row, *, creating: bool, current: Row | None
+) -> Row:
+    """The stored fields a write sets, or BadRequest with field details."""
+    problems: dict[str, list[str]] = {}
+    values = {k: v for k, v in body.items() if k in WRITABLE[resource]}
+    if resource == "contacts" and "company" in values:
+        # The seed's create example names the company; link to it, or create it.
+        name = values.pop("company")
+        if isinstance(name, str) and name:
+            found = next(
+                (
+                    c
+                    for c in space.tables["companies"].values()
+                    if c["name"].lower() == name.lower()
+                ),
+                None,
+            )
+            if found is None:
+                found = _create(space, "companies", {"name": name})
+            values["companyId"] = found["id"]
+    for (res, key), allowed in ENUMS.items():
+        if res == resource and key in values and values[key] not in allowed:
+            problems[key] = [f"must be one of {', '.join(sorted(allowed))}"]
+    email = values.get("email")
+    if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
+        problems["email"] = ["must be a valid email address"]
+    for key, table in (("companyId", "companies"), ("dealId", "deals"), ("contactId", "contacts")):
+        if values.get(key) is not None and values[key] not in space.tables[table]:
+            problems[key] = [f"no {table[:-1]} with id {values[key]!r}"]
+    if resource == "deals":
+        for cid in values.get("contactIds") or []:
+            if cid not in space.tables["contacts"]:
+                problems["contactIds"] = [f"no contact with id {cid!r}"]
+        if "value" in values and values["value"] is not None:
+            if isinstance(values["value"], bool) or not isinstance(values["value"], int | float):
+                problems["value"] = ["must be a number"]
+            else:
+                values["value"] = round(float(values["value"]), 2)
+        if "stageId" in values and not re.fullmatch(r"stg_\d{6}", str(values["stageId"])):
+            problems["stageId"] = ["unknown stage"]
+    if "customFields" in values and not isinstance(values["customFields"], dict):
+        problems["customFields"] = ["must be an object"]
+    if "tags" in values and not (
+        isinstance(values["tags"], list) and all(isinstance(t, str) for t in values["tags"])
+    ):
+        problems["tags"] = ["must be a list of strings"]
+    required = {"companies": ["name"], "deals": ["title"], "notes": ["content"]}.get(resource, [])
+    merged = {**(current or {}), **values}
+    for key in required:
+        if creating and not merged.get(key):
+            problems[key] = ["is required"]
+    if resource == "notes":
+        parents = [k for k in ("contactId", "companyId", "dealId") if merged.get(k)]
+        if len(parents) != 1:
+            problems["contactId"] = ["exactly one of contactId, companyId, dealId is required"]
+    if problems:
+        raise BadRequest("VALIDATION_ERROR", "Validation failed.", {"fields": problems})
+    return values
+
+
+def _conflict(space: Workspace, resource: str, values: Row, skip: str | None) -> None:
+    key = {"contacts": "email", "companies": "domain"}.get(resource)
+    if key is None or not values.get(key):
+        return
+    for row in space.tables[resource].values():
+        if row["id"] != skip and str(row.get(key) or "").lower() == str(values[key]).lower():
+            code = "DUPLICATE_EMAIL" if resource == "contacts" else "CONFLICT"
+            raise Conflict(code, f"A {resource[:-1]} with this {key} already exists.")
+
+
+class Conflict(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+BLANK: dict[str, Row] = {
+    "contacts": {
+        "email": None,
+        "firstName": None,
+        "lastName": None,
+        "phone": None,
+        "mobile": None,
+        "title": None,
+        "department": None,
+        "companyId": None,
+        "address": {
+            "street": None,
+            "city": None,
+            "state": None,
+            "postalCode": None,
+            "country": None,
+        },
+        "social": {"linkedin": None, "twitter": None},
+        "tags": [],
+        "customFields": {},
+        "score": 0,
+        "status": "active",
+        "lifecycle": "lead",
+        "ownerId": OWNER["id"],
+        "lastActivity": None,
+    },
+    "companies": {
+        "name": None,
+        "domain": None,
+        "website": None,
+        "logoUrl": None,
+        "description": None,
+        "industry": None,
+        "size": None,
+        "revenue": None,
+        "foundedYear": None,
+        "phone": None,
+        "address": {
+            "street": None,
+            "city": None,
+            "state": None,
+            "postalCode": None,
+            "country": None,
+        },
+        "social": {"linkedin": None, "twitter": None, "facebook": None},
+        "tags": [],
+        "customFields": {},
+    },
+    "deals": {
+        "title": None,
+        "value": None,
+        "currency": "USD",
+        "probability": 10,
+        "status": "open",
+        "stageId": "stg_000001",
+        "pipelineId": PIPELINE["id"],
+        "closeDate": None,
+        "description": None,
+        "wonReason": None,
+        "lostReason": None,
+        "companyId": None,
+        "contactIds": [],
+        "ownerId": OWNER["id"],
+        "tags": [],
+        "customFields": {},
+        "closedAt": None,
+    },
+    "notes": {
+        "content": None,
+        "private": False,
+        "contactId": None,
+        "companyId": None,
+        "dealId": None,
+        "authorId": OWNER["id"],
+    },
+}
+
+
+def _create(space: Workspace, resource: str, body: Row) -> Row:
+    values = _check(space, resource, body, creating=True, current=None)
+    _conflict(space, resource, values, None)
+    stamp = _now()
+    row = {"id": space.new_id(resource), **json.loads(json.dumps(BLANK[resource])), **values}
+    row.update(createdAt=stamp, updatedAt=stamp)
+    space.tables[resource][row["id"]] = row
+    return row
+
+
+def _update(space: Workspace, resource: str, row: Row, body: Row) -> Row:
+    values = _check(space, resource, body, creating=False, current=row)
+    _conflict(space, resource, values, row["id"])
+    if "customFields" in values and values["customFields"] is not None:
+        values["customFields"] = {**row.get("customFields", {}), **values["customFields"]}
+    row.update(values)
+    row["updatedAt"] = _now()
+    return row
+
+
+def _delete(space: Workspace, resource: str, row_id: str) -> None:
+    del space.tables[resource][row_id]
+    notes = space.tables["notes"]
+    key = {"contacts": "contactId", "companies": "companyId", "deals": "dealId"}.get(resource)
+    if key:
+        for nid in [n for n, note in notes.items() if note[key] == row_id]:
+            del notes[nid]
+    if resource == "companies":
+        for table in ("contacts", "deals"):
+            for other in space.tables[table].values():
+                if other["companyId"] == row_id:
+                    other["companyId"] = None
+    if resource == "contacts":
+        for deal in space.tables["deals"].values():
+            deal["contactIds"] = [c for c in deal["contactIds"] if c != row_id]
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+class Haste:
+    def __init__(self, options: EmulatorOptions) -> None:
+        self.options = options
+        self.spaces: dict[str, Workspace] = {}
+        self.hits: dict[str, deque[float]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        o = self.options
+        sizes = {
+            "companies": o.companies,
+            "contacts": o.contacts,
+            "deals": o.deals,
+            "notes": o.notes,
+        }
+        demo = _workspace(build_world(o.seed, **sizes))
+        self.spaces = {
+            f"token:{DEMO_ACCESS_TOKEN}": demo,
+            f"key:{DEMO_API_KEY}": demo,
+            f"token:{TENANT2_ACCESS_TOKEN}": _workspace(build_world(o.seed + 1, **sizes)),
+        }
+        self.hits = {}
+
+    def credential(self, request: Request) -> tuple[str | None, JSONResponse | None]:
+        header = request.headers.get("authorization")
+        key = request.headers.get("x-api-key")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or f"token:{token.strip()}" not in self.spaces:
+                return None, _error(401, "TOKEN_INVALID", "The access token is invalid.")
+            return f"token:{token.strip()}", None
+        if key:
+            if f"key:{key.strip()}" not in self.spaces:
+                return None, _error(401, "API_KEY_INVALID", "The API key is invalid.")
+            return f"key:{key.strip()}", None
+        return None, _error(401, "UNAUTHORIZED", "Authentication required.")
+
+    def window(self, credential: str) -> tuple[int, int, int, int]:
+        """(limit, remaining, reset unix seconds, window seconds) of the tighter window."""
+        now = time.time()
+        hits = self.hits.setdefault(credential, deque())
+        while hits and now - hits[0] >= max(w for _, w in RATE_LIMITS):
+            hits.popleft()
+        tightest = None
+        for limit, seconds in RATE_LIMITS:
+            recent = [t for t in hits if now - t < seconds]
+            remaining = limit - len(recent)
+            reset = int((recent[0] if recent else now) + seconds) + 1
+            if tightest is None or remaining < tightest[1]:
+                tightest = (limit, remaining, reset, seconds)
+        assert tightest is not None
+        return tightest
+
+    def admit(self, credential: str) -> tuple[dict[str, str], JSONResponse | None]:
+        limit, remaining, reset, seconds = self.window(credential)
+        if self.options.rate_limits and remaining <= 0:
+            wait = max(1, reset - int(time.time()))
+            headers = {
+                "Retry-After": str(wait),
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+                "X-RateLimit-Window": str(seconds),
+            }
+            details = {"limit": limit, "window": seconds, "reset": reset, "retryAfter": wait}
+            return headers, _error(429, "RATE_LIMITED", "Rate limit exceeded", details, **headers)
+        if self.options.rate_limits:  # unenforced limits are not spent either
+            self.hits[credential].append(time.time())
+            remaining -= 1
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, remaining)),
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Window": str(seconds),
+        }
+        return headers, None
+
+
+def create_app(options: EmulatorOptions) -> FastAPI:
+    api = Haste(options)
+    app = FastAPI(title="hasteCRM API emulator", docs_url=None, redoc_url=None)
+    install_control(
+        app,
+        EmulatorControl(
+            reset=api.reset,
+            error_response=lambda status, message: _error(
+                status, "INTERNAL_ERROR" if status >= 500 else "ERROR", message
+            ),
+            throttle_response=lambda: _error(
+                429,
+                "RATE_LIMITED",
+                "Rate limit exceeded",
+                {"retryAfter": 1},
+                **{"Retry-After": "1"},
+            ),
+            options=options,
+        ),
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(400, "VALIDATION_ERROR", "Invalid request.", {"errors": str(error)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            error.status_code, "ERROR"
+        )
+        return _error(error.status_code, code, str(error.detail))
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        if not request.url.path.startswith("/v1/"):
+            response: Response = await call_next(request)
+            return response
+        credential, failure = api.credential(request)
+        if failure is not None or credential is None:
+            return failure or _error(401, "UNAUTHORIZED", "Authentication required.")
+        headers, refused = api.admit(credential)
+        if refused is not None:
+            return refused
+        request.state.space = api.spaces[credential]
+        try:
+            response = await call_next(request)
+        except BadRequest as error:
+            response = _error(400, error.code, error.message, error.details)
+        except Conflict as error:
+            response = _error(409, error.code, error.message)
+        response.headers.update(headers)
+        return response
+
+    def space_of(request: Request) -> Workspace:
+        space: Workspace = request.state.space
+        return space
+
+    async def body_of(request: Request) -> Row:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("INVALID_INPUT", "The body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise BadRequest("INVALID_INPUT", "The body must be a JSON object.")
+        return body
+
+    def found(space: Workspace, resource: str, row_id: str) -> Row | JSONResponse:
+        row = space.tables[resource].get(row_id)
+        if row is None:
+            return _error(
+                404,
+                "RESOURCE_NOT_FOUND",
+                f"{resource[:-1].title()} not found",
+                {"resource": resource[:-1], "id": row_id},
+            )
+        return row
+
+    def ok(data: Any, status: int = 200) -> JSONResponse:
+        return JSONResponse({"data": data, "meta": _meta()}, status_code=status)
+
+    def wrap(call: Callable[[], Response]) -> Response:
+        try:
+            return call()
+        except BadRequest as error:
+            return _error(400, error.code, error.message, error.details)
+        except Conflict as error:
+            return _error(409, error.code, error.message)
+
+    for resource in RESOURCES:
+        _routes(app, resource, space_of, body_of, found, ok, wrap)
+
+    @app.post("/v1/contacts/search")
+    async def search(request: Request) -> Response:
+        space = space_of(request)
+        body = await body_of(request)
+
+        def run() -> Response:
+            test = (
+                _tree(
+                    {
+                        k: v
+                        for k, v in body.items()
+                        if k in ("and", "or", "field", "operator", "value")
+                    }
+                )
+                if any(k in body for k in ("and", "or", "field"))
+                else (lambda row: True)
+            )
+            rows = [r for r in space.tables["contacts"].values() if test(r)]
+            sorts = body.get("sort") or []
+            if not isinstance(sorts, list):
+                raise BadRequest("VALIDATION_ERROR", "`sort` takes [{field, order}].")
+            sort = ",".join(
+                ("-" if str(s.get("order", "asc")).lower() == "desc" else "") + str(s.get("field"))
+                for s in sorts
+                if isinstance(s, dict)
+            )
+            rows = _ordered("contacts", rows, sort or None)
+            query = hashlib.sha256(
+                json.dumps(body, sort_keys=True, default=str).encode()
+            ).hexdigest()[:12]
+            params = [("limit", str(body.get("limit", DEFAULT_LIMIT)))]
+            if body.get("cursor"):
+                params.append(("cursor", str(body["cursor"])))
+            return JSONResponse(_page(space, "contacts", rows, params, query))
+
+        return wrap(run)
+
+    @app.post("/v1/contacts/merge")
+    async def merge(request: Request) -> Response:
+        space = space_of(request)
+        body = await body_of(request)
+        contacts = space.tables["contacts"]
+        primary, duplicates = body.get("primaryId"), body.get("duplicateIds")
+        if not isinstance(primary, str) or not isinstance(duplicates, list) or not duplicates:
+            return _error(400, "VALIDATION_ERROR", "primaryId and duplicateIds are required.")
+        if primary in duplicates:
+            return _error(400, "VALIDATION_ERROR", "A contact cannot be merged into itself.")
+        for cid in [primary, *duplicates]:
+            if cid not in contacts:
+                return _error(
+                    404,
+                    "RESOURCE_NOT_FOUND",
+                    "Contact not found",
+                    {"resource": "contact", "id": cid},
+                )
+        for cid in duplicates:
+            for note in space.tables["notes"].values():
+                if note["contactId"] == cid:
+                    note["contactId"] = primary
+            for deal in space.tables["deals"].values():
+                if cid in deal["contactIds"]:
+                    deal["contactIds"] = list(
+                        dict.fromkeys(primary if c == cid else c for c in deal["contactIds"])
+                    )
+            del contacts[cid]
+        contacts[primary]["updatedAt"] = _now()
+        return ok({**_shape(space, "contacts", contacts[primary]), "mergedCount": len(duplicates)})
+
+    return app
+
+
+def _routes(
+    app: FastAPI,
+    resource: str,
+    space_of: Callable[[Request], Workspace],
+    body_of: Callable[[Request], Any],
+    found: Callable[[Workspace, str, str], Row | JSONResponse],
+    ok: Callable[..., JSONResponse],
+    wrap: Callable[[Callable[[], Response]], Response],
+) -> None:
+    base = f"/v1/{resource}"
+
+    async def list_rows(request: Request) -> Response:
+        space = space_of(request)
+        return wrap(
+            lambda: JSONResponse(_list(space, resource, list(request.query_params.multi_items())))
+        )
+
+    async def create_row(request: Request) -> Response:
+        space = space_of(request)
+        body = await body_of(request)
+        return wrap(lambda: ok(_shape(space, resource, _create(space, resource, body)), 201))
+
+    async def get_row(request: Request, row_id: str) -> Response:
+        space = space_of(request)
+        row = found(space, resource, row_id)
+        return row if isinstance(row, JSONResponse) else ok(_shape(space, resource, row))
+
+    async def patch_row(request: Request, row_id: str) -> Response:
+        space = space_of(request)
+        row = found(space, resource, row_id)
+        if isinstance(row, JSONResponse):
+            return row
+        body = await body_of(request)
+        return wrap(lambda: ok(_shape(space, resource, _update(space, resource, row, body))))
+
+    async def delete_row(request: Request, row_id: str) -> Response:
+        space = space_of(request)
+        row = found(space, resource, row_id)
+        if isinstance(row, JSONResponse):
+            return row
+        _delete(space, resource, row_id)
+        noun = resource[:-1].title()
+        return ok({"message": f"{noun} deleted successfully"})
+
+    async def bulk(request: Request) -> Response:
+        space = space_of(request)
+        body = await body_of(request)
+        operations = body.get("operations")
+        if operations is None and isinstance(body.get(resource), list):
+            operations = [{"method": "create", "data": d} for d in body[resource]]
+        if not isinstance(operations, list):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "VALIDATION_ERROR",
+                        "message": "operations is required.",
+                        "details": {},
+                    },
+                    "meta": _meta(),
+                },
+                status_code=400,
+            )
+        if len(operations) > BULK_LIMIT:
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "BULK_LIMIT_EXCEEDED",
+                        "message": f"At most {BULK_LIMIT} operations per request.",
+                        "details": {"limit": BULK_LIMIT},
+                    },
+                    "meta": _meta(),
+                },
+                status_code=400,
+            )
+        results = []
+        for index, op in enumerate(operations):
+            try:
+                if not isinstance(op, dict) or op.get("method") not in (
+                    "create",
+                    "update",
+                    "delete",
+                ):
+                    raise BadRequest("VALIDATION_ERROR", "method must be create, update or delete.")
+                if op["method"] == "create":
+                    data = op.get("data")
+                    if not isinstance(data, dict):
+                        raise BadRequest("VALIDATION_ERROR", "data is required.")
+                    row = _create(space, resource, data)
+                    results.append(
+                        {"index": index, "status": "success", "data": _shape(space, resource, row)}
+                    )
+                    continue
+                target = space.tables[resource].get(str(op.get("id")))
+                if target is None:
+                    results.append(
+                        {
+                            "index": index,
+                            "status": "error",
+                            "error": {
+                                "code": "RESOURCE_NOT_FOUND",
+                                "message": f"{resource[:-1].title()} not found",
+                            },
+                        }
+                    )
+                    continue
+                if op["method"] == "update":
+                    data = op.get("data")
+                    if not isinstance(data, dict):
+                        raise BadRequest("VALIDATION_ERROR", "data is required.")
+                    row = _update(space, resource, target, data)
+                    results.append(
+                        {"index": index, "status": "success", "data": _shape(space, resource, row)}
+                    )
+                else:
+                    _delete(space, resource, target["id"])
+                    results.append(
+                        {"index": index, "status": "success", "data": {"id": target["id"]}}
+                    )
+            except BadRequest as error:
+                results.append(
+                    {
+                        "index": index,
+                        "status": "error",
+                        "error": {
+                            "code": error.code,
+                            "message": error.message,
+                            "details": error.details,
+                        },
+                    }
+                )
+            except Conflict as error:
+                results.append(
+                    {
+                        "index": index,
+                        "status": "error",
+                        "error": {"code": error.code, "message": error.message},
+                    }
+                )
+        succeeded = sum(1 for r in results if r["status"] == "success")
+        return ok({"results": results, "succeeded": succeeded, "failed": len(results) - succeeded})
+
+    async def notes_of(request: Request, row_id: str) -> Response:
+        space = space_of(request)
+        row = found(space, "contacts", row_id)
+        if isinstance(row, JSONResponse):
+            return row
+        params = [*request.query_params.multi_items(), ("contact", row_id)]
+        return wrap(lambda: JSONResponse(_list(space, "notes", params)))
+
+    async def add_note(request: Request, row_id: str) -> Response:
+        space = space_of(request)
+        row = found(space, "contacts", row_id)
+        if isinstance(row, JSONResponse):
+            return row
+        body = await body_of(request)
+        data = {
+            "content": body.get("content"),
+            "private": bool(body.get("private", False)),
+            "contactId": row_id,
+        }
+        return wrap(lambda: ok(_shape(space, "notes", _create(space, "notes", data)), 201))
+
+    app.add_api_route(base, list_rows, methods=["GET"], include_in_schema=False)
+    app.add_api_route(base, create_row, methods=["POST"], include_in_schema=False)
+    if resource != "notes":
+        app.add_api_route(f"{base}/bulk", bulk, methods=["POST"], include_in_schema=False)
+    if resource == "contacts":
+        app.add_api_route(
+            f"{base}/{{row_id}}/notes", notes_of, methods=["GET"], include_in_schema=False
+        )
+        app.add_api_route(
+            f"{base}/{{row_id}}/notes", add_note, methods=["POST"], include_in_schema=False
+        )
+    app.add_api_route(f"{base}/{{row_id}}", get_row, methods=["GET"], include_in_schema=False)
+    app.add_api_route(f"{base}/{{row_id}}", patch_row, methods=["PATCH"], include_in_schema=False)
+    app.add_api_route(f"{base}/{{row_id}}", delete_row, methods=["DELETE"], include_in_schema=False)
