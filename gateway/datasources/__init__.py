@@ -9,6 +9,7 @@ from gateway.datasources.base import Capabilities, DataSource, PaginationStyle
 _CLASSES = {
     "revyops": "RevyOps",
     "haste": "Haste",
+    "redivis": "Redivis",
     "basicsos": "BasicsOS",
 }
 

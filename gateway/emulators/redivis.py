@@ -1,0 +1,755 @@
+"""Emulator of the Redivis REST API (v1) holding a CRM dataset, written from its contract.
+
+Organization `acme` owns dataset `crm` with tables `contacts`, `companies`,
+`deals` and `notes` (the contract's CRM mapping). Rows are read with
+`GET /api/v1/tables/:ref/rows` (jsonl), paged by the contract's extension:
+`maxResults` + `pageToken`, the next token in `X-Redivis-Next-Page-Token`.
+The Query API runs a small SQL subset synchronously; its rows page the same
+way. Table rows come in `id` order; ids are zero-padded strings
+(`person_000001`), so string order is creation order.
+
+Tokens: `DEMO_TOKEN` reads the seed dataset, `TENANT2_TOKEN` another one,
+`LIMITED_TOKEN` is valid but lacks the `data.data` scope (403). Limits: 1,000
+requests per fixed 60 s window per token; `X-RateLimit-Reset` and a 429's
+`Retry-After` are milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
+from gateway.emulators.seed import SeedWorld, build_world
+
+DEMO_TOKEN = "redivis-demo-token"
+TENANT2_TOKEN = "redivis-tenant-2"
+LIMITED_TOKEN = "redivis-limited"
+ORGANIZATION = "acme"
+DATASET = "crm"
+RATE_LIMIT = 1000
+RATE_WINDOW_SECONDS = 60
+MAX_RESULTS = 1000
+LIST_DEFAULT = 100
+
+Row = dict[str, Any]
+VARIABLES: dict[str, list[tuple[str, str]]] = {
+    "contacts": [
+        ("id", "string"),
+        ("first_name", "string"),
+        ("last_name", "string"),
+        ("email", "string"),
+        ("phone", "string"),
+        ("job_title", "string"),
+        ("company_id", "string"),
+        ("created_at", "dateTime"),
+        ("updated_at", "dateTime"),
+    ],
+    "companies": [
+        ("id", "string"),
+        ("name", "string"),
+        ("domain", "string"),
+        ("industry", "string"),
+        ("employee_count", "integer"),
+        ("created_at", "dateTime"),
+        ("updated_at", "dateTime"),
+    ],
+    "deals": [
+        ("id", "string"),
+        ("name", "string"),
+        ("stage", "string"),
+        ("status", "string"),
+        ("currency", "string"),
+        ("amount", "float"),
+        ("close_date", "date"),
+        ("company_id", "string"),
+        ("contact_id", "string"),
+        ("created_at", "dateTime"),
+        ("updated_at", "dateTime"),
+    ],
+    "notes": [
+        ("id", "string"),
+        ("target_type", "string"),
+        ("target_id", "string"),
+        ("title", "string"),
+        ("body", "string"),
+        ("author", "string"),
+        ("created_at", "dateTime"),
+    ],
+}
+PREFIX = {"contacts": "person", "companies": "org", "deals": "deal", "notes": "note"}
+TABLE_ORDER = ("contacts", "companies", "deals", "notes")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _millis(moment: float) -> int:
+    return int(moment * 1000)
+
+
+def _error(status: int, kind: str, description: str, **extra: Any) -> JSONResponse:
+    body = {"status": status, "error": kind, "error_description": description, **extra}
+    return JSONResponse(body, status_code=status)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, kind: str, description: str, **extra: Any) -> None:
+        super().__init__(description)
+        self.status, self.kind, self.description = status, kind, description
+        self.extra = extra
+
+
+def _id(table: str, index: int) -> str:
+    return f"{PREFIX[table]}_{index + 1:06d}"
+
+
+@dataclass
+class Dataset:
+    tables: dict[str, list[Row]]
+    created: float = field(default_factory=time.time)
+
+
+def _dataset(world: SeedWorld) -> Dataset:
+    tables: dict[str, list[Row]] = {t: [] for t in TABLE_ORDER}
+    for c in world.companies:
+        tables["companies"].append(
+            {
+                "id": _id("companies", c.index),
+                "name": c.name,
+                "domain": c.domain,
+                "industry": c.industry,
+                "employee_count": c.employee_count,
+                "created_at": _stamp(c.created_at),
+                "updated_at": _stamp(c.updated_at),
+            }
+        )
+    for p in world.contacts:
+        tables["contacts"].append(
+            {
+                "id": _id("contacts", p.index),
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "email": p.email,
+                "phone": p.phone,
+                "job_title": p.title,
+                "company_id": None if p.company is None else _id("companies", p.company),
+                "created_at": _stamp(p.created_at),
+                "updated_at": _stamp(p.updated_at),
+            }
+        )
+    for d in world.deals:
+        tables["deals"].append(
+            {
+                "id": _id("deals", d.index),
+                "name": d.name,
+                "stage": d.stage,
+                "status": d.status,
+                "currency": d.currency,
+                "amount": d.amount,
+                "close_date": d.close_date.isoformat(),
+                "company_id": None if d.company is None else _id("companies", d.company),
+                "contact_id": _id("contacts", d.contacts[0]) if d.contacts else None,
+                "created_at": _stamp(d.created_at),
+                "updated_at": _stamp(d.updated_at),
+            }
+        )
+    kinds = {"contact": "contacts", "company": "companies", "deal": "deals"}
+    for n in world.notes:
+        tables["notes"].append(
+            {
+                "id": _id("notes", n.index),
+                "target_type": n.target_kind,
+                "target_id": _id(kinds[n.target_kind], n.target),
+                "title": n.title,
+                "body": n.body,
+                "author": n.author,
+                "created_at": _stamp(n.created_at),
+            }
+        )
+    return Dataset(tables)
+
+
+def _norm(name: str) -> str:
+    """Names are case-insensitive and any non-alphanumeric character may be `_`."""
+    return re.sub(r"[^a-z0-9]", "_", name.lower())
+
+
+def _table_of(reference: str) -> str:
+    """`owner.dataset[:refId][:version].table[:refId]` -> the table name, or 404."""
+    text = unquote(reference).strip("`")
+    parts = text.split(".")
+    if len(parts) != 3:
+        raise ApiError(404, "not_found", f"Table {text!r} not found.")
+    owner, dataset, table = (p.split(":")[0] for p in parts)
+    version = parts[1].split(":")[1:]
+    if (
+        version
+        and version[-1] not in ("current", "next", "v1_0")
+        and not version[-1].startswith("v")
+    ):
+        raise ApiError(404, "not_found", f"Version {version[-1]!r} not found.")
+    if _norm(owner) != ORGANIZATION or _norm(dataset) != DATASET or _norm(table) not in VARIABLES:
+        raise ApiError(404, "not_found", f"Table {text!r} not found.")
+    return _norm(table)
+
+
+# --- the SQL subset --------------------------------------------------------------------
+
+TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<ident>`[^`]+`|[A-Za-z_][A-Za-z0-9_.:]*)"
+    r"|(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,|\*))"
+)
+
+
+def _tokens(sql: str) -> list[tuple[str, str]]:
+    out, position = [], 0
+    sql = sql.strip().rstrip(";")
+    while position < len(sql):
+        match = TOKEN.match(sql, position)
+        if match is None or match.end() == position:
+            raise ApiError(
+                400, "invalid_request", f"Unsupported SQL near {sql[position : position + 20]!r}."
+            )
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind)))
+        position = match.end()
+    return out
+
+
+class Parser:
+    """SELECT cols FROM t [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET m], nothing more."""
+
+    def __init__(self, sql: str) -> None:
+        self.tokens = _tokens(sql)
+        self.i = 0
+
+    def peek(self) -> str:
+        return self.tokens[self.i][1].upper() if self.i < len(self.tokens) else ""
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        if self.i >= len(self.tokens):
+            raise ApiError(
+                400, "invalid_request", f"Unexpected end of query (expected {expected})."
+            )
+        token = self.tokens[self.i]
+        if expected is not None and token[1].upper() != expected:
+            raise ApiError(400, "invalid_request", f"Expected {expected}, found {token[1]!r}.")
+        self.i += 1
+        return token
+
+    def ident(self) -> str:
+        kind, value = self.take()
+        if kind != "ident":
+            raise ApiError(400, "invalid_request", f"Expected a column name, found {value!r}.")
+        return value.strip("`").lower()
+
+    def literal(self) -> Any:
+        kind, value = self.take()
+        if kind == "str":
+            return value[1:-1].replace("''", "'")
+        if kind == "num":
+            return float(value) if "." in value else int(value)
+        if value.upper() in ("TRUE", "FALSE"):
+            return value.upper() == "TRUE"
+        if value.upper() == "NULL":
+            return None
+        raise ApiError(400, "invalid_request", f"Expected a literal, found {value!r}.")
+
+    def parse(
+        self,
+    ) -> tuple[
+        list[str] | None, str, Callable[[Row], bool], list[tuple[str, bool]], int | None, int
+    ]:
+        self.take("SELECT")
+        columns: list[str] | None = None
+        if self.peek() == "*":
+            self.take()
+        else:
+            columns = [self.ident()]
+            while self.peek() == ",":
+                self.take()
+                columns.append(self.ident())
+        self.take("FROM")
+        _, reference = self.take()
+        table = _table_of(reference)
+        where: Callable[[Row], bool] = lambda row: True  # noqa: E731
+        order: list[tuple[str, bool]] = []
+        limit, offset = None, 0
+        if self.peek() == "WHERE":
+            self.take()
+            where = self.disjunction()
+        if self.peek() == "ORDER":
+            self.take()
+            self.take("BY")
+            while True:
+                column = self.ident()
+                descending = False
+                if self.peek() in ("ASC", "DESC"):
+                    descending = self.take()[1].upper() == "DESC"
+                order.append((column, descending))
+                if self.peek() != ",":
+                    break
+                self.take()
+        if self.peek() == "LIMIT":
+            self.take()
+            limit = int(self.literal())
+        if self.peek() == "OFFSET":
+            self.take()
+            offset = int(self.literal())
+        if self.i != len(self.tokens):
+            raise ApiError(400, "invalid_request", f"Unsupported SQL: {self.tokens[self.i][1]!r}.")
+        known = {name for name, _ in VARIABLES[table]}
+        for column in [*(columns or []), *(c for c, _ in order)]:
+            if column not in known:
+                raise ApiError(400, "invalid_request", f"Unknown variable {column!r} in {table}.")
+        self.known = known
+        return columns, table, where, order, limit, offset
+
+    def disjunction(self) -> Callable[[Row], bool]:
+        parts = [self.conjunction()]
+        while self.peek() == "OR":
+            self.take()
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else (lambda row: any(p(row) for p in parts))
+
+    def conjunction(self) -> Callable[[Row], bool]:
+        parts = [self.condition()]
+        while self.peek() == "AND":
+            self.take()
+            parts.append(self.condition())
+        return parts[0] if len(parts) == 1 else (lambda row: all(p(row) for p in parts))
+
+    def condition(self) -> Callable[[Row], bool]:
+        if self.peek() == "(":
+            self.take()
+            inner = self.disjunction()
+            self.take(")")
+            return inner
+        if self.peek() == "LOWER":
+            self.take()
+            self.take("(")
+            column = self.ident()
+            self.take(")")
+            self.take("LIKE")
+            pattern = str(self.literal())
+            regex = re.compile(
+                "^" + ".*".join(re.escape(part) for part in pattern.split("%")) + "$", re.DOTALL
+            )
+            return lambda row: (
+                row.get(column) is not None and bool(regex.match(str(row[column]).lower()))
+            )
+        column = self.ident()
+        word = self.peek()
+        if word == "IS":
+            self.take()
+            negate = self.peek() == "NOT"
+            if negate:
+                self.take()
+            self.take("NULL")
+            return lambda row: (row.get(column) is None) != negate
+        if word == "IN":
+            self.take()
+            self.take("(")
+            values = [self.literal()]
+            while self.peek() == ",":
+                self.take()
+                values.append(self.literal())
+            self.take(")")
+            return lambda row: any(_equal(row.get(column), v) for v in values)
+        _, op = self.take()
+        value = self.literal()
+        tests: dict[str, Callable[[Any, Any], bool]] = {
+            "=": _equal,
+            "!=": lambda a, b: a is not None and not _equal(a, b),
+            "<>": lambda a, b: a is not None and not _equal(a, b),
+            "<": lambda a, b: _compare(a, b) == -1,
+            "<=": lambda a, b: _compare(a, b) in (-1, 0),
+            ">": lambda a, b: _compare(a, b) == 1,
+            ">=": lambda a, b: _compare(a, b) in (0, 1),
+        }
+        if op not in tests:
+            raise ApiError(400, "invalid_request", f"Unsupported operator {op!r}.")
+        test = tests[op]
+        return lambda row: test(row.get(column), value)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and _compare(a, b) == 0
+
+
+def _compare(a: Any, b: Any) -> int | None:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int | float) and isinstance(b, str):
+        try:
+            b = float(b)
+        except ValueError:
+            return None
+    if isinstance(a, str) and isinstance(b, int | float):
+        b = str(b)
+    ordered: int = (a > b) - (a < b)
+    return ordered
+
+
+def _sorted(rows: list[Row], order: list[tuple[str, bool]]) -> list[Row]:
+    rows = sorted(rows, key=lambda r: r["id"])  # ties: id ascending
+    for column, descending in reversed(order):
+        present = [r for r in rows if r.get(column) is not None]
+        missing = [r for r in rows if r.get(column) is None]
+        present.sort(key=lambda r: r[column], reverse=descending)
+        # NULLs first ascending, last descending.
+        rows = present + missing if descending else missing + present
+    return rows
+
+
+# --- paging ----------------------------------------------------------------------------
+
+
+def _token(source: str, offset: int) -> str:
+    raw = json.dumps({"s": source, "o": offset}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _untoken(token: str, source: str) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = data["o"]
+        owner = data["s"]
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "invalid_request", "pageToken is not valid.") from None
+    if owner != source or not isinstance(offset, int) or offset < 0:
+        raise ApiError(400, "invalid_request", "pageToken belongs to another listing.")
+    return offset
+
+
+def _max_results(raw: str | None, default: int | None) -> int | None:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_RESULTS:
+        raise ApiError(400, "invalid_request", f"maxResults must be between 1 and {MAX_RESULTS}.")
+    return int(raw)
+
+
+def _rows_response(request: Request, source: str, rows: list[Row], columns: list[str]) -> Response:
+    params = request.query_params
+    fmt = params.get("format", "jsonl")
+    if fmt not in ("jsonl", "csv", "arrow"):
+        raise ApiError(400, "invalid_request", f"Unknown format {fmt!r}.")
+    if fmt != "jsonl":
+        raise ApiError(400, "invalid_request", f"This server streams jsonl only, not {fmt}.")
+    selected = columns
+    if params.get("selectedVariables"):
+        wanted = [v.strip().lower() for v in params["selectedVariables"].split(",") if v.strip()]
+        unknown = [v for v in wanted if v not in columns]
+        if unknown:
+            raise ApiError(400, "invalid_request", f"Unknown variables: {', '.join(unknown)}.")
+        selected = wanted
+    token = params.get("pageToken")
+    limit = _max_results(params.get("maxResults"), None)
+    start = _untoken(token, source) if token else 0
+    end = len(rows) if limit is None else start + limit
+    chunk = rows[start:end]
+    body = "".join(json.dumps({c: r.get(c) for c in selected}) + "\n" for r in chunk)
+    headers = {}
+    if limit is not None and end < len(rows):
+        headers["X-Redivis-Next-Page-Token"] = _token(source, end)
+    return Response(body, media_type="application/x-ndjson", headers=headers)
+
+
+def _listing(request: Request, source: str, items: list[Row]) -> JSONResponse:
+    limit = _max_results(request.query_params.get("maxResults"), LIST_DEFAULT) or LIST_DEFAULT
+    token = request.query_params.get("pageToken")
+    start = _untoken(token, source) if token else 0
+    chunk = items[start : start + limit]
+    following = _token(source, start + limit) if start + limit < len(items) else None
+    return JSONResponse({"results": chunk, "nextPageToken": following})
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+@dataclass
+class Query:
+    id: str
+    table: str
+    rows: list[Row]
+    columns: list[str]
+    created: float
+
+
+class Redivis:
+    def __init__(self, options: EmulatorOptions) -> None:
+        self.options = options
+        self.datasets: dict[str, Dataset] = {}
+        self.queries: dict[str, Query] = {}
+        self.windows: dict[str, tuple[float, int]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        o = self.options
+        sizes = {
+            "companies": o.companies,
+            "contacts": o.contacts,
+            "deals": o.deals,
+            "notes": o.notes,
+        }
+        self.datasets = {
+            DEMO_TOKEN: _dataset(build_world(o.seed, **sizes)),
+            TENANT2_TOKEN: _dataset(build_world(o.seed + 1, **sizes)),
+        }
+        self.datasets[LIMITED_TOKEN] = self.datasets[DEMO_TOKEN]
+        self.queries = {}
+        self.windows = {}
+
+    def window(self, token: str) -> tuple[int, float]:
+        """(requests left, window end as Unix time) of the token's fixed window."""
+        now = time.time()
+        start, count = self.windows.get(token, (now, 0))
+        if now - start >= RATE_WINDOW_SECONDS:
+            start, count = now, 0
+        self.windows[token] = (start, count)
+        return RATE_LIMIT - count, start + RATE_WINDOW_SECONDS
+
+    def spend(self, token: str) -> None:
+        start, count = self.windows[token]
+        self.windows[token] = (start, count + 1)
+
+
+def _throttled(reset: float) -> JSONResponse:
+    response = _error(429, "rate_limit_exceeded", "Too many requests; retry after the given time.")
+    response.headers.update(
+        {
+            "Retry-After": str(_millis(reset)),
+            "X-RateLimit-Limit": str(RATE_LIMIT),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(_millis(reset)),
+        }
+    )
+    return response
+
+
+def create_app(options: EmulatorOptions) -> FastAPI:
+    api = Redivis(options)
+    app = FastAPI(title="Redivis API emulator", docs_url=None, redoc_url=None)
+    install_control(
+        app,
+        EmulatorControl(
+            reset=api.reset,
+            error_response=lambda status, message: _error(
+                status, "internal_error" if status >= 500 else "error", message
+            ),
+            throttle_response=lambda: _throttled(time.time() + 1),
+            options=options,
+        ),
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "invalid_request"}.get(error.status_code, "invalid_request")
+        return _error(error.status_code, kind, str(error.detail))
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        if not request.url.path.startswith("/api/v1/"):
+            response: Response = await call_next(request)
+            return response
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or token not in api.datasets:
+            return _error(401, "invalid_token", "The access token is missing, invalid or expired.")
+        remaining, reset = api.window(token)
+        if options.rate_limits and remaining <= 0:
+            return _throttled(reset)
+        if options.rate_limits:
+            api.spend(token)
+            remaining -= 1
+        request.state.token = token
+        try:
+            response = await call_next(request)
+        except ApiError as error:
+            response = _error(error.status, error.kind, error.description, **error.extra)
+        response.headers.update(
+            {
+                "X-RateLimit-Limit": str(RATE_LIMIT),
+                "X-RateLimit-Remaining": str(max(0, remaining)),
+                "X-RateLimit-Reset": str(_millis(reset)),
+            }
+        )
+        return response
+
+    def dataset(request: Request, *, rows: bool = False) -> Dataset:
+        token: str = request.state.token
+        if rows and token == LIMITED_TOKEN:
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                "Reading rows needs the data.data scope.",
+                scope=["data.data"],
+            )
+        return api.datasets[token]
+
+    def table_resource(data: Dataset, table: str, *, full: bool = False) -> Row:
+        reference = f"{ORGANIZATION}.{DATASET}.{table}"
+        resource: Row = {
+            "kind": "table",
+            "id": hashlib.sha256(reference.encode()).hexdigest()[:12],
+            "name": table,
+            "uri": f"/tables/{reference}",
+            "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}/tables/{table}",
+            "qualifiedReference": reference,
+            "scopedReference": table,
+            "referenceId": hashlib.sha256(table.encode()).hexdigest()[:4],
+            "hash": hashlib.sha256(json.dumps(data.tables[table][-1:]).encode()).hexdigest()[:16],
+            "isSample": False,
+            "isFileIndex": False,
+            "createdAt": _millis(data.created),
+            "updatedAt": _millis(data.created),
+            "description": f"CRM {table}",
+            "numRows": len(data.tables[table]),
+            "numBytes": len(json.dumps(data.tables[table])),
+            "uploadMergeStrategy": "append",
+            "variableCount": len(VARIABLES[table]),
+        }
+        if full:
+            resource["container"] = {
+                "kind": "dataset",
+                "qualifiedReference": f"{ORGANIZATION}.{DATASET}",
+            }
+            resource["accessLevel"] = "data"
+        return resource
+
+    @app.get("/api/v1/organizations/{org}/datasets")
+    async def datasets(org: str, request: Request) -> Response:
+        dataset(request)
+        if _norm(org) != ORGANIZATION:
+            raise ApiError(404, "not_found", f"Organization {org!r} not found.")
+        item = {
+            "kind": "dataset",
+            "id": "ds_crm",
+            "name": DATASET,
+            "qualifiedReference": f"{ORGANIZATION}.{DATASET}",
+            "scopedReference": DATASET,
+            "referenceId": "crm1",
+            "uri": f"/datasets/{ORGANIZATION}.{DATASET}",
+            "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}",
+            "owner": {"kind": "organization", "name": ORGANIZATION},
+            "description": "CRM records",
+            "accessLevel": "data",
+            "publicAccessLevel": "none",
+            "createdAt": _millis(api.datasets[DEMO_TOKEN].created),
+            "updatedAt": _millis(api.datasets[DEMO_TOKEN].created),
+            "tableCount": len(VARIABLES),
+            "numBytes": 0,
+        }
+        return _listing(request, f"datasets:{org}", [item])
+
+    @app.get("/api/v1/datasets/{reference}/tables")
+    async def tables(reference: str, request: Request) -> Response:
+        data = dataset(request)
+        owner, _, name = unquote(reference).partition(".")
+        if _norm(owner) != ORGANIZATION or _norm(name.split(":")[0]) != DATASET:
+            raise ApiError(404, "not_found", f"Dataset {reference!r} not found.")
+        items = [table_resource(data, t) for t in TABLE_ORDER]
+        return _listing(request, f"tables:{_norm(reference)}", items)
+
+    @app.get("/api/v1/tables/{reference}")
+    async def table(reference: str, request: Request) -> Response:
+        data = dataset(request)
+        return JSONResponse(table_resource(data, _table_of(reference), full=True))
+
+    @app.get("/api/v1/tables/{reference}/variables")
+    async def variables(reference: str, request: Request) -> Response:
+        dataset(request)
+        name = _table_of(reference)
+        items = [
+            {
+                "kind": "variable",
+                "name": column,
+                "type": kind,
+                "index": index,
+                "label": column.replace("_", " "),
+                "isFileId": False,
+                "uri": f"/tables/{ORGANIZATION}.{DATASET}.{name}/variables/{column}",
+                "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}/tables/{name}",
+            }
+            for index, (column, kind) in enumerate(VARIABLES[name])
+        ]
+        return _listing(request, f"variables:{name}", items)
+
+    @app.get("/api/v1/tables/{reference}/rows")
+    async def table_rows(reference: str, request: Request) -> Response:
+        data = dataset(request, rows=True)
+        name = _table_of(reference)
+        columns = [c for c, _ in VARIABLES[name]]
+        return _rows_response(request, f"table:{name}", data.tables[name], columns)
+
+    def query_resource(query: Query) -> Row:
+        kinds = dict(VARIABLES[query.table])
+        return {
+            "kind": "query",
+            "uri": f"/queries/{query.id}",
+            "id": query.id,
+            "status": "completed",
+            "errorMessage": None,
+            "outputNumRows": len(query.rows),
+            "outputNumBytes": len(json.dumps(query.rows)),
+            "outputSchema": [{"name": c, "type": kinds[c]} for c in query.columns],
+            "createdAt": _millis(query.created),
+        }
+
+    @app.post("/api/v1/queries")
+    async def run_query(request: Request) -> Response:
+        data = dataset(request, rows=True)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, "invalid_request", "The body is not valid JSON.") from None
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            raise ApiError(400, "invalid_request", "`query` (a SQL string) is required.")
+        timeout = body.get("timeoutMs", 30000)
+        if not isinstance(timeout, int) or not 0 <= timeout <= 60000:
+            raise ApiError(400, "invalid_request", "timeoutMs must be between 0 and 60000.")
+        parser = Parser(body["query"])
+        columns, name, where, order, limit, offset = parser.parse()
+        selected = columns or [c for c, _ in VARIABLES[name]]
+        rows = _sorted([r for r in data.tables[name] if where(r)], order)
+        rows = rows[offset:] if limit is None else rows[offset : offset + limit]
+        query_id = f"q_{len(api.queries) + 1:08d}"
+        query = Query(
+            query_id, name, [{c: r.get(c) for c in selected} for r in rows], selected, time.time()
+        )
+        api.queries[query_id] = query
+        return JSONResponse(query_resource(query))
+
+    def find_query(query_id: str) -> Query:
+        query = api.queries.get(query_id)
+        if query is None:
+            raise ApiError(404, "not_found", f"Query {query_id!r} not found.")
+        return query
+
+    @app.get("/api/v1/queries/{query_id}")
+    async def get_query(query_id: str, request: Request) -> Response:
+        dataset(request)
+        return JSONResponse(query_resource(find_query(query_id)))
+
+    @app.get("/api/v1/queries/{query_id}/rows")
+    async def query_rows(query_id: str, request: Request) -> Response:
+        dataset(request, rows=True)
+        query = find_query(query_id)
+        return _rows_response(request, f"query:{query_id}", query.rows, query.columns)
+
+    return app
