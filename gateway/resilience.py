@@ -26,6 +26,12 @@ class Window:
     seconds: float
 
 
+def _padded(seconds: float) -> float:
+    """A window a little longer than the provider's: requests sent in time can still arrive
+    late and bunched, and the provider counts arrivals."""
+    return seconds * 1.05 + 0.2
+
+
 class RateLimiter:
     """Sliding-window limiter over several windows (e.g. 100/minute and 1,000/hour)."""
 
@@ -45,13 +51,14 @@ class RateLimiter:
         wait = max(0.0, self._paused_until - now)
         if not self.enabled:
             return wait
-        horizon = max(w.seconds for w in self.windows)
+        horizon = max(_padded(w.seconds) for w in self.windows)
         while self._sent and now - self._sent[0] >= horizon:
             self._sent.popleft()
         for window in self.windows:
-            recent = [t for t in self._sent if now - t < window.seconds]
+            span = _padded(window.seconds)
+            recent = [t for t in self._sent if now - t < span]
             if len(recent) >= window.requests:
-                wait = max(wait, recent[-window.requests] + window.seconds - now)
+                wait = max(wait, recent[-window.requests] + span - now)
         return wait
 
     async def acquire(self, deadline: float) -> bool:

@@ -8,21 +8,29 @@ import time
 
 import pytest
 
-from gateway.resilience import CircuitBreaker, CircuitState, RateLimiter, RetryPolicy, Window
+from gateway.resilience import (
+    CircuitBreaker,
+    CircuitState,
+    RateLimiter,
+    RetryPolicy,
+    Window,
+    _padded,
+)
 
 
 def test_limiter_delays_past_every_window():
     limiter = RateLimiter((Window(3, 1.0), Window(5, 10.0)))
+    one, ten = _padded(1.0), _padded(10.0)  # a little longer than the provider's windows
     now = 100.0
     for _ in range(3):
         assert limiter.delay(now) == 0
         limiter._sent.append(now)
-    assert limiter.delay(now) == pytest.approx(1.0)  # the 1 s window is full
-    later = now + 1.0
+    assert limiter.delay(now) == pytest.approx(one)  # the 1 s window is full
+    later = now + one
     for _ in range(2):
         assert limiter.delay(later) == 0
         limiter._sent.append(later)
-    assert limiter.delay(later) == pytest.approx(9.0)  # now the 10 s window is full
+    assert limiter.delay(later) == pytest.approx(now + ten - later)  # now the 10 s window is full
 
 
 def test_limiter_gives_up_rather_than_miss_the_deadline():
