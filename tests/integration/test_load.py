@@ -150,4 +150,3 @@ def test_mixed_load_with_faults(loaded):
                 assert copies == 0, f"{address} applied though reported not applied"
             else:
                 assert outcome == "UNKNOWN"
-
