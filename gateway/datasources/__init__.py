@@ -8,6 +8,7 @@ from gateway.datasources.base import Capabilities, DataSource, PaginationStyle
 
 _CLASSES = {
     "revyops": "RevyOps",
+    "attio": "Attio",
     "haste": "Haste",
     "redivis": "Redivis",
     "basicsos": "BasicsOS",

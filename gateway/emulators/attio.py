@@ -1,0 +1,975 @@
+"""Emulator of the Attio API (v2), written from its contract.
+
+Records of the `people`, `companies` and `deals` objects (`opportunities` is
+an alias of `deals`) with Attio's attribute-value shape, and notes. Lists page
+by `page` (from 1) and `pageSize` (1-100, default 25) in a `{data, meta}`
+envelope with the total; records come in `created_at` order, then
+`record_id`; notes newest first. Record and note ids are UUIDs derived from
+the seed, so they are the same on every run.
+
+`DEMO_API_KEY` reads the seed workspace and `TENANT2_API_KEY` another one
+(`Authorization: Bearer <key>`). Limits per key: 100 requests a minute and
+1,000 an hour; a 429 carries `Retry-After` as an HTTP date.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
+from gateway.emulators.seed import SeedWorld, build_world
+
+DEMO_API_KEY = "attio-demo-key"
+TENANT2_API_KEY = "attio-tenant-2"
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+RATE_LIMITS = ((100, 60), (1000, 3600))
+NAMESPACE = uuid.UUID("6f1c2a52-9a55-4f58-9d9b-8a1f0f2d9e11")
+
+Row = dict[str, Any]
+OBJECTS = ("people", "companies", "deals")
+ALIASES = {"opportunities": "deals"}
+# slug -> (attribute type, multi-valued)
+ATTRIBUTES: dict[str, dict[str, tuple[str, bool]]] = {
+    "people": {
+        "name": ("personal-name", False),
+        "email_addresses": ("email-address", True),
+        "phone_numbers": ("phone-number", True),
+        "job_title": ("text", False),
+        "description": ("text", False),
+        "company": ("record-reference", False),
+        "primary_location": ("location", False),
+        "linkedin": ("text", False),
+        "associated_deals": ("record-reference", True),
+    },
+    "companies": {
+        "name": ("text", False),
+        "domains": ("domain", True),
+        "description": ("text", False),
+        "team": ("record-reference", True),
+        "categories": ("select", True),
+        "primary_location": ("location", False),
+        "associated_deals": ("record-reference", True),
+    },
+    "deals": {
+        "name": ("text", False),
+        "stage": ("status", False),
+        "owner": ("actor-reference", False),
+        "value": ("currency", False),
+        "associated_people": ("record-reference", True),
+        "associated_company": ("record-reference", False),
+    },
+}
+REFERENCE_TARGETS = {
+    "company": "companies",
+    "associated_deals": "deals",
+    "team": "people",
+    "associated_people": "people",
+    "associated_company": "companies",
+}
+UNIQUE = {"people": "email_addresses", "companies": "domains"}
+STAGES = ["Lead", "In Progress", "Won 🎉", "Lost"]
+OWNER_ID = str(uuid.uuid5(NAMESPACE, "member:owner"))
+
+
+def _iso(moment: datetime) -> str:
+    """Attio times: nanosecond precision, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+def _now() -> str:
+    return _iso(datetime.now(UTC))
+
+
+def _error(status: int, kind: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"type": kind, "message": message}}, status_code=status, headers=headers or None
+    )
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "invalid_request_error", message)
+
+
+# --- values ----------------------------------------------------------------------------
+
+
+def _value(kind: str, data: Row, stamp: str, workspace: str) -> Row:
+    base = {
+        "active_from": stamp,
+        "active_until": None,
+        "created_by_actor": {"type": "api-token", "id": None},
+        "attribute_type": kind,
+    }
+    return {**base, **data}
+
+
+def _input(obj: str, slug: str, raw: Any, space: Workspace) -> list[Row]:
+    """Value objects from a write's input for one attribute (short or object form)."""
+    kind, multi = ATTRIBUTES[obj][slug]
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    if not multi and len(items) > 1:
+        raise _invalid(f"Attribute {slug!r} takes a single value.")
+    out = []
+    for item in items:
+        out.append(_one(obj, slug, kind, item, space))
+    return out
+
+
+def _one(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    if kind in ("text", "number"):
+        if isinstance(item, dict):
+            item = item.get("value")
+        if not isinstance(item, str | int | float) or isinstance(item, bool):
+            raise _invalid(f"Attribute {slug!r} takes a {kind}.")
+        return {"value": item}
+    if kind == "personal-name":
+        if isinstance(item, str):
+            first, _, last = item.partition(" ")
+            item = {"first_name": first, "last_name": last, "full_name": item}
+        if not isinstance(item, dict):
+            raise _invalid("`name` takes a string or {first_name, last_name, full_name}.")
+        first, last = item.get("first_name") or "", item.get("last_name") or ""
+        return {
+            "first_name": first,
+            "last_name": last,
+            "full_name": item.get("full_name") or " ".join(p for p in (first, last) if p),
+        }
+    if kind == "email-address":
+        address = item.get("email_address") if isinstance(item, dict) else item
+        if not isinstance(address, str) or "@" not in address:
+            raise _invalid(f"{address!r} is not a valid email address for {slug!r}.")
+        local, _, host = address.partition("@")
+        return {
+            "original_email_address": address,
+            "email_address": address.lower(),
+            "email_domain": host.lower(),
+            "email_root_domain": ".".join(host.lower().split(".")[-2:]),
+            "email_local_specifier": local,
+        }
+    if kind == "phone-number":
+        number = item.get("original_phone_number") if isinstance(item, dict) else item
+        if not isinstance(number, str):
+            raise _invalid(f"{slug!r} takes phone numbers as strings.")
+        return {"original_phone_number": number, "country_code": "US", "phone_number": number}
+    if kind == "domain":
+        domain = item.get("domain") if isinstance(item, dict) else item
+        if not isinstance(domain, str) or "." not in domain:
+            raise _invalid(f"{domain!r} is not a domain.")
+        return {"domain": domain.lower(), "root_domain": ".".join(domain.lower().split(".")[-2:])}
+    if kind == "location":
+        if isinstance(item, str):
+            item = {"locality": item}
+        if not isinstance(item, dict):
+            raise _invalid(f"{slug!r} takes a location object.")
+        keys = ("line_1", "line_2", "line_3", "line_4", "locality", "region", "postcode")
+        location = {k: item.get(k) for k in keys}
+        location.update(
+            country_code=item.get("country_code"),
+            latitude=item.get("latitude"),
+            longitude=item.get("longitude"),
+        )
+        return location
+    if kind == "record-reference":
+        target = REFERENCE_TARGETS[slug]
+        record_id = item.get("target_record_id") if isinstance(item, dict) else item
+        if record_id is None and isinstance(item, dict):  # a reference matched by unique attribute
+            unique = UNIQUE.get(target)
+            wanted = item.get(unique or "")
+            if unique and isinstance(wanted, list) and wanted:
+                needle = str(
+                    wanted[0].get("domain") or wanted[0].get("email_address") or ""
+                ).lower()
+                record_id = space.find_unique(target, unique, needle)
+        if not isinstance(record_id, str) or record_id not in space.records[target]:
+            raise ApiError(
+                404, "invalid_request_error", f"value_not_found: no {target} record {record_id!r}."
+            )
+        return {"target_object": target, "target_record_id": record_id}
+    if kind == "select":
+        title = item.get("option") if isinstance(item, dict) else item
+        if isinstance(title, dict):
+            title = title.get("title")
+        if not isinstance(title, str):
+            raise _invalid(f"{slug!r} takes option titles.")
+        return {"option": space.option(obj, slug, title)}
+    if kind == "status":
+        title = item.get("status") if isinstance(item, dict) else item
+        if isinstance(title, dict):
+            title = title.get("title")
+        if title not in STAGES:
+            raise _invalid(f"{title!r} is not a stage; stages: {', '.join(STAGES)}.")
+        return {"status": space.status(obj, slug, str(title))}
+    if kind == "actor-reference":
+        return {"referenced_actor_type": "workspace-member", "referenced_actor_id": OWNER_ID}
+    if kind == "currency":
+        amount = item.get("currency_value") if isinstance(item, dict) else item
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            raise _invalid(f"{slug!r} takes a number.")
+        code = item.get("currency_code", "USD") if isinstance(item, dict) else "USD"
+        return {"currency_value": amount, "currency_code": code}
+    raise _invalid(f"Attribute {slug!r} cannot be written.")
+
+
+def _plain(value: Row, sub: str | None = None) -> Any:
+    """The comparable part of a value object (or the given sub-field)."""
+    if sub is not None:
+        found = value.get(sub)
+        return found.get("title") if isinstance(found, dict) else found
+    kind = value.get("attribute_type")
+    key = {
+        "personal-name": "full_name",
+        "email-address": "email_address",
+        "phone-number": "phone_number",
+        "domain": "domain",
+        "record-reference": "target_record_id",
+        "currency": "currency_value",
+        "location": "locality",
+        "actor-reference": "referenced_actor_id",
+    }.get(str(kind), "value")
+    if kind == "select":
+        return value["option"]["title"]
+    if kind == "status":
+        return value["status"]["title"]
+    return value.get(key)
+
+
+# --- store -----------------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    id: str
+    records: dict[str, dict[str, Row]] = field(default_factory=dict)
+    notes: dict[str, Row] = field(default_factory=dict)
+    options: dict[tuple[str, str, str], Row] = field(default_factory=dict)
+    created: int = 0
+
+    def object_id(self, obj: str) -> str:
+        return str(uuid.uuid5(NAMESPACE, f"{self.id}:object:{obj}"))
+
+    def option(self, obj: str, slug: str, title: str) -> Row:
+        key = (obj, slug, title)
+        if key not in self.options:
+            ids = {
+                "workspace_id": self.id,
+                "object_id": self.object_id(obj),
+                "attribute_id": str(uuid.uuid5(NAMESPACE, f"{self.id}:{obj}:{slug}")),
+                "option_id": str(uuid.uuid5(NAMESPACE, f"{self.id}:{obj}:{slug}:{title}")),
+            }
+            self.options[key] = {"id": ids, "title": title, "is_archived": False}
+        return self.options[key]
+
+    def status(self, obj: str, slug: str, title: str) -> Row:
+        ids = {
+            "workspace_id": self.id,
+            "object_id": self.object_id(obj),
+            "attribute_id": str(uuid.uuid5(NAMESPACE, f"{self.id}:{obj}:{slug}")),
+            "status_id": str(uuid.uuid5(NAMESPACE, f"{self.id}:{obj}:{slug}:{title}")),
+        }
+        return {
+            "id": ids,
+            "title": title,
+            "is_archived": False,
+            "target_time_in_status": None,
+            "celebration_enabled": title.startswith("Won"),
+        }
+
+    def find_unique(self, obj: str, slug: str, needle: str) -> str | None:
+        for record_id, record in self.records[obj].items():
+            if any(str(_plain(v)).lower() == needle for v in record["values"][slug]):
+                return record_id
+        return None
+
+    def new_record(self, obj: str, key: str, created_at: str) -> Row:
+        record_id = str(uuid.uuid5(NAMESPACE, f"{self.id}:{obj}:{key}"))
+        record = {
+            "id": {
+                "workspace_id": self.id,
+                "object_id": self.object_id(obj),
+                "record_id": record_id,
+            },
+            "created_at": created_at,
+            "web_url": f"https://app.attio.com/{self.id[:8]}/{obj}/record/{record_id}",
+            "values": {slug: [] for slug in ATTRIBUTES[obj]},
+        }
+        self.records[obj][record_id] = record
+        return record
+
+    def set(self, obj: str, record: Row, slug: str, values: list[Row], stamp: str) -> None:
+        kind = ATTRIBUTES[obj][slug][0]
+        record["values"][slug] = [_value(kind, v, stamp, self.id) for v in values]
+
+
+def _workspace(world: SeedWorld, key: str) -> Workspace:
+    space = Workspace(id=str(uuid.uuid5(NAMESPACE, f"workspace:{key}")))
+    space.records = {obj: {} for obj in OBJECTS}
+    companies, people, deals = [], [], []
+    for c in world.companies:
+        stamp = _iso(c.created_at)
+        record = space.new_record("companies", f"seed:{c.index}", stamp)
+        space.set("companies", record, "name", [{"value": c.name}], stamp)
+        space.set(
+            "companies",
+            record,
+            "domains",
+            [_one("companies", "domains", "domain", c.domain, space)],
+            stamp,
+        )
+        space.set("companies", record, "description", [{"value": c.description}], stamp)
+        space.set(
+            "companies",
+            record,
+            "categories",
+            [{"option": space.option("companies", "categories", c.industry)}],
+            stamp,
+        )
+        location = _one(
+            "companies",
+            "primary_location",
+            "location",
+            {
+                "line_1": c.street,
+                "locality": c.city,
+                "region": c.region,
+                "postcode": c.postal_code,
+                "country_code": c.country,
+            },
+            space,
+        )
+        space.set("companies", record, "primary_location", [location], stamp)
+        companies.append(record["id"]["record_id"])
+    for p in world.contacts:
+        stamp = _iso(p.created_at)
+        record = space.new_record("people", f"seed:{p.index}", stamp)
+        name = {
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "full_name": f"{p.first_name} {p.last_name}",
+        }
+        space.set("people", record, "name", [name], stamp)
+        space.set(
+            "people",
+            record,
+            "email_addresses",
+            [_one("people", "email_addresses", "email-address", p.email, space)],
+            stamp,
+        )
+        if p.phone:
+            space.set(
+                "people",
+                record,
+                "phone_numbers",
+                [_one("people", "phone_numbers", "phone-number", p.phone, space)],
+                stamp,
+            )
+        space.set("people", record, "job_title", [{"value": p.title}], stamp)
+        space.set("people", record, "linkedin", [{"value": p.linkedin_url}], stamp)
+        location = _one(
+            "people",
+            "primary_location",
+            "location",
+            {
+                "line_1": p.street,
+                "locality": p.city,
+                "region": p.region,
+                "postcode": p.postal_code,
+                "country_code": p.country,
+            },
+            space,
+        )
+        space.set("people", record, "primary_location", [location], stamp)
+        if p.company is not None:
+            company_id = companies[p.company]
+            space.set(
+                "people",
+                record,
+                "company",
+                [{"target_object": "companies", "target_record_id": company_id}],
+                stamp,
+            )
+            team = space.records["companies"][company_id]["values"]["team"]
+            team.append(
+                _value(
+                    "record-reference",
+                    {"target_object": "people", "target_record_id": record["id"]["record_id"]},
+                    stamp,
+                    space.id,
+                )
+            )
+        people.append(record["id"]["record_id"])
+    for d in world.deals:
+        stamp = _iso(d.created_at)
+        record = space.new_record("deals", f"seed:{d.index}", stamp)
+        stage = {"won": "Won 🎉", "lost": "Lost"}.get(
+            d.status, "In Progress" if d.probability >= 0.5 else "Lead"
+        )
+        deal_id = record["id"]["record_id"]
+        space.set("deals", record, "name", [{"value": d.name}], stamp)
+        space.set(
+            "deals", record, "stage", [{"status": space.status("deals", "stage", stage)}], stamp
+        )
+        space.set(
+            "deals",
+            record,
+            "owner",
+            [{"referenced_actor_type": "workspace-member", "referenced_actor_id": OWNER_ID}],
+            stamp,
+        )
+        space.set(
+            "deals",
+            record,
+            "value",
+            [{"currency_value": d.amount, "currency_code": d.currency}],
+            stamp,
+        )
+        linked = [people[i] for i in d.contacts]
+        space.set(
+            "deals",
+            record,
+            "associated_people",
+            [{"target_object": "people", "target_record_id": i} for i in linked],
+            stamp,
+        )
+        for person in linked:
+            space.records["people"][person]["values"]["associated_deals"].append(
+                _value(
+                    "record-reference",
+                    {"target_object": "deals", "target_record_id": deal_id},
+                    stamp,
+                    space.id,
+                )
+            )
+        if d.company is not None:
+            company_id = companies[d.company]
+            space.set(
+                "deals",
+                record,
+                "associated_company",
+                [{"target_object": "companies", "target_record_id": company_id}],
+                stamp,
+            )
+            space.records["companies"][company_id]["values"]["associated_deals"].append(
+                _value(
+                    "record-reference",
+                    {"target_object": "deals", "target_record_id": deal_id},
+                    stamp,
+                    space.id,
+                )
+            )
+        deals.append(deal_id)
+    parents = {
+        "contact": ("people", people),
+        "company": ("companies", companies),
+        "deal": ("deals", deals),
+    }
+    for n in world.notes:
+        obj, ids = parents[n.target_kind]
+        note_id = str(uuid.uuid5(NAMESPACE, f"{space.id}:note:seed:{n.index}"))
+        space.notes[note_id] = {
+            "id": {"workspace_id": space.id, "note_id": note_id},
+            "parent_object": obj,
+            "parent_record_id": ids[n.target],
+            "title": n.title,
+            "content_plaintext": n.body,
+            "content_markdown": n.body,
+            "tags": [],
+            "created_by_actor": {"type": "workspace-member", "id": OWNER_ID},
+            "created_at": _iso(n.created_at),
+            "meeting_id": None,
+        }
+    return space
+
+
+# --- listing, filtering, sorting -------------------------------------------------------
+
+
+def _page_params(page: Any, size: Any) -> tuple[int, int]:
+    try:
+        page_number = int(page) if page is not None else 1
+        page_size = int(size) if size is not None else DEFAULT_PAGE_SIZE
+    except (TypeError, ValueError):
+        raise _invalid("`page` and `pageSize` must be integers.") from None
+    if isinstance(page, bool) or isinstance(size, bool) or page_number < 1:
+        raise _invalid("`page` must be 1 or more.")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise _invalid(f"`pageSize` must be between 1 and {MAX_PAGE_SIZE}.")
+    return page_number, page_size
+
+
+def _envelope(items: list[Row], page: int, size: int) -> Row:
+    return {
+        "data": items[(page - 1) * size : page * size],
+        "meta": {"page": page, "pageSize": size, "total": len(items)},
+    }
+
+
+def _attribute(obj: str, slug: str) -> str:
+    if slug not in ATTRIBUTES[obj] and slug not in ("record_id", "created_at"):
+        raise _invalid(f"filter_error: {obj} has no attribute {slug!r}.")
+    return slug
+
+
+def _values_of(record: Row, slug: str, sub: str | None) -> list[Any]:
+    if slug == "record_id":
+        return [record["id"]["record_id"]]
+    if slug == "created_at":
+        return [record["created_at"]]
+    return [_plain(v, sub) for v in record["values"].get(slug, [])]
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "$eq": lambda a, b: a == b,
+    "$contains": lambda a, b: isinstance(a, str) and str(b).lower() in a.lower(),
+    "$starts_with": lambda a, b: isinstance(a, str) and a.lower().startswith(str(b).lower()),
+    "$ends_with": lambda a, b: isinstance(a, str) and a.lower().endswith(str(b).lower()),
+    "$in": lambda a, b: isinstance(b, list) and a in b,
+    "$lt": lambda a, b: a is not None and type(a) is type(b) and a < b,
+    "$lte": lambda a, b: a is not None and type(a) is type(b) and a <= b,
+    "$gt": lambda a, b: a is not None and type(a) is type(b) and a > b,
+    "$gte": lambda a, b: a is not None and type(a) is type(b) and a >= b,
+}
+
+
+def _predicate(obj: str, spec: Any) -> Callable[[Row], bool]:
+    """A record filter from Attio's shorthand or verbose filter object."""
+    if not isinstance(spec, dict):
+        raise _invalid("filter_error: a filter is an object.")
+    tests: list[Callable[[Row], bool]] = []
+    for key, value in spec.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list):
+                raise _invalid(f"filter_error: {key} takes a list.")
+            tests.append(_combine([_predicate(obj, v) for v in value], key == "$and"))
+        elif key == "$not":
+            tests.append(_negate(_predicate(obj, value)))
+        else:
+            tests.append(_condition(obj, _attribute(obj, key), value))
+    return lambda record: all(t(record) for t in tests)
+
+
+def _combine(parts: list[Callable[[Row], bool]], every: bool) -> Callable[[Row], bool]:
+    if every:
+        return lambda record: all(p(record) for p in parts)
+    return lambda record: any(p(record) for p in parts)
+
+
+def _negate(test: Callable[[Row], bool]) -> Callable[[Row], bool]:
+    return lambda record: not test(record)
+
+
+def _check(
+    slug: str, sub: str | None, compare: Callable[[Any, Any], bool], operand: Any
+) -> Callable[[Row], bool]:
+    return lambda record: any(compare(v, operand) for v in _values_of(record, slug, sub))
+
+
+def _present(slug: str, sub: str | None, want: bool) -> Callable[[Row], bool]:
+    return lambda record: bool(_values_of(record, slug, sub)) == want
+
+
+def _condition(obj: str, slug: str, spec: Any, sub: str | None = None) -> Callable[[Row], bool]:
+    if not isinstance(spec, dict):  # shorthand equality
+        wanted = spec.lower() if isinstance(spec, str) and slug in UNIQUE.values() else spec
+        return lambda r: any(v == wanted for v in _values_of(r, slug, sub))
+    if (
+        ATTRIBUTES.get(obj, {}).get(slug, ("", False))[0] == "record-reference"
+        and "target_record_id" in spec
+    ):
+        target = spec["target_record_id"]
+        return lambda r: any(v == target for v in _values_of(r, slug, None))
+    tests: list[Callable[[Row], bool]] = []
+    for op, operand in spec.items():
+        if op == "$not_empty":
+            tests.append(_present(slug, sub, bool(operand)))
+        elif op in COMPARISONS:
+            tests.append(_check(slug, sub, COMPARISONS[op], operand))
+        elif not op.startswith("$") and sub is None:
+            tests.append(_condition(obj, slug, operand, op))
+        else:
+            raise _invalid(f"filter_error: unsupported operator {op!r}.")
+    return lambda r: all(t(r) for t in tests)
+
+
+def _sorted(obj: str, records: list[Row], sorts: list[tuple[str, str | None, bool]]) -> list[Row]:
+    rows = sorted(records, key=lambda r: (r["created_at"], r["id"]["record_id"]))
+    for slug, sub, descending in reversed(sorts):
+        _attribute(obj, slug)
+
+        def key(record: Row, slug: str = slug, sub: str | None = sub) -> tuple[int, Any]:
+            values = _values_of(record, slug, sub)
+            first = values[0] if values else None
+            return (
+                (1, "")
+                if first is None
+                else (0, first if not isinstance(first, str) else first.lower())
+            )
+
+        rows.sort(key=key, reverse=descending)
+    return rows
+
+
+def _search(record: Row, text: str) -> bool:
+    needle = text.lower()
+    for slug in ("name", "email_addresses", "domains"):
+        for value in record["values"].get(slug, []):
+            if needle in str(_plain(value)).lower():
+                return True
+    return False
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+class Attio:
+    def __init__(self, options: EmulatorOptions) -> None:
+        self.options = options
+        self.spaces: dict[str, Workspace] = {}
+        self.hits: dict[str, deque[float]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        o = self.options
+        sizes = {
+            "companies": o.companies,
+            "contacts": o.contacts,
+            "deals": o.deals,
+            "notes": o.notes,
+        }
+        self.spaces = {
+            DEMO_API_KEY: _workspace(build_world(o.seed, **sizes), "demo"),
+            TENANT2_API_KEY: _workspace(build_world(o.seed + 1, **sizes), "tenant-2"),
+        }
+        self.hits = {}
+
+    def throttle(self, key: str) -> JSONResponse | None:
+        if not self.options.rate_limits:
+            return None
+        now = time.time()
+        hits = self.hits.setdefault(key, deque())
+        while hits and now - hits[0] >= max(s for _, s in RATE_LIMITS):
+            hits.popleft()
+        for limit, seconds in RATE_LIMITS:
+            recent = [t for t in hits if now - t < seconds]
+            if len(recent) >= limit:
+                retry = datetime.fromtimestamp(recent[-limit] + seconds + 1, UTC)
+                return throttled(retry)
+        hits.append(now)
+        return None
+
+
+def throttled(when: datetime) -> JSONResponse:
+    return _error(
+        429,
+        "rate_limit_error",
+        "Rate limit exceeded, please try again later.",
+        **{"Retry-After": format_datetime(when.replace(microsecond=0), usegmt=True)},
+    )
+
+
+def create_app(options: EmulatorOptions) -> FastAPI:
+    api = Attio(options)
+    app = FastAPI(title="Attio API emulator", docs_url=None, redoc_url=None)
+    install_control(
+        app,
+        EmulatorControl(
+            reset=api.reset,
+            error_response=lambda status, message: _error(
+                status, "api_error" if status >= 500 else "invalid_request_error", message
+            ),
+            throttle_response=lambda: throttled(datetime.now(UTC) + timedelta(seconds=1)),
+            options=options,
+        ),
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, "invalid_request_error", str(error.detail))
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        if not request.url.path.startswith("/v2/"):
+            response: Response = await call_next(request)
+            return response
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or key not in api.spaces:
+            return _error(401, "auth_error", "Missing or invalid API key.")
+        refused = api.throttle(key)
+        if refused is not None:
+            return refused
+        request.state.space = api.spaces[key]
+        try:
+            response = await call_next(request)
+        except ApiError as error:
+            response = _error(error.status, error.kind, error.message)
+        return response
+
+    def space_of(request: Request) -> Workspace:
+        space: Workspace = request.state.space
+        return space
+
+    def object_of(name: str) -> str:
+        obj = ALIASES.get(name, name)
+        if obj not in OBJECTS:
+            raise ApiError(404, "invalid_request_error", f"Object {name!r} not found.")
+        return obj
+
+    async def body_of(request: Request) -> Row:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise _invalid("The body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise _invalid("The body must be a JSON object.")
+        return body
+
+    def record_of(space: Workspace, obj: str, record_id: str) -> Row:
+        record = space.records[obj].get(record_id)
+        if record is None:
+            raise ApiError(404, "invalid_request_error", f"Record {record_id!r} not found.")
+        return record
+
+    def write_values(space: Workspace, obj: str, record: Row, values: Any, *, append: bool) -> None:
+        if not isinstance(values, dict):
+            raise _invalid("`data.values` must be an object.")
+        stamp = _now()
+        parsed = {}
+        for slug, raw in values.items():
+            if slug not in ATTRIBUTES[obj]:
+                raise _invalid(f"{obj} has no attribute {slug!r}.")
+            parsed[slug] = _input(obj, slug, raw, space)
+        unique = UNIQUE.get(obj)
+        if unique is not None and unique in parsed:
+            for value in parsed[unique]:
+                needle = str(
+                    _plain({"attribute_type": ATTRIBUTES[obj][unique][0], **value})
+                ).lower()
+                owner = space.find_unique(obj, unique, needle)
+                if owner is not None and owner != record["id"]["record_id"]:
+                    raise _invalid(
+                        f"uniqueness_conflict: {unique} {needle!r} is taken by another record."
+                    )
+        for slug, new in parsed.items():
+            multi = ATTRIBUTES[obj][slug][1]
+            kind = ATTRIBUTES[obj][slug][0]
+            if append and multi and new:
+                record["values"][slug] = record["values"][slug] + [
+                    _value(kind, v, stamp, space.id) for v in new
+                ]
+            else:
+                space.set(obj, record, slug, new, stamp)
+
+    @app.get("/v2/objects/{object_name}/records")
+    async def list_records(object_name: str, request: Request) -> Response:
+        space = space_of(request)
+        obj = object_of(object_name)
+        params = request.query_params
+        page, size = _page_params(params.get("page"), params.get("pageSize"))
+        records = list(space.records[obj].values())
+        if params.get("query"):
+            records = [r for r in records if _search(r, params["query"])]
+        sorts: list[tuple[str, str | None, bool]] = []
+        if params.get("sort"):
+            direction = params.get("direction", "asc")
+            if direction not in ("asc", "desc"):
+                raise _invalid("`direction` must be asc or desc.")
+            sorts.append((params["sort"], None, direction == "desc"))
+        return JSONResponse(_envelope(_sorted(obj, records, sorts), page, size))
+
+    @app.post("/v2/objects/{object_name}/records/query")
+    async def query_records(object_name: str, request: Request) -> Response:
+        space = space_of(request)
+        obj = object_of(object_name)
+        body = await body_of(request)
+        if "limit" in body or "offset" in body:
+            limit, offset = body.get("limit", MAX_PAGE_SIZE), body.get("offset", 0)
+            if (
+                isinstance(limit, bool)
+                or not isinstance(limit, int)
+                or not 1 <= limit <= MAX_PAGE_SIZE
+            ):
+                raise _invalid(f"`limit` must be between 1 and {MAX_PAGE_SIZE}.")
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise _invalid("`offset` must be 0 or more.")
+        else:
+            page, size = _page_params(body.get("page"), body.get("pageSize"))
+            limit, offset = size, (page - 1) * size
+        records = list(space.records[obj].values())
+        if body.get("filter"):
+            test = _predicate(obj, body["filter"])
+            records = [r for r in records if test(r)]
+        sorts = []
+        for item in body.get("sorts") or []:
+            if not isinstance(item, dict) or "attribute" not in item:
+                raise _invalid("Each sort needs an `attribute`.")
+            sorts.append(
+                (str(item["attribute"]), item.get("field"), item.get("direction") == "desc")
+            )
+        rows = _sorted(obj, records, sorts)
+        return JSONResponse(
+            {
+                "data": rows[offset : offset + limit],
+                "meta": {"page": offset // limit + 1, "pageSize": limit, "total": len(rows)},
+            }
+        )
+
+    @app.post("/v2/objects/{object_name}/records")
+    async def create_record(object_name: str, request: Request) -> Response:
+        space = space_of(request)
+        obj = object_of(object_name)
+        body = await body_of(request)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise _invalid('The body must be {"data": {"values": {...}}}.')
+        if obj == "deals" and not (data.get("values") or {}).get("name"):
+            raise _invalid("Deals need a `name`.")
+        space.created += 1
+        record = space.new_record(obj, f"created:{space.created}:{uuid.uuid4()}", _now())
+        try:
+            write_values(space, obj, record, data.get("values", {}), append=False)
+        except ApiError:
+            del space.records[obj][record["id"]["record_id"]]
+            raise
+        return JSONResponse({"data": record})
+
+    @app.put("/v2/objects/{object_name}/records")
+    async def assert_record(object_name: str, request: Request) -> Response:
+        space = space_of(request)
+        obj = object_of(object_name)
+        matching = request.query_params.get("matching_attribute")
+        if matching is None or matching != UNIQUE.get(obj):
+            raise _invalid(f"`matching_attribute` must be a unique attribute of {obj}.")
+        body = await body_of(request)
+        values = (body.get("data") or {}).get("values") or {}
+        wanted = _input(obj, matching, values.get(matching), space)
+        if not wanted:
+            raise _invalid(f"`{matching}` is required to assert a record.")
+        needle = str(_plain({"attribute_type": ATTRIBUTES[obj][matching][0], **wanted[0]})).lower()
+        existing = space.find_unique(obj, matching, needle)
+        if existing is None:
+            space.created += 1
+            record = space.new_record(obj, f"created:{space.created}:{uuid.uuid4()}", _now())
+        else:
+            record = space.records[obj][existing]
+        write_values(space, obj, record, values, append=False)
+        return JSONResponse({"data": record})
+
+    @app.get("/v2/objects/{object_name}/records/{record_id}")
+    async def get_record(object_name: str, record_id: str, request: Request) -> Response:
+        return JSONResponse(
+            {"data": record_of(space_of(request), object_of(object_name), record_id)}
+        )
+
+    @app.patch("/v2/objects/{object_name}/records/{record_id}")
+    async def patch_record(object_name: str, record_id: str, request: Request) -> Response:
+        space, obj = space_of(request), object_of(object_name)
+        record = record_of(space, obj, record_id)
+        body = await body_of(request)
+        write_values(space, obj, record, (body.get("data") or {}).get("values", {}), append=True)
+        return JSONResponse({"data": record})
+
+    @app.put("/v2/objects/{object_name}/records/{record_id}")
+    async def put_record(object_name: str, record_id: str, request: Request) -> Response:
+        space, obj = space_of(request), object_of(object_name)
+        record = record_of(space, obj, record_id)
+        body = await body_of(request)
+        write_values(space, obj, record, (body.get("data") or {}).get("values", {}), append=False)
+        return JSONResponse({"data": record})
+
+    @app.delete("/v2/objects/{object_name}/records/{record_id}")
+    async def delete_record(object_name: str, record_id: str, request: Request) -> Response:
+        space, obj = space_of(request), object_of(object_name)
+        record_of(space, obj, record_id)
+        del space.records[obj][record_id]
+        for other in space.records.values():
+            for record in other.values():
+                for slug, values in record["values"].items():
+                    record["values"][slug] = [
+                        v for v in values if v.get("target_record_id") != record_id
+                    ]
+        space.notes = {k: n for k, n in space.notes.items() if n["parent_record_id"] != record_id}
+        return JSONResponse({})
+
+    @app.get("/v2/notes")
+    async def list_notes(request: Request) -> Response:
+        space = space_of(request)
+        params = request.query_params
+        page, size = _page_params(params.get("page"), params.get("pageSize"))
+        notes = list(space.notes.values())
+        if params.get("parent_object"):
+            parent = object_of(params["parent_object"])
+            notes = [n for n in notes if n["parent_object"] == parent]
+        if params.get("parent_record_id"):
+            notes = [n for n in notes if n["parent_record_id"] == params["parent_record_id"]]
+        notes.sort(key=lambda n: (n["created_at"], n["id"]["note_id"]), reverse=True)
+        return JSONResponse(_envelope(notes, page, size))
+
+    @app.post("/v2/notes")
+    async def create_note(request: Request) -> Response:
+        space = space_of(request)
+        body = await body_of(request)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise _invalid('The body must be {"data": {...}}.')
+        parent = object_of(str(data.get("parent_object")))
+        parent_id = data.get("parent_record_id")
+        if not isinstance(parent_id, str) or parent_id not in space.records[parent]:
+            raise ApiError(404, "invalid_request_error", f"Parent record {parent_id!r} not found.")
+        if data.get("format", "plaintext") not in ("plaintext", "markdown"):
+            raise _invalid("`format` must be plaintext or markdown.")
+        if not isinstance(data.get("title"), str) or not isinstance(data.get("content"), str):
+            raise _invalid("A note needs a `title` and `content` (strings).")
+        note_id = str(uuid.uuid4())
+        created = data.get("created_at") or _now()
+        space.notes[note_id] = {
+            "id": {"workspace_id": space.id, "note_id": note_id},
+            "parent_object": parent,
+            "parent_record_id": parent_id,
+            "title": data["title"],
+            "content_plaintext": data["content"],
+            "content_markdown": data["content"],
+            "tags": [],
+            "created_by_actor": {"type": "api-token", "id": None},
+            "created_at": created,
+            "meeting_id": None,
+        }
+        return JSONResponse({"data": space.notes[note_id]})
+
+    def note_of(space: Workspace, note_id: str) -> Row:
+        note = space.notes.get(note_id)
+        if note is None:
+            raise ApiError(404, "invalid_request_error", f"Note {note_id!r} not found.")
+        return note
+
+    @app.get("/v2/notes/{note_id}")
+    async def get_note(note_id: str, request: Request) -> Response:
+        return JSONResponse({"data": note_of(space_of(request), note_id)})
+
+    @app.delete("/v2/notes/{note_id}")
+    async def delete_note(note_id: str, request: Request) -> Response:
+        space = space_of(request)
+        note_of(space, note_id)
+        del space.notes[note_id]
+        return JSONResponse({})
+
+    return app
