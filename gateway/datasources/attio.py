@@ -7,6 +7,7 @@ file flattens them to the unified fields. What has no unified field goes to
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from gateway.datasources.base import DataSource, PaginationStyle
 from gateway.listquery import ListQuery
 from gateway.pagination import OffsetPage
 from gateway.records import (
+    CHILD_ENTITY,
     Address,
     AnyRecord,
     CompanyRecord,
@@ -24,6 +26,7 @@ from gateway.records import (
     DealStatus,
     Email,
     Entity,
+    Link,
     Money,
     NoteRecord,
     Phone,
@@ -156,6 +159,7 @@ def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
         address=_address(raw),
         company_id=companies[0] if companies else None,
         custom_fields=_custom(raw, "people"),
+        linked={Link.CONTACT_DEALS: _refs(raw, "associated_deals")},
         remote_data=raw,
     )
 
@@ -172,6 +176,10 @@ def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
         description=_first(raw, "description"),
         address=_address(raw),
         custom_fields=_custom(raw, "companies"),
+        linked={
+            Link.COMPANY_CONTACTS: _refs(raw, "team"),
+            Link.COMPANY_DEALS: _refs(raw, "associated_deals"),
+        },
         remote_data=raw,
     )
 
@@ -204,6 +212,7 @@ def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
         status=_deal_status(stage),
         company_id=companies[0] if companies else None,
         contact_ids=_refs(raw, "associated_people"),
+        linked={Link.DEAL_CONTACTS: _refs(raw, "associated_people")},
         custom_fields=_custom(raw, "deals"),
         remote_data=raw,
     )
@@ -232,6 +241,8 @@ class Attio(DataSource):
     credential_names = ("api_key",)
     default_request_size = 100
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
+    # Lists of related records come inline with each record; notes are fetched per parent.
+    links = frozenset(Link)
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -280,3 +291,79 @@ class Attio(DataSource):
             return OffsetPage(offset, items, int(b["meta"]["total"]))
 
         return self.parse(convert, body, response)
+
+    # --- batches ---------------------------------------------------------------------------
+
+    async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
+        if entity is Entity.NOTE:
+            return await super().get_many(entity, ids)  # no note query: one by one
+        self.require(entity)
+        found: dict[str, AnyRecord] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 100):
+            chunk = wanted[start : start + 100]
+            response = await self.upstream.request(
+                "POST",
+                f"/v2/objects/{OBJECTS[entity]}/records/query",
+                json_body={"filter": {"record_id": {"$in": chunk}}, "limit": 100},
+                idempotent=True,
+            )
+            body = self.upstream.json(response)
+            records = self.parse(
+                lambda b: [self._record(entity, raw) for raw in b["data"]], body, response
+            )
+            found.update((r.remote_id, r) for r in records)
+        return [found.get(i) or self.not_found(entity, i) for i in ids]
+
+    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+        self.require_link(link)
+        parent = {
+            Link.CONTACT_NOTES: "people",
+            Link.COMPANY_NOTES: "companies",
+            Link.DEAL_NOTES: "deals",
+        }.get(link)
+        if parent is None:
+            # Inline lists: the parents' records carry the ids.
+            entity = {
+                Link.CONTACT_DEALS: Entity.CONTACT,
+                Link.COMPANY_CONTACTS: Entity.COMPANY,
+                Link.COMPANY_DEALS: Entity.COMPANY,
+                Link.DEAL_CONTACTS: Entity.DEAL,
+            }[link]
+            parents = await self.get_many(entity, parent_ids)
+            child = CHILD_ENTITY[link]
+            ids = [[] if isinstance(p, Exception) else p.linked.get(link, []) for p in parents]
+            flat = list(dict.fromkeys(i for group in ids for i in group))
+            records = dict(zip(flat, await self.get_many(child, flat), strict=True)) if flat else {}
+            return [
+                [r for i in group if not isinstance(r := records[i], Exception)] for group in ids
+            ]
+
+        async def notes_of(record_id: str) -> list[AnyRecord]:
+            async with self._bound:
+                return await self._notes_of(parent, record_id)
+
+        return list(await asyncio.gather(*(notes_of(p) for p in parent_ids)))
+
+    async def _notes_of(self, parent: str, record_id: str) -> list[AnyRecord]:
+        notes: list[AnyRecord] = []
+        page = 1
+        while True:
+            response = await self.upstream.request(
+                "GET",
+                "/v2/notes",
+                params={
+                    "parent_object": parent,
+                    "parent_record_id": record_id,
+                    "page": page,
+                    "pageSize": 100,
+                },
+            )
+            body = self.upstream.json(response)
+            batch = self.parse(
+                lambda b: [_note(self.name, raw) for raw in b["data"]], body, response
+            )
+            notes += batch
+            if len(batch) < 100:
+                return notes
+            page += 1

@@ -8,6 +8,7 @@ handle of a list is its `sort` value.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,6 +26,7 @@ from gateway.records import (
     DealStatus,
     Email,
     Entity,
+    Link,
     Money,
     NoteRecord,
     Phone,
@@ -41,6 +43,14 @@ PATHS = {
     Entity.NOTE: "/v1/notes",
 }
 FORWARD, BACKWARD = "created_at", "-created_at"
+# Child lists hasteCRM filters by one parent at a time: (child entity, filter name).
+CHILD_FILTERS = {
+    Link.CONTACT_DEALS: (Entity.DEAL, "contact"),
+    Link.COMPANY_DEALS: (Entity.DEAL, "company"),
+    Link.CONTACT_NOTES: (Entity.NOTE, "contact"),
+    Link.COMPANY_NOTES: (Entity.NOTE, "company"),
+    Link.DEAL_NOTES: (Entity.NOTE, "deal"),
+}
 STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
 
 
@@ -143,6 +153,11 @@ def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
         close_date=_date(raw.get("closeDate")),
         company_id=_ref(raw.get("company")),
         contact_ids=[str(c["id"]) for c in raw.get("contacts") or [] if isinstance(c, dict)],
+        linked={
+            Link.DEAL_CONTACTS: [
+                str(c["id"]) for c in raw.get("contacts") or [] if isinstance(c, dict)
+            ]
+        },
         custom_fields=dict(raw.get("customFields") or {}),
         remote_data=raw,
     )
@@ -190,6 +205,7 @@ class Haste(DataSource):
     can_count = False  # cursor pages carry no total
     default_request_size = 100
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
+    links = frozenset(Link)
 
     @classmethod
     def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
@@ -232,10 +248,15 @@ class Haste(DataSource):
         return BACKWARD if reverse else FORWARD
 
     async def fetch_page(
-        self, entity: Entity, handle: str, position: str | None, limit: int
+        self,
+        entity: Entity,
+        handle: str,
+        position: str | None,
+        limit: int,
+        filters: dict[str, str] | None = None,
     ) -> SeqPage[AnyRecord]:
         self.require(entity)
-        params: dict[str, Any] = {"limit": limit, "sort": handle}
+        params: dict[str, Any] = {"limit": limit, "sort": handle, **(filters or {})}
         if position is not None:
             params["cursor"] = position
         response = await self.upstream.request("GET", PATHS[entity], params=params)
@@ -247,3 +268,73 @@ class Haste(DataSource):
             return SeqPage(items, _text(cursor.get("next")), _text(cursor.get("previous")))
 
         return self.parse(convert, body, response)
+
+    # --- batches ---------------------------------------------------------------------------
+
+    async def _search(self, tree: dict[str, Any]) -> list[AnyRecord]:
+        """Every contact matching an advanced-search tree (one request per 100)."""
+        records: list[AnyRecord] = []
+        body: dict[str, Any] = {**tree, "limit": 100}
+        while True:
+            response = await self.upstream.request(
+                "POST", "/v1/contacts/search", json_body=body, idempotent=True
+            )
+            raw = self.upstream.json(response)
+
+            def convert(b: Any) -> tuple[list[AnyRecord], str | None]:
+                items: list[AnyRecord] = [_contact(self.name, r) for r in b["data"]]
+                return items, _text(b["meta"]["cursor"].get("next"))
+
+            items, following = self.parse(convert, raw, response)
+            records += items
+            if following is None:
+                return records
+            body["cursor"] = following
+
+    async def _listing(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
+        """Every record of a filtered list, page after page."""
+        records: list[AnyRecord] = []
+        params: dict[str, Any] = {"limit": 100, **filters}
+        while True:
+            page = await self.fetch_page(entity, FORWARD, params.get("cursor"), 100, filters)
+            records += page.items
+            if page.next is None:
+                return records
+            params["cursor"] = page.next
+
+    async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
+        if entity is not Entity.CONTACT or len(ids) < 2:
+            return await super().get_many(entity, ids)  # one by one, bounded
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, AnyRecord] = {}
+        for start in range(0, len(wanted), 100):
+            leaves = [
+                {"field": "id", "operator": "equals", "value": i}
+                for i in wanted[start : start + 100]
+            ]
+            found.update((r.remote_id, r) for r in await self._search({"or": leaves}))
+        return [found.get(i) or self.not_found(entity, i) for i in ids]
+
+    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+        self.require_link(link)
+        if link is Link.COMPANY_CONTACTS:
+            # One search for every parent: `companyId` equals any of them.
+            leaves = [{"field": "companyId", "operator": "equals", "value": p} for p in parent_ids]
+            groups: dict[str, list[AnyRecord]] = {p: [] for p in parent_ids}
+            for contact in await self._search({"or": leaves}):
+                if isinstance(contact, ContactRecord) and contact.company_id in groups:
+                    groups[contact.company_id].append(contact)
+            return [groups[p] for p in parent_ids]
+        if link is Link.DEAL_CONTACTS:  # deals list their contacts inline
+            deals = await self.get_many(Entity.DEAL, parent_ids)
+            ids = [[] if isinstance(d, Exception) else d.linked.get(link, []) for d in deals]
+            flat = list(dict.fromkeys(i for group in ids for i in group))
+            found = dict(zip(flat, await self.get_many(Entity.CONTACT, flat), strict=True))
+            return [[r for i in g if not isinstance(r := found[i], Exception)] for g in ids]
+        entity, name = CHILD_FILTERS[link]
+
+        async def one(parent: str) -> list[AnyRecord]:
+            async with self._bound:
+                return await self._listing(entity, {name: parent})
+
+        return list(await asyncio.gather(*(one(p) for p in parent_ids)))

@@ -33,6 +33,7 @@ from gateway.records import (
     DealStatus,
     Email,
     Entity,
+    Link,
     Money,
     NoteRecord,
     Phone,
@@ -89,6 +90,16 @@ NEXT_TOKEN = "X-Redivis-Next-Page-Token"
 TABLE_HANDLE = "rows"  # the table's own listing; other handles are query ids
 STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
 TARGETS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
+# Child lists as a query: (child entity, extra condition, parent column).
+CHILDREN = {
+    Link.COMPANY_CONTACTS: (Entity.CONTACT, "", "company_id"),
+    Link.COMPANY_DEALS: (Entity.DEAL, "", "company_id"),
+    Link.CONTACT_DEALS: (Entity.DEAL, "", "contact_id"),
+    Link.CONTACT_NOTES: (Entity.NOTE, "target_type = 'contact' AND ", "target_id"),
+    Link.COMPANY_NOTES: (Entity.NOTE, "target_type = 'company' AND ", "target_id"),
+    Link.DEAL_NOTES: (Entity.NOTE, "target_type = 'deal' AND ", "target_id"),
+}
+BATCH = 500  # ids per IN (...) list
 
 
 def _time(value: Any) -> datetime | None:
@@ -163,6 +174,7 @@ def _deal(provider: str, row: dict[str, Any]) -> DealRecord:
         close_date=_date(row.get("close_date")),
         company_id=_text(row.get("company_id")),
         contact_ids=[str(row["contact_id"])] if row.get("contact_id") else [],
+        linked={Link.DEAL_CONTACTS: [str(row["contact_id"])] if row.get("contact_id") else []},
         remote_data=row,
     )
 
@@ -202,6 +214,8 @@ class Redivis(DataSource):
     can_count = True  # a table's numRows
     default_request_size = 100
     rate_limits = (Window(1000, 60.0),)
+    # Every link is a query: ids and parents batch into `IN (...)` lists.
+    links = frozenset(Link)
 
     def __init__(
         self, settings: ProviderSettings, client: httpx.AsyncClient, *, cache: bool = True
@@ -314,3 +328,43 @@ class Redivis(DataSource):
         response = await self.upstream.request("GET", self._table_path(entity))
         body = self.upstream.json(response)
         return self.parse(lambda b: _int(b["numRows"]), body, response)
+
+    # --- batches ---------------------------------------------------------------------------
+
+    async def _select(self, entity: Entity, where: str) -> list[AnyRecord]:
+        """Every row of a query (query once, then its rows page by page)."""
+        query_id = await self._query(entity, f" WHERE {where}", "ASC")
+        path = f"/api/v1/queries/{quote(query_id, safe='')}/rows"
+        records, token = await self._rows(entity, path, 1000, None)
+        while token is not None:
+            more, token = await self._rows(entity, path, 1000, token)
+            records += more
+        return records
+
+    async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
+        self.require(entity)
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, AnyRecord] = {}
+        for start in range(0, len(wanted), BATCH):
+            listed = ", ".join(_literal(i) for i in wanted[start : start + BATCH])
+            found.update((r.remote_id, r) for r in await self._select(entity, f"id IN ({listed})"))
+        return [found.get(i) or self.not_found(entity, i) for i in ids]
+
+    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+        self.require_link(link)
+        if link is Link.DEAL_CONTACTS:  # a deal's contact is a column of the deal
+            deals = await self.get_many(Entity.DEAL, parent_ids)
+            ids = [[] if isinstance(d, Exception) else d.linked.get(link, []) for d in deals]
+            flat = list(dict.fromkeys(i for group in ids for i in group))
+            found = dict(zip(flat, await self.get_many(Entity.CONTACT, flat), strict=True))
+            return [[r for i in g if not isinstance(r := found[i], Exception)] for g in ids]
+        entity, condition, column = CHILDREN[link]
+        groups: dict[str, list[AnyRecord]] = {p: [] for p in parent_ids}
+        unique = list(groups)
+        for start in range(0, len(unique), BATCH):
+            listed = ", ".join(_literal(p) for p in unique[start : start + BATCH])
+            for record in await self._select(entity, f"{condition}{column} IN ({listed})"):
+                parent = str(record.remote_data.get(column))
+                if parent in groups:
+                    groups[parent].append(record)
+        return [groups[p] for p in parent_ids]
