@@ -13,6 +13,7 @@ from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
+from tests.integration.truth import contact_companies
 
 CONTACTS = """
 query($p: String!, $n: Int!) {
@@ -175,3 +176,36 @@ def test_note_target_resolves_to_its_type(gateway):
     )
     kinds = {e["node"]["target"]["__typename"] for e in data["notes"]["edges"]}
     assert kinds == {"Contact"}  # the first 40 notes are contact notes (table order)
+
+
+@pytest.mark.parametrize("kind", ["revyops", "attio", "haste", "redivis", "basicsos"])
+def test_contact_company_on_every_provider(gateway, emulators, kind):
+    truth = contact_companies(kind, emulators[kind])
+    data = gateway.data(
+        "query($p: String!) { contacts(provider: $p, first: 30) "
+        "{ edges { node { remoteId company { remoteId } } } } }",
+        {"p": kind},
+    )
+    got = {
+        e["node"]["remoteId"]: (e["node"]["company"] or {}).get("remoteId")
+        for e in data["contacts"]["edges"]
+    }
+    assert got == truth
+    assert any(v is None for v in got.values())
+    assert any(v for v in got.values())
+
+
+@pytest.mark.parametrize("kind", ["attio", "haste", "redivis"])
+def test_company_contacts_are_the_contacts_pointing_at_it(gateway, kind):
+    data = gateway.data(
+        "query($p: String!) { companies(provider: $p, first: 5) { edges { node { remoteId "
+        "contacts(first: 100) { edges { node { remoteId company { remoteId } } } } } } } }",
+        {"p": kind},
+    )
+    seen = 0
+    for edge in data["companies"]["edges"]:
+        company = edge["node"]
+        for contact in company["contacts"]["edges"]:
+            assert contact["node"]["company"]["remoteId"] == company["remoteId"]
+            seen += 1
+    assert seen > 0

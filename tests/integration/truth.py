@@ -120,3 +120,49 @@ ENTITIES: dict[str, tuple[str, ...]] = {
 
 def remote_ids(kind: str, url: str, entity: str) -> list[str]:
     return READERS[kind](url, entity)
+
+
+def contact_companies(kind: str, url: str, count: int = 30) -> dict[str, str | None]:
+    """The first contacts' company ids, read straight from each API's own shape."""
+    creds = DEMO_CREDENTIALS[kind]
+    if kind == "revyops":
+        rows = httpx.get(
+            f"{url}/public/v2/contacts",
+            params={"client_id": creds["client_id"], "page_size": count},
+        ).json()["results"]
+        return {
+            str(r["id"]): None if r["company_id"] is None else str(r["company_id"]) for r in rows
+        }
+    if kind == "attio":
+        rows = httpx.get(
+            f"{url}/v2/objects/people/records",
+            params={"pageSize": count},
+            headers={"Authorization": f"Bearer {creds['api_key']}"},
+        ).json()["data"]
+        return {
+            r["id"]["record_id"]: (
+                r["values"]["company"][0]["target_record_id"] if r["values"]["company"] else None
+            )
+            for r in rows
+        }
+    if kind == "haste":
+        rows = httpx.get(
+            f"{url}/v1/contacts",
+            params={"limit": count},
+            headers={"Authorization": f"Bearer {creds['token']}"},
+        ).json()["data"]
+        return {r["id"]: (r["company"] or {}).get("id") for r in rows}
+    if kind == "redivis":
+        response = httpx.get(
+            f"{url}/api/v1/tables/acme.crm.contacts/rows",
+            params={"maxResults": count},
+            headers={"Authorization": f"Bearer {creds['token']}"},
+        )
+        rows = [json.loads(line) for line in response.text.splitlines() if line]
+        return {r["id"]: r["company_id"] for r in rows}
+    rows = httpx.get(
+        f"{url}/api/contacts",
+        params={"range": json.dumps([0, count - 1])},
+        headers={"Authorization": f"Bearer {creds['token']}"},
+    ).json()
+    return {str(r["id"]): None if r["companyId"] is None else str(r["companyId"]) for r in rows}
