@@ -13,7 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.datasources.base import DataSource, Op, PaginationStyle
+from gateway.errors import InvalidInput
 from gateway.listquery import ListQuery
 from gateway.pagination import OffsetPage
 from gateway.records import (
@@ -243,6 +244,19 @@ class Attio(DataSource):
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
     # Lists of related records come inline with each record; notes are fetched per parent.
     links = frozenset(Link)
+    # Notes are immutable in Attio: create and delete only.
+    writes = frozenset(
+        {(e, op) for e in (Entity.CONTACT, Entity.COMPANY, Entity.DEAL) for op in Op}
+        | {(Entity.NOTE, Op.CREATE), (Entity.NOTE, Op.DELETE)}
+    )
+    write_fields = {
+        Entity.CONTACT: frozenset(
+            {"first_name", "last_name", "email", "phone", "title", "company_id"}
+        ),
+        Entity.COMPANY: frozenset({"name", "domain", "industry", "description"}),
+        Entity.DEAL: frozenset({"name", "stage", "amount", "currency", "company_id"}),
+        Entity.NOTE: frozenset({"title", "body", "target"}),
+    }
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -367,3 +381,109 @@ class Attio(DataSource):
             if len(batch) < 100:
                 return notes
             page += 1
+
+    # --- writes (`data.values` by attribute slug; PUT overwrites multiselects) -------------
+
+    async def _values(
+        self, entity: Entity, remote_id: str | None, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "first_name" in values or "last_name" in values:
+            first, last = values.get("first_name"), values.get("last_name")
+            if remote_id is not None and ("first_name" not in values or "last_name" not in values):
+                # The name is one attribute: keep the half the client did not send.
+                current = await self.get(entity, remote_id)
+                first = values.get("first_name", getattr(current, "first_name", None))
+                last = values.get("last_name", getattr(current, "last_name", None))
+            out["name"] = {
+                "first_name": first or "",
+                "last_name": last or "",
+                "full_name": full_name(first, last) or "",
+            }
+        simple = {
+            Entity.CONTACT: {
+                "email": "email_addresses",
+                "phone": "phone_numbers",
+                "title": "job_title",
+            },
+            Entity.COMPANY: {
+                "name": "name",
+                "domain": "domains",
+                "industry": "categories",
+                "description": "description",
+            },
+            Entity.DEAL: {"name": "name", "stage": "stage"},
+        }[entity]
+        for name, slug in simple.items():
+            if name in values:
+                value = values[name]
+                multi = slug in ("email_addresses", "phone_numbers", "domains", "categories")
+                out[slug] = ([] if value is None else [value]) if multi else value
+        if "company_id" in values:
+            slug = "company" if entity is Entity.CONTACT else "associated_company"
+            company = values["company_id"]
+            out[slug] = (
+                None
+                if company is None
+                else {"target_object": "companies", "target_record_id": company}
+            )
+        if "amount" in values or "currency" in values:
+            amount = values.get("amount")
+            out["value"] = (
+                None
+                if amount is None
+                else {
+                    "currency_value": float(amount),
+                    "currency_code": values.get("currency") or "USD",
+                }
+            )
+        return out
+
+    def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
+        message = self.error_message(body) or "the provider refused the input"
+        for slug, field in (
+            ("email_addresses", "email"),
+            ("domains", "domain"),
+            ("stage", "stage"),
+            ("phone_numbers", "phone"),
+            ("value", "amount"),
+        ):
+            if slug in message:
+                return [([field], message)]
+        return [([], message)]
+
+    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
+        if entity is Entity.NOTE:
+            target, parent = values.get("target") or (None, None)
+            if target is None:
+                raise InvalidInput([(["targetId"], "a note needs the record it is about")])
+            data = {
+                "parent_object": OBJECTS[target],
+                "parent_record_id": parent,
+                "title": values.get("title") or "",
+                "format": "plaintext",
+                "content": values.get("body") or "",
+            }
+            response = await self.write(entity, "POST", "/v2/notes", json_body={"data": data})
+        else:
+            data = {"values": await self._values(entity, None, values)}
+            response = await self.write(
+                entity, "POST", self._path(entity), json_body={"data": data}
+            )
+        raw = self.upstream.json(response)
+        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+
+    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        data = {"values": await self._values(entity, remote_id, values)}
+        response = await self.write(
+            entity,
+            "PUT",
+            f"{self._path(entity)}/{remote_id}",
+            remote_id=remote_id,
+            json_body={"data": data},
+        )
+        raw = self.upstream.json(response)
+        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+
+    async def delete(self, entity: Entity, remote_id: str) -> None:
+        await self.write(entity, "DELETE", f"{self._path(entity)}/{remote_id}", remote_id=remote_id)

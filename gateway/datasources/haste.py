@@ -14,7 +14,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.datasources.base import DataSource, Op, PaginationStyle
+from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery
 from gateway.pagination import SeqPage
 from gateway.records import (
@@ -43,6 +44,25 @@ PATHS = {
     Entity.NOTE: "/v1/notes",
 }
 FORWARD, BACKWARD = "created_at", "-created_at"
+# Unified field -> hasteCRM's camelCase key on writes, and back for userErrors paths.
+WRITE_NAMES = {
+    Entity.CONTACT: {
+        "first_name": "firstName",
+        "last_name": "lastName",
+        "company_id": "companyId",
+        "custom_fields": "customFields",
+    },
+    Entity.COMPANY: {"custom_fields": "customFields"},
+    Entity.DEAL: {"name": "title", "company_id": "companyId", "custom_fields": "customFields"},
+    Entity.NOTE: {"body": "content"},
+}
+UNIFIED_NAMES = {
+    "title": "name",
+    "value": "amount",
+    "content": "body",
+    "contactId": "targetId",
+    "dealId": "targetId",
+}
 # Child lists hasteCRM filters by one parent at a time: (child entity, filter name).
 CHILD_FILTERS = {
     Link.CONTACT_DEALS: (Entity.DEAL, "contact"),
@@ -206,6 +226,27 @@ class Haste(DataSource):
     default_request_size = 100
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
     links = frozenset(Link)
+    writes = frozenset((e, op) for e in Entity for op in Op)
+    write_fields = {
+        Entity.CONTACT: frozenset(
+            {
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "title",
+                "status",
+                "company_id",
+                "custom_fields",
+            }
+        ),
+        Entity.COMPANY: frozenset({"name", "domain", "industry", "description", "custom_fields"}),
+        Entity.DEAL: frozenset(
+            {"name", "amount", "currency", "close_date", "company_id", "custom_fields"}
+        ),
+        Entity.NOTE: frozenset({"body", "target"}),
+    }
+    can_merge_contacts = True
 
     @classmethod
     def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
@@ -338,3 +379,75 @@ class Haste(DataSource):
                 return await self._listing(entity, {name: parent})
 
         return list(await asyncio.gather(*(one(p) for p in parent_ids)))
+
+    # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
+
+    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "target":
+                target, parent = value
+                body[
+                    {Entity.CONTACT: "contactId", Entity.COMPANY: "companyId"}.get(target, "dealId")
+                ] = parent
+            elif name == "amount":
+                body["value"] = None if value is None else float(value)
+            elif name == "close_date":
+                body["closeDate"] = None if value is None else value.isoformat()
+            else:
+                body[WRITE_NAMES[entity].get(name, name)] = value
+        return body
+
+    def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
+        error = body.get("error") if isinstance(body, dict) else None
+        fields = (
+            ((error or {}).get("details") or {}).get("fields") if isinstance(error, dict) else None
+        )
+        if isinstance(fields, dict) and fields:
+            return [
+                (
+                    [UNIFIED_NAMES.get(str(k), str(k))],
+                    f"{k} {' '.join(map(str, v)) if isinstance(v, list) else v}",
+                )
+                for k, v in fields.items()
+            ]
+        if isinstance(error, dict) and error.get("code") in ("DUPLICATE_EMAIL", "CONFLICT"):
+            field = "email" if error["code"] == "DUPLICATE_EMAIL" else "domain"
+            return [([field], str(error.get("message")))]
+        return super().field_errors(body)
+
+    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
+        response = await self.write(
+            entity, "POST", PATHS[entity], json_body=self._body(entity, values)
+        )
+        raw = self.upstream.json(response)
+        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+
+    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        response = await self.write(
+            entity,
+            "PATCH",
+            f"{PATHS[entity]}/{remote_id}",
+            remote_id=remote_id,
+            json_body=self._body(entity, values),
+        )
+        raw = self.upstream.json(response)
+        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+
+    async def delete(self, entity: Entity, remote_id: str) -> None:
+        await self.write(entity, "DELETE", f"{PATHS[entity]}/{remote_id}", remote_id=remote_id)
+
+    async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
+        try:
+            response = await self.write(
+                Entity.CONTACT,
+                "POST",
+                "/v1/contacts/merge",
+                json_body={"primaryId": winner_id, "duplicateIds": loser_ids},
+            )
+        except UpstreamNotFound as error:
+            raise NotFound(
+                f"a contact to merge does not exist in provider {self.name!r}: {error.message}"
+            ) from None
+        raw = self.upstream.json(response)
+        return self.parse(lambda b: self._record(Entity.CONTACT, b["data"]), raw, response)

@@ -42,10 +42,14 @@ def own() -> Iterator[dict[str, object]]:
     with (
         ServerThread(create_emulator("revyops", EmulatorOptions(rate_limits=False))) as rev,
         ServerThread(create_emulator("basicsos", EmulatorOptions(rate_limits=False))) as bos,
+        ServerThread(create_emulator("haste", EmulatorOptions(rate_limits=False))) as hst,
+        ServerThread(create_emulator("attio", EmulatorOptions(rate_limits=False))) as att,
     ):
         providers = [
             demo_provider("revyops", rev.url).model_copy(update={"rate_limit": False}),
             demo_provider("basicsos", bos.url).model_copy(update={"rate_limit": False}),
+            demo_provider("haste", hst.url).model_copy(update={"rate_limit": False}),
+            demo_provider("attio", att.url).model_copy(update={"rate_limit": False}),
             ProviderSettings(
                 name="bos-member",
                 kind="basicsos",
@@ -56,7 +60,14 @@ def own() -> Iterator[dict[str, object]]:
         ]
         with ServerThread(create_app(Settings(providers=providers))) as server:
             client = GraphQLClient(server.url)
-            yield {"client": client, "url": server.url, "revyops": rev.url, "basicsos": bos.url}
+            yield {
+                "client": client,
+                "url": server.url,
+                "revyops": rev.url,
+                "basicsos": bos.url,
+                "haste": hst.url,
+                "attio": att.url,
+            }
             client.http.close()
 
 
@@ -64,7 +75,7 @@ def email() -> str:
     return f"new.person.{next(serial)}@example.net"
 
 
-@pytest.mark.parametrize("provider", ["revyops", "basicsos"])
+@pytest.mark.parametrize("provider", ["revyops", "basicsos", "haste", "attio"])
 def test_create_read_update_delete(own, provider):
     client = own["client"]
     company = client.data(
@@ -243,3 +254,75 @@ def test_a_member_archives_a_deal_and_an_admin_restores_it(own):
     assert restored == {"deal": {"remoteId": remote}, "userErrors": []}
     admin = client.data('{ deals(provider: "basicsos", first: 1) { edges { node { remoteId } } } }')
     assert admin["deals"]["edges"][0]["node"]["remoteId"] == remote
+
+
+@pytest.mark.parametrize("provider", ["basicsos", "haste", "attio"])
+def test_deals_and_notes_round_trip(own, provider):
+    client = own["client"]
+    company = client.data(
+        f'{{ companies(provider: "{provider}", first: 1) {{ edges {{ node {{ id name }} }} }} }}'
+    )
+    company_node = company["companies"]["edges"][0]["node"]
+    stage = {"basicsos": "Proposal", "haste": None, "attio": "Lead"}[provider]
+    fields = {
+        "provider": provider,
+        "name": "Big one",
+        "amount": "1250.50",
+        "companyId": company_node["id"],
+    }
+    if stage:
+        fields["stage"] = stage
+    if provider == "haste":
+        fields["currency"] = "EUR"
+    created = client.data(
+        "mutation($i: CreateDealInput!) { createDeal(input: $i) "
+        "{ deal { id name amount { amount } company { name } } userErrors { field message } } }",
+        {"i": fields},
+    )["createDeal"]
+    assert created["userErrors"] == []
+    deal = created["deal"]
+    assert deal["name"] == "Big one"
+    assert deal["amount"]["amount"] in ("1250.5", "1250.50")
+    assert deal["company"] == {"name": company_node["name"]}
+    note = client.data(
+        "mutation($i: CreateNoteInput!) { createNote(input: $i) "
+        "{ note { id body target { ... on Deal { id } } } userErrors { field message } } }",
+        {"i": {"provider": provider, "title": "Call", "body": "Went well", "targetId": deal["id"]}}
+        if provider != "haste"
+        else {"i": {"provider": provider, "body": "Went well", "targetId": deal["id"]}},
+    )["createNote"]
+    assert note["userErrors"] == []
+    assert note["note"]["body"] == "Went well"
+    assert note["note"]["target"] == {"id": deal["id"]}
+    notes = client.data(
+        "query($id: ID!) { node(id: $id) { ... on Deal { notes { edges { node { id } } } } } }",
+        {"id": deal["id"]},
+    )["node"]["notes"]["edges"]
+    assert [n["node"]["id"] for n in notes] == [note["note"]["id"]]
+
+
+def test_attio_notes_cannot_be_edited(own):
+    client = own["client"]
+    note = client.data('{ notes(provider: "attio", first: 1) { edges { node { id } } } }')
+    body = client.post(
+        'mutation($id: ID!) { updateNote(input: {id: $id, body: "x"}) { note { id } } }',
+        {"id": note["notes"]["edges"][0]["node"]["id"]},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
+
+
+def test_haste_merges_contacts(own):
+    client = own["client"]
+    ids = [
+        client.data(CREATE_CONTACT, {"input": {"provider": "haste", "email": email()}})[
+            "createContact"
+        ]["contact"]["id"]
+        for _ in range(2)
+    ]
+    merged = client.data(
+        "mutation($w: ID!, $l: [ID!]!) { mergeContacts(input: {winnerId: $w, loserIds: $l})"
+        " { contact { id } userErrors { message } } }",
+        {"w": ids[0], "l": ids[1:]},
+    )["mergeContacts"]
+    assert merged == {"contact": {"id": ids[0]}, "userErrors": []}
+    assert client.data(NODE, {"id": ids[1]})["node"] is None
