@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from gateway.datasources.base import DataSource, Op, PaginationStyle
 from gateway.errors import InvalidInput
-from gateway.listquery import ListQuery
+from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
 from gateway.pagination import OffsetPage
 from gateway.records import (
     CHILD_ENTITY,
@@ -61,6 +61,92 @@ MAPPED = {
     "deals": {"name", "stage", "value", "associated_people", "associated_company"},
 }
 WON, LOST = ("won",), ("lost",)
+# Unified field -> (attribute slug, sub-field) in Attio filters and sorts.
+FILTER_ATTRIBUTES: dict[Entity, dict[str, tuple[str, str | None]]] = {
+    Entity.CONTACT: {
+        "first_name": ("name", "first_name"),
+        "last_name": ("name", "last_name"),
+        "email": ("email_addresses", "email_address"),
+        "title": ("job_title", None),
+        "created_at": ("created_at", None),
+    },
+    Entity.COMPANY: {
+        "name": ("name", None),
+        "domain": ("domains", "domain"),
+        "industry": ("categories", None),
+        "description": ("description", None),
+        "created_at": ("created_at", None),
+    },
+    Entity.DEAL: {
+        "name": ("name", None),
+        "stage": ("stage", None),
+        "amount": ("value", None),
+        "created_at": ("created_at", None),
+    },
+}
+ATTIO_OPS = {
+    "eq": "$eq",
+    "in": "$in",
+    "contains": "$contains",
+    "startsWith": "$starts_with",
+    "gt": "$gt",
+    "gte": "$gte",
+    "lt": "$lt",
+    "lte": "$lte",
+}
+
+
+def _attio_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    return value
+
+
+def _attio_filter(entity: Entity, expr: Expr) -> dict[str, Any]:
+    if isinstance(expr, All | AnyOf):
+        key = "$and" if isinstance(expr, All) else "$or"
+        return {key: [_attio_filter(entity, p) for p in expr.parts]}
+    slug, sub = FILTER_ATTRIBUTES[entity][expr.field]
+    value: Any = expr.value
+    if expr.field == "amount":
+        value = [float(v) for v in value] if isinstance(value, list) else float(value)
+    elif isinstance(value, list):
+        value = [_attio_value(v) for v in value]
+    else:
+        value = _attio_value(value)
+    if expr.op == "isNull":
+        condition: dict[str, Any] = {"$not_empty": not value}
+    elif expr.op == "neq":
+        return {"$not": _attio_filter(entity, Cond(expr.field, "eq", expr.value))}
+    else:
+        condition = {ATTIO_OPS[expr.op]: value}
+    if sub is not None and expr.op != "isNull":
+        condition = {sub: condition}
+    return {slug: condition}
+
+
+def _attio_query(entity: Entity, query: ListQuery) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if query.filter is not None:
+        body["filter"] = _attio_filter(entity, query.filter)
+    if query.order:
+        sorts = []
+        for sort in query.order:
+            slug, sub = FILTER_ATTRIBUTES[entity][sort.field]
+            item = {"attribute": slug, "direction": "desc" if sort.descending else "asc"}
+            if sub is not None:
+                item["field"] = sub
+            sorts.append(item)
+        body["sorts"] = sorts
+    return body
+
+
+def _attio_support(entity: Entity) -> QuerySupport:
+    every = frozenset({*ATTIO_OPS, "neq", "isNull"})
+    fields = FILTER_ATTRIBUTES[entity]
+    return QuerySupport(
+        dict.fromkeys(fields, every), sortable=frozenset(fields), can_or=True, can_nest=True
+    )
 
 
 def _time(value: Any) -> datetime | None:
@@ -244,6 +330,8 @@ class Attio(DataSource):
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
     # Lists of related records come inline with each record; notes are fetched per parent.
     links = frozenset(Link)
+    # Notes list by parent only: no filters or orders there.
+    query_support = {entity: _attio_support(entity) for entity in FILTER_ATTRIBUTES}
     # Notes are immutable in Attio: create and delete only.
     writes = frozenset(
         {(e, op) for e in (Entity.CONTACT, Entity.COMPANY, Entity.DEAL) for op in Op}
@@ -295,9 +383,14 @@ class Attio(DataSource):
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
     ) -> OffsetPage[AnyRecord]:
-        response = await self.upstream.request(
-            "GET", self._path(entity), params={"page": offset // size + 1, "pageSize": size}
-        )
+        page = {"page": offset // size + 1, "pageSize": size}
+        if query.empty:
+            response = await self.upstream.request("GET", self._path(entity), params=page)
+        else:  # filters and sorts go through the records query endpoint
+            body = {**_attio_query(entity, query), **page}
+            response = await self.upstream.request(
+                "POST", f"{self._path(entity)}/query", json_body=body, idempotent=True
+            )
         body = self.upstream.json(response)
 
         def convert(b: Any) -> OffsetPage[AnyRecord]:

@@ -9,6 +9,7 @@ handle of a list is its `sort` value.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -16,7 +17,7 @@ from typing import Any
 
 from gateway.datasources.base import DataSource, Op, PaginationStyle
 from gateway.errors import NotFound, UpstreamNotFound
-from gateway.listquery import ListQuery
+from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import SeqPage
 from gateway.records import (
     Address,
@@ -44,6 +45,53 @@ PATHS = {
     Entity.NOTE: "/v1/notes",
 }
 FORWARD, BACKWARD = "created_at", "-created_at"
+# Unified filters hasteCRM has a query parameter for: (field, operator) -> parameter.
+FILTER_PARAMS = {
+    Entity.CONTACT: {("status", "eq"): "status", ("company_id", "eq"): "company"},
+    Entity.COMPANY: {("industry", "eq"): "industry", ("domain", "eq"): "domain"},
+    Entity.DEAL: {("company_id", "eq"): "company"},
+    Entity.NOTE: {},
+}
+DATE_PARAMS = {("created_at", "gte"): "created_after", ("created_at", "lte"): "created_before"}
+SORT_NAMES = {
+    "created_at": "created_at",
+    "last_name": "last_name",
+    "name": "name",
+    "amount": "value",
+}
+SORTABLE = {
+    Entity.CONTACT: frozenset({"created_at", "last_name"}),
+    Entity.COMPANY: frozenset({"created_at", "name"}),
+    Entity.DEAL: frozenset({"created_at", "amount"}),
+    Entity.NOTE: frozenset({"created_at"}),
+}
+
+
+def _support(entity: Entity) -> QuerySupport:
+    ops: dict[str, set[str]] = {}
+    for field, op in [*FILTER_PARAMS[entity], *(DATE_PARAMS if entity is not Entity.NOTE else [])]:
+        ops.setdefault(field, set()).add(op)
+    return QuerySupport({f: frozenset(o) for f, o in ops.items()}, sortable=SORTABLE[entity])
+
+
+def _filters(query: ListQuery) -> dict[str, str]:
+    """Query parameters of a filter already checked against `_support` (AND only)."""
+    params: dict[str, str] = {}
+    for cond in conditions(query.filter):
+        name = DATE_PARAMS.get((cond.field, cond.op))
+        if name is None:
+            name = next(
+                p for (f, o), p in _all_params().items() if f == cond.field and o == cond.op
+            )
+        value = cond.value
+        params[name] = value.isoformat() if isinstance(value, datetime) else str(value)
+    return params
+
+
+def _all_params() -> dict[tuple[str, str], str]:
+    return {k: v for table in FILTER_PARAMS.values() for k, v in table.items()}
+
+
 # Unified field -> hasteCRM's camelCase key on writes, and back for userErrors paths.
 WRITE_NAMES = {
     Entity.CONTACT: {
@@ -226,6 +274,7 @@ class Haste(DataSource):
     default_request_size = 100
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
     links = frozenset(Link)
+    query_support = {entity: _support(entity) for entity in Entity}
     writes = frozenset((e, op) for e in Entity for op in Op)
     write_fields = {
         Entity.CONTACT: frozenset(
@@ -286,7 +335,13 @@ class Haste(DataSource):
     ) -> str:
         if after_key is not None:
             raise NotImplementedError("hasteCRM pages back with `previous`, not keysets")
-        return BACKWARD if reverse else FORWARD
+        # The handle is the query string itself: its cursors only work with it.
+        keys = [
+            ("-" if sort.descending != reverse else "") + SORT_NAMES[sort.field]
+            for sort in query.order
+        ] or [BACKWARD if reverse else FORWARD]
+        params = {"sort": ",".join(keys), **_filters(query)}
+        return json.dumps(params, sort_keys=True)
 
     async def fetch_page(
         self,
@@ -297,7 +352,8 @@ class Haste(DataSource):
         filters: dict[str, str] | None = None,
     ) -> SeqPage[AnyRecord]:
         self.require(entity)
-        params: dict[str, Any] = {"limit": limit, "sort": handle, **(filters or {})}
+        query = json.loads(handle) if handle.startswith("{") else {"sort": handle}
+        params: dict[str, Any] = {"limit": limit, **query, **(filters or {})}
         if position is not None:
             params["cursor"] = position
         response = await self.upstream.request("GET", PATHS[entity], params=params)

@@ -13,6 +13,7 @@ deals, notes in dataset `options.dataset`, default `acme.crm`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
@@ -23,7 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from gateway.datasources.base import DataSource, PaginationStyle
-from gateway.listquery import ListQuery
+from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
 from gateway.records import (
     AnyRecord,
@@ -100,6 +101,61 @@ CHILDREN = {
     Link.DEAL_NOTES: (Entity.NOTE, "target_type = 'deal' AND ", "target_id"),
 }
 BATCH = 500  # ids per IN (...) list
+POLL_SECONDS = 0.2
+# Unified field -> column, per entity: what lists filter on (orders would need a keyset
+# over the sort column to page backward, which this data source does not build yet).
+FILTER_COLUMNS = {
+    Entity.CONTACT: ("first_name", "last_name", "email", "company_id", "created_at"),
+    Entity.COMPANY: ("name", "domain", "industry", "created_at"),
+    Entity.DEAL: ("name", "stage", "amount", "company_id", "created_at"),
+    Entity.NOTE: ("title", "body", "created_at"),
+}
+TEXT_OPS = frozenset(
+    {"eq", "neq", "in", "contains", "startsWith", "gt", "gte", "lt", "lte", "isNull"}
+)
+VALUE_OPS = frozenset({"eq", "neq", "in", "gt", "gte", "lt", "lte", "isNull"})
+COMPARE = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return _literal(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return str(value)
+    return _literal(str(value))
+
+
+def _sql(entity: Entity, expr: Expr) -> str:
+    if isinstance(expr, All | AnyOf):
+        joiner = " AND " if isinstance(expr, All) else " OR "
+        return "(" + joiner.join(_sql(entity, part) for part in expr.parts) + ")"
+    column, value = expr.field, expr.value
+    if column == "amount" and expr.op not in ("isNull", "in"):
+        value = float(value)
+    if expr.op == "isNull":
+        return f"{column} IS {'' if value else 'NOT '}NULL"
+    if expr.op == "in":
+        values = [float(v) if column == "amount" else v for v in value]
+        return f"{column} IN ({', '.join(_sql_value(v) for v in values)})" if values else "FALSE"
+    if expr.op == "contains":
+        return f"LOWER({column}) LIKE {_literal('%' + str(value).lower() + '%')}"
+    if expr.op == "startsWith":
+        return f"LOWER({column}) LIKE {_literal(str(value).lower() + '%')}"
+    return f"{column} {COMPARE[expr.op]} {_sql_value(value)}"
+
+
+def _where(entity: Entity, expr: Expr | None) -> str | None:
+    return None if expr is None else _sql(entity, expr)
+
+
+def _support(entity: Entity) -> QuerySupport:
+    ops = {
+        f: VALUE_OPS if f in ("amount", "created_at", "company_id") else TEXT_OPS
+        for f in FILTER_COLUMNS[entity]
+    }
+    return QuerySupport(ops, can_or=True, can_nest=True)
 
 
 def _time(value: Any) -> datetime | None:
@@ -216,6 +272,7 @@ class Redivis(DataSource):
     rate_limits = (Window(1000, 60.0),)
     # Every link is a query: ids and parents batch into `IN (...)` lists.
     links = frozenset(Link)
+    query_support = {entity: _support(entity) for entity in Entity}
 
     def __init__(
         self, settings: ProviderSettings, client: httpx.AsyncClient, *, cache: bool = True
@@ -246,6 +303,10 @@ class Redivis(DataSource):
 
     async def _query(self, entity: Entity, where: str, order: str) -> str:
         """Run a query over the entity's table; its id."""
+        return (await self._run(entity, where, order))[0]
+
+    async def _run(self, entity: Entity, where: str, order: str) -> tuple[str, int | None]:
+        """Run a query over the entity's table; its id and how many rows it has."""
         columns = ", ".join(COLUMNS[entity])
         sql = f"SELECT {columns} FROM `{self._table(entity)}`{where} ORDER BY id {order}"
         response = await self.upstream.request(
@@ -254,14 +315,16 @@ class Redivis(DataSource):
         query = self.upstream.json(response)
         while True:
 
-            def state(q: Any) -> tuple[str, str, str | None]:
-                return str(q["id"]), str(q["status"]), q.get("errorMessage")
+            def state(q: Any) -> tuple[str, str, str | None, int | None]:
+                rows = q.get("outputNumRows")
+                return str(q["id"]), str(q["status"]), q.get("errorMessage"), _int(rows)
 
-            query_id, status, error = self.parse(state, query, response)
+            query_id, status, error, rows = self.parse(state, query, response)
             if status == "completed":
-                return query_id
+                return query_id, rows
             if status == "failed":
                 raise self.upstream.bad_response(f"query failed: {error}", response)
+            await asyncio.sleep(POLL_SECONDS)  # still running: ask again shortly
             response = await self.upstream.request("GET", f"/api/v1/queries/{query_id}")
             query = self.upstream.json(response)
 
@@ -306,10 +369,13 @@ class Redivis(DataSource):
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
     ) -> str:
         self.require(entity)
-        if not reverse and after_key is None:
+        condition = _where(entity, query.filter)
+        if not reverse and after_key is None and condition is None:
             return TABLE_HANDLE
-        where = "" if after_key is None else f" WHERE id {'<' if reverse else '>'} "
-        where += "" if after_key is None else _literal(after_key)
+        parts = [f"({condition})"] if condition else []
+        if after_key is not None:
+            parts.append(f"id {'<' if reverse else '>'} {_literal(after_key)}")
+        where = f" WHERE {' AND '.join(parts)}" if parts else ""
         return await self._query(entity, where, "DESC" if reverse else "ASC")
 
     async def fetch_page(
@@ -325,6 +391,9 @@ class Redivis(DataSource):
         return SeqPage(records, token)
 
     async def count(self, entity: Entity, query: ListQuery) -> int | None:
+        condition = _where(entity, query.filter)
+        if condition is not None:  # a filtered list: the query's row count
+            return (await self._run(entity, f" WHERE {condition}", "ASC"))[1]
         response = await self.upstream.request("GET", self._table_path(entity))
         body = self.upstream.json(response)
         return self.parse(lambda b: _int(b["numRows"]), body, response)

@@ -1,0 +1,119 @@
+"""Filters on every provider that has them: the filtered walk equals the unfiltered walk
+with the same predicate applied to the records themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import GraphQLClient
+
+LIST = """
+query($p: String!, $filter: ContactFilter, $order: [ContactOrder!], $after: String) {
+  contacts(provider: $p, first: 100, after: $after, filter: $filter, orderBy: $order) {
+    edges { node { id remoteId firstName lastName createdAt company { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+_everything: dict[str, list[dict[str, Any]]] = {}
+
+
+def walk(
+    client: GraphQLClient, provider: str, filter: Any = None, order: Any = None
+) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = client.data(LIST, {"p": provider, "filter": filter, "order": order, "after": after})[
+            "contacts"
+        ]
+        nodes += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = page["pageInfo"]["endCursor"]
+
+
+def everything(client: GraphQLClient, provider: str) -> list[dict[str, Any]]:
+    if provider not in _everything:
+        _everything[provider] = walk(client, provider)
+    return _everything[provider]
+
+
+Case = tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]
+TEXT_CASES: list[Case] = [
+    ({"lastName": {"eq": "Turing"}}, lambda n: n["lastName"] == "Turing"),
+    ({"lastName": {"startsWith": "ho"}}, lambda n: n["lastName"].lower().startswith("ho")),
+    ({"firstName": {"contains": "RAC"}}, lambda n: "rac" in n["firstName"].lower()),
+    ({"lastName": {"in": ["Knuth", "Liskov"]}}, lambda n: n["lastName"] in ("Knuth", "Liskov")),
+    (
+        {"or": [{"lastName": {"eq": "Knuth"}}, {"firstName": {"eq": "Ada"}}]},
+        lambda n: n["lastName"] == "Knuth" or n["firstName"] == "Ada",
+    ),
+    (
+        {
+            "and": [
+                {"lastName": {"gte": "T"}},
+                {"or": [{"firstName": {"eq": "Ada"}}, {"firstName": {"eq": "Alan"}}]},
+            ]
+        },
+        lambda n: n["lastName"] >= "T" and n["firstName"] in ("Ada", "Alan"),
+    ),
+]
+
+
+@pytest.mark.parametrize("provider", ["attio", "redivis"])
+@pytest.mark.parametrize(
+    ("filter", "keep"), TEXT_CASES, ids=[str(i) for i in range(len(TEXT_CASES))]
+)
+def test_rich_filters(gateway, provider, filter, keep):
+    expected = [n["remoteId"] for n in everything(gateway, provider) if keep(n)]
+    assert expected
+    assert [n["remoteId"] for n in walk(gateway, provider, filter)] == expected
+
+
+def test_revyops_equality_ignores_case(gateway):
+    expected = [
+        n["remoteId"] for n in everything(gateway, "revyops") if n["lastName"].lower() == "turing"
+    ]
+    assert [
+        n["remoteId"] for n in walk(gateway, "revyops", {"lastName": {"eq": "TURING"}})
+    ] == expected
+
+
+def test_haste_filters_and_orders(gateway):
+    nodes = everything(gateway, "haste")
+    company = next(n["company"]["id"] for n in nodes if n["company"])
+    expected = [n["remoteId"] for n in nodes if (n["company"] or {}).get("id") == company]
+    assert [
+        n["remoteId"] for n in walk(gateway, "haste", {"companyId": {"eq": company}})
+    ] == expected
+    middle = sorted(n["createdAt"] for n in nodes)[len(nodes) // 2]
+    later = [n["remoteId"] for n in nodes if n["createdAt"] >= middle]
+    assert [n["remoteId"] for n in walk(gateway, "haste", {"createdAt": {"gte": middle}})] == later
+    ordered = walk(gateway, "haste", None, [{"field": "LAST_NAME", "direction": "DESC"}])
+    names = [n["lastName"] for n in ordered]
+    assert names == sorted(names, reverse=True)
+    assert sorted(n["remoteId"] for n in ordered) == sorted(n["remoteId"] for n in nodes)
+    body = gateway.post(LIST, {"p": "haste", "filter": {"lastName": {"eq": "Turing"}}})
+    assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
+
+
+def test_attio_orders_and_pages_backward_in_that_order(gateway):
+    order = [{"field": "LAST_NAME", "direction": "DESC"}, {"field": "FIRST_NAME"}]
+    forward = [n["remoteId"] for n in walk(gateway, "attio", {"lastName": {"gte": "S"}}, order)]
+    query = LIST.replace("first: 100, after: $after", "last: 30, before: $after")
+    backward: list[str] = []
+    before = None
+    while True:
+        page = gateway.data(
+            query.replace("hasNextPage endCursor", "hasPreviousPage startCursor"),
+            {"p": "attio", "filter": {"lastName": {"gte": "S"}}, "order": order, "after": before},
+        )["contacts"]
+        backward = [e["node"]["remoteId"] for e in page["edges"]] + backward
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+    assert backward == forward
+    assert len(forward) > 100
