@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.datasources import DataSource
 from gateway.datasources.base import Op
-from gateway.errors import BadUserInput, InvalidInput, NotFound, UpstreamError
+from gateway.errors import BadUserInput, InvalidInput, NotFound, Unsupported, UpstreamError
 from gateway.records import AnyRecord, Entity
 from resolvers.context import Context
 from resolvers.queries import parse_global_id
@@ -197,3 +197,66 @@ async def restore_deal(context: Context, global_id: str) -> Outcome:
     except NotFound as error:
         outcome.problems = [(["input", "id"], error.message)]
     return outcome
+
+
+@dataclass
+class BulkItem:
+    index: int
+    record: AnyRecord | None = None
+    deleted_id: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+async def bulk(
+    context: Context,
+    entity: Entity,
+    op: Op,
+    provider: str | None,
+    items: list[tuple[str | None, dict[str, Any]]],
+) -> list[BulkItem]:
+    """Several writes of one kind in one provider call; each item says how it went.
+
+    `items` are (global id or None, raw fields). Items refused before sending keep
+    their index and report why; the rest go out together.
+    """
+    if not items:
+        return []
+    ids = [i for i, _ in items if i is not None]
+    if provider is not None:
+        source = context.gateway.source(provider)
+    else:
+        source, _ = _ids(context, entity, ids, "input")
+    if entity not in source.can_bulk:
+        raise Unsupported(
+            f"{source.display_name} (provider {source.name!r}) has no bulk writes of "
+            f"{entity.value}s.",
+            provider=source.name,
+        )
+    results = [BulkItem(index) for index in range(len(items))]
+    sendable: list[tuple[int, tuple[Op, str | None, dict[str, Any] | None]]] = []
+    for index, (global_id, raw) in enumerate(items):
+        remote_id = None
+        if global_id is not None:
+            found, owner, remote_id = parse_global_id(global_id, "input")
+            if found is not entity or owner != source.name:
+                results[index].problems.append(
+                    (["input", "id"], f"not a {entity.value} of provider {source.name!r}.")
+                )
+                continue
+        values = None if op is Op.DELETE else _values(source, entity, raw, results[index].problems)
+        if not results[index].problems:
+            sendable.append((index, (op, remote_id, values)))
+    if sendable:
+        outcomes = await _send(source.bulk(entity, [operation for _, operation in sendable]))
+        for (index, _), outcome in zip(sendable, outcomes, strict=True):
+            item = results[index]
+            if isinstance(outcome, InvalidInput):
+                item.problems = [(["input", *p], m) for p, m in outcome.problems]
+            elif isinstance(outcome, NotFound):
+                item.problems = [(["input", "id"], outcome.message)]
+            elif isinstance(outcome, str):
+                item.deleted_id = items[index][0]
+            elif not isinstance(outcome, Exception):
+                item.record = outcome
+                context.loaders.forget(outcome)
+    return results

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.datasources.base import Op
 from gateway.records import Entity
 from resolvers import mutations
 from resolvers.context import Info
@@ -145,6 +146,55 @@ class MergeContactsInput:
     loser_ids: list[strawberry.ID] = strawberry.field(
         description="Contacts merged into it and removed (same provider)."
     )
+
+
+@strawberry.input(description="Contacts to create in one call.")
+class BulkCreateContactsInput:
+    provider: str = strawberry.field(description="The provider instance to create them in.")
+    contacts: list[ContactFields] = strawberry.field(description="One entry per new contact.")
+
+
+@strawberry.input(description="Contacts to change in one call.")
+class BulkUpdateContactsInput:
+    contacts: list[UpdateContactInput] = strawberry.field(
+        description="One entry per contact (all of one provider)."
+    )
+
+
+@strawberry.input(description="Contacts to delete in one call.")
+class BulkDeleteContactsInput:
+    ids: list[strawberry.ID] = strawberry.field(description="Global ids, all of one provider.")
+
+
+@strawberry.type(description="How one operation of a bulk write went.")
+class BulkContactResult:
+    index: int = strawberry.field(description="Its position in the input list.")
+    contact: t.Contact | None = strawberry.field(description="The contact as it now is.")
+    deleted_id: str | None = strawberry.field(
+        description="For deletes: the id deleted.", graphql_type=strawberry.ID | None
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.type(description="The outcome of each operation of a bulk write.")
+class BulkContactsPayload:
+    results: list[BulkContactResult] = strawberry.field(description="One per input, in order.")
+    succeeded: int = strawberry.field(description="How many operations took effect.")
+    failed: int = strawberry.field(description="How many were refused.")
+
+
+def _bulk_payload(items: list[mutations.BulkItem]) -> BulkContactsPayload:
+    results = [
+        BulkContactResult(
+            index=item.index,
+            contact=None if item.record is None else convert.contact(item.record),  # type: ignore[arg-type]
+            deleted_id=item.deleted_id,
+            user_errors=[UserError(field=p, message=m) for p, m in item.problems],
+        )
+        for item in items
+    ]
+    failed = sum(1 for item in items if item.problems)
+    return BulkContactsPayload(results=results, succeeded=len(items) - failed, failed=failed)
 
 
 @strawberry.input(description="The record to delete.")
@@ -347,3 +397,44 @@ class Mutation:
         outcome = await mutations.restore_deal(info.context, str(input.id))
         node = None if outcome.record is None else convert.to_node(outcome.record)
         return DealPayload(deal=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Create many contacts in one call (hasteCRM).")
+    async def bulk_create_contacts(
+        self,
+        info: Info,
+        input: Annotated[
+            BulkCreateContactsInput, strawberry.argument(description="What to create.")
+        ],
+    ) -> BulkContactsPayload | None:
+        items: list[tuple[str | None, dict[str, Any]]] = [(None, _raw(c)) for c in input.contacts]
+        return _bulk_payload(
+            await mutations.bulk(info.context, Entity.CONTACT, Op.CREATE, input.provider, items)
+        )
+
+    @strawberry.mutation(description="Change many contacts in one call (hasteCRM).")
+    async def bulk_update_contacts(
+        self,
+        info: Info,
+        input: Annotated[
+            BulkUpdateContactsInput, strawberry.argument(description="What to change.")
+        ],
+    ) -> BulkContactsPayload | None:
+        items: list[tuple[str | None, dict[str, Any]]] = [
+            (str(c.id), _raw(c)) for c in input.contacts
+        ]
+        return _bulk_payload(
+            await mutations.bulk(info.context, Entity.CONTACT, Op.UPDATE, None, items)
+        )
+
+    @strawberry.mutation(description="Delete many contacts in one call (hasteCRM).")
+    async def bulk_delete_contacts(
+        self,
+        info: Info,
+        input: Annotated[
+            BulkDeleteContactsInput, strawberry.argument(description="What to delete.")
+        ],
+    ) -> BulkContactsPayload | None:
+        items: list[tuple[str | None, dict[str, Any]]] = [(str(i), {}) for i in input.ids]
+        return _bulk_payload(
+            await mutations.bulk(info.context, Entity.CONTACT, Op.DELETE, None, items)
+        )

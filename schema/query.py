@@ -47,6 +47,7 @@ def _writable(source: Any) -> list[str]:
         names.append("Contact.merge")
     if source.can_restore_deals:
         names.append("Deal.restore")
+    names += [f"{NAMES[e]}.bulk" for e in source.can_bulk]
     return sorted(names)
 
 

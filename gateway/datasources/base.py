@@ -206,6 +206,18 @@ class DataSource(ABC):
             provider=self.name,
         )
 
+    can_bulk: ClassVar[frozenset[Entity]] = frozenset()
+
+    async def bulk(
+        self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
+    ) -> list[AnyRecord | str | GatewayError]:
+        """Several writes in one call, each with its own outcome: the record written, the
+        id deleted, or the error (InvalidInput, NotFound) of that operation alone."""
+        raise Unsupported(
+            f"{self.display_name} (provider {self.name!r}) has no bulk writes.",
+            provider=self.name,
+        )
+
     async def restore_deal(self, remote_id: str) -> AnyRecord:
         """Bring back an archived deal."""
         raise Unsupported(

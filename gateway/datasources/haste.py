@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gateway.datasources.base import DataSource, Op, PaginationStyle
-from gateway.errors import NotFound, UpstreamNotFound
+from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import SeqPage
 from gateway.records import (
@@ -45,6 +45,7 @@ PATHS = {
     Entity.NOTE: "/v1/notes",
 }
 FORWARD, BACKWARD = "created_at", "-created_at"
+BULK_LIMIT = 100
 # Unified filters hasteCRM has a query parameter for: (field, operator) -> parameter.
 FILTER_PARAMS = {
     Entity.CONTACT: {("status", "eq"): "status", ("company_id", "eq"): "company"},
@@ -296,6 +297,7 @@ class Haste(DataSource):
         Entity.NOTE: frozenset({"body", "target"}),
     }
     can_merge_contacts = True
+    can_bulk = frozenset({Entity.CONTACT})
 
     @classmethod
     def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
@@ -507,3 +509,45 @@ class Haste(DataSource):
             ) from None
         raw = self.upstream.json(response)
         return self.parse(lambda b: self._record(Entity.CONTACT, b["data"]), raw, response)
+
+    async def bulk(
+        self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
+    ) -> list[AnyRecord | str | GatewayError]:
+        outcomes: list[AnyRecord | str | GatewayError] = []
+        for start in range(0, len(operations), BULK_LIMIT):
+            chunk = operations[start : start + BULK_LIMIT]
+            body = {
+                "operations": [
+                    {
+                        "method": op.value,
+                        **({"id": remote_id} if remote_id is not None else {}),
+                        **({"data": self._body(entity, values)} if values is not None else {}),
+                    }
+                    for op, remote_id, values in chunk
+                ]
+            }
+            response = await self.write(entity, "POST", f"{PATHS[entity]}/bulk", json_body=body)
+            raw = self.upstream.json(response)
+
+            def convert(b: Any, chunk: Any = chunk) -> list[AnyRecord | str | GatewayError]:
+                results = sorted(b["data"]["results"], key=lambda r: r["index"])
+                out: list[AnyRecord | str | GatewayError] = []
+                for (op, remote_id, _), result in zip(chunk, results, strict=True):
+                    if result["status"] == "success":
+                        out.append(
+                            str(remote_id)
+                            if op is Op.DELETE
+                            else self._record(entity, result["data"])
+                        )
+                    elif result["error"].get("code") == "RESOURCE_NOT_FOUND":
+                        out.append(self.not_found(entity, str(remote_id)))
+                    else:
+                        out.append(
+                            InvalidInput(
+                                self.field_errors({"error": result["error"]}), provider=self.name
+                            )
+                        )
+                return out
+
+            outcomes += self.parse(convert, raw, response)
+        return outcomes

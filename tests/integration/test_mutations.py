@@ -34,6 +34,23 @@ mutation($id: ID!) { deleteContact(input: {id: $id}) { deletedId userErrors { fi
 """
 NODE = "query($id: ID!) { node(id: $id) { ... on Contact { lastName } } }"
 serial = itertools.count(1)
+PROVIDERS = ("revyops", "basicsos", "haste", "attio")
+
+
+def _all_ids(client: GraphQLClient, provider: str) -> list[str]:
+    """Every contact id of a provider, walked through the gateway."""
+    ids: list[str] = []
+    after = None
+    while True:
+        page = client.data(
+            "query($p: String!, $a: String) { contacts(provider: $p, first: 100, after: $a) "
+            "{ edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+            {"p": provider, "a": after},
+        )["contacts"]
+        ids += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return ids
+        after = page["pageInfo"]["endCursor"]
 
 
 @pytest.fixture
@@ -171,7 +188,7 @@ def test_a_burst_of_creates_loses_and_doubles_nothing(own):
         async with httpx.AsyncClient(base_url=str(own["url"]), timeout=60) as client:
 
             async def one(i: int) -> dict[str, Any]:
-                provider = ("revyops", "basicsos")[i % 2]
+                provider = PROVIDERS[i % len(PROVIDERS)]
                 response = await client.post(
                     "/graphql",
                     json={
@@ -184,16 +201,16 @@ def test_a_burst_of_creates_loses_and_doubles_nothing(own):
 
             return await asyncio.gather(*(one(i) for i in range(200)))
 
-    totals = '{ a: contacts(provider: "revyops") { totalCount } b: contacts(provider: "basicsos") { totalCount } }'
-    before = own["client"].data(totals)
+    before = {p: _all_ids(own["client"], p) for p in PROVIDERS}
     answers = asyncio.run(burst())
     created = [a["data"]["createContact"]["contact"] for a in answers]
     assert all(c is not None for c in created)
     ids = [c["id"] for c in created]
     assert len(set(ids)) == 200
-    after = own["client"].data(totals)
-    assert after["a"]["totalCount"] - before["a"]["totalCount"] == 100
-    assert after["b"]["totalCount"] - before["b"]["totalCount"] == 100
+    for provider in PROVIDERS:
+        new = set(_all_ids(own["client"], provider)) - set(before[provider])
+        mine = {c["id"] for i, c in enumerate(created) if PROVIDERS[i % len(PROVIDERS)] == provider}
+        assert new == mine  # every acknowledged one is there, and nothing else appeared
     for contact in created:
         found = own["client"].data(
             "query($id: ID!) { node(id: $id) { ... on Contact { emails { address } } } }",
@@ -326,3 +343,49 @@ def test_haste_merges_contacts(own):
     )["mergeContacts"]
     assert merged == {"contact": {"id": ids[0]}, "userErrors": []}
     assert client.data(NODE, {"id": ids[1]})["node"] is None
+
+
+def test_haste_bulk_reports_each_operation(own):
+    client = own["client"]
+    taken = email()
+    client.data(CREATE_CONTACT, {"input": {"provider": "haste", "email": taken}})
+    created = client.data(
+        "mutation($i: BulkCreateContactsInput!) { bulkCreateContacts(input: $i) "
+        "{ succeeded failed results { index contact { id emails { address } } userErrors { field message } } } }",
+        {
+            "i": {
+                "provider": "haste",
+                "contacts": [
+                    {"email": email()},
+                    {"email": taken},
+                    {"email": "not-an-email"},
+                    {"email": email()},
+                ],
+            }
+        },
+    )["bulkCreateContacts"]
+    assert (created["succeeded"], created["failed"]) == (2, 2)
+    outcomes = {r["index"]: r for r in created["results"]}
+    assert outcomes[0]["contact"]
+    assert outcomes[3]["contact"]
+    assert outcomes[1]["contact"] is None
+    assert outcomes[1]["userErrors"][0]["field"] == ["input", "email"]  # duplicate
+    assert outcomes[2]["userErrors"][0]["field"] == ["input", "email"]  # invalid
+    ids = [outcomes[0]["contact"]["id"], outcomes[3]["contact"]["id"]]
+    updated = client.data(
+        "mutation($i: BulkUpdateContactsInput!) { bulkUpdateContacts(input: $i) "
+        "{ succeeded results { contact { lastName } } } }",
+        {"i": {"contacts": [{"id": ids[0], "lastName": "One"}, {"id": ids[1], "lastName": "Two"}]}},
+    )["bulkUpdateContacts"]
+    assert [r["contact"]["lastName"] for r in updated["results"]] == ["One", "Two"]
+    deleted = client.data(
+        "mutation($i: BulkDeleteContactsInput!) { bulkDeleteContacts(input: $i) "
+        "{ succeeded results { deletedId } } }",
+        {"i": {"ids": ids}},
+    )["bulkDeleteContacts"]
+    assert [r["deletedId"] for r in deleted["results"]] == ids
+    assert all(client.data(NODE, {"id": i})["node"] is None for i in ids)
+    unsupported = client.post(
+        'mutation { bulkCreateContacts(input: {provider: "basicsos", contacts: [{email: "a@b.co"}]}) { succeeded } }'
+    )
+    assert unsupported["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
