@@ -10,7 +10,9 @@ filtering in memory behind the client's back would break pagination.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gateway.errors import Unsupported
@@ -163,3 +165,73 @@ def flatten(expr: Expr | None) -> Expr | None:
     if len(parts) == 1:
         return parts[0]
     return kind(tuple(parts))
+
+
+# --- applied by the gateway, to a list it holds whole --------------------------------------
+#
+# Nested connections fetch a parent's whole child list (APIs filter by parent, not page per
+# parent), so their filters and orders can be applied exactly here. Text `eq`/`in` compare
+# exactly; `contains` and `startsWith` ignore case; ranges compare typed values.
+
+
+def _matches(value: Any, op: str, operand: Any) -> bool:
+    if op == "isNull":
+        return (value is None or value == "") == bool(operand)
+    if value is None:
+        return op == "neq"
+    if op == "contains":
+        return str(operand).lower() in str(value).lower()
+    if op == "startsWith":
+        return str(value).lower().startswith(str(operand).lower())
+    if op == "in":
+        return any(_matches(value, "eq", item) for item in operand)
+    left, right = _comparable(value, operand)
+    if op == "eq":
+        return bool(left == right)
+    if op == "neq":
+        return bool(left != right)
+    try:
+        return bool(
+            {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[op]
+        )
+    except TypeError:
+        return False
+
+
+def _comparable(value: Any, operand: Any) -> tuple[Any, Any]:
+    if isinstance(value, Decimal):
+        try:
+            return value, Decimal(str(operand))
+        except InvalidOperation:
+            return str(value), str(operand)
+    return value, operand
+
+
+def evaluate(expr: Expr | None, value_of: Callable[[str], Any]) -> bool:
+    """Whether a record, read through `value_of(field)`, passes the filter."""
+    if expr is None:
+        return True
+    if isinstance(expr, All):
+        return all(evaluate(p, value_of) for p in expr.parts)
+    if isinstance(expr, AnyOf):
+        return any(evaluate(p, value_of) for p in expr.parts)
+    return _matches(value_of(expr.field), expr.op, expr.value)
+
+
+def _key(value_of: Callable[[Any, str], Any], name: str) -> Callable[[Any], Any]:
+    return lambda item: value_of(item, name)
+
+
+def arrange(items: list[Any], query: ListQuery, value_of: Callable[[Any, str], Any]) -> list[Any]:
+    """`items` filtered and ordered as `query` says (`value_of(item, field)`); nulls last."""
+
+    def reader(item: Any) -> Callable[[str], Any]:
+        return lambda name: value_of(item, name)
+
+    kept = [i for i in items if evaluate(query.filter, reader(i))]
+    for sort in reversed(query.order):
+        present = [i for i in kept if value_of(i, sort.field) is not None]
+        missing = [i for i in kept if value_of(i, sort.field) is None]
+        present.sort(key=_key(value_of, sort.field), reverse=sort.descending)
+        kept = present + missing
+    return kept

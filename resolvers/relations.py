@@ -9,6 +9,10 @@ nested connection is cut from it in memory by the same Relay engine.
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
+from gateway.listquery import ListQuery, arrange
 from gateway.pagination import (
     ConnectionArgs,
     ConnectionSlice,
@@ -34,10 +38,27 @@ async def linked_record(
     return await context.loaders.record(source, entity).load(remote_id)
 
 
+def field_value(record: AnyRecord, name: str) -> Any:
+    """A unified field of a record, as filters and orders see it."""
+    if name == "email":
+        emails = getattr(record, "emails", [])
+        return emails[0].address if emails else None
+    if name == "amount":
+        amount = getattr(record, "amount", None)
+        return None if amount is None else Decimal(amount.amount)
+    return getattr(record, name, None)
+
+
 async def linked_list(
-    context: Context, record: AnyRecord, link: Link, args: ConnectionArgs
+    context: Context,
+    record: AnyRecord,
+    link: Link,
+    args: ConnectionArgs,
+    query: ListQuery | None = None,
 ) -> ConnectionSlice[AnyRecord]:
-    """A Relay window over the records `link` leads to from `record`."""
+    """A Relay window over the records `link` leads to from `record`, filtered and
+    ordered by the gateway (it holds the parent's whole child list)."""
+    query = query or ListQuery()
     gateway = context.gateway
     checked = check_args(args, gateway.limits)
     source = gateway.source(record.provider)
@@ -49,11 +70,13 @@ async def linked_list(
     else:
         items = await context.loaders.children(source, link).load(record.remote_id)
         context.loaders.prime(items)
+    if not query.empty:
+        items = arrange(list(items), query, field_value)
 
     async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
         return OffsetPage(offset, items[offset : offset + size], len(items))
 
-    binding = binding_key(record.provider, f"{link.value}:{record.remote_id}", None, None)
+    binding = binding_key(record.provider, f"{link.value}:{record.remote_id}", query.key())
     return await paginate_offsets(
         checked,
         fetch=fetch,

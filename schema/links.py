@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from gateway.listquery import ListQuery
 from gateway.pagination import ConnectionArgs
 from gateway.records import AnyRecord, CompanyRecord, Entity, Link
 from resolvers.context import Info
@@ -40,6 +41,7 @@ async def connection(
     after: str | None,
     last: int | None,
     before: str | None,
+    query: ListQuery | None = None,
 ) -> C:
     args = ConnectionArgs(first=first, after=after, last=last, before=before)
-    return convert.connection(cls, await linked_list(info.context, record, link, args))
+    return convert.connection(cls, await linked_list(info.context, record, link, args, query))

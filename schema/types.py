@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 
 from gateway.records import Link
 from resolvers.context import Info
+from schema import filters as f
 
 First = Annotated[
     int | None,
@@ -141,11 +142,22 @@ class Contact(relay.Node, Record):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.DealFilter | None,
+            strawberry.argument(
+                description="Only these (applied by the gateway to the whole list)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.DealOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> DealConnection | None:
         from schema import links
 
+        query = f.list_query(filter, order_by, self.provider)
         return await links.connection(
-            DealConnection, self.record, info, Link.CONTACT_DEALS, first, after, last, before
+            DealConnection, self.record, info, Link.CONTACT_DEALS, first, after, last, before, query
         )
 
     @strawberry.field(description="Notes about the contact.")
@@ -156,11 +168,22 @@ class Contact(relay.Node, Record):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.NoteFilter | None,
+            strawberry.argument(
+                description="Only these (applied by the gateway to the whole list)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.NoteOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> NoteConnection | None:
         from schema import links
 
+        query = f.list_query(filter, order_by, self.provider)
         return await links.connection(
-            NoteConnection, self.record, info, Link.CONTACT_NOTES, first, after, last, before
+            NoteConnection, self.record, info, Link.CONTACT_NOTES, first, after, last, before, query
         )
 
 
@@ -184,11 +207,30 @@ class Company(relay.Node, Record):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.ContactFilter | None,
+            strawberry.argument(
+                description="Only these (applied by the gateway to the whole list)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.ContactOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> ContactConnection | None:
         from schema import links
 
+        query = f.list_query(filter, order_by, self.provider)
         return await links.connection(
-            ContactConnection, self.record, info, Link.COMPANY_CONTACTS, first, after, last, before
+            ContactConnection,
+            self.record,
+            info,
+            Link.COMPANY_CONTACTS,
+            first,
+            after,
+            last,
+            before,
+            query,
         )
 
     @strawberry.field(description="The company's deals.")
@@ -199,11 +241,22 @@ class Company(relay.Node, Record):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.DealFilter | None,
+            strawberry.argument(
+                description="Only these (applied by the gateway to the whole list)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.DealOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> DealConnection | None:
         from schema import links
 
+        query = f.list_query(filter, order_by, self.provider)
         return await links.connection(
-            DealConnection, self.record, info, Link.COMPANY_DEALS, first, after, last, before
+            DealConnection, self.record, info, Link.COMPANY_DEALS, first, after, last, before, query
         )
 
     @strawberry.field(description="Notes about the company.")
@@ -214,11 +267,22 @@ class Company(relay.Node, Record):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.NoteFilter | None,
+            strawberry.argument(
+                description="Only these (applied by the gateway to the whole list)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.NoteOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> NoteConnection | None:
         from schema import links
 
+        query = f.list_query(filter, order_by, self.provider)
         return await links.connection(
-            NoteConnection, self.record, info, Link.COMPANY_NOTES, first, after, last, before
+            NoteConnection, self.record, info, Link.COMPANY_NOTES, first, after, last, before, query
         )
 
 
@@ -250,11 +314,30 @@ class Deal(relay.Node, Record):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.ContactFilter | None,
+            strawberry.argument(
+                description="Only these (applied by the gateway to the whole list)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.ContactOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> ContactConnection | None:
         from schema import links
 
+        query = f.list_query(filter, order_by, self.provider)
         return await links.connection(
-            ContactConnection, self.record, info, Link.DEAL_CONTACTS, first, after, last, before
+            ContactConnection,
+            self.record,
+            info,
+            Link.DEAL_CONTACTS,
+            first,
+            after,
+            last,
+            before,
+            query,
         )
 
     @strawberry.field(description="Notes about the deal.")
@@ -265,11 +348,22 @@ class Deal(relay.Node, Record):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        filter: Annotated[
+            f.NoteFilter | None,
+            strawberry.argument(
+                description="Only these (applied by the gateway to the whole list)."
+            ),
+        ] = None,
+        order_by: Annotated[
+            list[f.NoteOrder] | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ] = None,
     ) -> NoteConnection | None:
         from schema import links
 
+        query = f.list_query(filter, order_by, self.provider)
         return await links.connection(
-            NoteConnection, self.record, info, Link.DEAL_NOTES, first, after, last, before
+            NoteConnection, self.record, info, Link.DEAL_NOTES, first, after, last, before, query
         )
 
 

@@ -209,3 +209,41 @@ def test_company_contacts_are_the_contacts_pointing_at_it(gateway, kind):
             assert contact["node"]["company"]["remoteId"] == company["remoteId"]
             seen += 1
     assert seen > 0
+
+
+@pytest.mark.parametrize("kind", ["basicsos", "attio", "redivis"])
+def test_nested_connections_filter_and_order(gateway, kind):
+    query = """
+    query($p: String!, $filter: ContactFilter, $order: [ContactOrder!]) {
+      companies(provider: $p, first: 10) { edges { node {
+        contacts(first: 100, filter: $filter, orderBy: $order) {
+          totalCount edges { node { remoteId firstName lastName } }
+        }
+      } } }
+    }"""
+    whole = gateway.data(query, {"p": kind})["companies"]["edges"]
+    shaped = gateway.data(
+        query,
+        {
+            "p": kind,
+            "filter": {
+                "or": [{"lastName": {"startsWith": "h"}}, {"firstName": {"in": ["Ada", "Alan"]}}]
+            },
+            "order": [{"field": "LAST_NAME", "direction": "DESC"}, {"field": "FIRST_NAME"}],
+        },
+    )["companies"]["edges"]
+    kept_any = False
+    for full, part in zip(whole, shaped, strict=True):
+        nodes = [e["node"] for e in full["node"]["contacts"]["edges"]]
+        kept = [
+            n
+            for n in nodes
+            if n["lastName"].lower().startswith("h") or n["firstName"] in ("Ada", "Alan")
+        ]
+        kept.sort(key=lambda n: n["firstName"])
+        kept.sort(key=lambda n: n["lastName"], reverse=True)
+        got = part["node"]["contacts"]
+        assert [e["node"]["remoteId"] for e in got["edges"]] == [n["remoteId"] for n in kept]
+        assert got["totalCount"] == len(kept)
+        kept_any = kept_any or bool(kept)
+    assert kept_any
