@@ -189,11 +189,12 @@ async def merge_contacts(context: Context, winner: str, losers: list[str]) -> Ou
     return outcome
 
 
-async def restore_deal(context: Context, global_id: str) -> Outcome:
+async def restore_deal(context: Context, global_id: str, *, archive: bool = False) -> Outcome:
     source, remote_id = _target(context, Entity.DEAL, global_id)
     outcome = Outcome()
     try:
-        outcome.record = await _send(source.restore_deal(remote_id))
+        call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
+        outcome.record = await _send(call)
     except NotFound as error:
         outcome.problems = [(["input", "id"], error.message)]
     return outcome

@@ -438,3 +438,16 @@ class Mutation:
         return _bulk_payload(
             await mutations.bulk(info.context, Entity.CONTACT, Op.DELETE, None, items)
         )
+
+    @strawberry.mutation(
+        description="Archive a deal: hidden from lists, kept for restoreDeal (BasicsOS, with a "
+        "member's token)."
+    )
+    async def archive_deal(
+        self,
+        info: Info,
+        input: Annotated[DeleteInput, strawberry.argument(description="The deal to archive.")],
+    ) -> DealPayload | None:
+        outcome = await mutations.restore_deal(info.context, str(input.id), archive=True)
+        node = None if outcome.record is None else convert.to_node(outcome.record)
+        return DealPayload(deal=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]

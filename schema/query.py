@@ -47,6 +47,8 @@ def _writable(source: Any) -> list[str]:
         names.append("Contact.merge")
     if source.can_restore_deals:
         names.append("Deal.restore")
+    if source.can_archive_deals:
+        names.append("Deal.archive")
     names += [f"{NAMES[e]}.bulk" for e in source.can_bulk]
     return sorted(names)
 

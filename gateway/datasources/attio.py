@@ -68,6 +68,7 @@ FILTER_ATTRIBUTES: dict[Entity, dict[str, tuple[str, str | None]]] = {
         "last_name": ("name", "last_name"),
         "email": ("email_addresses", "email_address"),
         "title": ("job_title", None),
+        "company_id": ("company", None),
         "created_at": ("created_at", None),
     },
     Entity.COMPANY: {
@@ -81,9 +82,12 @@ FILTER_ATTRIBUTES: dict[Entity, dict[str, tuple[str, str | None]]] = {
         "name": ("name", None),
         "stage": ("stage", None),
         "amount": ("value", None),
+        "company_id": ("associated_company", None),
         "created_at": ("created_at", None),
     },
 }
+REFERENCES = {"company_id": "companies"}
+REFERENCE_OPS = frozenset({"eq", "neq", "in", "isNull"})
 ATTIO_OPS = {
     "eq": "$eq",
     "in": "$in",
@@ -107,6 +111,13 @@ def _attio_filter(entity: Entity, expr: Expr) -> dict[str, Any]:
         key = "$and" if isinstance(expr, All) else "$or"
         return {key: [_attio_filter(entity, p) for p in expr.parts]}
     slug, sub = FILTER_ATTRIBUTES[entity][expr.field]
+    if expr.field in REFERENCES and expr.op in ("eq", "in"):
+        targets = expr.value if expr.op == "in" else [expr.value]
+        matches = [
+            {slug: {"target_object": REFERENCES[expr.field], "target_record_id": t}}
+            for t in targets
+        ]
+        return matches[0] if len(matches) == 1 else {"$or": matches}
     value: Any = expr.value
     if expr.field == "amount":
         value = [float(v) for v in value] if isinstance(value, list) else float(value)

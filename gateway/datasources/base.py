@@ -208,6 +208,17 @@ class DataSource(ABC):
 
     can_bulk: ClassVar[frozenset[Entity]] = frozenset()
 
+    @property
+    def can_archive_deals(self) -> bool:
+        return False
+
+    async def archive_deal(self, remote_id: str) -> AnyRecord:
+        """Set a deal aside without deleting it (restore_deal brings it back)."""
+        raise Unsupported(
+            f"{self.display_name} (provider {self.name!r}) cannot archive deals.",
+            provider=self.name,
+        )
+
     async def bulk(
         self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
     ) -> list[AnyRecord | str | GatewayError]:

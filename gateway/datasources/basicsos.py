@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.datasources.base import DataSource, Op, PaginationStyle
-from gateway.errors import GatewayError, InvalidInput, UpstreamNotFound
+from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
 from gateway.pagination import OffsetPage
 from gateway.records import (
@@ -541,3 +541,31 @@ class BasicsOS(DataSource):
         )
         raw = self.upstream.json(response)
         return self.parse(lambda r: self._record("deals", r), raw, response)
+
+    @property
+    def can_archive_deals(self) -> bool:
+        # DELETE archives a deal only for a member's token; an admin's deletes it for good.
+        return self.settings.options.get("token_role", "admin") == "member"
+
+    async def archive_deal(self, remote_id: str) -> AnyRecord:
+        if not self.can_archive_deals:
+            raise Unsupported(
+                f"BasicsOS (provider {self.name!r}) archives deals only with a member's "
+                "token, and this provider is configured with an admin's, for which the API "
+                "deletes deals for good; configure a member token with "
+                'options.token_role = "member".',
+                provider=self.name,
+            )
+        if not remote_id.isdigit():
+            raise self.not_found(Entity.DEAL, remote_id)
+        response = await self.write(
+            Entity.DEAL, "DELETE", f"/api/deals/{remote_id}", remote_id=remote_id
+        )
+        raw = self.upstream.json(response)
+
+        def convert(body: Any) -> AnyRecord:
+            if not body.get("archived"):
+                raise ValueError("the deal was deleted, not archived")
+            return self._record("deals", body["record"])
+
+        return self.parse(convert, raw, response)

@@ -43,6 +43,16 @@ def everything(client: GraphQLClient, provider: str) -> list[dict[str, Any]]:
 
 Case = tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]
 TEXT_CASES: list[Case] = [
+    ({"lastName": {"neq": "Turing"}}, lambda n: n["lastName"] != "Turing"),
+    ({"lastName": {"gt": "Stroustrup"}}, lambda n: n["lastName"] > "Stroustrup"),
+    ({"lastName": {"lt": "Borg"}}, lambda n: n["lastName"] < "Borg"),
+    ({"lastName": {"lte": "Allen"}}, lambda n: n["lastName"] <= "Allen"),
+    ({"companyId": {"isNull": True}}, lambda n: n["company"] is None),
+    ({"companyId": {"isNull": False}}, lambda n: n["company"] is not None),
+    (
+        {"createdAt": {"lt": "2024-01-03T00:00:00Z"}},
+        lambda n: n["createdAt"] < "2024-01-03T00:00:00",
+    ),
     ({"lastName": {"eq": "Turing"}}, lambda n: n["lastName"] == "Turing"),
     ({"lastName": {"startsWith": "ho"}}, lambda n: n["lastName"].lower().startswith("ho")),
     ({"firstName": {"contains": "RAC"}}, lambda n: "rac" in n["firstName"].lower()),

@@ -72,6 +72,7 @@ def own() -> Iterator[dict[str, object]]:
                 kind="basicsos",
                 base_url=bos.url,
                 credentials={"token": "bos_crm_demo_member"},
+                options={"token_role": "member"},
                 rate_limit=False,
             ),
         ]
@@ -389,3 +390,26 @@ def test_haste_bulk_reports_each_operation(own):
         'mutation { bulkCreateContacts(input: {provider: "basicsos", contacts: [{email: "a@b.co"}]}) { succeeded } }'
     )
     assert unsupported["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
+
+
+def test_archive_deal_needs_a_member_token(own):
+    client = own["client"]
+    deals = client.data(
+        '{ deals(provider: "bos-member", first: 2) { edges { node { id remoteId } } } }'
+    )
+    member_deal = deals["deals"]["edges"][1]["node"]
+    archived = client.data(
+        "mutation($id: ID!) { archiveDeal(input: {id: $id}) { deal { remoteId } userErrors { message } } }",
+        {"id": member_deal["id"]},
+    )["archiveDeal"]
+    assert archived == {"deal": {"remoteId": member_deal["remoteId"]}, "userErrors": []}
+    admin_id = base64.b64encode(f"Deal:basicsos:{member_deal['remoteId']}".encode()).decode()
+    refused = client.post(
+        "mutation($id: ID!) { archiveDeal(input: {id: $id}) { deal { id } } }", {"id": admin_id}
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
+    assert "member" in refused["errors"][0]["message"]
+    writable = client.data("{ providers { name capabilities { writable } } }")["providers"]
+    by_name = {p["name"]: p["capabilities"]["writable"] for p in writable}
+    assert "Deal.archive" in by_name["bos-member"]
+    assert "Deal.archive" not in by_name["basicsos"]
