@@ -36,6 +36,15 @@ class Link(enum.StrEnum):
 
 # Links read from ids the record holds (by-id lookups); the others are child lists.
 TO_ONE = frozenset({Link.CONTACT_COMPANY, Link.DEAL_COMPANY, Link.NOTE_TARGET})
+PARENT_ENTITY = {
+    Link.CONTACT_DEALS: Entity.CONTACT,
+    Link.CONTACT_NOTES: Entity.CONTACT,
+    Link.COMPANY_CONTACTS: Entity.COMPANY,
+    Link.COMPANY_DEALS: Entity.COMPANY,
+    Link.COMPANY_NOTES: Entity.COMPANY,
+    Link.DEAL_CONTACTS: Entity.DEAL,
+    Link.DEAL_NOTES: Entity.DEAL,
+}
 CHILD_ENTITY = {
     Link.CONTACT_DEALS: Entity.DEAL,
     Link.CONTACT_NOTES: Entity.NOTE,

@@ -18,7 +18,6 @@ from gateway.errors import InvalidInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
 from gateway.pagination import OffsetPage
 from gateway.records import (
-    CHILD_ENTITY,
     Address,
     AnyRecord,
     CompanyRecord,
@@ -441,21 +440,7 @@ class Attio(DataSource):
             Link.DEAL_NOTES: "deals",
         }.get(link)
         if parent is None:
-            # Inline lists: the parents' records carry the ids.
-            entity = {
-                Link.CONTACT_DEALS: Entity.CONTACT,
-                Link.COMPANY_CONTACTS: Entity.COMPANY,
-                Link.COMPANY_DEALS: Entity.COMPANY,
-                Link.DEAL_CONTACTS: Entity.DEAL,
-            }[link]
-            parents = await self.get_many(entity, parent_ids)
-            child = CHILD_ENTITY[link]
-            ids = [[] if isinstance(p, Exception) else p.linked.get(link, []) for p in parents]
-            flat = list(dict.fromkeys(i for group in ids for i in group))
-            records = dict(zip(flat, await self.get_many(child, flat), strict=True)) if flat else {}
-            return [
-                [r for i in group if not isinstance(r := records[i], Exception)] for group in ids
-            ]
+            return await self.inline_children(link, parent_ids)  # the parents carry the ids
 
         async def notes_of(record_id: str) -> list[AnyRecord]:
             async with self._bound:

@@ -38,7 +38,7 @@ from gateway.pagination import (
     paginate_offsets,
     paginate_sequential,
 )
-from gateway.records import AnyRecord, Entity, Link
+from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth, Upstream
@@ -164,6 +164,15 @@ class DataSource(ABC):
             f"{self.display_name} (provider {self.name!r}) has no {link.value} link.",
             provider=self.name,
         )
+
+    async def inline_children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+        """Children a link's parents list inline (`record.linked`): the parents, then the
+        children by id, two batches in all."""
+        parents = await self.get_many(PARENT_ENTITY[link], parent_ids)
+        ids = [[] if isinstance(p, Exception) else p.linked.get(link, []) for p in parents]
+        flat = list(dict.fromkeys(i for group in ids for i in group))
+        found = dict(zip(flat, await self.get_many(CHILD_ENTITY[link], flat), strict=True))
+        return [[r for i in group if not isinstance(r := found[i], Exception)] for group in ids]
 
     def require_link(self, link: Link) -> None:
         if link not in self.links:

@@ -425,11 +425,7 @@ class Haste(DataSource):
                     groups[contact.company_id].append(contact)
             return [groups[p] for p in parent_ids]
         if link is Link.DEAL_CONTACTS:  # deals list their contacts inline
-            deals = await self.get_many(Entity.DEAL, parent_ids)
-            ids = [[] if isinstance(d, Exception) else d.linked.get(link, []) for d in deals]
-            flat = list(dict.fromkeys(i for group in ids for i in group))
-            found = dict(zip(flat, await self.get_many(Entity.CONTACT, flat), strict=True))
-            return [[r for i in g if not isinstance(r := found[i], Exception)] for g in ids]
+            return await self.inline_children(link, parent_ids)
         entity, name = CHILD_FILTERS[link]
 
         async def one(parent: str) -> list[AnyRecord]:

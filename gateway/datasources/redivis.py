@@ -422,11 +422,7 @@ class Redivis(DataSource):
     async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
         self.require_link(link)
         if link is Link.DEAL_CONTACTS:  # a deal's contact is a column of the deal
-            deals = await self.get_many(Entity.DEAL, parent_ids)
-            ids = [[] if isinstance(d, Exception) else d.linked.get(link, []) for d in deals]
-            flat = list(dict.fromkeys(i for group in ids for i in group))
-            found = dict(zip(flat, await self.get_many(Entity.CONTACT, flat), strict=True))
-            return [[r for i in g if not isinstance(r := found[i], Exception)] for g in ids]
+            return await self.inline_children(link, parent_ids)
         entity, condition, column = CHILDREN[link]
         groups: dict[str, list[AnyRecord]] = {p: [] for p in parent_ids}
         unique = list(groups)

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -188,23 +189,43 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "_", name.lower())
 
 
-def _table_of(reference: str) -> str:
-    """`owner.dataset[:refId][:version].table[:refId]` -> the table name, or 404."""
+VERSION = re.compile(r"^(current|next|v\d+_\d+)$")
+
+
+def _split(part: str) -> str:
+    """`name[:refId][:version]` -> name, or 404 for a version this dataset lacks."""
+    name, *tags = part.split(":")
+    for tag in tags:
+        # Tags that look like versions must name ours; anything else is a refId, ignored.
+        if VERSION.match(tag.lower()) and tag.lower() not in ("current", "next", "v1_0"):
+            raise ApiError(404, "not_found", f"Version {tag!r} not found.")
+    return _norm(name)
+
+
+def _dataset_of(reference: str) -> None:
+    """Check `owner.dataset[:refId][:version]` names our dataset, else 404."""
+    text = unquote(reference)
+    parts = text.split(".")
+    if len(parts) != 2 or _norm(parts[0]) != ORGANIZATION or _split(parts[1]) != DATASET:
+        raise ApiError(404, "not_found", f"Dataset {text!r} not found.")
+
+
+def _table_of(reference: str, default_dataset: str | None = None) -> str:
+    """`owner.dataset[:refId][:version].table[:refId]` -> the table name, or 404.
+
+    With a query's `defaultDataset`, a bare `table` name is resolved inside it.
+    """
     text = unquote(reference).strip("`")
     parts = text.split(".")
+    if len(parts) == 1 and default_dataset is not None:
+        _dataset_of(default_dataset)
+        parts = [ORGANIZATION, DATASET, parts[0]]
     if len(parts) != 3:
         raise ApiError(404, "not_found", f"Table {text!r} not found.")
-    owner, dataset, table = (p.split(":")[0] for p in parts)
-    version = parts[1].split(":")[1:]
-    if (
-        version
-        and version[-1] not in ("current", "next", "v1_0")
-        and not version[-1].startswith("v")
-    ):
-        raise ApiError(404, "not_found", f"Version {version[-1]!r} not found.")
-    if _norm(owner) != ORGANIZATION or _norm(dataset) != DATASET or _norm(table) not in VARIABLES:
+    owner, dataset, table = _norm(parts[0]), _split(parts[1]), _split(parts[2])
+    if owner != ORGANIZATION or dataset != DATASET or table not in VARIABLES:
         raise ApiError(404, "not_found", f"Table {text!r} not found.")
-    return _norm(table)
+    return table
 
 
 # --- the SQL subset --------------------------------------------------------------------
@@ -233,8 +254,10 @@ def _tokens(sql: str) -> list[tuple[str, str]]:
 class Parser:
     """SELECT cols FROM t [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET m], nothing more."""
 
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, default_dataset: str | None = None) -> None:
         self.tokens = _tokens(sql)
+        self.default_dataset = default_dataset
+        self.used: list[str] = []  # every column named anywhere, checked once the table is known
         self.i = 0
 
     def peek(self) -> str:
@@ -255,7 +278,9 @@ class Parser:
         kind, value = self.take()
         if kind != "ident":
             raise ApiError(400, "invalid_request", f"Expected a column name, found {value!r}.")
-        return value.strip("`").lower()
+        name = value.strip("`").lower()
+        self.used.append(name)
+        return name
 
     def literal(self) -> Any:
         kind, value = self.take()
@@ -285,7 +310,10 @@ class Parser:
                 columns.append(self.ident())
         self.take("FROM")
         _, reference = self.take()
-        table = _table_of(reference)
+        try:
+            table = _table_of(reference, self.default_dataset)
+        except ApiError as error:  # a bad table in SQL is a bad query, not a missing resource
+            raise ApiError(400, "invalid_request", error.description) from None
         where: Callable[[Row], bool] = lambda row: True  # noqa: E731
         order: list[tuple[str, bool]] = []
         limit, offset = None, 0
@@ -306,18 +334,23 @@ class Parser:
                 self.take()
         if self.peek() == "LIMIT":
             self.take()
-            limit = int(self.literal())
+            limit = self.count("LIMIT")
         if self.peek() == "OFFSET":
             self.take()
-            offset = int(self.literal())
+            offset = self.count("OFFSET")
         if self.i != len(self.tokens):
             raise ApiError(400, "invalid_request", f"Unsupported SQL: {self.tokens[self.i][1]!r}.")
         known = {name for name, _ in VARIABLES[table]}
-        for column in [*(columns or []), *(c for c, _ in order)]:
+        for column in self.used:
             if column not in known:
                 raise ApiError(400, "invalid_request", f"Unknown variable {column!r} in {table}.")
-        self.known = known
         return columns, table, where, order, limit, offset
+
+    def count(self, clause: str) -> int:
+        kind, value = self.take()
+        if kind != "num" or not value.isdigit():
+            raise ApiError(400, "invalid_request", f"{clause} needs a non-negative integer.")
+        return int(value)
 
     def disjunction(self) -> Callable[[Row], bool]:
         parts = [self.conjunction()]
@@ -424,27 +457,46 @@ def _token(source: str, offset: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _untoken(token: str, source: str) -> int:
+def _untoken(token: str, source: str, size: int) -> int:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         offset = data["o"]
         owner = data["s"]
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "invalid_request", "pageToken is not valid.") from None
-    if owner != source or not isinstance(offset, int) or offset < 0:
-        raise ApiError(400, "invalid_request", "pageToken belongs to another listing.")
+    if owner != source or not isinstance(offset, int) or not 0 < offset <= size:
+        raise ApiError(400, "invalid_request", "pageToken does not belong to this listing.")
     return offset
 
 
-def _max_results(raw: str | None, default: int | None) -> int | None:
+FLAGS = {"exactReferences", "strictReferences"}  # accepted on any call, ignored
+LIST_PARAMS = {"maxResults", "pageToken"} | FLAGS
+ROW_PARAMS = {"format", "selectedVariables", "maxResults", "pageToken"} | FLAGS
+
+
+def _check_params(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ApiError(400, "invalid_request", f"Unknown query parameter(s): {', '.join(unknown)}.")
+
+
+def _max_results(raw: str | None, default: int | None, ceiling: int | None) -> int | None:
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_RESULTS:
-        raise ApiError(400, "invalid_request", f"maxResults must be between 1 and {MAX_RESULTS}.")
+    if not raw.isdigit() or int(raw) < 1 or (ceiling is not None and int(raw) > ceiling):
+        bound = f"between 1 and {ceiling}" if ceiling else "a positive integer"
+        raise ApiError(400, "invalid_request", f"maxResults must be {bound}.")
     return int(raw)
 
 
 def _rows_response(request: Request, source: str, rows: list[Row], columns: list[str]) -> Response:
+    """Rows as jsonl; `maxResults` caps them and, being ≤ 1,000, offers a next-page token.
+
+    Real Redivis has no paging here: `maxResults` alone is a plain cap of any size. The
+    contract's extension: with `pageToken` it must be 1-1000, and when rows remain after
+    a cap of at most 1,000 the header `X-Redivis-Next-Page-Token` carries the next token.
+    """
+    _check_params(request, ROW_PARAMS)
     params = request.query_params
     fmt = params.get("format", "jsonl")
     if fmt not in ("jsonl", "csv", "arrow"):
@@ -452,28 +504,32 @@ def _rows_response(request: Request, source: str, rows: list[Row], columns: list
     if fmt != "jsonl":
         raise ApiError(400, "invalid_request", f"This server streams jsonl only, not {fmt}.")
     selected = columns
-    if params.get("selectedVariables"):
+    if params.get("selectedVariables") is not None:
         wanted = [v.strip().lower() for v in params["selectedVariables"].split(",") if v.strip()]
         unknown = [v for v in wanted if v not in columns]
-        if unknown:
+        if unknown or not wanted:
             raise ApiError(400, "invalid_request", f"Unknown variables: {', '.join(unknown)}.")
         selected = wanted
     token = params.get("pageToken")
-    limit = _max_results(params.get("maxResults"), None)
-    start = _untoken(token, source) if token else 0
+    paging = token is not None
+    limit = _max_results(params.get("maxResults"), None, MAX_RESULTS if paging else None)
+    start = _untoken(token, source, len(rows)) if token is not None else 0
     end = len(rows) if limit is None else start + limit
     chunk = rows[start:end]
     body = "".join(json.dumps({c: r.get(c) for c in selected}) + "\n" for r in chunk)
     headers = {}
-    if limit is not None and end < len(rows):
+    if limit is not None and limit <= MAX_RESULTS and end < len(rows):
         headers["X-Redivis-Next-Page-Token"] = _token(source, end)
     return Response(body, media_type="application/x-ndjson", headers=headers)
 
 
 def _listing(request: Request, source: str, items: list[Row]) -> JSONResponse:
-    limit = _max_results(request.query_params.get("maxResults"), LIST_DEFAULT) or LIST_DEFAULT
+    """`{"results": [...], "nextPageToken": ... | null}`, maxResults 1-1000, default 100."""
+    _check_params(request, LIST_PARAMS)
+    limit = _max_results(request.query_params.get("maxResults"), LIST_DEFAULT, MAX_RESULTS)
+    assert limit is not None
     token = request.query_params.get("pageToken")
-    start = _untoken(token, source) if token else 0
+    start = _untoken(token, source, len(items)) if token is not None else 0
     chunk = items[start : start + limit]
     following = _token(source, start + limit) if start + limit < len(items) else None
     return JSONResponse({"results": chunk, "nextPageToken": following})
@@ -485,6 +541,7 @@ def _listing(request: Request, source: str, items: list[Row]) -> JSONResponse:
 @dataclass
 class Query:
     id: str
+    owner: str  # the token that ran it; other tokens get 404, as for any hidden resource
     table: str
     rows: list[Row]
     columns: list[str]
@@ -492,6 +549,8 @@ class Query:
 
 
 class Redivis:
+    """The per-app state: one dataset per tenant token, finished queries, rate windows."""
+
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
         self.datasets: dict[str, Dataset] = {}
@@ -511,7 +570,6 @@ class Redivis:
             DEMO_TOKEN: _dataset(build_world(o.seed, **sizes)),
             TENANT2_TOKEN: _dataset(build_world(o.seed + 1, **sizes)),
         }
-        self.datasets[LIMITED_TOKEN] = self.datasets[DEMO_TOKEN]
         self.queries = {}
         self.windows = {}
 
@@ -533,7 +591,7 @@ def _throttled(reset: float) -> JSONResponse:
     response = _error(429, "rate_limit_exceeded", "Too many requests; retry after the given time.")
     response.headers.update(
         {
-            "Retry-After": str(_millis(reset)),
+            "Retry-After": str(_millis(reset)),  # an instant in ms since the epoch, not a delay
             "X-RateLimit-Limit": str(RATE_LIMIT),
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": str(_millis(reset)),
@@ -542,214 +600,283 @@ def _throttled(reset: float) -> JSONResponse:
     return response
 
 
+ERROR_KINDS = {
+    400: "invalid_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "invalid_request",
+    429: "rate_limit_exceeded",
+}
+OPEN_PATHS = {"/api/v1/openAPI.json"}  # served without a token, like the real one
+
+
+def _error_for(status: int, message: str) -> JSONResponse:
+    return _error(status, ERROR_KINDS.get(status, "internal_error"), message)
+
+
+def _dataset_resource(created: float) -> Row:
+    return {
+        "kind": "dataset",
+        "id": "ds_crm",
+        "name": DATASET,
+        "qualifiedReference": f"{ORGANIZATION}.{DATASET}",
+        "scopedReference": DATASET,
+        "referenceId": "crm1",
+        "uri": f"/datasets/{ORGANIZATION}.{DATASET}",
+        "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}",
+        "owner": {"kind": "organization", "name": ORGANIZATION},
+        "description": "CRM records",
+        "accessLevel": "data",
+        "publicAccessLevel": "none",
+        "createdAt": _millis(created),
+        "updatedAt": _millis(created),
+        "tableCount": len(VARIABLES),
+        "numBytes": 0,
+    }
+
+
+def _table_resource(data: Dataset, table: str, *, full: bool = False) -> Row:
+    reference = f"{ORGANIZATION}.{DATASET}.{table}"
+    resource: Row = {
+        "kind": "table",
+        "id": hashlib.sha256(reference.encode()).hexdigest()[:12],
+        "name": table,
+        "uri": f"/tables/{reference}",
+        "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}/tables/{table}",
+        "qualifiedReference": reference,
+        "scopedReference": table,
+        "referenceId": hashlib.sha256(table.encode()).hexdigest()[:4],
+        "hash": hashlib.sha256(json.dumps(data.tables[table][-1:]).encode()).hexdigest()[:16],
+        "isSample": False,
+        "isFileIndex": False,
+        "createdAt": _millis(data.created),
+        "updatedAt": _millis(data.created),
+        "description": f"CRM {table}",
+        "numRows": len(data.tables[table]),
+        "numBytes": len(json.dumps(data.tables[table])),
+        "uploadMergeStrategy": "append",
+        "variableCount": len(VARIABLES[table]),
+    }
+    if full:
+        resource["container"] = _dataset_resource(data.created)
+        resource["accessLevel"] = "data"
+    return resource
+
+
+def _variable_resource(table: str, index: int, *, full: bool = False) -> Row:
+    column, kind = VARIABLES[table][index]
+    resource: Row = {
+        "kind": "variable",
+        "uri": f"/tables/{ORGANIZATION}.{DATASET}.{table}/variables/{column}",
+        "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}/tables/{table}",
+        "name": column,
+        "type": kind,
+    }
+    if full:
+        resource["description"] = f"{table}.{column}"
+        resource["valueLabels"] = []
+    else:
+        resource.update({"index": index, "label": column.replace("_", " "), "isFileId": False})
+    return resource
+
+
+def _query_resource(query: Query) -> Row:
+    kinds = dict(VARIABLES[query.table])
+    return {
+        "kind": "query",
+        "uri": f"/queries/{query.id}",
+        "id": query.id,
+        "status": "completed",  # the emulator runs every query synchronously
+        "errorMessage": None,
+        "outputNumRows": len(query.rows),
+        "outputNumBytes": len(json.dumps(query.rows)),
+        "outputSchema": [{"name": c, "type": kinds[c]} for c in query.columns],
+        "createdAt": _millis(query.created),
+    }
+
+
 def create_app(options: EmulatorOptions) -> FastAPI:
     api = Redivis(options)
-    app = FastAPI(title="Redivis API emulator", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Redivis API emulator",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openAPI.json",
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _error(error.status, error.kind, error.description, **error.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error_for(error.status_code, str(error.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _error_for(400, "The request is not valid.")
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        """Auth, the per-token rate window and its headers, HEAD error payloads."""
+        if not request.url.path.startswith("/api/v1/") or request.url.path in OPEN_PATHS:
+            response: Response = await call_next(request)
+            return response
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or token not in (*api.datasets, LIMITED_TOKEN):
+            response = _error(401, "invalid_token", "The access token is missing or invalid.")
+        else:
+            remaining, reset = api.window(token)
+            if options.rate_limits and remaining <= 0:
+                response = _throttled(reset)
+            else:
+                api.spend(token)
+                request.state.token = token
+                response = await call_next(request)
+                response.headers.update(
+                    {
+                        "X-RateLimit-Limit": str(RATE_LIMIT),
+                        "X-RateLimit-Remaining": str(max(0, remaining - 1)),
+                        "X-RateLimit-Reset": str(_millis(reset)),
+                    }
+                )
+        if request.method == "HEAD" and response.status_code >= 400:
+            # HEAD answers have no body, so the error travels percent-encoded in a header.
+            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+            headers = dict(response.headers)
+            headers["X-Redivis-Error-Payload"] = quote(body.decode())
+            headers.pop("content-length", None)
+            return Response(status_code=response.status_code, headers=headers)
+        return response
+
+    # Counting and faults sit outside the gate, so 401s and 429s are counted too.
     install_control(
         app,
         EmulatorControl(
             reset=api.reset,
-            error_response=lambda status, message: _error(
-                status, "internal_error" if status >= 500 else "error", message
-            ),
+            error_response=_error_for,
             throttle_response=lambda: _throttled(time.time() + 1),
             options=options,
         ),
     )
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "invalid_request"}.get(error.status_code, "invalid_request")
-        return _error(error.status_code, kind, str(error.detail))
-
-    @app.middleware("http")
-    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        if not request.url.path.startswith("/api/v1/"):
-            response: Response = await call_next(request)
-            return response
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or token not in api.datasets:
-            return _error(401, "invalid_token", "The access token is missing, invalid or expired.")
-        remaining, reset = api.window(token)
-        if options.rate_limits and remaining <= 0:
-            return _throttled(reset)
-        if options.rate_limits:
-            api.spend(token)
-            remaining -= 1
-        request.state.token = token
-        try:
-            response = await call_next(request)
-        except ApiError as error:
-            response = _error(error.status, error.kind, error.description, **error.extra)
-        response.headers.update(
-            {
-                "X-RateLimit-Limit": str(RATE_LIMIT),
-                "X-RateLimit-Remaining": str(max(0, remaining)),
-                "X-RateLimit-Reset": str(_millis(reset)),
-            }
-        )
-        return response
-
-    def dataset(request: Request, *, rows: bool = False) -> Dataset:
+    def dataset(request: Request, scope: str) -> Dataset:
+        """The caller's dataset; the limited token has neither data scope, hence 403."""
         token: str = request.state.token
-        if rows and token == LIMITED_TOKEN:
+        if token == LIMITED_TOKEN:
             raise ApiError(
                 403,
                 "insufficient_scope",
-                "Reading rows needs the data.data scope.",
-                scope=["data.data"],
+                f"This call needs the {scope} scope.",
+                scope=[scope],
             )
         return api.datasets[token]
 
-    def table_resource(data: Dataset, table: str, *, full: bool = False) -> Row:
-        reference = f"{ORGANIZATION}.{DATASET}.{table}"
-        resource: Row = {
-            "kind": "table",
-            "id": hashlib.sha256(reference.encode()).hexdigest()[:12],
-            "name": table,
-            "uri": f"/tables/{reference}",
-            "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}/tables/{table}",
-            "qualifiedReference": reference,
-            "scopedReference": table,
-            "referenceId": hashlib.sha256(table.encode()).hexdigest()[:4],
-            "hash": hashlib.sha256(json.dumps(data.tables[table][-1:]).encode()).hexdigest()[:16],
-            "isSample": False,
-            "isFileIndex": False,
-            "createdAt": _millis(data.created),
-            "updatedAt": _millis(data.created),
-            "description": f"CRM {table}",
-            "numRows": len(data.tables[table]),
-            "numBytes": len(json.dumps(data.tables[table])),
-            "uploadMergeStrategy": "append",
-            "variableCount": len(VARIABLES[table]),
-        }
-        if full:
-            resource["container"] = {
-                "kind": "dataset",
-                "qualifiedReference": f"{ORGANIZATION}.{DATASET}",
-            }
-            resource["accessLevel"] = "data"
-        return resource
-
     @app.get("/api/v1/organizations/{org}/datasets")
-    async def datasets(org: str, request: Request) -> Response:
-        dataset(request)
+    async def list_datasets(org: str, request: Request) -> Response:
+        data = dataset(request, "data.overview")
         if _norm(org) != ORGANIZATION:
             raise ApiError(404, "not_found", f"Organization {org!r} not found.")
-        item = {
-            "kind": "dataset",
-            "id": "ds_crm",
-            "name": DATASET,
-            "qualifiedReference": f"{ORGANIZATION}.{DATASET}",
-            "scopedReference": DATASET,
-            "referenceId": "crm1",
-            "uri": f"/datasets/{ORGANIZATION}.{DATASET}",
-            "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}",
-            "owner": {"kind": "organization", "name": ORGANIZATION},
-            "description": "CRM records",
-            "accessLevel": "data",
-            "publicAccessLevel": "none",
-            "createdAt": _millis(api.datasets[DEMO_TOKEN].created),
-            "updatedAt": _millis(api.datasets[DEMO_TOKEN].created),
-            "tableCount": len(VARIABLES),
-            "numBytes": 0,
-        }
-        return _listing(request, f"datasets:{org}", [item])
+        return _listing(request, f"datasets:{_norm(org)}", [_dataset_resource(data.created)])
+
+    @app.api_route("/api/v1/datasets/{reference}", methods=["GET", "HEAD"])
+    async def get_dataset(reference: str, request: Request) -> Response:
+        data = dataset(request, "data.overview")
+        _check_params(request, FLAGS)
+        _dataset_of(reference)
+        return JSONResponse(_dataset_resource(data.created))
 
     @app.get("/api/v1/datasets/{reference}/tables")
-    async def tables(reference: str, request: Request) -> Response:
-        data = dataset(request)
-        owner, _, name = unquote(reference).partition(".")
-        if _norm(owner) != ORGANIZATION or _norm(name.split(":")[0]) != DATASET:
-            raise ApiError(404, "not_found", f"Dataset {reference!r} not found.")
-        items = [table_resource(data, t) for t in TABLE_ORDER]
-        return _listing(request, f"tables:{_norm(reference)}", items)
+    async def list_tables(reference: str, request: Request) -> Response:
+        data = dataset(request, "data.overview")
+        _dataset_of(reference)
+        items = [_table_resource(data, t) for t in TABLE_ORDER]
+        return _listing(request, f"tables:{ORGANIZATION}.{DATASET}", items)
 
-    @app.get("/api/v1/tables/{reference}")
-    async def table(reference: str, request: Request) -> Response:
-        data = dataset(request)
-        return JSONResponse(table_resource(data, _table_of(reference), full=True))
+    @app.api_route("/api/v1/tables/{reference}", methods=["GET", "HEAD"])
+    async def get_table(reference: str, request: Request) -> Response:
+        data = dataset(request, "data.overview")
+        _check_params(request, FLAGS)
+        return JSONResponse(_table_resource(data, _table_of(reference), full=True))
 
     @app.get("/api/v1/tables/{reference}/variables")
-    async def variables(reference: str, request: Request) -> Response:
-        dataset(request)
+    async def list_variables(reference: str, request: Request) -> Response:
+        dataset(request, "data.metadata")
         name = _table_of(reference)
-        items = [
-            {
-                "kind": "variable",
-                "name": column,
-                "type": kind,
-                "index": index,
-                "label": column.replace("_", " "),
-                "isFileId": False,
-                "uri": f"/tables/{ORGANIZATION}.{DATASET}.{name}/variables/{column}",
-                "url": f"https://redivis.com/datasets/{ORGANIZATION}.{DATASET}/tables/{name}",
-            }
-            for index, (column, kind) in enumerate(VARIABLES[name])
-        ]
+        items = [_variable_resource(name, i) for i in range(len(VARIABLES[name]))]
         return _listing(request, f"variables:{name}", items)
+
+    @app.get("/api/v1/tables/{reference}/variables/{variable}")
+    async def get_variable(reference: str, variable: str, request: Request) -> Response:
+        dataset(request, "data.metadata")
+        _check_params(request, FLAGS)
+        name = _table_of(reference)
+        for index, (column, _) in enumerate(VARIABLES[name]):
+            if column == _norm(variable):
+                return JSONResponse(_variable_resource(name, index, full=True))
+        raise ApiError(404, "not_found", f"Variable {variable!r} not found in {name}.")
 
     @app.get("/api/v1/tables/{reference}/rows")
     async def table_rows(reference: str, request: Request) -> Response:
-        data = dataset(request, rows=True)
+        data = dataset(request, "data.data")
+        if await request.body():
+            raise ApiError(400, "invalid_request", "GET requests carry no body.")
         name = _table_of(reference)
         columns = [c for c, _ in VARIABLES[name]]
         return _rows_response(request, f"table:{name}", data.tables[name], columns)
 
-    def query_resource(query: Query) -> Row:
-        kinds = dict(VARIABLES[query.table])
-        return {
-            "kind": "query",
-            "uri": f"/queries/{query.id}",
-            "id": query.id,
-            "status": "completed",
-            "errorMessage": None,
-            "outputNumRows": len(query.rows),
-            "outputNumBytes": len(json.dumps(query.rows)),
-            "outputSchema": [{"name": c, "type": kinds[c]} for c in query.columns],
-            "createdAt": _millis(query.created),
-        }
-
     @app.post("/api/v1/queries")
     async def run_query(request: Request) -> Response:
-        data = dataset(request, rows=True)
+        data = dataset(request, "data.data")
+        _check_params(request, FLAGS)
         try:
             body = await request.json()
         except ValueError:
             raise ApiError(400, "invalid_request", "The body is not valid JSON.") from None
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             raise ApiError(400, "invalid_request", "`query` (a SQL string) is required.")
+        extra = sorted(set(body) - {"query", "timeoutMs", "defaultDataset"})
+        if extra:
+            raise ApiError(400, "invalid_request", f"Unknown body field(s): {', '.join(extra)}.")
         timeout = body.get("timeoutMs", 30000)
-        if not isinstance(timeout, int) or not 0 <= timeout <= 60000:
+        if type(timeout) is not int or not 0 <= timeout <= 60000:
             raise ApiError(400, "invalid_request", "timeoutMs must be between 0 and 60000.")
-        parser = Parser(body["query"])
-        columns, name, where, order, limit, offset = parser.parse()
+        default = body.get("defaultDataset")
+        if default is not None and not isinstance(default, str):
+            raise ApiError(400, "invalid_request", "defaultDataset must be a dataset reference.")
+        columns, name, where, order, limit, offset = Parser(body["query"], default).parse()
         selected = columns or [c for c, _ in VARIABLES[name]]
         rows = _sorted([r for r in data.tables[name] if where(r)], order)
         rows = rows[offset:] if limit is None else rows[offset : offset + limit]
-        query_id = f"q_{len(api.queries) + 1:08d}"
         query = Query(
-            query_id, name, [{c: r.get(c) for c in selected} for r in rows], selected, time.time()
+            id=f"q_{len(api.queries) + 1:08d}",
+            owner=request.state.token,
+            table=name,
+            rows=[{c: r.get(c) for c in selected} for r in rows],
+            columns=selected,
+            created=time.time(),
         )
-        api.queries[query_id] = query
-        return JSONResponse(query_resource(query))
+        api.queries[query.id] = query
+        return JSONResponse(_query_resource(query))
 
-    def find_query(query_id: str) -> Query:
+    def find_query(request: Request, query_id: str) -> Query:
         query = api.queries.get(query_id)
-        if query is None:
+        if query is None or query.owner != request.state.token:
             raise ApiError(404, "not_found", f"Query {query_id!r} not found.")
         return query
 
     @app.get("/api/v1/queries/{query_id}")
     async def get_query(query_id: str, request: Request) -> Response:
-        dataset(request)
-        return JSONResponse(query_resource(find_query(query_id)))
+        dataset(request, "data.data")
+        _check_params(request, FLAGS)
+        return JSONResponse(_query_resource(find_query(request, query_id)))
 
     @app.get("/api/v1/queries/{query_id}/rows")
     async def query_rows(query_id: str, request: Request) -> Response:
-        dataset(request, rows=True)
-        query = find_query(query_id)
+        dataset(request, "data.data")
+        query = find_query(request, query_id)
         return _rows_response(request, f"query:{query_id}", query.rows, query.columns)
 
     return app

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -41,8 +42,29 @@ def test_errors_have_the_contract_shape(url):
     assert limited.status_code == 403
     assert limited.json()["error"] == "insufficient_scope"
     assert limited.json()["scope"] == ["data.data"]
+    metadata = httpx.get(
+        f"{url}/api/v1/tables/acme.crm.contacts",
+        headers={"Authorization": f"Bearer {redivis.LIMITED_TOKEN}"},
+    )
+    assert (metadata.status_code, metadata.json()["error"]) == (403, "insufficient_scope")
+    wrong = httpx.get(f"{url}{ROWS}", headers={"Authorization": "Bearer nope"})
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_token")
     unknown = httpx.get(f"{url}/api/v1/tables/acme.crm.spaceships", headers=AUTH)
-    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+    assert unknown.json() == {
+        "status": 404,
+        "error": "not_found",
+        "error_description": unknown.json()["error_description"],
+    }
+    version = httpx.get(f"{url}/api/v1/tables/acme.crm:v9_0.contacts", headers=AUTH)
+    assert version.status_code == 404
+
+
+def test_head_errors_travel_in_a_header(url):
+    response = httpx.head(f"{url}/api/v1/tables/acme.crm.spaceships", headers=AUTH)
+    assert response.status_code == 404
+    assert response.content == b""
+    payload = json.loads(unquote(response.headers["X-Redivis-Error-Payload"]))
+    assert payload["error"] == "not_found"
 
 
 def test_rows_page_with_tokens_in_id_order(url):
@@ -64,6 +86,7 @@ def test_rows_page_with_tokens_in_id_order(url):
 def test_references_are_case_insensitive_and_may_be_encoded(url):
     for reference in (
         "ACME.CRM.Contacts",
+        "acme.crm:abcd:current.contacts:x1y2",
         "acme.crm%3Acurrent.contacts",
         "acme.crm:current.contacts",
     ):
@@ -71,10 +94,53 @@ def test_references_are_case_insensitive_and_may_be_encoded(url):
         assert response.status_code == 200, reference
 
 
-@pytest.mark.parametrize("params", [{"maxResults": 0}, {"maxResults": 1001}, {"pageToken": "zz"}])
-def test_bad_paging_is_invalid_request(url, params):
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"maxResults": 0},
+        {"maxResults": "ten"},
+        {"maxResults": 1001, "pageToken": redivis._token("table:contacts", 5)},
+        {"pageToken": "zz"},
+        {"pageToken": ""},
+        {"pageToken": redivis._token("table:contacts", 5000)},
+        {"offset": 10},
+        {"format": "parquet"},
+        {"selectedVariables": "id,nope"},
+    ],
+)
+def test_bad_row_reads_are_invalid_request(url, params):
     response = httpx.get(f"{url}{ROWS}", params=params, headers=AUTH)
     assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+
+
+def test_max_results_alone_is_the_real_uncapped_limit(url):
+    response = httpx.get(f"{url}{ROWS}", params={"maxResults": 5000}, headers=AUTH)
+    assert len(lines(response)) == 1000
+    assert "X-Redivis-Next-Page-Token" not in response.headers
+    picked = lines(
+        httpx.get(
+            f"{url}{ROWS}", params={"maxResults": 2, "selectedVariables": "EMAIL,id"}, headers=AUTH
+        )
+    )
+    assert [list(row) for row in picked] == [["email", "id"], ["email", "id"]]
+
+
+def test_listings_page_with_next_page_token(url):
+    path, names, params = "/api/v1/datasets/acme.crm/tables", [], {"maxResults": 3}
+    while True:
+        page = httpx.get(f"{url}{path}", params=params, headers=AUTH).json()
+        names += [table["name"] for table in page["results"]]
+        if page["nextPageToken"] is None:
+            break
+        params["pageToken"] = page["nextPageToken"]
+    assert names == ["contacts", "companies", "deals", "notes"]
+    for bad in ({"maxResults": 1001}, {"maxResults": 0}, {"pageToken": "garbage!"}):
+        response = httpx.get(f"{url}{path}", params=bad, headers=AUTH)
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+    variables = httpx.get(f"{url}/api/v1/tables/acme.crm.deals/variables", headers=AUTH).json()
+    assert [v["index"] for v in variables["results"]] == list(range(11))
+    amount = httpx.get(f"{url}/api/v1/tables/acme.crm.deals/variables/amount", headers=AUTH)
+    assert amount.json()["type"] == "float"
 
 
 def test_a_token_belongs_to_its_listing(url):
@@ -100,6 +166,29 @@ def test_queries_filter_sort_and_page(url):
     assert all(r["last_name"] in ("Turing", "Hopper") and r["id"] > "person_000100" for r in rows)
     assert rows == sorted(rows, key=lambda r: (r["last_name"] == "Hopper", r["id"]))
     assert set(rows[0]) == {"id", "last_name"}
+    other = {"Authorization": f"Bearer {redivis.TENANT2_TOKEN}"}
+    hidden = httpx.get(f"{url}/api/v1/queries/{query['id']}", headers=other)
+    assert hidden.status_code == 404
+
+
+def test_query_rows_page_and_default_dataset(url):
+    body = {
+        "query": "SELECT * FROM notes WHERE target_type = 'deal' OR LOWER(title) LIKE 'demo%'",
+        "defaultDataset": "acme.crm",
+    }
+    query = httpx.post(f"{url}/api/v1/queries", json=body, headers=AUTH).json()
+    rows, params = [], {"maxResults": 40}
+    while True:
+        response = httpx.get(
+            f"{url}/api/v1/queries/{query['id']}/rows", params=params, headers=AUTH
+        )
+        rows += lines(response)
+        if "X-Redivis-Next-Page-Token" not in response.headers:
+            break
+        params["pageToken"] = response.headers["X-Redivis-Next-Page-Token"]
+    assert len(rows) == query["outputNumRows"] > 40
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert all(r["target_type"] == "deal" or r["title"].lower().startswith("demo") for r in rows)
 
 
 @pytest.mark.parametrize(
@@ -108,6 +197,10 @@ def test_queries_filter_sort_and_page(url):
         "DELETE FROM `acme.crm.contacts`",
         "SELECT * FROM `acme.crm.contacts` GROUP BY id",
         "SELECT nope FROM `acme.crm.contacts`",
+        "SELECT id FROM `acme.crm.contacts` WHERE nope = 1",
+        "SELECT id FROM `acme.crm.contacts` LIMIT 'x'",
+        "SELECT id FROM `acme.crm.contacts`; DROP TABLE contacts",
+        "SELECT id FROM contacts",
     ],
 )
 def test_sql_outside_the_subset_is_refused(url, sql):
@@ -125,6 +218,15 @@ def test_tenants_see_different_rows(url):
         )
     )
     assert [r["email"] for r in mine] != [r["email"] for r in other]
+
+
+def test_stats_count_requests(url):
+    before = httpx.get(f"{url}/_emulator/stats").json()["requests"]
+    for _ in range(3):
+        httpx.get(f"{url}/api/v1/tables/acme.crm.notes", headers=AUTH)
+    stats = httpx.get(f"{url}/_emulator/stats").json()
+    assert stats["requests"] == before + 3
+    assert stats["by_endpoint"]["GET /api/v1/tables/acme.crm.notes"] >= 3
 
 
 def test_429_says_when_in_epoch_milliseconds(monkeypatch):

@@ -10,6 +10,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
+from gateway.pagination import ConnectionArgs, CursorCodec
+from gateway.records import Entity
 from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
@@ -247,3 +249,33 @@ def test_nested_connections_filter_and_order(gateway, kind):
         assert got["totalCount"] == len(kept)
         kept_any = kept_any or bool(kept)
     assert kept_any
+
+
+@pytest.mark.parametrize("kind", ["attio", "haste", "redivis"])
+def test_inline_children_match_the_records_links(emulators, kind):
+    """The children path for links the records carry inline (used when a parent came
+    without them) gives the same contacts as the deal's own list."""
+    import asyncio
+
+    from gateway.datasources import source_class
+    from gateway.records import Link
+    from gateway.upstream import open_client
+
+    settings = demo_provider(kind, emulators[kind]).model_copy(update={"rate_limit": False})
+    cls = source_class(kind)
+
+    async def run() -> tuple[list[list[str]], list[list[str]]]:
+        async with open_client(settings, cls.client_auth(settings)) as client:
+            source = cls(settings, client, cache=False)
+            window = await source.connection(
+                Entity.DEAL, ConnectionArgs(first=10), CursorCodec(b"x")
+            )
+            deals = [e.node for e in window.edges]
+            children = await source.children(Link.DEAL_CONTACTS, [d.remote_id for d in deals])
+            return [[c.remote_id for c in group] for group in children], [
+                d.linked[Link.DEAL_CONTACTS] for d in deals
+            ]
+
+    got, expected = asyncio.run(run())
+    assert got == expected
+    assert any(expected)
