@@ -127,3 +127,30 @@ def test_attio_orders_and_pages_backward_in_that_order(gateway):
         before = page["pageInfo"]["startCursor"]
     assert backward == forward
     assert len(forward) > 100
+
+
+def test_haste_status_and_date_range(gateway):
+    nodes = everything(gateway, "haste")
+    statuses = walk(gateway, "haste", {"status": {"eq": "inactive"}})
+    assert statuses
+    assert len(statuses) < len(nodes)
+    middle = sorted(n["createdAt"] for n in nodes)[len(nodes) // 3]
+    earlier = [n["remoteId"] for n in nodes if n["createdAt"] <= middle]
+    assert [
+        n["remoteId"] for n in walk(gateway, "haste", {"createdAt": {"lte": middle}})
+    ] == earlier
+
+
+@pytest.mark.parametrize(("field", "value"), [("firstName", "ADA"), ("email", None)])
+def test_revyops_other_equality_filters(gateway, field, value):
+    nodes = everything(gateway, "revyops")
+    if value is None:  # an exact email of one contact
+        contact = gateway.data(
+            '{ contacts(provider: "revyops", first: 1) { edges { node { remoteId emails { address } } } } }'
+        )
+        node = contact["contacts"]["edges"][0]["node"]
+        got = walk(gateway, "revyops", {field: {"eq": node["emails"][0]["address"].upper()}})
+        assert [n["remoteId"] for n in got] == [node["remoteId"]]
+        return
+    expected = [n["remoteId"] for n in nodes if n["firstName"].lower() == value.lower()]
+    assert [n["remoteId"] for n in walk(gateway, "revyops", {field: {"eq": value}})] == expected
