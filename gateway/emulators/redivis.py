@@ -1,17 +1,27 @@
 """Emulator of the Redivis REST API (v1) holding a CRM dataset, written from its contract.
 
 Organization `acme` owns dataset `crm` with tables `contacts`, `companies`,
-`deals` and `notes` (the contract's CRM mapping). Rows are read with
-`GET /api/v1/tables/:ref/rows` (jsonl), paged by the contract's extension:
-`maxResults` + `pageToken`, the next token in `X-Redivis-Next-Page-Token`.
-The Query API runs a small SQL subset synchronously; its rows page the same
-way. Table rows come in `id` order; ids are zero-padded strings
-(`person_000001`), so string order is creation order.
+`deals` and `notes` (the contract's CRM mapping), all under `/api/v1`.
+Rows are read with `GET /tables/:ref/rows` (jsonl). Real Redivis cannot page
+there; the contract's extension can: with `pageToken`, `maxResults` must be
+1-1000, and whenever a cap of at most 1,000 leaves rows behind, the header
+`X-Redivis-Next-Page-Token` carries the next token (no header = last page).
+`maxResults` alone may be any positive number (the real, plain cap). Listings
+answer `{"results", "nextPageToken"}` with `maxResults` 1-1000, default 100.
+The Query API runs a small SQL subset synchronously; its rows page the same way.
 
-Tokens: `DEMO_TOKEN` reads the seed dataset, `TENANT2_TOKEN` another one,
-`LIMITED_TOKEN` is valid but lacks the `data.data` scope (403). Limits: 1,000
-requests per fixed 60 s window per token; `X-RateLimit-Reset` and a 429's
-`Retry-After` are milliseconds since the epoch.
+Order: table rows in `id` order, which is creation order, because ids are the
+seed index + 1 zero-padded behind a prefix (`person_000001`, `org_000001`,
+`deal_000001`, `note_000001`); tables in the order contacts, companies, deals,
+notes; variables by column `index`; query rows by ORDER BY, ties and no ORDER BY
+by `id`.
+
+Tokens: `DEMO_TOKEN` reads the seed dataset, `TENANT2_TOKEN` a second world
+(seed + 1), `LIMITED_TOKEN` is valid but has no data scopes: every dataset,
+table or query call answers 403 `insufficient_scope`. Limits: 1,000 requests per
+fixed 60 s window per token, enforced only with `options.rate_limits`;
+`X-RateLimit-Reset` and a 429's `Retry-After` are milliseconds since the epoch.
+Read-only: Redivis has no row writes, and uploads/releases are not emulated.
 """
 
 from __future__ import annotations
@@ -781,7 +791,8 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             raise ApiError(404, "not_found", f"Organization {org!r} not found.")
         return _listing(request, f"datasets:{_norm(org)}", [_dataset_resource(data.created)])
 
-    @app.api_route("/api/v1/datasets/{reference}", methods=["GET", "HEAD"])
+    @app.get("/api/v1/datasets/{reference}")
+    @app.head("/api/v1/datasets/{reference}", include_in_schema=False)
     async def get_dataset(reference: str, request: Request) -> Response:
         data = dataset(request, "data.overview")
         _check_params(request, FLAGS)
@@ -795,7 +806,8 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         items = [_table_resource(data, t) for t in TABLE_ORDER]
         return _listing(request, f"tables:{ORGANIZATION}.{DATASET}", items)
 
-    @app.api_route("/api/v1/tables/{reference}", methods=["GET", "HEAD"])
+    @app.get("/api/v1/tables/{reference}")
+    @app.head("/api/v1/tables/{reference}", include_in_schema=False)
     async def get_table(reference: str, request: Request) -> Response:
         data = dataset(request, "data.overview")
         _check_params(request, FLAGS)

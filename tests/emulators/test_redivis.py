@@ -177,7 +177,8 @@ def test_query_rows_page_and_default_dataset(url):
         "defaultDataset": "acme.crm",
     }
     query = httpx.post(f"{url}/api/v1/queries", json=body, headers=AUTH).json()
-    rows, params = [], {"maxResults": 40}
+    rows: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {"maxResults": 40}
     while True:
         response = httpx.get(
             f"{url}/api/v1/queries/{query['id']}/rows", params=params, headers=AUTH
