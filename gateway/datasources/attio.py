@@ -60,6 +60,8 @@ MAPPED = {
     "deals": {"name", "stage", "value", "associated_people", "associated_company"},
 }
 WON, LOST = ("won",), ("lost",)
+# The real notes endpoint caps pages at 50 (other lists at 100).
+NOTES_PAGE = 50
 # Unified field -> (attribute slug, sub-field) in Attio filters and sorts.
 FILTER_ATTRIBUTES: dict[Entity, dict[str, tuple[str, str | None]]] = {
     Entity.CONTACT: {
@@ -459,7 +461,7 @@ class Attio(DataSource):
                     "parent_object": parent,
                     "parent_record_id": record_id,
                     "page": page,
-                    "pageSize": 100,
+                    "pageSize": NOTES_PAGE,
                 },
             )
             body = self.upstream.json(response)
@@ -467,7 +469,7 @@ class Attio(DataSource):
                 lambda b: [_note(self.name, raw) for raw in b["data"]], body, response
             )
             notes += batch
-            if len(batch) < 100:
+            if len(batch) < NOTES_PAGE:
                 return notes
             page += 1
 

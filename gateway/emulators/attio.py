@@ -9,12 +9,20 @@ the seed, so they are the same on every run.
 
 `DEMO_API_KEY` reads the seed workspace and `TENANT2_API_KEY` another one
 (`Authorization: Bearer <key>`). Limits per key: 100 requests a minute and
-1,000 an hour; a 429 carries `Retry-After` as an HTTP date.
+1,000 an hour; a 429 carries `Retry-After` as an HTTP date. Errors are
+`{"error": {"type", "message"}}`; unknown query parameters or body keys are
+refused with 400. Webhooks are stored and, when `DELIVER_WEBHOOKS` is on,
+their events are POSTed (HMAC-signed) to loopback targets only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import threading
 import time
+import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -22,8 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -81,6 +91,20 @@ REFERENCE_TARGETS = {
 UNIQUE = {"people": "email_addresses", "companies": "domains"}
 STAGES = ["Lead", "In Progress", "Won 🎉", "Lost"]
 OWNER_ID = str(uuid.uuid5(NAMESPACE, "member:owner"))
+EVENT_TYPES = frozenset(
+    {
+        "record.created",
+        "record.updated",
+        "record.deleted",
+        "record.merged",
+        "note.created",
+        "note.updated",
+        "note.deleted",
+    }
+)
+# Webhook events are POSTed to their targets when this is on, and only to loopback hosts.
+DELIVER_WEBHOOKS = True
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _iso(moment: datetime) -> str:
@@ -262,6 +286,7 @@ class Workspace:
     records: dict[str, dict[str, Row]] = field(default_factory=dict)
     notes: dict[str, Row] = field(default_factory=dict)
     options: dict[tuple[str, str, str], Row] = field(default_factory=dict)
+    webhooks: dict[str, Row] = field(default_factory=dict)
     created: int = 0
 
     def object_id(self, obj: str) -> str:
@@ -294,6 +319,30 @@ class Workspace:
             "celebration_enabled": title.startswith("Won"),
         }
 
+    def emit(self, event_type: str, obj: str | None, item_id: str) -> None:
+        """Send one event to every webhook subscribed to it (one event per delivery)."""
+        if obj is None:  # a note event
+            ids = {"workspace_id": self.id, "note_id": item_id}
+        else:
+            ids = {"workspace_id": self.id, "object_id": self.object_id(obj), "record_id": item_id}
+        actor = {"type": "api-token", "id": str(uuid.uuid5(NAMESPACE, f"{self.id}:token"))}
+        for hook in list(self.webhooks.values()):
+            wanted = {s["event_type"] for s in hook["subscriptions"]}
+            if event_type not in wanted or not DELIVER_WEBHOOKS:
+                continue
+            if urlsplit(hook["target_url"]).hostname not in LOOPBACK_HOSTS:
+                continue
+            payload = {
+                "webhook_id": hook["id"]["webhook_id"],
+                "events": [{"event_type": event_type, "id": ids, "actor": actor}],
+            }
+            _deliver(hook["target_url"], hook["secret"], json.dumps(payload).encode())
+
+    def next_key(self) -> str:
+        """A deterministic key for the next created record or note."""
+        self.created += 1
+        return f"created:{self.created}"
+
     def find_unique(self, obj: str, slug: str, needle: str) -> str | None:
         for record_id, record in self.records[obj].items():
             if any(str(_plain(v)).lower() == needle for v in record["values"][slug]):
@@ -318,6 +367,26 @@ class Workspace:
     def set(self, obj: str, record: Row, slug: str, values: list[Row], stamp: str) -> None:
         kind = ATTRIBUTES[obj][slug][0]
         record["values"][slug] = [_value(kind, v, stamp, self.id) for v in values]
+
+
+def _deliver(url: str, secret: str, body: bytes) -> None:
+    """POST one signed event in the background; a failed delivery is dropped."""
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "Attio-Signature": signature,
+        "X-Attio-Signature": signature,
+    }
+
+    def post() -> None:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5):
+                pass
+        except OSError:
+            pass
+
+    threading.Thread(target=post, daemon=True).start()
 
 
 def _workspace(world: SeedWorld, key: str) -> Workspace:
@@ -516,6 +585,15 @@ def _page_params(page: Any, size: Any) -> tuple[int, int]:
     return page_number, page_size
 
 
+def _allow(request: Request, allowed: set[str]) -> None:
+    """Strict query strings: unknown or repeated parameters are refused."""
+    for name in request.query_params:
+        if name not in allowed:
+            raise _invalid(f"Unknown query parameter {name!r}.")
+        if len(request.query_params.getlist(name)) > 1:
+            raise _invalid(f"Query parameter {name!r} is given more than once.")
+
+
 def _envelope(items: list[Row], page: int, size: int) -> Row:
     return {
         "data": items[(page - 1) * size : page * size],
@@ -689,22 +767,22 @@ def throttled(when: datetime) -> JSONResponse:
 def create_app(options: EmulatorOptions) -> FastAPI:
     api = Attio(options)
     app = FastAPI(title="Attio API emulator", docs_url=None, redoc_url=None)
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=lambda status, message: _error(
-                status, "api_error" if status >= 500 else "invalid_request_error", message
-            ),
-            throttle_response=lambda: throttled(datetime.now(UTC) + timedelta(seconds=1)),
-            options=options,
-        ),
-    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _error(error.status, error.kind, error.message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         return _error(error.status_code, "invalid_request_error", str(error.detail))
 
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        # No route declares typed parameters, but FastAPI's 422 must never leak.
+        return _error(400, "invalid_request_error", "The request is malformed.")
+
+    # Added before install_control, so the control middleware wraps this one: 401s
+    # and 429s are counted in /_emulator/stats like every other answer.
     @app.middleware("http")
     async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
         if not request.url.path.startswith("/v2/"):
@@ -718,18 +796,30 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         if refused is not None:
             return refused
         request.state.space = api.spaces[key]
-        try:
-            response = await call_next(request)
-        except ApiError as error:
-            response = _error(error.status, error.kind, error.message)
-        return response
+        answer: Response = await call_next(request)
+        return answer
+
+    install_control(
+        app,
+        EmulatorControl(
+            reset=api.reset,
+            error_response=lambda status, message: _error(
+                status, "api_error" if status >= 500 else "invalid_request_error", message
+            ),
+            throttle_response=lambda: throttled(datetime.now(UTC) + timedelta(seconds=1)),
+            options=options,
+        ),
+    )
 
     def space_of(request: Request) -> Workspace:
         space: Workspace = request.state.space
         return space
 
-    def object_of(name: str) -> str:
+    def object_of(space: Workspace, name: str) -> str:
+        """An object from its slug, the `opportunities` alias or its object UUID."""
         obj = ALIASES.get(name, name)
+        by_id = {space.object_id(o): o for o in OBJECTS}
+        obj = by_id.get(obj, obj)
         if obj not in OBJECTS:
             raise ApiError(404, "invalid_request_error", f"Object {name!r} not found.")
         return obj
@@ -742,6 +832,12 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         if not isinstance(body, dict):
             raise _invalid("The body must be a JSON object.")
         return body
+
+    async def values_of(request: Request) -> Any:
+        data = (await body_of(request)).get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+            raise _invalid('The body must be {"data": {"values": {...}}}.')
+        return data["values"]
 
     def record_of(space: Workspace, obj: str, record_id: str) -> Row:
         record = space.records[obj].get(record_id)
@@ -782,7 +878,8 @@ def create_app(options: EmulatorOptions) -> FastAPI:
     @app.get("/v2/objects/{object_name}/records")
     async def list_records(object_name: str, request: Request) -> Response:
         space = space_of(request)
-        obj = object_of(object_name)
+        obj = object_of(space, object_name)
+        _allow(request, {"page", "pageSize", "query", "sort", "direction"})
         params = request.query_params
         page, size = _page_params(params.get("page"), params.get("pageSize"))
         records = list(space.records[obj].values())
@@ -799,8 +896,14 @@ def create_app(options: EmulatorOptions) -> FastAPI:
     @app.post("/v2/objects/{object_name}/records/query")
     async def query_records(object_name: str, request: Request) -> Response:
         space = space_of(request)
-        obj = object_of(object_name)
+        obj = object_of(space, object_name)
+        _allow(request, set())
         body = await body_of(request)
+        unknown = set(body) - {"filter", "sorts", "limit", "offset", "page", "pageSize"}
+        if unknown:
+            raise _invalid(f"Unknown body keys: {', '.join(sorted(unknown))}.")
+        if ({"limit", "offset"} & set(body)) and ({"page", "pageSize"} & set(body)):
+            raise _invalid("Page with `limit`/`offset` or with `page`/`pageSize`, not both.")
         if "limit" in body or "offset" in body:
             limit, offset = body.get("limit", MAX_PAGE_SIZE), body.get("offset", 0)
             if (
@@ -818,13 +921,19 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         if body.get("filter"):
             test = _predicate(obj, body["filter"])
             records = [r for r in records if test(r)]
+        raw_sorts = body.get("sorts") or []
+        if not isinstance(raw_sorts, list):
+            raise _invalid("`sorts` must be a list.")
         sorts = []
-        for item in body.get("sorts") or []:
-            if not isinstance(item, dict) or "attribute" not in item:
+        for item in raw_sorts:
+            if not isinstance(item, dict) or not isinstance(item.get("attribute"), str):
                 raise _invalid("Each sort needs an `attribute`.")
-            sorts.append(
-                (str(item["attribute"]), item.get("field"), item.get("direction") == "desc")
-            )
+            if set(item) - {"attribute", "field", "direction"}:
+                raise _invalid("A sort has only `attribute`, `field` and `direction`.")
+            direction, sub = item.get("direction", "asc"), item.get("field")
+            if direction not in ("asc", "desc") or not (sub is None or isinstance(sub, str)):
+                raise _invalid("A sort's `direction` is asc or desc, its `field` a string.")
+            sorts.append((item["attribute"], sub, direction == "desc"))
         rows = _sorted(obj, records, sorts)
         return JSONResponse(
             {
@@ -836,69 +945,85 @@ def create_app(options: EmulatorOptions) -> FastAPI:
     @app.post("/v2/objects/{object_name}/records")
     async def create_record(object_name: str, request: Request) -> Response:
         space = space_of(request)
-        obj = object_of(object_name)
+        obj = object_of(space, object_name)
+        _allow(request, set())
         body = await body_of(request)
         data = body.get("data")
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or not isinstance(data.get("values", {}), dict):
             raise _invalid('The body must be {"data": {"values": {...}}}.')
-        if obj == "deals" and not (data.get("values") or {}).get("name"):
-            raise _invalid("Deals need a `name`.")
-        space.created += 1
-        record = space.new_record(obj, f"created:{space.created}:{uuid.uuid4()}", _now())
+        values = dict(data.get("values") or {})
+        if obj == "deals":
+            if not values.get("name"):
+                raise _invalid("Deals need a `name`.")
+            # `owner` is required in Attio; a missing one becomes the token's workspace member.
+            values.setdefault("owner", OWNER_ID)
+        record = space.new_record(obj, space.next_key(), _now())
         try:
-            write_values(space, obj, record, data.get("values", {}), append=False)
+            write_values(space, obj, record, values, append=False)
         except ApiError:
             del space.records[obj][record["id"]["record_id"]]
             raise
+        space.emit("record.created", obj, record["id"]["record_id"])
         return JSONResponse({"data": record})
 
     @app.put("/v2/objects/{object_name}/records")
     async def assert_record(object_name: str, request: Request) -> Response:
         space = space_of(request)
-        obj = object_of(object_name)
+        obj = object_of(space, object_name)
+        _allow(request, {"matching_attribute"})
         matching = request.query_params.get("matching_attribute")
         if matching is None or matching != UNIQUE.get(obj):
             raise _invalid(f"`matching_attribute` must be a unique attribute of {obj}.")
-        body = await body_of(request)
-        values = (body.get("data") or {}).get("values") or {}
+        values = await values_of(request)
         wanted = _input(obj, matching, values.get(matching), space)
         if not wanted:
             raise _invalid(f"`{matching}` is required to assert a record.")
         needle = str(_plain({"attribute_type": ATTRIBUTES[obj][matching][0], **wanted[0]})).lower()
         existing = space.find_unique(obj, matching, needle)
-        if existing is None:
-            space.created += 1
-            record = space.new_record(obj, f"created:{space.created}:{uuid.uuid4()}", _now())
-        else:
-            record = space.records[obj][existing]
-        write_values(space, obj, record, values, append=False)
+        if existing is not None:
+            write_values(space, obj, space.records[obj][existing], values, append=False)
+            space.emit("record.updated", obj, existing)
+            return JSONResponse({"data": space.records[obj][existing]})
+        record = space.new_record(obj, space.next_key(), _now())
+        try:
+            write_values(space, obj, record, values, append=False)
+        except ApiError:
+            del space.records[obj][record["id"]["record_id"]]
+            raise
+        space.emit("record.created", obj, record["id"]["record_id"])
         return JSONResponse({"data": record})
 
     @app.get("/v2/objects/{object_name}/records/{record_id}")
     async def get_record(object_name: str, record_id: str, request: Request) -> Response:
-        return JSONResponse(
-            {"data": record_of(space_of(request), object_of(object_name), record_id)}
-        )
+        space = space_of(request)
+        _allow(request, set())
+        return JSONResponse({"data": record_of(space, object_of(space, object_name), record_id)})
 
     @app.patch("/v2/objects/{object_name}/records/{record_id}")
     async def patch_record(object_name: str, record_id: str, request: Request) -> Response:
-        space, obj = space_of(request), object_of(object_name)
+        space = space_of(request)
+        obj = object_of(space, object_name)
+        _allow(request, set())
         record = record_of(space, obj, record_id)
-        body = await body_of(request)
-        write_values(space, obj, record, (body.get("data") or {}).get("values", {}), append=True)
+        write_values(space, obj, record, await values_of(request), append=True)
+        space.emit("record.updated", obj, record_id)
         return JSONResponse({"data": record})
 
     @app.put("/v2/objects/{object_name}/records/{record_id}")
     async def put_record(object_name: str, record_id: str, request: Request) -> Response:
-        space, obj = space_of(request), object_of(object_name)
+        space = space_of(request)
+        obj = object_of(space, object_name)
+        _allow(request, set())
         record = record_of(space, obj, record_id)
-        body = await body_of(request)
-        write_values(space, obj, record, (body.get("data") or {}).get("values", {}), append=False)
+        write_values(space, obj, record, await values_of(request), append=False)
+        space.emit("record.updated", obj, record_id)
         return JSONResponse({"data": record})
 
     @app.delete("/v2/objects/{object_name}/records/{record_id}")
     async def delete_record(object_name: str, record_id: str, request: Request) -> Response:
-        space, obj = space_of(request), object_of(object_name)
+        space = space_of(request)
+        obj = object_of(space, object_name)
+        _allow(request, set())
         record_of(space, obj, record_id)
         del space.records[obj][record_id]
         for other in space.records.values():
@@ -908,16 +1033,18 @@ def create_app(options: EmulatorOptions) -> FastAPI:
                         v for v in values if v.get("target_record_id") != record_id
                     ]
         space.notes = {k: n for k, n in space.notes.items() if n["parent_record_id"] != record_id}
+        space.emit("record.deleted", obj, record_id)
         return JSONResponse({})
 
     @app.get("/v2/notes")
     async def list_notes(request: Request) -> Response:
         space = space_of(request)
+        _allow(request, {"parent_object", "parent_record_id", "page", "pageSize"})
         params = request.query_params
         page, size = _page_params(params.get("page"), params.get("pageSize"))
         notes = list(space.notes.values())
         if params.get("parent_object"):
-            parent = object_of(params["parent_object"])
+            parent = object_of(space, params["parent_object"])
             notes = [n for n in notes if n["parent_object"] == parent]
         if params.get("parent_record_id"):
             notes = [n for n in notes if n["parent_record_id"] == params["parent_record_id"]]
@@ -927,11 +1054,12 @@ def create_app(options: EmulatorOptions) -> FastAPI:
     @app.post("/v2/notes")
     async def create_note(request: Request) -> Response:
         space = space_of(request)
+        _allow(request, set())
         body = await body_of(request)
         data = body.get("data")
         if not isinstance(data, dict):
             raise _invalid('The body must be {"data": {...}}.')
-        parent = object_of(str(data.get("parent_object")))
+        parent = object_of(space, str(data.get("parent_object")))
         parent_id = data.get("parent_record_id")
         if not isinstance(parent_id, str) or parent_id not in space.records[parent]:
             raise ApiError(404, "invalid_request_error", f"Parent record {parent_id!r} not found.")
@@ -939,7 +1067,7 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             raise _invalid("`format` must be plaintext or markdown.")
         if not isinstance(data.get("title"), str) or not isinstance(data.get("content"), str):
             raise _invalid("A note needs a `title` and `content` (strings).")
-        note_id = str(uuid.uuid4())
+        note_id = str(uuid.uuid5(NAMESPACE, f"{space.id}:note:{space.next_key()}"))
         created = data.get("created_at") or _now()
         space.notes[note_id] = {
             "id": {"workspace_id": space.id, "note_id": note_id},
@@ -953,6 +1081,7 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             "created_at": created,
             "meeting_id": None,
         }
+        space.emit("note.created", None, note_id)
         return JSONResponse({"data": space.notes[note_id]})
 
     def note_of(space: Workspace, note_id: str) -> Row:
@@ -963,13 +1092,105 @@ def create_app(options: EmulatorOptions) -> FastAPI:
 
     @app.get("/v2/notes/{note_id}")
     async def get_note(note_id: str, request: Request) -> Response:
+        _allow(request, set())
         return JSONResponse({"data": note_of(space_of(request), note_id)})
 
     @app.delete("/v2/notes/{note_id}")
     async def delete_note(note_id: str, request: Request) -> Response:
         space = space_of(request)
+        _allow(request, set())
         note_of(space, note_id)
         del space.notes[note_id]
+        space.emit("note.deleted", None, note_id)
+        return JSONResponse({})
+
+    # --- webhooks ----------------------------------------------------------------------
+
+    def subscriptions_of(raw: Any) -> list[Row]:
+        if not isinstance(raw, list) or not raw:
+            raise _invalid("`subscriptions` must be a non-empty list.")
+        out = []
+        for item in raw:
+            if not isinstance(item, dict) or item.get("event_type") not in EVENT_TYPES:
+                raise _invalid(f"Unknown event type in {item!r}.")
+            if not (item.get("filter") is None or isinstance(item["filter"], dict)):
+                raise _invalid("A subscription's `filter` is null or an object.")
+            out.append({"event_type": item["event_type"], "filter": item.get("filter")})
+        return out
+
+    def target_of(raw: Any) -> str:
+        # Attio wants https; plain http is allowed to loopback so tests can listen locally.
+        parts = urlsplit(raw) if isinstance(raw, str) else None
+        if parts is None or not parts.hostname or parts.scheme not in ("https", "http"):
+            raise _invalid("`target_url` must be an https URL.")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise _invalid("`target_url` must be an https URL.")
+        return str(raw)
+
+    def webhook_of(space: Workspace, webhook_id: str) -> Row:
+        hook = space.webhooks.get(webhook_id)
+        if hook is None:
+            raise ApiError(404, "invalid_request_error", f"Webhook {webhook_id!r} not found.")
+        return hook
+
+    def public(hook: Row) -> Row:
+        return {k: v for k, v in hook.items() if k != "secret"}  # the secret shows once
+
+    @app.post("/v2/webhooks")
+    async def create_webhook(request: Request) -> Response:
+        space = space_of(request)
+        _allow(request, set())
+        data = (await body_of(request)).get("data")
+        if not isinstance(data, dict):
+            raise _invalid('The body must be {"data": {"target_url", "subscriptions"}}.')
+        key = space.next_key()
+        webhook_id = str(uuid.uuid5(NAMESPACE, f"{space.id}:webhook:{key}"))
+        space.webhooks[webhook_id] = {
+            "id": {"workspace_id": space.id, "webhook_id": webhook_id},
+            "target_url": target_of(data.get("target_url")),
+            "subscriptions": subscriptions_of(data.get("subscriptions")),
+            "status": "active",
+            "created_at": _now(),
+            "secret": hashlib.sha256(f"{webhook_id}:secret".encode()).hexdigest(),
+        }
+        return JSONResponse({"data": space.webhooks[webhook_id]})
+
+    @app.get("/v2/webhooks")
+    async def list_webhooks(request: Request) -> Response:
+        space = space_of(request)
+        _allow(request, {"page", "pageSize"})
+        page, size = _page_params(
+            request.query_params.get("page"), request.query_params.get("pageSize")
+        )
+        return JSONResponse(_envelope([public(h) for h in space.webhooks.values()], page, size))
+
+    @app.get("/v2/webhooks/{webhook_id}")
+    async def get_webhook(webhook_id: str, request: Request) -> Response:
+        _allow(request, set())
+        return JSONResponse({"data": public(webhook_of(space_of(request), webhook_id))})
+
+    @app.patch("/v2/webhooks/{webhook_id}")
+    async def update_webhook(webhook_id: str, request: Request) -> Response:
+        space = space_of(request)
+        _allow(request, set())
+        hook = webhook_of(space, webhook_id)
+        data = (await body_of(request)).get("data")
+        if not isinstance(data, dict) or set(data) - {"target_url", "subscriptions"}:
+            raise _invalid('The body must be {"data": {"target_url"?, "subscriptions"?}}.')
+        changes: Row = {}
+        if "target_url" in data:
+            changes["target_url"] = target_of(data["target_url"])
+        if "subscriptions" in data:
+            changes["subscriptions"] = subscriptions_of(data["subscriptions"])
+        hook.update(changes)
+        return JSONResponse({"data": public(hook)})
+
+    @app.delete("/v2/webhooks/{webhook_id}")
+    async def delete_webhook(webhook_id: str, request: Request) -> Response:
+        space = space_of(request)
+        _allow(request, set())
+        webhook_of(space, webhook_id)
+        del space.webhooks[webhook_id]
         return JSONResponse({})
 
     return app

@@ -12,6 +12,11 @@ Default order: `created_at` ascending, then `id`. `sort=-field` descends; the
 exactly the reverse of the default. Ids are prefixed and zero-padded
 (`cont_000001`), so they also sort in creation order.
 
+Also `POST /v1/contacts/search` (an `and`/`or` tree, bare or under `query`,
+paged by a cursor in the body), `POST|PATCH|DELETE /v1/<resource>/bulk`
+(operations, update by filter, delete by ids; at most 100), contact merge and
+contact notes. Cursors never expire.
+
 Auth: `Authorization: Bearer <token>` or `X-API-Key: <key>` (the bearer token
 wins when both come). `DEMO_ACCESS_TOKEN` and `DEMO_API_KEY` see the seed
 workspace, `TENANT2_ACCESS_TOKEN` another one. Limits per credential: 100 per
@@ -492,7 +497,8 @@ def _page(
     }
 
 
-def _list(space: Workspace, resource: str, params: list[tuple[str, str]]) -> Row:
+def _filtered(space: Workspace, resource: str, params: list[tuple[str, str]]) -> list[Row]:
+    """The rows matching the query's filters (every other name is refused)."""
     filters: dict[str, list[str]] = {}
     for name, value in params:
         if name in CONTROL:
@@ -504,24 +510,50 @@ def _list(space: Workspace, resource: str, params: list[tuple[str, str]]) -> Row
                 {"fields": {name: [f"allowed: {', '.join(sorted(FILTERS[resource]))}"]}},
             )
         filters.setdefault(name, []).append(value)
-    rows = [
+    return [
         r
         for r in space.tables[resource].values()
         if all(_matches(space, resource, r, n, v) for n, v in filters.items())
     ]
-    rows = _ordered(resource, rows, dict(params).get("sort"))
+
+
+def _list(space: Workspace, resource: str, params: list[tuple[str, str]]) -> Row:
+    rows = _ordered(resource, _filtered(space, resource, params), dict(params).get("sort"))
     return _page(space, resource, rows, params, _query_hash(resource, params))
 
 
 # --- search (POST /v1/contacts/search) -------------------------------------------------
 
-OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "equals": lambda a, b: a == b,
-    "not_equals": lambda a, b: a != b,
-    "contains": lambda a, b: a is not None and str(b).lower() in str(a).lower(),
-    "greater_than": lambda a, b: a is not None and a > b,
-    "less_than": lambda a, b: a is not None and a < b,
-}
+OPERATORS = ("equals", "not_equals", "contains", "greater_than", "less_than")
+SEARCH_KEYS = {"sort", "limit", "cursor"}
+# Search fields that name a stored reference rather than a stored key.
+SEARCH_ALIASES = {"company": "companyId", "owner": "ownerId"}
+
+
+def _compare(operator: str, actual: Any, expected: Any) -> bool:
+    if operator == "equals":
+        return bool(actual == expected)
+    if operator == "not_equals":
+        return bool(actual != expected)
+    if operator == "contains":
+        if isinstance(actual, list):  # `tags contains vip` tests membership
+            return expected in actual
+        return actual is not None and str(expected).lower() in str(actual).lower()
+    try:
+        if operator == "greater_than":
+            return actual is not None and bool(actual > expected)
+        return actual is not None and bool(actual < expected)
+    except TypeError:  # e.g. a number against a string: no match, not a crash
+        return False
+
+
+def _lookup(row: Row, path: str) -> Any:
+    """`field` of a search leaf: snake or camel case, dotted into objects."""
+    head, *rest = path.split(".")
+    value: Any = row.get(SEARCH_ALIASES.get(head, _camel(head)))
+    for part in rest:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _tree(node: Any) -> Callable[[Row], bool]:
@@ -542,9 +574,7 @@ def _tree(node: Any) -> Callable[[Row], bool]:
             "VALIDATION_ERROR",
             f"A search leaf needs `field` and `operator` ({', '.join(OPERATORS)}).",
         )
-    key = _camel(field_name)
-    test = OPERATORS[operator]
-    return lambda row: test(row.get(key), value)
+    return lambda row: _compare(operator, _lookup(row, field_name), value)
 
 
 # --- writes ----------------------------------------------------------------------------
@@ -624,7 +654,15 @@ def _conflict(space: Workspace, resource: str, values: Row, skip: str | None) ->
 class Conflict(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.details = code, message, None
+
+
+class Missing(Exception):
+    """An unknown id inside a bulk operation (a 404 elsewhere)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = "RESOURCE_NOT_FOUND", message, None
 
 
 BLANK: dict[str, Row] = {
@@ -823,26 +861,50 @@ class Haste:
         return headers, None
 
 
+# Error codes by status, for answers the control endpoints inject.
+CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "RESOURCE_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    422: "UNPROCESSABLE_ENTITY",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def _status_error(status: int, message: str) -> JSONResponse:
+    return _error(status, CODES.get(status, "INTERNAL_ERROR"), message)
+
+
+def _throttled() -> JSONResponse:
+    """An injected 429: as if the burst window were spent, free again in a second."""
+    limit, seconds = RATE_LIMITS[0]
+    reset = int(time.time()) + 1
+    headers = {
+        "Retry-After": "1",
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(reset),
+        "X-RateLimit-Window": str(seconds),
+    }
+    details = {"limit": limit, "window": seconds, "reset": reset, "retryAfter": 1}
+    return _error(429, "RATE_LIMITED", "Rate limit exceeded", details, **headers)
+
+
 def create_app(options: EmulatorOptions) -> FastAPI:
     api = Haste(options)
     app = FastAPI(title="hasteCRM API emulator", docs_url=None, redoc_url=None)
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=lambda status, message: _error(
-                status, "INTERNAL_ERROR" if status >= 500 else "ERROR", message
-            ),
-            throttle_response=lambda: _error(
-                429,
-                "RATE_LIMITED",
-                "Rate limit exceeded",
-                {"retryAfter": 1},
-                **{"Retry-After": "1"},
-            ),
-            options=options,
-        ),
-    )
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_: Request, error: BadRequest) -> JSONResponse:
+        return _error(400, error.code, error.message, error.details)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, error: Conflict) -> JSONResponse:
+        return _error(409, error.code, error.message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -850,11 +912,10 @@ def create_app(options: EmulatorOptions) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-            error.status_code, "ERROR"
-        )
-        return _error(error.status_code, code, str(error.detail))
+        return _status_error(error.status_code, str(error.detail))
 
+    # Added before install_control, so the control middleware wraps this one and its
+    # counters also see the 401s and 429s answered here.
     @app.middleware("http")
     async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
         if not request.url.path.startswith("/v1/"):
@@ -867,14 +928,19 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         if refused is not None:
             return refused
         request.state.space = api.spaces[credential]
-        try:
-            response = await call_next(request)
-        except BadRequest as error:
-            response = _error(400, error.code, error.message, error.details)
-        except Conflict as error:
-            response = _error(409, error.code, error.message)
+        response = await call_next(request)
         response.headers.update(headers)
         return response
+
+    install_control(
+        app,
+        EmulatorControl(
+            reset=api.reset,
+            error_response=_status_error,
+            throttle_response=_throttled,
+            options=options,
+        ),
+    )
 
     def space_of(request: Request) -> Workspace:
         space: Workspace = request.state.space
@@ -903,53 +969,45 @@ def create_app(options: EmulatorOptions) -> FastAPI:
     def ok(data: Any, status: int = 200) -> JSONResponse:
         return JSONResponse({"data": data, "meta": _meta()}, status_code=status)
 
-    def wrap(call: Callable[[], Response]) -> Response:
-        try:
-            return call()
-        except BadRequest as error:
-            return _error(400, error.code, error.message, error.details)
-        except Conflict as error:
-            return _error(409, error.code, error.message)
-
     for resource in RESOURCES:
-        _routes(app, resource, space_of, body_of, found, ok, wrap)
+        _routes(app, resource, space_of, body_of, found, ok)
 
     @app.post("/v1/contacts/search")
     async def search(request: Request) -> Response:
         space = space_of(request)
         body = await body_of(request)
-
-        def run() -> Response:
-            test = (
-                _tree(
-                    {
-                        k: v
-                        for k, v in body.items()
-                        if k in ("and", "or", "field", "operator", "value")
-                    }
-                )
-                if any(k in body for k in ("and", "or", "field"))
-                else (lambda row: True)
-            )
-            rows = [r for r in space.tables["contacts"].values() if test(r)]
-            sorts = body.get("sort") or []
-            if not isinstance(sorts, list):
-                raise BadRequest("VALIDATION_ERROR", "`sort` takes [{field, order}].")
-            sort = ",".join(
-                ("-" if str(s.get("order", "asc")).lower() == "desc" else "") + str(s.get("field"))
-                for s in sorts
-                if isinstance(s, dict)
-            )
-            rows = _ordered("contacts", rows, sort or None)
-            query = hashlib.sha256(
-                json.dumps(body, sort_keys=True, default=str).encode()
-            ).hexdigest()[:12]
-            params = [("limit", str(body.get("limit", DEFAULT_LIMIT)))]
-            if body.get("cursor"):
-                params.append(("cursor", str(body["cursor"])))
-            return JSONResponse(_page(space, "contacts", rows, params, query))
-
-        return wrap(run)
+        unknown = set(body) - {"query", "and", "or", "field", "operator", "value"} - SEARCH_KEYS
+        if unknown:
+            raise BadRequest("VALIDATION_ERROR", f"Unknown search keys: {sorted(unknown)}.")
+        # The contacts page nests the tree under `query`; a bare tree is accepted too.
+        tree = body.get("query")
+        if tree is None and any(k in body for k in ("and", "or", "field")):
+            tree = {k: v for k, v in body.items() if k not in SEARCH_KEYS}
+        test = _tree(tree) if tree is not None else (lambda row: True)
+        sorts = body.get("sort") or []
+        if not isinstance(sorts, list) or not all(isinstance(x, dict) for x in sorts):
+            raise BadRequest("VALIDATION_ERROR", "`sort` takes [{field, order}].")
+        sort = ",".join(
+            ("-" if str(x.get("order", "asc")).lower() == "desc" else "")
+            + _snake(str(x.get("field")))
+            for x in sorts
+        )
+        rows = _ordered(
+            "contacts", [r for r in space.tables["contacts"].values() if test(r)], sort or None
+        )
+        # Like a list's cursor, a search cursor is bound to the tree and sort, not the
+        # limit; it may come in the body (as the client sends it) or the query string.
+        shape = {k: v for k, v in body.items() if k not in ("cursor", "limit")}
+        query = hashlib.sha256(
+            json.dumps(["search", shape], sort_keys=True, default=str).encode()
+        ).hexdigest()[:12]
+        params = [("limit", str(body.get("limit", DEFAULT_LIMIT)))]
+        cursor = body.get("cursor") or request.query_params.get("cursor")
+        if cursor:
+            params.append(("cursor", str(cursor)))
+        if "fields" in request.query_params:
+            params.append(("fields", request.query_params["fields"]))
+        return JSONResponse(_page(space, "contacts", rows, params, query))
 
     @app.post("/v1/contacts/merge")
     async def merge(request: Request) -> Response:
@@ -992,20 +1050,17 @@ def _routes(
     body_of: Callable[[Request], Any],
     found: Callable[[Workspace, str, str], Row | JSONResponse],
     ok: Callable[..., JSONResponse],
-    wrap: Callable[[Callable[[], Response]], Response],
 ) -> None:
     base = f"/v1/{resource}"
 
     async def list_rows(request: Request) -> Response:
         space = space_of(request)
-        return wrap(
-            lambda: JSONResponse(_list(space, resource, list(request.query_params.multi_items())))
-        )
+        return JSONResponse(_list(space, resource, list(request.query_params.multi_items())))
 
     async def create_row(request: Request) -> Response:
         space = space_of(request)
         body = await body_of(request)
-        return wrap(lambda: ok(_shape(space, resource, _create(space, resource, body)), 201))
+        return ok(_shape(space, resource, _create(space, resource, body)), 201)
 
     async def get_row(request: Request, row_id: str) -> Response:
         space = space_of(request)
@@ -1018,7 +1073,7 @@ def _routes(
         if isinstance(row, JSONResponse):
             return row
         body = await body_of(request)
-        return wrap(lambda: ok(_shape(space, resource, _update(space, resource, row, body))))
+        return ok(_shape(space, resource, _update(space, resource, row, body)))
 
     async def delete_row(request: Request, row_id: str) -> Response:
         space = space_of(request)
@@ -1029,102 +1084,92 @@ def _routes(
         noun = resource[:-1].title()
         return ok({"message": f"{noun} deleted successfully"})
 
+    def operate(space: Workspace, index: int, op: Any) -> Row:
+        """One bulk operation's result; failures are reported, never raised."""
+        try:
+            if not isinstance(op, dict) or op.get("method") not in ("create", "update", "delete"):
+                raise BadRequest("VALIDATION_ERROR", "method must be create, update or delete.")
+            data = op.get("data")
+            if op["method"] != "delete" and not isinstance(data, dict):
+                raise BadRequest("VALIDATION_ERROR", "data is required.")
+            if op["method"] == "create":
+                row = _create(space, resource, data or {})
+                return {"index": index, "status": "success", "data": _shape(space, resource, row)}
+            target = space.tables[resource].get(str(op.get("id")))
+            if target is None:
+                raise Missing(f"{resource[:-1].title()} not found")
+            if op["method"] == "update":
+                row = _update(space, resource, target, data or {})
+                return {"index": index, "status": "success", "data": _shape(space, resource, row)}
+            _delete(space, resource, target["id"])
+            return {"index": index, "status": "success", "data": {"id": target["id"]}}
+        except (BadRequest, Conflict, Missing) as error:
+            failure = {"code": error.code, "message": error.message, "details": error.details or {}}
+            return {"index": index, "status": "error", "error": failure}
+
+    def summary(results: list[Row]) -> Row:
+        succeeded = sum(1 for r in results if r["status"] == "success")
+        return {"results": results, "succeeded": succeeded, "failed": len(results) - succeeded}
+
+    def bounded(items: Any, name: str) -> list[Any]:
+        if not isinstance(items, list):
+            raise BadRequest("VALIDATION_ERROR", f"{name} must be a list.")
+        if len(items) > BULK_LIMIT:
+            raise BadRequest(
+                "BULK_LIMIT_EXCEEDED",
+                f"At most {BULK_LIMIT} operations per request.",
+                {"limit": BULK_LIMIT},
+            )
+        return items
+
     async def bulk(request: Request) -> Response:
         space = space_of(request)
         body = await body_of(request)
-        operations = body.get("operations")
-        if operations is None and isinstance(body.get(resource), list):
-            operations = [{"method": "create", "data": d} for d in body[resource]]
-        if not isinstance(operations, list):
-            return JSONResponse(
-                {
-                    "error": {
-                        "code": "VALIDATION_ERROR",
-                        "message": "operations is required.",
-                        "details": {},
-                    },
-                    "meta": _meta(),
-                },
-                status_code=400,
-            )
-        if len(operations) > BULK_LIMIT:
-            return JSONResponse(
-                {
-                    "error": {
-                        "code": "BULK_LIMIT_EXCEEDED",
-                        "message": f"At most {BULK_LIMIT} operations per request.",
-                        "details": {"limit": BULK_LIMIT},
-                    },
-                    "meta": _meta(),
-                },
-                status_code=400,
-            )
+        if "operations" not in body and resource in body:
+            # The contacts page's bulk create: `{contacts: [...]}` answered with
+            # `{created, failed, contacts}` (plus the per-item results).
+            items = bounded(body[resource], resource)
+            ops = [{"method": "create", "data": d} for d in items]
+            results = summary([operate(space, i, op) for i, op in enumerate(ops)])
+            made = [r["data"] for r in results["results"] if r["status"] == "success"]
+            return ok({**results, "created": len(made), resource: made})
+        ops = bounded(body.get("operations"), "operations")
+        return ok(summary([operate(space, i, op) for i, op in enumerate(ops)]))
+
+    async def bulk_update(request: Request) -> Response:
+        """`PATCH /bulk {filter, update}`: the filter takes the list's query filters;
+        `update.tags` may be `{add, remove}` instead of a replacement list."""
+        space = space_of(request)
+        body = await body_of(request)
+        criteria, update = body.get("filter") or {}, body.get("update")
+        if not isinstance(criteria, dict) or not isinstance(update, dict):
+            raise BadRequest("VALIDATION_ERROR", "filter and update must be objects.")
+        params = [
+            (str(k), str(v))
+            for k, vs in criteria.items()
+            for v in (vs if isinstance(vs, list) else [vs])
+        ]
+        listed = _filtered(space, resource, params)
+        bounded(listed, "matching records")
+        tags = update.get("tags")
         results = []
-        for index, op in enumerate(operations):
-            try:
-                if not isinstance(op, dict) or op.get("method") not in (
-                    "create",
-                    "update",
-                    "delete",
-                ):
-                    raise BadRequest("VALIDATION_ERROR", "method must be create, update or delete.")
-                if op["method"] == "create":
-                    data = op.get("data")
-                    if not isinstance(data, dict):
-                        raise BadRequest("VALIDATION_ERROR", "data is required.")
-                    row = _create(space, resource, data)
-                    results.append(
-                        {"index": index, "status": "success", "data": _shape(space, resource, row)}
-                    )
-                    continue
-                target = space.tables[resource].get(str(op.get("id")))
-                if target is None:
-                    results.append(
-                        {
-                            "index": index,
-                            "status": "error",
-                            "error": {
-                                "code": "RESOURCE_NOT_FOUND",
-                                "message": f"{resource[:-1].title()} not found",
-                            },
-                        }
-                    )
-                    continue
-                if op["method"] == "update":
-                    data = op.get("data")
-                    if not isinstance(data, dict):
-                        raise BadRequest("VALIDATION_ERROR", "data is required.")
-                    row = _update(space, resource, target, data)
-                    results.append(
-                        {"index": index, "status": "success", "data": _shape(space, resource, row)}
-                    )
-                else:
-                    _delete(space, resource, target["id"])
-                    results.append(
-                        {"index": index, "status": "success", "data": {"id": target["id"]}}
-                    )
-            except BadRequest as error:
-                results.append(
-                    {
-                        "index": index,
-                        "status": "error",
-                        "error": {
-                            "code": error.code,
-                            "message": error.message,
-                            "details": error.details,
-                        },
-                    }
-                )
-            except Conflict as error:
-                results.append(
-                    {
-                        "index": index,
-                        "status": "error",
-                        "error": {"code": error.code, "message": error.message},
-                    }
-                )
-        succeeded = sum(1 for r in results if r["status"] == "success")
-        return ok({"results": results, "succeeded": succeeded, "failed": len(results) - succeeded})
+        for index, row in enumerate(listed):
+            change = dict(update)
+            if isinstance(tags, dict):
+                add, remove = tags.get("add") or [], tags.get("remove") or []
+                kept = [t for t in row.get("tags", []) if t not in remove]
+                change["tags"] = kept + [t for t in add if t not in kept]
+            results.append(
+                operate(space, index, {"method": "update", "id": row["id"], "data": change})
+            )
+        return ok(summary(results))
+
+    async def bulk_delete(request: Request) -> Response:
+        space = space_of(request)
+        body = await body_of(request)
+        ids = bounded(body.get("ids"), "ids")
+        ops = [{"method": "delete", "id": i} for i in ids]
+        return ok(summary([operate(space, i, op) for i, op in enumerate(ops)]))
 
     async def notes_of(request: Request, row_id: str) -> Response:
         space = space_of(request)
@@ -1132,7 +1177,7 @@ def _routes(
         if isinstance(row, JSONResponse):
             return row
         params = [*request.query_params.multi_items(), ("contact", row_id)]
-        return wrap(lambda: JSONResponse(_list(space, "notes", params)))
+        return JSONResponse(_list(space, "notes", params))
 
     async def add_note(request: Request, row_id: str) -> Response:
         space = space_of(request)
@@ -1145,12 +1190,14 @@ def _routes(
             "private": bool(body.get("private", False)),
             "contactId": row_id,
         }
-        return wrap(lambda: ok(_shape(space, "notes", _create(space, "notes", data)), 201))
+        return ok(_shape(space, "notes", _create(space, "notes", data)), 201)
 
     app.add_api_route(base, list_rows, methods=["GET"], include_in_schema=False)
     app.add_api_route(base, create_row, methods=["POST"], include_in_schema=False)
     if resource != "notes":
         app.add_api_route(f"{base}/bulk", bulk, methods=["POST"], include_in_schema=False)
+        app.add_api_route(f"{base}/bulk", bulk_update, methods=["PATCH"], include_in_schema=False)
+        app.add_api_route(f"{base}/bulk", bulk_delete, methods=["DELETE"], include_in_schema=False)
     if resource == "contacts":
         app.add_api_route(
             f"{base}/{{row_id}}/notes", notes_of, methods=["GET"], include_in_schema=False

@@ -139,3 +139,82 @@ def test_rate_limit_answers_429_with_headers(monkeypatch):
     assert answers[0].headers["X-RateLimit-Remaining"] == "4"
     assert int(answers[-1].headers["Retry-After"]) >= 1
     assert answers[-1].json()["error"]["code"] == "RATE_LIMITED"
+
+
+def test_get_by_id_and_sparse_fields(url):
+    first = httpx.get(f"{url}/v1/contacts", params={"limit": 1}, headers=AUTH).json()["data"][0]
+    one = httpx.get(f"{url}/v1/contacts/{first['id']}", headers=AUTH)
+    assert one.status_code == 200
+    assert one.json()["data"] == first
+    assert one.headers["X-RateLimit-Limit"] == "100"
+    assert "requestId" in one.json()["meta"]
+    sparse = httpx.get(
+        f"{url}/v1/contacts", params={"limit": 1, "fields": "email,first_name"}, headers=AUTH
+    ).json()["data"][0]
+    assert set(sparse) == {"id", "email", "firstName"}
+
+
+def test_search_pages_past_one_hundred_with_its_cursor(url):
+    body: dict[str, object] = {
+        "query": {"field": "status", "operator": "not_equals", "value": "none"},
+        "limit": 100,
+    }
+    ids: list[str] = []
+    while True:
+        page = httpx.post(f"{url}/v1/contacts/search", json=body, headers=AUTH).json()
+        ids += [c["id"] for c in page["data"]]
+        if not page["meta"]["cursor"]["next"]:
+            break
+        body["cursor"] = page["meta"]["cursor"]["next"]
+    assert len(ids) == len(set(ids)) >= 1000
+    batch = httpx.post(
+        f"{url}/v1/contacts/search",
+        json={"or": [{"field": "id", "operator": "equals", "value": i} for i in ids[:3]]},
+        headers=AUTH,
+    ).json()["data"]
+    assert [c["id"] for c in batch] == ids[:3]
+
+
+def test_bulk_operations_report_each_result(url):
+    made = httpx.post(
+        f"{url}/v1/companies/bulk",
+        json={
+            "operations": [
+                {"method": "create", "data": {"name": "Bulk One"}},
+                {"method": "create", "data": {}},
+                {"method": "delete", "id": "comp_999999"},
+            ]
+        },
+        headers=AUTH,
+    ).json()["data"]
+    assert (made["succeeded"], made["failed"]) == (1, 2)
+    assert made["results"][1]["error"]["code"] == "VALIDATION_ERROR"
+    assert made["results"][2]["error"]["code"] == "RESOURCE_NOT_FOUND"
+    new_id = made["results"][0]["data"]["id"]
+    gone = httpx.request(
+        "DELETE", f"{url}/v1/companies/bulk", json={"ids": [new_id]}, headers=AUTH
+    ).json()["data"]
+    assert gone["succeeded"] == 1
+    assert httpx.get(f"{url}/v1/companies/{new_id}", headers=AUTH).status_code == 404
+    too_many = httpx.post(
+        f"{url}/v1/contacts/bulk",
+        json={"operations": [{"method": "delete", "id": "x"}] * 101},
+        headers=AUTH,
+    )
+    assert (too_many.status_code, too_many.json()["error"]["code"]) == (400, "BULK_LIMIT_EXCEEDED")
+
+
+def test_stats_count_requests_and_injected_429_has_headers():
+    with ServerThread(create_emulator("haste", EmulatorOptions(rate_limits=False))) as server:
+        httpx.get(f"{server.url}/v1/contacts")
+        httpx.get(f"{server.url}/v1/deals", headers=AUTH)
+        stats = httpx.get(f"{server.url}/_emulator/stats").json()
+        assert stats["requests"] == 2
+        assert stats["by_status"] == {"401": 1, "200": 1}
+        assert stats["by_endpoint"]["GET /v1/deals"] == 1
+        httpx.post(f"{server.url}/_emulator/faults", json={"rate_limit_rate": 1.0})
+        throttled = httpx.get(f"{server.url}/v1/deals", headers=AUTH)
+        assert throttled.status_code == 429
+        assert throttled.headers["Retry-After"] == "1"
+        assert throttled.headers["X-RateLimit-Remaining"] == "0"
+        assert throttled.json()["error"]["details"]["retryAfter"] == 1
