@@ -742,13 +742,15 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             if options.rate_limits and remaining <= 0:
                 response = _throttled(reset)
             else:
-                api.spend(token)
+                if options.rate_limits:  # an unenforced budget is not spent either
+                    api.spend(token)
+                    remaining -= 1
                 request.state.token = token
                 response = await call_next(request)
                 response.headers.update(
                     {
                         "X-RateLimit-Limit": str(RATE_LIMIT),
-                        "X-RateLimit-Remaining": str(max(0, remaining - 1)),
+                        "X-RateLimit-Remaining": str(max(0, remaining)),
                         "X-RateLimit-Reset": str(_millis(reset)),
                     }
                 )
