@@ -243,3 +243,8 @@ def test_429_says_when_in_epoch_milliseconds(monkeypatch):
     assert retry > 10**12  # milliseconds since the epoch, not seconds to wait
     assert time.time() * 1000 < retry <= (time.time() + 61) * 1000
     assert answers[-1].json()["error"] == "rate_limit_exceeded"
+
+
+def test_unenforced_limits_are_not_spent(url):
+    answers = [httpx.get(f"{url}{ROWS}", params={"maxResults": 1}, headers=AUTH) for _ in range(3)]
+    assert {a.headers["X-RateLimit-Remaining"] for a in answers} == {str(redivis.RATE_LIMIT)}
