@@ -19,6 +19,7 @@ _U = strawberry.UNSET
 
 
 def _op(description: str) -> Any:
+    """An optional input field: an operator, or the conditions on one field."""
     return strawberry.field(default=None, description=description)
 
 
@@ -69,18 +70,14 @@ class DecimalFilter:
     is_null: bool | None = _op("true: not set; false: set.")
 
 
-def _group(description: str) -> Any:
-    return strawberry.field(default=None, description=description)
-
-
 @strawberry.input(description="Which contacts to list; all given conditions must hold.")
 class ContactFilter:
-    first_name: StringFilter | None = _group("Given name.")
-    last_name: StringFilter | None = _group("Family name.")
-    email: StringFilter | None = _group("Primary email address.")
-    status: StringFilter | None = _group("The provider's status.")
-    company_id: IDFilter | None = _group("The contact's company.")
-    created_at: DateTimeFilter | None = _group("Creation time.")
+    first_name: StringFilter | None = _op("Given name.")
+    last_name: StringFilter | None = _op("Family name.")
+    email: StringFilter | None = _op("Primary email address.")
+    status: StringFilter | None = _op("The provider's status.")
+    company_id: IDFilter | None = _op("The contact's company.")
+    created_at: DateTimeFilter | None = _op("Creation time.")
     and_: list[ContactFilter] | None = strawberry.field(
         default=None, name="and", description="All of these."
     )
@@ -91,11 +88,11 @@ class ContactFilter:
 
 @strawberry.input(description="Which companies to list; all given conditions must hold.")
 class CompanyFilter:
-    name: StringFilter | None = _group("Company name.")
-    domain: StringFilter | None = _group("Primary web domain.")
-    industry: StringFilter | None = _group("Industry or category.")
-    description: StringFilter | None = _group("Description.")
-    created_at: DateTimeFilter | None = _group("Creation time.")
+    name: StringFilter | None = _op("Company name.")
+    domain: StringFilter | None = _op("Primary web domain.")
+    industry: StringFilter | None = _op("Industry or category.")
+    description: StringFilter | None = _op("Description.")
+    created_at: DateTimeFilter | None = _op("Creation time.")
     and_: list[CompanyFilter] | None = strawberry.field(
         default=None, name="and", description="All of these."
     )
@@ -106,11 +103,11 @@ class CompanyFilter:
 
 @strawberry.input(description="Which deals to list; all given conditions must hold.")
 class DealFilter:
-    name: StringFilter | None = _group("Deal name.")
-    stage: StringFilter | None = _group("Pipeline stage.")
-    amount: DecimalFilter | None = _group("Deal value.")
-    company_id: IDFilter | None = _group("The deal's company.")
-    created_at: DateTimeFilter | None = _group("Creation time.")
+    name: StringFilter | None = _op("Deal name.")
+    stage: StringFilter | None = _op("Pipeline stage.")
+    amount: DecimalFilter | None = _op("Deal value.")
+    company_id: IDFilter | None = _op("The deal's company.")
+    created_at: DateTimeFilter | None = _op("Creation time.")
     and_: list[DealFilter] | None = strawberry.field(
         default=None, name="and", description="All of these."
     )
@@ -121,9 +118,9 @@ class DealFilter:
 
 @strawberry.input(description="Which notes to list; all given conditions must hold.")
 class NoteFilter:
-    title: StringFilter | None = _group("Title.")
-    body: StringFilter | None = _group("Text.")
-    created_at: DateTimeFilter | None = _group("Creation time.")
+    title: StringFilter | None = _op("Title.")
+    body: StringFilter | None = _op("Text.")
+    created_at: DateTimeFilter | None = _op("Creation time.")
     and_: list[NoteFilter] | None = strawberry.field(
         default=None, name="and", description="All of these."
     )

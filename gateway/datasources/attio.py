@@ -417,22 +417,20 @@ class Attio(DataSource):
         if entity is Entity.NOTE:
             return await super().get_many(entity, ids)  # no note query: one by one
         self.require(entity)
-        found: dict[str, AnyRecord] = {}
-        wanted = list(dict.fromkeys(ids))
-        for start in range(0, len(wanted), 100):
-            chunk = wanted[start : start + 100]
+
+        async def fetch(chunk: list[str]) -> list[AnyRecord]:
             response = await self.upstream.request(
                 "POST",
                 f"/v2/objects/{OBJECTS[entity]}/records/query",
-                json_body={"filter": {"record_id": {"$in": chunk}}, "limit": 100},
+                json_body={"filter": {"record_id": {"$in": chunk}}, "limit": len(chunk)},
                 idempotent=True,
             )
             body = self.upstream.json(response)
-            records = self.parse(
+            return self.parse(
                 lambda b: [self._record(entity, raw) for raw in b["data"]], body, response
             )
-            found.update((r.remote_id, r) for r in records)
-        return [found.get(i) or self.not_found(entity, i) for i in ids]
+
+        return await self.listed_by_id(entity, ids, 100, fetch)
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
         self.require_link(link)

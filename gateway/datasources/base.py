@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
@@ -157,6 +157,21 @@ class DataSource(ABC):
                     return error
 
         return list(await asyncio.gather(*(one(i) for i in ids)))
+
+    async def listed_by_id(
+        self,
+        entity: Entity,
+        ids: list[str],
+        size: int,
+        fetch: Callable[[list[str]], Awaitable[list[AnyRecord]]],
+    ) -> list[AnyRecord | Exception]:
+        """`get_many` through an API call that takes a list of ids (at most `size` of them):
+        each id asked once, answers in order, NotFound for an id that came back empty."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, AnyRecord] = {}
+        for start in range(0, len(wanted), size):
+            found.update((r.remote_id, r) for r in await fetch(wanted[start : start + size]))
+        return [found.get(i) or self.not_found(entity, i) for i in ids]
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
         """Every record `link` leads to from each parent, in the provider's order."""

@@ -310,15 +310,7 @@ class BasicsOS(DataSource):
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
-        resource, _, row_id = (
-            remote_id.partition("/")
-            if entity is Entity.NOTE
-            else (RESOURCES[entity], "", remote_id)
-        )
-        if resource not in (NOTE_TABLES if entity is Entity.NOTE else RESOURCES.values()):
-            raise self.not_found(entity, remote_id)
-        if not row_id.isdigit():
-            raise self.not_found(entity, remote_id)
+        resource, row_id = self._locate(entity, remote_id)
         raw, response = await self.get_json(entity, remote_id, f"/api/{resource}/{row_id}")
         return self.parse(lambda r: self._record(resource, r), raw, response)
 

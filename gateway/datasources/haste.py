@@ -75,22 +75,15 @@ def _support(entity: Entity) -> QuerySupport:
     return QuerySupport({f: frozenset(o) for f, o in ops.items()}, sortable=SORTABLE[entity])
 
 
-def _filters(query: ListQuery) -> dict[str, str]:
+def _filters(entity: Entity, query: ListQuery) -> dict[str, str]:
     """Query parameters of a filter already checked against `_support` (AND only)."""
+    names = {**FILTER_PARAMS[entity], **DATE_PARAMS}
     params: dict[str, str] = {}
     for cond in conditions(query.filter):
-        name = DATE_PARAMS.get((cond.field, cond.op))
-        if name is None:
-            name = next(
-                p for (f, o), p in _all_params().items() if f == cond.field and o == cond.op
-            )
         value = cond.value
-        params[name] = value.isoformat() if isinstance(value, datetime) else str(value)
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        params[names[(cond.field, cond.op)]] = text
     return params
-
-
-def _all_params() -> dict[tuple[str, str], str]:
-    return {k: v for table in FILTER_PARAMS.values() for k, v in table.items()}
 
 
 # Unified field -> hasteCRM's camelCase key on writes, and back for userErrors paths.
@@ -342,7 +335,7 @@ class Haste(DataSource):
             ("-" if sort.descending != reverse else "") + SORT_NAMES[sort.field]
             for sort in query.order
         ] or [BACKWARD if reverse else FORWARD]
-        params = {"sort": ",".join(keys), **_filters(query)}
+        params = {"sort": ",".join(keys), **_filters(entity, query)}
         return json.dumps(params, sort_keys=True)
 
     async def fetch_page(
@@ -404,15 +397,12 @@ class Haste(DataSource):
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         if entity is not Entity.CONTACT or len(ids) < 2:
             return await super().get_many(entity, ids)  # one by one, bounded
-        wanted = list(dict.fromkeys(ids))
-        found: dict[str, AnyRecord] = {}
-        for start in range(0, len(wanted), 100):
-            leaves = [
-                {"field": "id", "operator": "equals", "value": i}
-                for i in wanted[start : start + 100]
-            ]
-            found.update((r.remote_id, r) for r in await self._search({"or": leaves}))
-        return [found.get(i) or self.not_found(entity, i) for i in ids]
+
+        async def fetch(chunk: list[str]) -> list[AnyRecord]:
+            leaves = [{"field": "id", "operator": "equals", "value": i} for i in chunk]
+            return await self._search({"or": leaves})
+
+        return await self.listed_by_id(entity, ids, 100, fetch)
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
         self.require_link(link)

@@ -412,12 +412,11 @@ class Redivis(DataSource):
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         self.require(entity)
-        wanted = list(dict.fromkeys(ids))
-        found: dict[str, AnyRecord] = {}
-        for start in range(0, len(wanted), BATCH):
-            listed = ", ".join(_literal(i) for i in wanted[start : start + BATCH])
-            found.update((r.remote_id, r) for r in await self._select(entity, f"id IN ({listed})"))
-        return [found.get(i) or self.not_found(entity, i) for i in ids]
+
+        async def fetch(chunk: list[str]) -> list[AnyRecord]:
+            return await self._select(entity, f"id IN ({', '.join(_literal(i) for i in chunk)})")
+
+        return await self.listed_by_id(entity, ids, BATCH, fetch)
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
         self.require_link(link)

@@ -29,6 +29,7 @@ from gateway.pagination import (
     check_args,
     paginate_sequential,
 )
+from tests.unit.relay_spec import expected
 
 LIMITS = PageLimits(default_size=20, max_size=100)
 CODEC = CursorCodec(b"test-secret")
@@ -82,24 +83,6 @@ class Upstream:
         if self.has_previous and start > 0:
             previous = f"{handle}@{max(0, start - limit)}"
         return SeqPage(page, following, previous)
-
-
-def expected(total: int, args: ConnectionArgs, after: int | None, before: int | None):
-    """The Relay spec's algorithm on indices of the full list."""
-    lo = after + 1 if after is not None else 0
-    hi = min(before, total) if before is not None else total
-    lo = min(lo, hi)
-    edges = list(range(lo, hi))
-    if args.first is not None:
-        edges = edges[: args.first]
-    if args.last is not None:
-        edges = edges[max(0, len(edges) - args.last) :]
-    has_previous = hi - lo > args.last if args.last is not None else (after or 0) > 0
-    if args.first is not None:
-        has_next = hi - lo > args.first
-    else:
-        has_next = before is not None and before + 1 < total
-    return edges, has_previous, has_next
 
 
 def pages(need: int, remaining: int, max_size: int) -> int:
