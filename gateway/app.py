@@ -23,6 +23,7 @@ from gateway.settings import Settings
 from gateway.upstream import open_client
 from resolvers.context import Context, Gateway
 from schema import schema
+from schema.bounds import input_limits
 
 log = logging.getLogger("gateway")
 
@@ -48,6 +49,8 @@ def create_router(settings: Settings) -> APIRouter:
         ),
         limits=PageLimits(default_size=settings.default_page_size, max_size=settings.max_page_size),
         batching=settings.batching,
+        input_limits=input_limits(settings),
+        operation_deadline=settings.operation_deadline,
     )
 
     @asynccontextmanager

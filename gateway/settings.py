@@ -102,6 +102,32 @@ class Settings(BaseSettings):
     batching: bool = Field(True, description="Batch lookups with dataloaders (off: naive mode).")
     cache: bool = Field(True, description="Cache upstream reads across requests.")
     max_page_size: int = Field(100, ge=1, le=1000)
+    # Bounds of what a client may send, arguments and variables alike (5,000 tokens only
+    # bound the document: one variable could otherwise carry 20,000 values).
+    max_list_length: int = Field(
+        100, ge=1, le=100_000, description="Most items in one input list or JSON object."
+    )
+    max_string_length: int = Field(
+        1024, ge=1, le=10_000_000, description="Most characters in one input string."
+    )
+    max_input_depth: int = Field(
+        10, ge=2, le=100, description="Deepest nesting of lists and objects in one argument."
+    )
+    max_input_values: int = Field(
+        5000, ge=1, le=1_000_000, description="Most input values (items, fields) per operation."
+    )
+    max_bulk_operations: int = Field(
+        100, ge=1, le=10_000, description="Most items of one bulk write (hasteCRM: 100 a call)."
+    )
+    max_merge_contacts: int = Field(
+        10, ge=1, le=1000, description="Most contacts one mergeContacts folds into the winner."
+    )
+    operation_deadline: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds an operation may take; unfinished fields then fail UPSTREAM_TIMEOUT.",
+    )
     cursor_secret: SecretStr | None = Field(
         None,
         description="Signs cursors; replicas must share it. Random per process when unset.",

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import strawberry
 from strawberry.fastapi import BaseContext
 
 from gateway.datasources import DataSource
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.pagination import CursorCodec, PageLimits
 from resolvers.loaders import Loaders
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """How much a client may send in the arguments of one operation (see Settings)."""
+
+    max_list_length: int = 100
+    max_string_length: int = 1024
+    max_input_depth: int = 10
+    max_input_values: int = 5000
+    max_bulk_operations: int = 100
+    max_merge_contacts: int = 10
 
 
 @dataclass
@@ -22,6 +38,8 @@ class Gateway:
     codec: CursorCodec
     limits: PageLimits
     batching: bool = True
+    input_limits: InputLimits = field(default_factory=InputLimits)
+    operation_deadline: float = 30.0
 
     def source(self, provider: str) -> DataSource:
         """The data source of a configured provider instance, or BAD_USER_INPUT."""
@@ -42,6 +60,44 @@ class Context(BaseContext):
         super().__init__()
         self.gateway = gateway
         self.loaders = Loaders(gateway.sources, batching=gateway.batching)
+        # On the event loop's clock, the one `asyncio.timeout_at` reads.
+        self.deadline = asyncio.get_running_loop().time() + gateway.operation_deadline
+
+    def expired(self) -> bool:
+        return asyncio.get_running_loop().time() >= self.deadline
+
+    def timeout(self, provider: str) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"provider {provider!r} did not answer within the operation's deadline "
+            f"({self.gateway.operation_deadline:g} s).",
+            provider=provider,
+        )
+
+    async def before_deadline(self, provider: str, work: Awaitable[T]) -> T:
+        """`work`'s result, or UPSTREAM_TIMEOUT once the operation's deadline has passed.
+
+        A coroutine is cancelled at the deadline (its upstream call with it); a future,
+        such as a dataloader's, may be shared by other fields and is left to finish.
+        """
+        if isinstance(work, asyncio.Future):
+            shared = work
+            shared.add_done_callback(_consume)
+            work = asyncio.shield(shared)
+        scope = asyncio.timeout_at(self.deadline)
+        try:
+            async with scope:
+                return await work
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise self.timeout(provider) from None
+
+
+def _consume(future: asyncio.Future[object]) -> None:
+    # Nobody may await a future left behind at the deadline: retrieve its error so
+    # asyncio does not log it as never retrieved.
+    if not future.cancelled():
+        future.exception()
 
 
 Info = strawberry.Info[Context, None]

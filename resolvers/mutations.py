@@ -86,9 +86,15 @@ def _values(
     return values
 
 
-async def _send(call: Any) -> Any:
+async def _send(context: Context, source: DataSource, call: Any) -> Any:
+    if context.expired():
+        call.close()  # never started: surely not applied
+        error = context.timeout(source.name)
+        error.add(writeOutcome="NOT_APPLIED")
+        raise error
     try:
-        return await call
+        # Cut at the deadline, a write may or may not have reached the provider: UNKNOWN.
+        return await context.before_deadline(source.name, call)
     except UpstreamError as error:
         error.add(writeOutcome="NOT_APPLIED" if error.not_applied else "UNKNOWN")
         raise
@@ -102,7 +108,7 @@ async def create(context: Context, entity: Entity, provider: str, raw: dict[str,
     if outcome.problems:
         return outcome
     try:
-        outcome.record = await _send(source.create(entity, values))
+        outcome.record = await _send(context, source, source.create(entity, values))
     except InvalidInput as error:
         outcome.problems = [(["input", *path], message) for path, message in error.problems]
         return outcome
@@ -127,7 +133,7 @@ async def update(context: Context, entity: Entity, global_id: str, raw: dict[str
     if outcome.problems:
         return outcome
     try:
-        outcome.record = await _send(source.update(entity, remote_id, values))
+        outcome.record = await _send(context, source, source.update(entity, remote_id, values))
     except NotFound as error:
         outcome.problems = [(["input", "id"], error.message)]
     except InvalidInput as error:
@@ -142,7 +148,7 @@ async def delete(context: Context, entity: Entity, global_id: str) -> Outcome:
     source.require_write(entity, Op.DELETE)
     outcome = Outcome()
     try:
-        await _send(source.delete(entity, remote_id))
+        await _send(context, source, source.delete(entity, remote_id))
     except NotFound as error:
         outcome.problems = [(["input", "id"], error.message)]
         return outcome
@@ -179,7 +185,7 @@ async def merge_contacts(context: Context, winner: str, losers: list[str]) -> Ou
     source, ids = _ids(context, Entity.CONTACT, [winner, *losers], "input")
     outcome = Outcome()
     try:
-        outcome.record = await _send(source.merge_contacts(ids[0], ids[1:]))
+        outcome.record = await _send(context, source, source.merge_contacts(ids[0], ids[1:]))
     except NotFound as error:
         outcome.problems = [(["input"], error.message)]
     except InvalidInput as error:
@@ -194,7 +200,7 @@ async def restore_deal(context: Context, global_id: str, *, archive: bool = Fals
     outcome = Outcome()
     try:
         call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
-        outcome.record = await _send(call)
+        outcome.record = await _send(context, source, call)
     except NotFound as error:
         outcome.problems = [(["input", "id"], error.message)]
     return outcome
@@ -248,7 +254,9 @@ async def bulk(
         if not results[index].problems:
             sendable.append((index, (op, remote_id, values)))
     if sendable:
-        outcomes = await _send(source.bulk(entity, [operation for _, operation in sendable]))
+        outcomes = await _send(
+            context, source, source.bulk(entity, [operation for _, operation in sendable])
+        )
         for (index, _), outcome in zip(sendable, outcomes, strict=True):
             item = results[index]
             if isinstance(outcome, InvalidInput):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from strawberry.relay import GlobalID
@@ -32,8 +33,14 @@ async def list_records(
     """One window of a provider's list of `entity`; its records prime the by-id loader."""
     gateway = context.gateway
     source = gateway.source(provider)
-    window = await source.connection(entity, check_args(args, gateway.limits), gateway.codec, query)
+    window = await context.before_deadline(
+        provider, source.connection(entity, check_args(args, gateway.limits), gateway.codec, query)
+    )
     context.loaders.prime([edge.node for edge in window.edges])
+    count = window.count
+    if count is not None:
+        # `totalCount` may cost a request of its own: it keeps the same deadline.
+        window = replace(window, count=lambda: context.before_deadline(provider, count()))
     return window
 
 
@@ -56,7 +63,9 @@ async def find_node(context: Context, value: str, argument: str = "id") -> AnyRe
     source = context.gateway.sources.get(provider)
     if source is None or entity not in source.entities:
         return None
-    return await context.loaders.record(source, entity).load(remote_id)
+    return await context.before_deadline(
+        provider, context.loaders.record(source, entity).load(remote_id)
+    )
 
 
 def find_nodes(context: Context, values: list[str]) -> list[Coroutine[Any, Any, AnyRecord | None]]:

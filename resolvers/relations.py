@@ -35,7 +35,9 @@ async def linked_record(
     source.require_link(link)
     if entity not in source.entities:
         return None
-    return await context.loaders.record(source, entity).load(remote_id)
+    return await context.before_deadline(
+        provider, context.loaders.record(source, entity).load(remote_id)
+    )
 
 
 def field_value(record: AnyRecord, name: str) -> Any:
@@ -65,10 +67,12 @@ async def linked_list(
     source.require_link(link)
     if link in record.linked:
         loader = context.loaders.record(source, CHILD_ENTITY[link])
-        found = await loader.load_many(record.linked[link])
+        found = await context.before_deadline(source.name, loader.load_many(record.linked[link]))
         items = [r for r in found if r is not None]
     else:
-        items = await context.loaders.children(source, link).load(record.remote_id)
+        items = await context.before_deadline(
+            source.name, context.loaders.children(source, link).load(record.remote_id)
+        )
         context.loaders.prime(items)
     if not query.empty:
         items = arrange(list(items), query, field_value)

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 
 from gateway.errors import GatewayError
 from schema import types
+from schema.bounds import InputBounds
 from schema.mutation import Mutation
 from schema.query import Query
 
@@ -64,6 +65,7 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            InputBounds,
         ],
     )
 
