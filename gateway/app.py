@@ -1,4 +1,4 @@
-"""The FastAPI app: GraphQL (with GraphiQL) at /graphql, health endpoints, lifespan.
+"""The FastAPI app: GraphQL at /graphql, health endpoints, lifespan.
 
 `create_app(settings)` for a service; `create_router(settings)` for a backend
 team that mounts the gateway inside its own FastAPI app (`include_router`
@@ -15,19 +15,20 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
-from strawberry.fastapi import GraphQLRouter
 
+from gateway import logredact
 from gateway.datasources import DataSource, source_class
+from gateway.endpoint import GatewayGraphQLRouter
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
 from gateway.upstream import open_client
 from resolvers.context import Context, Gateway
-from schema import schema
+from schema import build_schema
 from schema.bounds import input_limits
 
 log = logging.getLogger("gateway")
 
-# httpx logs every request URL at INFO, and RevyOps puts its credential in the URL.
+# One line per upstream request at INFO is noise; credentials in URLs are redacted anyway.
 for noisy in ("httpx", "httpcore"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -41,6 +42,7 @@ def _check_credentials(settings: Settings) -> None:
 def create_router(settings: Settings) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients."""
     _check_credentials(settings)
+    logredact.install()
     secret = settings.cursor_secret
     gateway = Gateway(
         sources={},
@@ -71,11 +73,15 @@ def create_router(settings: Settings) -> APIRouter:
     async def context() -> Context:
         return Context(gateway)
 
-    graphql = GraphQLRouter(
+    schema = build_schema(
+        introspection=settings.introspection, field_suggestions=settings.field_suggestions
+    )
+    graphql = GatewayGraphQLRouter(
         schema,
         context_getter=context,
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=False,
+        max_bytes=settings.max_request_size,
     )
     router = APIRouter(lifespan=lifespan)
     router.include_router(graphql, prefix="/graphql")
@@ -101,6 +107,12 @@ def create_router(settings: Settings) -> APIRouter:
 def create_app(settings: Settings) -> FastAPI:
     """The gateway as a standalone app."""
     logging.basicConfig(level=settings.log_level)
-    app = FastAPI(title="CRM GraphQL gateway", docs_url=None, redoc_url=None)
+    openapi = settings.openapi
+    app = FastAPI(
+        title="CRM GraphQL gateway",
+        openapi_url="/openapi.json" if openapi else None,
+        docs_url="/docs" if openapi else None,
+        redoc_url="/redoc" if openapi else None,
+    )
     app.include_router(create_router(settings))
     return app

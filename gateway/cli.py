@@ -29,12 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="Run the gateway (GraphiQL at /graphql).")
+    serve = commands.add_parser("serve", help="Run the gateway (GraphQL at /graphql).")
     serve.add_argument("--config", type=Path, help="TOML file of provider instances.")
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="Start every built-in emulator on loopback and use them as the providers.",
+        help="Start every built-in emulator on loopback and use them as the providers; "
+        "GraphiQL, introspection, field suggestions, OpenAPI and remoteData on.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
     serve.add_argument("--port", type=int, default=DEMO_GATEWAY_PORT, help="Gateway port.")
@@ -103,7 +104,8 @@ def _serve(args: argparse.Namespace) -> int:
             }
         )
     servers.append(_server(create_app(settings), args.host, args.port))
-    print(f"GraphiQL: http://{args.host}:{args.port}/graphql", file=sys.stderr)
+    ide = " (GraphiQL)" if settings.graphiql else ""
+    print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
     asyncio.run(_serve_all(servers))
     return 0
 

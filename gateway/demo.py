@@ -25,12 +25,27 @@ def demo_kinds() -> list[str]:
 
 def demo_provider(kind: str, base_url: str) -> ProviderSettings:
     return ProviderSettings.model_validate(
-        {"name": kind, "kind": kind, "base_url": base_url, "credentials": DEMO_CREDENTIALS[kind]}
+        {
+            "name": kind,
+            "kind": kind,
+            "base_url": base_url,
+            "credentials": DEMO_CREDENTIALS[kind],
+            "remote_data": True,
+        }
     )
 
 
 def demo_settings(host: str = "127.0.0.1") -> Settings:
-    """Settings pointing one provider of each kind, named after it, at its emulator."""
+    """Settings pointing one provider of each kind, named after it, at its emulator.
+
+    Everything a deployment hides is on: the demo is for exploring. The cursor secret is
+    random per process whatever the environment says.
+    """
     return Settings(
-        providers=[demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}") for k in demo_kinds()]
+        providers=[demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}") for k in demo_kinds()],
+        cursor_secret=None,
+        graphiql=True,
+        introspection=True,
+        field_suggestions=True,
+        openapi=True,
     )

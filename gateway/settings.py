@@ -33,6 +33,20 @@ from pydantic_settings import (
 
 ProviderKind = Literal["revyops", "attio", "haste", "redivis", "basicsos"]
 
+# Secrets copied from examples; a cursor signed with one of them can be forged by anyone.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "change-me-in-production",
+        "changeme-in-production",
+        "change_me_in_production",
+        "replace-me-in-production",
+        "your-secret-here",
+        "insecure-cursor-secret",
+    }
+)
+# Shorter ones ("", "secret", "change-me", ...) are caught by the length.
+MIN_SECRET_LENGTH = 16
+
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
 
@@ -53,6 +67,11 @@ class ProviderSettings(BaseModel):
     options: dict[str, str] = Field(
         default_factory=dict,
         description="Kind-specific settings that are not secrets (Redivis: `dataset`).",
+    )
+    remote_data: bool = Field(
+        False,
+        description="Serve `remoteData`, the provider's raw record (internal ids and all); "
+        "off: the field is null.",
     )
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(15.0, gt=0, le=600)
@@ -130,10 +149,36 @@ class Settings(BaseSettings):
     )
     cursor_secret: SecretStr | None = Field(
         None,
-        description="Signs cursors; replicas must share it. Random per process when unset.",
+        description="Signs cursors; replicas must share it. Random per process when unset; "
+        "a placeholder or anything shorter than 16 characters is refused.",
     )
-    graphiql: bool = True
+    graphiql: bool = Field(False, description="Serve GraphiQL at GET /graphql.")
     log_level: str = "INFO"
+    max_request_size: int = Field(
+        1_048_576,
+        ge=1024,
+        le=1_073_741_824,
+        description="Largest HTTP request body /graphql accepts, in bytes (413 above). "
+        "Not the providers' `max_request_size`, which is a page size.",
+    )
+    introspection: bool = Field(False, description="Answer introspection (`__schema`, `__type`).")
+    field_suggestions: bool = Field(
+        False, description='Keep "Did you mean ..." guesses in validation errors.'
+    )
+    openapi: bool = Field(False, description="Serve /openapi.json, /docs and /redoc.")
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> Settings:
+        if self.cursor_secret is None:
+            return self
+        value = self.cursor_secret.get_secret_value()
+        if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                "cursor_secret (CRM_GATEWAY_CURSOR_SECRET) is a placeholder or shorter than "
+                f"{MIN_SECRET_LENGTH} characters: set a random one, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

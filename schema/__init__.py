@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.errors import GatewayError
@@ -20,6 +27,10 @@ log = logging.getLogger("gateway.errors")
 MAX_DEPTH = 12
 MAX_ALIASES = 50
 MAX_TOKENS = 5000
+
+# graphql-core ends a message with its guesses ("Did you mean 'name'?") for unknown fields,
+# arguments, types, enum values and input fields; each guess leaks part of the schema.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 def _classify(error: GraphQLError) -> None:
@@ -50,13 +61,21 @@ class GatewaySchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
+            if self.config.disable_field_suggestions:
+                error.message = _SUGGESTION.sub("", error.message)
             _classify(error)
             if error.extensions and error.extensions.get("code") != "INTERNAL_SERVER_ERROR":
                 log.info("%s: %s", error.extensions.get("code"), error.message)
 
 
-def build_schema() -> strawberry.Schema:
-    """The schema, with limits that keep one bad query from knocking the gateway over."""
+def build_schema(
+    *, introspection: bool = True, field_suggestions: bool = True
+) -> strawberry.Schema:
+    """The schema, with limits that keep one bad query from knocking the gateway over.
+
+    `introspection` and `field_suggestions` off hide the schema from clients that were not
+    given it (a deployment's default); the printed SDL is the same either way.
+    """
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
@@ -66,7 +85,9 @@ def build_schema() -> strawberry.Schema:
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             InputBounds,
+            *([] if introspection else [DisableIntrospection]),
         ],
+        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
     )
 
 

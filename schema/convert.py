@@ -40,7 +40,6 @@ def _common(rec: r.Record) -> dict[str, Any]:
         "created_at": rec.created_at,
         "updated_at": rec.updated_at,
         "custom_fields": _custom(rec.custom_fields),
-        "remote_data": rec.remote_data,
         "record": rec,
     }
 

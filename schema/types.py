@@ -108,10 +108,20 @@ class Record:
     custom_fields: list[CustomField] = strawberry.field(
         description="Provider fields with no unified counterpart."
     )
-    remote_data: JSON = strawberry.field(
-        description="The provider's own payload for the record, untouched."
-    )
     record: strawberry.Private[Any]
+
+    @strawberry.field(
+        description="The provider's own payload for the record, untouched; null unless the "
+        "provider is configured with `remote_data = true`."
+    )
+    def remote_data(self, info: Info) -> JSON | None:
+        # Raw records carry what the unified fields leave out (internal user and
+        # organization ids), so each deployment opts in per provider.
+        source = info.context.gateway.sources.get(self.provider)
+        if source is None or not source.settings.remote_data:
+            return None
+        data: JSON = self.record.remote_data
+        return data
 
 
 @strawberry.type(description="A person in a CRM.")

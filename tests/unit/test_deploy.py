@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from pathlib import Path
 from unittest import mock
 from urllib.parse import urlsplit
@@ -12,9 +14,11 @@ import yaml
 
 from gateway.cli import _parser
 from gateway.emulators import DEMO_PORTS, KINDS
-from gateway.settings import load_settings
+from gateway.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+# ${NAME:?message}: compose refuses to start unless NAME is set in the environment.
+REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z_]+):\?[^}]+\}$")
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +41,10 @@ def test_gateway_config_names_every_emulator_service(compose):
     config = gateway["command"][gateway["command"].index("--config") + 1]
     local_config = ROOT / config.removeprefix("/app/")
     environment = {k: str(v) for k, v in gateway["environment"].items()}
+    # What the operator exports for the values compose requires.
+    environment |= {
+        k: secrets.token_urlsafe(32) for k, v in environment.items() if REQUIRED.match(v)
+    }
     with mock.patch.dict(os.environ, environment):
         settings = load_settings(local_config)
         for provider in settings.providers:
@@ -49,8 +57,45 @@ def test_gateway_config_names_every_emulator_service(compose):
         assert command[2] == provider.kind
         port = int(command[command.index("--port") + 1])
         assert urlsplit(provider.base_url).port == port == DEMO_PORTS[name]
-        assert f"{port}:{port}" in service["ports"]
     assert set(gateway["depends_on"]) == set(emulators)
+
+
+def test_only_the_gateway_is_published(compose):
+    # The emulators' /_emulator/* endpoints take no credentials: compose network only.
+    published = {name for name, s in compose["services"].items() if s.get("ports")}
+    assert published == {"gateway"}
+    assert compose["services"]["gateway"]["ports"] == ["8000:8000"]
+
+
+def test_the_cursor_secret_is_required_from_the_environment(compose):
+    value = str(compose["services"]["gateway"]["environment"]["CRM_GATEWAY_CURSOR_SECRET"])
+    match = REQUIRED.match(value)
+    assert match, value
+    assert match["name"] == "CRM_GATEWAY_CURSOR_SECRET"
+
+
+def test_the_old_compose_secret_is_refused(compose):
+    config = ROOT / "deploy" / "compose.toml"
+    gateway = compose["services"]["gateway"]
+    environment = {k: str(v) for k, v in gateway["environment"].items()}
+    environment["CRM_GATEWAY_CURSOR_SECRET"] = "change-me-in-production"
+    with mock.patch.dict(os.environ, environment), pytest.raises(ConfigError) as error:
+        load_settings(config)
+    assert "cursor_secret" in str(error.value)
+    assert "change-me-in-production" not in str(error.value)
+
+
+def test_the_compose_deployment_hides_what_the_demo_shows(compose):
+    gateway = compose["services"]["gateway"]
+    environment = {k: str(v) for k, v in gateway["environment"].items()}
+    environment["CRM_GATEWAY_CURSOR_SECRET"] = secrets.token_urlsafe(32)
+    with mock.patch.dict(os.environ, environment):
+        settings = load_settings(ROOT / "deploy" / "compose.toml")
+    assert not settings.graphiql
+    assert not settings.introspection
+    assert not settings.field_suggestions
+    assert not settings.openapi
+    assert not any(p.remote_data for p in settings.providers)
 
 
 def test_dockerfile_installs_the_project():
