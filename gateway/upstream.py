@@ -207,14 +207,18 @@ class Upstream:
     ) -> httpx.Response:
         deadline = self.clock() + self.deadline
         attempt, throttled_once = 0, False
+        previous: UpstreamError | None = None
         while True:
             error = await self._attempt(method, path, params, json_body, ok_statuses, deadline)
-            if attempt == 0 and not throttled_once and not isinstance(error, UpstreamNotSent):
+            if previous is None and not isinstance(error, UpstreamNotSent):
                 self.budget.deposit()  # the budget grows with requests sent, not refused
             if isinstance(error, httpx.Response):
                 return error
             if isinstance(error, UpstreamNotSent):
-                raise error
+                # A retry that was never sent: the try before it says what happened (and
+                # whether a write may have been applied).
+                raise previous or error
+            previous = error
             now = self.clock()
             if isinstance(error, UpstreamRateLimited) and not throttled_once:
                 wait = error.retry_after if error.retry_after is not None else 1.0

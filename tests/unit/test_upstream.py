@@ -15,6 +15,7 @@ from gateway.errors import (
     NoRateLimitSlot,
     UpstreamError,
     UpstreamNotSent,
+    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from gateway.resilience import CircuitState
@@ -188,3 +189,14 @@ def test_server_failures_open_the_circuit_on_their_ratio(failure):
     assert circuit(upstream) is CircuitState.OPEN  # 2 of 4: the ratio 0.5
     assert isinstance(outcome(upstream), CircuitOpen)
     assert len(sent) == 4
+
+
+def test_a_retry_left_unsent_reports_the_try_before_it():
+    time = FakeTime()
+    upstream, sent = upstream_with(
+        too_slow, time, max_retries=2, rate_limits=[(1, 60.0)], request_deadline=5.0
+    )
+    error = outcome(upstream)
+    assert isinstance(error, UpstreamTimeout)  # not the retry's NoRateLimitSlot
+    assert not error.not_applied  # the request was sent: it may have been applied
+    assert len(sent) == 1
