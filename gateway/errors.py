@@ -9,9 +9,12 @@
         ├── UpstreamNotFound          NOT_FOUND
         ├── UpstreamRejected          UPSTREAM_BAD_REQUEST  (provider said 4xx)
         ├── UpstreamRateLimited       UPSTREAM_RATE_LIMITED
+        │   └── NoRateLimitSlot*      UPSTREAM_RATE_LIMITED (no slot before the deadline)
         ├── UpstreamTimeout           UPSTREAM_TIMEOUT
         ├── UpstreamUnavailable       UPSTREAM_UNAVAILABLE  (connection, 5xx)
-        └── UpstreamBadResponse       UPSTREAM_BAD_RESPONSE (not JSON, wrong shape)
+        │   └── CircuitOpen*          UPSTREAM_UNAVAILABLE  (its breaker is open)
+        ├── UpstreamBadResponse       UPSTREAM_BAD_RESPONSE (not JSON, wrong shape)
+        └── UpstreamNotSent           (base of the * classes: never sent, never retried)
 
 Graphql-core copies an exception's `extensions` attribute onto the GraphQL
 error it raises, so each class only has to say its code. Anything else a
@@ -129,12 +132,28 @@ class UpstreamUnavailable(UpstreamError):
     code = "UPSTREAM_UNAVAILABLE"
 
 
-class CircuitOpen(UpstreamUnavailable):
-    """Not sent at all: the provider failed repeatedly and its breaker is open."""
-
-
 class UpstreamBadResponse(UpstreamError):
     code = "UPSTREAM_BAD_RESPONSE"
+
+
+class UpstreamNotSent(UpstreamError):
+    """The gateway never sent the request: nothing was applied, and trying again at once
+    would only meet the same refusal, so it is never retried.
+
+    Each subclass also derives from the error its client sees (its `code`).
+    """
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        super().__init__(message, provider=provider, status=None)
+        self.not_applied = True
+
+
+class CircuitOpen(UpstreamNotSent, UpstreamUnavailable):
+    """The provider has been failing and its circuit breaker is open."""
+
+
+class NoRateLimitSlot(UpstreamNotSent, UpstreamRateLimited):
+    """The rate limiter has no slot for the request before its deadline."""
 
 
 def upstream_error_for_status(status: int, message: str, *, provider: str) -> UpstreamError:

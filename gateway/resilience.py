@@ -5,7 +5,9 @@ over the provider's documented windows, which also pauses when the provider's
 headers say the budget is spent; a retry policy (exponential backoff with full
 jitter, idempotent requests only, within a deadline and a retry budget so a
 dead upstream cannot multiply load); and a circuit breaker that answers at
-once while a provider is down and lets one probe through now and then.
+once while a provider is down (too large a share of recent requests failed)
+and lets one probe through now and then. The limiter and the breaker read the
+time through an injected `clock` (and the limiter waits through `sleep`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import enum
 import random
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -32,18 +35,47 @@ def _padded(seconds: float) -> float:
     return seconds * 1.05 + 0.2
 
 
-class RateLimiter:
-    """Sliding-window limiter over several windows (e.g. 100/minute and 1,000/hour)."""
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
-    def __init__(self, windows: tuple[Window, ...], *, enabled: bool = True) -> None:
+
+class Slot:
+    """One request's place in the limiter's windows: in flight until `done`, then it counts
+    from the moment the request finished."""
+
+    __slots__ = ("finished",)
+
+    def __init__(self) -> None:
+        self.finished: float | None = None
+
+
+class RateLimiter:
+    """Sliding-window limiter over several windows (e.g. 100/minute and 1,000/hour).
+
+    A slot counts from when its request *finished*, not from when it was granted: the
+    provider counts a request when it arrives, which is somewhere in between, however
+    late the request leaves. A request still in flight counts as sent just now.
+    `clock` and `sleep` are parameters so tests run on a fake clock.
+    """
+
+    def __init__(
+        self,
+        windows: tuple[Window, ...],
+        *,
+        enabled: bool = True,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.windows = windows
         self.enabled = enabled and bool(windows)
-        self._sent: deque[float] = deque()
+        self.clock = clock
+        self.sleep = sleep
+        self._slots: deque[Slot] = deque()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
     def pause_until(self, moment: float) -> None:
-        """Send nothing before `moment` (monotonic): the provider said its budget is spent."""
+        """Send nothing before `moment` (on `clock`): the provider said its budget is spent."""
         self._paused_until = max(self._paused_until, moment)
 
     def delay(self, now: float) -> float:
@@ -52,28 +84,43 @@ class RateLimiter:
         if not self.enabled:
             return wait
         horizon = max(_padded(w.seconds) for w in self.windows)
-        while self._sent and now - self._sent[0] >= horizon:
-            self._sent.popleft()
+        while self._slots:
+            finished = self._slots[0].finished
+            if finished is None or now - finished < horizon:
+                break
+            self._slots.popleft()
+        # Finished slots are not always in order (requests end out of turn); sorting a few
+        # hundred floats is cheap next to an HTTP request.
+        times = sorted(now if s.finished is None else s.finished for s in self._slots)
         for window in self.windows:
             span = _padded(window.seconds)
-            recent = [t for t in self._sent if now - t < span]
+            recent = [t for t in times if now - t < span]
             if len(recent) >= window.requests:
                 wait = max(wait, recent[-window.requests] + span - now)
         return wait
 
-    async def acquire(self, deadline: float) -> bool:
-        """Wait for a slot; False (and no slot taken) when it would come after `deadline`."""
+    async def acquire(self, deadline: float) -> Slot | None:
+        """Wait for a slot; None (and no slot taken) when it would come after `deadline`.
+
+        The caller passes the slot to `done` when its request has finished (or failed).
+        """
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self.clock()
                 wait = self.delay(now)
                 if wait <= 0:
+                    slot = Slot()
                     if self.enabled:
-                        self._sent.append(now)
-                    return True
+                        self._slots.append(slot)
+                    return slot
                 if now + wait > deadline:
-                    return False
-                await asyncio.sleep(wait)
+                    return None
+                await self.sleep(wait)
+
+    def done(self, slot: Slot) -> None:
+        """The slot's request has finished: from now on it counts from this moment."""
+        if slot.finished is None:
+            slot.finished = self.clock()
 
 
 class RetryBudget:
@@ -113,12 +160,32 @@ class CircuitState(enum.StrEnum):
 
 
 class CircuitBreaker:
-    """Opens after `threshold` failures in a row; after `cooldown` s lets one probe through."""
+    """Opens when at least `failure_ratio` of the requests that finished in the last
+    `window` seconds failed, once there were `min_requests` of them; after `cooldown`
+    seconds lets one probe through, whose outcome closes or reopens it.
 
-    def __init__(self, threshold: int = 5, cooldown: float = 10.0) -> None:
-        self.threshold = threshold
+    Only what says the provider is unwell counts (5xx, timeouts, transport errors, via
+    `failure`); `success` counts a good answer. Answers a client caused (4xx) or the limiter's
+    business (429) go to `answered`: they count neither way, so no client can open a
+    provider's circuit for everybody, nor hold it shut, by sending bad requests.
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_ratio: float = 0.5,
+        min_requests: int = 10,
+        window: float = 30.0,
+        cooldown: float = 10.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.failure_ratio = failure_ratio
+        self.min_requests = min_requests
+        self.window = window
         self.cooldown = cooldown
-        self.failures = 0
+        self.clock = clock
+        self._outcomes: deque[tuple[float, bool]] = deque()  # (when, failed)
+        self._failures = 0
         self.opened_at: float | None = None
         self._probe_sent: float | None = None  # a probe lost to cancellation must not jam it
 
@@ -126,7 +193,7 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         if self.opened_at is None:
             return CircuitState.CLOSED
-        if time.monotonic() - self.opened_at >= self.cooldown:
+        if self.clock() - self.opened_at >= self.cooldown:
             return CircuitState.HALF_OPEN
         return CircuitState.OPEN
 
@@ -135,7 +202,7 @@ class CircuitBreaker:
         state = self.state
         if state is CircuitState.CLOSED:
             return True
-        now = time.monotonic()
+        now = self.clock()
         if state is CircuitState.HALF_OPEN and (
             self._probe_sent is None or now - self._probe_sent >= self.cooldown
         ):
@@ -146,19 +213,53 @@ class CircuitBreaker:
     def retry_in(self) -> float:
         if self.opened_at is None:
             return 0.0
-        return max(0.0, self.opened_at + self.cooldown - time.monotonic())
+        return max(0.0, self.opened_at + self.cooldown - self.clock())
 
     def release(self) -> None:
         """A request that `allow` let through was never sent."""
         self._probe_sent = None
 
     def success(self) -> None:
-        self.failures = 0
-        self.opened_at = None
-        self._probe_sent = None
+        """The provider answered well."""
+        if self._settle(failed=False):
+            self._record(failed=False)
 
     def failure(self) -> None:
-        self.failures += 1
-        if self._probe_sent is not None or self.failures >= self.threshold:
-            self.opened_at = time.monotonic()
+        """A 5xx, a timeout or a transport error."""
+        if self._settle(failed=True):
+            self._record(failed=True)
+
+    def answered(self) -> None:
+        """The provider answered, but with what a client caused (4xx) or a 429: it is up,
+        so a probe that gets this closes the circuit, but it counts neither way."""
+        self._settle(failed=False)
+
+    def _settle(self, *, failed: bool) -> bool:
+        """Let an outcome decide an open circuit; True when the circuit was closed."""
+        if self.opened_at is None:
+            return True
+        if self.state is CircuitState.HALF_OPEN:  # the probe's outcome (or a late one's)
+            if failed:
+                self._open()
+            else:
+                self.opened_at = None
+                self._probe_sent = None
+        # While OPEN, requests sent before it opened are still finishing: they decide nothing.
+        return False
+
+    def _record(self, *, failed: bool) -> None:
+        now = self.clock()
+        self._outcomes.append((now, failed))
+        self._failures += failed
+        while self._outcomes and now - self._outcomes[0][0] >= self.window:
+            _, old = self._outcomes.popleft()
+            self._failures -= old
+        total = len(self._outcomes)
+        if total >= self.min_requests and self._failures >= self.failure_ratio * total:
+            self._open()
+
+    def _open(self) -> None:
+        self.opened_at = self.clock()
         self._probe_sent = None
+        self._outcomes.clear()
+        self._failures = 0

@@ -87,8 +87,22 @@ class ProviderSettings(BaseModel):
     request_deadline: float = Field(
         30.0, gt=0, le=600, description="Seconds one upstream call may take, retries included."
     )
-    breaker_threshold: int = Field(5, ge=1, le=1000, description="Failures in a row that open it.")
-    breaker_cooldown: float = Field(10.0, gt=0, le=3600, description="Seconds before a probe.")
+    breaker_failure_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of failed requests (5xx, timeouts, unreachable) in `breaker_window` "
+        "that opens the circuit breaker; 4xx and 429 answers count neither way.",
+    )
+    breaker_min_requests: int = Field(
+        10, ge=1, le=10_000, description="Requests in `breaker_window` before the ratio counts."
+    )
+    breaker_window: float = Field(
+        30.0, gt=0, le=3600, description="Seconds of recent requests the breaker looks at."
+    )
+    breaker_cooldown: float = Field(
+        10.0, gt=0, le=3600, description="Seconds an open breaker waits before one probe."
+    )
     cache_ttl: float = Field(30.0, gt=0, le=86_400, description="Seconds a read stays cached.")
     cache_size: int = Field(5000, ge=1, le=1_000_000, description="Cached reads kept at most.")
     max_concurrency: int = Field(

@@ -21,14 +21,25 @@ import httpx
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
+    NoRateLimitSlot,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamNotSent,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
     upstream_error_for_status,
 )
-from gateway.resilience import CircuitBreaker, RateLimiter, RetryBudget, RetryPolicy, Window
+from gateway.resilience import (
+    CircuitBreaker,
+    CircuitState,
+    Clock,
+    RateLimiter,
+    RetryBudget,
+    RetryPolicy,
+    Sleep,
+    Window,
+)
 from gateway.settings import ProviderSettings
 
 
@@ -113,7 +124,9 @@ class Upstream:
     Every request passes the circuit breaker and the rate limiter; idempotent
     ones are retried on timeouts, unreachable hosts and 5xx; any request is
     retried once after a 429 (the provider processed nothing), after waiting
-    as its `Retry-After` says, when that fits in the deadline.
+    as its `Retry-After` says, when that fits in the deadline. A request the
+    breaker or the limiter stopped (`UpstreamNotSent`) is never retried.
+    `clock` and `sleep` (monotonic time, and waiting) are parameters for tests.
     """
 
     def __init__(
@@ -124,20 +137,33 @@ class Upstream:
         *,
         settings: ProviderSettings | None = None,
         windows: tuple[Window, ...] = (),
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.provider = provider
+        self.clock = clock
+        self.sleep = sleep
         self.client = client
         self._error_message = error_message
         self.rate_limit = RateLimitState()
         if settings is not None and settings.rate_limits is not None:
             windows = tuple(Window(int(n), float(s)) for n, s in settings.rate_limits)
-        self.limiter = RateLimiter(windows, enabled=settings.rate_limit if settings else False)
+        self.limiter = RateLimiter(
+            windows, enabled=settings.rate_limit if settings else False, clock=clock, sleep=sleep
+        )
         self.retry = RetryPolicy(max_retries=settings.max_retries if settings else 0)
         self.deadline = settings.request_deadline if settings else 30.0
         self.budget = RetryBudget()
-        self.breaker = CircuitBreaker(
-            settings.breaker_threshold if settings else 5,
-            settings.breaker_cooldown if settings else 10.0,
+        self.breaker = (
+            CircuitBreaker(
+                failure_ratio=settings.breaker_failure_ratio,
+                min_requests=settings.breaker_min_requests,
+                window=settings.breaker_window,
+                cooldown=settings.breaker_cooldown,
+                clock=clock,
+            )
+            if settings
+            else CircuitBreaker(clock=clock)
         )
         self.cache: ReadCache[httpx.Response] | None = None
 
@@ -179,14 +205,21 @@ class Upstream:
         ok_statuses: tuple[int, ...],
         idempotent: bool,
     ) -> httpx.Response:
-        deadline = time.monotonic() + self.deadline
-        self.budget.deposit()
+        deadline = self.clock() + self.deadline
         attempt, throttled_once = 0, False
+        previous: UpstreamError | None = None
         while True:
             error = await self._attempt(method, path, params, json_body, ok_statuses, deadline)
+            if previous is None and not isinstance(error, UpstreamNotSent):
+                self.budget.deposit()  # the budget grows with requests sent, not refused
             if isinstance(error, httpx.Response):
                 return error
-            now = time.monotonic()
+            if isinstance(error, UpstreamNotSent):
+                # A retry that was never sent: the try before it says what happened (and
+                # whether a write may have been applied).
+                raise previous or error
+            previous = error
+            now = self.clock()
             if isinstance(error, UpstreamRateLimited) and not throttled_once:
                 wait = error.retry_after if error.retry_after is not None else 1.0
                 if now + wait < deadline:
@@ -196,13 +229,14 @@ class Upstream:
             retryable = (
                 idempotent
                 and isinstance(error, UpstreamTimeout | UpstreamUnavailable)
-                and not getattr(error, "circuit_open", False)
+                # This failure may have opened the circuit: a retry would only meet it.
+                and self.breaker.state is CircuitState.CLOSED
             )
             if retryable and attempt < self.retry.max_retries:
                 pause = self.retry.backoff(attempt)
                 if now + pause < deadline and self.budget.withdraw():
                     attempt += 1
-                    await asyncio.sleep(pause)
+                    await self.sleep(pause)
                     continue
             raise error
 
@@ -217,24 +251,20 @@ class Upstream:
     ) -> httpx.Response | UpstreamError:
         """One try: the response, or the error it amounts to (not raised)."""
         if not self.breaker.allow():
-            circuit = CircuitOpen(
+            return CircuitOpen(
                 f"{self.provider} is failing; its circuit breaker is open "
                 f"(next try in {self.breaker.retry_in():.0f} s).",
                 provider=self.provider,
             )
-            circuit.not_applied = True
-            return circuit
-        if not await self.limiter.acquire(deadline):
+        slot = await self.limiter.acquire(deadline)
+        if slot is None:
             self.breaker.release()  # nothing was sent: a probe slot it took is free again
-            limited = UpstreamRateLimited(
+            return NoRateLimitSlot(
                 f"{self.provider}'s rate limit leaves no slot before the request deadline.",
                 provider=self.provider,
-                status=None,
             )
-            limited.not_applied = True
-            return limited
         try:
-            timeout = max(0.001, deadline - time.monotonic())
+            timeout = max(0.001, deadline - self.clock())
             response = await self.client.request(
                 method,
                 path,
@@ -259,10 +289,18 @@ class Upstream:
             )
             down.not_applied = isinstance(error, httpx.ConnectError)
             return down
+        except BaseException:
+            self.breaker.release()  # cancelled (or a bug): the outcome is unknown
+            raise
+        finally:
+            self.limiter.done(slot)
         self.rate_limit.update(response.headers)
         self._adapt(response)
-        if response.status_code >= 500:
+        status = response.status_code
+        if status >= 500 or status == 408:
             self.breaker.failure()
+        elif status >= 400:
+            self.breaker.answered()  # a client's mistake, or the limiter's business (429)
         else:
             self.breaker.success()
         if response.status_code >= 400 and response.status_code not in ok_statuses:
@@ -275,7 +313,7 @@ class Upstream:
         if state.remaining == 0 and state.reset_at is not None:
             wait = state.reset_at - time.time()
             if 0 < wait < 3600:
-                self.limiter.pause_until(time.monotonic() + wait)
+                self.limiter.pause_until(self.clock() + wait)
 
     def _status_error(self, response: httpx.Response) -> UpstreamError:
         status = response.status_code

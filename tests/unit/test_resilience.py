@@ -1,12 +1,14 @@
-"""The limiter, the retry backoff and the circuit breaker, on their own."""
+"""The limiter, the retry backoff and the circuit breaker, on their own, on a fake clock."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
-import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.resilience import (
     CircuitBreaker,
@@ -16,31 +18,171 @@ from gateway.resilience import (
     Window,
     _padded,
 )
+from tests.unit.fake_time import FakeTime
+
+# --- the limiter ----------------------------------------------------------------------------
+
+# One request: when it reaches the gateway, how long it is in flight once granted, and where
+# in that flight it reaches the provider (0: at once, 1: just before its answer comes back).
+Request = tuple[float, float, float]
+
+
+def simulate(
+    limiter: RateLimiter, time: FakeTime, requests: list[Request], *, count_at_grant: bool = False
+) -> tuple[list[float], list[float]]:
+    """Send `requests` through `limiter` on fake time; their grant and provider arrival times.
+
+    Requests queue for the limiter in arrival order, as they do behind its lock; each one
+    finishes `duration` after its grant, possibly while later ones wait for a slot.
+    `count_at_grant` makes a broken limiter that counts a slot from its grant (the bug).
+    """
+    grants: list[float] = []
+    arrivals: list[float] = []
+
+    async def run() -> None:
+        for arrival, duration, reach in sorted(requests):
+            time.advance_to(arrival)
+            slot = await limiter.acquire(math.inf)
+            assert slot is not None
+            grants.append(time.now)
+            arrivals.append(time.now + reach * duration)
+            if count_at_grant:
+                limiter.done(slot)
+            else:
+                time.at(time.now + duration, lambda slot=slot: limiter.done(slot))  # type: ignore[misc]
+        time.advance(10**6)
+
+    asyncio.run(run())
+    return grants, sorted(arrivals)
+
+
+def most_in_any_window(times: list[float], seconds: float) -> int:
+    """The most of `times` (sorted) inside any half-open window [t, t + seconds)."""
+    most, first = 0, 0
+    for last, moment in enumerate(times):
+        while moment - times[first] >= seconds:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def limiter_on(time: FakeTime, windows: tuple[Window, ...], enabled: bool = True) -> RateLimiter:
+    return RateLimiter(windows, enabled=enabled, clock=time, sleep=time.sleep)
+
+
+requests_strategy = st.lists(
+    st.tuples(
+        st.floats(0, 200, allow_nan=False),
+        st.floats(0, 5, allow_nan=False),
+        st.floats(0, 1, allow_nan=False),
+    ),
+    max_size=120,
+)
+windows_strategy = st.lists(
+    st.builds(Window, st.integers(1, 15), st.floats(0.1, 60, allow_nan=False)),
+    min_size=1,
+    max_size=3,
+).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(windows=windows_strategy, requests=requests_strategy)
+def test_never_more_than_n_in_any_window(windows, requests):
+    """Whatever the arrival pattern and however late requests reach the provider, no window
+    of the provider's length ever holds more than its limit, by grant or by arrival."""
+    time = FakeTime()
+    grants, arrivals = simulate(limiter_on(time, windows), time, requests)
+    assert len(grants) == len(requests)
+    for window in windows:
+        assert most_in_any_window(grants, window.seconds) <= window.requests
+        assert most_in_any_window(arrivals, window.seconds) <= window.requests
+
+
+# Bursts of traffic: (seconds since the previous burst, requests in it).
+bursts_strategy = st.lists(
+    st.tuples(st.floats(0, 900, allow_nan=False), st.integers(1, 300)), min_size=1, max_size=8
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(bursts=bursts_strategy, duration=st.floats(0, 3, allow_nan=False))
+def test_attio_windows_hold_under_bursts(bursts, duration):
+    """Attio's and hasteCRM's documented limits: 100 a minute and 1,000 an hour at once."""
+    windows = (Window(100, 60.0), Window(1000, 3600.0))
+    requests, moment = [], 0.0
+    for gap, count in bursts:
+        moment += gap
+        requests += [(moment, duration, 1.0)] * count
+    time = FakeTime()
+    _, arrivals = simulate(limiter_on(time, windows), time, requests)
+    for window in windows:
+        assert most_in_any_window(arrivals, window.seconds) <= window.requests
+
+
+def test_the_property_catches_a_limiter_that_is_off():
+    windows = (Window(5, 1.0),)
+    burst = [(0.0, 0.01, 0.0)] * 6
+    time = FakeTime()
+    grants, _ = simulate(limiter_on(time, windows, enabled=False), time, burst)
+    assert most_in_any_window(grants, 1.0) == 6
+
+
+def test_the_property_catches_counting_a_slot_at_its_grant():
+    """The flaky load test's cause: a slot counted when granted, while the provider counts
+    the request when it arrives; a request that leaves late lands in the next window."""
+    windows = (Window(2, 1.0),)
+    # Two requests at once, the first reaching the provider only 2 s later; then two more.
+    requests = [(0.0, 2.0, 1.0), (0.0, 0.0, 0.0), (1.3, 0.0, 0.0), (1.4, 0.0, 0.0)]
+    time = FakeTime()
+    _, arrivals = simulate(limiter_on(time, windows), time, requests, count_at_grant=True)
+    assert most_in_any_window(arrivals, 1.0) == 3
+    time = FakeTime()
+    _, arrivals = simulate(limiter_on(time, windows), time, requests)
+    assert most_in_any_window(arrivals, 1.0) == 2
 
 
 def test_limiter_delays_past_every_window():
-    limiter = RateLimiter((Window(3, 1.0), Window(5, 10.0)))
+    time = FakeTime(100.0)
+    limiter = limiter_on(time, (Window(3, 1.0), Window(5, 10.0)))
     one, ten = _padded(1.0), _padded(10.0)  # a little longer than the provider's windows
-    now = 100.0
-    for _ in range(3):
-        assert limiter.delay(now) == 0
-        limiter._sent.append(now)
-    assert limiter.delay(now) == pytest.approx(one)  # the 1 s window is full
-    later = now + one
-    for _ in range(2):
-        assert limiter.delay(later) == 0
-        limiter._sent.append(later)
-    assert limiter.delay(later) == pytest.approx(now + ten - later)  # now the 10 s window is full
+
+    async def take(count: int) -> None:
+        for _ in range(count):
+            slot = await limiter.acquire(math.inf)
+            assert slot is not None
+            limiter.done(slot)
+
+    asyncio.run(take(3))
+    assert time.slept == []
+    assert limiter.delay(time.now) == pytest.approx(one)  # the 1 s window is full
+    asyncio.run(take(2))
+    assert time.slept == [pytest.approx(one)]
+    assert limiter.delay(time.now) == pytest.approx(ten - one)  # now the 10 s window is full
+
+
+def test_a_request_in_flight_holds_its_slot():
+    time = FakeTime()
+    limiter = limiter_on(time, (Window(1, 1.0),))
+    slot = asyncio.run(limiter.acquire(math.inf))
+    assert slot is not None
+    time.advance(60)  # still not answered a minute later: it may yet reach the provider
+    assert limiter.delay(time.now) == pytest.approx(_padded(1.0))
+    limiter.done(slot)
+    time.advance(_padded(1.0))
+    assert limiter.delay(time.now) == 0
 
 
 def test_limiter_gives_up_rather_than_miss_the_deadline():
+    time = FakeTime()
+    limiter = limiter_on(time, (Window(1, 60.0),))
+
     async def scenario() -> tuple[bool, bool]:
-        limiter = RateLimiter((Window(1, 60.0),))
-        first = await limiter.acquire(time.monotonic() + 1)
-        second = await limiter.acquire(time.monotonic() + 1)
-        return first, second
+        first = await limiter.acquire(time.now + 1)
+        second = await limiter.acquire(time.now + 1)
+        return first is not None, second is not None
 
     assert asyncio.run(scenario()) == (True, False)
+    assert time.slept == []  # it said so at once instead of waiting
 
 
 def test_limiter_pauses_when_the_provider_says_so():
@@ -48,6 +190,9 @@ def test_limiter_pauses_when_the_provider_says_so():
     limiter.pause_until(50.0)
     assert limiter.delay(45.0) == pytest.approx(5.0)
     assert limiter.delay(51.0) == 0
+
+
+# --- retries --------------------------------------------------------------------------------
 
 
 def test_backoff_is_full_jitter_capped():
@@ -60,27 +205,127 @@ def test_backoff_is_full_jitter_capped():
         assert max(samples) > ceiling * 0.8  # spread over the whole range, not fixed
 
 
+# --- the breaker ----------------------------------------------------------------------------
+
+
 def state(breaker: CircuitBreaker) -> CircuitState:
-    return breaker.state  # read afresh each time: it moves with the clock
+    return breaker.state  # read afresh each time (mypy would narrow a property): it moves
 
 
-def test_breaker_opens_then_lets_one_probe_through():
-    breaker = CircuitBreaker(threshold=3, cooldown=0.05)
-    for _ in range(2):
+def breaker_on(time: FakeTime, **options: float) -> CircuitBreaker:
+    defaults: dict[str, float] = {
+        "failure_ratio": 0.5,
+        "min_requests": 10,
+        "window": 30.0,
+        "cooldown": 10.0,
+    }
+    defaults.update(options)
+    return CircuitBreaker(
+        failure_ratio=defaults["failure_ratio"],
+        min_requests=int(defaults["min_requests"]),
+        window=defaults["window"],
+        cooldown=defaults["cooldown"],
+        clock=time,
+    )
+
+
+def test_breaker_opens_on_a_failure_ratio_once_there_is_volume():
+    time = FakeTime()
+    breaker = breaker_on(time)
+    for _ in range(5):
+        breaker.success()
+    for _ in range(4):
         breaker.failure()
-    assert state(breaker) is CircuitState.CLOSED
+    assert state(breaker) is CircuitState.CLOSED  # 4 of 9: too few requests to judge
+    breaker.failure()
+    assert state(breaker) is CircuitState.OPEN  # 5 of 10
+    assert not breaker.allow()
+
+
+def test_breaker_does_not_open_on_five_failures_in_a_row_among_many_successes():
+    time = FakeTime()
+    breaker = breaker_on(time)
+    for _ in range(20):
+        breaker.success()
+        time.advance(0.1)
+    for _ in range(9):
+        breaker.failure()
+    assert state(breaker) is CircuitState.CLOSED  # 9 of 29
     assert breaker.allow()
+
+
+def test_breaker_needs_the_minimum_volume():
+    time = FakeTime()
+    breaker = breaker_on(time, min_requests=10)
+    for _ in range(9):
+        breaker.failure()
+    assert state(breaker) is CircuitState.CLOSED  # all failed, but only 9 requests
     breaker.failure()
     assert state(breaker) is CircuitState.OPEN
+
+
+def test_breaker_forgets_outcomes_older_than_its_window():
+    time = FakeTime()
+    breaker = breaker_on(time, window=30.0)
+    for _ in range(9):
+        breaker.failure()
+    time.advance(30)
+    breaker.failure()
+    assert state(breaker) is CircuitState.CLOSED  # the first nine fell out of the window
+
+
+def test_client_caused_answers_count_neither_way():
+    time = FakeTime()
+    breaker = breaker_on(time)
+    for _ in range(100):
+        breaker.answered()  # 400, 404, 409, 422, 429 ...
+    for _ in range(9):
+        breaker.failure()
+    assert state(breaker) is CircuitState.CLOSED  # the 4xx neither opened it...
+    breaker.failure()
+    assert state(breaker) is CircuitState.OPEN  # ...nor diluted the failures
+
+
+def test_breaker_lets_one_probe_through_after_the_cooldown():
+    time = FakeTime()
+    breaker = breaker_on(time, min_requests=1, cooldown=10.0)
+    breaker.failure()
+    assert state(breaker) is CircuitState.OPEN
+    assert breaker.retry_in() == pytest.approx(10.0)
+    time.advance(9.9)
     assert not breaker.allow()
-    time.sleep(0.06)
+    time.advance(0.1)
     assert state(breaker) is CircuitState.HALF_OPEN
     assert breaker.allow()  # the probe
     assert not breaker.allow()  # only one
-    breaker.failure()  # the probe failed: open again
+    breaker.failure()  # the probe failed: open again, for a whole cooldown
     assert state(breaker) is CircuitState.OPEN
-    time.sleep(0.06)
+    time.advance(10)
+    assert breaker.allow()
+    breaker.release()  # that probe was never sent (no rate-limit slot): another may go
+    assert breaker.allow()
+    breaker.answered()  # a 404 still shows the provider answers
+    assert state(breaker) is CircuitState.CLOSED
+    assert breaker.allow()
+
+
+def test_a_lost_probe_does_not_jam_the_breaker():
+    time = FakeTime()
+    breaker = breaker_on(time, min_requests=1, cooldown=10.0)
+    breaker.failure()
+    time.advance(10)
+    assert breaker.allow()  # a probe whose task is then cancelled, with no outcome
+    time.advance(5)
+    assert not breaker.allow()
+    time.advance(5)
     assert breaker.allow()
     breaker.success()
     assert state(breaker) is CircuitState.CLOSED
-    assert breaker.allow()
+
+
+def test_late_outcomes_do_not_decide_an_open_breaker():
+    time = FakeTime()
+    breaker = breaker_on(time, min_requests=1, cooldown=10.0)
+    breaker.failure()
+    breaker.success()  # a request sent before it opened, answered now
+    assert state(breaker) is CircuitState.OPEN
