@@ -8,6 +8,7 @@
         ├── UpstreamAuthError         UPSTREAM_AUTH         (credentials refused)
         ├── UpstreamNotFound          NOT_FOUND
         ├── UpstreamRejected          UPSTREAM_BAD_REQUEST  (provider said 4xx)
+        │   └── RequestNotSendable*   UPSTREAM_BAD_REQUEST  (e.g. a URL too long to send)
         ├── UpstreamRateLimited       UPSTREAM_RATE_LIMITED
         │   └── NoRateLimitSlot*      UPSTREAM_RATE_LIMITED (no slot before the deadline)
         ├── UpstreamTimeout           UPSTREAM_TIMEOUT
@@ -154,6 +155,11 @@ class CircuitOpen(UpstreamNotSent, UpstreamUnavailable):
 
 class NoRateLimitSlot(UpstreamNotSent, UpstreamRateLimited):
     """The rate limiter has no slot for the request before its deadline."""
+
+
+class RequestNotSendable(UpstreamNotSent, UpstreamRejected):
+    """The request cannot be put on the wire (e.g. its URL is too long): the client's
+    input has to change, so it counts as a rejection, never as the provider failing."""
 
 
 def upstream_error_for_status(status: int, message: str, *, provider: str) -> UpstreamError:

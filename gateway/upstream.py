@@ -21,6 +21,7 @@ import httpx
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
+    RequestNotSendable,
     NoRateLimitSlot,
     UpstreamBadResponse,
     UpstreamError,
@@ -205,6 +206,7 @@ class Upstream:
         ok_statuses: tuple[int, ...],
         idempotent: bool,
     ) -> httpx.Response:
+        self._check_sendable(method, path, params)
         deadline = self.clock() + self.deadline
         attempt, throttled_once = 0, False
         previous: UpstreamError | None = None
@@ -239,6 +241,20 @@ class Upstream:
                     await self.sleep(pause)
                     continue
             raise error
+
+    def _check_sendable(
+        self, method: str, path: str, params: Mapping[str, Any] | None
+    ) -> None:
+        """Refuse, before it spends a limiter slot, a request httpx cannot build (a URL past
+        its length limit, from long filter values)."""
+        try:
+            self.client.build_request(method, path, params=params)
+        except httpx.InvalidURL:
+            raise RequestNotSendable(
+                f"the request to {self.provider} would need a URL longer than HTTP clients "
+                "allow; narrow the filter (fewer or shorter values).",
+                provider=self.provider,
+            ) from None
 
     async def _attempt(
         self,

@@ -204,3 +204,17 @@ def test_limits_come_from_settings(emulators: dict[str, str]) -> None:
             assert data["contacts"]["edges"] == []
         finally:
             client.http.close()
+
+
+def test_values_within_bounds_too_long_for_a_url_are_refused_without_a_request(
+    gateway: GraphQLClient, no_requests: Callable[..., None]
+) -> None:
+    # 100 values of 1 KB pass the bounds, but BasicsOS filters in the query string and
+    # the URL would pass httpx's length limit: a clean refusal, not an internal error.
+    no_requests("basicsos")
+    values = [f"{i:04d}" + "a" * 1015 + "@x.io" for i in range(100)]
+    body = gateway.post(CONTACTS, {"provider": "basicsos", "filter": {"email": {"in": values}}})
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "UPSTREAM_BAD_REQUEST", error
+    assert error["extensions"]["provider"] == "basicsos"
+    assert "narrow the filter" in error["message"]
