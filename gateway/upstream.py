@@ -21,8 +21,8 @@ import httpx
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
-    RequestNotSendable,
     NoRateLimitSlot,
+    RequestNotSendable,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamNotSent,
@@ -242,9 +242,7 @@ class Upstream:
                     continue
             raise error
 
-    def _check_sendable(
-        self, method: str, path: str, params: Mapping[str, Any] | None
-    ) -> None:
+    def _check_sendable(self, method: str, path: str, params: Mapping[str, Any] | None) -> None:
         """Refuse, before it spends a limiter slot, a request httpx cannot build (a URL past
         its length limit, from long filter values)."""
         try:
