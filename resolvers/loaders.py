@@ -39,8 +39,10 @@ class Loaders:
         if key not in self._records:
 
             async def batch(ids: list[str]) -> list[Any]:  # records, None, or errors
-                found = await source.get_many(entity, ids)
-                return [None if isinstance(r, NotFound) else r for r in found]
+                # An id the provider cannot have (a forged one) is not found, unsent.
+                valid = [i for i in ids if source.valid_id(entity, i)]
+                found = dict(zip(valid, await source.get_many(entity, valid), strict=True))
+                return [None if isinstance(r := found.get(i), NotFound) else r for i in ids]
 
             self._records[key] = DataLoader(batch, **self._options())
         return self._records[key]
@@ -51,9 +53,11 @@ class Loaders:
         if key not in self._children:
 
             async def batch(parent_ids: list[str]) -> list[Any]:  # lists, or errors
+                # A failure of one parent's own request comes back in its place; only a
+                # request serving the whole batch fails every parent.
                 try:
                     return list(await source.children(link, parent_ids))
-                except Exception as error:  # the whole batch failed: so did each parent
+                except Exception as error:
                     return [error for _ in parent_ids]
 
             self._children[key] = DataLoader(batch, **self._options())
