@@ -105,7 +105,7 @@ CHILDREN = {
 BATCH = 500  # ids per IN (...) list
 # Row ids are whatever the dataset holds (`person_000001` in the demo); the gateway takes
 # plain identifier characters only, so no quote, backslash or space reaches a SQL literal.
-ROW_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+ROW_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
 POLL_SECONDS = 0.2
 # Unified field -> column, per entity: what lists filter on (orders would need a keyset
 # over the sort column to page backward, which this data source does not build yet).
