@@ -53,11 +53,9 @@ class Loaders:
         if key not in self._children:
 
             async def batch(parent_ids: list[str]) -> list[Any]:  # lists, or errors
-                # A failure of one parent's own request comes back in its place; only a
-                # request serving the whole batch fails every parent.
                 try:
                     return list(await source.children(link, parent_ids))
-                except Exception as error:
+                except Exception as error:  # the whole batch failed: so did each parent
                     return [error for _ in parent_ids]
 
             self._children[key] = DataLoader(batch, **self._options())
