@@ -39,8 +39,10 @@ class Loaders:
         if key not in self._records:
 
             async def batch(ids: list[str]) -> list[Any]:  # records, None, or errors
-                found = await source.get_many(entity, ids)
-                return [None if isinstance(r, NotFound) else r for r in found]
+                # An id the provider cannot have (a forged one) is not found, unsent.
+                valid = [i for i in ids if source.valid_id(entity, i)]
+                found = dict(zip(valid, await source.get_many(entity, valid), strict=True))
+                return [None if isinstance(r := found.get(i), NotFound) else r for i in ids]
 
             self._records[key] = DataLoader(batch, **self._options())
         return self._records[key]

@@ -73,7 +73,7 @@ def _values(
         except BadUserInput as error:
             problems.append((_path(name), error.message))
             continue
-        if target not in kinds or provider != source.name:
+        if target not in kinds or provider != source.name or not source.valid_id(target, remote_id):
             problems.append(
                 (
                     _path(name),
@@ -126,6 +126,7 @@ def _target(context: Context, entity: Entity, global_id: str) -> tuple[DataSourc
 async def update(context: Context, entity: Entity, global_id: str, raw: dict[str, Any]) -> Outcome:
     source, remote_id = _target(context, entity, global_id)
     source.require_write(entity, Op.UPDATE)
+    source.require_id(entity, remote_id)
     outcome = Outcome()
     values = _values(source, entity, raw, outcome.problems)
     if not values and not outcome.problems:
@@ -146,6 +147,7 @@ async def update(context: Context, entity: Entity, global_id: str, raw: dict[str
 async def delete(context: Context, entity: Entity, global_id: str) -> Outcome:
     source, remote_id = _target(context, entity, global_id)
     source.require_write(entity, Op.DELETE)
+    source.require_id(entity, remote_id)
     outcome = Outcome()
     try:
         await _send(context, source, source.delete(entity, remote_id))
@@ -183,6 +185,10 @@ async def merge_contacts(context: Context, winner: str, losers: list[str]) -> Ou
             problems=[(["input", "loserIds"], "a contact cannot be merged into itself.")]
         )
     source, ids = _ids(context, Entity.CONTACT, [winner, *losers], "input")
+    if source.can_merge_contacts:  # else refused as unsupported
+        source.require_id(Entity.CONTACT, ids[0], "winnerId")
+        for loser in ids[1:]:
+            source.require_id(Entity.CONTACT, loser, "loserIds")
     outcome = Outcome()
     try:
         outcome.record = await _send(context, source, source.merge_contacts(ids[0], ids[1:]))
@@ -197,6 +203,8 @@ async def merge_contacts(context: Context, winner: str, losers: list[str]) -> Ou
 
 async def restore_deal(context: Context, global_id: str, *, archive: bool = False) -> Outcome:
     source, remote_id = _target(context, Entity.DEAL, global_id)
+    if source.can_archive_deals if archive else source.can_restore_deals:
+        source.require_id(Entity.DEAL, remote_id)  # else refused as unsupported
     outcome = Outcome()
     try:
         call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
@@ -245,7 +253,11 @@ async def bulk(
         remote_id = None
         if global_id is not None:
             found, owner, remote_id = parse_global_id(global_id, "input")
-            if found is not entity or owner != source.name:
+            if (
+                found is not entity
+                or owner != source.name
+                or not source.valid_id(entity, remote_id)
+            ):
                 results[index].problems.append(
                     (["input", "id"], f"not a {entity.value} of provider {source.name!r}.")
                 )

@@ -58,10 +58,13 @@ def parse_global_id(value: str, argument: str) -> tuple[Entity, str, str]:
 
 
 async def find_node(context: Context, value: str, argument: str = "id") -> AnyRecord | None:
-    """The record a global id names; None when it no longer exists."""
+    """The record a global id names; None when it does not exist, or cannot: a remote id
+    its provider never hands out is not sent upstream at all."""
     entity, provider, remote_id = parse_global_id(value, argument)
     source = context.gateway.sources.get(provider)
     if source is None or entity not in source.entities:
+        return None
+    if not source.valid_id(entity, remote_id):
         return None
     return await context.before_deadline(
         provider, context.loaders.record(source, entity).load(remote_id)
@@ -69,7 +72,6 @@ async def find_node(context: Context, value: str, argument: str = "id") -> AnyRe
 
 
 def find_nodes(context: Context, values: list[str]) -> list[Coroutine[Any, Any, AnyRecord | None]]:
-    """One awaitable per id (batched per provider), so one failing id fails only its item."""
-    for value in values:
-        parse_global_id(value, "ids")
+    """One awaitable per id (batched per provider), so one bad or failing id fails only its
+    item."""
     return [find_node(context, v, "ids") for v in values]

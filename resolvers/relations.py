@@ -33,7 +33,7 @@ async def linked_record(
         return None
     source = context.gateway.source(provider)
     source.require_link(link)
-    if entity not in source.entities:
+    if entity not in source.entities or not source.valid_id(entity, remote_id):
         return None
     return await context.before_deadline(
         provider, context.loaders.record(source, entity).load(remote_id)

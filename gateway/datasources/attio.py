@@ -7,13 +7,13 @@ file flattens them to the unified fields. What has no unified field goes to
 
 from __future__ import annotations
 
-import asyncio
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.datasources.base import DataSource, Op, PaginationStyle
+from gateway.datasources.base import Children, DataSource, Op, PaginationStyle, segment
 from gateway.errors import InvalidInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
 from gateway.pagination import OffsetPage
@@ -59,6 +59,8 @@ MAPPED = {
     },
     "deals": {"name", "stage", "value", "associated_people", "associated_company"},
 }
+# Record and note ids are UUIDs, in the lowercase the API sends.
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 WON, LOST = ("won",), ("lost",)
 # The real notes endpoint caps pages at 50 (other lists at 100).
 NOTES_PAGE = 50
@@ -168,7 +170,7 @@ def _time(value: Any) -> datetime | None:
     text = str(value).replace("Z", "+00:00")
     if "." in text:
         head, _, tail = text.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
+        digits = "".join(c for c in tail if c in "0123456789")
         zone = tail[len(digits) :]
         text = f"{head}.{digits[:6]}{zone}"
     return datetime.fromisoformat(text)
@@ -340,6 +342,7 @@ class Attio(DataSource):
     credential_names = ("api_key",)
     default_request_size = 100
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
+    id_formats = dict.fromkeys(Entity, UUID)
     # Lists of related records come inline with each record; notes are fetched per parent.
     links = frozenset(Link)
     # Notes list by parent only: no filters or orders there.
@@ -387,9 +390,8 @@ class Attio(DataSource):
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
-        if not remote_id or "/" in remote_id:
-            raise self.not_found(entity, remote_id)
-        body, response = await self.get_json(entity, remote_id, f"{self._path(entity)}/{remote_id}")
+        path = f"{self._path(entity)}/{segment(remote_id)}"
+        body, response = await self.get_json(entity, remote_id, path)
         return self.parse(lambda b: self._record(entity, b["data"]), body, response)
 
     async def fetch_offset(
@@ -432,7 +434,7 @@ class Attio(DataSource):
 
         return await self.listed_by_id(entity, ids, 100, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
         parent = {
             Link.CONTACT_NOTES: "people",
@@ -443,10 +445,9 @@ class Attio(DataSource):
             return await self.inline_children(link, parent_ids)  # the parents carry the ids
 
         async def notes_of(record_id: str) -> list[AnyRecord]:
-            async with self._bound:
-                return await self._notes_of(parent, record_id)
+            return await self._notes_of(parent, record_id)
 
-        return list(await asyncio.gather(*(notes_of(p) for p in parent_ids)))
+        return await self.per_parent(link, parent_ids, notes_of)
 
     async def _notes_of(self, parent: str, record_id: str) -> list[AnyRecord]:
         notes: list[AnyRecord] = []
@@ -563,11 +564,12 @@ class Attio(DataSource):
         return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        self.require_id(entity, remote_id)
         data = {"values": await self._values(entity, remote_id, values)}
         response = await self.write(
             entity,
             "PUT",
-            f"{self._path(entity)}/{remote_id}",
+            f"{self._path(entity)}/{segment(remote_id)}",
             remote_id=remote_id,
             json_body={"data": data},
         )
@@ -575,4 +577,5 @@ class Attio(DataSource):
         return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
-        await self.write(entity, "DELETE", f"{self._path(entity)}/{remote_id}", remote_id=remote_id)
+        path = f"{self._path(entity)}/{segment(remote_id)}"
+        await self.write(entity, "DELETE", path, remote_id=remote_id)

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 import httpx
 
 from gateway.cache import ReadCache, fingerprint
 from gateway.errors import (
+    BadUserInput,
     GatewayError,
     InvalidInput,
     NotFound,
@@ -44,6 +47,18 @@ from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth, Upstream
 
 R = TypeVar("R")
+# Per parent of a children read: its child records, or the error that failed it alone.
+Children = list[AnyRecord] | Exception
+# Positive integer ids as relational APIs hand them out; ASCII digits only ("²".isdigit()
+# is true in Python) and short enough for a 64-bit column.
+INTEGER_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def segment(value: str) -> str:
+    """`value` as one URL path segment: `/`, `?`, `#` and `%` percent-encoded, and a
+    segment of dots too, since URL resolution would act on `.` and `..`."""
+    text = quote(value, safe="")
+    return text.replace(".", "%2E") if text.strip(".") == "" else text
 
 
 class Op(enum.StrEnum):
@@ -81,6 +96,10 @@ class DataSource(ABC):
     default_request_size: ClassVar[int] = 100
     # The provider's documented limits, kept by the client-side limiter.
     rate_limits: ClassVar[tuple[Window, ...]] = ()
+    # The shape of the provider's remote ids, per entity (matched whole). A remote id inside
+    # a global id is the client's to forge: one of another shape cannot exist upstream and
+    # is refused before any request, so it never becomes another URL, query or SQL.
+    id_formats: ClassVar[Mapping[Entity, re.Pattern[str]]] = {}
 
     def __init__(
         self, settings: ProviderSettings, client: httpx.AsyncClient, *, cache: bool = True
@@ -150,6 +169,8 @@ class DataSource(ABC):
         """
 
         async def one(remote_id: str) -> AnyRecord | Exception:
+            if not self.valid_id(entity, remote_id):
+                return self.not_found(entity, remote_id)
             async with self._bound:
                 try:
                     return await self.get(entity, remote_id)
@@ -166,28 +187,68 @@ class DataSource(ABC):
         fetch: Callable[[list[str]], Awaitable[list[AnyRecord]]],
     ) -> list[AnyRecord | Exception]:
         """`get_many` through an API call that takes a list of ids (at most `size` of them):
-        each id asked once, answers in order, NotFound for an id that came back empty."""
-        wanted = list(dict.fromkeys(ids))
+        each id asked once, answers in order, NotFound for an id that came back empty
+        or cannot exist."""
+        wanted = list(dict.fromkeys(i for i in ids if self.valid_id(entity, i)))
         found: dict[str, AnyRecord] = {}
         for start in range(0, len(wanted), size):
             found.update((r.remote_id, r) for r in await fetch(wanted[start : start + size]))
         return [found.get(i) or self.not_found(entity, i) for i in ids]
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
-        """Every record `link` leads to from each parent, in the provider's order."""
+    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
+        """Every record `link` leads to from each parent, in the provider's order; in place
+        of a parent's list, the error that failed that parent alone (one request per parent).
+        A request serving several parents fails them all by raising."""
         raise Unsupported(
             f"{self.display_name} (provider {self.name!r}) has no {link.value} link.",
             provider=self.name,
         )
 
-    async def inline_children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+    async def inline_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         """Children a link's parents list inline (`record.linked`): the parents, then the
-        children by id, two batches in all."""
-        parents = await self.get_many(PARENT_ENTITY[link], parent_ids)
-        ids = [[] if isinstance(p, Exception) else p.linked.get(link, []) for p in parents]
-        flat = list(dict.fromkeys(i for group in ids for i in group))
+        children by id, two batches in all. A parent or child gone counts as no child; any
+        other failure fails the parents it concerns."""
+
+        def listed(parent: AnyRecord | Exception) -> list[str] | Exception:
+            if isinstance(parent, NotFound):
+                return []
+            return parent if isinstance(parent, Exception) else parent.linked.get(link, [])
+
+        ids = [listed(p) for p in await self.get_many(PARENT_ENTITY[link], parent_ids)]
+        flat = list(dict.fromkeys(i for group in ids if isinstance(group, list) for i in group))
         found = dict(zip(flat, await self.get_many(CHILD_ENTITY[link], flat), strict=True))
-        return [[r for i in group if not isinstance(r := found[i], Exception)] for group in ids]
+
+        def children(group: list[str] | Exception) -> Children:
+            if isinstance(group, Exception):
+                return group
+            records = [found[i] for i in group]
+            failed = [
+                r for r in records if isinstance(r, Exception) and not isinstance(r, NotFound)
+            ]
+            return failed[0] if failed else [r for r in records if not isinstance(r, Exception)]
+
+        return [children(group) for group in ids]
+
+    async def per_parent(
+        self,
+        link: Link,
+        parent_ids: list[str],
+        read: Callable[[str], Awaitable[list[AnyRecord]]],
+    ) -> list[Children]:
+        """`children` where the API reads one parent at a time: each read on its own (at
+        most `max_concurrency` at once), so a failing one fails only its parent."""
+        entity = PARENT_ENTITY[link]
+
+        async def one(parent: str) -> Children:
+            if not self.valid_id(entity, parent):
+                return self.not_found(entity, parent)
+            async with self._bound:
+                try:
+                    return await read(parent)
+                except GatewayError as error:
+                    return error
+
+        return list(await asyncio.gather(*(one(p) for p in parent_ids)))
 
     def require_link(self, link: Link) -> None:
         if link not in self.links:
@@ -275,6 +336,8 @@ class DataSource(ABC):
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Send a write once (never retried blind); a refusal becomes InvalidInput."""
+        if remote_id is not None:
+            self.require_id(entity, remote_id)
         try:
             return await self.upstream.request(
                 method, path, params=params, json_body=json_body, idempotent=False
@@ -313,6 +376,19 @@ class DataSource(ABC):
 
     def not_found(self, entity: Entity, remote_id: str) -> NotFound:
         return NotFound(f"{entity.value} {remote_id!r} does not exist in provider {self.name!r}.")
+
+    def valid_id(self, entity: Entity, remote_id: str) -> bool:
+        """Whether `remote_id` has the shape of this provider's `entity` ids."""
+        pattern = self.id_formats.get(entity)
+        return pattern is not None and pattern.fullmatch(remote_id) is not None
+
+    def require_id(self, entity: Entity, remote_id: str, argument: str = "id") -> None:
+        """BAD_USER_INPUT naming `argument` unless `remote_id` can be an `entity` id here."""
+        if not self.valid_id(entity, remote_id):
+            raise BadUserInput(
+                f"`{argument}` is not the id of a {entity.value} of provider {self.name!r}.",
+                argument=argument,
+            )
 
     # Filters and orders it can translate, per entity (none: lists come unfiltered only).
     query_support: ClassVar[Mapping[Entity, QuerySupport]] = {}
@@ -376,7 +452,10 @@ class DataSource(ABC):
     async def get_json(
         self, entity: Entity, remote_id: str, path: str, **params: Any
     ) -> tuple[Any, httpx.Response]:
-        """GET one record's JSON; an upstream 404 becomes NotFound for that id."""
+        """GET one record's JSON; an upstream 404 becomes NotFound for that id, as does an
+        id that cannot exist (never sent)."""
+        if not self.valid_id(entity, remote_id):
+            raise self.not_found(entity, remote_id)
         try:
             response = await self.upstream.request("GET", path, params=params or None)
         except UpstreamNotFound:

@@ -15,11 +15,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.datasources.base import DataSource, Op, PaginationStyle
+from gateway.datasources.base import (
+    INTEGER_ID,
+    Children,
+    DataSource,
+    Op,
+    PaginationStyle,
+    segment,
+)
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
 from gateway.pagination import OffsetPage
 from gateway.records import (
+    PARENT_ENTITY,
     AnyRecord,
     CompanyRecord,
     ContactRecord,
@@ -55,6 +63,11 @@ CHILDREN = {
     Link.DEAL_NOTES: ("deal_notes", "deal_id"),
 }
 BATCH_ROWS = 1000
+# Rows have integer ids; a note's remote id is its table and row id (`deal_notes/7`).
+ID_FORMATS = {
+    **dict.fromkeys(RESOURCES, INTEGER_ID),
+    Entity.NOTE: re.compile(r"(?:contact_notes|company_notes|deal_notes)/[1-9][0-9]{0,17}"),
+}
 INVALID_FIELD = re.compile(r"^Invalid (\w+)")
 UNIFIED_FIELDS = {
     "firstName": "firstName",
@@ -151,7 +164,7 @@ def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[s
                     {"field": column, "op": "eq", "value": v, "logicalOp": "or"} for v in values
                 ]
             else:
-                where[column] = [int(v) if v.isdigit() else v for v in values]
+                where[column] = [_int_id(v) for v in values]
             continue
         if cond.op == "isNull":
             op, value = ("is_empty" if cond.value else "is_not_empty"), ""
@@ -172,7 +185,7 @@ def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[s
 
 def _int_id(value: Any) -> Any:
     """Ids go out as integers, as the API wants; anything else it will refuse itself."""
-    return int(value) if str(value).isdigit() else value
+    return int(value) if INTEGER_ID.fullmatch(str(value)) else value
 
 
 def _camel(column: str) -> str:
@@ -268,6 +281,7 @@ class BasicsOS(DataSource):
     credential_names = ("token",)
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)
+    id_formats = ID_FORMATS
     writes = frozenset((e, op) for e in Entity for op in Op)
     query_support = {entity: _support(entity) for entity in Entity}
     can_merge_contacts = True
@@ -311,7 +325,8 @@ class BasicsOS(DataSource):
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
         resource, row_id = self._locate(entity, remote_id)
-        raw, response = await self.get_json(entity, remote_id, f"/api/{resource}/{row_id}")
+        path = f"/api/{resource}/{segment(row_id)}"
+        raw, response = await self.get_json(entity, remote_id, path)
         return self.parse(lambda r: self._record(resource, r), raw, response)
 
     async def _range(
@@ -379,7 +394,7 @@ class BasicsOS(DataSource):
         The `filter` object takes a list as "any of": one request per batch
         (100 ids fit in a URL), more only past `BATCH_ROWS` matching rows.
         """
-        where = {column: sorted({int(v) for v in values if v.isdigit()})}
+        where = {column: sorted({int(v) for v in values if INTEGER_ID.fullmatch(v)})}
         if not where[column]:
             return []
         rows, total = await self._range(resource, 0, BATCH_ROWS - 1, where)
@@ -394,31 +409,25 @@ class BasicsOS(DataSource):
         self.require(entity)
         by_table: dict[str, list[str]] = {}
         for remote_id in ids:
-            table, _, row_id = (
-                remote_id.partition("/")
-                if entity is Entity.NOTE
-                else (RESOURCES[entity], "", remote_id)
-            )
-            by_table.setdefault(table, []).append(row_id)
-        known = [
-            t
-            for t in by_table
-            if t in (RESOURCES[entity] if entity is not Entity.NOTE else NOTE_TABLES)
-        ]
-        found = await asyncio.gather(*(self._matching(t, "id", by_table[t]) for t in known))
+            if self.valid_id(entity, remote_id):
+                table, row_id = self._locate(entity, remote_id)
+                by_table.setdefault(table, []).append(row_id)
+        found = await asyncio.gather(*(self._matching(t, "id", r) for t, r in by_table.items()))
         records = {r.remote_id: r for rows in found for r in rows}
         return [records.get(i) or self.not_found(entity, i) for i in ids]
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
         resource, column = CHILDREN[link]
-        rows = await self._matching(resource, column, parent_ids)
-        groups: dict[str, list[AnyRecord]] = {p: [] for p in parent_ids}
+        entity = PARENT_ENTITY[link]
+        valid = [p for p in parent_ids if self.valid_id(entity, p)]
+        rows = await self._matching(resource, column, valid)
+        groups: dict[str, list[AnyRecord]] = {p: [] for p in valid}
         for row in rows:
             parent = str(row.remote_data.get(_camel(column)))
             if parent in groups:
                 groups[parent].append(row)
-        return [groups[p] for p in parent_ids]
+        return [groups[p] if p in groups else self.not_found(entity, p) for p in parent_ids]
 
     # --- writes (PUT is a partial update; custom_fields replaces the whole object) ----------
 
@@ -484,30 +493,32 @@ class BasicsOS(DataSource):
             if entity is Entity.NOTE
             else (RESOURCES[entity], "", remote_id)
         )
-        valid = NOTE_TABLES if entity is Entity.NOTE else RESOURCES.values()
-        if resource not in valid or not row_id.isdigit():
+        if not self.valid_id(entity, remote_id):
             raise self.not_found(entity, remote_id)
         return resource, row_id
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        self.require_id(entity, remote_id)
         resource, row_id = self._locate(entity, remote_id)
         body = self._body(entity, values)
         if entity is Entity.NOTE and values.get("target") is not None:
             raise InvalidInput([(["targetId"], "BasicsOS cannot move a note to another record")])
         response = await self.write(
-            entity, "PUT", f"/api/{resource}/{row_id}", remote_id=remote_id, json_body=body
+            entity, "PUT", f"/api/{resource}/{segment(row_id)}", remote_id=remote_id, json_body=body
         )
         raw = self.upstream.json(response)
         return self.parse(lambda r: self._record(resource, r), raw, response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
+        self.require_id(entity, remote_id)
         resource, row_id = self._locate(entity, remote_id)
-        await self.write(entity, "DELETE", f"/api/{resource}/{row_id}", remote_id=remote_id)
+        path = f"/api/{resource}/{segment(row_id)}"
+        await self.write(entity, "DELETE", path, remote_id=remote_id)
 
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
-        for remote_id in [winner_id, *loser_ids]:
-            if not remote_id.isdigit():
-                raise self.not_found(Entity.CONTACT, remote_id)
+        self.require_id(Entity.CONTACT, winner_id, "winnerId")
+        for loser in loser_ids:
+            self.require_id(Entity.CONTACT, loser, "loserIds")
         # One loser per call: a failure part-way leaves the earlier merges done, and says so.
         for done, loser in enumerate(loser_ids):
             try:
@@ -526,10 +537,9 @@ class BasicsOS(DataSource):
         return await self.get(Entity.CONTACT, winner_id)
 
     async def restore_deal(self, remote_id: str) -> AnyRecord:
-        if not remote_id.isdigit():
-            raise self.not_found(Entity.DEAL, remote_id)
+        self.require_id(Entity.DEAL, remote_id)
         response = await self.write(
-            Entity.DEAL, "POST", f"/api/deals/{remote_id}/restore", remote_id=remote_id
+            Entity.DEAL, "POST", f"/api/deals/{segment(remote_id)}/restore", remote_id=remote_id
         )
         raw = self.upstream.json(response)
         return self.parse(lambda r: self._record("deals", r), raw, response)
@@ -548,10 +558,9 @@ class BasicsOS(DataSource):
                 'options.token_role = "member".',
                 provider=self.name,
             )
-        if not remote_id.isdigit():
-            raise self.not_found(Entity.DEAL, remote_id)
+        self.require_id(Entity.DEAL, remote_id)
         response = await self.write(
-            Entity.DEAL, "DELETE", f"/api/deals/{remote_id}", remote_id=remote_id
+            Entity.DEAL, "DELETE", f"/api/deals/{segment(remote_id)}", remote_id=remote_id
         )
         raw = self.upstream.json(response)
 

@@ -8,14 +8,14 @@ handle of a list is its `sort` value.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.datasources.base import DataSource, Op, PaginationStyle
+from gateway.datasources.base import Children, DataSource, Op, PaginationStyle, segment
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import SeqPage
@@ -43,6 +43,16 @@ PATHS = {
     Entity.COMPANY: "/v1/companies",
     Entity.DEAL: "/v1/deals",
     Entity.NOTE: "/v1/notes",
+}
+# Ids are prefixed per resource (`cont_000001`); the contract fixes only the prefix.
+ID_FORMATS = {
+    entity: re.compile(prefix + r"_[A-Za-z0-9_-]{1,64}")
+    for entity, prefix in (
+        (Entity.CONTACT, "cont"),
+        (Entity.COMPANY, "comp"),
+        (Entity.DEAL, "deal"),
+        (Entity.NOTE, "note"),
+    )
 }
 FORWARD, BACKWARD = "created_at", "-created_at"
 BULK_LIMIT = 100
@@ -267,6 +277,7 @@ class Haste(DataSource):
     can_count = False  # cursor pages carry no total
     default_request_size = 100
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
+    id_formats = ID_FORMATS
     links = frozenset(Link)
     query_support = {entity: _support(entity) for entity in Entity}
     writes = frozenset((e, op) for e in Entity for op in Op)
@@ -322,7 +333,8 @@ class Haste(DataSource):
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
-        raw, response = await self.get_json(entity, remote_id, f"{PATHS[entity]}/{remote_id}")
+        path = f"{PATHS[entity]}/{segment(remote_id)}"
+        raw, response = await self.get_json(entity, remote_id, path)
         return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
 
     async def open_list(
@@ -404,25 +416,27 @@ class Haste(DataSource):
 
         return await self.listed_by_id(entity, ids, 100, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
         if link is Link.COMPANY_CONTACTS:
             # One search for every parent: `companyId` equals any of them.
-            leaves = [{"field": "companyId", "operator": "equals", "value": p} for p in parent_ids]
-            groups: dict[str, list[AnyRecord]] = {p: [] for p in parent_ids}
-            for contact in await self._search({"or": leaves}):
+            valid = [p for p in parent_ids if self.valid_id(Entity.COMPANY, p)]
+            leaves = [{"field": "companyId", "operator": "equals", "value": p} for p in valid]
+            groups: dict[str, list[AnyRecord]] = {p: [] for p in valid}
+            for contact in await self._search({"or": leaves}) if leaves else []:
                 if isinstance(contact, ContactRecord) and contact.company_id in groups:
                     groups[contact.company_id].append(contact)
-            return [groups[p] for p in parent_ids]
+            return [
+                groups[p] if p in groups else self.not_found(Entity.COMPANY, p) for p in parent_ids
+            ]
         if link is Link.DEAL_CONTACTS:  # deals list their contacts inline
             return await self.inline_children(link, parent_ids)
         entity, name = CHILD_FILTERS[link]
 
-        async def one(parent: str) -> list[AnyRecord]:
-            async with self._bound:
-                return await self._listing(entity, {name: parent})
+        async def read(parent: str) -> list[AnyRecord]:
+            return await self._listing(entity, {name: parent})
 
-        return list(await asyncio.gather(*(one(p) for p in parent_ids)))
+        return await self.per_parent(link, parent_ids, read)
 
     # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
 
@@ -471,7 +485,7 @@ class Haste(DataSource):
         response = await self.write(
             entity,
             "PATCH",
-            f"{PATHS[entity]}/{remote_id}",
+            f"{PATHS[entity]}/{segment(remote_id)}",
             remote_id=remote_id,
             json_body=self._body(entity, values),
         )
@@ -479,9 +493,13 @@ class Haste(DataSource):
         return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
-        await self.write(entity, "DELETE", f"{PATHS[entity]}/{remote_id}", remote_id=remote_id)
+        path = f"{PATHS[entity]}/{segment(remote_id)}"
+        await self.write(entity, "DELETE", path, remote_id=remote_id)
 
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
+        self.require_id(Entity.CONTACT, winner_id, "winnerId")
+        for loser in loser_ids:
+            self.require_id(Entity.CONTACT, loser, "loserIds")
         try:
             response = await self.write(
                 Entity.CONTACT,
@@ -497,6 +515,19 @@ class Haste(DataSource):
         return self.parse(lambda b: self._record(Entity.CONTACT, b["data"]), raw, response)
 
     async def bulk(
+        self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
+    ) -> list[AnyRecord | str | GatewayError]:
+        # An id that cannot be a record here fails its own operation, unsent.
+        refused: dict[int, GatewayError] = {
+            index: InvalidInput([(["id"], f"not a {entity.value} id of provider {self.name!r}.")])
+            for index, (_, remote_id, _) in enumerate(operations)
+            if remote_id is not None and not self.valid_id(entity, remote_id)
+        }
+        sendable = [op for index, op in enumerate(operations) if index not in refused]
+        sent = iter(await self._bulk(entity, sendable))
+        return [refused[i] if i in refused else next(sent) for i in range(len(operations))]
+
+    async def _bulk(
         self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
     ) -> list[AnyRecord | str | GatewayError]:
         outcomes: list[AnyRecord | str | GatewayError] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,10 +24,11 @@ from urllib.parse import quote
 
 import httpx
 
-from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.datasources.base import Children, DataSource, PaginationStyle, segment
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
 from gateway.records import (
+    PARENT_ENTITY,
     AnyRecord,
     CompanyRecord,
     ContactRecord,
@@ -101,6 +103,9 @@ CHILDREN = {
     Link.DEAL_NOTES: (Entity.NOTE, "target_type = 'deal' AND ", "target_id"),
 }
 BATCH = 500  # ids per IN (...) list
+# Row ids are whatever the dataset holds (`person_000001` in the demo); the gateway takes
+# plain identifier characters only, so no quote, backslash or space reaches a SQL literal.
+ROW_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
 POLL_SECONDS = 0.2
 # Unified field -> column, per entity: what lists filter on (orders would need a keyset
 # over the sort column to page backward, which this data source does not build yet).
@@ -270,6 +275,7 @@ class Redivis(DataSource):
     can_count = True  # a table's numRows
     default_request_size = 100
     rate_limits = (Window(1000, 60.0),)
+    id_formats = dict.fromkeys(Entity, ROW_ID)
     # Every link is a query: ids and parents batch into `IN (...)` lists.
     links = frozenset(Link)
     query_support = {entity: _support(entity) for entity in Entity}
@@ -325,7 +331,7 @@ class Redivis(DataSource):
             if status == "failed":
                 raise self.upstream.bad_response(f"query failed: {error}", response)
             await asyncio.sleep(POLL_SECONDS)  # still running: ask again shortly
-            response = await self.upstream.request("GET", f"/api/v1/queries/{query_id}")
+            response = await self.upstream.request("GET", f"/api/v1/queries/{segment(query_id)}")
             query = self.upstream.json(response)
 
     async def _rows(
@@ -359,8 +365,11 @@ class Redivis(DataSource):
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
+        if not self.valid_id(entity, remote_id):
+            raise self.not_found(entity, remote_id)
         query_id = await self._query(entity, f" WHERE id = {_literal(remote_id)}", "ASC")
-        records, _ = await self._rows(entity, f"/api/v1/queries/{query_id}/rows", 1, None)
+        path = f"/api/v1/queries/{segment(query_id)}/rows"
+        records, _ = await self._rows(entity, path, 1, None)
         if not records:
             raise self.not_found(entity, remote_id)
         return records[0]
@@ -418,12 +427,15 @@ class Redivis(DataSource):
 
         return await self.listed_by_id(entity, ids, BATCH, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
         if link is Link.DEAL_CONTACTS:  # a deal's contact is a column of the deal
             return await self.inline_children(link, parent_ids)
         entity, condition, column = CHILDREN[link]
-        groups: dict[str, list[AnyRecord]] = {p: [] for p in parent_ids}
+        parent_entity = PARENT_ENTITY[link]
+        groups: dict[str, list[AnyRecord]] = {
+            p: [] for p in parent_ids if self.valid_id(parent_entity, p)
+        }
         unique = list(groups)
         for start in range(0, len(unique), BATCH):
             listed = ", ".join(_literal(p) for p in unique[start : start + BATCH])
@@ -431,4 +443,4 @@ class Redivis(DataSource):
                 parent = str(record.remote_data.get(column))
                 if parent in groups:
                     groups[parent].append(record)
-        return [groups[p] for p in parent_ids]
+        return [groups[p] if p in groups else self.not_found(parent_entity, p) for p in parent_ids]

@@ -6,15 +6,21 @@ parameter; custom fields come FLAT (`{name: value}`), values strings.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
 
-from gateway.datasources.base import DataSource, Op, PaginationStyle
-from gateway.errors import UpstreamNotFound
+from gateway.datasources.base import (
+    INTEGER_ID,
+    Children,
+    DataSource,
+    Op,
+    PaginationStyle,
+    segment,
+)
+from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import OffsetPage
 from gateway.records import (
@@ -86,6 +92,7 @@ class RevyOps(DataSource):
     # The seed allows 1000 per page, the reference pages 100: ask for 100 to work with both.
     default_request_size = 100
     rate_limits = (Window(10, 1.0),)
+    id_formats = {Entity.CONTACT: INTEGER_ID, Entity.COMPANY: INTEGER_ID}
     # Company.contacts goes through the contacts' `domain` filter: one request per company.
     links = frozenset({Link.CONTACT_COMPANY, Link.COMPANY_CONTACTS})
     query_support = {
@@ -122,10 +129,8 @@ class RevyOps(DataSource):
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
-        if not remote_id.isdigit():
-            raise self.not_found(entity, remote_id)
         raw, response = await self.get_json(
-            entity, remote_id, f"{PATHS[entity]}/{remote_id}", **self.extra_params
+            entity, remote_id, f"{PATHS[entity]}/{segment(remote_id)}", **self.extra_params
         )
         return self.parse(lambda r: self._record(entity, r), raw, response)
 
@@ -157,20 +162,24 @@ class RevyOps(DataSource):
 
         return self.parse(convert, body, response)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[list[AnyRecord]]:
+    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
-        companies = await self.get_many(Entity.COMPANY, parent_ids)
+        companies = dict(
+            zip(parent_ids, await self.get_many(Entity.COMPANY, parent_ids), strict=True)
+        )
 
-        async def contacts_of(company: AnyRecord | Exception) -> list[AnyRecord]:
+        async def contacts_of(parent: str) -> list[AnyRecord]:
+            company = companies[parent]
+            if isinstance(company, NotFound):
+                return []  # gone since it was listed
             if isinstance(company, Exception):
-                return []
+                raise company
             domain = getattr(company, "domain", None)
             if not domain:
                 return []  # RevyOps links contacts to companies only through the domain
-            async with self._bound:
-                return await self._all(Entity.CONTACT, {"domain": domain})
+            return await self._all(Entity.CONTACT, {"domain": domain})
 
-        return list(await asyncio.gather(*(contacts_of(c) for c in companies)))
+        return await self.per_parent(link, parent_ids, contacts_of)
 
     async def _all(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
         records: list[AnyRecord] = []
@@ -203,10 +212,8 @@ class RevyOps(DataSource):
             if "industry" in values:
                 custom["industry"] = values["industry"]  # RevyOps keeps industry as a custom field
         body: dict[str, Any] = {names[k]: v for k, v in values.items() if k in names}
-        if body.get("company_id") is not None:
-            body["company_id"] = (
-                int(body["company_id"]) if str(body["company_id"]).isdigit() else body["company_id"]
-            )
+        if body.get("company_id") is not None and INTEGER_ID.fullmatch(str(body["company_id"])):
+            body["company_id"] = int(body["company_id"])
         if custom:
             body[key] = [
                 {"field_name": k, "field_value": "" if v is None else str(v)}
@@ -244,12 +251,10 @@ class RevyOps(DataSource):
         return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
-        if not remote_id.isdigit():
-            raise self.not_found(entity, remote_id)
         response = await self.write(
             entity,
             "PATCH",
-            f"{PATHS[entity]}/{remote_id}",
+            f"{PATHS[entity]}/{segment(remote_id)}",
             remote_id=remote_id,
             json_body=self._body(entity, values),
             params=self.extra_params,
@@ -257,6 +262,5 @@ class RevyOps(DataSource):
         return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
-        if not remote_id.isdigit():
-            raise self.not_found(entity, remote_id)
-        await self.write(entity, "DELETE", f"{PATHS[entity]}/{remote_id}", remote_id=remote_id)
+        path = f"{PATHS[entity]}/{segment(remote_id)}"
+        await self.write(entity, "DELETE", path, remote_id=remote_id)

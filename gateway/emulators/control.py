@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,12 @@ class Faults(BaseModel):
     timeout_rate: float = Field(0.0, ge=0, le=1, description="Share that hang, then 504.")
     garbage_rate: float = Field(0.0, ge=0, le=1, description="Share answered 200 with a bad body.")
     timeout_seconds: float = Field(30.0, ge=0, le=300, description="How long a hang lasts.")
+    only_matching: str = Field(
+        "",
+        max_length=1000,
+        description="Faults only for requests whose path and decoded query contain this text "
+        "(empty: every request).",
+    )
 
 
 @dataclass
@@ -97,9 +104,11 @@ class EmulatorControl:
 
 
 async def _faulty(
-    control: EmulatorControl, call_next: Callable[[], Awaitable[Response]]
+    control: EmulatorControl, target: str, call_next: Callable[[], Awaitable[Response]]
 ) -> Response:
     faults = control.faults
+    if faults.only_matching not in target:
+        return await call_next()
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
     if control.draw(faults.timeout_rate):
@@ -127,7 +136,8 @@ def install_control(app: FastAPI, control: EmulatorControl) -> None:
         if request.url.path.startswith(CONTROL_PREFIX):
             return await call_next(request)
         control.record(request.method, request.url.path)
-        response = await _faulty(control, lambda: call_next(request))
+        target = f"{request.url.path}?{unquote_plus(request.url.query)}"
+        response = await _faulty(control, target, lambda: call_next(request))
         control.by_status[response.status_code] += 1
         return response
 

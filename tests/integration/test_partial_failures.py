@@ -1,0 +1,119 @@
+"""One bad item fails only itself, over real HTTP: an id of `nodes`, or the child request of
+one parent among many (issue 9, item 5)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.demo import demo_provider
+from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.servers import ServerThread
+from gateway.settings import Settings
+from tests.conftest import GraphQLClient
+
+pytestmark = pytest.mark.integration
+
+KINDS = ("revyops", "attio", "haste", "basicsos", "redivis")
+NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+# Child lists read with one request per parent, and what names the parent in that request.
+PER_PARENT = {
+    "haste": ("notes", lambda company: f"company={company['remoteId']}"),
+    "attio": ("notes", lambda company: f"parent_record_id={company['remoteId']}&"),
+    "revyops": ("contacts", lambda company: f"domain={company['domain']}&"),
+}
+
+
+def gid(type_name: str, provider: str, remote_id: str) -> str:
+    return base64.b64encode(f"{type_name}:{provider}:{remote_id}".encode()).decode()
+
+
+class World:
+    def __init__(self, urls: dict[str, str], client: GraphQLClient) -> None:
+        self.urls = urls
+        self.client = client
+
+    def faults(self, kind: str, **faults: Any) -> None:
+        httpx.post(f"{self.urls[kind]}/_emulator/faults", json=faults).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    with ExitStack() as stack:
+        urls = {
+            kind: stack.enter_context(
+                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
+            ).url
+            for kind in KINDS
+        }
+        # One attempt per request, no cache: a fault injected for one request is that
+        # request's fate, whatever ran before.
+        providers = [
+            demo_provider(kind, url).model_copy(update={"rate_limit": False, "max_retries": 0})
+            for kind, url in urls.items()
+        ]
+        server = stack.enter_context(
+            ServerThread(create_app(Settings(providers=providers, cache=False)))
+        )
+        client = GraphQLClient(server.url)
+        stack.callback(client.http.close)
+        yield World(urls, client)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "bad",
+    ["x\r\ny", "", "bm90IGEgZ2xvYmFsIGlk", base64.b64encode(b"Planet:haste:p_1").decode()],
+)
+def test_a_malformed_id_fails_only_its_item(world: World, kind: str, bad: str) -> None:
+    # Before: `nodes(ids: [good, good, "x\r\ny"])` failed all three.
+    edges = world.client.data(
+        f'{{ contacts(provider: "{kind}", first: 2) {{ edges {{ node {{ id }} }} }} }}'
+    )["contacts"]["edges"]
+    good = [e["node"]["id"] for e in edges]
+    body = world.client.post(NODES, {"ids": [good[0], bad, good[1]]})
+    assert body["data"] == {"nodes": [{"id": good[0]}, None, {"id": good[1]}]}
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["nodes", 1], "BAD_USER_INPUT")
+    ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ids_that_do_not_or_cannot_exist_are_null_without_errors(world: World, kind: str) -> None:
+    edges = world.client.data(
+        f'{{ contacts(provider: "{kind}", first: 1) {{ edges {{ node {{ id }} }} }} }}'
+    )["contacts"]["edges"]
+    good = edges[0]["node"]["id"]
+    ids = [gid("Contact", kind, "../x"), good, gid("Contact", "nowhere", "1")]
+    body = world.client.post(NODES, {"ids": ids})
+    assert body == {"data": {"nodes": [None, {"id": good}, None]}}
+
+
+@pytest.mark.parametrize("kind", sorted(PER_PARENT))
+def test_one_failing_child_request_fails_only_its_parent(world: World, kind: str) -> None:
+    # Before: one failing child request failed the children of every parent in the batch.
+    field, target = PER_PARENT[kind]
+    query = (
+        f'{{ companies(provider: "{kind}", first: 8) {{ edges {{ node {{ remoteId domain '
+        f"{field}(first: 3) {{ edges {{ node {{ id }} }} }} }} }} }} }}"
+    )
+    companies = [e["node"] for e in world.client.data(query)["companies"]["edges"]]
+    victim = next(i for i, c in enumerate(companies) if c[field]["edges"])
+    world.faults(kind, error_rate=1.0, only_matching=target(companies[victim]))
+    try:
+        body = world.client.post(query)
+    finally:
+        world.faults(kind)
+    after = [e["node"] for e in body["data"]["companies"]["edges"]]
+    assert after[victim][field] is None
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["companies", "edges", victim, "node", field], "UPSTREAM_UNAVAILABLE")
+    ]
+    others = [c for i, c in enumerate(after) if i != victim]
+    assert others == [c for i, c in enumerate(companies) if i != victim]
