@@ -9,6 +9,8 @@ there; the contract's extension can: with `pageToken`, `maxResults` must be
 `maxResults` alone may be any positive number (the real, plain cap). Listings
 answer `{"results", "nextPageToken"}` with `maxResults` 1-1000, default 100.
 The Query API runs a small SQL subset synchronously; its rows page the same way.
+String literals and LIKE patterns are read by BigQuery's lexical rules (backslash
+escapes; `''`, raw newlines, unknown escapes and unterminated literals are 400s).
 
 Order: table rows in `id` order, which is creation order, because ids are the
 seed index + 1 zero-padded behind a prefix (`person_000001`, `org_000001`,
