@@ -177,11 +177,15 @@ class Upstream:
         json_body: Any = None,
         ok_statuses: tuple[int, ...] = (),
         idempotent: bool | None = None,
+        cached: bool = True,
     ) -> httpx.Response:
-        """The response, or an UpstreamError (statuses in `ok_statuses` pass through)."""
+        """The response, or an UpstreamError (statuses in `ok_statuses` pass through).
+
+        `cached=False`: an idempotent read that must see the provider's current state.
+        """
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "OPTIONS")
-        if idempotent and self.cache is not None:
+        if idempotent and cached and self.cache is not None:
             key = (
                 method,
                 path,

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
-from collections.abc import Callable, Mapping
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from gateway.datasources.base import Children, DataSource, PaginationStyle, segment
+from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
 from gateway.records import (
@@ -106,7 +110,14 @@ BATCH = 500  # ids per IN (...) list
 # Row ids are whatever the dataset holds (`person_000001` in the demo); the gateway takes
 # plain identifier characters only, so no quote, backslash or space reaches a SQL literal.
 ROW_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
-POLL_SECONDS = 0.2
+# How long `POST /queries` may hold the answer for the result: well under the read timeout,
+# so a slow query answers `running` (then polled) instead of timing out and being re-sent.
+QUERY_WAIT_MS = 5000
+POLL_SECONDS = 0.2  # first pause between polls of a running query; doubles up to the next
+POLL_MAX_SECONDS = 2.0
+# A running query is polled at most this long and this often; then the read fails.
+QUERY_DEADLINE_SECONDS = 120.0
+MAX_POLLS = 100
 # Unified field -> column, per entity: what lists filter on (orders would need a keyset
 # over the sort column to page backward, which this data source does not build yet).
 FILTER_COLUMNS = {
@@ -127,9 +138,24 @@ def _sql_value(value: Any) -> str:
         return _literal(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)  # finite (see _number): digits, `.`, `e` and a sign only
     return _literal(str(value))
+
+
+def _number(value: Any) -> float:
+    """An amount operand as a finite float; anything else is the client's mistake."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise BadUserInput(
+            f"`filter.amount` takes a decimal number, not {value!r}.", argument="filter"
+        )
+    return number
 
 
 def _sql(entity: Entity, expr: Expr) -> str:
@@ -138,16 +164,16 @@ def _sql(entity: Entity, expr: Expr) -> str:
         return "(" + joiner.join(_sql(entity, part) for part in expr.parts) + ")"
     column, value = expr.field, expr.value
     if column == "amount" and expr.op not in ("isNull", "in"):
-        value = float(value)
+        value = _number(value)
     if expr.op == "isNull":
         return f"{column} IS {'' if value else 'NOT '}NULL"
     if expr.op == "in":
-        values = [float(v) if column == "amount" else v for v in value]
+        values = [_number(v) if column == "amount" else v for v in value]
         return f"{column} IN ({', '.join(_sql_value(v) for v in values)})" if values else "FALSE"
     if expr.op == "contains":
-        return f"LOWER({column}) LIKE {_literal('%' + str(value).lower() + '%')}"
+        return f"LOWER({column}) LIKE {_literal('%' + _like_text(str(value).lower()) + '%')}"
     if expr.op == "startsWith":
-        return f"LOWER({column}) LIKE {_literal(str(value).lower() + '%')}"
+        return f"LOWER({column}) LIKE {_literal(_like_text(str(value).lower()) + '%')}"
     return f"{column} {COMPARE[expr.op]} {_sql_value(value)}"
 
 
@@ -262,8 +288,30 @@ CONVERTERS: dict[Entity, Callable[[str, dict[str, Any]], AnyRecord]] = {
 }
 
 
+# GoogleSQL (BigQuery) string literals: a backslash escapes, `''` does not (it would end
+# the literal and let the rest of the value run as SQL), and no raw newline is allowed.
+_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if unicodedata.category(ch) == "Cc":  # NUL and other controls: never raw in the query
+        return f"\\x{ord(ch):02x}"  # every Cc is below U+00A0
+    if unicodedata.category(ch) == "Cs":
+        # A lone surrogate is not text: it cannot be sent as UTF-8, nor escaped in GoogleSQL.
+        raise BadUserInput("A filter value holds a lone UTF-16 surrogate.", argument="filter")
+    return ch
+
+
 def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """`value` as a quoted GoogleSQL string literal that means exactly `value`."""
+    return "'" + "".join(_escape(ch) for ch in value) + "'"
+
+
+def _like_text(value: str) -> str:
+    """`value` for inside a LIKE pattern, its `%`, `_` and backslashes matching themselves."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Redivis(DataSource):
@@ -285,6 +333,9 @@ class Redivis(DataSource):
     ) -> None:
         super().__init__(settings, client, cache=cache)
         self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
+        # Injectable, so tests of query polling need no wall-clock time.
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -315,11 +366,13 @@ class Redivis(DataSource):
         """Run a query over the entity's table; its id and how many rows it has."""
         columns = ", ".join(COLUMNS[entity])
         sql = f"SELECT {columns} FROM `{self._table(entity)}`{where} ORDER BY id {order}"
+        body = {"query": sql, "timeoutMs": QUERY_WAIT_MS}
         response = await self.upstream.request(
-            "POST", "/api/v1/queries", json_body={"query": sql}, idempotent=True
+            "POST", "/api/v1/queries", json_body=body, idempotent=True
         )
         query = self.upstream.json(response)
-        while True:
+        started, pause = self.clock(), POLL_SECONDS
+        for polls in range(MAX_POLLS + 1):
 
             def state(q: Any) -> tuple[str, str, str | None, int | None]:
                 rows = q.get("outputNumRows")
@@ -330,9 +383,22 @@ class Redivis(DataSource):
                 return query_id, rows
             if status == "failed":
                 raise self.upstream.bad_response(f"query failed: {error}", response)
-            await asyncio.sleep(POLL_SECONDS)  # still running: ask again shortly
-            response = await self.upstream.request("GET", f"/api/v1/queries/{segment(query_id)}")
+            if status not in ("queued", "running"):
+                raise self.upstream.bad_response(f"unknown query status {status!r}", response)
+            waited = self.clock() - started
+            if polls == MAX_POLLS or waited + pause > QUERY_DEADLINE_SECONDS:
+                break
+            await self.sleep(pause)  # still running: ask again, less often as time goes by
+            pause = min(pause * 2, POLL_MAX_SECONDS)
+            # Never from the read cache: a cached `running` would be polled unchanged.
+            path = f"/api/v1/queries/{segment(query_id)}"
+            response = await self.upstream.request("GET", path, cached=False)
             query = self.upstream.json(response)
+        raise UpstreamTimeout(
+            f"{self.name}'s query was still {status} after {polls} polls "
+            f"({self.clock() - started:.0f} s).",
+            provider=self.name,
+        )
 
     async def _rows(
         self, entity: Entity, path: str, limit: int, token: str | None

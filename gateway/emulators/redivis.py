@@ -9,6 +9,8 @@ there; the contract's extension can: with `pageToken`, `maxResults` must be
 `maxResults` alone may be any positive number (the real, plain cap). Listings
 answer `{"results", "nextPageToken"}` with `maxResults` 1-1000, default 100.
 The Query API runs a small SQL subset synchronously; its rows page the same way.
+String literals and LIKE patterns are read by BigQuery's lexical rules (backslash
+escapes; `''`, raw newlines, unknown escapes and unterminated literals are 400s).
 
 Order: table rows in `id` order, which is creation order, because ids are the
 seed index + 1 zero-padded behind a prefix (`person_000001`, `org_000001`,
@@ -241,20 +243,124 @@ def _table_of(reference: str, default_dataset: str | None = None) -> str:
 # --- the SQL subset --------------------------------------------------------------------
 
 TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<ident>`[^`]+`|[A-Za-z_][A-Za-z0-9_.:]*)"
+    r"\s*(?:(?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<ident>`[^`]+`|[A-Za-z_][A-Za-z0-9_.:]*)"
     r"|(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,|\*))"
 )
+# GoogleSQL escapes inside a quoted string literal, besides octal, hex and Unicode ones.
+ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    "?": "?",
+    "'": "'",
+    '"': '"',
+    "`": "`",
+}
+HEX_DIGITS = {"x": 2, "X": 2, "u": 4, "U": 8}  # escape letter -> how many hex digits follow
+OCTAL = "01234567"
+HEX = "0123456789abcdefABCDEF"
+
+
+def _bad(description: str) -> ApiError:
+    return ApiError(400, "invalid_request", description)
+
+
+def _string(sql: str, start: int) -> tuple[str, int]:
+    """The single-quoted literal opening at `sql[start]`, decoded, and the index after it.
+
+    BigQuery's lexical rules: a backslash starts an escape, `''` is no escape (the
+    literal ends at the first quote, so a quote right after it is a syntax error),
+    and a single-quoted literal holds no raw newline.
+    """
+    out: list[str] = []
+    i = start + 1
+    while True:
+        if i >= len(sql):
+            raise _bad(f"Unterminated string literal at offset {start}.")
+        ch = sql[i]
+        if ch == "'":
+            if sql.startswith("'", i + 1):
+                raise _bad(
+                    f"Syntax error at offset {i + 1}: '' does not escape a quote inside a "
+                    "string literal (the literal ended); write \\' instead."
+                )
+            return "".join(out), i + 1
+        if ch in "\r\n":
+            raise _bad(f"A string literal cannot hold a raw newline (offset {i}); write \\n.")
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        if i + 1 >= len(sql):
+            raise _bad(f"Unterminated string literal at offset {start}.")
+        code = sql[i + 1]
+        if code in ESCAPES:
+            out.append(ESCAPES[code])
+            i += 2
+        elif code in "0123":
+            digits = sql[i + 1 : i + 4]
+            if len(digits) < 3 or any(d not in OCTAL for d in digits):
+                raise _bad(f"Illegal escape sequence \\{digits}: octal needs 3 octal digits.")
+            out.append(chr(int(digits, 8)))
+            i += 4
+        elif code in HEX_DIGITS:
+            count = HEX_DIGITS[code]
+            digits = sql[i + 2 : i + 2 + count]
+            if len(digits) < count or any(d not in HEX for d in digits):
+                raise _bad(f"Illegal escape sequence \\{code}{digits}: needs {count} hex digits.")
+            point = int(digits, 16)
+            if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+                raise _bad(f"Illegal escape sequence \\{code}{digits}: not a Unicode scalar value.")
+            out.append(chr(point))
+            i += 2 + count
+        elif code in "\r\n":
+            raise _bad(f"Illegal escaped newline in a string literal (offset {i}).")
+        else:
+            raise _bad(f"Illegal escape sequence \\{code} in a string literal (offset {i}).")
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """A LIKE pattern as a regex: `%` any run, `_` one character, `\\` makes the next literal."""
+    parts: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 >= len(pattern):
+                raise _bad("LIKE pattern ends with a backslash.")
+            parts.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def _tokens(sql: str) -> list[tuple[str, str]]:
-    out, position = [], 0
+    """(kind, text) pairs; a string token carries its decoded value instead of its text."""
+    try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad("The query is not valid UTF-8 (it holds a lone surrogate).") from None
+    out: list[tuple[str, str]] = []
+    position = 0
     sql = sql.strip().rstrip(";")
     while position < len(sql):
+        while position < len(sql) and sql[position].isspace():
+            position += 1
+        if sql.startswith("'", position):
+            value, position = _string(sql, position)
+            out.append(("str", value))
+            continue
         match = TOKEN.match(sql, position)
         if match is None or match.end() == position:
-            raise ApiError(
-                400, "invalid_request", f"Unsupported SQL near {sql[position : position + 20]!r}."
-            )
+            raise _bad(f"Unsupported SQL near {sql[position : position + 20]!r}.")
         kind = match.lastgroup or ""
         out.append((kind, match.group(kind)))
         position = match.end()
@@ -271,7 +377,10 @@ class Parser:
         self.i = 0
 
     def peek(self) -> str:
-        return self.tokens[self.i][1].upper() if self.i < len(self.tokens) else ""
+        if self.i >= len(self.tokens):
+            return ""
+        kind, text = self.tokens[self.i]
+        return "'" if kind == "str" else str(text).upper()  # a string is never a keyword
 
     def take(self, expected: str | None = None) -> tuple[str, str]:
         if self.i >= len(self.tokens):
@@ -279,7 +388,7 @@ class Parser:
                 400, "invalid_request", f"Unexpected end of query (expected {expected})."
             )
         token = self.tokens[self.i]
-        if expected is not None and token[1].upper() != expected:
+        if expected is not None and (token[0] == "str" or token[1].upper() != expected):
             raise ApiError(400, "invalid_request", f"Expected {expected}, found {token[1]!r}.")
         self.i += 1
         return token
@@ -295,9 +404,9 @@ class Parser:
     def literal(self) -> Any:
         kind, value = self.take()
         if kind == "str":
-            return value[1:-1].replace("''", "'")
+            return value
         if kind == "num":
-            return float(value) if "." in value else int(value)
+            return float(value) if any(c in value for c in ".eE") else int(value)
         if value.upper() in ("TRUE", "FALSE"):
             return value.upper() == "TRUE"
         if value.upper() == "NULL":
@@ -319,7 +428,9 @@ class Parser:
                 self.take()
                 columns.append(self.ident())
         self.take("FROM")
-        _, reference = self.take()
+        kind, reference = self.take()
+        if kind != "ident":
+            raise _bad(f"Expected a table reference, found {reference!r}.")
         try:
             table = _table_of(reference, self.default_dataset)
         except ApiError as error:  # a bad table in SQL is a bad query, not a missing resource
@@ -388,12 +499,12 @@ class Parser:
             column = self.ident()
             self.take(")")
             self.take("LIKE")
-            pattern = str(self.literal())
-            regex = re.compile(
-                "^" + ".*".join(re.escape(part) for part in pattern.split("%")) + "$", re.DOTALL
-            )
+            kind, pattern = self.take()
+            if kind != "str":
+                raise _bad(f"LIKE needs a string pattern, found {pattern!r}.")
+            regex = _like(pattern)
             return lambda row: (
-                row.get(column) is not None and bool(regex.match(str(row[column]).lower()))
+                row.get(column) is not None and bool(regex.fullmatch(str(row[column]).lower()))
             )
         column = self.ident()
         word = self.peek()
@@ -714,6 +825,8 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openAPI.json",
     )
+    # In-process tests may add rows the seed lacks (real data changes by uploads, not emulated).
+    app.state.redivis = api
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:

@@ -248,3 +248,93 @@ def test_429_says_when_in_epoch_milliseconds(monkeypatch):
 def test_unenforced_limits_are_not_spent(url):
     answers = [httpx.get(f"{url}{ROWS}", params={"maxResults": 1}, headers=AUTH) for _ in range(3)]
     assert {a.headers["X-RateLimit-Remaining"] for a in answers} == {str(redivis.RATE_LIMIT)}
+
+
+# --- string literals and LIKE patterns: BigQuery's lexical rules ----------------------
+
+CONTACTS = "SELECT id FROM `acme.crm.contacts` WHERE "
+
+
+def query_ids(url: str, where: str) -> list[str]:
+    response = httpx.post(f"{url}/api/v1/queries", json={"query": CONTACTS + where}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    query_id = response.json()["id"]
+    rows = lines(httpx.get(f"{url}/api/v1/queries/{query_id}/rows", headers=AUTH))
+    return [row["id"] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        # `\'` is a quote inside the literal, which then goes on to its real end.
+        (r"id IN ('x\'y', 'person_000001')", ["person_000001"]),
+        (r"id IN ('a\\', 'person_000002')", ["person_000002"]),  # `\\` is one backslash
+        (r"id IN ('\"', 'person_000003')", ["person_000003"]),
+        (r"id = 'person\x5f00000\u0031'", ["person_000001"]),  # hex and Unicode escapes
+        (r"id = 'person\137\U0000003000002'", ["person_000002"]),  # octal
+        ("id = ''", []),  # the empty literal is fine
+        ("id = 'person_000001' OR id = 'person_000002'", ["person_000001", "person_000002"]),
+        ("id = 'and' OR id = 'person_000004'", ["person_000004"]),  # a string is no keyword
+    ],
+)
+def test_string_literal_escapes_are_decoded(url, where, expected):
+    assert query_ids(url, where) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "count"),
+    [
+        (r"'person\\_000001'", 1),  # `\_` in the pattern is a literal underscore
+        (r"'perso\\__000001'", 0),  # ... so it does not match the `n`
+        ("'perso__000001'", 1),  # while `_` is any one character
+        ("'person_00000_'", 9),
+        ("'%%'", 1000),
+        (r"'%\\%%'", 0),  # `\%` is a literal percent sign, which no id holds
+        (r"'person\\x000001'", 0),  # any other escaped character stands for itself
+        (r"'%\\\\%'", 0),  # `\\` is a literal backslash
+    ],
+)
+def test_like_patterns_escape_wildcards(url, pattern, count):
+    assert len(query_ids(url, f"LOWER(id) LIKE {pattern}")) == count
+
+
+@pytest.mark.parametrize(
+    ("literal", "problem"),
+    [
+        ("'it''s'", "''"),  # `''` ends the literal; the quote after it is a syntax error
+        ("'a''", "''"),
+        ("'line\nbreak'", "newline"),
+        ("'cr\rhere'", "newline"),
+        ("'a\\\nb'", "newline"),  # an escaped newline is refused too
+        (r"'100\%'", "escape"),  # LIKE escapes need `\\%` in the SQL text
+        (r"'\q'", "escape"),
+        (r"'\x4'", "escape"),
+        (r"'\ud800'", "escape"),  # a surrogate is no character
+        (r"'\8'", "escape"),
+        ("'never closed", "Unterminated"),
+        ("'ends in a backslash\\'", "Unterminated"),
+    ],
+)
+def test_literals_bigquery_refuses_are_refused(url, literal, problem):
+    sql = CONTACTS + f"last_name = {literal}"
+    response = httpx.post(f"{url}/api/v1/queries", json={"query": sql}, headers=AUTH)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+    assert problem.lower() in response.json()["error_description"].lower()
+
+
+def test_like_pattern_ending_in_a_backslash_is_refused(url):
+    sql = CONTACTS + r"LOWER(last_name) LIKE 'abc\\'"
+    response = httpx.post(f"{url}/api/v1/queries", json={"query": sql}, headers=AUTH)
+    assert response.status_code == 400
+    assert "backslash" in response.json()["error_description"]
+
+
+def test_query_text_must_be_valid_unicode(url):
+    body = json.dumps({"query": CONTACTS + "last_name = '\ud800'"})  # ASCII: `\ud800` escape
+    response = httpx.post(
+        f"{url}/api/v1/queries",
+        content=body,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "UTF-8" in response.json()["error_description"]
