@@ -580,7 +580,7 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         org, _ = session
         if (missing := known(resource)) is not None:
             return missing
-        if not row_id.isdigit():
+        if not (row_id.isascii() and row_id.isdigit()):
             return _error(400, "Invalid request")
         if resource in SUMMARIES:
             row = next((r for r in _summary_rows(org, resource) if r["id"] == int(row_id)), None)
@@ -664,7 +664,7 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             return missing
         if resource not in TABLES:
             return _error(400, f"Cannot write to {resource}", "INVALID_RESOURCE")
-        if not row_id.isdigit():
+        if not (row_id.isascii() and row_id.isdigit()):
             return _error(400, "Invalid request")
         if "write" not in permissions:
             return _error(403, "Forbidden", "FORBIDDEN")
@@ -692,7 +692,7 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             return missing
         if resource in SUMMARIES:
             return _error(400, f"Cannot delete from {resource}", "INVALID_RESOURCE")
-        if not row_id.isdigit():
+        if not (row_id.isascii() and row_id.isdigit()):
             return _error(400, "Invalid request")
         table = org.tables.get(resource, {})
         row = table.get(int(row_id))
@@ -719,7 +719,11 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             return _error(400, "Restore is only supported for deals")
         if "restore" not in permissions:
             return _error(403, "Forbidden", "FORBIDDEN")
-        row = org.tables["deals"].get(int(row_id)) if row_id.isdigit() else None
+        row = (
+            org.tables["deals"].get(int(row_id))
+            if (row_id.isascii() and row_id.isdigit())
+            else None
+        )
         if row is None:
             return _error(404, "Not found")
         row["archivedAt"] = None

@@ -254,7 +254,7 @@ def _paginate(request: Request, rows: list[Row], resource: str) -> Response:
     pages = max(1, -(-len(rows) // size))
     if raw_page == "last":
         page = pages
-    elif not raw_page.isdigit() or not 1 <= int(raw_page) <= pages:
+    elif not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= pages:
         return _detail(404, "Invalid page.")
     else:
         page = int(raw_page)
@@ -364,7 +364,9 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         """`company_id` may be an id or a domain the server resolves."""
         if value is None:
             return None
-        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        if isinstance(value, int) or (
+            isinstance(value, str) and value.isascii() and value.isdigit()
+        ):
             if int(value) in space.companies:
                 return int(value)
             if any(int(value) in s.companies for s in api.spaces.values() if s is not space):
@@ -519,7 +521,11 @@ def _routes(
         structure = _structure(request)
         if isinstance(structure, JSONResponse):
             return structure
-        row = space.table(resource).get(int(row_id)) if row_id.isdigit() else None
+        row = (
+            space.table(resource).get(int(row_id))
+            if (row_id.isascii() and row_id.isdigit())
+            else None
+        )
         if row is None:
             return _detail(404, "Not found.")
         return JSONResponse(_shape(resource, row, structure))
@@ -548,7 +554,11 @@ def _routes(
         space = api.authenticate(request)
         if isinstance(space, JSONResponse):
             return space
-        row = space.table(resource).get(int(row_id)) if row_id.isdigit() else None
+        row = (
+            space.table(resource).get(int(row_id))
+            if (row_id.isascii() and row_id.isdigit())
+            else None
+        )
         if row is None:
             return _detail(404, "Not found.")
         body = await body_of(request)
@@ -567,7 +577,7 @@ def _routes(
         if isinstance(space, JSONResponse):
             return space
         table = space.table(resource)
-        if not row_id.isdigit() or int(row_id) not in table:
+        if not (row_id.isascii() and row_id.isdigit()) or int(row_id) not in table:
             return _detail(404, "Not found.")
         del table[int(row_id)]
         if resource == "companies":
