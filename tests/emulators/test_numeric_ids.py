@@ -12,7 +12,7 @@ from gateway.demo import DEMO_CREDENTIALS
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 
-ODD_IDS = ["²", "١", "1²", "+1", " 1", "1.0"]
+ODD_IDS = ["²", "\u0661", "1²", "+1", " 1", "1.0"]
 
 
 @pytest.fixture(scope="module")
