@@ -54,6 +54,14 @@ class Upstream:
     def key(self, item: int) -> str:
         return str(item)
 
+    def valid_handle(self, handle: str) -> bool:
+        direction, mark, after = handle.partition(">")
+        return direction in ("f", "r") and (not mark or after.isascii() and after.isdigit())
+
+    def valid_position(self, position: str) -> bool:
+        handle, _, index = position.partition("@")
+        return self.valid_handle(handle) and index.isascii() and index.isdigit()
+
     def view(self, handle: str) -> list[int]:
         direction, _, after = handle.partition(">")
         items = list(range(self.size))
