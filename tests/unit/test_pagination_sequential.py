@@ -56,7 +56,7 @@ class Upstream:
 
     def valid_handle(self, handle: str) -> bool:
         direction, mark, after = handle.partition(">")
-        return direction in ("f", "r") and (not mark or after.isascii() and after.isdigit())
+        return direction in ("f", "r") and (not mark or (after.isascii() and after.isdigit()))
 
     def valid_position(self, position: str) -> bool:
         handle, _, index = position.partition("@")
