@@ -414,8 +414,8 @@ class DataSource(ABC):
             given.add(following)
             position = following
         raise self.upstream.bad_response(
-            f"{what} run past {self.settings.max_pages_per_read} pages (max_pages_per_read); "
-            "the gateway does not read a longer list whole",
+            f"the list of {what} is longer than {self.settings.max_pages_per_read} pages "
+            "(max_pages_per_read), more than the gateway reads whole",
             response,
         )
 

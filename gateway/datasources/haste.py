@@ -387,7 +387,7 @@ class Haste(DataSource):
 
             return (*self.parse(convert, raw, response), response)
 
-        return await self.read_pages(page, "a contact search")
+        return await self.read_pages(page, "contacts matching a search")
 
     async def _listing(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
         """Every record of a filtered list, page after page."""
