@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from gateway.errors import BadUserInput, Unsupported
+from gateway.errors import BadUserInput, Unsupported, UpstreamBadResponse
 
 T = TypeVar("T")
 
@@ -115,7 +115,13 @@ class CursorCodec:
                 f"`{argument}` is not a cursor this gateway issued (malformed or altered).",
                 argument=argument,
             )
-        data = json.loads(payload)
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("p"), dict):
+            # Only a holder of the secret gets here: still a client error, never a 500.
+            raise BadUserInput(f"`{argument}` is not a valid cursor.", argument=argument)
         if data.get("v") != CURSOR_VERSION:
             raise BadUserInput(
                 f"`{argument}` comes from an older cursor format; restart paging from the start.",
@@ -359,6 +365,16 @@ class _Window:
 # windows step back with `previous`, else read the list the other way from the
 # edge's key (a reversed sort or a keyset query), which the API opens as
 # another list: a *handle*.
+#
+# A cursor is signed, but whoever holds the secret can write one, so what it
+# holds is checked before use: the API must recognise the handle as one of its
+# own small tokens (never request parameters) and the positions as its own
+# cursors or tokens; anything else is a BAD_USER_INPUT naming the argument and
+# no request goes out. Requests are built from the validated query; a position
+# travels only as the value of its own parameter.
+
+# Keys are record ids: short and printable.
+_MAX_KEY = 256
 
 
 @dataclass(frozen=True)
@@ -385,6 +401,14 @@ class SequentialAPI(Protocol[T]):
 
     def key(self, item: T) -> str:
         """The record's id, unique in the list."""
+        ...
+
+    def valid_handle(self, handle: str) -> bool:
+        """Whether `handle` is one `open` can return (a cursor's handle is checked with it)."""
+        ...
+
+    def valid_position(self, position: str) -> bool:
+        """Whether `position` has the form of the API's own cursors or page tokens."""
         ...
 
     async def open(self, reverse: bool, after_key: str | None) -> str:
@@ -429,7 +453,12 @@ class _Pos:
 
     @classmethod
     def decode(
-        cls, codec: CursorCodec, cursor: str | None, binding: str, argument: str
+        cls,
+        codec: CursorCodec,
+        cursor: str | None,
+        binding: str,
+        argument: str,
+        api: SequentialAPI[Any],
     ) -> _Pos | None:
         if cursor is None:
             return None
@@ -438,15 +467,25 @@ class _Pos:
             pos = cls(**data)
         except TypeError:
             pos = None
-        if (
-            pos is None
-            or not isinstance(pos.i, int)
-            or pos.i < 0
-            or not isinstance(pos.k, str)
-            or not isinstance(pos.h, str)
-        ):
+        if pos is None or not pos._valid(api):
             raise BadUserInput(f"`{argument}` is not a cursor of this list.", argument=argument)
         return pos
+
+    def _valid(self, api: SequentialAPI[Any]) -> bool:
+        """Whether every field has its type and the API recognises the handle and positions."""
+        positions = [p for p in (self.c, self.n, self.p) if p is not None]
+        return (
+            isinstance(self.h, str)
+            and api.valid_handle(self.h)
+            and isinstance(self.k, str)
+            and 0 < len(self.k) <= _MAX_KEY
+            and self.k.isprintable()
+            and type(self.i) is int
+            and 0 <= self.i < api.max_request_size
+            and all(isinstance(p, str) and api.valid_position(p) for p in positions)
+            and all(type(flag) is bool for flag in (self.r, self.s, self.z))
+            and (self.l is None or (type(self.l) is int and 0 < self.l <= api.max_request_size))
+        )
 
     @property
     def starts_list(self) -> bool:
@@ -460,8 +499,9 @@ Items = list[tuple[_Pos, T]]
 class _Reader(Generic[T]):
     """Reads runs of items around known positions, counting nothing twice."""
 
-    def __init__(self, api: SequentialAPI[T]) -> None:
+    def __init__(self, api: SequentialAPI[T], provider: str) -> None:
         self.api = api
+        self.provider = provider
         self.max = api.max_request_size
 
     async def _page(self, at: _Pos, start: str | None, limit: int) -> tuple[Items[T], SeqPage[T]]:
@@ -557,7 +597,16 @@ class _Reader(Generic[T]):
         collected = probe[: at.i]
         first_key = at.k if at.i == 0 else probe[0][0].k
         position, need, more = page.previous, want, False
+        stepped: set[str] = set()
         while need > 0 and position is not None:
+            if position in stepped:
+                # Stepping back to a page already read would go round forever.
+                raise UpstreamBadResponse(
+                    f"{self.provider} sent an unusable response: it repeated a `previous` "
+                    "position while paging back.",
+                    provider=self.provider,
+                )
+            stepped.add(position)
             items, page = await self._page(at, position, limit)
             keys = [pos.k for pos, _ in items]
             items = items[: keys.index(first_key)] if first_key in keys else items
@@ -588,9 +637,9 @@ async def paginate_sequential(
         raise BadUserInput(
             "give `first` or `last`, not both, for this provider's lists.", argument="last"
         )
-    after = _Pos.decode(codec, args.after, binding, "after")
-    before = _Pos.decode(codec, args.before, binding, "before")
-    reader = _Reader(api)
+    after = _Pos.decode(codec, args.after, binding, "after", api)
+    before = _Pos.decode(codec, args.before, binding, "before", api)
+    reader = _Reader(api, provider)
     if after is not None and before is not None and after.k == before.k:
         # Nothing lies strictly between an edge and itself.
         items: Items[T] = []

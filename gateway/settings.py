@@ -108,6 +108,13 @@ class ProviderSettings(BaseModel):
     max_concurrency: int = Field(
         8, ge=1, le=100, description="Concurrent single-record fetches when ids cannot batch."
     )
+    max_pages_per_read: int = Field(
+        50,
+        ge=1,
+        le=10_000,
+        description="Pages one read of a whole list (a parent's children, a batch of ids) "
+        "may take; a longer list fails with UPSTREAM_BAD_RESPONSE instead of reading on.",
+    )
 
     def resolved_credentials(self) -> dict[str, str]:
         """Literal credentials plus those read from the environment."""

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from gateway.datasources.base import Children, DataSource, Op, PaginationStyle, segment
 from gateway.errors import InvalidInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
@@ -450,27 +452,25 @@ class Attio(DataSource):
         return await self.per_parent(link, parent_ids, notes_of)
 
     async def _notes_of(self, parent: str, record_id: str) -> list[AnyRecord]:
-        notes: list[AnyRecord] = []
-        page = 1
-        while True:
+        async def page(number: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
+            number = number or 1
             response = await self.upstream.request(
                 "GET",
                 "/v2/notes",
                 params={
                     "parent_object": parent,
                     "parent_record_id": record_id,
-                    "page": page,
+                    "page": number,
                     "pageSize": NOTES_PAGE,
                 },
             )
             body = self.upstream.json(response)
-            batch = self.parse(
+            batch: list[AnyRecord] = self.parse(
                 lambda b: [_note(self.name, raw) for raw in b["data"]], body, response
             )
-            notes += batch
-            if len(batch) < NOTES_PAGE:
-                return notes
-            page += 1
+            return batch, None if len(batch) < NOTES_PAGE else number + 1, response
+
+        return await self.read_pages(page, f"notes of {parent}")
 
     # --- writes (`data.values` by attribute slug; PUT overwrites multiselects) -------------
 

@@ -13,7 +13,7 @@ import asyncio
 import enum
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -59,6 +59,13 @@ def segment(value: str) -> str:
     segment of dots too, since URL resolution would act on `.` and `..`."""
     text = quote(value, safe="")
     return text.replace(".", "%2E") if text.strip(".") == "" else text
+
+
+P = TypeVar("P", bound=Hashable)
+
+# An upstream cursor or page token as APIs hand them out: base64(url), JWT-like or plain
+# words. Anything else in a gateway cursor was not written by the upstream.
+POSITION = re.compile(r"[A-Za-z0-9+/=_.~-]{1,1024}")
 
 
 class Op(enum.StrEnum):
@@ -145,13 +152,29 @@ class DataSource(ABC):
     async def open_list(
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
     ) -> str:
-        """A handle on the entity's list, reversed and/or after a key (see SequentialAPI)."""
+        """A handle on the entity's list, reversed and/or after a key (see SequentialAPI).
+
+        A handle is a small token `valid_handle` recognises, never request parameters:
+        cursors carry it, and whoever holds the cursor secret can write one.
+        """
         raise NotImplementedError
 
+    def valid_handle(self, handle: str) -> bool:
+        """Whether `handle` is one `open_list` can return."""
+        return False
+
+    def valid_position(self, position: str) -> bool:
+        """Whether `position` looks like one of the API's cursors or page tokens."""
+        return POSITION.fullmatch(position) is not None
+
     async def fetch_page(
-        self, entity: Entity, handle: str, position: str | None, limit: int
+        self, entity: Entity, handle: str, position: str | None, limit: int, query: ListQuery
     ) -> SeqPage[AnyRecord]:
-        """Up to `limit` records of list `handle` from `position` (None: its start)."""
+        """Up to `limit` records of list `handle` from `position` (None: its start).
+
+        The request is built from `query` (validated) and the handle's direction;
+        `position` goes only as the value of the API's own cursor parameter.
+        """
         raise NotImplementedError
 
     async def count(self, entity: Entity, query: ListQuery) -> int | None:
@@ -440,6 +463,39 @@ class DataSource(ABC):
 
         return replace(window, count=count)
 
+    async def read_pages(
+        self,
+        fetch: Callable[[P | None], Awaitable[tuple[Sequence[R], P | None, httpx.Response]]],
+        what: str,
+    ) -> list[R]:
+        """Every item of a list read page after page, the one loop every data source uses.
+
+        `fetch(position)` (None: the start) answers a page's items, the position of the
+        next page (None: the list ends) and its response. Bounded: more than
+        `max_pages_per_read` pages, or a next position this read was already given (the
+        upstream would loop forever), fail with UpstreamBadResponse.
+        """
+        items: list[R] = []
+        given: set[P] = set()
+        position: P | None = None
+        for _ in range(self.settings.max_pages_per_read):
+            batch, following, response = await fetch(position)
+            items += batch
+            if following is None:
+                return items
+            if following in given:
+                raise self.upstream.bad_response(
+                    f"it repeated a page position while listing {what} (it would loop forever)",
+                    response,
+                )
+            given.add(following)
+            position = following
+        raise self.upstream.bad_response(
+            f"the list of {what} is longer than {self.settings.max_pages_per_read} pages "
+            "(max_pages_per_read), more than the gateway reads whole",
+            response,
+        )
+
     def parse(self, convert: Callable[[Any], R], raw: Any, response: httpx.Response) -> R:
         """`convert(raw)`, with a wrong-shaped payload turned into UpstreamBadResponse."""
         try:
@@ -477,8 +533,15 @@ class _EntityList:
     def key(self, item: AnyRecord) -> str:
         return item.remote_id
 
+    def valid_handle(self, handle: str) -> bool:
+        return self.source.valid_handle(handle)
+
+    def valid_position(self, position: str) -> bool:
+        return self.source.valid_position(position)
+
     async def open(self, reverse: bool, after_key: str | None) -> str:
         return await self.source.open_list(self.entity, reverse, after_key, self.query)
 
     async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[AnyRecord]:
-        return await self.source.fetch_page(self.entity, handle, position, limit)
+        # The validated query, not anything a cursor held, shapes the request.
+        return await self.source.fetch_page(self.entity, handle, position, limit, self.query)

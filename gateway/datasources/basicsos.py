@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
@@ -338,6 +340,18 @@ class BasicsOS(DataSource):
         extra: dict[str, str] | None = None,
     ) -> tuple[list[AnyRecord], int]:
         """Rows [start, end] (inclusive, as the API counts) and the total."""
+        rows, total, _ = await self._read_range(resource, start, end, where, extra)
+        return rows, total
+
+    async def _read_range(
+        self,
+        resource: str,
+        start: int,
+        end: int,
+        where: dict[str, Any] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> tuple[list[AnyRecord], int, httpx.Response]:
+        """`_range`, and the response it came in."""
         params = {"range": json.dumps([start, end]), **(extra or {})}
         if where:
             params["filter"] = json.dumps(where, separators=(",", ":"))
@@ -352,7 +366,7 @@ class BasicsOS(DataSource):
                 raise TypeError("the body is not a JSON array")
             return [self._record(resource, raw) for raw in rows]
 
-        return self.parse(convert, body, response), int(match.group(1))
+        return self.parse(convert, body, response), int(match.group(1)), response
 
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
@@ -397,13 +411,16 @@ class BasicsOS(DataSource):
         where = {column: sorted({int(v) for v in values if INTEGER_ID.fullmatch(v)})}
         if not where[column]:
             return []
-        rows, total = await self._range(resource, 0, BATCH_ROWS - 1, where)
-        start = BATCH_ROWS
-        while start < total:
-            more, total = await self._range(resource, start, start + BATCH_ROWS - 1, where)
-            rows += more
-            start += BATCH_ROWS
-        return rows
+
+        async def page(start: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
+            start = start or 0
+            rows, total, response = await self._read_range(
+                resource, start, start + BATCH_ROWS - 1, where
+            )
+            following = start + BATCH_ROWS
+            return rows, following if following < total else None, response
+
+        return await self.read_pages(page, f"{resource} by {column}")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         self.require(entity)

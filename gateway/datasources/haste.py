@@ -2,18 +2,20 @@
 
 Lists come in `created_at` order; `sort=-created_at` reads them backward, and
 each page's `meta.cursor.previous` steps back `limit` records, so the
-engine can page both ways. A cursor is bound to its query's sort, so the
-handle of a list is its `sort` value.
+engine can page both ways. A cursor is bound to its query's sort, so a list's
+handle is its direction, `forward` or `reverse`, and each page's parameters
+are built again from the validated query.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import httpx
 
 from gateway.datasources.base import Children, DataSource, Op, PaginationStyle, segment
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
@@ -55,6 +57,7 @@ ID_FORMATS = {
     )
 }
 FORWARD, BACKWARD = "created_at", "-created_at"
+HANDLES = {"forward": False, "reverse": True}  # a list's handle: its direction
 BULK_LIMIT = 100
 # Unified filters hasteCRM has a query parameter for: (field, operator) -> parameter.
 FILTER_PARAMS = {
@@ -342,28 +345,31 @@ class Haste(DataSource):
     ) -> str:
         if after_key is not None:
             raise NotImplementedError("hasteCRM pages back with `previous`, not keysets")
-        # The handle is the query string itself: its cursors only work with it.
+        return "reverse" if reverse else "forward"
+
+    def valid_handle(self, handle: str) -> bool:
+        return handle in HANDLES
+
+    async def fetch_page(
+        self, entity: Entity, handle: str, position: str | None, limit: int, query: ListQuery
+    ) -> SeqPage[AnyRecord]:
+        self.require(entity)
+        reverse = HANDLES[handle]  # checked with the cursor that carried it
         keys = [
             ("-" if sort.descending != reverse else "") + SORT_NAMES[sort.field]
             for sort in query.order
         ] or [BACKWARD if reverse else FORWARD]
         params = {"sort": ",".join(keys), **_filters(entity, query)}
-        return json.dumps(params, sort_keys=True)
+        return (await self._page(entity, params, position, limit))[0]
 
-    async def fetch_page(
-        self,
-        entity: Entity,
-        handle: str,
-        position: str | None,
-        limit: int,
-        filters: dict[str, str] | None = None,
-    ) -> SeqPage[AnyRecord]:
-        self.require(entity)
-        query = json.loads(handle) if handle.startswith("{") else {"sort": handle}
-        params: dict[str, Any] = {"limit": limit, **query, **(filters or {})}
+    async def _page(
+        self, entity: Entity, params: dict[str, str], position: str | None, limit: int
+    ) -> tuple[SeqPage[AnyRecord], httpx.Response]:
+        """One page of a list, `params` built by the gateway; `position` only as `cursor`."""
+        sent: dict[str, Any] = {**params, "limit": limit}
         if position is not None:
-            params["cursor"] = position
-        response = await self.upstream.request("GET", PATHS[entity], params=params)
+            sent["cursor"] = position
+        response = await self.upstream.request("GET", PATHS[entity], params=sent)
         body = self.upstream.json(response)
 
         def convert(b: Any) -> SeqPage[AnyRecord]:
@@ -371,15 +377,17 @@ class Haste(DataSource):
             items = [self._record(entity, raw) for raw in b["data"]]
             return SeqPage(items, _text(cursor.get("next")), _text(cursor.get("previous")))
 
-        return self.parse(convert, body, response)
+        return self.parse(convert, body, response), response
 
     # --- batches ---------------------------------------------------------------------------
 
     async def _search(self, tree: dict[str, Any]) -> list[AnyRecord]:
         """Every contact matching an advanced-search tree (one request per 100)."""
-        records: list[AnyRecord] = []
-        body: dict[str, Any] = {**tree, "limit": 100}
-        while True:
+
+        async def page(
+            cursor: str | None,
+        ) -> tuple[list[AnyRecord], str | None, httpx.Response]:
+            body = {**tree, "limit": 100, **({"cursor": cursor} if cursor is not None else {})}
             response = await self.upstream.request(
                 "POST", "/v1/contacts/search", json_body=body, idempotent=True
             )
@@ -389,22 +397,18 @@ class Haste(DataSource):
                 items: list[AnyRecord] = [_contact(self.name, r) for r in b["data"]]
                 return items, _text(b["meta"]["cursor"].get("next"))
 
-            items, following = self.parse(convert, raw, response)
-            records += items
-            if following is None:
-                return records
-            body["cursor"] = following
+            return (*self.parse(convert, raw, response), response)
+
+        return await self.read_pages(page, "contacts matching a search")
 
     async def _listing(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
         """Every record of a filtered list, page after page."""
-        records: list[AnyRecord] = []
-        params: dict[str, Any] = {"limit": 100, **filters}
-        while True:
-            page = await self.fetch_page(entity, FORWARD, params.get("cursor"), 100, filters)
-            records += page.items
-            if page.next is None:
-                return records
-            params["cursor"] = page.next
+
+        async def page(cursor: str | None) -> tuple[list[AnyRecord], str | None, httpx.Response]:
+            read, response = await self._page(entity, {"sort": FORWARD, **filters}, cursor, 100)
+            return list(read.items), read.next, response
+
+        return await self.read_pages(page, f"{entity.value}s by {', '.join(filters)}")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         if entity is not Entity.CONTACT or len(ids) < 2:

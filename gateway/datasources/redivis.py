@@ -95,6 +95,8 @@ COLUMNS = {
 }
 NEXT_TOKEN = "X-Redivis-Next-Page-Token"
 TABLE_HANDLE = "rows"  # the table's own listing; other handles are query ids
+# A query id as Redivis hands them out (the emulator: `q_00000001`): one plain path segment.
+QUERY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
 TARGETS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
 # Child lists as a query: (child entity, extra condition, parent column).
@@ -402,7 +404,7 @@ class Redivis(DataSource):
 
     async def _rows(
         self, entity: Entity, path: str, limit: int, token: str | None
-    ) -> tuple[list[AnyRecord], str | None]:
+    ) -> tuple[list[AnyRecord], str | None, httpx.Response]:
         params: dict[str, Any] = {
             "format": "jsonl",
             "maxResults": limit,
@@ -425,7 +427,7 @@ class Redivis(DataSource):
             return rows
 
         records = self.parse(convert, response.text, response)
-        return records, response.headers.get(NEXT_TOKEN) or None
+        return records, response.headers.get(NEXT_TOKEN) or None, response
 
     # --- what the engine and the resolvers call -----------------------------------------
 
@@ -435,7 +437,7 @@ class Redivis(DataSource):
             raise self.not_found(entity, remote_id)
         query_id = await self._query(entity, f" WHERE id = {_literal(remote_id)}", "ASC")
         path = f"/api/v1/queries/{segment(query_id)}/rows"
-        records, _ = await self._rows(entity, path, 1, None)
+        records, _, _ = await self._rows(entity, path, 1, None)
         if not records:
             raise self.not_found(entity, remote_id)
         return records[0]
@@ -453,16 +455,21 @@ class Redivis(DataSource):
         where = f" WHERE {' AND '.join(parts)}" if parts else ""
         return await self._query(entity, where, "DESC" if reverse else "ASC")
 
+    def valid_handle(self, handle: str) -> bool:
+        return handle == TABLE_HANDLE or QUERY_ID.fullmatch(handle) is not None
+
     async def fetch_page(
-        self, entity: Entity, handle: str, position: str | None, limit: int
+        self, entity: Entity, handle: str, position: str | None, limit: int, query: ListQuery
     ) -> SeqPage[AnyRecord]:
         self.require(entity)
+        if not self.valid_handle(handle):  # the engine checks cursors; this is the last wall
+            raise ValueError(f"not a Redivis list handle: {handle!r}")
         path = (
             f"{self._table_path(entity)}/rows"
             if handle == TABLE_HANDLE
-            else f"/api/v1/queries/{quote(handle, safe='')}/rows"
+            else f"/api/v1/queries/{segment(handle)}/rows"
         )
-        records, token = await self._rows(entity, path, limit, position)
+        records, token, _ = await self._rows(entity, path, limit, position)
         return SeqPage(records, token)
 
     async def count(self, entity: Entity, query: ListQuery) -> int | None:
@@ -478,12 +485,12 @@ class Redivis(DataSource):
     async def _select(self, entity: Entity, where: str) -> list[AnyRecord]:
         """Every row of a query (query once, then its rows page by page)."""
         query_id = await self._query(entity, f" WHERE {where}", "ASC")
-        path = f"/api/v1/queries/{quote(query_id, safe='')}/rows"
-        records, token = await self._rows(entity, path, 1000, None)
-        while token is not None:
-            more, token = await self._rows(entity, path, 1000, token)
-            records += more
-        return records
+        path = f"/api/v1/queries/{segment(query_id)}/rows"
+
+        async def page(token: str | None) -> tuple[list[AnyRecord], str | None, httpx.Response]:
+            return await self._rows(entity, path, 1000, token)
+
+        return await self.read_pages(page, f"{entity.value} rows of a query")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         self.require(entity)

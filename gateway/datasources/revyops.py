@@ -182,21 +182,20 @@ class RevyOps(DataSource):
         return await self.per_parent(link, parent_ids, contacts_of)
 
     async def _all(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
-        records: list[AnyRecord] = []
-        page = 1
-        while True:
+        async def page(number: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
+            number = number or 1
             response = await self.upstream.request(
                 "GET",
                 PATHS[entity],
-                params={"page": page, "page_size": 1000, **filters, **self.extra_params},
+                params={"page": number, "page_size": 1000, **filters, **self.extra_params},
             )
             body = self.upstream.json(response)
-            records += self.parse(
+            records = self.parse(
                 lambda b: [self._record(entity, raw) for raw in b["results"]], body, response
             )
-            if not body.get("next"):
-                return records
-            page += 1
+            return records, number + 1 if body.get("next") else None, response
+
+        return await self.read_pages(page, f"{entity.value}s by {', '.join(filters)}")
 
     # --- writes (PATCH only; custom fields upsert by name) -------------------------------
 

@@ -54,6 +54,14 @@ class Upstream:
     def key(self, item: int) -> str:
         return str(item)
 
+    def valid_handle(self, handle: str) -> bool:
+        direction, mark, after = handle.partition(">")
+        return direction in ("f", "r") and (not mark or (after.isascii() and after.isdigit()))
+
+    def valid_position(self, position: str) -> bool:
+        handle, _, index = position.partition("@")
+        return self.valid_handle(handle) and index.isascii() and index.isdigit()
+
     def view(self, handle: str) -> list[int]:
         direction, _, after = handle.partition(">")
         items = list(range(self.size))
@@ -269,3 +277,67 @@ def test_bad_cursors_name_their_argument(argument, cursor):
         run(up, ConnectionArgs(first=5, **{argument: cursor}))
     assert caught.value.argument == argument
     assert up.requests == []
+
+
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+forged_field = st.one_of(
+    json_value,
+    st.sampled_from(["f", "r", "r>3", "f@5", "r@2", "3", "f@x", "../x", "", "f@5&limit=1000"]),
+)
+
+
+class Refused(Exception):
+    """What a real upstream answers 400 to: a position of another list, an unknown key."""
+
+
+class Strict(Upstream):
+    """The simulated upstream, refusing what a real one would refuse instead of asserting."""
+
+    async def open(self, reverse: bool, after_key: str | None) -> str:
+        if after_key is not None and not (after_key.isdigit() and int(after_key) < self.size):
+            raise Refused(after_key)
+        return await super().open(reverse, after_key)
+
+    async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[int]:
+        _, _, after = handle.partition(">")
+        if after and int(after) >= self.size:
+            raise Refused(handle)
+        if position is not None and position.partition("@")[0] != handle:
+            raise Refused(position)
+        return await super().fetch(handle, position, limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.dictionaries(st.sampled_from([*"hkicrsnzpl", "x"]), forged_field),
+    argument=st.sampled_from(["after", "before"]),
+    flavour=st.sampled_from(["cursor", "token", "plain"]),
+)
+def test_any_signed_payload_is_read_or_refused_before_a_request(payload, argument, flavour):
+    """A cursor signed with the secret but written by hand (any JSON in any field) is
+    a BAD_USER_INPUT naming its argument and sends nothing, or sends only handles and
+    positions the API recognises; never another error."""
+    up = Strict(30, 10, has_previous=flavour == "cursor", can_reverse=flavour != "plain")
+    cursor = CODEC.encode(BINDING, payload)
+    args = (
+        ConnectionArgs(first=3, after=cursor)
+        if argument == "after"
+        else ConnectionArgs(last=3, before=cursor)
+    )
+    refusal: BadUserInput | None = None
+    try:
+        run(up, args)
+    except BadUserInput as error:
+        refusal = error
+    except (Unsupported, Refused):
+        pass  # the provider cannot go that way, or the upstream refused a well-formed position
+    if refusal is not None:
+        assert refusal.argument == argument
+        assert up.requests == []
+    for handle, position, _ in up.requests:
+        assert up.valid_handle(handle)
+        assert position is None or up.valid_position(position)
