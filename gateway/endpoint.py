@@ -93,7 +93,12 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             return await super().run(request, context, root_value)
         try:
             declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            if (
+                declared is not None
+                and declared.isascii()
+                and declared.isdigit()
+                and int(declared) > self.max_bytes
+            ):
                 raise _too_large(self.max_bytes)
             limited = Request(request.scope, _limited(request.receive, self.max_bytes))
             return await super().run(limited, context, root_value)

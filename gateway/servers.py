@@ -31,6 +31,9 @@ def server_config(app: Any, port: int, *, host: str = LOOPBACK) -> uvicorn.Confi
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
+        # Well above any client's idle expiry: a server closing a kept-alive connection
+        # just as a busy client reuses it makes that request fail with a read error.
+        timeout_keep_alive=30,
     )
 
 

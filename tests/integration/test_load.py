@@ -110,7 +110,9 @@ def test_mixed_load_with_faults(loaded):
 
     async def run() -> list[httpx.Response]:
         limit = asyncio.Semaphore(CONCURRENCY)
-        async with httpx.AsyncClient(base_url=loaded["gateway"], timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=loaded["gateway"], timeout=60, limits=httpx.Limits(keepalive_expiry=2.0)
+        ) as client:
 
             async def one(i: int) -> httpx.Response:
                 provider = rng.choice(["revyops", "basicsos"])
