@@ -19,11 +19,13 @@ run: install
 	$(BIN)/crm-gateway serve --demo
 
 lint: install
-	$(BIN)/ruff check gateway schema resolvers tests bench
-	$(BIN)/ruff format --check gateway schema resolvers tests bench
+	$(BIN)/ruff check gateway schema resolvers tests bench scripts
+	$(BIN)/ruff format --check gateway schema resolvers tests bench scripts
 	$(BIN)/mypy
 
 test: lint
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		echo "No chromium found: the GraphiQL browser test will be SKIPPED (apt-get install chromium)."
 	$(BIN)/pytest -q
 
 bench: install

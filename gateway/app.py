@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
-from gateway import logredact
+from gateway import graphiql, logredact
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter
 from gateway.pagination import CursorCodec, PageLimits
@@ -82,6 +82,7 @@ def create_router(settings: Settings) -> APIRouter:
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=False,
         max_bytes=settings.max_request_size,
+        ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
     )
     router = APIRouter(lifespan=lifespan)
     router.include_router(graphql, prefix="/graphql")

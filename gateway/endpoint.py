@@ -17,10 +17,12 @@ from typing import Any
 
 from cross_web import HTTPException
 from fastapi import Request, Response, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.types import Message
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
+
+from gateway import graphiql
 
 # Deeper JSON than any real query needs; bounds the recursion of everything that walks
 # the variables afterwards (recursive filter inputs, error formatting).
@@ -77,11 +79,38 @@ def _limited(
 
 
 class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
-    """GraphQLRouter with a body-size limit and GraphQL-shaped HTTP errors."""
+    """GraphQLRouter with a body-size limit, GraphQL-shaped HTTP errors, and GraphiQL served
+    from the package (the page and, under `static/`, its assets) when the IDE is on."""
 
-    def __init__(self, *args: Any, max_bytes: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        max_bytes: int,
+        ide_query: str = graphiql.default_query(None),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.max_bytes = max_bytes
+        self.ide_query = ide_query
+        if self.graphql_ide == "graphiql":
+            self.add_api_route(
+                "/static/{name}", self.graphiql_asset, methods=["GET"], include_in_schema=False
+            )
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        if self.graphql_ide != "graphiql":
+            return await super().render_graphql_ide(request)
+        return HTMLResponse(graphiql.render(request.url.path, self.ide_query))
+
+    async def graphiql_asset(self, name: str) -> Response:
+        if name not in graphiql.asset_files():
+            return error_response(404, "No such GraphiQL asset.")
+        path = graphiql.ASSETS / name
+        return FileResponse(
+            path,
+            media_type=graphiql.MEDIA_TYPES[path.suffix],
+            headers={"Cache-Control": graphiql.IMMUTABLE},
+        )
 
     async def run(  # type: ignore[override]
         self,
