@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 VALID = "{ __typename }"
 PARSE_ERROR = "{"
 VALIDATION_ERROR = "{ noSuchField }"
-COERCION = "query Q($n: Int!) { contacts(provider: \"revyops\", first: $n) { totalCount } }"
+COERCION = 'query Q($n: Int!) { contacts(provider: "revyops", first: $n) { totalCount } }'
 # `contacts` of an unknown provider is a field error: the rest of the data survives.
 PARTIAL = '{ __typename contacts(provider: "nope", first: 1) { totalCount } }'
 MUTATION = 'mutation { deleteContact(id: "Q29udGFjdDpiYXNpY3NvczoxMjM0NQ==") { deletedId } }'
@@ -80,7 +80,10 @@ def test_an_accept_header_naming_neither_type_is_406(gateway: GraphQLClient) -> 
         ({"query": COERCION, "variables": {"n": "three"}}, "BAD_USER_INPUT"),
         ({"query": VALID, "operationName": "Missing"}, "OPERATION_RESOLUTION_FAILURE"),
         # Refused before it runs by the gateway's own limits.
-        ({"query": "{ " + " ".join(f"a{i}: __typename" for i in range(60)) + " }"}, "GRAPHQL_VALIDATION_FAILED"),
+        (
+            {"query": "{ " + " ".join(f"a{i}: __typename" for i in range(60)) + " }"},
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
     ],
     ids=["parse", "validation", "null-variable", "wrong-variable", "unknown-operation", "aliases"],
 )
@@ -198,12 +201,16 @@ def test_a_post_that_is_not_application_json_is_415(
 
 
 def test_a_content_type_with_a_charset_is_accepted(gateway: GraphQLClient) -> None:
-    response = post(gateway.url, {"query": VALID}, GQL, **{"Content-Type": "application/json; charset=utf-8"})
+    response = post(
+        gateway.url, {"query": VALID}, GQL, **{"Content-Type": "application/json; charset=utf-8"}
+    )
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
 def test_queries_over_get_take_url_encoded_variables(gateway: GraphQLClient) -> None:
-    query = "query Q($n: Int!) { contacts(provider: \"revyops\", first: $n) { edges { node { id } } } }"
+    query = (
+        'query Q($n: Int!) { contacts(provider: "revyops", first: $n) { edges { node { id } } } }'
+    )
     response = httpx.get(
         f"{gateway.url}/graphql",
         params={"query": query, "variables": '{"n": 2}'},
