@@ -115,6 +115,14 @@ class ProviderSettings(BaseModel):
         10.0, gt=0, le=3600, description="Seconds an open breaker waits before one probe."
     )
     cache_ttl: float = Field(30.0, gt=0, le=86_400, description="Seconds a read stays cached.")
+    stale_ttl: float = Field(
+        600.0,
+        ge=0,
+        le=86_400,
+        description="Seconds past `cache_ttl` a cached read may still be served, marked in "
+        "`extensions.stale`, when the provider's rate limit leaves no slot or it answers 429; "
+        "0: never.",
+    )
     cache_size: int = Field(5000, ge=1, le=1_000_000, description="Cached reads kept at most.")
     max_concurrency: int = Field(
         8, ge=1, le=100, description="Concurrent single-record fetches when ids cannot batch."
