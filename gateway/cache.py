@@ -4,18 +4,29 @@ One per provider instance, bounded in size and age. Keys start with a
 fingerprint of the instance's base URL and credentials, so entries of two
 tenants never mix even where a cache is shared. A write through the provider
 clears its entries: the next read sees what the write changed.
+
+Stale-if-error (the idea of RFC 5861): an entry past its `ttl` is kept for
+`stale_ttl` seconds more, and served when the fetch that should replace it
+fails with one of the `stale_on` errors (the provider's rate limit is spent).
+What was served stale is noted in the operation's `StaleReads`, so the
+response can say so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
+from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 from cachetools import TTLCache
 
 V = TypeVar("V")
+
+# A value and when it was fetched (on the cache's timer).
+Entry = tuple[V, float]
 
 
 def fingerprint(base_url: str, credentials: Mapping[str, str]) -> str:
@@ -26,25 +37,95 @@ def fingerprint(base_url: str, credentials: Mapping[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-class ReadCache(Generic[V]):
-    """Values by key for `ttl` seconds (at most `maxsize` of them); one fetch per key at a time."""
+class StaleReads:
+    """What one operation was served past its TTL: per provider, the oldest age in seconds."""
 
-    def __init__(self, tenant: str, *, ttl: float, maxsize: int, enabled: bool = True) -> None:
+    def __init__(self) -> None:
+        self.ages: dict[str, float] = {}
+
+    def add(self, provider: str, age: float) -> None:
+        self.ages[provider] = max(age, self.ages.get(provider, 0.0))
+
+
+# Set for the length of an operation (by the schema); None outside one.
+stale_reads: ContextVar[StaleReads | None] = ContextVar("stale_reads", default=None)
+# The ages of stale values a fetch in progress was given by another cache it reads
+# through: what it makes of them is no fresher, and must not be cached as fresh.
+_fetch_ages: ContextVar[list[float] | None] = ContextVar("fetch_ages", default=None)
+
+
+def _note_stale(provider: str, age: float) -> None:
+    reads = stale_reads.get()
+    if reads is not None:
+        reads.add(provider, age)
+    ages = _fetch_ages.get()
+    if ages is not None:
+        ages.append(age)
+
+
+class ReadCache(Generic[V]):
+    """Values by key for `ttl` seconds (at most `maxsize` of them); one fetch per key at a time.
+
+    With `stale_ttl` and `stale_on`, a value up to `stale_ttl` seconds past its `ttl` is
+    served when its fetch fails with one of the `stale_on` errors, and noted as stale for
+    `provider`. `timer` (seconds) is a parameter so tests need not wait.
+    """
+
+    def __init__(
+        self,
+        tenant: str,
+        *,
+        ttl: float,
+        maxsize: int,
+        enabled: bool = True,
+        stale_ttl: float = 0.0,
+        stale_on: tuple[type[Exception], ...] = (),
+        provider: str = "",
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.tenant = tenant
         self.enabled = enabled
-        self._store: TTLCache[tuple[str, Hashable], V] = TTLCache(maxsize=maxsize, ttl=ttl)
-        self._inflight: dict[tuple[str, Hashable], asyncio.Future[V]] = {}
+        self.ttl = ttl
+        self.stale_ttl = max(0.0, stale_ttl)
+        self.stale_on = stale_on if stale_ttl > 0 else ()
+        self.provider = provider
+        self.timer = timer
+        # Entries outlive their freshness by `stale_ttl`: whether one is fresh is ours to
+        # tell; the TTLCache drops it when it is too old to serve even stale.
+        self._store: TTLCache[tuple[str, Hashable], Entry[V]] = TTLCache(
+            maxsize=maxsize, ttl=ttl + self.stale_ttl, timer=timer
+        )
+        self._inflight: dict[tuple[str, Hashable], asyncio.Future[Entry[V]]] = {}
         self._generation = 0
         self.hits = 0
         self.misses = 0
+        self.stale = 0
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
         if not self.enabled:
             return await fetch()
         full = (self.tenant, key)
-        if full in self._store:
+        entry = self._store.get(full)
+        if entry is not None and self.timer() - entry[1] < self.ttl:
             self.hits += 1
-            return self._store[full]
+            return entry[0]
+        try:
+            entry = await self._shared(full, fetch)
+        except self.stale_on:
+            entry = self._store.get(full)  # again: a write meanwhile cleared it
+            if entry is None or self.timer() - entry[1] > self.ttl + self.stale_ttl:
+                raise
+            self.stale += 1
+        value, stored_at = entry
+        age = self.timer() - stored_at
+        if age >= self.ttl:
+            _note_stale(self.provider, age)
+        return value
+
+    async def _shared(
+        self, full: tuple[str, Hashable], fetch: Callable[[], Awaitable[V]]
+    ) -> Entry[V]:
+        """A new entry for `full`: fetched, or shared with the fetch already in flight."""
         pending = self._inflight.get(full)
         if pending is not None:
             self.hits += 1
@@ -54,13 +135,13 @@ class ReadCache(Generic[V]):
                 task = asyncio.current_task()
                 if not pending.cancelled() or (task is not None and task.cancelling()):
                     raise
-                return await fetch()  # the call we waited on was cancelled, not us
+                return await self._fetch(fetch)  # the call we waited on was cancelled, not us
         self.misses += 1
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Entry[V]] = asyncio.get_running_loop().create_future()
         self._inflight[full] = future
         generation = self._generation
         try:
-            value = await fetch()
+            entry = await self._fetch(fetch)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -69,14 +150,25 @@ class ReadCache(Generic[V]):
             future.exception()  # consumed here, so an unawaited future logs nothing
             raise
         else:
-            future.set_result(value)
+            future.set_result(entry)
             # A write that cleared the cache meanwhile makes this value possibly stale.
             if generation == self._generation:
-                self._store[full] = value
-            return value
+                self._store[full] = entry
+            return entry
         finally:
             self._inflight.pop(full, None)
 
+    async def _fetch(self, fetch: Callable[[], Awaitable[V]]) -> Entry[V]:
+        ages: list[float] = []
+        token = _fetch_ages.set(ages)
+        try:
+            value = await fetch()
+        finally:
+            _fetch_ages.reset(token)
+        # Made from a stale value of another cache: it is as old as that value.
+        return value, self.timer() - max(ages, default=0.0)
+
     def clear(self) -> None:
+        """Forget every entry, stale ones too: a write may have changed any of them."""
         self._store.clear()
         self._generation += 1

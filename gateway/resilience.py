@@ -13,6 +13,7 @@ time through an injected `clock` (and the limiter waits through `sleep`).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import enum
 import random
 import time
@@ -49,13 +50,29 @@ class Slot:
         self.finished: float | None = None
 
 
+class _Waiter:
+    """A request queued for a slot; `turn` says True when it is first in line, False when
+    its slot can no longer come before its deadline."""
+
+    __slots__ = ("deadline", "turn")
+
+    def __init__(self, deadline: float, turn: asyncio.Future[bool]) -> None:
+        self.deadline = deadline
+        self.turn = turn
+
+
 class RateLimiter:
     """Sliding-window limiter over several windows (e.g. 100/minute and 1,000/hour).
 
     A slot counts from when its request *finished*, not from when it was granted: the
     provider counts a request when it arrives, which is somewhere in between, however
     late the request leaves. A request still in flight counts as sent just now.
-    `clock` and `sleep` are parameters so tests run on a fake clock.
+
+    Requests get slots in arrival order: they queue, and only the first in line waits for
+    the windows. One whose slot, given the queue ahead of it, would come after its deadline
+    is refused at once, on arrival or as soon as the queue ahead is seen to move slower
+    than foreseen; a request in flight is foreseen to finish at once, so a refusal is
+    never premature. `clock` and `sleep` are parameters so tests run on a fake clock.
     """
 
     def __init__(
@@ -72,7 +89,7 @@ class RateLimiter:
         self.sleep = sleep
         self._slots: deque[Slot] = deque()
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._queue: deque[_Waiter] = deque()
 
     def pause_until(self, moment: float) -> None:
         """Send nothing before `moment` (on `clock`): the provider said its budget is spent."""
@@ -80,9 +97,15 @@ class RateLimiter:
 
     def delay(self, now: float) -> float:
         """How long the next request must wait."""
-        wait = max(0.0, self._paused_until - now)
+        earliest, times = self._timeline(now)
+        return self._when(times, earliest) - now
+
+    def _timeline(self, now: float) -> tuple[float, list[float]]:
+        """The earliest a slot may be granted, and the times the windows count (sorted;
+        a request in flight counts as sent now, as if it finished at once)."""
+        earliest = max(now, self._paused_until)
         if not self.enabled:
-            return wait
+            return earliest, []
         horizon = max(_padded(w.seconds) for w in self.windows)
         while self._slots:
             finished = self._slots[0].finished
@@ -91,31 +114,84 @@ class RateLimiter:
             self._slots.popleft()
         # Finished slots are not always in order (requests end out of turn); sorting a few
         # hundred floats is cheap next to an HTTP request.
-        times = sorted(now if s.finished is None else s.finished for s in self._slots)
-        for window in self.windows:
-            span = _padded(window.seconds)
-            recent = [t for t in times if now - t < span]
-            if len(recent) >= window.requests:
-                wait = max(wait, recent[-window.requests] + span - now)
-        return wait
+        return earliest, sorted(now if s.finished is None else s.finished for s in self._slots)
+
+    def _when(self, times: list[float], earliest: float) -> float:
+        """When the next slot opens, not before `earliest`, which is at or after every one
+        of `times`: so waiting until a full window's n-th latest time has left it frees room
+        in it, and waiting longer for another window only frees more."""
+        moment = earliest
+        if self.enabled:
+            for window in self.windows:
+                span = _padded(window.seconds)
+                recent = len(times) - bisect.bisect_right(times, earliest - span)
+                if recent >= window.requests:
+                    moment = max(moment, times[-window.requests] + span)
+        return moment
 
     async def acquire(self, deadline: float) -> Slot | None:
-        """Wait for a slot; None (and no slot taken) when it would come after `deadline`.
+        """Wait for a slot, in arrival order; None (and no slot taken) when it would come
+        after `deadline`.
 
         The caller passes the slot to `done` when its request has finished (or failed).
         """
-        async with self._lock:
+        now = self.clock()
+        earliest, times = self._timeline(now)
+        for _ in self._queue:  # the slots of those ahead, in turn
+            earliest = self._when(times, earliest)
+            times.append(earliest)
+        moment = self._when(times, earliest)
+        if not self._queue and moment <= now:
+            return self._grant()
+        if moment > deadline:
+            return None
+        waiter = _Waiter(deadline, asyncio.get_running_loop().create_future())
+        self._queue.append(waiter)
+        if len(self._queue) == 1:
+            waiter.turn.set_result(True)
+        try:
+            if not await waiter.turn:
+                return None
             while True:
                 now = self.clock()
                 wait = self.delay(now)
                 if wait <= 0:
-                    slot = Slot()
-                    if self.enabled:
-                        self._slots.append(slot)
-                    return slot
+                    return self._grant()
                 if now + wait > deadline:
                     return None
+                self._refuse_late(now)
                 await self.sleep(wait)
+        finally:
+            self._leave(waiter)
+
+    def _grant(self) -> Slot:
+        slot = Slot()
+        if self.enabled:
+            self._slots.append(slot)
+        return slot
+
+    def _refuse_late(self, now: float) -> None:
+        """Refuse now, rather than at their deadline, the waiters behind the first whose
+        slot can no longer come in time (the queue moves slower than foreseen)."""
+        earliest, times = self._timeline(now)
+        for waiter in list(self._queue):
+            if waiter.turn.cancelled():
+                continue  # leaving: it takes no slot
+            moment = self._when(times, earliest)
+            if waiter is not self._queue[0] and moment > waiter.deadline:
+                self._queue.remove(waiter)  # takes no slot: the next is foreseen in its place
+                waiter.turn.set_result(False)
+                continue
+            earliest = moment
+            times.append(moment)
+
+    def _leave(self, waiter: _Waiter) -> None:
+        """`waiter` is served, refused or cancelled: the next in line goes first."""
+        if waiter in self._queue:
+            first = self._queue[0] is waiter
+            self._queue.remove(waiter)
+            if first and self._queue and not self._queue[0].turn.done():
+                self._queue[0].turn.set_result(True)
 
     def done(self, slot: Slot) -> None:
         """The slot's request has finished: from now on it counts from this moment."""

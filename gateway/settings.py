@@ -23,7 +23,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,6 +54,9 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 # Shorter ones ("", "secret", "change-me", ...) are caught by the length.
 MIN_SECRET_LENGTH = 16
+
+# scheme://host[:port] with the port a number or `*`; a browser's Origin has no path.
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?")
 
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
@@ -104,6 +115,14 @@ class ProviderSettings(BaseModel):
         10.0, gt=0, le=3600, description="Seconds an open breaker waits before one probe."
     )
     cache_ttl: float = Field(30.0, gt=0, le=86_400, description="Seconds a read stays cached.")
+    stale_ttl: float = Field(
+        600.0,
+        ge=0,
+        le=86_400,
+        description="Seconds past `cache_ttl` a cached read may still be served, marked in "
+        "`extensions.stale`, when the provider's rate limit leaves no slot or it answers 429; "
+        "0: never.",
+    )
     cache_size: int = Field(5000, ge=1, le=1_000_000, description="Cached reads kept at most.")
     max_concurrency: int = Field(
         8, ge=1, le=100, description="Concurrent single-record fetches when ids cannot batch."
@@ -187,6 +206,23 @@ class Settings(BaseSettings):
         False, description='Keep "Did you mean ..." guesses in validation errors.'
     )
     openapi: bool = Field(False, description="Serve /openapi.json, /docs and /redoc.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the gateway (CORS), e.g. "
+        "`https://app.example.com`; a `*` port (`http://localhost:*`) allows any port, a lone "
+        "`*` any origin. None by default.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], the port a number "
+                    "or `*`, no path"
+                )
+        return origins
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

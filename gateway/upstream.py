@@ -69,6 +69,10 @@ def open_client(settings: ProviderSettings, auth: ClientAuth) -> httpx.AsyncClie
 
 ErrorMessage = Callable[[Any], str | None]
 
+# After these a cached read past its TTL (within `stale_ttl`) beats an error: the provider's
+# budget is spent (no limiter slot before the deadline, or a 429 after the one wait).
+STALE_ON: tuple[type[Exception], ...] = (UpstreamRateLimited,)
+
 # Above this a number is milliseconds since the epoch (Redivis), not seconds.
 _EPOCH_MILLIS = 10**10
 # Above this (and below the millisecond range) a number is Unix seconds, not a delay.

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.fastapi import BaseContext
 
 from gateway.datasources import DataSource
-from gateway.errors import BadUserInput, UpstreamTimeout
+from gateway.errors import BadUserInput, Unsupported, UpstreamTimeout
 from gateway.pagination import CursorCodec, PageLimits
 from resolvers.loaders import Loaders
 
@@ -60,6 +60,8 @@ class Context(BaseContext):
         super().__init__()
         self.gateway = gateway
         self.loaders = Loaders(gateway.sources, batching=gateway.batching)
+        # UNSUPPORTED links already reported, by (provider, link, field path without indexes).
+        self.unsupported: dict[tuple[str, str, tuple[str, ...]], Unsupported] = {}
         # On the event loop's clock, the one `asyncio.timeout_at` reads.
         self.deadline = asyncio.get_running_loop().time() + gateway.operation_deadline
 

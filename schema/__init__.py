@@ -21,6 +21,7 @@ from schema import types
 from schema.bounds import InputBounds
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.stale import StaleMarker
 
 log = logging.getLogger("gateway.errors")
 
@@ -85,6 +86,7 @@ def build_schema(
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             InputBounds,
+            StaleMarker,
             *([] if introspection else [DisableIntrospection]),
         ],
         config=StrawberryConfig(disable_field_suggestions=not field_suggestions),

@@ -44,7 +44,7 @@ from gateway.pagination import (
 from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
-from gateway.upstream import ClientAuth, Upstream
+from gateway.upstream import STALE_ON, ClientAuth, Upstream
 
 R = TypeVar("R")
 # Per parent of a children read: its child records, or the error that failed it alone.
@@ -119,7 +119,12 @@ class DataSource(ABC):
         if cache:
             tenant = fingerprint(settings.base_url, settings.resolved_credentials())
             self.upstream.cache = ReadCache(
-                tenant, ttl=settings.cache_ttl, maxsize=settings.cache_size
+                tenant,
+                ttl=settings.cache_ttl,
+                maxsize=settings.cache_size,
+                stale_ttl=settings.stale_ttl,
+                stale_on=STALE_ON,
+                provider=settings.name,
             )
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
