@@ -15,10 +15,13 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 
 from gateway import logredact
+from gateway.auth import Authenticator
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter
+from gateway.errors import Forbidden, Unauthenticated
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
 from gateway.upstream import open_client
@@ -70,8 +73,16 @@ def create_router(settings: Settings) -> APIRouter:
             yield
             gateway.sources = {}
 
-    async def context() -> Context:
-        return Context(gateway)
+    authenticator = Authenticator(settings) if settings.auth_required else None
+
+    async def context(connection: HTTPConnection) -> Context:
+        if authenticator is None:
+            return Context(gateway)
+        try:
+            return Context(gateway, await authenticator.authenticate(connection.headers))
+        except (Unauthenticated, Forbidden) as refused:
+            # The endpoint answers it before anything is parsed or executed.
+            return Context(gateway, refused=refused)
 
     schema = build_schema(
         introspection=settings.introspection, field_suggestions=settings.field_suggestions

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
 from gateway.emulators import DEMO_PORTS, KINDS, EmulatorOptions, Faults, create_emulator
 from gateway.settings import ConfigError, Settings, load_settings
@@ -104,6 +106,12 @@ def _serve(args: argparse.Namespace) -> int:
             }
         )
     servers.append(_server(create_app(settings), args.host, args.port))
+    if exposed_without_auth(args.host, settings):
+        logging.getLogger("gateway").warning(
+            "listening on %s with no [[clients]] or [auth.jwt] configured: anyone who reaches "
+            "the port can read and write every provider",
+            args.host,
+        )
     ide = " (GraphiQL)" if settings.graphiql else ""
     print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
     asyncio.run(_serve_all(servers))

@@ -18,9 +18,12 @@ from typing import Any
 from cross_web import HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import JSONResponse
+from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import Message
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
+
+from gateway.auth import refusal_response
 
 # Deeper JSON than any real query needs; bounds the recursion of everything that walks
 # the variables afterwards (recursive filter inputs, error formatting).
@@ -89,8 +92,15 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         context: Any = UNSET,
         root_value: Any = UNSET,
     ) -> Response | WebSocket:
+        refused = getattr(context, "refused", None)
         if not isinstance(request, Request):
+            if refused is not None:
+                await request.close(code=WS_1008_POLICY_VIOLATION)
+                return request
             return await super().run(request, context, root_value)
+        # GraphiQL's page (a GET without a query) stays open: the queries it sends do not.
+        if refused is not None and (request.method != "GET" or "query" in request.query_params):
+            return refusal_response(refused)
         try:
             declared = request.headers.get("content-length")
             if (
