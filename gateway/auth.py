@@ -53,8 +53,8 @@ class JwksKeys:
 
     Fetched keys are kept `jwks_cache_seconds`; a file is reread when its mtime changes.
     A token naming a key id not held triggers one reload (the issuer rotated its keys),
-    at most every `jwks_min_refresh_seconds`, so random key ids cannot make the gateway
-    hammer the issuer.
+    at most every `jwks_min_refresh_seconds`, so random key ids (or an issuer that is
+    down) cannot make the gateway hammer the issuer.
     """
 
     def __init__(self, settings: JwtSettings, clock: Callable[[], float] = time.monotonic):
@@ -65,16 +65,18 @@ class JwksKeys:
         self._tried_at: float | None = None  # of the last attempt, successful or not
         self._mtime: float | None = None
         self._lock = asyncio.Lock()
+        self._reloads = 0  # attempts so far; lets waiters on the lock skip a duplicate
 
     def _stale(self) -> bool:
         if self._loaded_at is None:
-            return True
+            return self._may_retry()
         if self.settings.jwks_file is not None:
             try:
                 return self.settings.jwks_file.stat().st_mtime != self._mtime
             except OSError:
                 return False  # keep the keys held; the reload would fail anyway
-        return self.clock() - self._loaded_at >= self.settings.jwks_cache_seconds
+        age = self.clock() - self._loaded_at
+        return age >= self.settings.jwks_cache_seconds and self._may_retry()
 
     def _may_retry(self) -> bool:
         return (
@@ -84,7 +86,7 @@ class JwksKeys:
 
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
         """The key a token's header names; with no `kid`, the only key if there is one."""
-        if self._stale() and self._may_retry():
+        if self._stale():
             await self._reload()
         found = self._find(kid)
         if found is None and self._may_retry():
@@ -98,12 +100,11 @@ class JwksKeys:
         return self._keys.get(kid)
 
     async def _reload(self) -> None:
+        seen = self._reloads
         async with self._lock:
-            tried = self._tried_at
-            if tried is not None and self.clock() - tried < min(
-                self.settings.jwks_min_refresh_seconds, 1.0
-            ):
+            if self._reloads != seen:
                 return  # another request reloaded while this one waited
+            self._reloads += 1
             self._tried_at = self.clock()
             try:
                 data, mtime = await self._fetch()

@@ -304,7 +304,7 @@ def test_a_write_without_the_write_scope_is_forbidden_and_not_sent(secured, upst
     (error,) = body["errors"]
     assert error["extensions"] == {"code": "FORBIDDEN"}
     assert stats(upstreams["haste"]) == before
-    (line,) = [r.audit for r in caplog.records if r.name == "gateway.audit"]  # type: ignore[attr-defined]
+    (line,) = [r.audit for r in caplog.records if r.name == "gateway.audit"]
     assert line == {
         "client": "reader",
         "provider": None,
@@ -330,7 +330,7 @@ def test_every_write_logs_one_audit_line_without_values(secured, caplog):
     again = post(secured, DELETE_CONTACT, {"id": contact["id"]}, X_API_Key=WRITER_KEY).json()
     assert again["data"]["deleteContact"]["userErrors"]
     lines = [r for r in caplog.records if r.name == "gateway.audit"]
-    assert [r.audit for r in lines] == [  # type: ignore[attr-defined]
+    assert [r.audit for r in lines] == [
         {
             "client": "writer",
             "provider": "haste",
@@ -356,7 +356,7 @@ def test_every_write_logs_one_audit_line_without_values(secured, caplog):
     for record in lines:
         message = record.getMessage()
         assert "\n" not in message
-        assert json.loads(message.removeprefix("write ")) == record.audit  # type: ignore[attr-defined]
+        assert json.loads(message.removeprefix("write ")) == record.audit
         assert secret_name not in message
         assert "z@example.net" not in message
         assert WRITER_KEY not in message
@@ -543,6 +543,6 @@ def test_without_clients_the_gateway_stays_open(upstreams, caplog):
             server.url, CREATE_CONTACT, {"input": {"provider": "haste", "firstName": "Open"}}
         ).json()
         assert body["data"]["createContact"]["userErrors"] == []
-    (line,) = [r.audit for r in caplog.records if r.name == "gateway.audit"]  # type: ignore[attr-defined]
+    (line,) = [r.audit for r in caplog.records if r.name == "gateway.audit"]
     assert line["client"] is None
     assert line["outcome"] == "ok"
