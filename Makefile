@@ -1,24 +1,32 @@
 # The README's two commands are `make run` and `make test`; both create the
-# virtual environment on first use.
+# virtual environment on first use. `make run` installs the runtime only; `make test`
+# (and lint, bench) add the test and benchmark tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
-.PHONY: install run test lint unit integration bench schema clean
+.PHONY: install install-dev run test lint unit integration bench schema clean
 
-install: $(STAMP)
+install: $(RUNTIME)
 
-$(STAMP): pyproject.toml
+install-dev: $(DEV)
+
+$(RUNTIME): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(DEV): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	touch $(STAMP)
+	touch $(DEV)
 
 run: install
 	$(BIN)/crm-gateway serve --demo
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check gateway schema resolvers tests bench
 	$(BIN)/ruff format --check gateway schema resolvers tests bench
 	$(BIN)/mypy
@@ -26,7 +34,7 @@ lint: install
 test: lint
 	$(BIN)/pytest -q
 
-bench: install
+bench: install-dev
 	$(BIN)/python -m bench
 
 schema: install

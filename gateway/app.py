@@ -1,26 +1,35 @@
-"""The FastAPI app: GraphQL at /graphql, health endpoints, lifespan.
+"""The FastAPI app: GraphQL at /graphql, health endpoints, lifespan, CORS.
 
-`create_app(settings)` for a service; `create_router(settings)` for a backend
-team that mounts the gateway inside its own FastAPI app (`include_router`
-runs the router's lifespan with the host app's).
+`create_app(settings)` for a service, or for a host app to `mount` under a
+prefix; `create_router(settings)` for a backend team that includes the
+gateway's routes in its own FastAPI app (`include_router`). The provider
+clients open in the lifespan, or on first use where no lifespan runs (a
+mounted app's never does), and close when a lifespan ends.
+
+CORS is an app's concern: `create_app` applies `cors_origins`; a host app
+that includes the router calls `add_cors(app, settings)` (or keeps its own
+CORSMiddleware), since two layers of CORS headers would conflict.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
 
 from gateway import logredact
 from gateway.auth import Authenticator
 from gateway.datasources import DataSource, source_class
-from gateway.endpoint import GatewayGraphQLRouter
+from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
@@ -42,6 +51,42 @@ def _check_credentials(settings: Settings) -> None:
         source_class(provider.kind).client_auth(provider)
 
 
+class ProviderClients:
+    """Opens every provider's HTTP client once, at start-up or on first use, and closes
+    them when the lifespan ends."""
+
+    def __init__(self, settings: Settings, gateway: Gateway) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self._stack: AsyncExitStack | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def open(self) -> None:
+        if self._stack is not None:
+            return
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if self._stack is not None:
+                return
+            async with AsyncExitStack() as stack:
+                sources: dict[str, DataSource] = {}
+                for provider in self.settings.providers:
+                    cls = source_class(provider.kind)
+                    client = await stack.enter_async_context(
+                        open_client(provider, cls.client_auth(provider))
+                    )
+                    sources[provider.name] = cls(provider, client, cache=self.settings.cache)
+                self._stack = stack.pop_all()
+            self.gateway.sources = sources
+            log.info("gateway ready with providers: %s", ", ".join(sources) or "none")
+
+    async def close(self) -> None:
+        stack, self._stack = self._stack, None
+        self.gateway.sources = {}
+        if stack is not None:
+            await stack.aclose()
+
+
 def create_router(settings: Settings) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients."""
     _check_credentials(settings)
@@ -57,25 +102,20 @@ def create_router(settings: Settings) -> APIRouter:
         input_limits=input_limits(settings),
         operation_deadline=settings.operation_deadline,
     )
+    clients = ProviderClients(settings, gateway)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            sources: dict[str, DataSource] = {}
-            for provider in settings.providers:
-                cls = source_class(provider.kind)
-                client = await stack.enter_async_context(
-                    open_client(provider, cls.client_auth(provider))
-                )
-                sources[provider.name] = cls(provider, client, cache=settings.cache)
-            gateway.sources = sources
-            log.info("gateway ready with providers: %s", ", ".join(sources) or "none")
+        await clients.open()
+        try:
             yield
-            gateway.sources = {}
+        finally:
+            await clients.close()
 
     authenticator = Authenticator(settings) if settings.auth_required else None
 
     async def context(connection: HTTPConnection) -> Context:
+        await clients.open()
         if authenticator is None:
             return Context(gateway)
         try:
@@ -97,12 +137,19 @@ def create_router(settings: Settings) -> APIRouter:
     router = APIRouter(lifespan=lifespan)
     router.include_router(graphql, prefix="/graphql")
 
+    @router.api_route("/graphql", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
+    async def other_methods() -> Response:
+        return error_response(
+            405, "GraphQL is served over GET and POST.", headers={"Allow": "GET, POST"}
+        )
+
     @router.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
+        await clients.open()
         # Ready while the clients are open and some provider is not known to be down: one
         # failing CRM leaves the others' data worth serving.
         circuits = {name: s.upstream.breaker.state.value for name, s in gateway.sources.items()}
@@ -113,6 +160,32 @@ def create_router(settings: Settings) -> APIRouter:
         )
 
     return router
+
+
+def cors_origin_regex(origins: list[str]) -> str:
+    """One regular expression for `cors_origins`: each origin exact, a `:*` port any port."""
+    parts = []
+    for origin in origins:
+        base, star, _ = origin.partition(":*") if origin.endswith(":*") else (origin, "", "")
+        parts.append(re.escape(base) + (r":[0-9]{1,5}" if star else ""))
+    return "|".join(parts)
+
+
+def add_cors(app: FastAPI, settings: Settings) -> None:
+    """Let the browsers of `settings.cors_origins` call the gateway (nothing when empty)."""
+    origins = settings.cors_origins
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if "*" in origins else [],
+        allow_origin_regex=None if "*" in origins else cors_origin_regex(origins),
+        allow_methods=["GET", "POST"],
+        # Content-Type is safelisted by Starlette; the rest are what clients add: tokens,
+        # API keys, W3C trace context.
+        allow_headers=["Authorization", "X-API-Key", "traceparent", "tracestate"],
+        max_age=600,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -126,4 +199,11 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url="/redoc" if openapi else None,
     )
     app.include_router(create_router(settings))
+    add_cors(app, settings)
+
+    @app.get("/", include_in_schema=False)
+    async def root(request: Request) -> RedirectResponse:
+        # The full path, so that the redirect also holds under a mount prefix.
+        return RedirectResponse(request.url.path.rstrip("/") + "/graphql")
+
     return app

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,14 +28,20 @@ from gateway.settings import ConfigError, Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="crm-gateway", description="GraphQL gateway over CRM REST APIs."
+        prog="crm-gateway",
+        description="GraphQL gateway over CRM REST APIs.",
+        formatter_class=formatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="Run the gateway (GraphQL at /graphql).")
-    serve.add_argument("--config", type=Path, help="TOML file of provider instances.")
-    serve.add_argument(
+    serve = commands.add_parser(
+        "serve", help="Run the gateway (GraphQL at /graphql).", formatter_class=formatter
+    )
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help="TOML file of provider instances.")
+    source.add_argument(
         "--demo",
         action="store_true",
         help="Start every built-in emulator on loopback and use them as the providers; "
@@ -55,9 +63,11 @@ def _parser() -> argparse.ArgumentParser:
         help="With --demo: let the emulators enforce their providers' rate limits.",
     )
 
-    emulate = commands.add_parser("emulate", help="Run one provider API emulator.")
+    emulate = commands.add_parser(
+        "emulate", help="Run one provider API emulator.", formatter_class=formatter
+    )
     emulate.add_argument("kind", choices=KINDS, help="Which provider API to emulate.")
-    emulate.add_argument("--port", type=int, help="Port (default: the kind's demo port).")
+    emulate.add_argument("--port", type=int, help="Port; none: the kind's demo port (8101-8105).")
     emulate.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
     emulate.add_argument("--seed", type=int, default=EmulatorOptions.seed, help="Data seed.")
     emulate.add_argument(
@@ -73,26 +83,56 @@ def _parser() -> argparse.ArgumentParser:
         "--garbage-rate", type=float, default=0.0, help="Share answered 200 with a bad body."
     )
 
-    commands.add_parser("schema", help="Print the GraphQL schema (SDL).")
+    commands.add_parser("schema", help="Print the GraphQL schema (SDL).", formatter_class=formatter)
     return parser
 
 
-async def _serve_all(servers: Sequence[uvicorn.Server]) -> None:
-    await asyncio.gather(*(s.serve() for s in servers))
+class PortInUse(Exception):
+    """A port to listen on is taken; the message says which and what to do."""
 
 
-def _server(app: Any, host: str, port: int) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+Listener = tuple[uvicorn.Server, socket.socket]
+
+
+async def _serve_all(listeners: Sequence[Listener]) -> None:
+    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in listeners))
+
+
+def _bind(host: str, port: int, hint: str) -> socket.socket:
+    """A socket bound to host:port, so a taken port is one clear message, not a traceback
+    from every server started beside it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        reason = "is already in use" if error.errno == errno.EADDRINUSE else error.strerror
+        raise PortInUse(f"cannot listen on {host}:{port}: the port {reason}; {hint}") from None
+    return sock
+
+
+def _server(app: Any, host: str, port: int, hint: str) -> Listener:
+    sock = _bind(host, port, hint)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    return uvicorn.Server(config), sock
 
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
 
-    servers = []
+    servers: list[Listener] = []
     if args.demo:
         options = EmulatorOptions(rate_limits=args.emulator_rate_limits)
-        for kind in demo_kinds():
-            servers.append(_server(create_emulator(kind, options), "127.0.0.1", DEMO_PORTS[kind]))
+        hint = "is another `crm-gateway serve --demo` running?"
+        try:
+            for kind in demo_kinds():
+                app = create_emulator(kind, options)
+                servers.append(_server(app, "127.0.0.1", DEMO_PORTS[kind], hint))
+        except PortInUse:
+            _close(servers)
+            raise
         settings: Settings = demo_settings()
     else:
         settings = load_settings(args.config)
@@ -105,7 +145,11 @@ def _serve(args: argparse.Namespace) -> int:
                 "cache": settings.cache and not args.no_cache,
             }
         )
-    servers.append(_server(create_app(settings), args.host, args.port))
+    try:
+        servers.append(_server(create_app(settings), args.host, args.port, "pass --port"))
+    except PortInUse:
+        _close(servers)
+        raise
     if exposed_without_auth(args.host, settings):
         logging.getLogger("gateway").warning(
             "listening on %s with no [[clients]] or [auth.jwt] configured: anyone who reaches "
@@ -118,6 +162,11 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _close(listeners: Sequence[Listener]) -> None:
+    for _, sock in listeners:
+        sock.close()
+
+
 def _emulate(args: argparse.Namespace) -> int:
     faults = Faults(
         latency_ms=args.latency_ms,
@@ -128,7 +177,8 @@ def _emulate(args: argparse.Namespace) -> int:
     )
     options = EmulatorOptions(seed=args.seed, rate_limits=not args.no_rate_limit, faults=faults)
     port = args.port or DEMO_PORTS[args.kind]
-    asyncio.run(_serve_all([_server(create_emulator(args.kind, options), args.host, port)]))
+    app = create_emulator(args.kind, options)
+    asyncio.run(_serve_all([_server(app, args.host, port, "pass --port")]))
     return 0
 
 
@@ -150,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"crm-gateway: {error}", file=sys.stderr)
         return 2
+    except PortInUse as error:
+        print(f"crm-gateway: {error}", file=sys.stderr)
+        return 1
     except ValidationError as error:  # e.g. a fault rate outside 0..1
         problems = "; ".join(
             f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"

@@ -48,4 +48,5 @@ def demo_settings(host: str = "127.0.0.1") -> Settings:
         introspection=True,
         field_suggestions=True,
         openapi=True,
+        cors_origins=["http://localhost:*", "http://127.0.0.1:*"],
     )

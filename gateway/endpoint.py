@@ -1,9 +1,20 @@
-"""The /graphql HTTP endpoint: Strawberry's router, hardened against what a client sends.
+"""The /graphql HTTP endpoint: Strawberry's router, hardened, speaking GraphQL over HTTP.
 
 - A body above `max_bytes` is refused with 413 before it is read whole: a declared
   Content-Length is checked up front, a chunked body is counted as it streams in.
-- A body that is not JSON, not a JSON object, or nested too deep is refused with 400.
+- A body that is not JSON, not a JSON object, nested too deep, or whose `query`,
+  `variables`, `operationName` or `extensions` have the wrong type is refused with 400;
+  a POST that is not `application/json` with 415; a mutation over GET with 405 (`Allow:
+  POST`); an `Accept` header naming neither response type with 406.
 - Every refusal is a GraphQL-shaped JSON body with `extensions.code`, never plain text.
+- The response media type follows the GraphQL over HTTP draft: `Accept` picks
+  `application/graphql-response+json` or `application/json` by q-value (the former on a
+  tie between the two named explicitly, the latter for `*/*`); no `Accept` at all is read
+  as `application/graphql-response+json`, as the draft says since its 2025 watershed.
+  With `application/graphql-response+json` a request error (parse, validation, variable
+  coercion, a document refused before it ran) has no `data` and status 400; with
+  `application/json` every GraphQL response is 200, as legacy clients expect. Execution
+  errors keep 200 and the partial data under both.
 
 The limit lives in the router rather than in an app middleware so that it also holds
 when a host app mounts the gateway with `create_router`.
@@ -12,15 +23,21 @@ when a host app mounts the gateway with `create_router`.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import JSONResponse
+from graphql import GraphQLError
 from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import Message
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from gateway.auth import refusal_response
@@ -29,20 +46,84 @@ from gateway.auth import refusal_response
 # the variables afterwards (recursive filter inputs, error formatting).
 MAX_JSON_DEPTH = 64
 
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON_MEDIA = "application/json"
+
 _CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
     413: "REQUEST_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
 }
 
+# The response media type negotiated for the request being handled (one task per request).
+_media: ContextVar[str] = ContextVar("graphql_response_media", default=JSON_MEDIA)
 
-def error_response(status: int, message: str) -> JSONResponse:
+
+def content_type(media: str) -> str:
+    return f"{media}; charset=utf-8"
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    media: str = JSON_MEDIA,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     """A request-level refusal in the GraphQL error shape."""
     code = _CODES.get(status, "BAD_REQUEST")
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=content_type(media),
     )
+
+
+class MethodNotAllowed(HTTPException):
+    """405, naming the methods that would do (`Allow`)."""
+
+    def __init__(self, reason: str, allow: str) -> None:
+        super().__init__(405, reason)
+        self.allow = allow
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an `Accept` header; None when it allows neither.
+
+    Each type takes the q-value of the most specific range naming it (RFC 9110). The
+    higher q wins; on a tie a type named outright beats one matched by a wildcard, and
+    between two named outright `application/graphql-response+json` wins; a wildcard alone
+    gives `application/json`, which every client of the last decade reads.
+    """
+    if accept is None or not accept.strip():
+        return GRAPHQL_RESPONSE_JSON
+    best: dict[str, tuple[int, float]] = {}  # media -> (specificity, q)
+    for item in accept.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        name = name.lower()
+        for media in (GRAPHQL_RESPONSE_JSON, JSON_MEDIA):
+            specificity = {media: 2, "application/*": 1, "*/*": 0}.get(name)
+            if specificity is not None and specificity >= best.get(media, (-1, 0.0))[0]:
+                best[media] = (specificity, quality)
+
+    def rank(media: str) -> tuple[float, int, bool]:
+        specificity, quality = best[media]
+        return quality, specificity, (media == GRAPHQL_RESPONSE_JSON) == (specificity == 2)
+
+    candidates = [media for media in best if best[media][1] > 0]
+    return max(candidates, key=rank) if candidates else None
 
 
 def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -55,6 +136,13 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
         children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
     return False
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether the document was refused before it ran: no data, and no error has a field
+    path (parse, validation and variable errors, limits checked up front)."""
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
 def _too_large(limit: int) -> HTTPException:
@@ -80,7 +168,8 @@ def _limited(
 
 
 class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
-    """GraphQLRouter with a body-size limit and GraphQL-shaped HTTP errors."""
+    """GraphQLRouter with a body-size limit, GraphQL over HTTP media types and status
+    codes, and GraphQL-shaped HTTP errors."""
 
     def __init__(self, *args: Any, max_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,9 +187,21 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
                 await request.close(code=WS_1008_POLICY_VIOLATION)
                 return request
             return await super().run(request, context, root_value)
-        # GraphiQL's page (a GET without a query) stays open: the queries it sends do not.
-        if refused is not None and (request.method != "GET" or "query" in request.query_params):
+        # GraphiQL's page stays open: the queries it sends do not.
+        if refused is not None and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
             return refusal_response(refused)
+        media = negotiate(request.headers.get("accept"))
+        if media is None and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            return error_response(
+                406,
+                f"The Accept header allows neither {GRAPHQL_RESPONSE_JSON} nor {JSON_MEDIA}.",
+            )
+        media = media or JSON_MEDIA
+        token = _media.set(media)
         try:
             declared = request.headers.get("content-length")
             if (
@@ -112,10 +213,82 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
                 raise _too_large(self.max_bytes)
             limited = Request(request.scope, _limited(request.receive, self.max_bytes))
             return await super().run(limited, context, root_value)
+        except MethodNotAllowed as error:
+            return error_response(405, error.reason, media=media, headers={"Allow": error.allow})
         except HTTPException as error:
-            return error_response(error.status_code, error.reason)
+            return error_response(error.status_code, error.reason, media=media)
+        finally:
+            _media.reset(token)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST":
+            media, _ = parse_content_type(request.content_type or "")
+            if media != JSON_MEDIA:
+                raise HTTPException(
+                    415, f"Send the request as {JSON_MEDIA} (got {request.content_type!r})."
+                )
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData):
+            if data.query is None:
+                raise HTTPException(400, "The request has no `query`.")
+            if not isinstance(data.operation_name, (str, type(None))):
+                raise HTTPException(
+                    400, "The GraphQL operation's `operationName` must be a string or null."
+                )
+            # The draft: an empty operationName is the same as none.
+            data.operation_name = data.operation_name or None
+        return data
+
+    async def execute_operation(  # type: ignore[override]
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter, **kwargs: Any
+    ) -> Any:
+        try:
+            return await super().execute_operation(
+                request=request, request_adapter=request_adapter, **kwargs
+            )
+        except HTTPException as error:
+            if isinstance(error.__cause__, CannotGetOperationTypeError):
+                # A request error of a well-formed request (GraphQL's GetOperation()): a
+                # GraphQL response, 200 as application/json, 400 as graphql-response+json.
+                code = {"code": "OPERATION_RESOLUTION_FAILURE"}
+                return ExecutionResult(
+                    data=None, errors=[GraphQLError(error.reason, extensions=code)]
+                )
+            if isinstance(error.__cause__, InvalidOperationTypeError):
+                raise MethodNotAllowed(
+                    f"{error.reason}: send them with POST.",
+                    "POST" if request_adapter.method == "GET" else "GET, POST",
+                ) from error
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if _media.get() == GRAPHQL_RESPONSE_JSON and is_request_error(result):
+            # The GraphQL spec: no `data` entry when the operation never ran.
+            response.pop("data", None)
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media = _media.get()
+        response.headers["content-type"] = content_type(media)
+        if isinstance(response_data, dict) and "data" not in response_data:
+            errors = response_data.get("errors") or []
+            codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+            response.status_code = 500 if codes == {"INTERNAL_SERVER_ERROR"} else 400
+        return response
 
     def decode_json(self, data: str | bytes) -> object:
+        if not data.strip():
+            raise HTTPException(400, "The request body is empty: send a JSON object.")
         try:
             value = json.loads(data)
         except RecursionError:

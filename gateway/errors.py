@@ -1,7 +1,9 @@
 """The gateway's errors, and the one place that maps them to GraphQL `extensions`.
 
-    GatewayError                      extensions.code
+    class                             extensions.code
+    GatewayError                      GATEWAY_ERROR
     ├── BadUserInput                  BAD_USER_INPUT        (names the argument)
+    ├── InvalidInput                  BAD_USER_INPUT        (a write refused: userErrors)
     ├── NotFound                      NOT_FOUND
     ├── Unsupported                   UNSUPPORTED           (provider can't do it)
     ├── Unauthenticated               UNAUTHENTICATED       (HTTP 401: no valid credentials)
@@ -17,7 +19,8 @@
         ├── UpstreamUnavailable       UPSTREAM_UNAVAILABLE  (connection, 5xx)
         │   └── CircuitOpen*          UPSTREAM_UNAVAILABLE  (its breaker is open)
         ├── UpstreamBadResponse       UPSTREAM_BAD_RESPONSE (not JSON, wrong shape)
-        └── UpstreamNotSent           (base of the * classes: never sent, never retried)
+        └── UpstreamNotSent           UPSTREAM_ERROR        (base of the * classes: never
+                                                            sent, never retried)
 
 Graphql-core copies an exception's `extensions` attribute onto the GraphQL
 error it raises, so each class only has to say its code. Anything else a

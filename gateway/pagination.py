@@ -112,7 +112,9 @@ class CursorCodec:
         mac, payload = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
         if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(payload)):
             raise BadUserInput(
-                f"`{argument}` is not a cursor this gateway issued (malformed or altered).",
+                f"`{argument}` is not a cursor this gateway issued: malformed, altered, or "
+                "signed by another gateway process (replicas must share "
+                "CRM_GATEWAY_CURSOR_SECRET; without it each process signs with its own).",
                 argument=argument,
             )
         try:

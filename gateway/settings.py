@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,6 +57,9 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 # Shorter ones ("", "secret", "change-me", ...) are caught by the length.
 MIN_SECRET_LENGTH = 16
+
+# scheme://host[:port] with the port a number or `*`; a browser's Origin has no path.
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?")
 
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
@@ -318,6 +329,24 @@ class Settings(BaseSettings):
         False, description='Keep "Did you mean ..." guesses in validation errors.'
     )
     openapi: bool = Field(False, description="Serve /openapi.json, /docs and /redoc.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the gateway (CORS), e.g. "
+        "`https://app.example.com`; a `*` port (`http://localhost:*`) allows any port, a lone "
+        "`*` any origin. None by default.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], the port a number "
+                    "or `*`, no path"
+                )
+        return origins
+
     clients: list[ClientSettings] = Field(
         default_factory=list,
         description="Clients allowed in; with none (and no [auth.jwt]) the gateway is open.",

@@ -12,7 +12,7 @@ from strawberry.fastapi import BaseContext
 
 from gateway.clients import Client
 from gateway.datasources import DataSource
-from gateway.errors import BadUserInput, Forbidden, GatewayError, UpstreamTimeout
+from gateway.errors import BadUserInput, Forbidden, GatewayError, Unsupported, UpstreamTimeout
 from gateway.pagination import CursorCodec, PageLimits
 from resolvers.loaders import Loaders
 
@@ -85,6 +85,8 @@ class Context(BaseContext):
             else {n: s for n, s in gateway.sources.items() if client.may_use(n)}
         )
         self.loaders = Loaders(self.sources, batching=gateway.batching)
+        # UNSUPPORTED links already reported, by (provider, link, field path without indexes).
+        self.unsupported: dict[tuple[str, str, tuple[str, ...]], Unsupported] = {}
         # On the event loop's clock, the one `asyncio.timeout_at` reads.
         self.deadline = asyncio.get_running_loop().time() + gateway.operation_deadline
 

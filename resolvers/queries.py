@@ -61,8 +61,8 @@ async def find_node(context: Context, value: str, argument: str = "id") -> AnyRe
     """The record a global id names; None when it does not exist, or cannot: a remote id
     its provider never hands out is not sent upstream at all."""
     entity, provider, remote_id = parse_global_id(value, argument)
-    source = context.sources.get(provider)
-    if source is None or entity not in source.entities:
+    source = context.source(provider)  # BAD_USER_INPUT naming the client's own
+    if entity not in source.entities:
         return None
     if not source.valid_id(entity, remote_id):
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from gateway.errors import Unsupported
 from gateway.listquery import ListQuery, arrange
 from gateway.pagination import (
     ConnectionArgs,
@@ -23,6 +24,30 @@ from gateway.pagination import (
 )
 from gateway.records import CHILD_ENTITY, AnyRecord, Entity, Link
 from resolvers.context import Context
+
+
+def can_follow(context: Context, provider: str, link: Link, path: tuple[str, ...]) -> bool:
+    """Whether `provider` can follow `link`; if not, the first parent at a field path fails
+    with UNSUPPORTED and the others there are null without an error of their own: one
+    error per field path, whose `extensions.parents` counts them all."""
+    try:
+        context.source(provider).require_link(link)
+    except Unsupported as unsupported:
+        key = (provider, link.value, path)
+        error = context.unsupported.get(key)
+        if error is not None:
+            # Read back when the operation's errors are formatted, after every parent ran.
+            error.add(parents=error.extensions["parents"] + 1)
+            return False
+        error = Unsupported(
+            f"{unsupported.message} Reported once for this field path; "
+            "`extensions.parents` counts the records it was asked of.",
+            provider=provider,
+        )
+        error.add(parents=1)
+        context.unsupported[key] = error
+        raise error from None
+    return True
 
 
 async def linked_record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -14,6 +15,11 @@ from gateway.demo import demo_kinds, demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
+
+
+def gid(type_name: str, provider: str, remote_id: str) -> str:
+    """A global id as anyone can make one: base64 of `Type:provider:remoteId`."""
+    return base64.b64encode(f"{type_name}:{provider}:{remote_id}".encode()).decode()
 
 
 class GraphQLClient:

@@ -4,7 +4,6 @@ can never reach another path, query string or record (issue 9, item 1)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -17,7 +16,7 @@ from gateway.demo import demo_kinds, demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, gid
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +48,6 @@ UPDATE_CONTACT = """
 mutation($input: UpdateContactInput!) {
   updateContact(input: $input) { contact { id lastName } userErrors { field message } }
 }"""
-
-
-def gid(type_name: str, provider: str, remote_id: str) -> str:
-    return base64.b64encode(f"{type_name}:{provider}:{remote_id}".encode()).decode()
 
 
 class World:

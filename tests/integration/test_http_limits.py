@@ -50,7 +50,7 @@ def url(request: pytest.FixtureRequest) -> str:
 
 def _error(response: httpx.Response, status: int, code: str) -> str:
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
     errors = response.json()["errors"]
     assert errors[0]["extensions"]["code"] == code
     message: str = errors[0]["message"]
@@ -196,6 +196,6 @@ def test_a_wrong_query_type_is_a_graphql_shaped_bad_request(url: str) -> None:
     _error(_post(url, b'{"query": 5}'), 400, "BAD_REQUEST")
 
 
-def test_an_unsupported_content_type_is_a_graphql_shaped_bad_request(url: str) -> None:
+def test_an_unsupported_content_type_is_a_graphql_shaped_415(url: str) -> None:
     response = httpx.post(f"{url}/graphql", content=b"{ __typename }", timeout=10)
-    _error(response, 400, "BAD_REQUEST")
+    _error(response, 415, "UNSUPPORTED_MEDIA_TYPE")

@@ -6,7 +6,6 @@ the argument's path, and no upstream request is sent for it.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,17 +16,13 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, gid
 
 pytestmark = pytest.mark.integration
 
 CONTACTS = """query($provider: String!, $filter: ContactFilter) {
   contacts(provider: $provider, filter: $filter, first: 5) { edges { node { id } } }
 }"""
-
-
-def _gid(type_name: str, provider: str, remote_id: str) -> str:
-    return base64.b64encode(f"{type_name}:{provider}:{remote_id}".encode()).decode()
 
 
 def _refused(body: dict[str, Any], argument: str) -> str:
@@ -107,7 +102,7 @@ def test_at_the_bounds_the_query_runs(gateway: GraphQLClient) -> None:
 
 def test_nodes_ids_are_capped(gateway: GraphQLClient, no_requests: Callable[..., None]) -> None:
     no_requests("haste")
-    ids = [_gid("Contact", "haste", f"cont_{i:06d}") for i in range(1, 102)]
+    ids = [gid("Contact", "haste", f"cont_{i:06d}") for i in range(1, 102)]
     body = gateway.post("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     _refused(body, "ids")
     body = gateway.post('query { node(id: "' + "A" * 5000 + '") { id } }')
@@ -125,7 +120,7 @@ def test_bulk_and_merge_lists_are_capped(
         {"input": {"provider": "haste", "contacts": contacts}},
     )
     _refused(body, "input.contacts")
-    ids = [_gid("Contact", "haste", f"cont_{i:06d}") for i in range(1, 102)]
+    ids = [gid("Contact", "haste", f"cont_{i:06d}") for i in range(1, 102)]
     body = gateway.post(
         "mutation($input: BulkDeleteContactsInput!) { bulkDeleteContacts(input: $input) "
         "{ succeeded } }",
@@ -133,13 +128,13 @@ def test_bulk_and_merge_lists_are_capped(
     )
     _refused(body, "input.ids")
     for provider, remote in (("haste", "cont_{:06d}"), ("basicsos", "{}")):
-        losers = [_gid("Contact", provider, remote.format(i)) for i in range(2, 13)]
+        losers = [gid("Contact", provider, remote.format(i)) for i in range(2, 13)]
         body = gateway.post(
             "mutation($input: MergeContactsInput!) { mergeContacts(input: $input) "
             "{ contact { id } } }",
             {
                 "input": {
-                    "winnerId": _gid("Contact", provider, remote.format(1)),
+                    "winnerId": gid("Contact", provider, remote.format(1)),
                     "loserIds": losers,
                 }
             },

@@ -16,7 +16,7 @@ from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, gid
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +28,6 @@ PER_PARENT = {
     "attio": ("notes", lambda company: f"parent_record_id={company['remoteId']}&"),
     "revyops": ("contacts", lambda company: f"domain={company['domain']}&"),
 }
-
-
-def gid(type_name: str, provider: str, remote_id: str) -> str:
-    return base64.b64encode(f"{type_name}:{provider}:{remote_id}".encode()).decode()
 
 
 class World:

@@ -1,0 +1,29 @@
+"""`make run` installs the runtime only; `make test` adds the test and benchmark tools."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def planned(target: str) -> list[str]:
+    make = shutil.which("make")
+    assert make, "make is needed: the README's commands are make targets"
+    # -n prints the commands without running them; -B as if nothing were installed yet.
+    result = subprocess.run(
+        [make, "-n", "-B", "-C", str(ROOT), target], capture_output=True, text=True, check=True
+    )
+    return [line for line in result.stdout.splitlines() if "pip install" in line]
+
+
+def test_make_run_installs_the_runtime_only() -> None:
+    installs = planned("run")
+    assert any(line.endswith("install --quiet -e .") for line in installs)
+    assert not any("[test" in line or "bench]" in line for line in installs)
+
+
+def test_make_test_installs_the_test_tools() -> None:
+    assert any("-e '.[test,bench]'" in line for line in planned("test"))
