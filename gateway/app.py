@@ -24,10 +24,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.requests import HTTPConnection
 
 from gateway import graphiql, logredact
+from gateway.auth import Authenticator
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
+from gateway.errors import Forbidden, Unauthenticated
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
 from gateway.upstream import open_client
@@ -109,9 +112,17 @@ def create_router(settings: Settings) -> APIRouter:
         finally:
             await clients.close()
 
-    async def context() -> Context:
+    authenticator = Authenticator(settings) if settings.auth_required else None
+
+    async def context(connection: HTTPConnection) -> Context:
         await clients.open()
-        return Context(gateway)
+        if authenticator is None:
+            return Context(gateway)
+        try:
+            return Context(gateway, await authenticator.authenticate(connection.headers))
+        except (Unauthenticated, Forbidden) as refused:
+            # The endpoint answers it before anything is parsed or executed.
+            return Context(gateway, refused=refused)
 
     schema = build_schema(
         introspection=settings.introspection, field_suggestions=settings.field_suggestions

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
 import socket
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
 from gateway.emulators import DEMO_PORTS, KINDS, EmulatorOptions, Faults, create_emulator
 from gateway.settings import ConfigError, Settings, load_settings
@@ -148,6 +150,12 @@ def _serve(args: argparse.Namespace) -> int:
     except PortInUse:
         _close(servers)
         raise
+    if exposed_without_auth(args.host, settings):
+        logging.getLogger("gateway").warning(
+            "listening on %s with no [[clients]] or [auth.jwt] configured: anyone who reaches "
+            "the port can read and write every provider",
+            args.host,
+        )
     ide = " (GraphiQL)" if settings.graphiql else ""
     print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
     asyncio.run(_serve_all(servers))

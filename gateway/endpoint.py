@@ -31,6 +31,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from graphql import GraphQLError
+from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import Message
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -40,6 +41,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from gateway import graphiql
+from gateway.auth import refusal_response
 
 # Deeper JSON than any real query needs; bounds the recursion of everything that walks
 # the variables afterwards (recursive filter inputs, error formatting).
@@ -207,8 +209,17 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         context: Any = UNSET,
         root_value: Any = UNSET,
     ) -> Response | WebSocket:
+        refused = getattr(context, "refused", None)
         if not isinstance(request, Request):
+            if refused is not None:
+                await request.close(code=WS_1008_POLICY_VIOLATION)
+                return request
             return await super().run(request, context, root_value)
+        # GraphiQL's page stays open: the queries it sends do not.
+        if refused is not None and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            return refusal_response(refused)
         media = negotiate(request.headers.get("accept"))
         if media is None and not self.should_render_graphql_ide(
             self.request_adapter_class(request)

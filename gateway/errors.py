@@ -6,6 +6,8 @@
     ├── InvalidInput                  BAD_USER_INPUT        (a write refused: userErrors)
     ├── NotFound                      NOT_FOUND
     ├── Unsupported                   UNSUPPORTED           (provider can't do it)
+    ├── Unauthenticated               UNAUTHENTICATED       (HTTP 401: no valid credentials)
+    ├── Forbidden                     FORBIDDEN             (the client lacks the scope)
     └── UpstreamError                 UPSTREAM_ERROR        (+ provider, status)
         ├── UpstreamAuthError         UPSTREAM_AUTH         (credentials refused)
         ├── UpstreamNotFound          NOT_FOUND
@@ -71,6 +73,25 @@ class Unsupported(GatewayError):
 
     def __init__(self, message: str, *, provider: str | None = None) -> None:
         super().__init__(message, provider=provider)
+
+
+class Unauthenticated(GatewayError):
+    """The request carries no valid credentials; `invalid_token` when it carried some.
+
+    The message never says which part failed.
+    """
+
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, *, invalid_token: bool) -> None:
+        super().__init__("invalid or missing credentials")
+        self.invalid_token = invalid_token
+
+
+class Forbidden(GatewayError):
+    """The client is known but may not do this (a write without the `write` scope)."""
+
+    code = "FORBIDDEN"
 
 
 class InvalidInput(GatewayError):

@@ -17,11 +17,14 @@ fails at start-up with a message naming the key.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -149,6 +152,134 @@ class ProviderSettings(BaseModel):
         return values
 
 
+Scope = Literal["read", "write"]
+Algorithm = Literal["RS256", "ES256"]
+
+
+def _read_only() -> list[Scope]:
+    return ["read"]
+
+
+def _asymmetric() -> list[Algorithm]:
+    return ["RS256", "ES256"]
+
+
+class ClientSettings(BaseModel):
+    """A client of the gateway: who it is, the key it presents, what it may use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
+    api_key_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the client's API key."
+    )
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the key (at least 16 characters)."
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='Provider instances it may use; ["*"]: all of them (the default).',
+    )
+    scopes: list[Scope] = Field(
+        default_factory=_read_only,
+        description='"read" (the default) and "write" (every mutation); write implies read.',
+    )
+    weight: float = Field(
+        1.0, gt=0, le=1000, description="Its share of each provider's budget, relative."
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ClientSettings:
+        if self.api_key_sha256 is not None and self.api_key_env is not None:
+            raise ValueError(f"client {self.name!r}: give api_key_sha256 or api_key_env, not both")
+        return self
+
+    def resolved_key_digest(self) -> bytes | None:
+        """The SHA-256 digest of the client's key; None for a client known only by JWT."""
+        if self.api_key_sha256 is not None:
+            return bytes.fromhex(self.api_key_sha256)
+        if self.api_key_env is None:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ConfigError(
+                f"clients.{self.name}.api_key_env: environment variable {self.api_key_env} "
+                "is not set"
+            )
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"clients.{self.name}.api_key_env: the key in {self.api_key_env} is shorter "
+                f"than {MIN_SECRET_LENGTH} characters"
+            )
+        return hashlib.sha256(value.encode()).digest()
+
+
+class JwtSettings(BaseModel):
+    """Bearer JWTs (OIDC access tokens) signed by one issuer, checked against its JWKS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    jwks_file: Path | None = Field(None, description="A local JWKS file (reread when it changes).")
+    jwks_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="The issuer's JWKS endpoint; https unless on loopback.",
+    )
+    algorithms: list[Algorithm] = Field(default_factory=_asymmetric, min_length=1)
+    client_claim: str = Field("azp", min_length=1, description="The claim naming the client.")
+    scopes_claim: str | None = Field(
+        None, description='Claim with the token\'s scopes ("scope": space-separated; or a list).'
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Providers of a token client that has no [[clients]] entry of its name.",
+    )
+    scopes: list[Scope] = Field(
+        default_factory=_read_only,
+        description="Scopes of a token client that has no [[clients]] entry of its name; "
+        "a scopes claim can only narrow them.",
+    )
+    leeway: float = Field(30.0, ge=0, le=600, description="Seconds of clock skew allowed.")
+    jwks_cache_seconds: float = Field(
+        300.0, gt=0, le=86_400, description="Seconds fetched keys are used before a refetch."
+    )
+    jwks_min_refresh_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="Least seconds between two refetches for a key id it does not know.",
+    )
+    jwks_timeout: float = Field(5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JwtSettings:
+        if (self.jwks_file is None) == (self.jwks_url is None):
+            raise ValueError("auth.jwt: give exactly one of jwks_file and jwks_url")
+        if self.jwks_url is not None and not self.jwks_url.startswith("https://"):
+            host = urlsplit(self.jwks_url).hostname or ""
+            if not is_loopback(host):
+                raise ValueError("auth.jwt.jwks_url must be https (http only on loopback)")
+        return self
+
+
+class AuthSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jwt: JwtSettings | None = None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names only this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
     """Everything the gateway needs to start."""
 
@@ -224,6 +355,16 @@ class Settings(BaseSettings):
                 )
         return origins
 
+    clients: list[ClientSettings] = Field(
+        default_factory=list,
+        description="Clients allowed in; with none (and no [auth.jwt]) the gateway is open.",
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.clients) or self.auth.jwt is not None
+
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
         if self.cursor_secret is None:
@@ -245,7 +386,27 @@ class Settings(BaseSettings):
             raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
+        self._check_clients(set(names))
         return self
+
+    def _check_clients(self, providers: set[str]) -> None:
+        names = [c.name for c in self.clients]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"client names must be unique; repeated: {', '.join(duplicates)}")
+        lists = [(f"clients.{c.name}", c.providers) for c in self.clients]
+        if self.auth.jwt is not None:
+            lists.append(("auth.jwt", self.auth.jwt.providers))
+        for where, listed in lists:
+            unknown = sorted(set(listed) - providers - {"*"})
+            if unknown:
+                raise ValueError(f"{where}.providers: not configured: {', '.join(unknown)}")
+        for client in self.clients:
+            if client.api_key_sha256 is None and client.api_key_env is None and not self.auth.jwt:
+                raise ValueError(
+                    f"client {client.name!r} has no api_key_sha256 or api_key_env, and no "
+                    "[auth.jwt] is configured: it could never authenticate"
+                )
 
     @classmethod
     def settings_customise_sources(

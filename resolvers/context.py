@@ -10,8 +10,9 @@ from typing import TypeVar
 import strawberry
 from strawberry.fastapi import BaseContext
 
+from gateway.clients import Client
 from gateway.datasources import DataSource
-from gateway.errors import BadUserInput, Unsupported, UpstreamTimeout
+from gateway.errors import BadUserInput, Forbidden, GatewayError, Unsupported, UpstreamTimeout
 from gateway.pagination import CursorCodec, PageLimits
 from resolvers.loaders import Loaders
 
@@ -43,27 +44,60 @@ class Gateway:
 
     def source(self, provider: str) -> DataSource:
         """The data source of a configured provider instance, or BAD_USER_INPUT."""
-        source = self.sources.get(provider)
-        if source is None:
-            known = ", ".join(sorted(self.sources)) or "none"
-            raise BadUserInput(
-                f"unknown provider {provider!r}; configured providers: {known}.",
-                argument="provider",
-            )
-        return source
+        return source_of(self.sources, provider)
+
+
+def source_of(sources: Mapping[str, DataSource], provider: str) -> DataSource:
+    """The data source named `provider` among `sources`, or BAD_USER_INPUT naming them."""
+    source = sources.get(provider)
+    if source is None:
+        known = ", ".join(sorted(sources)) or "none"
+        raise BadUserInput(
+            f"unknown provider {provider!r}; configured providers: {known}.",
+            argument="provider",
+        )
+    return source
 
 
 class Context(BaseContext):
-    """Typed request context: the app-wide gateway state and this request's loaders."""
+    """Typed request context: the app-wide gateway state, who is asking, and this
+    request's loaders.
 
-    def __init__(self, gateway: Gateway) -> None:
+    `sources` is the client's view of the gateway's providers: the ones it may use. The
+    resolvers go through it (never `gateway.sources`), so another provider is unknown to
+    the client, in lookups and in error messages alike. `refused` is set when the
+    request carried no valid credentials: the endpoint answers it without executing.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        client: Client | None = None,
+        refused: GatewayError | None = None,
+    ) -> None:
         super().__init__()
         self.gateway = gateway
-        self.loaders = Loaders(gateway.sources, batching=gateway.batching)
+        self.client = client
+        self.refused = refused
+        self.sources: Mapping[str, DataSource] = (
+            gateway.sources
+            if client is None or client.providers is None
+            else {n: s for n, s in gateway.sources.items() if client.may_use(n)}
+        )
+        self.loaders = Loaders(self.sources, batching=gateway.batching)
         # UNSUPPORTED links already reported, by (provider, link, field path without indexes).
         self.unsupported: dict[tuple[str, str, tuple[str, ...]], Unsupported] = {}
         # On the event loop's clock, the one `asyncio.timeout_at` reads.
         self.deadline = asyncio.get_running_loop().time() + gateway.operation_deadline
+
+    def source(self, provider: str) -> DataSource:
+        """The data source of a provider this client may use, or BAD_USER_INPUT."""
+        return source_of(self.sources, provider)
+
+    def require_write(self) -> None:
+        """FORBIDDEN unless the client may write (an open gateway has no client: it may)."""
+        if self.client is not None and not self.client.can_write:
+            raise Forbidden(f"client {self.client.name!r} has no `write` scope.")
 
     def expired(self) -> bool:
         return asyncio.get_running_loop().time() >= self.deadline

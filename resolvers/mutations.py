@@ -10,12 +10,24 @@ UNKNOWN when it may have (a timeout or a 5xx after sending).
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.datasources import DataSource
 from gateway.datasources.base import Op
-from gateway.errors import BadUserInput, InvalidInput, NotFound, Unsupported, UpstreamError
+from gateway.errors import (
+    BadUserInput,
+    GatewayError,
+    InvalidInput,
+    NotFound,
+    Unsupported,
+    UpstreamError,
+)
 from gateway.records import AnyRecord, Entity
 from resolvers.context import Context
 from resolvers.queries import parse_global_id
@@ -37,11 +49,62 @@ REFERENCES = {
 }
 
 
+audit_log = logging.getLogger("gateway.audit")
+
+
 @dataclass
 class Outcome:
     record: AnyRecord | None = None
     deleted_id: str | None = None
     problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Audit:
+    """What one write did, for its audit line: never field values, never credentials."""
+
+    operation: str
+    provider: str | None = None
+    ids: list[str] = field(default_factory=list)  # remote ids, of the provider
+    outcome: str = "ok"  # ok, userErrors, or the error code
+
+    def done(self, problems: list[Problem], record: AnyRecord | None = None) -> None:
+        if record is not None and record.remote_id not in self.ids:
+            self.ids.append(record.remote_id)
+        if problems:
+            self.outcome = "userErrors"
+
+
+@asynccontextmanager
+async def _audited(context: Context, operation: str) -> AsyncIterator[Audit]:
+    """Refuses a client without the `write` scope, then logs one line however it ends."""
+    entry = Audit(operation)
+    write_outcome = None
+    try:
+        context.require_write()
+        yield entry
+    except GatewayError as error:
+        entry.outcome = error.code
+        write_outcome = error.extensions.get("writeOutcome")
+        raise
+    except asyncio.CancelledError:
+        entry.outcome, write_outcome = "CANCELLED", "UNKNOWN"
+        raise
+    except Exception:
+        entry.outcome, write_outcome = "INTERNAL_SERVER_ERROR", "UNKNOWN"
+        raise
+    finally:
+        line: dict[str, Any] = {
+            "client": None if context.client is None else context.client.name,
+            "provider": entry.provider,
+            "operation": entry.operation,
+            "ids": entry.ids,
+            "outcome": entry.outcome,
+        }
+        if write_outcome is not None:
+            line["writeOutcome"] = write_outcome
+        # JSON keeps it one line whatever an id holds; `audit` serves structured handlers.
+        audit_log.info("write %s", json.dumps(line), extra={"audit": line})
 
 
 def _path(name: str) -> list[str]:
@@ -100,65 +163,93 @@ async def _send(context: Context, source: DataSource, call: Any) -> Any:
         raise
 
 
-async def create(context: Context, entity: Entity, provider: str, raw: dict[str, Any]) -> Outcome:
-    source = context.gateway.source(provider)
-    source.require_write(entity, Op.CREATE)
-    outcome = Outcome()
-    values = _values(source, entity, raw, outcome.problems)
-    if outcome.problems:
+def _name(op: str, entity: Entity, plural: bool = False) -> str:
+    """The mutation's GraphQL name: createContact, bulkDeleteContacts..."""
+    noun = {Entity.COMPANY: "Companies"}.get(entity, f"{entity.value.title()}s")
+    return f"{op}{noun}" if plural else f"{op}{entity.value.title()}"
+
+
+async def create(
+    context: Context,
+    entity: Entity,
+    provider: str,
+    raw: dict[str, Any],
+    problems: list[Problem] | None = None,
+) -> Outcome:
+    """`problems` found by the caller refuse the write, once the client may make it."""
+    async with _audited(context, _name("create", entity)) as audit:
+        source = context.source(provider)
+        audit.provider = source.name
+        source.require_write(entity, Op.CREATE)
+        outcome = Outcome(problems=list(problems or []))
+        values = _values(source, entity, raw, outcome.problems)
+        if not outcome.problems:
+            try:
+                outcome.record = await _send(context, source, source.create(entity, values))
+            except InvalidInput as error:
+                outcome.problems = [(["input", *path], m) for path, m in error.problems]
+        if outcome.record is not None:
+            context.loaders.prime([outcome.record])
+        audit.done(outcome.problems, outcome.record)
         return outcome
-    try:
-        outcome.record = await _send(context, source, source.create(entity, values))
-    except InvalidInput as error:
-        outcome.problems = [(["input", *path], message) for path, message in error.problems]
-        return outcome
-    context.loaders.prime([outcome.record])
-    return outcome
 
 
 def _target(context: Context, entity: Entity, global_id: str) -> tuple[DataSource, str]:
     found, provider, remote_id = parse_global_id(global_id, "id")
     if found is not entity:
         raise BadUserInput(f"`id` is not the id of a {entity.value}.", argument="id")
-    return context.gateway.source(provider), remote_id
+    return context.source(provider), remote_id
 
 
-async def update(context: Context, entity: Entity, global_id: str, raw: dict[str, Any]) -> Outcome:
-    source, remote_id = _target(context, entity, global_id)
-    source.require_write(entity, Op.UPDATE)
-    source.require_id(entity, remote_id)
-    outcome = Outcome()
-    values = _values(source, entity, raw, outcome.problems)
-    if not values and not outcome.problems:
-        outcome.problems.append((["input"], "nothing to update: give at least one field."))
-    if outcome.problems:
+async def update(
+    context: Context,
+    entity: Entity,
+    global_id: str,
+    raw: dict[str, Any],
+    problems: list[Problem] | None = None,
+) -> Outcome:
+    """`problems` found by the caller refuse the write, once the client may make it."""
+    async with _audited(context, _name("update", entity)) as audit:
+        source, remote_id = _target(context, entity, global_id)
+        audit.provider = source.name
+        source.require_write(entity, Op.UPDATE)
+        source.require_id(entity, remote_id)
+        audit.ids.append(remote_id)
+        outcome = Outcome(problems=list(problems or []))
+        values = _values(source, entity, raw, outcome.problems)
+        if not values and not outcome.problems:
+            outcome.problems.append((["input"], "nothing to update: give at least one field."))
+        if not outcome.problems:
+            try:
+                call = source.update(entity, remote_id, values)
+                outcome.record = await _send(context, source, call)
+            except NotFound as error:
+                outcome.problems = [(["input", "id"], error.message)]
+            except InvalidInput as error:
+                outcome.problems = [(["input", *path], m) for path, m in error.problems]
+        if outcome.record is not None:
+            context.loaders.forget(outcome.record)
+        audit.done(outcome.problems)
         return outcome
-    try:
-        outcome.record = await _send(context, source, source.update(entity, remote_id, values))
-    except NotFound as error:
-        outcome.problems = [(["input", "id"], error.message)]
-    except InvalidInput as error:
-        outcome.problems = [(["input", *path], message) for path, message in error.problems]
-    if outcome.record is not None:
-        context.loaders.forget(outcome.record)
-    return outcome
 
 
 async def delete(context: Context, entity: Entity, global_id: str) -> Outcome:
-    source, remote_id = _target(context, entity, global_id)
-    source.require_write(entity, Op.DELETE)
-    source.require_id(entity, remote_id)
-    outcome = Outcome()
-    try:
-        await _send(context, source, source.delete(entity, remote_id))
-    except NotFound as error:
-        outcome.problems = [(["input", "id"], error.message)]
+    async with _audited(context, _name("delete", entity)) as audit:
+        source, remote_id = _target(context, entity, global_id)
+        audit.provider = source.name
+        source.require_write(entity, Op.DELETE)
+        source.require_id(entity, remote_id)
+        audit.ids.append(remote_id)
+        outcome = Outcome()
+        try:
+            await _send(context, source, source.delete(entity, remote_id))
+            outcome.deleted_id = global_id
+        except NotFound as error:
+            outcome.problems = [(["input", "id"], error.message)]
+        except InvalidInput as error:
+            outcome.problems = [(["input", *path], m) for path, m in error.problems]
+        audit.done(outcome.problems)
         return outcome
-    except InvalidInput as error:
-        outcome.problems = [(["input", *path], message) for path, message in error.problems]
-        return outcome
-    outcome.deleted_id = global_id
-    return outcome
 
 
 def _ids(
@@ -174,21 +265,31 @@ def _ids(
         remote.append(remote_id)
     if len(sources) != 1:
         raise BadUserInput(f"`{argument}`: records of one provider only.", argument=argument)
-    return context.gateway.source(sources.pop()), remote
+    return context.source(sources.pop()), remote
 
 
 async def merge_contacts(context: Context, winner: str, losers: list[str]) -> Outcome:
-    if not losers:
-        return Outcome(problems=[(["input", "loserIds"], "give at least one contact to merge.")])
-    if winner in losers:
-        return Outcome(
-            problems=[(["input", "loserIds"], "a contact cannot be merged into itself.")]
-        )
+    async with _audited(context, "mergeContacts") as audit:
+        if not losers:
+            problem = (["input", "loserIds"], "give at least one contact to merge.")
+        elif winner in losers:
+            problem = (["input", "loserIds"], "a contact cannot be merged into itself.")
+        else:
+            outcome = await _merge(context, audit, winner, losers)
+            audit.done(outcome.problems)
+            return outcome
+        audit.done([problem])
+        return Outcome(problems=[problem])
+
+
+async def _merge(context: Context, audit: Audit, winner: str, losers: list[str]) -> Outcome:
     source, ids = _ids(context, Entity.CONTACT, [winner, *losers], "input")
+    audit.provider = source.name
     if source.can_merge_contacts:  # else refused as unsupported
         source.require_id(Entity.CONTACT, ids[0], "winnerId")
         for loser in ids[1:]:
             source.require_id(Entity.CONTACT, loser, "loserIds")
+        audit.ids = list(ids)
     outcome = Outcome()
     try:
         outcome.record = await _send(context, source, source.merge_contacts(ids[0], ids[1:]))
@@ -202,16 +303,20 @@ async def merge_contacts(context: Context, winner: str, losers: list[str]) -> Ou
 
 
 async def restore_deal(context: Context, global_id: str, *, archive: bool = False) -> Outcome:
-    source, remote_id = _target(context, Entity.DEAL, global_id)
-    if source.can_archive_deals if archive else source.can_restore_deals:
-        source.require_id(Entity.DEAL, remote_id)  # else refused as unsupported
-    outcome = Outcome()
-    try:
-        call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
-        outcome.record = await _send(context, source, call)
-    except NotFound as error:
-        outcome.problems = [(["input", "id"], error.message)]
-    return outcome
+    async with _audited(context, "archiveDeal" if archive else "restoreDeal") as audit:
+        source, remote_id = _target(context, Entity.DEAL, global_id)
+        audit.provider = source.name
+        if source.can_archive_deals if archive else source.can_restore_deals:
+            source.require_id(Entity.DEAL, remote_id)  # else refused as unsupported
+            audit.ids.append(remote_id)
+        outcome = Outcome()
+        try:
+            call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
+            outcome.record = await _send(context, source, call)
+        except NotFound as error:
+            outcome.problems = [(["input", "id"], error.message)]
+        audit.done(outcome.problems)
+        return outcome
 
 
 @dataclass
@@ -234,13 +339,29 @@ async def bulk(
     `items` are (global id or None, raw fields). Items refused before sending keep
     their index and report why; the rest go out together.
     """
+    async with _audited(context, _name(f"bulk{op.value.title()}", entity, plural=True)) as audit:
+        results = await _bulk(context, audit, entity, op, provider, items)
+        for item in results:
+            audit.done(item.problems, item.record)
+        return results
+
+
+async def _bulk(
+    context: Context,
+    audit: Audit,
+    entity: Entity,
+    op: Op,
+    provider: str | None,
+    items: list[tuple[str | None, dict[str, Any]]],
+) -> list[BulkItem]:
     if not items:
         return []
     ids = [i for i, _ in items if i is not None]
     if provider is not None:
-        source = context.gateway.source(provider)
+        source = context.source(provider)
     else:
         source, _ = _ids(context, entity, ids, "input")
+    audit.provider = source.name
     if entity not in source.can_bulk:
         raise Unsupported(
             f"{source.display_name} (provider {source.name!r}) has no bulk writes of "
@@ -265,6 +386,8 @@ async def bulk(
         values = None if op is Op.DELETE else _values(source, entity, raw, results[index].problems)
         if not results[index].problems:
             sendable.append((index, (op, remote_id, values)))
+            if remote_id is not None:
+                audit.ids.append(remote_id)
     if sendable:
         outcomes = await _send(
             context, source, source.bulk(entity, [operation for _, operation in sendable])

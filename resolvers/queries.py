@@ -32,7 +32,7 @@ async def list_records(
 ) -> ConnectionSlice[AnyRecord]:
     """One window of a provider's list of `entity`; its records prime the by-id loader."""
     gateway = context.gateway
-    source = gateway.source(provider)
+    source = context.source(provider)
     window = await context.before_deadline(
         provider, source.connection(entity, check_args(args, gateway.limits), gateway.codec, query)
     )
@@ -61,7 +61,7 @@ async def find_node(context: Context, value: str, argument: str = "id") -> AnyRe
     """The record a global id names; None when it does not exist, or cannot: a remote id
     its provider never hands out is not sent upstream at all."""
     entity, provider, remote_id = parse_global_id(value, argument)
-    source = context.gateway.source(provider)  # BAD_USER_INPUT naming the known ones
+    source = context.source(provider)  # BAD_USER_INPUT naming the client's own
     if entity not in source.entities:
         return None
     if not source.valid_id(entity, remote_id):

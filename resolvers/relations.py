@@ -31,7 +31,7 @@ def can_follow(context: Context, provider: str, link: Link, path: tuple[str, ...
     with UNSUPPORTED and the others there are null without an error of their own: one
     error per field path, whose `extensions.parents` counts them all."""
     try:
-        context.gateway.source(provider).require_link(link)
+        context.source(provider).require_link(link)
     except Unsupported as unsupported:
         key = (provider, link.value, path)
         error = context.unsupported.get(key)
@@ -56,7 +56,7 @@ async def linked_record(
     """The record a to-one link points at; None when unset or gone."""
     if entity is None or remote_id is None:
         return None
-    source = context.gateway.source(provider)
+    source = context.source(provider)
     source.require_link(link)
     if entity not in source.entities or not source.valid_id(entity, remote_id):
         return None
@@ -88,7 +88,7 @@ async def linked_list(
     query = query or ListQuery()
     gateway = context.gateway
     checked = check_args(args, gateway.limits)
-    source = gateway.source(record.provider)
+    source = context.source(record.provider)
     source.require_link(link)
     if link in record.linked:
         loader = context.loaders.record(source, CHILD_ENTITY[link])

@@ -251,15 +251,13 @@ def _amount(raw: dict[str, Any], outcome: mutations.Outcome) -> None:
 
 async def _write(info: Info, entity: Entity, op: str, data: Any) -> tuple[mutations.Outcome, Any]:
     raw = _raw(data)
+    check = mutations.Outcome()
     if entity is Entity.DEAL:
-        check = mutations.Outcome()
         _amount(raw, check)
-        if check.problems:
-            return check, None
     if op == "create":
-        outcome = await mutations.create(info.context, entity, data.provider, raw)
+        outcome = await mutations.create(info.context, entity, data.provider, raw, check.problems)
     else:
-        outcome = await mutations.update(info.context, entity, str(data.id), raw)
+        outcome = await mutations.update(info.context, entity, str(data.id), raw, check.problems)
     node = None if outcome.record is None else convert.to_node(outcome.record)
     return outcome, node
 

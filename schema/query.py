@@ -215,4 +215,4 @@ class Query:
 
     @strawberry.field(description="The configured providers and what each can do.")
     def providers(self, info: Info) -> list[t.Provider]:
-        return [_provider_info(s) for s in info.context.gateway.sources.values()]
+        return [_provider_info(s) for s in info.context.sources.values()]

@@ -117,7 +117,7 @@ class Record:
     def remote_data(self, info: Info) -> JSON | None:
         # Raw records carry what the unified fields leave out (internal user and
         # organization ids), so each deployment opts in per provider.
-        source = info.context.gateway.sources.get(self.provider)
+        source = info.context.sources.get(self.provider)
         if source is None or not source.settings.remote_data:
             return None
         data: JSON = self.record.remote_data
