@@ -19,9 +19,11 @@ from fastapi.responses import JSONResponse
 from gateway import logredact
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter
+from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
 from gateway.upstream import open_client
+from gateway.version import gateway_version
 from resolvers.context import Context, Gateway
 from schema import build_schema
 from schema.bounds import input_limits
@@ -53,6 +55,8 @@ def create_router(settings: Settings) -> APIRouter:
         batching=settings.batching,
         input_limits=input_limits(settings),
         operation_deadline=settings.operation_deadline,
+        # Read at scrape time: the sources exist once the lifespan has opened them.
+        metrics=Metrics(lambda: gateway.sources),
     )
 
     @asynccontextmanager
@@ -86,9 +90,11 @@ def create_router(settings: Settings) -> APIRouter:
     router = APIRouter(lifespan=lifespan)
     router.include_router(graphql, prefix="/graphql")
 
+    router.add_api_route("/metrics", gateway.metrics.endpoint, include_in_schema=False)
+
     @router.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": gateway_version()}
 
     @router.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,12 +22,16 @@ from pydantic import ValidationError
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
 from gateway.emulators import DEMO_PORTS, KINDS, EmulatorOptions, Faults, create_emulator
 from gateway.settings import ConfigError, Settings, load_settings
+from gateway.version import gateway_version
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crm-gateway", description="GraphQL gateway over CRM REST APIs."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {gateway_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="Run the gateway (GraphQL at /graphql).")
@@ -52,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="With --demo: let the emulators enforce their providers' rate limits.",
     )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="Log level of the gateway and the server (default: the settings' log_level, info).",
+    )
 
     emulate = commands.add_parser("emulate", help="Run one provider API emulator.")
     emulate.add_argument("kind", choices=KINDS, help="Which provider API to emulate.")
@@ -70,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument(
         "--garbage-rate", type=float, default=0.0, help="Share answered 200 with a bad body."
     )
+    emulate.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="Log level.")
 
     commands.add_parser("schema", help="Print the GraphQL schema (SDL).")
     return parser
@@ -79,8 +90,12 @@ async def _serve_all(servers: Sequence[uvicorn.Server]) -> None:
     await asyncio.gather(*(s.serve() for s in servers))
 
 
-def _server(app: Any, host: str, port: int) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+def _server(app: Any, host: str, port: int, log_level: str | None) -> uvicorn.Server:
+    # No access lines: the gateway logs one line per operation (`gateway.operation`).
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level or "info", access_log=False
+    )
+    return uvicorn.Server(config)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -90,12 +105,15 @@ def _serve(args: argparse.Namespace) -> int:
     if args.demo:
         options = EmulatorOptions(rate_limits=args.emulator_rate_limits)
         for kind in demo_kinds():
-            servers.append(_server(create_emulator(kind, options), "127.0.0.1", DEMO_PORTS[kind]))
+            emulator = create_emulator(kind, options)
+            servers.append(_server(emulator, "127.0.0.1", DEMO_PORTS[kind], args.log_level))
         settings: Settings = demo_settings()
     else:
         settings = load_settings(args.config)
         if not settings.providers:
             raise ConfigError("no providers configured: pass --config FILE, or --demo")
+    if args.log_level:
+        settings = settings.model_copy(update={"log_level": args.log_level.upper()})
     if args.no_batching or args.no_cache:
         settings = settings.model_copy(
             update={
@@ -103,7 +121,8 @@ def _serve(args: argparse.Namespace) -> int:
                 "cache": settings.cache and not args.no_cache,
             }
         )
-    servers.append(_server(create_app(settings), args.host, args.port))
+    level = settings.log_level.lower()
+    servers.append(_server(create_app(settings), args.host, args.port, level))
     ide = " (GraphiQL)" if settings.graphiql else ""
     print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
     asyncio.run(_serve_all(servers))
@@ -120,7 +139,9 @@ def _emulate(args: argparse.Namespace) -> int:
     )
     options = EmulatorOptions(seed=args.seed, rate_limits=not args.no_rate_limit, faults=faults)
     port = args.port or DEMO_PORTS[args.kind]
-    asyncio.run(_serve_all([_server(create_emulator(args.kind, options), args.host, port)]))
+    logging.basicConfig(level=args.log_level.upper())
+    emulator = create_emulator(args.kind, options)
+    asyncio.run(_serve_all([_server(emulator, args.host, port, args.log_level)]))
     return 0
 
 
