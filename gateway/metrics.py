@@ -182,8 +182,10 @@ class OperationStats:
     """What one operation spent upstream, for its metrics, log line and Server-Timing."""
 
     metrics: Metrics | None
+    clock: Callable[[], float] = time.perf_counter
     requests: int = 0
-    # Seconds during which at least one of its upstream requests was in flight.
+    # Seconds during which at least one of its upstream requests was in flight: concurrent
+    # requests overlap, and their sum could exceed the operation's own duration.
     upstream_seconds: float = 0.0
     _in_flight: int = field(default=0, repr=False)
     _busy_since: float = field(default=0.0, repr=False)
@@ -191,13 +193,13 @@ class OperationStats:
     def started(self) -> None:
         self.requests += 1
         if self._in_flight == 0:
-            self._busy_since = time.perf_counter()
+            self._busy_since = self.clock()
         self._in_flight += 1
 
     def finished(self) -> None:
         self._in_flight -= 1
         if self._in_flight == 0:
-            self.upstream_seconds += time.perf_counter() - self._busy_since
+            self.upstream_seconds += self.clock() - self._busy_since
 
 
 _operation: ContextVar[OperationStats | None] = ContextVar("operation", default=None)
