@@ -31,9 +31,11 @@ from gateway.auth import Authenticator
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
 from gateway.upstream import open_client
+from gateway.version import gateway_version
 from resolvers.context import Context, Gateway
 from schema import build_schema
 from schema.bounds import input_limits
@@ -101,6 +103,8 @@ def create_router(settings: Settings) -> APIRouter:
         batching=settings.batching,
         input_limits=input_limits(settings),
         operation_deadline=settings.operation_deadline,
+        # Read at scrape time: the sources exist once the lifespan has opened them.
+        metrics=Metrics(lambda: gateway.sources),
     )
     clients = ProviderClients(settings, gateway)
 
@@ -144,9 +148,11 @@ def create_router(settings: Settings) -> APIRouter:
             405, "GraphQL is served over GET and POST.", headers={"Allow": "GET, POST"}
         )
 
+    router.add_api_route("/metrics", gateway.metrics.endpoint, include_in_schema=False)
+
     @router.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": gateway_version()}
 
     @router.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:

@@ -25,6 +25,9 @@ from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
 from gateway.emulators import DEMO_PORTS, KINDS, EmulatorOptions, Faults, create_emulator
 from gateway.settings import ConfigError, Settings, load_settings
+from gateway.version import gateway_version
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         description="GraphQL gateway over CRM REST APIs.",
         formatter_class=formatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {gateway_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
@@ -62,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="With --demo: let the emulators enforce their providers' rate limits.",
     )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="Log level of the gateway and the server (default: the settings' log_level, info).",
+    )
 
     emulate = commands.add_parser(
         "emulate", help="Run one provider API emulator.", formatter_class=formatter
@@ -82,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument(
         "--garbage-rate", type=float, default=0.0, help="Share answered 200 with a bad body."
     )
+    emulate.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="Log level.")
 
     commands.add_parser("schema", help="Print the GraphQL schema (SDL).", formatter_class=formatter)
     return parser
@@ -113,9 +123,12 @@ def _bind(host: str, port: int, hint: str) -> socket.socket:
     return sock
 
 
-def _server(app: Any, host: str, port: int, hint: str) -> Listener:
+def _server(app: Any, host: str, port: int, hint: str, log_level: str | None) -> Listener:
     sock = _bind(host, port, hint)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    # No access lines: the gateway logs one line per operation (`gateway.operation`).
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level or "info", access_log=False
+    )
     return uvicorn.Server(config), sock
 
 
@@ -129,7 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             for kind in demo_kinds():
                 app = create_emulator(kind, options)
-                servers.append(_server(app, "127.0.0.1", DEMO_PORTS[kind], hint))
+                servers.append(_server(app, "127.0.0.1", DEMO_PORTS[kind], hint, args.log_level))
         except PortInUse:
             _close(servers)
             raise
@@ -138,6 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         if not settings.providers:
             raise ConfigError("no providers configured: pass --config FILE, or --demo")
+    if args.log_level:
+        settings = settings.model_copy(update={"log_level": args.log_level.upper()})
     if args.no_batching or args.no_cache:
         settings = settings.model_copy(
             update={
@@ -145,8 +160,9 @@ def _serve(args: argparse.Namespace) -> int:
                 "cache": settings.cache and not args.no_cache,
             }
         )
+    level = settings.log_level.lower()
     try:
-        servers.append(_server(create_app(settings), args.host, args.port, "pass --port"))
+        servers.append(_server(create_app(settings), args.host, args.port, "pass --port", level))
     except PortInUse:
         _close(servers)
         raise
@@ -177,8 +193,9 @@ def _emulate(args: argparse.Namespace) -> int:
     )
     options = EmulatorOptions(seed=args.seed, rate_limits=not args.no_rate_limit, faults=faults)
     port = args.port or DEMO_PORTS[args.kind]
+    logging.basicConfig(level=args.log_level.upper())
     app = create_emulator(args.kind, options)
-    asyncio.run(_serve_all([_server(app, args.host, port, "pass --port")]))
+    asyncio.run(_serve_all([_server(app, args.host, port, "pass --port", args.log_level)]))
     return 0
 
 

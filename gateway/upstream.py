@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from gateway import metrics
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
@@ -278,7 +279,9 @@ class Upstream:
                 f"(next try in {self.breaker.retry_in():.0f} s).",
                 provider=self.provider,
             )
+        queued = self.clock()
         slot = await self.limiter.acquire(deadline)
+        metrics.limiter_wait(self.provider, self.clock() - queued)
         if slot is None:
             self.breaker.release()  # nothing was sent: a probe slot it took is free again
             return NoRateLimitSlot(
@@ -287,16 +290,19 @@ class Upstream:
             )
         try:
             timeout = max(0.001, deadline - self.clock())
-            response = await self.client.request(
-                method,
-                path,
-                params=params,
-                json=json_body,
-                timeout=httpx.Timeout(
-                    min(timeout, self.client.timeout.read or timeout),
-                    connect=min(timeout, self.client.timeout.connect or timeout),
-                ),
-            )
+            with metrics.upstream_request(self.provider, method, path) as sent:
+                response = await self.client.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json_body,
+                    headers=sent.headers,
+                    timeout=httpx.Timeout(
+                        min(timeout, self.client.timeout.read or timeout),
+                        connect=min(timeout, self.client.timeout.connect or timeout),
+                    ),
+                )
+                sent.status = response.status_code
         except httpx.TimeoutException as error:
             self.breaker.failure()
             late = UpstreamTimeout(

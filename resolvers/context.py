@@ -13,6 +13,7 @@ from strawberry.fastapi import BaseContext
 from gateway.clients import Client
 from gateway.datasources import DataSource
 from gateway.errors import BadUserInput, Forbidden, GatewayError, Unsupported, UpstreamTimeout
+from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits
 from resolvers.loaders import Loaders
 
@@ -41,6 +42,7 @@ class Gateway:
     batching: bool = True
     input_limits: InputLimits = field(default_factory=InputLimits)
     operation_deadline: float = 30.0
+    metrics: Metrics = field(default_factory=Metrics)
 
     def source(self, provider: str) -> DataSource:
         """The data source of a configured provider instance, or BAD_USER_INPUT."""

@@ -20,6 +20,7 @@ from gateway.errors import GatewayError
 from schema import types
 from schema.bounds import InputBounds
 from schema.mutation import Mutation
+from schema.observe import Observe
 from schema.query import Query
 from schema.stale import StaleMarker
 
@@ -82,6 +83,7 @@ def build_schema(
         mutation=Mutation,
         types=[types.Contact, types.Company, types.Deal, types.Note],
         extensions=[
+            Observe,
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

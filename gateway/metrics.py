@@ -1,0 +1,273 @@
+"""Prometheus metrics, per-operation accounting, and the hooks the upstream client calls.
+
+Each app has its own `Metrics` (its own registry, served at /metrics), so several
+gateways in one process (tests, a host app mounting two) never mix their numbers.
+The operation being executed is held in a context variable (`OperationStats`): the
+upstream hooks below find through it the app's `Metrics` and the operation whose cost
+they count. Tasks an operation starts (dataloader batches) inherit it.
+
+Names (all prefixed `crm_gateway_`):
+  upstream_requests_total{provider,status}        requests sent; status is the HTTP status,
+                                                  or timeout / transport_error / cancelled
+  upstream_request_duration_seconds{provider}     histogram
+  cache_requests_total{provider,result}           result: hit / miss / stale
+  rate_limiter_waits_total{provider}              requests that waited for a limiter slot
+  rate_limiter_wait_seconds_total{provider}       time they waited
+  circuit_state{provider,state}                   1 for the breaker's current state, else 0
+  operations_total{operation,outcome}             outcome: ok, or the first error's code
+  operation_duration_seconds{operation}           histogram
+  operation_upstream_requests{operation}          histogram of requests an operation sent
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+from fastapi import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+
+from gateway import tracing
+from gateway.resilience import CircuitState
+
+if TYPE_CHECKING:
+    from gateway.datasources import DataSource
+
+PREFIX = "crm_gateway"
+# Operation names come from clients: past this many distinct ones, the rest count as
+# "other", so no client can grow /metrics without bound.
+MAX_OPERATION_NAMES = 100
+# A wait shorter than this is taking an uncontended lock, not waiting for the budget.
+MIN_LIMITER_WAIT = 0.001
+COST_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+
+
+def operation_name(name: str | None) -> str:
+    """`name` when it is a GraphQL name (they reach logs and labels), else a placeholder."""
+    if name is None:
+        return "anonymous"
+    return name if _NAME.fullmatch(name) else "invalid"
+
+
+def _no_sources() -> Mapping[str, DataSource]:
+    return {}
+
+
+class Metrics:
+    """One app's metrics; `sources` gives the live data sources (breakers, caches)."""
+
+    def __init__(self, sources: Callable[[], Mapping[str, DataSource]] = _no_sources) -> None:
+        self.registry = CollectorRegistry()
+        self.sources = sources
+        self._names: set[str] = set()
+        self._cache_events: Tally[tuple[str, str]] = Tally()
+        registry = self.registry
+        self.upstream_requests = Counter(
+            f"{PREFIX}_upstream_requests",
+            "Upstream requests sent, by provider and HTTP status (or failure).",
+            ["provider", "status"],
+            registry=registry,
+        )
+        self.upstream_duration = Histogram(
+            f"{PREFIX}_upstream_request_duration_seconds",
+            "Upstream request latency, by provider.",
+            ["provider"],
+            registry=registry,
+        )
+        self.limiter_waits = Counter(
+            f"{PREFIX}_rate_limiter_waits",
+            "Upstream requests that waited for a rate-limiter slot.",
+            ["provider"],
+            registry=registry,
+        )
+        self.limiter_seconds = Counter(
+            f"{PREFIX}_rate_limiter_wait_seconds",
+            "Seconds upstream requests waited for a rate-limiter slot.",
+            ["provider"],
+            registry=registry,
+        )
+        self.operations = Counter(
+            f"{PREFIX}_operations",
+            "GraphQL operations, by name and outcome (ok, or the first error's code).",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self.operation_duration = Histogram(
+            f"{PREFIX}_operation_duration_seconds",
+            "GraphQL operation duration, by name.",
+            ["operation"],
+            registry=registry,
+        )
+        self.operation_cost = Histogram(
+            f"{PREFIX}_operation_upstream_requests",
+            "Upstream requests one GraphQL operation sent, by name.",
+            ["operation"],
+            buckets=COST_BUCKETS,
+            registry=registry,
+        )
+        registry.register(_LiveCollector(self))
+
+    def operation(self, name: str, outcome: str, seconds: float, cost: int) -> None:
+        label = self._label(name)
+        self.operations.labels(label, outcome).inc()
+        self.operation_duration.labels(label).observe(seconds)
+        self.operation_cost.labels(label).observe(cost)
+
+    def _label(self, name: str) -> str:
+        if name in self._names:
+            return name
+        if len(self._names) >= MAX_OPERATION_NAMES:
+            return "other"
+        self._names.add(name)
+        return name
+
+    def cache_event(self, provider: str, event: str) -> None:
+        self._cache_events[provider, event] += 1
+
+    async def endpoint(self) -> Response:
+        """GET /metrics: the Prometheus text format."""
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _LiveCollector:
+    """Reads at scrape time what the data sources already keep: breaker states and the
+    read caches' hit and miss counts (plus the cache events reported to `cache_event`)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []  # unknown until scraped: providers come up in the lifespan
+
+    def collect(self) -> Iterator[Metric]:
+        sources = self.metrics.sources()
+        circuits = GaugeMetricFamily(
+            f"{PREFIX}_circuit_state",
+            "Circuit breaker state per provider: 1 for the current state, else 0.",
+            labels=["provider", "state"],
+        )
+        cache = CounterMetricFamily(
+            f"{PREFIX}_cache_requests",
+            "Cached upstream reads per provider: hit, miss, or stale (served past its TTL).",
+            labels=["provider", "result"],
+        )
+        events = Tally(self.metrics._cache_events)
+        for name, source in sources.items():
+            upstream = source.upstream
+            current = upstream.breaker.state
+            for state in CircuitState:
+                circuits.add_metric([name, state.value], 1.0 if state is current else 0.0)
+            if upstream.cache is not None:
+                events[name, "hit"] += upstream.cache.hits
+                events[name, "miss"] += upstream.cache.misses
+                events[name, "stale"] += upstream.cache.stale
+        for (provider, event), count in sorted(events.items()):
+            cache.add_metric([provider, event], count)
+        yield circuits
+        yield cache
+
+
+@dataclass
+class OperationStats:
+    """What one operation spent upstream, for its metrics, log line and Server-Timing."""
+
+    metrics: Metrics | None
+    clock: Callable[[], float] = time.perf_counter
+    requests: int = 0
+    # Seconds during which at least one of its upstream requests was in flight: concurrent
+    # requests overlap, and their sum could exceed the operation's own duration.
+    upstream_seconds: float = 0.0
+    _in_flight: int = field(default=0, repr=False)
+    _busy_since: float = field(default=0.0, repr=False)
+
+    def started(self) -> None:
+        self.requests += 1
+        if self._in_flight == 0:
+            self._busy_since = self.clock()
+        self._in_flight += 1
+
+    def finished(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self.upstream_seconds += self.clock() - self._busy_since
+
+
+_operation: ContextVar[OperationStats | None] = ContextVar("operation", default=None)
+
+
+def begin(stats: OperationStats) -> Token[OperationStats | None]:
+    """Make `stats` the current operation's (until `end`)."""
+    return _operation.set(stats)
+
+
+def end(token: Token[OperationStats | None]) -> None:
+    _operation.reset(token)
+
+
+class SentRequest:
+    """Filled in around one upstream request: headers to send, the status it got."""
+
+    __slots__ = ("headers", "status")
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.status: int | None = None
+
+
+@contextmanager
+def upstream_request(provider: str, method: str, path: str) -> Iterator[SentRequest]:
+    """Around one request sent upstream: its span (and `traceparent` in `sent.headers`),
+    the operation's cost, and the request's status and latency."""
+    sent = SentRequest()
+    stats = _operation.get()
+    if stats is not None:
+        stats.started()
+    outcome = "cancelled"
+    start = time.perf_counter()
+    try:
+        with tracing.upstream_span(provider, method, path, sent.headers) as span:
+            yield sent
+            if sent.status is not None:
+                tracing.set_status_code(span, sent.status)
+                outcome = str(sent.status)
+    except httpx.TimeoutException:
+        outcome = "timeout"
+        raise
+    except httpx.TransportError:
+        outcome = "transport_error"
+        raise
+    finally:
+        elapsed = time.perf_counter() - start
+        if stats is not None:
+            stats.finished()
+            if stats.metrics is not None:
+                stats.metrics.upstream_requests.labels(provider, outcome).inc()
+                stats.metrics.upstream_duration.labels(provider).observe(elapsed)
+
+
+def limiter_wait(provider: str, seconds: float) -> None:
+    """A request waited `seconds` for its rate-limiter slot."""
+    stats = _operation.get()
+    if stats is None or stats.metrics is None or seconds < MIN_LIMITER_WAIT:
+        return
+    stats.metrics.limiter_waits.labels(provider).inc()
+    stats.metrics.limiter_seconds.labels(provider).inc(seconds)
+
+
+def cache_event(provider: str, event: str) -> None:
+    """Count a cache event of `provider` (e.g. "stale": served past its TTL) in the metrics
+    of the app whose operation is running; hits and misses are read from `ReadCache`."""
+    stats = _operation.get()
+    if stats is not None and stats.metrics is not None:
+        stats.metrics.cache_event(provider, event)

@@ -1,0 +1,115 @@
+"""Per-operation observability: metrics, a span, a `Server-Timing` header, one log line.
+
+Hooked on the operation only (never on field resolution, which would turn every field
+into a coroutine). The log line replaces uvicorn's access lines: one per operation, in
+`key=value` form on the `gateway.operation` logger, with the same values as `extra`
+attributes for a JSON formatter. It names the operation but never holds its variables,
+headers or anything a credential could hide in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from gateway import metrics, tracing
+
+log = logging.getLogger("gateway.operation")
+
+_PLAIN = re.compile(r"[\w.,:/@-]+")
+
+
+def _value(value: object) -> str:
+    """A log value: bare when plain, JSON-quoted otherwise (no spaces or newlines leak)."""
+    text = str(value)
+    return text if _PLAIN.fullmatch(text) else json.dumps(text)
+
+
+def _codes(errors: list[GraphQLError] | None) -> list[str]:
+    """The distinct error codes, in order of first appearance."""
+    codes: dict[str, None] = {}
+    for error in errors or ():
+        code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
+        codes[str(code)] = None
+    return list(codes)
+
+
+def _operation_type(ec: ExecutionContext) -> str | None:
+    if ec.graphql_document is None:
+        return None
+    try:
+        return ec.operation_type.value
+    except RuntimeError:  # no operation of the name the client gave
+        return None
+
+
+def _client_name(context: Any) -> str | None:
+    # Set by authentication when clients are configured; absent otherwise.
+    client = getattr(context, "client", None)
+    if client is None or isinstance(client, str):
+        return client
+    name = getattr(client, "name", None)
+    return name if isinstance(name, str) else None
+
+
+class Observe(SchemaExtension):
+    """Times each operation and counts what it sent upstream (see `gateway.metrics`)."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        request = getattr(context, "request", None)
+        app_metrics = getattr(getattr(context, "gateway", None), "metrics", None)
+        stats = metrics.OperationStats(
+            app_metrics if isinstance(app_metrics, metrics.Metrics) else None
+        )
+        token = metrics.begin(stats)
+        start = time.perf_counter()
+        headers = request.headers if request is not None else {}
+        with tracing.operation_span(headers) as span:
+            failed = True
+            try:
+                yield
+                failed = False
+            finally:
+                metrics.end(token)
+                self._report(context, stats, span, time.perf_counter() - start, failed)
+
+    def _report(
+        self,
+        context: Any,
+        stats: metrics.OperationStats,
+        span: Any,
+        seconds: float,
+        failed: bool,
+    ) -> None:
+        ec = self.execution_context
+        result = ec.result
+        errors = (result.errors if result is not None else None) or ec.pre_execution_errors
+        codes = ["INTERNAL_SERVER_ERROR"] if failed else _codes(errors)
+        name = metrics.operation_name(ec.operation_name)
+        kind = _operation_type(ec)
+        tracing.finish_operation(span, name, kind, codes)
+        if stats.metrics is not None:
+            stats.metrics.operation(name, codes[0] if codes else "ok", seconds, stats.requests)
+        response = getattr(context, "response", None)
+        if response is not None:
+            response.headers["Server-Timing"] = (
+                f"total;dur={seconds * 1000:.1f}, upstream;dur={stats.upstream_seconds * 1000:.1f}"
+                f';desc="{stats.requests} requests"'
+            )
+        fields = {
+            "operation": name,
+            "duration_ms": round(seconds * 1000, 1),
+            "cost": stats.requests,
+            "errors": ",".join(codes) or "-",
+            "client": _client_name(context) or "-",
+        }
+        log.info(" ".join(f"{key}={_value(value)}" for key, value in fields.items()), extra=fields)
