@@ -4,6 +4,7 @@ counted at the emulators, and answers equal to the emulators' own data."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,9 @@ def fresh(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
         client.http.close()
 
 
-def check_companies(kind: str, url: str, edges: list[dict], fields: tuple[str, ...]) -> None:
+def check_companies(
+    kind: str, url: str, edges: list[dict[str, Any]], fields: tuple[str, ...]
+) -> None:
     """Each contact's company is the one the emulator links it to, with its fields."""
     links = contact_companies(kind, url, len(edges))
     truth = companies(kind, url)
@@ -197,8 +200,9 @@ def test_nested_paging_forward_and_backward_matches_the_whole_list(emulators, un
     expected = lists[company]
     assert len(expected) >= 3
 
-    def window(company: str = company, **args: object) -> dict:
-        return uncached.data(PAGE, {"id": company, **args})["node"]["contacts"]
+    def window(company: str = company, **args: object) -> dict[str, Any]:
+        contacts: dict[str, Any] = uncached.data(PAGE, {"id": company, **args})["node"]["contacts"]
+        return contacts
 
     seen: list[str] = []
     page = window(first=2)
