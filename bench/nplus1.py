@@ -92,9 +92,9 @@ def main() -> dict[str, Any]:
                     for n in SIZES:
                         row = measure(client, urls[kind], text, kind, n, warm=mode == "warm cache")
                         results.append({"provider": kind, "mode": mode, "first": n, **row})
+        targets = planner_targets(urls)
     headers = ["provider", "mode", "first", "upstream_requests", "p50_ms"]
     print(table(headers, [[r[h] for h in headers] for r in results]))
-    targets = planner_targets(urls)
     headers = ["query", "provider", "first", "cold", "warm", "target_cold", "target_warm", "met"]
     print()
     print(table(headers, [[r[h] for h in headers] for r in targets]))
