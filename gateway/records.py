@@ -105,6 +105,10 @@ class Record:
     # Ids of related records the API sent inline with this one (e.g. Attio's
     # `associated_deals`): following such a link needs no list request.
     linked: dict[Link, list[str]] = field(default_factory=dict)
+    # Unified fields of a to-one linked record the API sent inline (hasteCRM's contact
+    # `company {id, name}`: {Link.CONTACT_COMPANY: {"name": ...}}): a selection asking
+    # only for those needs no lookup.
+    inline: dict[Link, dict[str, Any]] = field(default_factory=dict)
 
     entity: Entity = field(init=False, default=Entity.CONTACT)
 

@@ -9,6 +9,7 @@ nested connection is cut from it in memory by the same Relay engine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +23,12 @@ from gateway.pagination import (
     check_args,
     paginate_offsets,
 )
-from gateway.records import CHILD_ENTITY, AnyRecord, Entity, Link
+from gateway.records import CHILD_ENTITY, AnyRecord, CompanyRecord, Entity, Link
 from resolvers.context import Context
+
+# What a record's id tells without a lookup: its global id, provider and type.
+KNOWN_FROM_ID = frozenset({"id", "remote_id", "provider", "__typename"})
+STUBS: dict[Entity, type[CompanyRecord]] = {Entity.COMPANY: CompanyRecord}
 
 
 def can_follow(context: Context, provider: str, link: Link, path: tuple[str, ...]) -> bool:
@@ -51,15 +56,35 @@ def can_follow(context: Context, provider: str, link: Link, path: tuple[str, ...
 
 
 async def linked_record(
-    context: Context, provider: str, link: Link, entity: Entity | None, remote_id: str | None
+    context: Context,
+    provider: str,
+    link: Link,
+    entity: Entity | None,
+    remote_id: str | None,
+    *,
+    inline: Mapping[str, Any] | None = None,
+    selected: frozenset[str] | None = None,
 ) -> AnyRecord | None:
-    """The record a to-one link points at; None when unset or gone."""
+    """The record a to-one link points at; None when unset or gone.
+
+    `inline`: unified fields of it the API sent with the linking record; when the
+    `selected` fields are all among them (or known from the id), the record is built
+    from them and nothing is looked up.
+    """
     if entity is None or remote_id is None:
         return None
     source = context.source(provider)
     source.require_link(link)
     if entity not in source.entities or not source.valid_id(entity, remote_id):
         return None
+    stub = STUBS.get(entity)
+    if (
+        stub is not None
+        and inline is not None
+        and selected is not None
+        and selected <= KNOWN_FROM_ID | inline.keys()
+    ):
+        return stub(provider=provider, remote_id=remote_id, **inline)
     return await context.before_deadline(
         provider, context.loaders.record(source, entity).load(remote_id)
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
+
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from gateway.listquery import ListQuery
 from gateway.pagination import ConnectionArgs
@@ -21,11 +24,42 @@ def _followed(record: AnyRecord, info: Info, link: Link) -> bool:
     return can_follow(info.context, record.provider, link, path)
 
 
+CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def selected_names(selections: list[Selection]) -> frozenset[str] | None:
+    """The unified names of the fields `selections` ask for, through fragments (`remoteId`
+    -> `remote_id`); None when a directive makes it a guess."""
+    names: set[str] = set()
+    for selection in selections:
+        if selection.directives:
+            return None
+        if isinstance(selection, SelectedField):
+            names.add(CAMEL.sub("_", selection.name).lower())
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            inner = selected_names(selection.selections)
+            if inner is None:
+                return None
+            names |= inner
+    return frozenset(names)
+
+
 async def one(record: AnyRecord, info: Info, link: Link, remote_id: str | None) -> t.Company | None:
     if not _followed(record, info, link):
         return None
+    inline = record.inline.get(link)
+    selected = None
+    if inline is not None and remote_id is not None:
+        # Only worth knowing where the API sent part of the record along.
+        selected = selected_names(info.selected_fields[0].selections)
     found = await linked_record(
-        info.context, record.provider, link, TARGET_LINK_ENTITY[link], remote_id
+        info.context,
+        record.provider,
+        link,
+        TARGET_LINK_ENTITY[link],
+        remote_id,
+        inline=inline,
+        selected=selected,
     )
     return convert.company(found) if isinstance(found, CompanyRecord) else None
 

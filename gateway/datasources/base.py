@@ -82,6 +82,15 @@ class PaginationStyle(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class WholeRead:
+    """An entity's collection read whole for lookups: its records by id, and whether the
+    read reached the list's end (a collection found too big is read only in part)."""
+
+    records: dict[str, AnyRecord]
+    complete: bool
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a provider can do, as the `providers` field reports it."""
 
@@ -116,8 +125,8 @@ class DataSource(ABC):
         self.upstream = Upstream(
             settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
         )
+        tenant = fingerprint(settings.base_url, settings.resolved_credentials())
         if cache:
-            tenant = fingerprint(settings.base_url, settings.resolved_credentials())
             self.upstream.cache = ReadCache(
                 tenant,
                 ttl=settings.cache_ttl,
@@ -126,6 +135,12 @@ class DataSource(ABC):
                 stale_on=STALE_ON,
                 provider=settings.name,
             )
+        # Whole reads held as parsed records, one per entity; a write clears them.
+        self.wholes: ReadCache[WholeRead] = ReadCache(
+            tenant, ttl=settings.cache_ttl, maxsize=len(Entity), enabled=cache
+        )
+        # Collection sizes whole reads found: the next plan costs them by what they hold.
+        self.sizes: dict[Entity, int] = {}
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
 
@@ -189,12 +204,29 @@ class DataSource(ABC):
     # Relationships: which links it has, and how it fetches many at once.
     links: ClassVar[frozenset[Link]] = frozenset()
 
+    # Collections a batch of lookups may read whole, in pages of `whole_page_size` (the
+    # API's largest page), where that costs fewer requests than a GET per id: entity -> the
+    # most records such a read holds.
+    whole_reads: ClassVar[Mapping[Entity, int]] = {}
+    whole_page_size: ClassVar[int] = 100
+
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         """Records by id, in order; an error in place of each one that failed.
 
-        Without an id-list filter: concurrent single fetches, at most
-        `max_concurrency` at a time.
+        Without an id-list filter: the collection read whole when the plan says it is
+        cheaper (`whole_reads`), then concurrent single fetches for the ids it did not
+        hold, at most `max_concurrency` at a time.
         """
+        wanted = list(dict.fromkeys(i for i in ids if self.valid_id(entity, i)))
+        found: dict[str, AnyRecord | Exception] = {}
+        if self.reads_whole(entity, len(wanted)):
+            try:
+                whole = await self.read_whole(entity)
+            except GatewayError as error:
+                return [
+                    error if self.valid_id(entity, i) else self.not_found(entity, i) for i in ids
+                ]
+            found = {i: whole.records[i] for i in wanted if i in whole.records}
 
         async def one(remote_id: str) -> AnyRecord | Exception:
             if not self.valid_id(entity, remote_id):
@@ -205,7 +237,64 @@ class DataSource(ABC):
                 except GatewayError as error:
                     return error
 
-        return list(await asyncio.gather(*(one(i) for i in ids)))
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        found.update(zip(missing, await asyncio.gather(*(one(i) for i in missing)), strict=True))
+        return [found[i] for i in ids]
+
+    def reads_whole(self, entity: Entity, distinct: int) -> bool:
+        """Whether reading `entity` whole costs fewer requests than `distinct` single GETs:
+        its pages by the size the last whole read found, else by the declared maximum."""
+        limit = self.whole_reads.get(entity)
+        if limit is None:
+            return False
+        size = self.sizes.get(entity, limit)
+        return size <= limit and -(-max(size, 1) // self.whole_page_size) < distinct
+
+    async def read_whole(self, entity: Entity) -> WholeRead:
+        """`entity`'s list read whole through the data source's own list methods, cached
+        for `cache_ttl`; a list longer than `whole_reads[entity]` stops after the page
+        that shows it (its records still serve the lookups)."""
+        return await self.wholes.get(entity, lambda: self._read_whole(entity))
+
+    async def _read_whole(self, entity: Entity) -> WholeRead:
+        limit, size, query = self.whole_reads[entity], self.whole_page_size, ListQuery()
+        records: list[AnyRecord] = []
+        complete = False
+        if self.style in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
+            offset = 0
+            while len(records) <= limit:
+                page = await self.fetch_offset(entity, offset, size, query)
+                records += page.items
+                offset += len(page.items)
+                if not page.items or offset >= page.total:
+                    complete = True
+                    break
+                if page.total > limit:
+                    self.sizes[entity] = page.total
+                    break
+                # An API that caps pages below what was asked: page by its own size.
+                size = min(size, len(page.items))
+        else:
+            handle = await self.open_list(entity, False, None, query)
+            position: str | None = None
+            given: set[str] = set()
+            while len(records) <= limit:
+                read = await self.fetch_page(entity, handle, position, size, query)
+                records += read.items
+                if read.next is None:
+                    complete = True
+                    break
+                if read.next in given:
+                    raise self.upstream.bad_response(
+                        f"it repeated a page position while listing {entity.value}s"
+                    )
+                given.add(read.next)
+                position = read.next
+        if complete:
+            self.sizes[entity] = len(records)
+        else:
+            self.sizes[entity] = max(self.sizes.get(entity, 0), len(records), limit + 1)
+        return WholeRead({r.remote_id: r for r in records}, complete)
 
     async def listed_by_id(
         self,
@@ -376,6 +465,8 @@ class DataSource(ABC):
             raise self.not_found(entity, remote_id) from None
         except UpstreamRejected as error:
             raise InvalidInput(self.field_errors(error.body), provider=self.name) from None
+        finally:
+            self.wholes.clear()  # as the upstream cache: a write may change any whole read
 
     # --- shared ------------------------------------------------------------------------
 

@@ -146,6 +146,13 @@ def _ref(value: Any) -> str | None:
     return _text(value.get("id")) if isinstance(value, dict) else None
 
 
+def _inline(link: Link, value: Any) -> dict[Link, dict[str, Any]]:
+    """The unified fields a nested `{id, name}` reference sends of the record it names."""
+    if _ref(value) is None:
+        return {}
+    return {link: {"name": _text(value.get("name"))}}
+
+
 def _address(raw: Any) -> Address | None:
     if not isinstance(raw, dict) or not any(raw.values()):
         return None
@@ -186,6 +193,7 @@ def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
         tags=[str(t) for t in raw.get("tags") or []],
         status=_text(raw.get("status")),
         company_id=_ref(raw.get("company")),
+        inline=_inline(Link.CONTACT_COMPANY, raw.get("company")),
         custom_fields=dict(raw.get("customFields") or {}),
         remote_data=raw,
     )
@@ -227,6 +235,7 @@ def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
         probability=None if probability is None else float(probability) / 100,
         close_date=_date(raw.get("closeDate")),
         company_id=_ref(raw.get("company")),
+        inline=_inline(Link.DEAL_COMPANY, raw.get("company")),
         contact_ids=[str(c["id"]) for c in raw.get("contacts") or [] if isinstance(c, dict)],
         linked={
             Link.DEAL_CONTACTS: [
@@ -280,6 +289,9 @@ class Haste(DataSource):
     can_count = False  # cursor pages carry no total
     default_request_size = 100
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
+    # Only contacts have an id-list filter (search): companies and deals, when a batch
+    # wants more of them than pages of 100 hold, are read whole.
+    whole_reads = {Entity.COMPANY: 500, Entity.DEAL: 500}
     id_formats = ID_FORMATS
     links = frozenset(Link)
     query_support = {entity: _support(entity) for entity in Entity}

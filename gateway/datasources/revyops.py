@@ -92,6 +92,10 @@ class RevyOps(DataSource):
     # The seed allows 1000 per page, the reference pages 100: ask for 100 to work with both.
     default_request_size = 100
     rate_limits = (Window(10, 1.0),)
+    # No id-list filter, but pages of up to 1,000: its companies (a few hundred) come in
+    # one request where a batch would GET each of them.
+    whole_reads = {Entity.COMPANY: 1000}
+    whole_page_size = 1000
     id_formats = {Entity.CONTACT: INTEGER_ID, Entity.COMPANY: INTEGER_ID}
     # Company.contacts goes through the contacts' `domain` filter: one request per company.
     links = frozenset({Link.CONTACT_COMPANY, Link.COMPANY_CONTACTS})

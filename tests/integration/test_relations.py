@@ -100,14 +100,18 @@ def test_batched_requests_do_not_grow_with_rows(emulators, uncached, naive, kind
 
 def test_singles_are_bounded_by_distinct_ids(emulators, uncached):
     query = (
-        'query { contacts(provider: "revyops", first: 50) { edges { node { company { name } } } } }'
+        'query { contacts(provider: "revyops", first: 1) { edges { node { company { name } } } } }'
     )
     data, requests = cost(emulators, "revyops", uncached, query)
     companies = {
         e["node"]["company"]["name"] for e in data["contacts"]["edges"] if e["node"]["company"]
     }
-    # RevyOps fetches companies one by one: one list request plus one per distinct company.
+    # One company: a GET for it is cheaper than reading the companies whole.
+    assert len(companies) == 1
     assert requests == 1 + len(companies)
+    many = query.replace("first: 1", "first: 50")
+    _, requests = cost(emulators, "revyops", uncached, many)
+    assert requests == 2  # the page, then every company in one page of up to 1,000
 
 
 def test_the_same_query_again_costs_nothing(emulators, cached):

@@ -166,3 +166,59 @@ def contact_companies(kind: str, url: str, count: int = 30) -> dict[str, str | N
         headers={"Authorization": f"Bearer {creds['token']}"},
     ).json()
     return {str(r["id"]): None if r["companyId"] is None else str(r["companyId"]) for r in rows}
+
+
+def companies(kind: str, url: str) -> dict[str, dict[str, str | None]]:
+    """Every company's name and domain by id, read straight from each API's own shape."""
+    creds = DEMO_CREDENTIALS[kind]
+    rows: list[tuple[str, str | None, str | None]] = []
+    if kind == "revyops":
+        body = httpx.get(
+            f"{url}/public/v2/companies",
+            params={"client_id": creds["client_id"], "page_size": 1000},
+        ).json()
+        rows = [(str(r["id"]), r["name"], r["domain"]) for r in body["results"]]
+    elif kind == "attio":
+        page = 1
+        while True:
+            data = httpx.get(
+                f"{url}/v2/objects/companies/records",
+                params={"page": page, "pageSize": 100},
+                headers={"Authorization": f"Bearer {creds['api_key']}"},
+            ).json()["data"]
+            for r in data:
+                values = r["values"]
+                name = values["name"][0]["value"] if values.get("name") else None
+                domain = values["domains"][0]["domain"] if values.get("domains") else None
+                rows.append((r["id"]["record_id"], name, domain))
+            if len(data) < 100:
+                break
+            page += 1
+    elif kind == "haste":
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            body = httpx.get(
+                f"{url}/v1/companies",
+                params=params,
+                headers={"Authorization": f"Bearer {creds['token']}"},
+            ).json()
+            rows += [(r["id"], r["name"], r["domain"]) for r in body["data"]]
+            if not body["meta"]["cursor"]["next"]:
+                break
+            params["cursor"] = body["meta"]["cursor"]["next"]
+    elif kind == "redivis":
+        response = httpx.get(
+            f"{url}/api/v1/tables/acme.crm.companies/rows",
+            params={"maxResults": 1000, "format": "jsonl"},
+            headers={"Authorization": f"Bearer {creds['token']}"},
+        )
+        lines = [json.loads(line) for line in response.text.splitlines() if line]
+        rows = [(str(r["id"]), r["name"], r["domain"]) for r in lines]
+    else:
+        data = httpx.get(
+            f"{url}/api/companies",
+            params={"range": json.dumps([0, 100_000])},
+            headers={"Authorization": f"Bearer {creds['token']}"},
+        ).json()
+        rows = [(str(r["id"]), r["name"], r["domain"]) for r in data]
+    return {i: {"name": name or None, "domain": domain or None} for i, name, domain in rows}

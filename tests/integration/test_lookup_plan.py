@@ -1,0 +1,226 @@
+"""The lookup planner over real HTTP: related records by the cheapest plan each API allows,
+counted at the emulators, and answers equal to the emulators' own data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import GraphQLClient
+from tests.integration.test_relations import cost, gateway_on
+from tests.integration.truth import companies, contact_companies
+
+pytestmark = pytest.mark.integration
+
+KINDS = ["revyops", "attio", "haste", "redivis", "basicsos"]
+
+
+def contacts_with(company: str) -> str:
+    return (
+        "query($p: String!, $n: Int!) { contacts(provider: $p, first: $n) "
+        f"{{ edges {{ node {{ remoteId name company {company} }} }} }} }}"
+    )
+
+
+@pytest.fixture(scope="module")
+def uncached(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    with gateway_on(emulators, cache=False) as server:
+        client = GraphQLClient(server.url)
+        yield client
+        client.http.close()
+
+
+@pytest.fixture
+def fresh(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    """A gateway with its cache, empty: the first query is cold."""
+    with gateway_on(emulators) as server:
+        client = GraphQLClient(server.url)
+        yield client
+        client.http.close()
+
+
+def check_companies(
+    kind: str, url: str, edges: list[dict[str, Any]], fields: tuple[str, ...]
+) -> None:
+    """Each contact's company is the one the emulator links it to, with its fields."""
+    links = contact_companies(kind, url, len(edges))
+    truth = companies(kind, url)
+    assert [e["node"]["remoteId"] for e in edges] == list(links)
+    for edge in edges:
+        node = edge["node"]
+        expected = links[node["remoteId"]]
+        if expected is None:
+            assert node["company"] is None
+            continue
+        assert node["company"]["remoteId"] == expected
+        for name in fields:
+            assert node["company"][name] == truth[expected][name], (node, name)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_contacts_with_company_id_and_name_cost_at_most_three(emulators, uncached, kind):
+    query = contacts_with("{ id remoteId name }")
+    ten, cost_ten = cost(emulators, kind, uncached, query, p=kind, n=10)
+    fifty, cost_fifty = cost(emulators, kind, uncached, query, p=kind, n=50)
+    assert cost_ten == cost_fifty <= 3
+    check_companies(kind, emulators[kind], fifty["contacts"]["edges"], ("name",))
+    check_companies(kind, emulators[kind], ten["contacts"]["edges"], ("name",))
+
+
+def test_haste_inline_company_costs_nothing_extra(emulators, uncached):
+    _, bare = cost(emulators, "haste", uncached, contacts_with("{ __typename }"), p="haste", n=50)
+    fragments = """
+    query($p: String!, $n: Int!) { contacts(provider: $p, first: $n) { edges { node {
+      remoteId company { ... on Company { id name } ...Named __typename }
+    } } } }
+    fragment Named on Company { remoteId provider }"""
+    for query in (contacts_with("{ id remoteId name }"), fragments):
+        data, requests = cost(emulators, "haste", uncached, query, p="haste", n=50)
+        assert requests == bare == 1  # the contacts' page, nothing for their companies
+        check_companies("haste", emulators["haste"], data["contacts"]["edges"], ("name",))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        contacts_with("{ remoteId name domain }"),
+        contacts_with("{ ...Full }") + " fragment Full on Company { remoteId name domain }",
+        # A directive makes the selection a guess: looked up, to be safe.
+        contacts_with("{ name remoteId @include(if: true) domain }"),
+    ],
+)
+def test_fields_the_api_does_not_send_inline_are_looked_up(emulators, uncached, query):
+    data, requests = cost(emulators, "haste", uncached, query, p="haste", n=50)
+    # The page, then the 200 companies read whole in two pages of 100: not a GET each.
+    assert requests == 3
+    check_companies("haste", emulators["haste"], data["contacts"]["edges"], ("name", "domain"))
+
+
+def test_a_directive_on_covered_fields_still_answers(emulators, uncached):
+    query = contacts_with("{ name remoteId @skip(if: false) }")
+    data, requests = cost(emulators, "haste", uncached, query, p="haste", n=10)
+    assert requests <= 3
+    check_companies("haste", emulators["haste"], data["contacts"]["edges"], ("name",))
+
+
+def test_revyops_companies_of_100_contacts_cost_two_cold_and_none_warm(emulators, fresh):
+    query = contacts_with("{ name }")
+    cold_data, cold = cost(emulators, "revyops", fresh, query, p="revyops", n=100)
+    warm_data, warm = cost(emulators, "revyops", fresh, query, p="revyops", n=100)
+    assert cold <= 2  # the page of contacts, the companies in one page of up to 1,000
+    assert warm == 0
+    assert warm_data == cold_data
+    edges = [{"node": {**e["node"]}} for e in cold_data["contacts"]["edges"]]
+    links = contact_companies("revyops", emulators["revyops"], 100)
+    truth = companies("revyops", emulators["revyops"])
+    for edge in edges:
+        expected = links[edge["node"]["remoteId"]]
+        name = None if expected is None else {"name": truth[expected]["name"]}
+        assert edge["node"]["company"] == name
+
+
+def test_a_write_clears_the_whole_read(emulators, fresh):
+    query = contacts_with("{ id name }")
+    data, _ = cost(emulators, "revyops", fresh, query, p="revyops", n=20)
+    node = next(e["node"]["company"] for e in data["contacts"]["edges"] if e["node"]["company"])
+    mutation = """
+    mutation($id: ID!, $name: String!) {
+      updateCompany(input: {id: $id, name: $name}) { company { name } userErrors { message } }
+    }"""
+    renamed = node["name"] + " (renamed)"
+    try:
+        fresh.data(mutation, {"id": node["id"], "name": renamed})
+        again, requests = cost(emulators, "revyops", fresh, query, p="revyops", n=20)
+        assert requests > 0
+        names = {
+            e["node"]["company"]["name"] for e in again["contacts"]["edges"] if e["node"]["company"]
+        }
+        assert renamed in names
+    finally:
+        fresh.data(mutation, {"id": node["id"], "name": node["name"]})
+
+
+NESTED = """
+query($p: String!, $n: Int!) { companies(provider: $p, first: $n) { edges { node {
+  remoteId contacts(first: 3) { edges { node { remoteId } } pageInfo { hasNextPage } }
+} } } }"""
+WHOLE = """
+query($p: String!, $n: Int!) { companies(provider: $p, first: $n) { edges { node {
+  remoteId contacts(first: 100) { edges { node { remoteId } } }
+} } } }"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nested_windows_of_20_companies(emulators, uncached, naive_gateway, kind):
+    data, requests = cost(emulators, kind, uncached, NESTED, p=kind, n=20)
+    before, naive_requests = cost(emulators, kind, naive_gateway, NESTED, p=kind, n=20)
+    assert data == before  # cursors aside (each gateway has its own secret)
+    whole = uncached.data(WHOLE, {"p": kind, "n": 20})
+    for got, full in zip(data["companies"]["edges"], whole["companies"]["edges"], strict=True):
+        ids = [e["node"]["remoteId"] for e in full["node"]["contacts"]["edges"]]
+        window = got["node"]["contacts"]
+        assert [e["node"]["remoteId"] for e in window["edges"]] == ids[:3]
+        assert window["pageInfo"]["hasNextPage"] == (len(ids) > 3)
+    assert requests < naive_requests
+    if kind == "revyops":
+        # The companies' page, their domains in one read whole (not a GET each), and the
+        # contacts of each company by its domain.
+        assert requests == 1 + 1 + 20
+
+
+@pytest.fixture(scope="module")
+def naive_gateway(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
+    with gateway_on(emulators, cache=False, batching=False) as server:
+        client = GraphQLClient(server.url)
+        yield client
+        client.http.close()
+
+
+PAGE = """
+query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+  node(id: $id) { ... on Company {
+    contacts(first: $first, after: $after, last: $last, before: $before) {
+      edges { cursor node { remoteId } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  } }
+}"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nested_paging_forward_and_backward_matches_the_whole_list(emulators, uncached, kind):
+    whole = uncached.data(WHOLE.replace("remoteId contacts", "id contacts"), {"p": kind, "n": 8})
+    lists = {
+        c["node"]["id"]: [e["node"]["remoteId"] for e in c["node"]["contacts"]["edges"]]
+        for c in whole["companies"]["edges"]
+    }
+    company = max(lists, key=lambda i: len(lists[i]))
+    expected = lists[company]
+    assert len(expected) >= 3
+
+    def window(company: str = company, **args: object) -> dict[str, Any]:
+        contacts: dict[str, Any] = uncached.data(PAGE, {"id": company, **args})["node"]["contacts"]
+        return contacts
+
+    seen: list[str] = []
+    page = window(first=2)
+    while True:
+        seen += [e["node"]["remoteId"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        page = window(first=2, after=page["pageInfo"]["endCursor"])
+    assert seen == expected
+    backward: list[str] = []
+    page = window(last=2)
+    while True:
+        backward = [e["node"]["remoteId"] for e in page["edges"]] + backward
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        page = window(last=2, before=page["pageInfo"]["startCursor"])
+    assert backward == expected
+    # A cursor stays bound to its parent: another company's list refuses it.
+    other = next(i for i in lists if i != company)
+    body = uncached.post(PAGE, {"id": other, "first": 2, "after": page["pageInfo"]["endCursor"]})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
