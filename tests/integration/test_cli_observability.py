@@ -112,10 +112,10 @@ def test_serve_logs_one_line_per_operation_at_info_and_none_above(
     if level == "info":
         assert len(lines) == 2, stderr
         assert all("operation=Listed " in line and " cost=" in line for line in lines)
-        assert "Uvicorn running on" in stderr
+        assert "Application startup complete" in stderr
     else:
         assert lines == []
-        assert "Uvicorn running on" not in stderr
+        assert "Application startup complete" not in stderr
 
 
 def test_emulate_takes_a_log_level(tmp_path: Path) -> None:

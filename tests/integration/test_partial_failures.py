@@ -81,14 +81,19 @@ def test_a_malformed_id_fails_only_its_item(world: World, kind: str, bad: str) -
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_ids_that_do_not_or_cannot_exist_are_null_without_errors(world: World, kind: str) -> None:
+def test_ids_that_cannot_exist_are_null_and_unknown_providers_fail_alone(world: World, kind: str) -> None:
     edges = world.client.data(
         f'{{ contacts(provider: "{kind}", first: 1) {{ edges {{ node {{ id }} }} }} }}'
     )["contacts"]["edges"]
     good = edges[0]["node"]["id"]
     ids = [gid("Contact", kind, "../x"), good, gid("Contact", "nowhere", "1")]
     body = world.client.post(NODES, {"ids": ids})
-    assert body == {"data": {"nodes": [None, {"id": good}, None]}}
+    assert body["data"] == {"nodes": [None, {"id": good}, None]}
+    # An id the provider cannot have is simply not found; a provider this gateway does
+    # not have is the client's mistake, said at its own index only.
+    [error] = body["errors"]
+    assert error["path"] == ["nodes", 2]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 @pytest.mark.parametrize("kind", sorted(PER_PARENT))
