@@ -33,7 +33,7 @@ from gateway.settings import Settings
 pytestmark = pytest.mark.integration
 
 CONTACTS = 'query ListContacts { contacts(provider: "haste", first: 3) { edges { node { id } } } }'
-TRACED = 'query Traced { contacts(provider: "haste", first: 7) { edges { node { id company { id } } } } }'
+TRACED = 'query Traced { contacts(provider: "haste", first: 7) { edges { node { id company { id domain } } } } }'
 COMPANIES = (
     'query ListCompanies { companies(provider: "haste", first: 3) { edges { node { id } } } }'
 )
