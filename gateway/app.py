@@ -64,7 +64,9 @@ def create_router(settings: Settings) -> APIRouter:
                 client = await stack.enter_async_context(
                     open_client(provider, cls.client_auth(provider))
                 )
-                sources[provider.name] = cls(provider, client, cache=settings.cache)
+                sources[provider.name] = cls(
+                    provider, client, cache=settings.cache, blocks=settings.blocks
+                )
             gateway.sources = sources
             log.info("gateway ready with providers: %s", ", ".join(sources) or "none")
             yield

@@ -48,9 +48,16 @@ def _parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true", help="Do not cache upstream reads across requests."
     )
     serve.add_argument(
+        "--no-blocks",
+        action="store_true",
+        help="Fetch each list window with the exact page that fits it instead of reading "
+        "cached blocks (for comparisons only).",
+    )
+    serve.add_argument(
         "--emulator-rate-limits",
         action="store_true",
-        help="With --demo: let the emulators enforce their providers' rate limits.",
+        help="With --demo: the emulators enforce their providers' rate limits, and the "
+        "gateway keeps under them (without it, neither throttles).",
     )
 
     emulate = commands.add_parser("emulate", help="Run one provider API emulator.")
@@ -91,16 +98,17 @@ def _serve(args: argparse.Namespace) -> int:
         options = EmulatorOptions(rate_limits=args.emulator_rate_limits)
         for kind in demo_kinds():
             servers.append(_server(create_emulator(kind, options), "127.0.0.1", DEMO_PORTS[kind]))
-        settings: Settings = demo_settings()
+        settings: Settings = demo_settings(rate_limits=args.emulator_rate_limits)
     else:
         settings = load_settings(args.config)
         if not settings.providers:
             raise ConfigError("no providers configured: pass --config FILE, or --demo")
-    if args.no_batching or args.no_cache:
+    if args.no_batching or args.no_cache or args.no_blocks:
         settings = settings.model_copy(
             update={
                 "batching": settings.batching and not args.no_batching,
                 "cache": settings.cache and not args.no_cache,
+                "blocks": settings.blocks and not args.no_blocks,
             }
         )
     servers.append(_server(create_app(settings), args.host, args.port))

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from gateway.blocks import BlockCache
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
@@ -68,6 +71,9 @@ def open_client(settings: ProviderSettings, auth: ClientAuth) -> httpx.AsyncClie
 
 
 ErrorMessage = Callable[[Any], str | None]
+
+# Set inside `Upstream.uncached()`: per task, so concurrent reads elsewhere keep the cache.
+_uncached: ContextVar[bool] = ContextVar("uncached", default=False)
 
 # Above this a number is milliseconds since the epoch (Redivis), not seconds.
 _EPOCH_MILLIS = 10**10
@@ -167,6 +173,8 @@ class Upstream:
             else CircuitBreaker(clock=clock)
         )
         self.cache: ReadCache[httpx.Response] | None = None
+        # Parsed blocks of lists (gateway.blocks), cleared with `cache` by every write.
+        self.block_cache: BlockCache | None = None
 
     async def request(
         self,
@@ -185,7 +193,7 @@ class Upstream:
         """
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "OPTIONS")
-        if idempotent and cached and self.cache is not None:
+        if idempotent and cached and self.cache is not None and not _uncached.get():
             key = (
                 method,
                 path,
@@ -198,8 +206,26 @@ class Upstream:
         try:
             return await self._send(method, path, params, json_body, ok_statuses, idempotent)
         finally:
-            if not idempotent and self.cache is not None:
-                self.cache.clear()  # a write (even one that seemed to fail) may change any read
+            if not idempotent:
+                self.evict()  # a write (even one that seemed to fail) may change any read
+
+    def evict(self) -> None:
+        """Forget every cached read of this provider instance: responses, blocks, records."""
+        if self.cache is not None:
+            self.cache.clear()
+        if self.block_cache is not None:
+            self.block_cache.clear()
+
+    @staticmethod
+    @contextmanager
+    def uncached() -> Iterator[None]:
+        """Reads inside skip the response cache: their caller caches what it parsed (a block),
+        and the same data twice would only take memory."""
+        token = _uncached.set(True)
+        try:
+            yield
+        finally:
+            _uncached.reset(token)
 
     async def _send(
         self,
