@@ -293,6 +293,8 @@ async def paginate_offsets(
         reach = None if args.first is None else start + args.first
         hi = min(e for e in (before, reach) if e is not None)
         lo = max(start, hi - args.last) if args.last is not None and reach is None else start
+        if block_size and args.last is not None and reach is not None:
+            hi = lo + 1  # in blocks: the total first, then only the window's blocks
         await reader.read(lo, hi)
     else:
         # `last` from the end of the list: the first read learns the total,
@@ -691,7 +693,7 @@ class _Reader(Generic[T]):
             )
             start = items[0][0].c if items else prior
         more = len(collected) > count or start is not None or at.s
-        return collected[len(collected) - count :] if count else [], more
+        return collected[max(0, len(collected) - count) :] if count else [], more
 
     async def _before_reversed(
         self, at: _Pos, count: int, collected: Items[T]
