@@ -107,7 +107,8 @@ def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
     (settings,) = built
     assert settings.providers
     assert all(p.rate_limit is flag for p in settings.providers)
-    assert options and all(o.rate_limits is flag for o in options)
+    assert options
+    assert all(o.rate_limits is flag for o in options)
     assert settings.blocks is True
     assert main([*argv, "--no-blocks"]) == 0
     assert built[1].blocks is False
@@ -118,5 +119,5 @@ def test_blocks_are_on_by_default_and_sized_per_provider():
 
     assert Settings().blocks is True
     assert ProviderSettings(name="a", kind="attio", base_url="http://x").block_size is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="block_size"):
         ProviderSettings(name="a", kind="attio", base_url="http://x", block_size=0)
