@@ -98,9 +98,12 @@ def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
 
     monkeypatch.setattr(gateway.cli, "_serve_all", no_servers)
     monkeypatch.setattr(gateway.app, "create_app", lambda settings: built.append(settings))
-    monkeypatch.setattr(
-        gateway.cli, "create_emulator", lambda kind, opts: options.append(opts) or object()
-    )
+
+    def emulator(kind: str, opts: Any) -> object:
+        options.append(opts)
+        return object()
+
+    monkeypatch.setattr(gateway.cli, "create_emulator", emulator)
     monkeypatch.setattr(gateway.cli, "_server", lambda app, host, port: app)
     argv = ["serve", "--demo"] + (["--emulator-rate-limits"] if flag else [])
     assert main(argv) == 0
