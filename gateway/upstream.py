@@ -218,10 +218,10 @@ class Upstream:
 
     @staticmethod
     @contextmanager
-    def uncached() -> Iterator[None]:
+    def uncached(skip: bool = True) -> Iterator[None]:
         """Reads inside skip the response cache: their caller caches what it parsed (a block),
-        and the same data twice would only take memory."""
-        token = _uncached.set(True)
+        and the same data twice would only take memory. `skip=False` undoes it inside."""
+        token = _uncached.set(skip)
         try:
             yield
         finally:

@@ -43,7 +43,7 @@ from gateway.records import (
     full_name,
 )
 from gateway.resilience import Window
-from gateway.upstream import ClientAuth
+from gateway.upstream import ClientAuth, Upstream
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
 NOTE_TABLES = {
@@ -385,9 +385,15 @@ class BasicsOS(DataSource):
         # The first table's window and the others' totals at once, then whatever
         # of the window lies in the later tables.
         tables = list(NOTE_TABLES)
+
+        async def counted(table: str) -> tuple[list[AnyRecord], int]:
+            # Every block of notes asks the same totals: cached even inside a block read.
+            with Upstream.uncached(False):
+                return await self._range(table, 0, 0, where, params)
+
         first, *counts = await asyncio.gather(
             self._range(tables[0], offset, offset + size - 1, where, params),
-            *(self._range(t, 0, 0, where, params) for t in tables[1:]),
+            *(counted(t) for t in tables[1:]),
         )
         totals = [first[1]] + [c[1] for c in counts]
         items = list(first[0])
