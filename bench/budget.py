@@ -296,6 +296,7 @@ def main() -> dict[str, Any]:
                     "blocks" if c["blocks"] else "no-blocks",
                     c["requests"],
                     c["users_failed"],
+                    ", ".join(f"{k} {v}" for k, v in c["errors"].items()) or "-",
                     c["records_read"],
                     c["seconds"],
                 ]
@@ -305,6 +306,7 @@ def main() -> dict[str, Any]:
     )
     within = all(r["requests"] <= 2 * r["floor"] and r["repeat"] == 0 for r in rows if r["blocks"])
     print(f"targets (blocks): walk <= 2x floor and repeat 0 everywhere: {within}")
+    print(f"cache_ttl {CACHE_TTL:.0f} s, so the repeat walk runs within it")
     data = {
         "walks": rows,
         "many_users": crowd,
