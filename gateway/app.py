@@ -77,7 +77,9 @@ class ProviderClients:
                     client = await stack.enter_async_context(
                         open_client(provider, cls.client_auth(provider))
                     )
-                    sources[provider.name] = cls(provider, client, cache=self.settings.cache)
+                    sources[provider.name] = cls(
+                        provider, client, cache=self.settings.cache, blocks=self.settings.blocks
+                    )
                 self._stack = stack.pop_all()
             self.gateway.sources = sources
             log.info("gateway ready with providers: %s", ", ".join(sources) or "none")

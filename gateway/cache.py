@@ -168,6 +168,11 @@ class ReadCache(Generic[V]):
         # Made from a stale value of another cache: it is as old as that value.
         return value, self.timer() - max(ages, default=0.0)
 
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """Hits, misses and stale serves so far."""
+        return self.hits, self.misses, self.stale
+
     def clear(self) -> None:
         """Forget every entry, stale ones too: a write may have changed any of them."""
         self._store.clear()

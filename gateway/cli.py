@@ -62,9 +62,16 @@ def _parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true", help="Do not cache upstream reads across requests."
     )
     serve.add_argument(
+        "--no-blocks",
+        action="store_true",
+        help="Fetch each list window with the exact page that fits it instead of reading "
+        "cached blocks (for comparisons only).",
+    )
+    serve.add_argument(
         "--emulator-rate-limits",
         action="store_true",
-        help="With --demo: let the emulators enforce their providers' rate limits.",
+        help="With --demo: the emulators enforce their providers' rate limits, and the "
+        "gateway keeps under them (without it, neither throttles).",
     )
     serve.add_argument(
         "--log-level",
@@ -146,18 +153,19 @@ def _serve(args: argparse.Namespace) -> int:
         except PortInUse:
             _close(servers)
             raise
-        settings: Settings = demo_settings()
+        settings: Settings = demo_settings(rate_limits=args.emulator_rate_limits)
     else:
         settings = load_settings(args.config)
         if not settings.providers:
             raise ConfigError("no providers configured: pass --config FILE, or --demo")
     if args.log_level:
         settings = settings.model_copy(update={"log_level": args.log_level.upper()})
-    if args.no_batching or args.no_cache:
+    if args.no_batching or args.no_cache or args.no_blocks:
         settings = settings.model_copy(
             update={
                 "batching": settings.batching and not args.no_batching,
                 "cache": settings.cache and not args.no_cache,
+                "blocks": settings.blocks and not args.no_blocks,
             }
         )
     level = settings.log_level.lower()

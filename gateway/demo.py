@@ -23,7 +23,7 @@ def demo_kinds() -> list[str]:
     return [kind for kind in KINDS if kind in available_kinds()]
 
 
-def demo_provider(kind: str, base_url: str) -> ProviderSettings:
+def demo_provider(kind: str, base_url: str, *, rate_limit: bool = True) -> ProviderSettings:
     return ProviderSettings.model_validate(
         {
             "name": kind,
@@ -31,18 +31,25 @@ def demo_provider(kind: str, base_url: str) -> ProviderSettings:
             "base_url": base_url,
             "credentials": DEMO_CREDENTIALS[kind],
             "remote_data": True,
+            "rate_limit": rate_limit,
         }
     )
 
 
-def demo_settings(host: str = "127.0.0.1") -> Settings:
+def demo_settings(host: str = "127.0.0.1", *, rate_limits: bool = False) -> Settings:
     """Settings pointing one provider of each kind, named after it, at its emulator.
 
-    Everything a deployment hides is on: the demo is for exploring. The cursor secret is
-    random per process whatever the environment says.
+    Everything a deployment hides is on: the demo is for exploring. The gateway keeps the
+    providers' rate limits exactly when the emulators enforce them (`rate_limits`): its own
+    limiter must not throttle a demo whose emulators do not. The cursor secret is random
+    per process whatever the environment says.
     """
+    providers = [
+        demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}", rate_limit=rate_limits)
+        for k in demo_kinds()
+    ]
     return Settings(
-        providers=[demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}") for k in demo_kinds()],
+        providers=providers,
         cursor_secret=None,
         graphiql=True,
         introspection=True,

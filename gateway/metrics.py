@@ -168,10 +168,13 @@ class _LiveCollector:
             current = upstream.breaker.state
             for state in CircuitState:
                 circuits.add_metric([name, state.value], 1.0 if state is current else 0.0)
-            if upstream.cache is not None:
-                events[name, "hit"] += upstream.cache.hits
-                events[name, "miss"] += upstream.cache.misses
-                events[name, "stale"] += upstream.cache.stale
+            # Responses, list blocks and whole collections alike.
+            for store in (upstream.cache, *upstream.derived):
+                if store is not None:
+                    hits, misses, stale = store.counts
+                    events[name, "hit"] += hits
+                    events[name, "miss"] += misses
+                    events[name, "stale"] += stale
         for (provider, event), count in sorted(events.items()):
             cache.add_metric([provider, event], count)
         yield circuits

@@ -27,7 +27,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -218,10 +218,13 @@ def cover(
 class _OffsetReader(Generic[T]):
     """Fetches rows by offset and remembers them and the total."""
 
-    def __init__(self, fetch: OffsetFetch[T], max_size: int, aligned: bool) -> None:
+    def __init__(
+        self, fetch: OffsetFetch[T], max_size: int, aligned: bool, block: int | None = None
+    ) -> None:
         self._fetch = fetch
         self._max_size = max_size
         self._aligned = aligned
+        self._block = block
         self.rows: dict[int, T] = {}
         self.total: int | None = None
         self.requests = 0
@@ -232,9 +235,14 @@ class _OffsetReader(Generic[T]):
         The first request tells the total; the rest, minus those starting past
         it, go out concurrently.
         """
-        plan = cover(
-            start, max(end, start + 1), self._max_size, aligned=self._aligned, stretch=stretch
-        )
+        if self._block is not None:
+            # Whole aligned blocks, the same whatever the window, so windows share them.
+            b = self._block
+            plan = [(k * b, b) for k in range(start // b, (max(end, start + 1) - 1) // b + 1)]
+        else:
+            plan = cover(
+                start, max(end, start + 1), self._max_size, aligned=self._aligned, stretch=stretch
+            )
         # Where each request's new rows begin: a request is useless once that is past the total.
         needed_from = [start] + [offset + size for offset, size in plan[:-1]]
         if self.total is None:
@@ -266,16 +274,19 @@ async def paginate_offsets(
     binding: str,
     max_request_size: int,
     aligned: bool,
+    block_size: int | None = None,
 ) -> ConnectionSlice[T]:
     """Resolve a Relay window over an API addressed by offsets.
 
     `args` must have passed `check_args`. `fetch(offset, size)` performs one
     upstream request; for `aligned` APIs `offset` is a multiple of `size`.
+    `block_size`: read only whole blocks [k*size, (k+1)*size) (the caller caches
+    them), learning the total from the first block of the window.
     """
     after = _offset(codec, args.after, binding, "after")
     before = _offset(codec, args.before, binding, "before")
     start = after + 1 if after is not None else 0
-    reader: _OffsetReader[T] = _OffsetReader(fetch, max_request_size, aligned)
+    reader: _OffsetReader[T] = _OffsetReader(fetch, max_request_size, aligned, block_size)
 
     if before is not None or args.first is not None:
         # The window's far end is known without the total, unless `first` and
@@ -284,13 +295,16 @@ async def paginate_offsets(
         reach = None if args.first is None else start + args.first
         hi = min(e for e in (before, reach) if e is not None)
         lo = max(start, hi - args.last) if args.last is not None and reach is None else start
+        if block_size and args.last is not None and reach is not None:
+            hi = lo + 1  # in blocks: the total first, then only the window's blocks
         await reader.read(lo, hi)
     else:
         # `last` from the end of the list: the first read learns the total,
         # and holds the whole window when the list is short; its pages reach
         # as far as they can, so the tail left to read is as short as can be.
         assert args.last is not None
-        await reader.read(start, start + args.last, stretch=True)
+        # In blocks: the window's first block tells the total, the tail's blocks follow.
+        await reader.read(start, start + (1 if block_size else args.last), stretch=True)
     assert reader.total is not None
     window = _Window.of(args, after, before, reader.total)
     missing = [i for i in range(window.lo, window.hi) if i not in reader.rows]
@@ -497,21 +511,68 @@ class _Pos:
 
 Items = list[tuple[_Pos, T]]
 
+_UNKNOWN = object()
+
+
+class BlockChain:
+    """What block reads learnt about a list's order: which block precedes which.
+
+    In block mode every page is a block of the same size read from a position,
+    so the block whose `next` is P is the one before the block at P: reading
+    backward then costs only blocks not yet cached. The block that ends the list
+    is remembered too, so `last` alone continues from a list read forward.
+    `store` is shared and bounded (a TTL cache); `prefix` names the list.
+    """
+
+    def __init__(self, store: MutableMapping[Hashable, Any], prefix: Hashable = ()) -> None:
+        self._store = store
+        self._prefix = prefix
+
+    def link(self, handle: str, start: str | None, following: str) -> None:
+        """The block of `handle` at `start` is followed by the one at `following`."""
+        self._store[(self._prefix, handle, following)] = start
+
+    def before(self, handle: str, start: str | None) -> Any:
+        """Where the block before the one at `start` starts, or `_UNKNOWN`."""
+        return self._store.get((self._prefix, handle, start), _UNKNOWN)
+
+    def set_end(self, handle: str, start: str | None) -> None:
+        self._store[(self._prefix, "end")] = (handle, start)
+
+    def end(self) -> tuple[str, str | None] | None:
+        """The forward list's handle and where its last block starts, if known."""
+        value = self._store.get((self._prefix, "end"))
+        return value if isinstance(value, tuple) else None
+
 
 class _Reader(Generic[T]):
     """Reads runs of items around known positions, counting nothing twice."""
 
-    def __init__(self, api: SequentialAPI[T], provider: str) -> None:
+    def __init__(
+        self,
+        api: SequentialAPI[T],
+        provider: str,
+        block: int | None = None,
+        chain: BlockChain | None = None,
+    ) -> None:
         self.api = api
         self.provider = provider
-        self.max = api.max_request_size
+        self.max = block or api.max_request_size
+        # Block mode: every read is `block` items from a position, cached by the API.
+        self.block = block
+        self.chain = chain if block else None
 
     async def _page(self, at: _Pos, start: str | None, limit: int) -> tuple[Items[T], SeqPage[T]]:
+        limit = self.block or limit
         page = await self.api.fetch(at.h, start, limit)
         if self.api.has_previous and page.previous is None and not at.s:
             start = None  # the page starts the list: reading from the start is the same
         last = len(page.items) - 1
         ends = page.next is None or len(page.items) < limit
+        if self.chain is not None and page.next is not None and not ends:
+            self.chain.link(at.h, start, page.next)
+        elif self.chain is not None and not at.r and not at.s:
+            self.chain.set_end(at.h, start)
         items = [
             (
                 _Pos(
@@ -540,7 +601,7 @@ class _Reader(Generic[T]):
         position: str | None = start
         while True:
             # Ask one item even for an empty window: whether any follows is the answer.
-            limit = min(self.max, max(1, skip + count - len(out)))
+            limit = self.block or min(self.max, max(1, skip + count - len(out)))
             items, page = await self._page(at, position, limit)
             out += items[skip:]
             skip = max(0, skip - len(items))
@@ -561,6 +622,15 @@ class _Reader(Generic[T]):
         return await self.forward(at, at.c, at.i + 1, count)
 
     async def head(self, reverse: bool, count: int) -> tuple[Items[T], bool]:
+        end = self.chain.end() if reverse and self.chain is not None else None
+        if end is not None:
+            # The list was read forward to its end: its last blocks are cached.
+            handle, start = end
+            items, page = await self._page(_Pos(h=handle, k=""), start, self.max)
+            if page.next is None or len(page.items) < self.max:
+                past = _Pos(h=handle, k=items[-1][0].k if items else "", i=len(items), c=start)
+                run, more = await self._before_blocks(past, count, items)
+                return run[::-1], more
         handle = await self.api.open(reverse, None)
         return await self.forward(_Pos(h=handle, k="", r=reverse), None, 0, count)
 
@@ -568,6 +638,9 @@ class _Reader(Generic[T]):
         """`count` items preceding `at` in its list, in list order; whether more precede them."""
         if count == 0:
             return [], not at.starts_list
+        if self.block is not None:
+            block, _ = await self._page(at, at.c, self.block)
+            return await self._before_blocks(at, count, block[: at.i])
         if at.i >= count or (at.c is None and not at.s):
             # All of them lie in the edge's own page, read again from its start.
             items, _ = await self._page(at, at.c, at.i) if at.i else ([], None)
@@ -585,6 +658,59 @@ class _Reader(Generic[T]):
             "page forward with `first`/`after` instead.",
             provider=provider,
         )
+
+    async def _before_blocks(
+        self, at: _Pos, count: int, collected: Items[T]
+    ) -> tuple[Items[T], bool]:
+        """`count` items before `at` in block mode, given those of its own block before it.
+
+        Earlier blocks come from the chain (cached), else hasteCRM's `previous`
+        of the block's start, else a keyset read the other way from the first
+        item collected."""
+        start = at.c
+        stepped: set[str] = set()
+        while len(collected) < count and (start is not None or at.s):
+            prior = self.chain.before(at.h, start) if self.chain is not None else _UNKNOWN
+            checked = prior is not _UNKNOWN
+            if not checked and self.api.has_previous:
+                _, page = await self._page(at, start, self.max)
+                prior = page.previous
+                if prior is None:
+                    start = None  # the block starts the list
+                    break
+            if prior is _UNKNOWN or prior in stepped:
+                return await self._before_reversed(at, count, collected)
+            assert prior is None or isinstance(prior, str)
+            if prior is not None:
+                stepped.add(prior)
+            items, page = await self._page(at, prior, self.max)
+            if checked and page.next != start:
+                # The list changed since the chain was learnt: read it the other way.
+                return await self._before_reversed(at, count, collected)
+            first = collected[0][0].k if collected else at.k
+            keys = [pos.k for pos, _ in items]
+            # A `previous` clamped at the list start may overlap what is collected.
+            collected = (
+                items[: keys.index(first)] + collected if first in keys else (items + collected)
+            )
+            start = items[0][0].c if items else prior
+        more = len(collected) > count or start is not None or at.s
+        return collected[max(0, len(collected) - count) :] if count else [], more
+
+    async def _before_reversed(
+        self, at: _Pos, count: int, collected: Items[T]
+    ) -> tuple[Items[T], bool]:
+        if not self.api.can_reverse:
+            raise Unsupported(
+                f"provider {self.provider!r} cannot page backward past the start of a "
+                "fetched page; page forward with `first`/`after` instead.",
+                provider=self.provider,
+            )
+        first = collected[0][0].k if collected else at.k
+        handle = await self.api.open(not at.r, first)
+        other = _Pos(h=handle, k="", r=not at.r, s=True)
+        items, more = await self.forward(other, None, 0, count - len(collected))
+        return items[::-1] + collected, more
 
     async def _before_by_previous(self, at: _Pos, count: int) -> tuple[Items[T], bool]:
         want = count - at.i  # items needed before the edge's page
@@ -628,12 +754,16 @@ async def paginate_sequential(
     codec: CursorCodec,
     binding: str,
     provider: str,
+    block_size: int | None = None,
+    chain: BlockChain | None = None,
 ) -> ConnectionSlice[T]:
     """Resolve a Relay window over an API read forward from opaque positions.
 
     `hasNextPage` (forward) and `hasPreviousPage` (backward) are exact; the
     other flag is true only when an item is known to lie beyond the cursor.
     `totalCount` is left to the caller: such APIs rarely count.
+    `block_size`: read only blocks of that many items from a position (the API
+    caches them), so a cursor's page is its block; `chain` remembers their order.
     """
     if args.first is not None and args.last is not None:
         raise BadUserInput(
@@ -641,7 +771,7 @@ async def paginate_sequential(
         )
     after = _Pos.decode(codec, args.after, binding, "after", api)
     before = _Pos.decode(codec, args.before, binding, "before", api)
-    reader = _Reader(api, provider)
+    reader = _Reader(api, provider, block_size, chain)
     if after is not None and before is not None and after.k == before.k:
         # Nothing lies strictly between an edge and itself.
         items: Items[T] = []

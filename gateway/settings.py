@@ -93,6 +93,13 @@ class ProviderSettings(BaseModel):
     max_request_size: int | None = Field(
         None, ge=1, le=1000, description="Largest page asked of the API; the kind's default."
     )
+    block_size: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Records per block a list is read and cached in (at most "
+        "`max_request_size`); the kind's default: the API's largest page, at most 100.",
+    )
     rate_limit: bool = Field(True, description="Keep under the provider's documented limits.")
     rate_limits: list[tuple[int, float]] | None = Field(
         None, description="[requests, seconds] windows replacing the kind's documented ones."
@@ -291,6 +298,11 @@ class Settings(BaseSettings):
     default_page_size: int = Field(20, ge=1, le=1000)
     batching: bool = Field(True, description="Batch lookups with dataloaders (off: naive mode).")
     cache: bool = Field(True, description="Cache upstream reads across requests.")
+    blocks: bool = Field(
+        True,
+        description="Read lists in aligned blocks cached as records (off: each window is "
+        "fetched with the exact page that fits it).",
+    )
     max_page_size: int = Field(100, ge=1, le=1000)
     # Bounds of what a client may send, arguments and variables alike (5,000 tokens only
     # bound the document: one variable could otherwise carry 20,000 values).

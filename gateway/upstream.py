@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 
 from gateway import metrics
+from gateway.blocks import BlockCache
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
@@ -73,6 +76,8 @@ ErrorMessage = Callable[[Any], str | None]
 # After these a cached read past its TTL (within `stale_ttl`) beats an error: the provider's
 # budget is spent (no limiter slot before the deadline, or a 429 after the one wait).
 STALE_ON: tuple[type[Exception], ...] = (UpstreamRateLimited,)
+# Set inside `Upstream.uncached()`: per task, so concurrent reads elsewhere keep the cache.
+_uncached: ContextVar[bool] = ContextVar("uncached", default=False)
 
 # Above this a number is milliseconds since the epoch (Redivis), not seconds.
 _EPOCH_MILLIS = 10**10
@@ -172,6 +177,9 @@ class Upstream:
             else CircuitBreaker(clock=clock)
         )
         self.cache: ReadCache[httpx.Response] | None = None
+        # Caches of what was parsed from responses (list blocks, whole collections): every
+        # write clears them with `cache`.
+        self.derived: list[BlockCache | ReadCache[Any]] = []
 
     async def request(
         self,
@@ -190,7 +198,7 @@ class Upstream:
         """
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "OPTIONS")
-        if idempotent and cached and self.cache is not None:
+        if idempotent and cached and self.cache is not None and not _uncached.get():
             key = (
                 method,
                 path,
@@ -203,8 +211,26 @@ class Upstream:
         try:
             return await self._send(method, path, params, json_body, ok_statuses, idempotent)
         finally:
-            if not idempotent and self.cache is not None:
-                self.cache.clear()  # a write (even one that seemed to fail) may change any read
+            if not idempotent:
+                self.evict()  # a write (even one that seemed to fail) may change any read
+
+    def evict(self) -> None:
+        """Forget every cached read of this provider instance: responses, blocks, records."""
+        if self.cache is not None:
+            self.cache.clear()
+        for derived in self.derived:
+            derived.clear()
+
+    @staticmethod
+    @contextmanager
+    def uncached(skip: bool = True) -> Iterator[None]:
+        """Reads inside skip the response cache: their caller caches what it parsed (a block),
+        and the same data twice would only take memory. `skip=False` undoes it inside."""
+        token = _uncached.set(skip)
+        try:
+            yield
+        finally:
+            _uncached.reset(token)
 
     async def _send(
         self,

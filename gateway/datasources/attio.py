@@ -343,6 +343,8 @@ class Attio(DataSource):
     entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
     credential_names = ("api_key",)
     default_request_size = 100
+    # The real notes API pages at most 50 (`limit`); the seed's lists 100.
+    largest_pages = {Entity.NOTE: 50}
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
     id_formats = dict.fromkeys(Entity, UUID)
     # Lists of related records come inline with each record; notes are fetched per parent.

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from gateway.blocks import BlockCache
 from gateway.cache import ReadCache, fingerprint
 from gateway.errors import (
     BadUserInput,
@@ -32,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.listquery import ListQuery, QuerySupport
 from gateway.pagination import (
+    BlockChain,
     ConnectionArgs,
     ConnectionSlice,
     CursorCodec,
@@ -118,7 +120,12 @@ class DataSource(ABC):
     id_formats: ClassVar[Mapping[Entity, re.Pattern[str]]] = {}
 
     def __init__(
-        self, settings: ProviderSettings, client: httpx.AsyncClient, *, cache: bool = True
+        self,
+        settings: ProviderSettings,
+        client: httpx.AsyncClient,
+        *,
+        cache: bool = True,
+        blocks: bool = True,
     ) -> None:
         self.settings = settings
         self.name = settings.name
@@ -137,10 +144,30 @@ class DataSource(ABC):
             )
         # Whole reads held as parsed records, one per entity; a write clears them.
         self.wholes: ReadCache[WholeRead] = ReadCache(
-            tenant, ttl=settings.cache_ttl, maxsize=len(Entity), enabled=cache
+            tenant,
+            ttl=settings.cache_ttl,
+            maxsize=len(Entity),
+            enabled=cache,
+            stale_ttl=settings.stale_ttl,
+            stale_on=STALE_ON,
+            provider=settings.name,
         )
         # Collection sizes whole reads found: the next plan costs them by what they hold.
         self.sizes: dict[Entity, int] = {}
+        # Block reads (off: each window fetched exactly, for comparisons). Without the cache
+        # blocks still share identical concurrent reads, but are not kept.
+        self.blocks: BlockCache | None = None
+        if blocks:
+            self.blocks = BlockCache(
+                tenant,
+                ttl=settings.cache_ttl,
+                maxsize=settings.cache_size,
+                enabled=cache,
+                stale_ttl=settings.stale_ttl,
+                stale_on=STALE_ON,
+                provider=settings.name,
+            )
+        self.upstream.derived = [self.wholes, *([self.blocks] if self.blocks else [])]
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
 
@@ -165,6 +192,15 @@ class DataSource(ABC):
     ) -> OffsetPage[AnyRecord]:
         """Rows [offset, offset+size) of the entity's list (offset-addressable styles)."""
         raise NotImplementedError
+
+    # The API's largest page per entity where it is below `default_request_size`.
+    largest_pages: ClassVar[Mapping[Entity, int]] = {}
+
+    def block_size(self, entity: Entity) -> int:
+        """Records per block of the entity's lists: `block_size`, else the API's largest
+        page; at most 100 unless set, and never above `max_request_size`."""
+        largest = min(self.largest_pages.get(entity, self.max_request_size), self.max_request_size)
+        return min(self.settings.block_size or 100, largest)
 
     # Cursor and page-token styles: the list as `gateway.pagination.SequentialAPI` sees it.
     has_previous: ClassVar[bool] = False
@@ -465,8 +501,6 @@ class DataSource(ABC):
             raise self.not_found(entity, remote_id) from None
         except UpstreamRejected as error:
             raise InvalidInput(self.field_errors(error.body), provider=self.name) from None
-        finally:
-            self.wholes.clear()  # as the upstream cache: a write may change any whole read
 
     # --- shared ------------------------------------------------------------------------
 
@@ -531,10 +565,20 @@ class DataSource(ABC):
         query = query or ListQuery()
         self.check_query(entity, query)
         binding = binding_key(self.name, entity.value, query.key())
+        blocks = self.blocks
+        block = self.block_size(entity) if blocks is not None else None
         if self.style in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
 
             async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
-                return await self.fetch_offset(entity, offset, size, query)
+                if blocks is None:
+                    return await self.fetch_offset(entity, offset, size, query)
+
+                async def read() -> OffsetPage[AnyRecord]:
+                    with Upstream.uncached():
+                        return await self.fetch_offset(entity, offset, size, query)
+
+                key = ("offset", entity.value, query.key(), offset, size)
+                return await blocks.read(key, read)
 
             return await paginate_offsets(
                 args,
@@ -543,13 +587,17 @@ class DataSource(ABC):
                 binding=binding,
                 max_request_size=self.max_request_size,
                 aligned=self.style is PaginationStyle.PAGE_NUMBER,
+                block_size=block,
             )
+        listed = _EntityList(self, entity, query, block)
         window = await paginate_sequential(
             args,
-            api=_EntityList(self, entity, query),
+            api=listed,
             codec=codec,
             binding=binding,
             provider=self.name,
+            block_size=block,
+            chain=listed.chain,
         )
         if not self.can_count:
             return window
@@ -618,13 +666,21 @@ class DataSource(ABC):
 class _EntityList:
     """One entity's list of a data source, as the sequential pagination engine reads it."""
 
-    def __init__(self, source: DataSource, entity: Entity, query: ListQuery) -> None:
+    def __init__(
+        self, source: DataSource, entity: Entity, query: ListQuery, block: int | None = None
+    ) -> None:
         self.source = source
         self.entity = entity
         self.query = query
-        self.max_request_size = source.max_request_size
+        # In block mode every read is one block: a cursor's index stays below its size.
+        self.max_request_size = block or source.max_request_size
         self.has_previous = source.has_previous
         self.can_reverse = source.can_page_backward
+        self.block = block
+        self.chain: BlockChain | None = None
+        if block is not None and source.blocks is not None:
+            prefix = (source.blocks.tenant, entity.value, query.key(), block)
+            self.chain = BlockChain(source.blocks.links, prefix)
 
     def key(self, item: AnyRecord) -> str:
         return item.remote_id
@@ -640,4 +696,15 @@ class _EntityList:
 
     async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[AnyRecord]:
         # The validated query, not anything a cursor held, shapes the request.
-        return await self.source.fetch_page(self.entity, handle, position, limit, self.query)
+        blocks = self.source.blocks
+        if blocks is None or limit != self.block:
+            return await self.source.fetch_page(self.entity, handle, position, limit, self.query)
+
+        async def read() -> SeqPage[AnyRecord]:
+            with Upstream.uncached():
+                return await self.source.fetch_page(
+                    self.entity, handle, position, limit, self.query
+                )
+
+        key = ("seq", self.entity.value, self.query.key(), handle, position, limit)
+        return await blocks.read(key, read)

@@ -43,7 +43,7 @@ from gateway.records import (
     full_name,
 )
 from gateway.resilience import Window
-from gateway.upstream import ClientAuth
+from gateway.upstream import ClientAuth, Upstream
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
 NOTE_TABLES = {
@@ -382,22 +382,22 @@ class BasicsOS(DataSource):
     async def _notes(
         self, offset: int, size: int, where: dict[str, Any], params: dict[str, str]
     ) -> OffsetPage[AnyRecord]:
-        # The first table's window and the others' totals at once, then whatever
-        # of the window lies in the later tables.
+        # The three tables' totals (cached: every window asks the same, even inside a block
+        # read), then the part of the window each table holds, at once.
         tables = list(NOTE_TABLES)
-        first, *counts = await asyncio.gather(
-            self._range(tables[0], offset, offset + size - 1, where, params),
-            *(self._range(t, 0, 0, where, params) for t in tables[1:]),
-        )
-        totals = [first[1]] + [c[1] for c in counts]
-        items = list(first[0])
-        base = totals[0]
-        for table, total in zip(tables[1:], totals[1:], strict=True):
+
+        async def counted(table: str) -> int:
+            with Upstream.uncached(False):
+                return (await self._range(table, 0, 0, where, params))[1]
+
+        totals = list(await asyncio.gather(*(counted(t) for t in tables)))
+        reads, base = [], 0
+        for table, total in zip(tables, totals, strict=True):
             lo, hi = max(offset - base, 0), min(offset + size - base, total)
             if lo < hi:
-                rows, _ = await self._range(table, lo, hi - 1, where, params)
-                items += rows
+                reads.append(self._range(table, lo, hi - 1, where, params))
             base += total
+        items = [row for rows, _ in await asyncio.gather(*reads) for row in rows]
         return OffsetPage(offset, items, sum(totals))
 
     # --- batches ---------------------------------------------------------------------------

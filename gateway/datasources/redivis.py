@@ -331,9 +331,14 @@ class Redivis(DataSource):
     query_support = {entity: _support(entity) for entity in Entity}
 
     def __init__(
-        self, settings: ProviderSettings, client: httpx.AsyncClient, *, cache: bool = True
+        self,
+        settings: ProviderSettings,
+        client: httpx.AsyncClient,
+        *,
+        cache: bool = True,
+        blocks: bool = True,
     ) -> None:
-        super().__init__(settings, client, cache=cache)
+        super().__init__(settings, client, cache=cache, blocks=blocks)
         self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
         # Injectable, so tests of query polling need no wall-clock time.
         self.clock: Callable[[], float] = time.monotonic

@@ -81,7 +81,9 @@ def test_a_malformed_id_fails_only_its_item(world: World, kind: str, bad: str) -
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_ids_that_cannot_exist_are_null_and_unknown_providers_fail_alone(world: World, kind: str) -> None:
+def test_ids_that_cannot_exist_are_null_and_unknown_providers_fail_alone(
+    world: World, kind: str
+) -> None:
     edges = world.client.data(
         f'{{ contacts(provider: "{kind}", first: 1) {{ edges {{ node {{ id }} }} }} }}'
     )["contacts"]["edges"]

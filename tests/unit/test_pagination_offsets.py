@@ -251,3 +251,107 @@ def test_bad_cursors_name_their_argument(argument, cursor):
     assert caught.value.argument == argument
     assert argument in caught.value.message
     assert up.requests == []
+
+
+@dataclass
+class Blocks:
+    """Block mode: the engine asks whole aligned blocks, cached here as a data source does."""
+
+    up: Upstream
+    cached: dict[tuple[int, int], OffsetPage[int]] = field(default_factory=dict)
+
+    async def fetch(self, offset: int, size: int) -> OffsetPage[int]:
+        if (offset, size) not in self.cached:
+            self.cached[offset, size] = await self.up.fetch(offset, size)
+        return self.cached[offset, size]
+
+    def run(self, args: ConnectionArgs, block: int) -> ConnectionSlice[int]:
+        return asyncio.run(
+            paginate_offsets(
+                check_args(args, LIMITS),
+                fetch=self.fetch,
+                codec=CODEC,
+                binding=BINDING,
+                max_request_size=self.up.max_page,
+                aligned=self.up.aligned,
+                block_size=block,
+            )
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    total=st.integers(min_value=0, max_value=2500),
+    block=st.one_of(st.just(100), st.integers(min_value=1, max_value=100)),
+    aligned=st.booleans(),
+    steps=st.lists(step, min_size=1, max_size=8),
+)
+def test_block_windows_are_exact_slices_and_cost_at_most_their_blocks(total, block, aligned, steps):
+    up = Upstream(total, block, aligned)
+    blocks = Blocks(up)
+    edges_seen: list[str] = []
+    for kind, n, m, pick, r in steps:
+        cursor = None
+        if edges_seen:
+            cursor = {"start": edges_seen[0], "end": edges_seen[-1]}.get(pick) or edges_seen[
+                r % len(edges_seen)
+            ]
+        args = {
+            "first": ConnectionArgs(first=n),
+            "last": ConnectionArgs(last=n),
+            "first_after": ConnectionArgs(first=n, after=cursor),
+            "last_before": ConnectionArgs(last=n, before=cursor),
+            "after": ConnectionArgs(after=cursor),
+            "before": ConnectionArgs(before=cursor),
+            "both": ConnectionArgs(first=n, last=m, after=cursor),
+        }[kind]
+        effective = check_args(args, LIMITS)
+        up.requests.clear()
+        cached_before = set(blocks.cached)
+        result = blocks.run(args, block)
+        after, before = position(effective.after), position(effective.before)
+        want, has_previous, has_next = expected(total, effective, after, before)
+        assert [e.node for e in result.edges] == want
+        assert [position(e.cursor) for e in result.edges] == want
+        assert result.page_info.has_previous_page is has_previous
+        assert result.page_info.has_next_page is has_next
+        assert result.total_count == total
+        # Only whole aligned blocks, none read twice, and at most the window's blocks
+        # plus the one that tells the total.
+        assert all(offset % block == 0 and size == block for offset, size in up.requests)
+        assert not set(up.requests) & cached_before
+        spanned = {(i // block * block, block) for i in want}
+        assert len(up.requests) <= len(spanned) + 1
+        assert len(up.requests) <= len(spanned - cached_before) + 1
+        if spanned and spanned <= cached_before and kind not in ("last", "both"):
+            assert up.requests == []  # a window inside cached blocks costs nothing
+        # The same window again: every block it needs is cached.
+        up.requests.clear()
+        assert blocks.run(args, block) == result
+        assert up.requests == []
+        if result.edges:
+            edges_seen = [e.cursor for e in result.edges]
+
+
+def test_block_walks_cost_each_block_once():
+    up = Upstream(1000, 100, aligned=True)
+    blocks = Blocks(up)
+    seen, after = [], None
+    while True:
+        page = blocks.run(ConnectionArgs(first=37, after=after), 100)
+        seen += [e.node for e in page.edges]
+        if not page.page_info.has_next_page:
+            break
+        after = page.page_info.end_cursor
+    assert seen == list(range(1000))
+    assert sorted(up.requests) == [(k * 100, 100) for k in range(10)]
+    back: list[int] = []
+    before = None
+    while True:
+        page = blocks.run(ConnectionArgs(last=23, before=before), 100)
+        back = [e.node for e in page.edges] + back
+        if not page.page_info.has_previous_page:
+            break
+        before = page.page_info.start_cursor
+    assert back == list(range(1000))
+    assert len(up.requests) == 10  # backward: all from cached blocks

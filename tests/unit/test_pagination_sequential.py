@@ -11,7 +11,7 @@ exact `pageInfo`, and forward windows must cost the fewest pages.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from gateway.errors import BadUserInput, Unsupported
 from gateway.pagination import (
+    BlockChain,
     ConnectionArgs,
     ConnectionSlice,
     CursorCodec,
@@ -341,3 +342,117 @@ def test_any_signed_payload_is_read_or_refused_before_a_request(payload, argumen
     for handle, position, _ in up.requests:
         assert up.valid_handle(handle)
         assert position is None or up.valid_position(position)
+
+
+@dataclass
+class Blocks:
+    """Block mode: the upstream's blocks cached as a data source does, and their chain."""
+
+    up: Upstream
+    block: int
+    cached: dict[tuple[str, str | None, int], SeqPage[int]] = field(default_factory=dict)
+    links: dict[Any, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.max_request_size = self.block
+        self.has_previous = self.up.has_previous
+        self.can_reverse = self.up.can_reverse
+        self.key, self.open = self.up.key, self.up.open
+        self.valid_handle, self.valid_position = self.up.valid_handle, self.up.valid_position
+
+    async def fetch(self, handle: str, position: str | None, limit: int) -> SeqPage[int]:
+        assert limit == self.block, "block mode reads whole blocks only"
+        if (handle, position, limit) not in self.cached:
+            self.cached[handle, position, limit] = await self.up.fetch(handle, position, limit)
+        return self.cached[handle, position, limit]
+
+    def run(self, args: ConnectionArgs) -> ConnectionSlice[int]:
+        return asyncio.run(
+            paginate_sequential(
+                check_args(args, LIMITS),
+                api=self,
+                codec=CODEC,
+                binding=BINDING,
+                provider="sim",
+                block_size=self.block,
+                chain=BlockChain(self.links),
+            )
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    total=st.integers(min_value=0, max_value=2500),
+    block=st.one_of(st.just(100), st.integers(min_value=1, max_value=100)),
+    flavour=st.sampled_from(["cursor", "token"]),
+    steps=st.lists(step, min_size=1, max_size=8),
+)
+def test_block_windows_are_exact_slices_and_cost_at_most_their_blocks(total, block, flavour, steps):
+    up = Upstream(total, block, has_previous=flavour == "cursor", can_reverse=True)
+    blocks = Blocks(up, block)
+    edges_seen: list[str] = []
+    for kind, n, pick, r in steps:
+        cursor = other = None
+        if edges_seen:
+            cursor = {"start": edges_seen[0], "end": edges_seen[-1]}.get(pick) or edges_seen[
+                r % len(edges_seen)
+            ]
+            other = edges_seen[(r // 7) % len(edges_seen)]
+            if (item(other) or 0) < (item(cursor) or 0):
+                cursor, other = other, cursor
+        args = {
+            "first": ConnectionArgs(first=n),
+            "last": ConnectionArgs(last=n),
+            "first_after": ConnectionArgs(first=n, after=cursor),
+            "last_before": ConnectionArgs(last=n, before=cursor),
+            "after": ConnectionArgs(after=cursor),
+            "before": ConnectionArgs(before=cursor),
+            "between": ConnectionArgs(first=n, after=cursor, before=other),
+            "last_between": ConnectionArgs(last=n, after=cursor, before=other),
+        }[kind]
+        effective = check_args(args, LIMITS)
+        up.requests.clear()
+        cached_before = set(blocks.cached)
+        result = blocks.run(args)
+        after, before = item(effective.after), item(effective.before)
+        want, has_previous, has_next = expected(total, effective, after, before)
+        assert [e.node for e in result.edges] == want
+        assert [item(e.cursor) for e in result.edges] == want
+        assert result.page_info.has_previous_page is has_previous
+        assert result.page_info.has_next_page is has_next
+        # No block read twice; at most the blocks the window spans, plus two to find
+        # where it starts (a cursor's own block, a neighbour telling whether more follow).
+        assert all(limit == block for _, _, limit in up.requests)
+        assert not set(up.requests) & cached_before
+        size = effective.first if effective.first is not None else effective.last or 0
+        assert len(up.requests) <= -(-size // block) + 2
+        # The same window again costs nothing: its blocks are cached.
+        up.requests.clear()
+        again = blocks.run(args)
+        assert [e.node for e in again.edges] == want
+        assert up.requests == []
+        if result.edges:
+            edges_seen = [e.cursor for e in result.edges]
+
+
+@pytest.mark.parametrize("flavour", ["cursor", "token"])
+def test_block_walks_read_each_block_once(flavour):
+    up = Upstream(1000, 100, has_previous=flavour == "cursor", can_reverse=True)
+    blocks = Blocks(up, 100)
+
+    def walk(args: ConnectionArgs, forward: bool) -> list[int]:
+        seen: list[int] = []
+        while True:
+            page = blocks.run(args)
+            nodes = [e.node for e in page.edges]
+            seen = seen + nodes if forward else nodes + seen
+            if not (page.page_info.has_next_page if forward else page.page_info.has_previous_page):
+                return seen
+            cursor = page.page_info.end_cursor if forward else page.page_info.start_cursor
+            args = replace(args, after=cursor) if forward else replace(args, before=cursor)
+
+    assert walk(ConnectionArgs(first=37), True) == list(range(1000))
+    assert len(up.requests) == 10  # one per block
+    assert walk(ConnectionArgs(last=23), False) == list(range(1000))
+    assert len(up.requests) == 10  # backward from the end: the chain of cached blocks
+    assert up.opened == [(False, None)] * len(up.opened)

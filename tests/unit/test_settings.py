@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gateway.app import create_app
@@ -80,3 +82,45 @@ def test_cli_reports_config_errors_and_exits_2(tmp_path, capsys):
     assert main(["serve", "--config", str(path)]) == 2
     assert "providers[0].kind" in capsys.readouterr().err
     assert main(["serve", "--config", str(tmp_path / "absent.toml")]) == 2
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
+    """`serve --demo`: the gateway's limiter is on exactly with `--emulator-rate-limits`."""
+    import gateway.app
+    import gateway.cli
+
+    built: list[Any] = []
+    options: list[Any] = []
+
+    async def no_servers(servers: Any) -> None:
+        return None
+
+    monkeypatch.setattr(gateway.cli, "_serve_all", no_servers)
+    monkeypatch.setattr(gateway.app, "create_app", lambda settings: built.append(settings))
+
+    def emulator(kind: str, opts: Any) -> object:
+        options.append(opts)
+        return object()
+
+    monkeypatch.setattr(gateway.cli, "create_emulator", emulator)
+    monkeypatch.setattr(gateway.cli, "_server", lambda app, host, port: app)
+    argv = ["serve", "--demo"] + (["--emulator-rate-limits"] if flag else [])
+    assert main(argv) == 0
+    (settings,) = built
+    assert settings.providers
+    assert all(p.rate_limit is flag for p in settings.providers)
+    assert options
+    assert all(o.rate_limits is flag for o in options)
+    assert settings.blocks is True
+    assert main([*argv, "--no-blocks"]) == 0
+    assert built[1].blocks is False
+
+
+def test_blocks_are_on_by_default_and_sized_per_provider():
+    from gateway.settings import ProviderSettings, Settings
+
+    assert Settings().blocks is True
+    assert ProviderSettings(name="a", kind="attio", base_url="http://x").block_size is None
+    with pytest.raises(ValueError, match="block_size"):
+        ProviderSettings(name="a", kind="attio", base_url="http://x", block_size=0)

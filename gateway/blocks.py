@@ -1,0 +1,63 @@
+"""Blocks of lists, cached as parsed records, one store per provider instance.
+
+A list is read in aligned blocks of `block_size` records (gateway.pagination):
+offset APIs by block number, cursor and token APIs from the position that
+starts the block. A block is kept as the records it parsed to, so a window cut
+from cached blocks costs no request, no JSON parsing and no mapping. The store
+is bounded and ages out like the response cache (`cache_ttl`), its keys carry
+the tenant fingerprint, identical concurrent block reads share one request,
+and a write through the provider clears it with the response cache
+(`Upstream.evict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar, cast
+
+from cachetools import TTLCache
+
+from gateway.cache import ReadCache
+
+V = TypeVar("V")
+
+
+class BlockCache:
+    """Blocks by key, plus what block reads learnt about the order of cursor lists."""
+
+    def __init__(
+        self,
+        tenant: str,
+        *,
+        ttl: float,
+        maxsize: int,
+        enabled: bool = True,
+        stale_ttl: float = 0.0,
+        stale_on: tuple[type[Exception], ...] = (),
+        provider: str = "",
+    ) -> None:
+        self.tenant = tenant
+        # Blocks are served stale, as responses are, when the provider's budget is spent.
+        self._blocks: ReadCache[Any] = ReadCache(
+            tenant,
+            ttl=ttl,
+            maxsize=maxsize,
+            enabled=enabled,
+            stale_ttl=stale_ttl,
+            stale_on=stale_on,
+            provider=provider,
+        )
+        # Links between blocks (gateway.pagination.BlockChain): small, so as many as blocks.
+        self.links: TTLCache[Hashable, Any] = TTLCache(maxsize=maxsize if enabled else 1, ttl=ttl)
+
+    async def read(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
+        return cast(V, await self._blocks.get(key, fetch))
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """Hits, misses and stale serves so far."""
+        return self._blocks.hits, self._blocks.misses, self._blocks.stale
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self.links.clear()
