@@ -80,7 +80,9 @@ async def _serve_all(servers: Sequence[uvicorn.Server]) -> None:
 
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    # No access log line per request: it costs the warm path a tenth of its throughput.
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    return uvicorn.Server(config)
 
 
 def _serve(args: argparse.Namespace) -> int:

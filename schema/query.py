@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import relay
+from strawberry.types.nodes import SelectedField, Selection
 
 from gateway.pagination import ConnectionArgs
-from gateway.records import AnyRecord, Entity
+from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Info
-from resolvers.queries import find_node, find_nodes, list_records
+from resolvers.queries import find_node, find_nodes, list_records, prefetch
 from schema import convert
 from schema import filters as f
 from schema import types as t
@@ -22,6 +23,22 @@ C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.N
 Provider = Annotated[
     str, strawberry.argument(description="The configured provider instance to read from.")
 ]
+
+
+def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:  # a fragment: its fields count as the parent's
+            yield from _fields(selection.selections)
+
+
+def _selects_node_field(info: Info, name: str) -> bool:
+    """Whether the connection's selection reaches `edges { node { <name> } }`."""
+    level = list(info.selected_fields)
+    for wanted in ("edges", "node", name):
+        level = [f for parent in level for f in _fields(parent.selections) if f.name == wanted]
+    return bool(level)
 
 
 def _node(record: AnyRecord) -> Any:
@@ -112,6 +129,9 @@ class Query:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
         query = f.list_query(filter, order_by, provider)
         window = await list_records(info.context, Entity.CONTACT, provider, args, query)
+        if _selects_node_field(info, "company"):
+            ids = (getattr(e.node, "company_id", None) for e in window.edges)
+            await prefetch(info.context, provider, Link.CONTACT_COMPANY, Entity.COMPANY, ids)
         return convert.connection(t.ContactConnection, window)
 
     @strawberry.field(description="Companies of one provider, as a Relay connection.")
@@ -162,6 +182,9 @@ class Query:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
         query = f.list_query(filter, order_by, provider)
         window = await list_records(info.context, Entity.DEAL, provider, args, query)
+        if _selects_node_field(info, "company"):
+            ids = (getattr(e.node, "company_id", None) for e in window.edges)
+            await prefetch(info.context, provider, Link.DEAL_COMPANY, Entity.COMPANY, ids)
         return convert.connection(t.DealConnection, window)
 
     @strawberry.field(description="Notes of one provider, as a Relay connection.")

@@ -11,7 +11,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from gateway.records import Link
+from gateway.records import CompanyRecord, Entity, Link
 from resolvers.context import Info
 from schema import filters as f
 
@@ -124,6 +124,19 @@ class Record:
         return data
 
 
+def _company(record: Any, info: Info, link: Link, remote_id: str | None) -> Any:
+    """A to-one company link: the object itself when this request already looked it up (a
+    sync resolver: no coroutine, no task per node), else the awaitable lookup."""
+    from resolvers.loaders import NOT_READY
+    from resolvers.queries import ready_link
+    from schema import convert, links
+
+    found = ready_link(info.context, record.provider, link, Entity.COMPANY, remote_id)
+    if found is NOT_READY:
+        return links.one(record, info, link, remote_id)
+    return convert.company(found) if isinstance(found, CompanyRecord) else None
+
+
 @strawberry.type(description="A person in a CRM.")
 class Contact(relay.Node, Record):
     key: relay.NodeID[str]
@@ -139,10 +152,8 @@ class Contact(relay.Node, Record):
     company_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The company the contact belongs to; null if none.")
-    async def company(self, info: Info) -> Company | None:
-        from schema import links
-
-        return await links.one(self.record, info, Link.CONTACT_COMPANY, self.company_id)
+    def company(self, info: Info) -> Company | None:
+        return _company(self.record, info, Link.CONTACT_COMPANY, self.company_id)
 
     @strawberry.field(description="The contact's deals.")
     async def deals(
@@ -311,10 +322,8 @@ class Deal(relay.Node, Record):
     contact_ids: strawberry.Private[list[str]]
 
     @strawberry.field(description="The company the deal is with; null if none.")
-    async def company(self, info: Info) -> Company | None:
-        from schema import links
-
-        return await links.one(self.record, info, Link.DEAL_COMPANY, self.company_id)
+    def company(self, info: Info) -> Company | None:
+        return _company(self.record, info, Link.DEAL_COMPANY, self.company_id)
 
     @strawberry.field(description="The people on the deal.")
     async def contacts(
