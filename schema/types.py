@@ -105,10 +105,13 @@ class Record:
     updated_at: dt.datetime | None = strawberry.field(
         description="When the provider says the record last changed; null if it does not say."
     )
-    custom_fields: list[CustomField] = strawberry.field(
-        description="Provider fields with no unified counterpart."
-    )
     record: strawberry.Private[Any]
+
+    @strawberry.field(description="Provider fields with no unified counterpart.")
+    def custom_fields(self) -> list[CustomField]:
+        # Built only when asked for: a list of objects per record on every read otherwise.
+        fields: dict[str, Any] = self.record.custom_fields
+        return [CustomField(key=k, value=v) for k, v in fields.items()]
 
     @strawberry.field(
         description="The provider's own payload for the record, untouched; null unless the "
@@ -153,7 +156,9 @@ class Contact(relay.Node, Record):
 
     @strawberry.field(description="The company the contact belongs to; null if none.")
     def company(self, info: Info) -> Company | None:
-        return _company(self.record, info, Link.CONTACT_COMPANY, self.company_id)
+        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
+        found: Company | None = _company(self.record, info, Link.CONTACT_COMPANY, self.company_id)
+        return found
 
     @strawberry.field(description="The contact's deals.")
     async def deals(
@@ -323,7 +328,9 @@ class Deal(relay.Node, Record):
 
     @strawberry.field(description="The company the deal is with; null if none.")
     def company(self, info: Info) -> Company | None:
-        return _company(self.record, info, Link.DEAL_COMPANY, self.company_id)
+        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
+        found: Company | None = _company(self.record, info, Link.DEAL_COMPANY, self.company_id)
+        return found
 
     @strawberry.field(description="The people on the deal.")
     async def contacts(
