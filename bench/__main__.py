@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import faults, nplus1, pagination
+from bench import faults, nplus1, pagination, warm
 
-BENCHMARKS = [pagination, nplus1, faults]
+BENCHMARKS = [pagination, nplus1, faults, warm]
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

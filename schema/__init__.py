@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
+from cachetools import LRUCache
+from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -90,8 +90,10 @@ class Limits(AddValidationRules):
         super().__init__(list(self.RULES))
 
 
-# Keyed on the document object: the parser cache hands out the same one for the same text.
-_validate = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
+# By schema, query text and rules: the text's hash is cached, a document's walks all of it.
+_validated: LRUCache[tuple[GraphQLSchema, str, tuple[type, ...]], list[GraphQLError]] = LRUCache(
+    maxsize=DOCUMENT_CACHE_SIZE
+)
 
 
 class CachedValidation(SchemaExtension):
@@ -103,10 +105,13 @@ class CachedValidation(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if context.pre_execution_errors is None and context.graphql_document is not None:
-            context.pre_execution_errors = _validate(
-                context.schema._schema, context.graphql_document, context.validation_rules
-            )
+        document, query = context.graphql_document, context.query
+        if context.pre_execution_errors is None and document is not None and query is not None:
+            key = (context.schema._schema, query, context.validation_rules)
+            errors = _validated.get(key)
+            if errors is None:
+                errors = _validated[key] = validate_document(key[0], document, key[2])
+            context.pre_execution_errors = list(errors)
         yield
 
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from gateway.errors import NotFound, UpstreamUnavailable
+import pytest
+from graphql import parse
+from strawberry.schema.schema import validate_document
+
+import schema as schema_package
+from gateway.errors import BadUserInput, NotFound, UpstreamUnavailable
 from gateway.pagination import CursorCodec
 from gateway.records import CompanyRecord, Entity
+from resolvers.context import InputLimits
 from resolvers.loaders import NOT_READY, Loaders
-from schema import MAX_ALIASES, MAX_DEPTH, _validate, build_schema
+from schema import MAX_ALIASES, MAX_DEPTH, build_schema
+from schema.bounds import check_arguments
 
 
 def _deep(depth: int) -> str:
@@ -32,13 +39,39 @@ async def test_limits_hold_every_time_a_query_is_sent() -> None:
         assert "aliases found" in result.errors[0].message
 
 
-async def test_a_query_text_is_validated_once() -> None:
+async def test_a_query_text_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
     schema = build_schema()
+    calls: list[object] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return validate_document(*args)
+
+    monkeypatch.setattr(schema_package, "validate_document", counted)
     query = '{ contacts(provider: "p", first: 1) { edges { cursor } } } '  # unique text
-    await schema.execute(query)
-    hits = _validate.cache_info().hits
-    await schema.execute(query)
-    assert _validate.cache_info().hits == hits + 1
+    for _ in range(3):
+        result = await schema.execute(query)
+        assert result.errors  # no context: execution fails, validation passed
+        assert "Cannot query" not in result.errors[0].message
+    assert len(calls) == 1
+    invalid = "{ providers { nope } }"
+    for _ in range(2):
+        result = await schema.execute(invalid)
+        assert result.errors
+        assert "Cannot query field 'nope'" in result.errors[0].message
+    assert len(calls) == 2
+
+
+def test_arguments_are_found_once_per_text() -> None:
+    schema = build_schema()._schema
+    query = 'query($f: Int) { contacts(provider: "p", first: $f) { edges { cursor } } }'
+    check_arguments(schema, parse(query), None, {"f": 1}, InputLimits(), query)
+    # Another document of the same text: the arguments found first are used, with new values.
+    with pytest.raises(BadUserInput) as refused:
+        check_arguments(
+            schema, parse(query), None, {"f": 1}, InputLimits(max_string_length=0), query
+        )
+    assert refused.value.argument == "provider"
 
 
 async def test_a_refused_document_stays_refused_without_validation() -> None:
