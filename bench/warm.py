@@ -4,9 +4,11 @@ Both serve the same query (a page of 100 contacts with `name emails { address }
 updatedAt company { name }`, edges with cursors and pageInfo), each in its own
 uvicorn process. One load generator (a separate process: httpx, async, 16
 connections) drives each for a fixed time, in alternating rounds so that a
-busy machine slows both alike; the table shows the median throughput of each
-and their ratio. The gateway reads a RevyOps emulator running in a process of
-its own, with no rate limits anywhere; it is warmed first, so no request of
+busy machine slows both alike; the table shows the median throughput of each,
+the median ratio of the paired rounds, and each server's CPU time per request
+(read from /proc; steadier than throughput on a shared machine). The gateway
+reads a RevyOps emulator running in a process of its own, with no rate limits
+anywhere; it is warmed first, so no request of
 the measured rounds reaches the emulator (checked).
 
 Memory: a second gateway caches 10,000 records (every contact and company of
