@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import budget, faults, nplus1, pagination
+from bench import budget, faults, nplus1, pagination, warm
 
-BENCHMARKS = [pagination, nplus1, faults, budget]
+BENCHMARKS = [pagination, nplus1, faults, budget, warm]
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

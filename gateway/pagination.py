@@ -29,6 +29,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Hashable, MutableMapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.errors import BadUserInput, Unsupported, UpstreamBadResponse
@@ -91,15 +92,25 @@ def binding_key(*parts: object) -> str:
 class CursorCodec:
     """Encodes and checks the gateway's opaque cursors."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, *, remembered: int = 8192) -> None:
         self._secret = secret
+        # A page served again hands out the same cursors: remember the latest few thousand
+        # rather than sign each again (JSON, HMAC and base64 per edge).
+        self._encoded = lru_cache(maxsize=remembered)(self._encode)
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
     def encode(self, binding: str, position: dict[str, Any]) -> str:
+        items = tuple(position.items())
+        try:
+            return self._encoded(binding, items)
+        except TypeError:  # a value that cannot be a cache key (a list): sign it afresh
+            return self._encode(binding, items)
+
+    def _encode(self, binding: str, position: tuple[tuple[str, Any], ...]) -> str:
         payload = json.dumps(
-            {"v": CURSOR_VERSION, "b": binding, "p": position}, separators=(",", ":")
+            {"v": CURSOR_VERSION, "b": binding, "p": dict(position)}, separators=(",", ":")
         ).encode()
         return base64.urlsafe_b64encode(self._mac(payload) + payload).rstrip(b"=").decode()
 

@@ -12,7 +12,8 @@ nothing is remembered within the request, so the benchmark can compare.
 
 from __future__ import annotations
 
-from typing import Any
+from asyncio import Future
+from typing import Any, Final
 
 from aiodataloader import DataLoader
 
@@ -20,12 +21,17 @@ from gateway.datasources import DataSource
 from gateway.errors import NotFound
 from gateway.records import AnyRecord, Entity, Link
 
+# What `Loaders.ready` answers for a lookup this request has not finished.
+NOT_READY: Final = object()
+
 
 class Loaders:
     def __init__(self, sources: dict[str, DataSource] | Any, *, batching: bool) -> None:
         self.sources = sources
         self.batching = batching
         self._records: dict[tuple[str, Entity], DataLoader[str, AnyRecord | None]] = {}
+        # Each by-id loader's futures by remote id, so a finished lookup can be read at once.
+        self._futures: dict[tuple[str, Entity], dict[str, Future[AnyRecord | None]]] = {}
         self._children: dict[tuple[str, Link], DataLoader[str, list[AnyRecord]]] = {}
 
     def _options(self) -> dict[str, Any]:
@@ -44,8 +50,18 @@ class Loaders:
                 found = dict(zip(valid, await source.get_many(entity, valid), strict=True))
                 return [None if isinstance(r := found.get(i), NotFound) else r for i in ids]
 
-            self._records[key] = DataLoader(batch, **self._options())
+            futures: dict[str, Future[AnyRecord | None]] = {}
+            self._futures[key] = futures
+            self._records[key] = DataLoader(batch, cache_map=futures, **self._options())
         return self._records[key]
+
+    def ready(self, provider: str, entity: Entity, remote_id: str) -> Any:
+        """The record (None: it does not exist) a lookup of this request already found, or
+        NOT_READY: a resolver can answer without awaiting, as a plain attribute would."""
+        future = self._futures.get((provider, entity), {}).get(remote_id)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return NOT_READY
+        return future.result()
 
     def children(self, source: DataSource, link: Link) -> DataLoader[str, list[AnyRecord]]:
         """Loads, per parent remote id, every record `link` leads to."""

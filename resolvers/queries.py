@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+import asyncio
+from collections.abc import Coroutine, Iterable
+from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
 from strawberry.relay import GlobalID
 from strawberry.relay.types import GlobalIDValueError
 
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import ListQuery
 from gateway.pagination import ConnectionArgs, ConnectionSlice, check_args
-from gateway.records import AnyRecord, Entity
+from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Context
+from resolvers.loaders import NOT_READY
 
 TYPE_ENTITIES = {
     "Contact": Entity.CONTACT,
@@ -42,6 +45,41 @@ async def list_records(
         # `totalCount` may cost a request of its own: it keeps the same deadline.
         window = replace(window, count=lambda: context.before_deadline(provider, count()))
     return window
+
+
+async def prefetch(
+    context: Context, provider: str, link: Link, entity: Entity, ids: Iterable[str | None]
+) -> None:
+    """Looks up, in one batch, the records a to-one `link` field will ask for on every node
+    of a window, and waits for them before the window is returned.
+
+    The link fields then find their records ready and resolve synchronously: graphql-core
+    completes a list of plain values without a task per item. The requests are the ones
+    the fields' own lookups would have batched; a failure is left for each field to report.
+    """
+    source = context.sources.get(provider)
+    if source is None or link not in source.links or entity not in source.entities:
+        return
+    loader = context.loaders.record(source, entity)
+    wanted = [i for i in dict.fromkeys(ids) if i is not None and source.valid_id(entity, i)]
+    if not wanted:
+        return
+    lookups = asyncio.gather(*(loader.load(i) for i in wanted), return_exceptions=True)
+    with suppress(UpstreamTimeout):  # each field reports the deadline itself
+        await context.before_deadline(provider, lookups)
+
+
+def ready_link(
+    context: Context, provider: str, link: Link, entity: Entity, remote_id: str | None
+) -> Any:
+    """What a to-one link resolves to when that needs no await: None when unset, the record
+    (or None) a lookup of this request already finished; else NOT_READY."""
+    if remote_id is None:
+        return None
+    source = context.sources.get(provider)
+    if source is None or link not in source.links:
+        return NOT_READY  # the lookup path reports it
+    return context.loaders.ready(provider, entity, remote_id)
 
 
 def parse_global_id(value: str, argument: str) -> tuple[Entity, str, str]:

@@ -55,6 +55,12 @@ def can_follow(context: Context, provider: str, link: Link, path: tuple[str, ...
     return True
 
 
+def covered(inline: Mapping[str, Any] | None, selected: frozenset[str] | None) -> bool:
+    """Whether what the API sent inline (with the id) answers every `selected` field
+    (None: the selection is not known for sure)."""
+    return inline is not None and selected is not None and selected <= KNOWN_FROM_ID | inline.keys()
+
+
 async def linked_record(
     context: Context,
     provider: str,
@@ -78,12 +84,7 @@ async def linked_record(
     if entity not in source.entities or not source.valid_id(entity, remote_id):
         return None
     stub = STUBS.get(entity)
-    if (
-        stub is not None
-        and inline is not None
-        and selected is not None
-        and selected <= KNOWN_FROM_ID | inline.keys()
-    ):
+    if stub is not None and inline is not None and covered(inline, selected):
         return stub(provider=provider, remote_id=remote_id, **inline)
     return await context.before_deadline(
         provider, context.loaders.record(source, entity).load(remote_id)

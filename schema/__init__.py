@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
+from cachetools import LRUCache
+from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
+    ParserCache,
+    SchemaExtension,
+    max_aliases,
+    query_depth_limiter,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from gateway.errors import GatewayError
@@ -29,6 +35,9 @@ log = logging.getLogger("gateway.errors")
 MAX_DEPTH = 12
 MAX_ALIASES = 50
 MAX_TOKENS = 5000
+# Distinct query texts whose parsed document and validation result are kept: clients send
+# the same few queries again and again; a bound keeps unique texts from growing memory.
+DOCUMENT_CACHE_SIZE = 256
 
 # graphql-core ends a message with its guesses ("Did you mean 'name'?") for unknown fields,
 # arguments, types, enum values and input fields; each guess leaks part of the schema.
@@ -70,6 +79,44 @@ class GatewaySchema(strawberry.Schema):
                 log.info("%s: %s", error.extensions.get("code"), error.message)
 
 
+class Limits(AddValidationRules):
+    """Depth and alias limits, as validation rules built once: Strawberry's own limiter
+    extensions build a new rule class per request, which no validation cache can key on."""
+
+    RULES = (
+        query_depth_limiter.create_validator(MAX_DEPTH, None),
+        max_aliases.create_validator(MAX_ALIASES),
+    )
+
+    def __init__(self) -> None:
+        super().__init__(list(self.RULES))
+
+
+# By schema, query text and rules: the text's hash is cached, a document's walks all of it.
+_validated: LRUCache[tuple[GraphQLSchema, str, tuple[type, ...]], list[GraphQLError]] = LRUCache(
+    maxsize=DOCUMENT_CACHE_SIZE
+)
+
+
+class CachedValidation(SchemaExtension):
+    """Validates a document once per set of rules and reuses the errors (usually none).
+
+    Must come after every extension that adds rules or refuses a document first
+    (InputBounds): a verdict already set is left alone.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document, query = context.graphql_document, context.query
+        if context.pre_execution_errors is None and document is not None and query is not None:
+            key = (context.schema._schema, query, context.validation_rules)
+            errors = _validated.get(key)
+            if errors is None:
+                errors = _validated[key] = validate_document(key[0], document, key[2])
+            context.pre_execution_errors = list(errors)
+        yield
+
+
 def build_schema(
     *, introspection: bool = True, field_suggestions: bool = True
 ) -> strawberry.Schema:
@@ -84,12 +131,13 @@ def build_schema(
         types=[types.Contact, types.Company, types.Deal, types.Note],
         extensions=[
             Observe,
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+            Limits,
             InputBounds,
             StaleMarker,
             *([] if introspection else [DisableIntrospection]),
+            CachedValidation,
         ],
         config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
     )

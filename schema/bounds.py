@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -153,22 +154,46 @@ class _Walk:
 
 
 class _Arguments(Visitor):
-    """Hands each argument of the operation, with its input type, to the walk."""
+    """Collects each argument of the operation with its field and input type."""
 
-    def __init__(self, type_info: TypeInfo, walk: _Walk, variables: dict[str, Any]) -> None:
+    def __init__(self, type_info: TypeInfo) -> None:
         super().__init__()
         self.type_info = type_info
-        self.walk = walk
-        self.variables = variables
+        self.field = ""
+        self.found: list[tuple[str, ArgumentNode, GraphQLInputType]] = []
 
     def enter_field(self, node: FieldNode, *_: Any) -> None:
-        self.walk.field = node.name.value
+        self.field = node.name.value
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
         definition = self.type_info.get_argument()
         if definition is not None:
-            value = value_from_ast_untyped(node.value, self.variables)
-            self.walk.argument(value, definition.type, node.name.value)
+            self.found.append((self.field, node, definition.type))
+
+
+Arguments = tuple[tuple[str, ArgumentNode, GraphQLInputType], ...]
+
+
+def _arguments(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+) -> tuple[OperationDefinitionNode, Arguments] | None:
+    """The operation to run and its arguments (with their fields and types)."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return None  # graphql-core reports it
+    type_info = TypeInfo(schema)
+    arguments = _Arguments(type_info)
+    visitor = TypeInfoVisitor(type_info, arguments)
+    visit(operation, visitor)
+    for fragment in document.definitions:
+        if isinstance(fragment, FragmentDefinitionNode):
+            visit(fragment, visitor)
+    return operation, tuple(arguments.found)
+
+
+# By query text: clients send the same few texts again and again, and only the variables'
+# values change. (A document's own hash walks all of it.)
+_found: LRUCache[tuple[GraphQLSchema, str | None, str | None], Any] = LRUCache(maxsize=256)
 
 
 def check_arguments(
@@ -177,11 +202,21 @@ def check_arguments(
     operation_name: str | None,
     variables: Any,
     limits: InputLimits,
+    query: str | None = None,
 ) -> None:
-    """BadUserInput when an argument of the operation to run exceeds `limits`."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return  # graphql-core reports it
+    """BadUserInput when an argument of the operation to run exceeds `limits`.
+
+    `query`: the text `document` was parsed from, if any; its arguments are then found once.
+    """
+    key = (schema, query, operation_name)
+    found = _found.get(key) if query is not None else None
+    if found is None:
+        found = _arguments(schema, document, operation_name)
+        if query is not None:
+            _found[key] = found
+    if found is None:
+        return
+    operation, arguments = found
     given = dict(variables) if isinstance(variables, Mapping) else {}
     values: dict[str, Any] = {}
     for definition in operation.variable_definitions or ():
@@ -190,12 +225,10 @@ def check_arguments(
             values[name] = given[name]
         elif definition.default_value is not None:
             values[name] = value_from_ast_untyped(definition.default_value)
-    type_info = TypeInfo(schema)
-    visitor = TypeInfoVisitor(type_info, _Arguments(type_info, _Walk(limits), values))
-    visit(operation, visitor)
-    for fragment in document.definitions:
-        if isinstance(fragment, FragmentDefinitionNode):
-            visit(fragment, visitor)
+    walk = _Walk(limits)
+    for field, node, type_ in arguments:
+        walk.field = field
+        walk.argument(value_from_ast_untyped(node.value, values), type_, node.name.value)
 
 
 def _selection_sets(node: Any) -> Iterator[SelectionSetNode]:
@@ -270,6 +303,7 @@ class InputBounds(SchemaExtension):
                     context.operation_name,
                     context.variables,
                     limits,
+                    context.query,
                 )
             except BadUserInput as error:
                 # A result set here stands in for execution: nothing runs, nothing is sent.

@@ -11,10 +11,6 @@ from gateway.pagination import ConnectionSlice
 from schema import types as t
 
 
-def _custom(fields: dict[str, Any]) -> list[t.CustomField]:
-    return [t.CustomField(key=k, value=v) for k, v in fields.items()]
-
-
 def _address(a: r.Address | None) -> t.Address | None:
     if a is None:
         return None
@@ -39,7 +35,6 @@ def _common(rec: r.Record) -> dict[str, Any]:
         "remote_id": rec.remote_id,
         "created_at": rec.created_at,
         "updated_at": rec.updated_at,
-        "custom_fields": _custom(rec.custom_fields),
         "record": rec,
     }
 

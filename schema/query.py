@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import relay
+from strawberry.types.nodes import SelectedField, Selection
 
 from gateway.pagination import ConnectionArgs
-from gateway.records import AnyRecord, Entity
+from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Info
-from resolvers.queries import find_node, find_nodes, list_records
+from resolvers.queries import find_node, find_nodes, list_records, prefetch
+from resolvers.relations import covered
 from schema import convert
 from schema import filters as f
 from schema import types as t
+from schema.links import selected_names
 from schema.types import After, Before, First, Last
 
 C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.NoteConnection)
@@ -22,6 +25,39 @@ C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.N
 Provider = Annotated[
     str, strawberry.argument(description="The configured provider instance to read from.")
 ]
+
+
+def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:  # a fragment: its fields count as the parent's
+            yield from _fields(selection.selections)
+
+
+def _node_fields(info: Info, name: str) -> list[Any]:
+    """The selections of `edges { node { <name> } }` in the connection's selection."""
+    level = list(info.selected_fields)
+    for wanted in ("edges", "node", name):
+        level = [f for parent in level for f in _fields(parent.selections) if f.name == wanted]
+    return level
+
+
+def _company_ids(info: Info, link: Link, records: Iterable[AnyRecord]) -> list[str | None]:
+    """The companies a window's `company` fields will look up: none where the API sent
+    along every field the selection asks (hasteCRM's inline `company {id, name}`)."""
+    fields = _node_fields(info, "company")
+    if not fields:
+        return []
+    wanted: frozenset[str] | None = frozenset()
+    for field in fields:
+        names = selected_names(field.selections)
+        wanted = None if names is None or wanted is None else wanted | names
+    return [
+        getattr(record, "company_id", None)
+        for record in records
+        if not covered(record.inline.get(link), wanted)
+    ]
 
 
 def _node(record: AnyRecord) -> Any:
@@ -112,6 +148,9 @@ class Query:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
         query = f.list_query(filter, order_by, provider)
         window = await list_records(info.context, Entity.CONTACT, provider, args, query)
+        ids = _company_ids(info, Link.CONTACT_COMPANY, (e.node for e in window.edges))
+        if ids:
+            await prefetch(info.context, provider, Link.CONTACT_COMPANY, Entity.COMPANY, ids)
         return convert.connection(t.ContactConnection, window)
 
     @strawberry.field(description="Companies of one provider, as a Relay connection.")
@@ -162,6 +201,9 @@ class Query:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
         query = f.list_query(filter, order_by, provider)
         window = await list_records(info.context, Entity.DEAL, provider, args, query)
+        ids = _company_ids(info, Link.DEAL_COMPANY, (e.node for e in window.edges))
+        if ids:
+            await prefetch(info.context, provider, Link.DEAL_COMPANY, Entity.COMPANY, ids)
         return convert.connection(t.DealConnection, window)
 
     @strawberry.field(description="Notes of one provider, as a Relay connection.")

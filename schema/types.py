@@ -11,7 +11,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from gateway.records import Link
+from gateway.records import CompanyRecord, Entity, Link
 from resolvers.context import Info
 from schema import filters as f
 
@@ -105,10 +105,13 @@ class Record:
     updated_at: dt.datetime | None = strawberry.field(
         description="When the provider says the record last changed; null if it does not say."
     )
-    custom_fields: list[CustomField] = strawberry.field(
-        description="Provider fields with no unified counterpart."
-    )
     record: strawberry.Private[Any]
+
+    @strawberry.field(description="Provider fields with no unified counterpart.")
+    def custom_fields(self) -> list[CustomField]:
+        # Built only when asked for: a list of objects per record on every read otherwise.
+        fields: dict[str, Any] = self.record.custom_fields
+        return [CustomField(key=k, value=v) for k, v in fields.items()]
 
     @strawberry.field(
         description="The provider's own payload for the record, untouched; null unless the "
@@ -122,6 +125,19 @@ class Record:
             return None
         data: JSON = self.record.remote_data
         return data
+
+
+def _company(record: Any, info: Info, link: Link, remote_id: str | None) -> Any:
+    """A to-one company link: the object itself when this request already looked it up (a
+    sync resolver: no coroutine, no task per node), else the awaitable lookup."""
+    from resolvers.loaders import NOT_READY
+    from resolvers.queries import ready_link
+    from schema import convert, links
+
+    found = ready_link(info.context, record.provider, link, Entity.COMPANY, remote_id)
+    if found is NOT_READY:
+        return links.one(record, info, link, remote_id)
+    return convert.company(found) if isinstance(found, CompanyRecord) else None
 
 
 @strawberry.type(description="A person in a CRM.")
@@ -139,10 +155,10 @@ class Contact(relay.Node, Record):
     company_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The company the contact belongs to; null if none.")
-    async def company(self, info: Info) -> Company | None:
-        from schema import links
-
-        return await links.one(self.record, info, Link.CONTACT_COMPANY, self.company_id)
+    def company(self, info: Info) -> Company | None:
+        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
+        found: Company | None = _company(self.record, info, Link.CONTACT_COMPANY, self.company_id)
+        return found
 
     @strawberry.field(description="The contact's deals.")
     async def deals(
@@ -311,10 +327,10 @@ class Deal(relay.Node, Record):
     contact_ids: strawberry.Private[list[str]]
 
     @strawberry.field(description="The company the deal is with; null if none.")
-    async def company(self, info: Info) -> Company | None:
-        from schema import links
-
-        return await links.one(self.record, info, Link.DEAL_COMPANY, self.company_id)
+    def company(self, info: Info) -> Company | None:
+        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
+        found: Company | None = _company(self.record, info, Link.DEAL_COMPANY, self.company_id)
+        return found
 
     @strawberry.field(description="The people on the deal.")
     async def contacts(
