@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from gateway import blocks
 from gateway.app import create_app
 from gateway.cache import ReadCache
 from gateway.datasources import base
@@ -47,6 +48,7 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GraphQLClient, Fake
             super().__init__(*args, **{**options, "timer": timer})
 
     monkeypatch.setattr(base, "ReadCache", Cache)
+    monkeypatch.setattr(blocks, "ReadCache", Cache)  # list blocks are cached apart
     provider = demo_provider("attio", "http://unused").model_copy(
         update={"rate_limits": [(3, 60.0)], "request_deadline": 5.0, "max_retries": 0}
     )

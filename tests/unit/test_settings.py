@@ -104,7 +104,7 @@ def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
         return object()
 
     monkeypatch.setattr(gateway.cli, "create_emulator", emulator)
-    monkeypatch.setattr(gateway.cli, "_server", lambda app, host, port: app)
+    monkeypatch.setattr(gateway.cli, "_server", lambda app, *where: app)
     argv = ["serve", "--demo"] + (["--emulator-rate-limits"] if flag else [])
     assert main(argv) == 0
     (settings,) = built
