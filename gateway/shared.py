@@ -142,6 +142,8 @@ class RedisState:
             raise RedisDown
         self._retry_at = self.clock() + self.retry_after  # one probe at a time
         try:
+            # Connections from before the outage are dead: a restarted Redis needs new ones.
+            await self.client().connection_pool.disconnect()
             await self._call(lambda redis: redis.ping())
             for tenant in list(self._unannounced):
                 await self._call(tenant.incr)
