@@ -89,6 +89,7 @@ def portable(response: httpx.Response) -> httpx.Response:
         response.status_code, headers=headers, content=response.content, request=request
     )
 
+
 # After these a cached read past its TTL (within `stale_ttl`) beats an error: the provider's
 # budget is spent (no limiter slot before the deadline, or a 429 after the one wait).
 STALE_ON: tuple[type[Exception], ...] = (UpstreamRateLimited,)
