@@ -14,6 +14,7 @@ CORSMiddleware), since two layers of CORS headers would conflict.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -34,6 +35,7 @@ from gateway.errors import Forbidden, Unauthenticated
 from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
+from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
 from gateway.version import gateway_version
 from resolvers.context import Context, Gateway
@@ -57,9 +59,12 @@ class ProviderClients:
     """Opens every provider's HTTP client once, at start-up or on first use, and closes
     them when the lifespan ends."""
 
-    def __init__(self, settings: Settings, gateway: Gateway) -> None:
+    def __init__(
+        self, settings: Settings, gateway: Gateway, redis: RedisState | None = None
+    ) -> None:
         self.settings = settings
         self.gateway = gateway
+        self.redis = redis
         self._stack: AsyncExitStack | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -78,7 +83,11 @@ class ProviderClients:
                         open_client(provider, cls.client_auth(provider))
                     )
                     sources[provider.name] = cls(
-                        provider, client, cache=self.settings.cache, blocks=self.settings.blocks
+                        provider,
+                        client,
+                        cache=self.settings.cache,
+                        blocks=self.settings.blocks,
+                        redis=self.redis,
                     )
                 self._stack = stack.pop_all()
             self.gateway.sources = sources
@@ -89,6 +98,8 @@ class ProviderClients:
         self.gateway.sources = {}
         if stack is not None:
             await stack.aclose()
+        if self.redis is not None:
+            await self.redis.close()
 
 
 def create_router(settings: Settings) -> APIRouter:
@@ -108,7 +119,13 @@ def create_router(settings: Settings) -> APIRouter:
         # Read at scrape time: the sources exist once the lifespan has opened them.
         metrics=Metrics(lambda: gateway.sources),
     )
-    clients = ProviderClients(settings, gateway)
+    redis = None
+    if settings.redis_url is not None and secret is not None:  # the settings require both
+        redis = RedisState(
+            settings.redis_url.get_secret_value(), secret.get_secret_value().encode()
+        )
+        gateway.metrics.redis_up = lambda: redis is not None and redis.up
+    clients = ProviderClients(settings, gateway, redis)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -163,10 +180,16 @@ def create_router(settings: Settings) -> APIRouter:
         # failing CRM leaves the others' data worth serving.
         circuits = {name: s.upstream.breaker.state.value for name, s in gateway.sources.items()}
         ready = bool(circuits) and any(state != "OPEN" for state in circuits.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "providers": circuits},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, Any] = {
+            "status": "ready" if ready else "unavailable",
+            "providers": circuits,
+        }
+        if redis is not None:
+            # Without Redis each replica caches alone: slower and less fresh, still ready.
+            with contextlib.suppress(RedisDown):
+                await redis.run(lambda client: client.ping())
+            body["redis"] = redis.status
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return router
 

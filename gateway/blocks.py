@@ -7,7 +7,9 @@ from cached blocks costs no request, no JSON parsing and no mapping. The store
 is bounded and ages out like the response cache (`cache_ttl`), its keys carry
 the tenant fingerprint, identical concurrent block reads share one request,
 and a write through the provider clears it with the response cache
-(`Upstream.evict`).
+(`Upstream.evict`). With `shared` (Redis) the blocks are kept there for every
+replica; the links stay local hints, forgotten when another replica's write is
+noticed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, TypeVar, cast
 from cachetools import TTLCache
 
 from gateway.cache import ReadCache
+from gateway.shared import SharedCache
 
 V = TypeVar("V")
 
@@ -35,6 +38,7 @@ class BlockCache:
         stale_ttl: float = 0.0,
         stale_on: tuple[type[Exception], ...] = (),
         provider: str = "",
+        shared: SharedCache | None = None,
     ) -> None:
         self.tenant = tenant
         # Blocks are served stale, as responses are, when the provider's budget is spent.
@@ -46,9 +50,13 @@ class BlockCache:
             stale_ttl=stale_ttl,
             stale_on=stale_on,
             provider=provider,
+            shared=shared,
+            name="blocks",
         )
         # Links between blocks (gateway.pagination.BlockChain): small, so as many as blocks.
         self.links: TTLCache[Hashable, Any] = TTLCache(maxsize=maxsize if enabled else 1, ttl=ttl)
+        if shared is not None:
+            shared.on_write.append(self.links.clear)
 
     async def read(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
         return cast(V, await self._blocks.get(key, fetch))

@@ -10,6 +10,10 @@ Stale-if-error (the idea of RFC 5861): an entry past its `ttl` is kept for
 fails with one of the `stale_on` errors (the provider's rate limit is spent).
 What was served stale is noted in the operation's `StaleReads`, so the
 response can say so.
+
+With a `SharedCache` (gateway.shared: `redis_url`), entries live in Redis for
+every replica, expiring after `ttl + stale_ttl`; the local store serves only
+while Redis is away. Identical in-flight fetches are still shared per process.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 from cachetools import TTLCache
+
+from gateway.shared import RedisDown, SharedCache
 
 V = TypeVar("V")
 
@@ -68,7 +74,8 @@ class ReadCache(Generic[V]):
 
     With `stale_ttl` and `stale_on`, a value up to `stale_ttl` seconds past its `ttl` is
     served when its fetch fails with one of the `stale_on` errors, and noted as stale for
-    `provider`. `timer` (seconds) is a parameter so tests need not wait.
+    `provider`. `timer` (seconds) is a parameter so tests need not wait. With `shared`,
+    entries are kept in Redis under `name` (unique per tenant), local only while it is away.
     """
 
     def __init__(
@@ -82,8 +89,12 @@ class ReadCache(Generic[V]):
         stale_on: tuple[type[Exception], ...] = (),
         provider: str = "",
         timer: Callable[[], float] = time.monotonic,
+        shared: SharedCache | None = None,
+        name: str = "",
     ) -> None:
         self.tenant = tenant
+        self.shared = shared
+        self.name = name
         self.enabled = enabled
         self.ttl = ttl
         self.stale_ttl = max(0.0, stale_ttl)
@@ -105,14 +116,14 @@ class ReadCache(Generic[V]):
         if not self.enabled:
             return await fetch()
         full = (self.tenant, key)
-        entry = self._store.get(full)
+        entry, generation = await self._lookup(full)
         if entry is not None and self.timer() - entry[1] < self.ttl:
             self.hits += 1
             return entry[0]
         try:
-            entry = await self._shared(full, fetch)
+            entry = await self._shared(full, fetch, generation)
         except self.stale_on:
-            entry = self._store.get(full)  # again: a write meanwhile cleared it
+            entry, _ = await self._lookup(full)  # again: a write meanwhile cleared it
             if entry is None or self.timer() - entry[1] > self.ttl + self.stale_ttl:
                 raise
             self.stale += 1
@@ -122,8 +133,39 @@ class ReadCache(Generic[V]):
             _note_stale(self.provider, age)
         return value
 
+    async def _lookup(self, full: tuple[str, Hashable]) -> tuple[Entry[V] | None, int | None]:
+        """The entry of `full` (from Redis when shared and up), and the shared generation it
+        was looked up under (None: the local store answered)."""
+        if self.shared is not None:
+            try:
+                generation, found = await self.shared.load(self.name, full[1])
+            except RedisDown:
+                pass
+            else:
+                if found is None:
+                    return None, generation
+                value, age = found
+                return (value, self.timer() - age), generation
+        return self._store.get(full), None
+
+    async def _keep(self, full: tuple[str, Hashable], entry: Entry[V], shared: int | None) -> None:
+        """Store a fetched entry: in Redis under the generation it was read in, else here."""
+        if self.shared is not None and shared is not None:
+            age = self.timer() - entry[1]
+            try:
+                await self.shared.store(
+                    self.name, full[1], shared, entry[0], age, self.ttl + self.stale_ttl
+                )
+                return
+            except RedisDown:
+                pass
+        self._store[full] = entry
+
     async def _shared(
-        self, full: tuple[str, Hashable], fetch: Callable[[], Awaitable[V]]
+        self,
+        full: tuple[str, Hashable],
+        fetch: Callable[[], Awaitable[V]],
+        shared: int | None = None,
     ) -> Entry[V]:
         """A new entry for `full`: fetched, or shared with the fetch already in flight."""
         pending = self._inflight.get(full)
@@ -153,7 +195,7 @@ class ReadCache(Generic[V]):
             future.set_result(entry)
             # A write that cleared the cache meanwhile makes this value possibly stale.
             if generation == self._generation:
-                self._store[full] = entry
+                await self._keep(full, entry, shared)
             return entry
         finally:
             self._inflight.pop(full, None)

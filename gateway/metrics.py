@@ -17,6 +17,8 @@ Names (all prefixed `crm_gateway_`):
   operations_total{operation,outcome}             outcome: ok, or the first error's code
   operation_duration_seconds{operation}           histogram
   operation_upstream_requests{operation}          histogram of requests an operation sent
+  redis_up                                        1 while the shared Redis answers, 0 while
+                                                  caches are local (only with `redis_url`)
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class Metrics:
     def __init__(self, sources: Callable[[], Mapping[str, DataSource]] = _no_sources) -> None:
         self.registry = CollectorRegistry()
         self.sources = sources
+        # Whether the replicas' Redis answers (set by the app when `redis_url` is).
+        self.redis_up: Callable[[], bool] | None = None
         self._names: set[str] = set()
         self._cache_events: Tally[tuple[str, str]] = Tally()
         registry = self.registry
@@ -179,6 +183,12 @@ class _LiveCollector:
             cache.add_metric([provider, event], count)
         yield circuits
         yield cache
+        if self.metrics.redis_up is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_redis_up",
+                "1 while the Redis the replicas share answers; 0 while caches are local.",
+                value=1.0 if self.metrics.redis_up() else 0.0,
+            )
 
 
 @dataclass

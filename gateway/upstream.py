@@ -46,6 +46,7 @@ from gateway.resilience import (
     Window,
 )
 from gateway.settings import ProviderSettings
+from gateway.shared import SharedCache
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,22 @@ def open_client(settings: ProviderSettings, auth: ClientAuth) -> httpx.AsyncClie
 
 
 ErrorMessage = Callable[[Any], str | None]
+
+
+def portable(response: httpx.Response) -> httpx.Response:
+    """The response as it may be stored in Redis: status, headers and body, and a request
+    without its headers and query, where credentials travel."""
+    request = httpx.Request(response.request.method, response.request.url.copy_with(query=None))
+    # The body is already decoded: its encoding no longer applies.
+    headers = [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code, headers=headers, content=response.content, request=request
+    )
+
 
 # After these a cached read past its TTL (within `stale_ttl`) beats an error: the provider's
 # budget is spent (no limiter slot before the deadline, or a 429 after the one wait).
@@ -180,6 +197,8 @@ class Upstream:
         # Caches of what was parsed from responses (list blocks, whole collections): every
         # write clears them with `cache`.
         self.derived: list[BlockCache | ReadCache[Any]] = []
+        # The tenant's caches in Redis, when replicas share them: a write tells them all.
+        self.shared: SharedCache | None = None
 
     async def request(
         self,
@@ -205,14 +224,19 @@ class Upstream:
                 json.dumps(params, sort_keys=True, default=str),
                 json.dumps(json_body, sort_keys=True, default=str),
             )
-            return await self.cache.get(
-                key, lambda: self._send(method, path, params, json_body, ok_statuses, True)
-            )
+
+            async def read() -> httpx.Response:
+                response = await self._send(method, path, params, json_body, ok_statuses, True)
+                return response if self.shared is None else portable(response)
+
+            return await self.cache.get(key, read)
         try:
             return await self._send(method, path, params, json_body, ok_statuses, idempotent)
         finally:
             if not idempotent:
                 self.evict()  # a write (even one that seemed to fail) may change any read
+                if self.shared is not None:
+                    await self.shared.bump()  # and the other replicas' caches
 
     def evict(self) -> None:
         """Forget every cached read of this provider instance: responses, blocks, records."""

@@ -13,7 +13,7 @@ import pytest
 from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.servers import RedisProcess, ServerThread
 from gateway.settings import Settings
 
 
@@ -78,3 +78,10 @@ def emulator_stats(emulators: dict[str, str]):
         return count
 
     return read
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisProcess]:
+    """A real redis-server of its own (stop and start it to play an outage)."""
+    with RedisProcess() as server:
+        yield server

@@ -46,6 +46,7 @@ from gateway.pagination import (
 from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
+from gateway.shared import RedisState, SharedCache
 from gateway.upstream import STALE_ON, ClientAuth, Upstream
 
 R = TypeVar("R")
@@ -126,6 +127,7 @@ class DataSource(ABC):
         *,
         cache: bool = True,
         blocks: bool = True,
+        redis: RedisState | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.name
@@ -133,6 +135,9 @@ class DataSource(ABC):
             settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
         )
         tenant = fingerprint(settings.base_url, settings.resolved_credentials())
+        # With Redis, every replica's reads of this tenant share one store (gateway.shared).
+        shared = SharedCache(redis, tenant) if redis is not None and cache else None
+        self.upstream.shared = shared
         if cache:
             self.upstream.cache = ReadCache(
                 tenant,
@@ -141,6 +146,8 @@ class DataSource(ABC):
                 stale_ttl=settings.stale_ttl,
                 stale_on=STALE_ON,
                 provider=settings.name,
+                shared=shared,
+                name="responses",
             )
         # Whole reads held as parsed records, one per entity; a write clears them.
         self.wholes: ReadCache[WholeRead] = ReadCache(
@@ -151,6 +158,8 @@ class DataSource(ABC):
             stale_ttl=settings.stale_ttl,
             stale_on=STALE_ON,
             provider=settings.name,
+            shared=shared,
+            name="wholes",
         )
         # Collection sizes whole reads found: the next plan costs them by what they hold.
         self.sizes: dict[Entity, int] = {}
@@ -166,6 +175,7 @@ class DataSource(ABC):
                 stale_ttl=settings.stale_ttl,
                 stale_on=STALE_ON,
                 provider=settings.name,
+                shared=shared,
             )
         self.upstream.derived = [self.wholes, *([self.blocks] if self.blocks else [])]
         self._bound = asyncio.Semaphore(settings.max_concurrency)

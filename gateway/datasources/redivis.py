@@ -48,6 +48,7 @@ from gateway.records import (
 )
 from gateway.resilience import Window
 from gateway.settings import ProviderSettings
+from gateway.shared import RedisState
 from gateway.upstream import ClientAuth
 
 DEFAULT_DATASET = "acme.crm"
@@ -337,8 +338,9 @@ class Redivis(DataSource):
         *,
         cache: bool = True,
         blocks: bool = True,
+        redis: RedisState | None = None,
     ) -> None:
-        super().__init__(settings, client, cache=cache, blocks=blocks)
+        super().__init__(settings, client, cache=cache, blocks=blocks, redis=redis)
         self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
         # Injectable, so tests of query polling need no wall-clock time.
         self.clock: Callable[[], float] = time.monotonic
