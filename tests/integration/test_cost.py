@@ -227,5 +227,5 @@ def test_every_response_carries_cost(stack: tuple[dict[str, str], ExitStack]) ->
         "{ nope }",
         '{ contacts(provider: "x") { totalCount } }',
     ):
-        body, cost = run(client, urls, query)
+        _body, cost = run(client, urls, query)
         assert cost["actual"] == 0
