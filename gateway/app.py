@@ -116,6 +116,7 @@ def create_router(settings: Settings) -> APIRouter:
         batching=settings.batching,
         input_limits=input_limits(settings),
         operation_deadline=settings.operation_deadline,
+        max_operation_cost=settings.max_operation_cost,
         # Read at scrape time: the sources exist once the lifespan has opened them.
         metrics=Metrics(lambda: gateway.sources),
     )

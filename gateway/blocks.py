@@ -61,6 +61,10 @@ class BlockCache:
     async def read(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
         return cast(V, await self._blocks.get(key, fetch))
 
+    def peek(self, key: Hashable) -> Any:
+        """The block held fresh for `key`, or None (counts nothing, sends nothing)."""
+        return self._blocks.peek(key)
+
     @property
     def counts(self) -> tuple[int, int, int]:
         """Hits, misses and stale serves so far."""

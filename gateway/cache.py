@@ -210,6 +210,16 @@ class ReadCache(Generic[V]):
         # Made from a stale value of another cache: it is as old as that value.
         return value, self.timer() - max(ages, default=0.0)
 
+    def peek(self, key: Hashable) -> V | None:
+        """The fresh value held for `key`, if any, without counting a hit or fetching:
+        what a cost estimate asks before anything is sent."""
+        if not self.enabled:
+            return None
+        entry = self._store.get((self.tenant, key))
+        if entry is None or self.timer() - entry[1] >= self.ttl:
+            return None
+        return entry[0]
+
     @property
     def counts(self) -> tuple[int, int, int]:
         """Hits, misses and stale serves so far."""

@@ -94,6 +94,12 @@ class Forbidden(GatewayError):
     code = "FORBIDDEN"
 
 
+class OperationTooCostly(GatewayError):
+    """The operation is estimated to send more upstream requests than one may."""
+
+    code = "OPERATION_TOO_COSTLY"
+
+
 class InvalidInput(GatewayError):
     """A write the provider (or the gateway, before sending) refused as invalid.
 

@@ -228,6 +228,11 @@ def end(token: Token[OperationStats | None]) -> None:
     _operation.reset(token)
 
 
+def current() -> OperationStats | None:
+    """The running operation's stats, if any."""
+    return _operation.get()
+
+
 class SentRequest:
     """Filled in around one upstream request: headers to send, the status it got."""
 

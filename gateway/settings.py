@@ -321,6 +321,13 @@ class Settings(BaseSettings):
     max_bulk_operations: int = Field(
         100, ge=1, le=10_000, description="Most items of one bulk write (hasteCRM: 100 a call)."
     )
+    max_operation_cost: int = Field(
+        50,
+        ge=1,
+        le=1_000_000,
+        description="Most upstream requests an operation is estimated to send before it is "
+        "refused with OPERATION_TOO_COSTLY (nothing sent).",
+    )
     max_merge_contacts: int = Field(
         10, ge=1, le=1000, description="Most contacts one mergeContacts folds into the winner."
     )

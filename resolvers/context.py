@@ -42,6 +42,7 @@ class Gateway:
     batching: bool = True
     input_limits: InputLimits = field(default_factory=InputLimits)
     operation_deadline: float = 30.0
+    max_operation_cost: int = 50
     metrics: Metrics = field(default_factory=Metrics)
 
     def source(self, provider: str) -> DataSource:

@@ -25,6 +25,7 @@ from strawberry.types import ExecutionContext
 from gateway.errors import GatewayError
 from schema import types
 from schema.bounds import InputBounds
+from schema.cost import OperationCost
 from schema.mutation import Mutation
 from schema.observe import Observe
 from schema.query import Query
@@ -135,6 +136,7 @@ def build_schema(
             lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
             Limits,
             InputBounds,
+            OperationCost,
             StaleMarker,
             *([] if introspection else [DisableIntrospection]),
             CachedValidation,

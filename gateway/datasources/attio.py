@@ -474,6 +474,20 @@ class Attio(DataSource):
 
         return await self.read_pages(page, f"notes of {parent}")
 
+    def estimate_lookup(self, entity: Entity, n: int) -> int:
+        if entity is Entity.NOTE or n <= 0:
+            return super().estimate_lookup(entity, n)
+        return -(-n // 100)
+
+    def estimate_children(self, link: Link, n: int) -> int:
+        if link in (Link.CONTACT_NOTES, Link.COMPANY_NOTES, Link.DEAL_NOTES):
+            return n  # a parent's notes: one page of NOTES_PAGE each
+        return self.estimate_inline_children(link, n)
+
+    def estimate_write(self, op: Op) -> int:
+        # An update reads the record first (which attribute slugs it has).
+        return 2 if op is Op.UPDATE else 1
+
     # --- writes (`data.values` by attribute slug; PUT overwrites multiselects) -------------
 
     async def _values(

@@ -512,6 +512,135 @@ class DataSource(ABC):
         except UpstreamRejected as error:
             raise InvalidInput(self.field_errors(error.body), provider=self.name) from None
 
+    # --- cost estimates: pure, nothing sent (schema.cost sums them per operation) ---------
+    #
+    # Each says how many upstream requests a read will send at most, from what is known
+    # before it runs: the arguments, and what the block and whole-read caches hold (peeked,
+    # never counted as hits). Retries of a failed request and polls of a running Redivis
+    # query are not counted (they are waits on the same request, not part of the plan).
+    # Where a number is only known upstream, the estimate assumes a parent's own child list
+    # fits the first page of its read and a record lists at most ASSUMED_CHILDREN children
+    # inline, and that links point at records that exist.
+
+    ASSUMED_CHILDREN: ClassVar[int] = 10
+    # Fields the API sends inline with a to-one link (hasteCRM's `company {id, name}`).
+    inline_fields: ClassVar[Mapping[Link, frozenset[str]]] = {}
+
+    def estimate_page(self, entity: Entity, filtered: bool) -> int:
+        """Requests one page (block) of the entity's list costs."""
+        return 1
+
+    def estimate_open(self, entity: Entity, reverse: bool, keyset: bool, filtered: bool) -> int:
+        """Requests `open_list` costs (sequential styles)."""
+        return 0
+
+    def estimate_count(self, entity: Entity, filtered: bool) -> int:
+        """Requests `totalCount` costs beyond the list's own pages."""
+        return 0
+
+    def estimate_list(
+        self, entity: Entity, args: ConnectionArgs, filtered: bool, count: bool
+    ) -> int:
+        """Requests a window of `entity`'s list costs; `args` already checked."""
+        if entity not in self.entities:
+            return 0
+        size = self.block_size(entity) if self.blocks is not None else self.max_request_size
+        n = args.first if args.first is not None else (args.last or 0)
+        blocks = max(1, -(-n // size))
+        spans = blocks + 1  # an unaligned window of n rows spans one block more
+        page = self.estimate_page(entity, filtered)
+        cursors = args.after is not None or args.before is not None
+        total = self.estimate_count(entity, filtered) if count and self.can_count else 0
+        if self.style in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
+            if self.blocks is None:
+                return total + 2 * (spans + 1) * page
+            if not cursors and args.last is None:
+                keys = [k * size for k in range(blocks)]
+                return total + page * sum(
+                    1 for o in keys if filtered or self._peek_offset(entity, o, size) is None
+                )
+            if not cursors and args.first is None:
+                head = None if filtered else self._peek_offset(entity, 0, size)
+                if head is None:
+                    return total + (1 + spans) * page
+                lo = max(0, head.total - n)
+                tail = range(lo // size, max(lo + 1, head.total) // size + 1)
+                missing = [k for k in tail if self._peek_offset(entity, k * size, size) is None]
+                return total + page * len(missing)
+            return total + (2 + spans) * page
+        if not cursors and args.last is None:
+            opened = self.estimate_open(entity, False, False, filtered)
+            return total + opened + page * self._uncached_head(entity, blocks, size, filtered)
+        if args.last is None:
+            return total + spans * page + (page if args.before is not None else 0)
+        # Backward: the chain's blocks, a `previous` probe per block, or a reversed read.
+        reverse = self.estimate_open(entity, True, True, filtered)
+        return total + reverse + (3 * spans + 2) * page
+
+    def _peek_offset(self, entity: Entity, offset: int, size: int) -> Any:
+        if self.blocks is None:
+            return None
+        return self.blocks.peek(("offset", entity.value, ListQuery().key(), offset, size))
+
+    def _uncached_head(self, entity: Entity, blocks: int, size: int, filtered: bool) -> int:
+        """Blocks of an unfiltered list's first `blocks` not cached, following each cached
+        block's `next`; every block when the list's handle is only known upstream."""
+        if filtered or self.blocks is None:
+            return blocks
+        handle = self.head_handle(entity)
+        if handle is None:
+            return blocks
+        position: str | None = None
+        for done in range(blocks):
+            key = ("seq", entity.value, ListQuery().key(), handle, position, size)
+            page = self.blocks.peek(key)
+            if page is None:
+                return blocks - done
+            if page.next is None or len(page.items) < size:
+                return 0
+            position = page.next
+        return 0
+
+    def head_handle(self, entity: Entity) -> str | None:
+        """The handle `open_list` gives an unfiltered forward list without a request."""
+        return None
+
+    def estimate_lookup(self, entity: Entity, n: int) -> int:
+        """Requests `get_many` costs for one batch of `n` distinct ids (at most 100)."""
+        if n <= 0 or entity not in self.entities:
+            return 0
+        return self.estimate_singles(entity, n)
+
+    def estimate_singles(self, entity: Entity, n: int) -> int:
+        """The base `get_many`: a whole read where the plan takes one, else a GET per id."""
+        if not self.reads_whole(entity, n):
+            return n
+        limit = self.whole_reads[entity]
+        known = self.sizes.get(entity)
+        complete = known is not None and known <= limit
+        if self.wholes.peek(entity) is not None:
+            return 0 if complete else n
+        pages = -(-max(known if complete and known else limit + 1, 1) // self.whole_page_size)
+        return pages + (0 if complete else n)
+
+    def estimate_children(self, link: Link, n: int) -> int:
+        """Requests `children` costs for one batch of `n` parents (at most 100)."""
+        return n if link in self.links else 0
+
+    def estimate_inline_children(self, link: Link, n: int) -> int:
+        """`inline_children`: the parents by id, then their children by id."""
+        return self.estimate_lookup(PARENT_ENTITY[link], n) + self.estimate_lookups(
+            CHILD_ENTITY[link], n * self.ASSUMED_CHILDREN
+        )
+
+    def estimate_lookups(self, entity: Entity, n: int) -> int:
+        """`n` distinct ids, in the loaders' batches of 100."""
+        return sum(self.estimate_lookup(entity, min(100, n - s)) for s in range(0, n, 100))
+
+    def estimate_write(self, op: Op) -> int:
+        """Requests one write costs (reads it makes first included)."""
+        return 1
+
     # --- shared ------------------------------------------------------------------------
 
     @classmethod

@@ -446,6 +446,18 @@ class BasicsOS(DataSource):
                 groups[parent].append(row)
         return [groups[p] if p in groups else self.not_found(entity, p) for p in parent_ids]
 
+    def estimate_page(self, entity: Entity, filtered: bool) -> int:
+        # Notes span three tables: their totals, then up to one range of each.
+        return 2 * len(NOTE_TABLES) if entity is Entity.NOTE else 1
+
+    def estimate_lookup(self, entity: Entity, n: int) -> int:
+        if n <= 0:
+            return 0
+        return min(len(NOTE_TABLES), n) if entity is Entity.NOTE else 1
+
+    def estimate_children(self, link: Link, n: int) -> int:
+        return 1 + n * self.ASSUMED_CHILDREN // BATCH_ROWS if link in self.links else 0
+
     # --- writes (PUT is a partial update; custom_fields replaces the whole object) ----------
 
     def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:

@@ -454,6 +454,27 @@ class Haste(DataSource):
 
         return await self.per_parent(link, parent_ids, read)
 
+    inline_fields = {
+        Link.CONTACT_COMPANY: frozenset({"name"}),
+        Link.DEAL_COMPANY: frozenset({"name"}),
+    }
+
+    def head_handle(self, entity: Entity) -> str | None:
+        return "forward"
+
+    def estimate_lookup(self, entity: Entity, n: int) -> int:
+        if entity is not Entity.CONTACT or n < 2:
+            return super().estimate_lookup(entity, n)
+        # A search per 100 ids; a full page may be followed by an empty one.
+        return sum(2 if n - start >= 100 else 1 for start in range(0, n, 100))
+
+    def estimate_children(self, link: Link, n: int) -> int:
+        if link is Link.COMPANY_CONTACTS:
+            return n * self.ASSUMED_CHILDREN // 100 + 1  # one search for every parent
+        if link is Link.DEAL_CONTACTS:
+            return self.estimate_inline_children(link, n)
+        return n
+
     # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
 
     def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:

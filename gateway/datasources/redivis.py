@@ -524,3 +524,20 @@ class Redivis(DataSource):
                 if parent in groups:
                     groups[parent].append(record)
         return [groups[p] if p in groups else self.not_found(parent_entity, p) for p in parent_ids]
+
+    def head_handle(self, entity: Entity) -> str | None:
+        return TABLE_HANDLE
+
+    def estimate_open(self, entity: Entity, reverse: bool, keyset: bool, filtered: bool) -> int:
+        return 1 if reverse or keyset or filtered else 0  # a query (POST), polls excluded
+
+    def estimate_count(self, entity: Entity, filtered: bool) -> int:
+        return 1  # the table's numRows, or the filtered query's row count
+
+    def estimate_lookup(self, entity: Entity, n: int) -> int:
+        return 0 if n <= 0 else 2 * -(-n // BATCH)  # a query, then its rows
+
+    def estimate_children(self, link: Link, n: int) -> int:
+        if link is Link.DEAL_CONTACTS:
+            return self.estimate_inline_children(link, n)
+        return 2 + n * self.ASSUMED_CHILDREN // 1000  # a query, then its rows by 1000

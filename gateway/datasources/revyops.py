@@ -201,6 +201,10 @@ class RevyOps(DataSource):
 
         return await self.read_pages(page, f"{entity.value}s by {', '.join(filters)}")
 
+    def estimate_children(self, link: Link, n: int) -> int:
+        # The companies by id for their domains, then each one's contacts (pages of 1000).
+        return self.estimate_lookup(Entity.COMPANY, n) + n if link in self.links else 0
+
     # --- writes (PATCH only; custom fields upsert by name) -------------------------------
 
     def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
