@@ -18,6 +18,11 @@ class Entity(enum.StrEnum):
     DEAL = "deal"
     NOTE = "note"
 
+    @property
+    def plural(self) -> str:
+        """The entity's name for many of them, as messages say it."""
+        return "companies" if self is Entity.COMPANY else f"{self.value}s"
+
 
 class Link(enum.StrEnum):
     """A relationship between records, named by the field that follows it."""

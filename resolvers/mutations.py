@@ -123,7 +123,7 @@ def _values(
                 (
                     _path(name),
                     f"{source.display_name} (provider {source.name!r}) has no writable "
-                    f"{INPUT_NAMES.get(name, name)} on {entity.value}s.",
+                    f"{INPUT_NAMES.get(name, name)} on {entity.plural}.",
                 )
             )
             continue
@@ -365,7 +365,7 @@ async def _bulk(
     if entity not in source.can_bulk:
         raise Unsupported(
             f"{source.display_name} (provider {source.name!r}) has no bulk writes of "
-            f"{entity.value}s.",
+            f"{entity.plural}.",
             provider=source.name,
         )
     results = [BulkItem(index) for index in range(len(items))]

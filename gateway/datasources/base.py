@@ -332,7 +332,7 @@ class DataSource(ABC):
                     break
                 if read.next in given:
                     raise self.upstream.bad_response(
-                        f"it repeated a page position while listing {entity.value}s"
+                        f"it repeated a page position while listing {entity.plural}"
                     )
                 given.add(read.next)
                 position = read.next
@@ -428,7 +428,7 @@ class DataSource(ABC):
         if (entity, op) not in self.writes:
             raise Unsupported(
                 f"{self.display_name} (provider {self.name!r}) cannot {op.value} "
-                f"{entity.value}s through its API.",
+                f"{entity.plural} through its API.",
                 provider=self.name,
             )
 
@@ -662,7 +662,7 @@ class DataSource(ABC):
         """Unsupported unless this provider has `entity`."""
         if entity not in self.entities:
             raise Unsupported(
-                f"{self.display_name} (provider {self.name!r}) has no {entity.value}s.",
+                f"{self.display_name} (provider {self.name!r}) has no {entity.plural}.",
                 provider=self.name,
             )
 

@@ -420,7 +420,7 @@ class Haste(DataSource):
             read, response = await self._page(entity, {"sort": FORWARD, **filters}, cursor, 100)
             return list(read.items), read.next, response
 
-        return await self.read_pages(page, f"{entity.value}s by {', '.join(filters)}")
+        return await self.read_pages(page, f"{entity.plural} by {', '.join(filters)}")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         if entity is not Entity.CONTACT or len(ids) < 2:

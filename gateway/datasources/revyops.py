@@ -199,7 +199,7 @@ class RevyOps(DataSource):
             )
             return records, number + 1 if body.get("next") else None, response
 
-        return await self.read_pages(page, f"{entity.value}s by {', '.join(filters)}")
+        return await self.read_pages(page, f"{entity.plural} by {', '.join(filters)}")
 
     def estimate_children(self, link: Link, n: int) -> int:
         # The companies by id for their domains, then each one's contacts (pages of 1000).

@@ -61,8 +61,15 @@ def start(stack: tuple[dict[str, str], ExitStack], **settings: Any) -> GraphQLCl
     return client
 
 
+STATS = httpx.Client(timeout=30)  # kept alive: the corpus reads the counters ~2,000 times
+
+
+def teardown_module() -> None:
+    STATS.close()
+
+
 def sent(urls: dict[str, str]) -> int:
-    return sum(httpx.get(f"{u}/_emulator/stats").json()["requests"] for u in urls.values())
+    return sum(STATS.get(f"{u}/_emulator/stats").json()["requests"] for u in urls.values())
 
 
 def run(client: GraphQLClient, urls: dict[str, str], query: str, variables: Any = None) -> Any:
@@ -88,8 +95,7 @@ def corpus(client: GraphQLClient, urls: dict[str, str]) -> list[tuple[str, dict[
             plain += " edges { cursor node { id } } pageInfo { endCursor } } }"
             items += [
                 (plain, {"p": kind, "f": 5}),
-                (plain, {"p": kind, "f": 100}),
-                (plain, {"p": kind, "f": 30}),
+                (plain, {"p": kind, "f": 60}),
             ]
             if entry["capabilities"]["canPageBackward"]:
                 items.append((plain, {"p": kind, "l": 7}))
@@ -123,7 +129,7 @@ def corpus(client: GraphQLClient, urls: dict[str, str]) -> list[tuple[str, dict[
                 f"query($p: String!, $f: Int) {{ {field}(provider: $p, first: $f) "
                 f"{{ edges {{ node {{ id {selection} }} }} }} }}"
             )
-            items += [(query, {"p": kind, "f": 4}), (query, {"p": kind, "f": 25})]
+            items += [(query, {"p": kind, "f": 4}), (query, {"p": kind, "f": 12})]
         inline = (
             "query($p: String!) { contacts(provider: $p, first: 20) "
             "{ edges { node { company { id name } } } } }"
@@ -165,14 +171,18 @@ def test_write_costs(stack: tuple[dict[str, str], ExitStack]) -> None:
         body, cost = run(
             client,
             urls,
-            'mutation($p: String!) { createCompany(input: { provider: $p, name: "Cost Co" }) '
+            "mutation($p: String!) { createCompany(input: "
+            '{ provider: $p, name: "Cost Co", domain: "cost.example" }) '
             "{ company { id name } userErrors { message } } }",
             {"p": kind},
         )
         assert cost["estimated"] >= cost["actual"], (kind, body, cost)
-        company = ((body.get("data") or {}).get("createCompany") or {}).get("company")
-        if company is None:
+        if kind == "redivis":  # read-only: refused before anything is sent
+            assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
+            assert cost["actual"] == 0
             continue
+        company = body["data"]["createCompany"]["company"]
+        assert company is not None, (kind, body)
         body, cost = run(
             client,
             urls,
@@ -187,7 +197,7 @@ def test_write_costs(stack: tuple[dict[str, str], ExitStack]) -> None:
             "mutation($id: ID!) { deleteCompany(input: { id: $id }) { deletedId } }",
             {"id": company["id"]},
         )
-        assert cost["estimated"] >= cost["actual"], (kind, body, cost)
+        assert cost["estimated"] >= cost["actual"] >= 1, (kind, body, cost)
 
 
 def test_too_costly_is_refused_and_sends_nothing(
