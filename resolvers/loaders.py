@@ -33,6 +33,7 @@ class Loaders:
         # Each by-id loader's futures by remote id, so a finished lookup can be read at once.
         self._futures: dict[tuple[str, Entity], dict[str, Future[AnyRecord | None]]] = {}
         self._children: dict[tuple[str, Link], DataLoader[str, list[AnyRecord]]] = {}
+        self._askers: dict[tuple[str, Link], DataLoader[str, int]] = {}
 
     def _options(self) -> dict[str, Any]:
         if self.batching:
@@ -76,6 +77,17 @@ class Loaders:
 
             self._children[key] = DataLoader(batch, **self._options())
         return self._children[key]
+
+    def askers(self, source: DataSource, link: Link) -> DataLoader[str, int]:
+        """How many parents ask for `link` in the same batch as this one (1 in naive mode)."""
+        key = (source.name, link)
+        if key not in self._askers:
+
+            async def batch(parent_ids: list[str]) -> list[int]:
+                return [len(parent_ids)] * len(parent_ids)
+
+            self._askers[key] = DataLoader(batch, **self._options())
+        return self._askers[key]
 
     def prime(self, records: list[AnyRecord]) -> None:
         """Records a list returned: later lookups of them in this request cost nothing."""

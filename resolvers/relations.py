@@ -2,9 +2,10 @@
 
 To-one links (`Contact.company`) are by-id lookups. A list link uses the ids
 the record carries inline when the API sent them, else the provider's
-children fetch for a batch of parents. The whole child list of a parent is
-fetched at once (APIs filter by parent, they do not page per parent), so the
-nested connection is cut from it in memory by the same Relay engine.
+children fetch for a batch of parents: the whole child list of each parent,
+the nested connection cut from it in memory by the same Relay engine. Where
+the API lists the children by parent with paging (`paged_links`), a plain
+nested window instead reads only the blocks of that filtered list it reaches.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from gateway.datasources import DataSource
+from gateway.datasources.base import PaginationStyle
 from gateway.errors import Unsupported
-from gateway.listquery import ListQuery, arrange
+from gateway.listquery import Cond, ListQuery, arrange
 from gateway.pagination import (
     ConnectionArgs,
     ConnectionSlice,
@@ -116,6 +119,15 @@ async def linked_list(
     checked = check_args(args, gateway.limits)
     source = context.source(record.provider)
     source.require_link(link)
+    binding = binding_key(record.provider, f"{link.value}:{record.remote_id}", query.key())
+    if await paged(context, source, record, link, query):
+        by_parent = ListQuery(filter=Cond(source.paged_links[link], "eq", record.remote_id))
+        window = await context.before_deadline(
+            source.name,
+            source.offset_window(CHILD_ENTITY[link], checked, gateway.codec, binding, by_parent),
+        )
+        context.loaders.prime([e.node for e in window.edges])
+        return window
     if link in record.linked:
         loader = context.loaders.record(source, CHILD_ENTITY[link])
         found = await context.before_deadline(source.name, loader.load_many(record.linked[link]))
@@ -131,7 +143,6 @@ async def linked_list(
     async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
         return OffsetPage(offset, items[offset : offset + size], len(items))
 
-    binding = binding_key(record.provider, f"{link.value}:{record.remote_id}", query.key())
     return await paginate_offsets(
         checked,
         fetch=fetch,
@@ -140,3 +151,24 @@ async def linked_list(
         max_request_size=max(1, len(items)),
         aligned=False,
     )
+
+
+async def paged(
+    context: Context, source: DataSource, record: AnyRecord, link: Link, query: ListQuery
+) -> bool:
+    """Whether the window over `link` from `record` is read in blocks of the child list
+    filtered by parent, rather than cut from the parent's whole child list.
+
+    Only without a filter or order of the client's: the gateway arranges those in memory
+    (ties and all), and both plans must put the children in the same order, since a
+    cursor one plan gave the other may read.
+    """
+    if link not in source.paged_links or link in record.linked or not query.empty:
+        return False
+    if source.style not in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
+        return False
+    if link in source.batched_links:
+        # One request reads the children of every parent of the batch; blocks cost one
+        # request per parent, so they pay only for a parent asked alone.
+        return await context.loaders.askers(source, link).load(record.remote_id) == 1
+    return True

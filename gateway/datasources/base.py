@@ -413,6 +413,15 @@ class DataSource(ABC):
 
         return list(await asyncio.gather(*(one(p) for p in parent_ids)))
 
+    # Links whose children the API lists by parent with paging: link -> the child entity's
+    # field equal to the parent's id. A nested window then reads only the blocks of that
+    # filtered list it reaches. Offset styles only: the window's cursors are the offsets
+    # the whole-list plan hands out too, so the two plans can take turns on one list.
+    paged_links: ClassVar[Mapping[Link, str]] = {}
+    # Of those, the links whose `children` serves many parents in one request: blocks are
+    # read only for a parent asked alone, where they cost less.
+    batched_links: ClassVar[frozenset[Link]] = frozenset()
+
     def require_link(self, link: Link) -> None:
         if link not in self.links:
             raise Unsupported(
@@ -704,30 +713,9 @@ class DataSource(ABC):
         query = query or ListQuery()
         self.check_query(entity, query)
         binding = binding_key(self.name, entity.value, query.key())
-        blocks = self.blocks
-        block = self.block_size(entity) if blocks is not None else None
         if self.style in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
-
-            async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
-                if blocks is None:
-                    return await self.fetch_offset(entity, offset, size, query)
-
-                async def read() -> OffsetPage[AnyRecord]:
-                    with Upstream.uncached():
-                        return await self.fetch_offset(entity, offset, size, query)
-
-                key = ("offset", entity.value, query.key(), offset, size)
-                return await blocks.read(key, read)
-
-            return await paginate_offsets(
-                args,
-                fetch=fetch,
-                codec=codec,
-                binding=binding,
-                max_request_size=self.max_request_size,
-                aligned=self.style is PaginationStyle.PAGE_NUMBER,
-                block_size=block,
-            )
+            return await self.offset_window(entity, args, codec, binding, query)
+        block = self.block_size(entity) if self.blocks is not None else None
         listed = _EntityList(self, entity, query, block)
         window = await paginate_sequential(
             args,
@@ -745,6 +733,39 @@ class DataSource(ABC):
             return await self.count(entity, query)
 
         return replace(window, count=count)
+
+    async def offset_window(
+        self,
+        entity: Entity,
+        args: ConnectionArgs,
+        codec: CursorCodec,
+        binding: str,
+        query: ListQuery,
+    ) -> ConnectionSlice[AnyRecord]:
+        """A window of an offset-addressed list (`query` already checked), read in cached
+        blocks; its cursors are offsets bound to `binding`."""
+        blocks = self.blocks
+
+        async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
+            if blocks is None:
+                return await self.fetch_offset(entity, offset, size, query)
+
+            async def read() -> OffsetPage[AnyRecord]:
+                with Upstream.uncached():
+                    return await self.fetch_offset(entity, offset, size, query)
+
+            key = ("offset", entity.value, query.key(), offset, size)
+            return await blocks.read(key, read)
+
+        return await paginate_offsets(
+            args,
+            fetch=fetch,
+            codec=codec,
+            binding=binding,
+            max_request_size=self.max_request_size,
+            aligned=self.style is PaginationStyle.PAGE_NUMBER,
+            block_size=self.block_size(entity) if blocks is not None else None,
+        )
 
     async def read_pages(
         self,

@@ -286,6 +286,10 @@ class BasicsOS(DataSource):
     id_formats = ID_FORMATS
     writes = frozenset((e, op) for e in Entity for op in Op)
     query_support = {entity: _support(entity) for entity in Entity}
+    # Contacts and deals filter by `company_id` with ranges; `children` serves any number
+    # of companies in one request, so blocks are read for a company asked alone.
+    paged_links = {Link.COMPANY_CONTACTS: "company_id", Link.COMPANY_DEALS: "company_id"}
+    batched_links = frozenset(paged_links)
     can_merge_contacts = True
     can_restore_deals = True
     write_fields = {

@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.conftest import GraphQLClient
+from gateway.demo import DEMO_CREDENTIALS
+from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.servers import ServerThread
+from tests.conftest import GraphQLClient, gid
 from tests.integration.test_relations import cost, gateway_on
 from tests.integration.truth import companies, contact_companies
 
@@ -224,3 +228,82 @@ def test_nested_paging_forward_and_backward_matches_the_whole_list(emulators, un
     other = next(i for i in lists if i != company)
     body = uncached.post(PAGE, {"id": other, "first": 2, "after": page["pageInfo"]["endCursor"]})
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+LONG = """
+query($id: ID!, $first: Int, $after: String, $last: Int) {
+  node(id: $id) { ... on Company { remoteId contacts(first: $first, after: $after, last: $last) {
+    totalCount edges { cursor node { remoteId firstName } } pageInfo { hasNextPage endCursor }
+  } } }
+}"""
+BY_COMPANY = """
+query($company: ID!) {
+  contacts(provider: "basicsos", first: 3, filter: {companyId: {eq: $company}}) {
+    edges { node { remoteId } }
+  }
+}"""
+
+
+def test_a_nested_window_of_a_long_child_list_reads_one_block():
+    """BasicsOS lists contacts by company in ranges: `contacts(first: 3)` of a company
+    with 150 of them reads their first block, which the next window and the root list
+    filtered by that company share, not the whole list."""
+    emulator = create_emulator("basicsos", EmulatorOptions(rate_limits=False))
+    with ServerThread(emulator) as upstream:
+        headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['basicsos']['token']}"}
+        with httpx.Client(base_url=upstream.url, headers=headers) as api:
+            company = api.post("/api/companies", json={"name": "Many Contacts"}).json()["id"]
+            for n in range(150):
+                row = {"firstName": f"C{n}", "lastName": "Long", "companyId": company}
+                assert api.post("/api/contacts", json=row).status_code == 201
+        urls = {"basicsos": upstream.url}
+        with gateway_on(urls) as server:
+            client = GraphQLClient(server.url)
+            node = gid("Company", "basicsos", str(company))
+            client.data(
+                "query($id: ID!) { node(id: $id) { ... on Company { name } } }", {"id": node}
+            )
+            # The company itself is cached now; what follows costs only the contacts.
+            first, requests = cost(urls, "basicsos", client, LONG, id=node, first=3)
+            assert requests == 1
+            window = first["node"]["contacts"]
+            assert window["totalCount"] == 150
+            assert window["pageInfo"]["hasNextPage"]
+            after = window["pageInfo"]["endCursor"]
+            second, requests = cost(urls, "basicsos", client, LONG, id=node, first=3, after=after)
+            assert requests == 0
+            listed, requests = cost(urls, "basicsos", client, BY_COMPANY, company=node)
+            assert requests == 0
+            ids = [e["node"]["remoteId"] for e in window["edges"]]
+            assert ids == [e["node"]["remoteId"] for e in listed["contacts"]["edges"]]
+            assert ids[-1] not in [
+                e["node"]["remoteId"] for e in second["node"]["contacts"]["edges"]
+            ]
+            # The far end of the list: its last block only.
+            last, requests = cost(urls, "basicsos", client, LONG, id=node, last=3)
+            assert requests == 1
+            names = [e["node"]["firstName"] for e in last["node"]["contacts"]["edges"]]
+            assert names == ["C147", "C148", "C149"]
+            client.http.close()
+
+
+def test_cursors_of_the_whole_list_plan_serve_the_block_plan(gateway):
+    """Companies asked together read their whole child lists in one request; a company
+    asked alone reads blocks. A cursor one plan gave, the other continues from."""
+    together = gateway.data(
+        '{ companies(provider: "basicsos", first: 8) { edges { node { id contacts(first: 100) {'
+        " edges { cursor node { remoteId } } } } } } }"
+    )
+    lists = {
+        c["node"]["id"]: c["node"]["contacts"]["edges"] for c in together["companies"]["edges"]
+    }
+    company = max(lists, key=lambda i: len(lists[i]))
+    edges = lists[company]
+    assert len(edges) >= 3
+    alone = gateway.data(PAGE, {"id": company, "first": 2, "after": edges[0]["cursor"]})
+    got = [e["node"]["remoteId"] for e in alone["node"]["contacts"]["edges"]]
+    assert got == [e["node"]["remoteId"] for e in edges[1:3]]
+    back = gateway.data(PAGE, {"id": company, "last": 1, "before": edges[2]["cursor"]})
+    assert [e["node"]["remoteId"] for e in back["node"]["contacts"]["edges"]] == [
+        edges[1]["node"]["remoteId"]
+    ]
