@@ -39,6 +39,8 @@ def gateway(urls: dict[str, str], **settings: Any) -> Iterator[str]:
     providers = [
         demo_provider(k, u).model_copy(update={"rate_limit": False}) for k, u in urls.items()
     ]
+    # The benchmarks count requests, naive modes included: no cost limit in the way.
+    settings.setdefault("max_operation_cost", 1_000_000)
     with ServerThread(create_app(Settings(providers=providers, **settings))) as server:
         yield server.url
 

@@ -138,6 +138,8 @@ class _Walk:
             )
             return n * per
         batches = sum(source.estimate_children(link, min(100, n - s)) for s in range(0, n, 100))
+        if link not in source.inline_links:
+            return batches
         # Parents that list their children's ids inline look the children up by id instead.
         inline = source.estimate_lookups(CHILD_ENTITY[link], n * source.ASSUMED_CHILDREN)
         return max(batches, inline)

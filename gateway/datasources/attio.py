@@ -349,6 +349,9 @@ class Attio(DataSource):
     id_formats = dict.fromkeys(Entity, UUID)
     # Lists of related records come inline with each record; notes are fetched per parent.
     links = frozenset(Link)
+    inline_links = frozenset(
+        {Link.CONTACT_DEALS, Link.COMPANY_CONTACTS, Link.COMPANY_DEALS, Link.DEAL_CONTACTS}
+    )
     # Notes list by parent only: no filters or orders there.
     query_support = {entity: _attio_support(entity) for entity in FILTER_ATTRIBUTES}
     # Notes are immutable in Attio: create and delete only.

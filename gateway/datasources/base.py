@@ -249,6 +249,8 @@ class DataSource(ABC):
 
     # Relationships: which links it has, and how it fetches many at once.
     links: ClassVar[frozenset[Link]] = frozenset()
+    # Links whose child ids the parent record lists inline (`record.linked`).
+    inline_links: ClassVar[frozenset[Link]] = frozenset()
 
     # Collections a batch of lookups may read whole, in pages of `whole_page_size` (the
     # API's largest page), where that costs fewer requests than a GET per id: entity -> the
@@ -629,8 +631,10 @@ class DataSource(ABC):
         complete = known is not None and known <= limit
         if self.wholes.peek(entity) is not None:
             return 0 if complete else n
-        pages = -(-max(known if complete and known else limit + 1, 1) // self.whole_page_size)
-        return pages + (0 if complete else n)
+        # Unknown size: taken to fit the declared limit (a collection past it would add
+        # the GETs the plan then falls back to; README, "Cost").
+        size = known if complete and known else limit
+        return -(-max(size, 1) // self.whole_page_size)
 
     def estimate_children(self, link: Link, n: int) -> int:
         """Requests `children` costs for one batch of `n` parents (at most 100)."""

@@ -294,6 +294,7 @@ class Haste(DataSource):
     whole_reads = {Entity.COMPANY: 500, Entity.DEAL: 500}
     id_formats = ID_FORMATS
     links = frozenset(Link)
+    inline_links = frozenset({Link.DEAL_CONTACTS})
     query_support = {entity: _support(entity) for entity in Entity}
     writes = frozenset((e, op) for e in Entity for op in Op)
     write_fields = {

@@ -329,6 +329,7 @@ class Redivis(DataSource):
     id_formats = dict.fromkeys(Entity, ROW_ID)
     # Every link is a query: ids and parents batch into `IN (...)` lists.
     links = frozenset(Link)
+    inline_links = frozenset({Link.DEAL_CONTACTS})
     query_support = {entity: _support(entity) for entity in Entity}
 
     def __init__(
