@@ -129,12 +129,15 @@ def test_a_flooding_client_leaves_the_others_their_share(shared):
     # (not for the provider's budget) when its queue would outlast the deadline.
     served = [b for b in flood if "errors" not in b]
     assert served
-    codes = [e["extensions"] for b in flood for e in b.get("errors", [])]
-    assert codes, "the flood never exceeded its share"
-    for extensions in codes:
-        assert extensions["code"] == "CLIENT_RATE_LIMITED", extensions
+    errors = [e["extensions"] for b in flood for e in b.get("errors", [])]
+    refused = [e for e in errors if e["code"] == "CLIENT_RATE_LIMITED"]
+    assert refused, "the flood never exceeded its share"
+    for extensions in refused:
         assert extensions["provider"] == "haste"
         assert extensions["retryAfter"] > 0
+    # Never the provider's budget; a request granted late in its 2 s deadline may time
+    # out on a loaded machine.
+    assert {e["code"] for e in errors} <= {"CLIENT_RATE_LIMITED", "UPSTREAM_TIMEOUT"}
     # The gateway stayed under hasteCRM's limit: it never had to say 429.
     stats = httpx.get(f"{shared['haste']}/_emulator/stats").json()
     assert "429" not in stats["by_status"], stats
