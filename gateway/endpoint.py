@@ -42,6 +42,8 @@ from strawberry.types.unset import UNSET
 
 from gateway import graphiql
 from gateway.auth import refusal_response
+from gateway.clients import Client
+from gateway.resilience import ANONYMOUS, Share, sharing
 
 # Deeper JSON than any real query needs; bounds the recursion of everything that walks
 # the variables afterwards (recursive filter inputs, error formatting).
@@ -208,6 +210,15 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         request: Request | WebSocket,
         context: Any = UNSET,
         root_value: Any = UNSET,
+    ) -> Response | WebSocket:
+        # Every upstream request of this operation counts against its client's share of the
+        # provider's budget (an open gateway has one anonymous client).
+        client: Client | None = getattr(context, "client", None)
+        with sharing(Share(client.name, client.weight) if client else ANONYMOUS):
+            return await self._run(request, context, root_value)
+
+    async def _run(
+        self, request: Request | WebSocket, context: Any, root_value: Any
     ) -> Response | WebSocket:
         refused = getattr(context, "refused", None)
         if not isinstance(request, Request):

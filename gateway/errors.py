@@ -15,6 +15,8 @@
         │   └── RequestNotSendable*   UPSTREAM_BAD_REQUEST  (e.g. a URL too long to send)
         ├── UpstreamRateLimited       UPSTREAM_RATE_LIMITED
         │   └── NoRateLimitSlot*      UPSTREAM_RATE_LIMITED (no slot before the deadline)
+        │       └── ClientRateLimited* CLIENT_RATE_LIMITED  (+ retryAfter: the client's
+        │                                                   share of it is spent)
         ├── UpstreamTimeout           UPSTREAM_TIMEOUT
         ├── UpstreamUnavailable       UPSTREAM_UNAVAILABLE  (connection, 5xx)
         │   └── CircuitOpen*          UPSTREAM_UNAVAILABLE  (its breaker is open)
@@ -185,6 +187,19 @@ class CircuitOpen(UpstreamNotSent, UpstreamUnavailable):
 
 class NoRateLimitSlot(UpstreamNotSent, UpstreamRateLimited):
     """The rate limiter has no slot for the request before its deadline."""
+
+
+class ClientRateLimited(NoRateLimitSlot):
+    """The client has spent its share of the provider's budget (others are using theirs)
+    and its next slot would come after the deadline; `retryAfter` (seconds) says when it
+    is foreseen."""
+
+    code = "CLIENT_RATE_LIMITED"
+
+    def __init__(self, message: str, *, provider: str, retry_after: float) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
+        self.add(retryAfter=round(retry_after, 1))
 
 
 class RequestNotSendable(UpstreamNotSent, UpstreamRejected):

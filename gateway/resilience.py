@@ -15,10 +15,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import enum
+import itertools
+import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 
@@ -40,39 +44,111 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Share:
+    """Whom a request is sent for, in the limiter's fair shares: a client of the gateway and
+    its weight. Every request of an open gateway is the one anonymous client's."""
+
+    client: str = ""
+    weight: float = 1.0
+
+
+# Set per GraphQL request (the endpoint knows the client): the limiter reads it in `acquire`,
+# deep below the resolvers, without every data source passing it along.
+current_share: ContextVar[Share | None] = ContextVar("limiter_share", default=None)
+ANONYMOUS = Share()
+
+
+@contextmanager
+def sharing(share: Share) -> Iterator[None]:
+    """Requests sent inside count against `share`'s part of each provider's budget."""
+    token = current_share.set(share)
+    try:
+        yield
+    finally:
+        current_share.reset(token)
+
+
 class Slot:
     """One request's place in the limiter's windows: in flight until `done`, then it counts
     from the moment the request finished."""
 
-    __slots__ = ("finished",)
+    __slots__ = ("client", "finished")
 
-    def __init__(self) -> None:
+    def __init__(self, client: str = "") -> None:
+        self.client = client
         self.finished: float | None = None
 
 
+@dataclass(frozen=True)
+class Refused:
+    """No slot before the deadline: the next foreseen in `retry_after` seconds.
+    `by_share`: the client could have had one in time if it did not share the budget."""
+
+    retry_after: float
+    by_share: bool = False
+
+
 class _Waiter:
-    """A request queued for a slot; `turn` says True when it is first in line, False when
-    its slot can no longer come before its deadline."""
+    """A request queued for a slot. `turn` says True when it is the next to be served (it
+    then waits for its moment), and is replaced while others go first; `refused` is set
+    when its slot can no longer come before its deadline."""
 
-    __slots__ = ("deadline", "turn")
+    __slots__ = ("client", "deadline", "refused", "seq", "turn")
 
-    def __init__(self, deadline: float, turn: asyncio.Future[bool]) -> None:
+    def __init__(self, client: str, deadline: float, seq: int) -> None:
+        self.client = client
         self.deadline = deadline
-        self.turn = turn
+        self.seq = seq
+        self.turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.refused: Refused | None = None
+
+
+class _Timeline:
+    """The times the windows count (sorted), all together and per client; a request in
+    flight counts as sent now. Planned grants are appended: they are never earlier."""
+
+    __slots__ = ("earliest", "every", "mine")
+
+    def __init__(self, earliest: float, slots: list[tuple[float, str]]) -> None:
+        self.earliest = earliest
+        slots.sort()
+        self.every = [t for t, _ in slots]
+        self.mine: dict[str, list[float]] = {}
+        for moment, client in slots:
+            self.mine.setdefault(client, []).append(moment)
+
+    def add(self, client: str, moment: float) -> None:
+        self.every.append(moment)
+        self.mine.setdefault(client, []).append(moment)
+        self.earliest = moment
+
+
+def _recent(times: list[float], moment: float, span: float) -> int:
+    """How many of `times` (sorted) count at `moment` in a window of `span` seconds."""
+    return len(times) - bisect.bisect_right(times, moment - span)
 
 
 class RateLimiter:
-    """Sliding-window limiter over several windows (e.g. 100/minute and 1,000/hour).
+    """Sliding-window limiter over several windows (e.g. 100/minute and 1,000/hour), whose
+    budget its clients share by weight.
 
     A slot counts from when its request *finished*, not from when it was granted: the
     provider counts a request when it arrives, which is somewhere in between, however
     late the request leaves. A request still in flight counts as sent just now.
 
-    Requests get slots in arrival order: they queue, and only the first in line waits for
-    the windows. One whose slot, given the queue ahead of it, would come after its deadline
-    is refused at once, on arrival or as soon as the queue ahead is seen to move slower
-    than foreseen; a request in flight is foreseen to finish at once, so a refusal is
-    never premature. `clock` and `sleep` are parameters so tests run on a fake clock.
+    Fair shares: in each window a client's share is the limit times its weight over the
+    weights of the clients active in it (with a slot counting there, or waiting). A client
+    at its share takes no slot while another active client is below its own; an idle
+    client's share is borrowed, since only the active ones divide the limit. Requests wait
+    in a queue per client (first come, first served within it); the next slot goes to the
+    waiter that may take one soonest, and among those to the client with the smallest
+    usage for its weight (weighted fair queuing). One waits for its moment at a time.
+
+    One whose slot, given the waiters ahead of it, would come after its deadline is
+    refused at once, on arrival or as soon as the queue is seen to move slower than
+    foreseen; a request in flight is foreseen to finish at once, so a refusal is never
+    premature. `clock` and `sleep` are parameters so tests run on a fake clock.
     """
 
     def __init__(
@@ -89,23 +165,23 @@ class RateLimiter:
         self.sleep = sleep
         self._slots: deque[Slot] = deque()
         self._paused_until = 0.0
-        self._queue: deque[_Waiter] = deque()
+        self._queues: dict[str, deque[_Waiter]] = {}
+        self._weights: dict[str, float] = {}
+        self._arrivals = itertools.count()
 
     def pause_until(self, moment: float) -> None:
         """Send nothing before `moment` (on `clock`): the provider said its budget is spent."""
         self._paused_until = max(self._paused_until, moment)
 
     def delay(self, now: float) -> float:
-        """How long the next request must wait."""
-        earliest, times = self._timeline(now)
-        return self._when(times, earliest) - now
+        """How long the next request must wait for room in the windows (shares aside)."""
+        timeline = self._timeline(now)
+        return self._room(timeline.every, timeline.earliest) - now
 
-    def _timeline(self, now: float) -> tuple[float, list[float]]:
-        """The earliest a slot may be granted, and the times the windows count (sorted;
-        a request in flight counts as sent now, as if it finished at once)."""
+    def _timeline(self, now: float) -> _Timeline:
         earliest = max(now, self._paused_until)
         if not self.enabled:
-            return earliest, []
+            return _Timeline(earliest, [])
         horizon = max(_padded(w.seconds) for w in self.windows)
         while self._slots:
             finished = self._slots[0].finished
@@ -114,84 +190,215 @@ class RateLimiter:
             self._slots.popleft()
         # Finished slots are not always in order (requests end out of turn); sorting a few
         # hundred floats is cheap next to an HTTP request.
-        return earliest, sorted(now if s.finished is None else s.finished for s in self._slots)
+        slots = [(now if s.finished is None else s.finished, s.client) for s in self._slots]
+        return _Timeline(earliest, slots)
 
-    def _when(self, times: list[float], earliest: float) -> float:
-        """When the next slot opens, not before `earliest`, which is at or after every one
-        of `times`: so waiting until a full window's n-th latest time has left it frees room
-        in it, and waiting longer for another window only frees more."""
+    def _room(self, times: list[float], earliest: float) -> float:
+        """When the windows next have room, not before `earliest`, which is at or after every
+        one of `times`: so waiting until a full window's n-th latest time has left it frees
+        room in it, and waiting longer for another window only frees more."""
         moment = earliest
         if self.enabled:
             for window in self.windows:
                 span = _padded(window.seconds)
-                recent = len(times) - bisect.bisect_right(times, earliest - span)
-                if recent >= window.requests:
+                if _recent(times, earliest, span) >= window.requests:
                     moment = max(moment, times[-window.requests] + span)
         return moment
 
+    def _weight(self, client: str) -> float:
+        return self._weights.get(client, 1.0)
+
+    def _fair(self, line: _Timeline, client: str, moment: float, waiting: set[str]) -> bool:
+        """Whether `client` may take a slot at `moment` as far as the shares go."""
+        for window in self.windows:
+            span = _padded(window.seconds)
+            usage = {c: _recent(t, moment, span) for c, t in line.mine.items()}
+            active = {c for c, n in usage.items() if n} | waiting | {client}
+            if len(active) == 1:
+                continue
+            per_weight = window.requests / sum(self._weight(c) for c in active)
+            if usage.get(client, 0) < per_weight * self._weight(client):
+                continue
+            if any(
+                usage.get(other, 0) < per_weight * self._weight(other)
+                for other in active
+                if other != client
+            ):
+                return False
+        return True
+
+    def _usage(self, line: _Timeline, client: str, moment: float) -> float:
+        """The client's largest part of a window's limit in use, for its weight."""
+        times = line.mine.get(client, [])
+        return max(
+            (
+                _recent(times, moment, _padded(w.seconds)) / w.requests
+                for w in self.windows
+                if times
+            ),
+            default=0.0,
+        ) / self._weight(client)
+
+    def _moment(self, line: _Timeline, client: str, waiting: set[str]) -> float:
+        """When `client` may next take a slot (the windows' room and the shares), if nothing
+        else happens meanwhile: the shares only change as slots leave windows."""
+        moment = self._room(line.every, line.earliest)
+        if not self.enabled:
+            return moment
+        while not self._fair(line, client, moment, waiting):
+            leaving = [
+                line.every[i] + span
+                for span in (_padded(w.seconds) for w in self.windows)
+                if (i := bisect.bisect_right(line.every, moment - span)) < len(line.every)
+            ]
+            if not leaving:
+                break  # nothing counts any more: every share is whole
+            moment = max(math.nextafter(moment, math.inf), min(leaving))
+        return moment
+
+    def _next(self, line: _Timeline, queues: dict[str, list[_Waiter]]) -> tuple[_Waiter, float]:
+        """The waiter served next, among the first of each client's queue, and its moment:
+        the soonest, then the least used for its weight, then the first come."""
+        waiting = set(queues)
+        best: tuple[float, float, int] | None = None
+        chosen: tuple[_Waiter, float] | None = None
+        for client, queue in queues.items():
+            moment = self._moment(line, client, waiting)
+            key = (moment, self._usage(line, client, moment), queue[0].seq)
+            if best is None or key < best:
+                best, chosen = key, (queue[0], moment)
+        assert chosen is not None
+        return chosen
+
+    def _waiting(self) -> dict[str, list[_Waiter]]:
+        """The queues of the waiters still there (one cancelled takes no slot)."""
+        queues = {
+            client: [w for w in queue if not w.turn.cancelled()]
+            for client, queue in self._queues.items()
+        }
+        return {client: queue for client, queue in queues.items() if queue}
+
+    def _plan(
+        self, now: float, queues: dict[str, list[_Waiter]], *, shared: bool = True
+    ) -> list[tuple[_Waiter, float]]:
+        """The foreseen moment of every waiter in `queues`, in the order they will be
+        served if nobody else comes; `shared=False`: as if the queues' clients shared the
+        budget with nobody (those used slots still count)."""
+        line = self._timeline(now)
+        if not shared:
+            for client in list(line.mine):
+                if client not in queues:
+                    del line.mine[client]
+        queues = {client: list(queue) for client, queue in queues.items()}
+        plan = []
+        while queues:
+            waiter, moment = self._next(line, queues)
+            plan.append((waiter, moment))
+            line.add(waiter.client, moment)
+            queues[waiter.client].pop(0)
+            if not queues[waiter.client]:
+                del queues[waiter.client]
+        return plan
+
+    def _refusal(self, now: float, waiter: _Waiter, moment: float) -> Refused:
+        """Why `waiter` gets no slot: the budget, or its share of it."""
+        by_share = False
+        if any(c != waiter.client for c in self._weights):
+            own = [w for w in self._queues.get(waiter.client, ()) if not w.turn.cancelled()]
+            if waiter not in own:
+                own.append(waiter)
+            alone = dict(self._plan(now, {waiter.client: own}, shared=False))
+            by_share = alone[waiter] <= waiter.deadline
+        return Refused(max(0.0, moment - now), by_share)
+
     async def acquire(self, deadline: float) -> Slot | None:
-        """Wait for a slot, in arrival order; None (and no slot taken) when it would come
-        after `deadline`.
+        """A slot for the current `Share`'s client (see `take`), or None when it would come
+        after `deadline`."""
+        outcome = await self.take(deadline)
+        return outcome if isinstance(outcome, Slot) else None
+
+    async def take(self, deadline: float) -> Slot | Refused:
+        """Wait for a slot, in arrival order within the client; Refused (and no slot taken)
+        when it would come after `deadline`.
 
         The caller passes the slot to `done` when its request has finished (or failed).
         """
+        share = current_share.get() or ANONYMOUS
+        self._weights[share.client] = share.weight
         now = self.clock()
-        earliest, times = self._timeline(now)
-        for _ in self._queue:  # the slots of those ahead, in turn
-            earliest = self._when(times, earliest)
-            times.append(earliest)
-        moment = self._when(times, earliest)
-        if not self._queue and moment <= now:
-            return self._grant()
+        waiter = _Waiter(share.client, deadline, next(self._arrivals))
+        queues = self._waiting()
+        queues.setdefault(share.client, []).append(waiter)
+        plan = self._plan(now, queues)
+        moment = next(m for w, m in plan if w is waiter)
+        if plan[0][0] is waiter and moment <= now:
+            return self._grant(share.client)
         if moment > deadline:
-            return None
-        waiter = _Waiter(deadline, asyncio.get_running_loop().create_future())
-        self._queue.append(waiter)
-        if len(self._queue) == 1:
-            waiter.turn.set_result(True)
+            self._forget_idle()
+            return self._refusal(now, waiter, moment)
+        self._queues.setdefault(share.client, deque()).append(waiter)
+        self._hand_turn(now)
         try:
-            if not await waiter.turn:
-                return None
             while True:
+                await waiter.turn
+                if waiter.refused is not None:
+                    return waiter.refused
                 now = self.clock()
-                wait = self.delay(now)
-                if wait <= 0:
-                    return self._grant()
-                if now + wait > deadline:
-                    return None
+                line = self._timeline(now)
+                chosen, moment = self._next(line, self._waiting())
+                if chosen is not waiter:  # another came that goes first: wait for it
+                    waiter.turn = asyncio.get_running_loop().create_future()
+                    self._hand_turn(now)
+                    continue
+                if moment <= now:
+                    return self._grant(share.client)
+                if moment > deadline:
+                    return self._refusal(now, waiter, moment)
                 self._refuse_late(now)
-                await self.sleep(wait)
+                await self.sleep(moment - now)
         finally:
             self._leave(waiter)
 
-    def _grant(self) -> Slot:
-        slot = Slot()
+    def _grant(self, client: str) -> Slot:
+        slot = Slot(client)
         if self.enabled:
             self._slots.append(slot)
         return slot
 
+    def _hand_turn(self, now: float) -> None:
+        """Tell the waiter served next that its turn has come."""
+        queues = self._waiting()
+        if queues:
+            chosen, _ = self._next(self._timeline(now), queues)
+            if not chosen.turn.done():
+                chosen.turn.set_result(True)
+
     def _refuse_late(self, now: float) -> None:
-        """Refuse now, rather than at their deadline, the waiters behind the first whose
+        """Refuse now, rather than at their deadline, the waiters behind the next whose
         slot can no longer come in time (the queue moves slower than foreseen)."""
-        earliest, times = self._timeline(now)
-        for waiter in list(self._queue):
-            if waiter.turn.cancelled():
-                continue  # leaving: it takes no slot
-            moment = self._when(times, earliest)
-            if waiter is not self._queue[0] and moment > waiter.deadline:
-                self._queue.remove(waiter)  # takes no slot: the next is foreseen in its place
+        plan = self._plan(now, self._waiting())
+        late = [(w, m) for w, m in plan[1:] if m > w.deadline]
+        for waiter, moment in late:
+            waiter.refused = self._refusal(now, waiter, moment)
+            self._queues[waiter.client].remove(waiter)  # takes no slot
+            if not waiter.turn.done():
                 waiter.turn.set_result(False)
-                continue
-            earliest = moment
-            times.append(moment)
 
     def _leave(self, waiter: _Waiter) -> None:
         """`waiter` is served, refused or cancelled: the next in line goes first."""
-        if waiter in self._queue:
-            first = self._queue[0] is waiter
-            self._queue.remove(waiter)
-            if first and self._queue and not self._queue[0].turn.done():
-                self._queue[0].turn.set_result(True)
+        queue = self._queues.get(waiter.client)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+        self._forget_idle()
+        self._hand_turn(self.clock())
+
+    def _forget_idle(self) -> None:
+        """Drop the empty queues and the weights of clients with nothing in the windows."""
+        for client in [c for c, q in self._queues.items() if not q]:
+            del self._queues[client]
+        counted = {s.client for s in self._slots} | set(self._queues)
+        for client in [c for c in self._weights if c not in counted]:
+            del self._weights[client]
 
     def done(self, slot: Slot) -> None:
         """The slot's request has finished: from now on it counts from this moment."""

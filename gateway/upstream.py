@@ -25,6 +25,7 @@ from gateway.blocks import BlockCache
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
+    ClientRateLimited,
     NoRateLimitSlot,
     RequestNotSendable,
     UpstreamBadResponse,
@@ -40,6 +41,7 @@ from gateway.resilience import (
     CircuitState,
     Clock,
     RateLimiter,
+    Refused,
     RetryBudget,
     RetryPolicy,
     Sleep,
@@ -330,10 +332,17 @@ class Upstream:
                 provider=self.provider,
             )
         queued = self.clock()
-        slot = await self.limiter.acquire(deadline)
+        slot = await self.limiter.take(deadline)
         metrics.limiter_wait(self.provider, self.clock() - queued)
-        if slot is None:
+        if isinstance(slot, Refused):
             self.breaker.release()  # nothing was sent: a probe slot it took is free again
+            if slot.by_share:
+                return ClientRateLimited(
+                    f"this client's share of {self.provider}'s rate limit leaves it no slot "
+                    f"before the request deadline; retry in {slot.retry_after:.1f} s.",
+                    provider=self.provider,
+                    retry_after=slot.retry_after,
+                )
             return NoRateLimitSlot(
                 f"{self.provider}'s rate limit leaves no slot before the request deadline.",
                 provider=self.provider,

@@ -1,0 +1,144 @@
+"""Fair shares of a provider's budget over real HTTP: one client floods hasteCRM with
+distinct reads (nothing the cache could answer) from many connections, while another
+client's single reads keep answering, without error and quickly, throughout; the emulator,
+enforcing its limits, never answers 429.
+
+hasteCRM's limits are scaled down in the emulator and in the gateway alike (a 1 s burst
+window) so the test takes seconds. What the shares do at each moment is proven on a fake
+clock (tests/unit/test_resilience.py); here the margins are generous for a loaded machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.demo import demo_provider
+from gateway.emulators import EmulatorOptions, create_emulator, haste
+from gateway.servers import ServerThread
+from gateway.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+BURST = 20  # requests a second (hasteCRM's 100 a minute, scaled)
+LIMITS = ((BURST, 1), (20 * BURST, 60))
+FLOOD_KEY = "flood-key-0123456789abcdef"
+LIGHT_KEY = "light-key-0123456789abcdef"
+FLOOD_CONNECTIONS = 24
+FUTURE = datetime(2990, 1, 1, tzinfo=UTC)  # no contact was created after it
+SECONDS = 6.0
+READ = """query($filter: ContactFilter) {
+  contacts(provider: "haste", first: 1, filter: $filter) {
+    edges { node { id } }
+  }
+}"""
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    monkeypatch.setattr(haste, "RATE_LIMITS", LIMITS)
+    with ServerThread(create_emulator("haste", EmulatorOptions(rate_limits=True))) as emulator:
+        provider = demo_provider("haste", emulator.url).model_copy(
+            update={
+                "rate_limits": [(n, float(s)) for n, s in LIMITS],
+                # A flooding client's requests queued for longer are refused at once.
+                "request_deadline": 2.0,
+            }
+        )
+        settings = Settings.model_validate(
+            {
+                "providers": [provider],
+                "clients": [
+                    {
+                        "name": name,
+                        "api_key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                    }
+                    for name, key in (("flood", FLOOD_KEY), ("light", LIGHT_KEY))
+                ],
+            }
+        )
+        with ServerThread(create_app(settings)) as gateway:
+            yield {"gateway": gateway.url, "haste": emulator.url}
+
+
+def test_a_flooding_client_leaves_the_others_their_share(shared):
+    names = itertools.count()
+    flood: list[dict[str, Any]] = []
+    light: list[tuple[float, dict[str, Any]]] = []
+
+    async def read(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
+        # A distinct filter each time: a new upstream request, never a cached one.
+        since = FUTURE + timedelta(seconds=next(names))
+        response = await client.post(
+            "/graphql",
+            json={
+                "query": READ,
+                "variables": {"filter": {"createdAt": {"gte": since.isoformat()}}},
+            },
+            headers={"X-API-Key": key},
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def flooding(client: httpx.AsyncClient, until: float) -> None:
+        while time.monotonic() < until:
+            body = await read(client, FLOOD_KEY)
+            flood.append(body)
+            for error in body.get("errors", []):
+                if error["extensions"]["code"] == "CLIENT_RATE_LIMITED":
+                    await asyncio.sleep(min(error["extensions"]["retryAfter"], 0.5))
+
+    async def reading(client: httpx.AsyncClient, until: float) -> None:
+        while time.monotonic() < until:
+            started = time.monotonic()
+            body = await read(client, LIGHT_KEY)
+            light.append((time.monotonic() - started, body))
+            await asyncio.sleep(0.2)
+
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=FLOOD_CONNECTIONS + 1)
+        async with httpx.AsyncClient(
+            base_url=shared["gateway"], timeout=30, limits=limits
+        ) as client:
+            light.append((0.0, await read(client, LIGHT_KEY)))  # the light client is about
+            until = time.monotonic() + SECONDS
+            await asyncio.gather(
+                reading(client, until),
+                *(flooding(client, until) for _ in range(FLOOD_CONNECTIONS)),
+            )
+
+    asyncio.run(run())
+
+    # The light client: every read answered, without error, within 2 s.
+    assert len(light) >= 10
+    for seconds, body in light:
+        assert "errors" not in body, body
+        assert body["data"]["contacts"]["edges"] == []
+        assert seconds < 2.0
+    # The flooding client was served too, within its share, and refused for its share
+    # (not for the provider's budget) when its queue would outlast the deadline.
+    served = [b for b in flood if "errors" not in b]
+    assert served
+    errors = [e["extensions"] for b in flood for e in b.get("errors", [])]
+    refused = [e for e in errors if e["code"] == "CLIENT_RATE_LIMITED"]
+    assert refused, "the flood never exceeded its share"
+    for extensions in refused:
+        assert extensions["provider"] == "haste"
+        assert extensions["retryAfter"] > 0
+    # Never the provider's budget; a request granted late in its 2 s deadline may time
+    # out on a loaded machine.
+    assert {e["code"] for e in errors} <= {"CLIENT_RATE_LIMITED", "UPSTREAM_TIMEOUT"}
+    # The gateway stayed under hasteCRM's limit: it never had to say 429.
+    stats = httpx.get(f"{shared['haste']}/_emulator/stats").json()
+    assert "429" not in stats["by_status"], stats
+    assert stats["requests"] <= (SECONDS + 2) * BURST
