@@ -8,6 +8,7 @@
     ├── Unsupported                   UNSUPPORTED           (provider can't do it)
     ├── Unauthenticated               UNAUTHENTICATED       (HTTP 401: no valid credentials)
     ├── Forbidden                     FORBIDDEN             (the client lacks the scope)
+    ├── OperationTooCostly            OPERATION_TOO_COSTLY  (+ estimated, limit)
     └── UpstreamError                 UPSTREAM_ERROR        (+ provider, status)
         ├── UpstreamAuthError         UPSTREAM_AUTH         (credentials refused)
         ├── UpstreamNotFound          NOT_FOUND

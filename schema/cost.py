@@ -350,8 +350,8 @@ class OperationCost(SchemaExtension):
                     gateway.limits,
                     batching=gateway.batching,
                 )
-            except GatewayError:
-                self.estimated = 0  # a bad argument: the resolver reports it, unsent
+            except Exception:
+                self.estimated = 0
             limit = gateway.max_operation_cost
             if self.estimated > limit:
                 error = OperationTooCostly(

@@ -17,6 +17,11 @@ from gateway.servers import RedisProcess, ServerThread
 from gateway.settings import Settings
 
 
+def answer(body: dict[str, Any]) -> dict[str, Any]:
+    """A GraphQL response without its `extensions` (every answer reports its cost there)."""
+    return {k: v for k, v in body.items() if k != "extensions"}
+
+
 def gid(type_name: str, provider: str, remote_id: str) -> str:
     """A global id as anyone can make one: base64 of `Type:provider:remoteId`."""
     return base64.b64encode(f"{type_name}:{provider}:{remote_id}".encode()).decode()

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from gateway.demo import demo_kinds
+from tests.conftest import answer
 from tests.integration.truth import ENTITIES, remote_ids
 
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
@@ -91,7 +92,7 @@ def test_unknown_remote_id_is_null_not_an_error(gateway):
     body = gateway.post(
         "query($id: ID!) { node(id: $id) { id } }", {"id": global_id("Contact", "revyops:999999")}
     )
-    assert body == {"data": {"node": None}}
+    assert answer(body) == {"data": {"node": None}}
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from gateway.demo import demo_kinds, demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient, gid
+from tests.conftest import GraphQLClient, answer, gid
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,7 @@ def test_node_of_a_forged_id_is_null_and_sends_nothing(world: World, kind: str) 
     for remote_id in FORGED:
         for type_name in ("Company", "Contact"):
             body = world.client.post(NODE, {"id": gid(type_name, kind, remote_id)})
-            assert body == {"data": {"node": None}}, remote_id
+            assert answer(body) == {"data": {"node": None}}, remote_id
     assert world.requests(kind) == before
 
 
@@ -110,10 +110,10 @@ def test_company_id_leading_to_the_contacts_path_is_not_a_company(world: World) 
     # Before: GET /v1/companies/../contacts/cont_000001 read a contact, labelled Company.
     before = world.requests("haste")
     body = world.client.post(NODE, {"id": gid("Company", "haste", "../contacts/cont_000001")})
-    assert body == {"data": {"node": None}}
+    assert answer(body) == {"data": {"node": None}}
     # A contact id of the right shape, asked for as a company, is not one either.
     body = world.client.post(NODE, {"id": gid("Company", "haste", "cont_000001")})
-    assert body == {"data": {"node": None}}
+    assert answer(body) == {"data": {"node": None}}
     assert world.requests("haste") == before
 
 
@@ -127,7 +127,7 @@ def test_non_ascii_digits_are_not_found_and_keep_the_circuit_closed(
     before = world.requests(kind)
     for _ in range(8):  # more than the breaker's threshold
         body = world.client.post(NODE, {"id": gid("Contact", kind, "²")})
-        assert body == {"data": {"node": None}}
+        assert answer(body) == {"data": {"node": None}}
     assert world.requests(kind) == before
     assert world.client.data(NODE, {"id": real["id"]})["node"]["id"] == real["id"]
     nodes = world.client.data(

@@ -164,7 +164,7 @@ def test_the_gateway_runs_without_opentelemetry():
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
                 response = await client.post("/graphql", json={"query": "{ providers { name } }"})
                 assert response.status_code == 200, response.text
-                assert response.json() == {"data": {"providers": []}}, response.text
+                assert response.json()["data"] == {"providers": []}, response.text
                 assert response.headers["server-timing"].startswith("total;dur="), response.headers
                 metrics = await client.get("/metrics")
                 assert 'crm_gateway_operations_total{operation="anonymous",outcome="ok"} 1.0' in metrics.text
