@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from gateway.datasources import source_class
 from gateway.demo import demo_provider
+from gateway.emulators import KINDS
 from gateway.errors import NoRateLimitSlot
 from gateway.resilience import Window
 from gateway.servers import RedisProcess, ServerThread
@@ -173,3 +174,17 @@ async def test_without_redis_each_replica_keeps_to_its_share(
     redis_server.stop()
     await send(replicas_hint=2, expected=2)  # 4 / 2
     await send(replicas_hint=4, expected=1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_provider_keeps_to_its_share_while_redis_is_away(kind: str) -> None:
+    settings = demo_provider(kind, "http://127.0.0.1:9")
+    cls = source_class(kind)
+    state = RedisState("redis://127.0.0.1:9/0", SECRET)
+    async with open_client(settings, cls.client_auth(settings)) as client:
+        source = cls(settings, client, redis=state, replicas_hint=3)
+    limiter = source.upstream.limiter
+    assert source.upstream.shared_budget is not None
+    assert limiter.windows == cls.rate_limits
+    state.up = False
+    assert [w.requests for w in limiter.windows] == [w.requests // 3 for w in cls.rate_limits]
