@@ -39,6 +39,8 @@ from gateway.servers import RedisProcess, ServerThread, free_port
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = float(os.environ.get("BENCH_REPLICAS_SECONDS", "60"))
 WORKERS = 4  # per replica
+# Short, so the load keeps reaching the providers and their budgets are what holds it back.
+CACHE_TTL = float(os.environ.get("BENCH_REPLICAS_CACHE_TTL", "5"))
 FIELDS = ("contacts", "companies")
 SIZES = (10, 20, 25, 50)
 QUERY = """query($p: String!, $first: Int, $after: String) {
@@ -66,7 +68,7 @@ def config(urls: dict[str, str], redis_url: str) -> str:
             f'kind = "{kind}"',
             f"base_url = {json.dumps(url)}",
             f"credentials = {{ {credentials} }}",
-            "cache_ttl = 600",
+            f"cache_ttl = {CACHE_TTL:g}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -208,10 +210,8 @@ def load(
         counts = [(s["t"], s["upstream"][kind]) for s in samples]
         windows = []
         for window in source_class(kind).rate_limits:
-            most = max(
-                (b - a for ta, a in counts for tb, b in counts if 0 < tb - ta <= window.seconds),
-                default=sent,
-            )
+            spans = [b - a for ta, a in counts for tb, b in counts if 0 < tb - ta <= window.seconds]
+            most = max(spans) if spans else None
             windows.append(
                 {
                     "window": f"{window.requests}/{window.seconds:g}s",
@@ -305,7 +305,10 @@ def main() -> dict[str, Any]:
                     p["provider"],
                     p["upstream_requests"],
                     p["per_second"],
-                    ", ".join(f"{w['most']}/{w['window']}" for w in p["windows"]),
+                    ", ".join(
+                        f"{w['most'] if w['most'] is not None else '-'}/{w['window']}"
+                        for w in p["windows"]
+                    ),
                     p["answers_429"],
                 ]
                 for p in summary["providers"]
@@ -321,7 +324,8 @@ def main() -> dict[str, Any]:
         all(r["again_on_2"] == 0 for r in cold)
         and summary["failed_answers"] == 0
         and all(
-            p["answers_429"] == 0 and all(w["most"] <= w["limit"] for w in p["windows"])
+            p["answers_429"] == 0
+            and all(w["most"] is None or w["most"] <= w["limit"] for w in p["windows"])
             for p in summary["providers"]
         )
     )
