@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import budget, faults, nplus1, pagination, warm
+from bench import budget, faults, nplus1, pagination, replicas, warm
 
-BENCHMARKS = [pagination, nplus1, faults, budget, warm]
+BENCHMARKS = [pagination, nplus1, faults, budget, warm, replicas]
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

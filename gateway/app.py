@@ -88,6 +88,7 @@ class ProviderClients:
                         cache=self.settings.cache,
                         blocks=self.settings.blocks,
                         redis=self.redis,
+                        replicas_hint=self.settings.replicas_hint,
                     )
                 self._stack = stack.pop_all()
             self.gateway.sources = sources

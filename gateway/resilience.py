@@ -33,6 +33,11 @@ class Window:
     requests: int
     seconds: float
 
+    @property
+    def span(self) -> float:
+        """The window a request is counted in here (padded: see `_padded`)."""
+        return _padded(self.seconds)
+
 
 def _padded(seconds: float) -> float:
     """A window a little longer than the provider's: requests sent in time can still arrive
@@ -159,8 +164,12 @@ class RateLimiter:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.windows = windows
+        self.full = windows
         self.enabled = enabled and bool(windows)
+        # How many processes may be spending these windows unbeknown to this one: replicas
+        # whose common budget in Redis is out of reach each keep to their share of it.
+        self.replicas: Callable[[], int] = lambda: 1
+        self._shares: dict[int, tuple[Window, ...]] = {1: windows}
         self.clock = clock
         self.sleep = sleep
         self._slots: deque[Slot] = deque()
@@ -168,6 +177,16 @@ class RateLimiter:
         self._queues: dict[str, deque[_Waiter]] = {}
         self._weights: dict[str, float] = {}
         self._arrivals = itertools.count()
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """The windows this process keeps to: the provider's, or its share of them."""
+        replicas = max(1, self.replicas())
+        if replicas not in self._shares:
+            self._shares[replicas] = tuple(
+                Window(max(1, w.requests // replicas), w.seconds) for w in self.full
+            )
+        return self._shares[replicas]
 
     def pause_until(self, moment: float) -> None:
         """Send nothing before `moment` (on `clock`): the provider said its budget is spent."""
@@ -399,6 +418,13 @@ class RateLimiter:
         counted = {s.client for s in self._slots} | set(self._queues)
         for client in [c for c in self._weights if c not in counted]:
             del self._weights[client]
+
+    def cancel(self, slot: Slot) -> None:
+        """The slot's request was not sent after all: it counts nowhere."""
+        if slot in self._slots:
+            self._slots.remove(slot)
+        self._forget_idle()
+        self._hand_turn(self.clock())
 
     def done(self, slot: Slot) -> None:
         """The slot's request has finished: from now on it counts from this moment."""

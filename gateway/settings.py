@@ -347,6 +347,13 @@ class Settings(BaseSettings):
         description="Redis shared by the gateway's replicas for their read caches, e.g. "
         "`redis://redis:6379/0` (requires `cursor_secret`). Unset: each process caches alone.",
     )
+    replicas_hint: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="How many replicas may run: while Redis is unreachable each keeps to this "
+        "share of every provider's rate limit (the limit divided by it).",
+    )
     graphiql: bool = Field(False, description="Serve GraphiQL at GET /graphql.")
     log_level: str = "INFO"
     max_request_size: int = Field(

@@ -12,6 +12,10 @@ generation it was read under, and one MGET fetches the entry with the current
 generation: an entry of an older one is a miss, so a write through one replica
 hides every older entry from all of them at once; those expire by their TTL.
 
+Rate budgets: each tenant's documented windows are also held here (SharedBudget), as
+sliding logs of grants checked and taken in one Lua step, so that the replicas
+together never send more than the provider allows.
+
 Redis down: each call has a short timeout; a failed one marks Redis degraded
 (one log line) and the caches fall back to their local store. After
 `retry_after` seconds the next call tries Redis again (one log line when it is
@@ -26,8 +30,10 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import pickle
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -159,7 +165,8 @@ class RedisState:
             self.up = False
             # Not the URL: it may hold a password.
             log.warning(
-                "redis is unreachable (%s): caching locally, retrying every %.0f s",
+                "redis is unreachable (%s): caching locally, keeping to a share of each rate "
+                "limit, retrying every %.0f s",
                 type(error).__name__,
                 self.retry_after,
             )
@@ -228,3 +235,72 @@ class SharedCache:
             for hook in self.on_write:
                 hook()
         self._seen = generation
+
+
+# One sorted set per window, of the moments (ms) its requests were granted; checked and
+# added in one step, so replicas racing for the last slot cannot both take it.
+# KEYS: the windows' sets. ARGV: now in ms ('' for the server's clock: replicas' clocks
+# may differ), a member unique to this request, then each window's limit and span in ms.
+# Answers 0 (a slot taken in every window) or the ms until every window has room.
+_RESERVE = """
+local now = tonumber(ARGV[1])
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i + 1])
+  local span = tonumber(ARGV[2 * i + 2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + span - now)
+  end
+end
+if wait > 0 then
+  return wait
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, ARGV[2 * i + 2])
+end
+return 0
+"""
+
+
+class SharedBudget:
+    """One tenant's rate windows held in Redis, so that all replicas together keep to them.
+
+    Each window is a sliding log of grants (`crm-gateway:<tenant>:budget:<n>/<seconds>`).
+    `windows` are (requests, span in seconds) pairs. Each process's own limiter still
+    orders its requests; this is asked once it grants one. `clock` (Unix seconds) is for
+    tests: by default Redis's own clock counts.
+    """
+
+    def __init__(
+        self,
+        state: RedisState,
+        tenant: str,
+        windows: tuple[tuple[int, float], ...],
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.state = state
+        self.clock = clock
+        self.keys = [f"{NAMESPACE}:{tenant}:budget:{n}/{span:g}" for n, span in windows]
+        self.limits: list[int | str] = []
+        for requests, span in windows:
+            self.limits += [requests, max(1, math.ceil(span * 1000))]
+
+    async def reserve(self) -> float:
+        """0 when a slot was taken for this request, else the seconds until one may be;
+        RedisDown when Redis cannot say (the caller keeps to its local share)."""
+        now = "" if self.clock is None else str(int(self.clock() * 1000))
+        args = [now, uuid.uuid4().hex, *self.limits]
+
+        async def reserve(redis: Redis) -> int:
+            wait: int = await redis.register_script(_RESERVE)(keys=self.keys, args=args)
+            return wait
+
+        return await self.state.run(reserve) / 1000

@@ -48,7 +48,7 @@ from gateway.resilience import (
     Window,
 )
 from gateway.settings import ProviderSettings
-from gateway.shared import SharedCache
+from gateway.shared import RedisDown, SharedBudget, SharedCache
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,8 @@ class Upstream:
         self.derived: list[BlockCache | ReadCache[Any]] = []
         # The tenant's caches in Redis, when replicas share them: a write tells them all.
         self.shared: SharedCache | None = None
+        # The provider's windows as every replica together spends them, when they share Redis.
+        self.shared_budget: SharedBudget | None = None
 
     async def request(
         self,
@@ -333,6 +335,9 @@ class Upstream:
             )
         queued = self.clock()
         slot = await self.limiter.take(deadline)
+        if not isinstance(slot, Refused) and not await self._shared_slot(deadline):
+            self.limiter.cancel(slot)
+            slot = Refused(max(0.0, deadline - self.clock()))
         metrics.limiter_wait(self.provider, self.clock() - queued)
         if isinstance(slot, Refused):
             self.breaker.release()  # nothing was sent: a probe slot it took is free again
@@ -393,6 +398,22 @@ class Upstream:
         if response.status_code >= 400 and response.status_code not in ok_statuses:
             return self._status_error(response)
         return response
+
+    async def _shared_slot(self, deadline: float) -> bool:
+        """Whether the replicas together leave this request room before `deadline` (waiting
+        for it, with the local slot held so this process's order stays as it was)."""
+        if self.shared_budget is None or not self.limiter.enabled:
+            return True
+        while True:
+            try:
+                wait = await self.shared_budget.reserve()
+            except RedisDown:
+                return True  # from now on the limiter keeps to this replica's share
+            if wait <= 0:
+                return True
+            if self.clock() + wait > deadline:
+                return False
+            await self.sleep(wait)
 
     def _adapt(self, response: httpx.Response) -> None:
         """Pause when the provider's headers say its budget is spent until the reset."""

@@ -46,7 +46,7 @@ from gateway.pagination import (
 from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
-from gateway.shared import RedisState, SharedCache
+from gateway.shared import RedisState, SharedBudget, SharedCache
 from gateway.upstream import STALE_ON, ClientAuth, Upstream
 
 R = TypeVar("R")
@@ -128,6 +128,7 @@ class DataSource(ABC):
         cache: bool = True,
         blocks: bool = True,
         redis: RedisState | None = None,
+        replicas_hint: int = 2,
     ) -> None:
         self.settings = settings
         self.name = settings.name
@@ -138,6 +139,13 @@ class DataSource(ABC):
         # With Redis, every replica's reads of this tenant share one store (gateway.shared).
         shared = SharedCache(redis, tenant) if redis is not None and cache else None
         self.upstream.shared = shared
+        if redis is not None and self.upstream.limiter.enabled:
+            limiter = self.upstream.limiter
+            self.upstream.shared_budget = SharedBudget(
+                redis, tenant, tuple((w.requests, w.span) for w in limiter.full)
+            )
+            # Redis away: the replicas cannot see each other's requests, each keeps to its share.
+            limiter.replicas = lambda: 1 if redis.up else replicas_hint
         if cache:
             self.upstream.cache = ReadCache(
                 tenant,

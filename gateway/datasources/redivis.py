@@ -340,8 +340,11 @@ class Redivis(DataSource):
         cache: bool = True,
         blocks: bool = True,
         redis: RedisState | None = None,
+        replicas_hint: int = 2,
     ) -> None:
-        super().__init__(settings, client, cache=cache, blocks=blocks, redis=redis)
+        super().__init__(
+            settings, client, cache=cache, blocks=blocks, redis=redis, replicas_hint=replicas_hint
+        )
         self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
         # Injectable, so tests of query polling need no wall-clock time.
         self.clock: Callable[[], float] = time.monotonic

@@ -26,8 +26,16 @@ def compose():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+GATEWAYS = ("gateway", "gateway2")
+
+
+def ours(compose):
+    """The services running this project's image (all but Redis)."""
+    return {n: s for n, s in compose["services"].items() if s["image"] == "crm-gateway:local"}
+
+
 def test_every_service_command_is_a_real_cli_command(compose):
-    for name, service in compose["services"].items():
+    for name, service in ours(compose).items():
         command = service["command"]
         assert command[0] == "crm-gateway", name
         _parser().parse_args(command[1:])  # exits (SystemExit) on an unknown command or flag
@@ -35,7 +43,7 @@ def test_every_service_command_is_a_real_cli_command(compose):
 
 def test_gateway_config_names_every_emulator_service(compose):
     services = compose["services"]
-    emulators = {name: s for name, s in services.items() if s["command"][1] == "emulate"}
+    emulators = {name: s for name, s in ours(compose).items() if s["command"][1] == "emulate"}
     assert set(emulators) <= set(KINDS)
     gateway = services["gateway"]
     config = gateway["command"][gateway["command"].index("--config") + 1]
@@ -57,14 +65,57 @@ def test_gateway_config_names_every_emulator_service(compose):
         assert command[2] == provider.kind
         port = int(command[command.index("--port") + 1])
         assert urlsplit(provider.base_url).port == port == DEMO_PORTS[name]
-    assert set(gateway["depends_on"]) == set(emulators)
+    assert set(gateway["depends_on"]) == set(emulators) | {"redis"}
+    assert settings.redis_url is not None
+    assert urlsplit(settings.redis_url.get_secret_value()).hostname == "redis"
+    assert compose["services"]["redis"]["image"] == "redis:7"
 
 
-def test_only_the_gateway_is_published(compose):
-    # The emulators' /_emulator/* endpoints take no credentials: compose network only.
+def test_only_the_gateways_are_published(compose):
+    # The emulators' /_emulator/* endpoints take no credentials, and Redis holds the
+    # shared caches: compose network only.
     published = {name for name, s in compose["services"].items() if s.get("ports")}
-    assert published == {"gateway"}
+    assert published == set(GATEWAYS)
     assert compose["services"]["gateway"]["ports"] == ["8000:8000"]
+    assert compose["services"]["gateway2"]["ports"] == ["8001:8000"]
+
+
+def test_two_replicas_run_the_same_gateway(compose):
+    one, two = (compose["services"][name] for name in GATEWAYS)
+    for key in ("command", "environment", "healthcheck", "depends_on", "image"):
+        assert one[key] == two[key], key
+    assert one["command"][1] == "serve"
+
+
+def test_the_image_is_built_once(compose):
+    # Several services building one tag race on a first `docker compose up`.
+    building = [name for name, s in compose["services"].items() if "build" in s]
+    assert building == ["gateway"]
+    for name, service in ours(compose).items():
+        if name != "gateway":
+            assert service["pull_policy"] == "never", name  # the tag exists only locally
+
+
+def test_the_gateway_healthchecks_are_python(compose):
+    for name in GATEWAYS:
+        check = compose["services"][name]["healthcheck"]["test"]
+        assert check[:3] == ["CMD", "python", "-c"], name  # the image has no curl
+        code = check[3]
+        compile(code, "healthcheck", "exec")
+        port = int(compose["services"][name]["command"][-1])
+        assert f"http://127.0.0.1:{port}/healthz" in code
+    assert "redis-cli" in compose["services"]["redis"]["healthcheck"]["test"]
+    for name in GATEWAYS:
+        assert compose["services"][name]["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+
+def test_the_build_context_leaves_out_local_state():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".venv/", ".git/", "bench/results/", ".mypy_cache/", "**/__pycache__/"):
+        assert entry in ignored
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for copied in re.findall(r"^COPY (\S+)", dockerfile, re.M):
+        assert copied.rstrip("/") + "/" not in ignored, copied
 
 
 def test_the_cursor_secret_is_required_from_the_environment(compose):

@@ -1,0 +1,190 @@
+"""Each provider's rate windows held in a real Redis, so that replicas together keep to them;
+with Redis away each replica keeps to its share (the limit over `replicas_hint`)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.datasources import source_class
+from gateway.demo import demo_provider
+from gateway.emulators import KINDS
+from gateway.errors import NoRateLimitSlot
+from gateway.resilience import Window
+from gateway.servers import RedisProcess, ServerThread
+from gateway.shared import RedisState, SharedBudget
+from gateway.upstream import Upstream, open_client
+
+pytestmark = pytest.mark.integration
+
+SECRET = b"test-cursor-secret"
+LIMIT, SECONDS = 5, 2.0
+SPAN = Window(LIMIT, SECONDS).span
+
+
+class FakeTime:
+    """One clock for both replicas and Redis's windows; waiting moves it on."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisProcess]:
+    with RedisProcess() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[dict[str, int]]:
+    """A real HTTP server that answers every request, and counts them."""
+    counts = {"requests": 0}
+
+    async def answer(_: Request) -> JSONResponse:
+        counts["requests"] += 1
+        return JSONResponse({})
+
+    app = Starlette(routes=[Route("/{path:path}", answer)])
+    with ServerThread(app) as server:
+        counts["url"] = server.url  # type: ignore[assignment]
+        yield counts
+
+
+def most_in_a_window(moments: list[float], span: float) -> int:
+    """The most of `moments` inside any window of `span` seconds (as the provider counts)."""
+    moments = sorted(moments)
+    return max(
+        (sum(1 for m in moments[i:] if m < start + span) for i, start in enumerate(moments)),
+        default=0,
+    )
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0, 0, 10, 300, 900, 2500])), max_size=40)
+)
+def test_two_replicas_never_take_more_than_the_limit(
+    redis: RedisProcess, steps: list[tuple[int, int]]
+) -> None:
+    async def run() -> None:
+        time = FakeTime()
+        tenant = uuid.uuid4().hex  # a fresh budget per example
+        states = [RedisState(redis.url, SECRET) for _ in range(2)]
+        budgets = [SharedBudget(s, tenant, ((LIMIT, SECONDS),), clock=time) for s in states]
+        granted: list[float] = []
+        try:
+            for replica, advance_ms in steps:
+                time.now += advance_ms / 1000
+                wait = await budgets[replica].reserve()
+                if wait == 0:
+                    granted.append(time.now)
+                    continue
+                # Refused only when the window is full, and told how long until it is not.
+                recent = [t for t in granted if round((time.now - t) * 1000) < SECONDS * 1000]
+                assert len(recent) == LIMIT
+                assert wait == pytest.approx(recent[0] + SECONDS - time.now, abs=0.002)
+                time.now += wait
+                assert await budgets[1 - replica].reserve() == 0
+                granted.append(time.now)
+            assert most_in_a_window(granted, SECONDS - 0.001) <= LIMIT
+        finally:
+            for state in states:
+                await state.close()
+
+    asyncio.run(run())
+
+
+def upstream(url: str, state: RedisState, tenant: str, time: FakeTime) -> Upstream:
+    settings = demo_provider("revyops", url).model_copy(
+        update={"rate_limits": [(LIMIT, SECONDS)], "request_deadline": 30.0}
+    )
+    client = httpx.AsyncClient(base_url=url)
+    up = Upstream(
+        "revyops", client, lambda _: None, settings=settings, clock=time, sleep=time.sleep
+    )
+    up.shared_budget = SharedBudget(state, tenant, ((LIMIT, SPAN),), clock=time)
+    return up
+
+
+async def test_two_upstreams_send_no_more_than_the_limit_together(
+    redis: RedisProcess, provider: dict[str, int]
+) -> None:
+    time = FakeTime()
+    tenant = uuid.uuid4().hex
+    states = [RedisState(redis.url, SECRET, clock=time) for _ in range(2)]
+    replicas = [upstream(str(provider["url"]), s, tenant, time) for s in states]
+    sent: list[float] = []
+    try:
+        for i in range(4 * LIMIT):
+            # Each alone would send all its requests at once: its own limiter allows it.
+            response = await replicas[i % 2].request("GET", f"/x{i}", cached=False)
+            assert response.status_code == 200
+            sent.append(time.now)
+    finally:
+        for up, state in zip(replicas, states, strict=True):
+            await up.client.aclose()
+            await state.close()
+    assert most_in_a_window(sent, SPAN - 0.001) == LIMIT
+    assert sent[-1] - sent[0] >= 3 * SPAN - 0.01  # four full windows, one after the other
+
+
+async def test_without_redis_each_replica_keeps_to_its_share(
+    redis_server: RedisProcess, provider: dict[str, int]
+) -> None:
+    url = str(provider["url"])
+    # A long window: the requests below all fall in it however slow this machine is.
+    settings = demo_provider("revyops", url).model_copy(
+        update={"rate_limits": [(4, 60.0)], "request_deadline": 1.0, "cache_ttl": 0}
+    )
+    cls = source_class("revyops")
+
+    async def send(replicas_hint: int, expected: int) -> None:
+        state = RedisState(redis_server.url, SECRET)
+        async with open_client(settings, cls.client_auth(settings)) as client:
+            source = cls(settings, client, redis=state, replicas_hint=replicas_hint)
+            before = provider["requests"]
+            for i in range(expected):
+                await source.upstream.request("GET", f"/share{i}", cached=False)
+            with pytest.raises(NoRateLimitSlot):
+                await source.upstream.request("GET", "/one-more", cached=False)
+            assert provider["requests"] - before == expected
+        await state.close()
+
+    # Redis up: this replica may take the whole budget (no other spends it here).
+    await send(replicas_hint=2, expected=4)
+    redis_server.stop()
+    await send(replicas_hint=2, expected=2)  # 4 / 2
+    await send(replicas_hint=4, expected=1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_provider_keeps_to_its_share_while_redis_is_away(kind: str) -> None:
+    settings = demo_provider(kind, "http://127.0.0.1:9")
+    cls = source_class(kind)
+    state = RedisState("redis://127.0.0.1:9/0", SECRET)
+    async with open_client(settings, cls.client_auth(settings)) as client:
+        source = cls(settings, client, redis=state, replicas_hint=3)
+    limiter = source.upstream.limiter
+    assert source.upstream.shared_budget is not None
+    assert limiter.windows == cls.rate_limits
+    state.up = False
+    assert [w.requests for w in limiter.windows] == [w.requests // 3 for w in cls.rate_limits]
