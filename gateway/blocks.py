@@ -20,7 +20,6 @@ from typing import Any, TypeVar, cast
 from cachetools import TTLCache
 
 from gateway.cache import ReadCache
-from gateway.shared import SharedCache
 
 V = TypeVar("V")
 
@@ -28,35 +27,16 @@ V = TypeVar("V")
 class BlockCache:
     """Blocks by key, plus what block reads learnt about the order of cursor lists."""
 
-    def __init__(
-        self,
-        tenant: str,
-        *,
-        ttl: float,
-        maxsize: int,
-        enabled: bool = True,
-        stale_ttl: float = 0.0,
-        stale_on: tuple[type[Exception], ...] = (),
-        provider: str = "",
-        shared: SharedCache | None = None,
-    ) -> None:
-        self.tenant = tenant
-        # Blocks are served stale, as responses are, when the provider's budget is spent.
-        self._blocks: ReadCache[Any] = ReadCache(
-            tenant,
-            ttl=ttl,
-            maxsize=maxsize,
-            enabled=enabled,
-            stale_ttl=stale_ttl,
-            stale_on=stale_on,
-            provider=provider,
-            shared=shared,
-            name="blocks",
-        )
+    def __init__(self, store: ReadCache[Any], *, ttl: float) -> None:
+        # The store is built like every other read cache of the provider (TTL, stale, Redis).
+        self.tenant = store.tenant
+        self._blocks = store
         # Links between blocks (gateway.pagination.BlockChain): small, so as many as blocks.
-        self.links: TTLCache[Hashable, Any] = TTLCache(maxsize=maxsize if enabled else 1, ttl=ttl)
-        if shared is not None:
-            shared.on_write.append(self.links.clear)
+        self.links: TTLCache[Hashable, Any] = TTLCache(
+            maxsize=store.maxsize if store.enabled else 1, ttl=ttl
+        )
+        if store.shared is not None:
+            store.shared.on_write.append(self.links.clear)
 
     async def read(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
         return cast(V, await self._blocks.get(key, fetch))

@@ -96,6 +96,7 @@ class ReadCache(Generic[V]):
         self.shared = shared
         self.name = name
         self.enabled = enabled
+        self.maxsize = maxsize
         self.ttl = ttl
         self.stale_ttl = max(0.0, stale_ttl)
         self.stale_on = stale_on if stale_ttl > 0 else ()

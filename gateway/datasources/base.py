@@ -146,45 +146,32 @@ class DataSource(ABC):
             )
             # Redis away: the replicas cannot see each other's requests, each keeps to its share.
             limiter.replicas = lambda: 1 if redis.up else replicas_hint
-        if cache:
-            self.upstream.cache = ReadCache(
+
+        def store(name: str, maxsize: int, enabled: bool = cache) -> ReadCache[Any]:
+            """A read cache of this provider: its TTL, stale serving and Redis alike."""
+            return ReadCache(
                 tenant,
                 ttl=settings.cache_ttl,
-                maxsize=settings.cache_size,
+                maxsize=maxsize,
+                enabled=enabled,
                 stale_ttl=settings.stale_ttl,
                 stale_on=STALE_ON,
                 provider=settings.name,
                 shared=shared,
-                name="responses",
+                name=name,
             )
+
+        if cache:
+            self.upstream.cache = store("responses", settings.cache_size)
         # Whole reads held as parsed records, one per entity; a write clears them.
-        self.wholes: ReadCache[WholeRead] = ReadCache(
-            tenant,
-            ttl=settings.cache_ttl,
-            maxsize=len(Entity),
-            enabled=cache,
-            stale_ttl=settings.stale_ttl,
-            stale_on=STALE_ON,
-            provider=settings.name,
-            shared=shared,
-            name="wholes",
-        )
+        self.wholes: ReadCache[WholeRead] = store("wholes", len(Entity))
         # Collection sizes whole reads found: the next plan costs them by what they hold.
         self.sizes: dict[Entity, int] = {}
         # Block reads (off: each window fetched exactly, for comparisons). Without the cache
         # blocks still share identical concurrent reads, but are not kept.
         self.blocks: BlockCache | None = None
         if blocks:
-            self.blocks = BlockCache(
-                tenant,
-                ttl=settings.cache_ttl,
-                maxsize=settings.cache_size,
-                enabled=cache,
-                stale_ttl=settings.stale_ttl,
-                stale_on=STALE_ON,
-                provider=settings.name,
-                shared=shared,
-            )
+            self.blocks = BlockCache(store("blocks", settings.cache_size), ttl=settings.cache_ttl)
         self.upstream.derived = [self.wholes, *([self.blocks] if self.blocks else [])]
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size

@@ -77,7 +77,10 @@ async def test_a_write_through_one_replica_is_seen_by_the_other(redis_server: Re
     time = FakeTime()
     one, two = Replica(redis_server.url, time), Replica(redis_server.url, time)
     await one.read("k", "before")
-    blocks = BlockCache("tenant1", ttl=60, maxsize=10, shared=one.shared)
+    store: ReadCache[object] = ReadCache(
+        "tenant1", ttl=60, maxsize=10, shared=one.shared, name="blocks"
+    )
+    blocks = BlockCache(store, ttl=60)
     blocks.links["hint"] = "learnt before the write"
     assert await one.read("k") == "before"  # the replica notes the current generation
     await two.shared.bump()  # replica 2 wrote
