@@ -129,6 +129,12 @@ class _Timeline:
         self.earliest = moment
 
 
+def _below(usage: int, share: float) -> bool:
+    """Whether `usage` is short of `share`; a share that is whole in exact arithmetic
+    (4 of 24 for weights 1 : 5) must not let a fifth request through by rounding."""
+    return usage < share - 1e-9
+
+
 def _recent(times: list[float], moment: float, span: float) -> int:
     """How many of `times` (sorted) count at `moment` in a window of `span` seconds."""
     return len(times) - bisect.bisect_right(times, moment - span)
@@ -236,10 +242,10 @@ class RateLimiter:
             if len(active) == 1:
                 continue
             per_weight = window.requests / sum(self._weight(c) for c in active)
-            if usage.get(client, 0) < per_weight * self._weight(client):
+            if _below(usage.get(client, 0), per_weight * self._weight(client)):
                 continue
             if any(
-                usage.get(other, 0) < per_weight * self._weight(other)
+                _below(usage.get(other, 0), per_weight * self._weight(other))
                 for other in active
                 if other != client
             ):
