@@ -74,8 +74,10 @@ class Unsupported(GatewayError):
 
     code = "UNSUPPORTED"
 
-    def __init__(self, message: str, *, provider: str | None = None) -> None:
-        super().__init__(message, provider=provider)
+    def __init__(
+        self, message: str, *, provider: str | None = None, parents: int | None = None
+    ) -> None:
+        super().__init__(message, provider=provider, parents=parents)
 
 
 class Unauthenticated(GatewayError):
@@ -121,14 +123,25 @@ class UpstreamError(GatewayError):
 
     code = "UPSTREAM_ERROR"
 
-    def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        body: Any = None,
+        not_applied: bool | None = None,
+    ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.provider = provider
         self.status = status
-        self.body: Any = None  # the provider's error body, parsed, when it sent JSON
-        # Whether the request surely never took effect (refused, or never sent):
-        # a failed write with `applied=False` can be sent again without doubling.
-        self.not_applied = status is not None and 400 <= status < 500 and status != 408
+        self.body = body  # the provider's error body, parsed, when it sent JSON
+        # Whether the request surely never took effect (refused, or never sent): a failed
+        # write with `applied=False` can be sent again without doubling. Unsaid: a 4xx
+        # answer (other than 408) was refused, anything else may have been applied.
+        if not_applied is None:
+            not_applied = status is not None and 400 <= status < 500 and status != 408
+        self.not_applied = not_applied
 
 
 class UpstreamAuthError(UpstreamError):
@@ -153,8 +166,12 @@ class UpstreamRateLimited(UpstreamError):
         provider: str,
         status: int | None = 429,
         retry_after: float | None = None,
+        body: Any = None,
+        not_applied: bool | None = None,
     ) -> None:
-        super().__init__(message, provider=provider, status=status)
+        super().__init__(
+            message, provider=provider, status=status, body=body, not_applied=not_applied
+        )
         self.retry_after = retry_after
 
 
@@ -178,8 +195,7 @@ class UpstreamNotSent(UpstreamError):
     """
 
     def __init__(self, message: str, *, provider: str) -> None:
-        super().__init__(message, provider=provider, status=None)
-        self.not_applied = True
+        super().__init__(message, provider=provider, status=None, not_applied=True)
 
 
 class CircuitOpen(UpstreamNotSent, UpstreamUnavailable):
@@ -208,16 +224,19 @@ class RequestNotSendable(UpstreamNotSent, UpstreamRejected):
     input has to change, so it counts as a rejection, never as the provider failing."""
 
 
-def upstream_error_for_status(status: int, message: str, *, provider: str) -> UpstreamError:
-    """The error class an upstream HTTP status stands for."""
+def upstream_error_for_status(
+    status: int, message: str, *, provider: str, body: Any = None
+) -> UpstreamError:
+    """The error class an upstream HTTP status stands for; `body`: the answer, parsed."""
+    cls: type[UpstreamError] = UpstreamRejected
     if status in (401, 403):
-        return UpstreamAuthError(message, provider=provider, status=status)
-    if status == 404:
-        return UpstreamNotFound(message, provider=provider, status=status)
-    if status == 429:
-        return UpstreamRateLimited(message, provider=provider, status=status)
-    if status in (408, 504):
-        return UpstreamTimeout(message, provider=provider, status=status)
-    if status >= 500:
-        return UpstreamUnavailable(message, provider=provider, status=status)
-    return UpstreamRejected(message, provider=provider, status=status)
+        cls = UpstreamAuthError
+    elif status == 404:
+        cls = UpstreamNotFound
+    elif status == 429:
+        cls = UpstreamRateLimited
+    elif status in (408, 504):
+        cls = UpstreamTimeout
+    elif status >= 500:
+        cls = UpstreamUnavailable
+    return cls(message, provider=provider, status=status, body=body)

@@ -59,9 +59,15 @@ class ClientAuth:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
-def open_client(settings: ProviderSettings, auth: ClientAuth) -> httpx.AsyncClient:
-    """The long-lived client for one provider instance."""
+def open_client(
+    settings: ProviderSettings,
+    auth: ClientAuth,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The long-lived client for one provider instance (`transport`: unit tests' mock)."""
     return httpx.AsyncClient(
+        transport=transport,
         base_url=settings.base_url,
         headers={"Accept": "application/json", **auth.headers},
         params=dict(auth.params),
@@ -369,18 +375,18 @@ class Upstream:
                 sent.status = response.status_code
         except httpx.TimeoutException as error:
             self.breaker.failure()
-            late = UpstreamTimeout(
-                f"{self.provider} did not answer in time.", provider=self.provider
+            return UpstreamTimeout(
+                f"{self.provider} did not answer in time.",
+                provider=self.provider,
+                not_applied=isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout),
             )
-            late.not_applied = isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout)
-            return late
         except httpx.TransportError as error:
             self.breaker.failure()
-            down = UpstreamUnavailable(
-                f"{self.provider} is unreachable ({type(error).__name__}).", provider=self.provider
+            return UpstreamUnavailable(
+                f"{self.provider} is unreachable ({type(error).__name__}).",
+                provider=self.provider,
+                not_applied=isinstance(error, httpx.ConnectError),
             )
-            down.not_applied = isinstance(error, httpx.ConnectError)
-            return down
         except BaseException:
             self.breaker.release()  # cancelled (or a bug): the outcome is unknown
             raise
@@ -436,13 +442,8 @@ class Upstream:
             wait = seconds_until(response.headers.get("Retry-After"))
             if wait is not None:
                 message += f" Retry after {wait:.1f} s."
-            error: UpstreamError = UpstreamRateLimited(
-                message, provider=self.provider, retry_after=wait
-            )
-        else:
-            error = upstream_error_for_status(status, message, provider=self.provider)
-        error.body = body
-        return error
+            return UpstreamRateLimited(message, provider=self.provider, retry_after=wait, body=body)
+        return upstream_error_for_status(status, message, provider=self.provider, body=body)
 
     def json(self, response: httpx.Response) -> Any:
         """The body as JSON, or UpstreamBadResponse."""

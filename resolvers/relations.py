@@ -51,8 +51,8 @@ def can_follow(context: Context, provider: str, link: Link, path: tuple[str, ...
             f"{unsupported.message} Reported once for this field path; "
             "`extensions.parents` counts the records it was asked of.",
             provider=provider,
+            parents=1,
         )
-        error.add(parents=1)
         context.unsupported[key] = error
         raise error from None
     return True
