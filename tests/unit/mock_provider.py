@@ -57,7 +57,9 @@ def sent_json(request: httpx.Request) -> Any:
     return json.loads(request.content)
 
 
-def source(kind: str, **settings: Any) -> tuple[DataSource, Provider]:
+def source(
+    kind: str, credentials: dict[str, str] | None = None, **settings: Any
+) -> tuple[DataSource, Provider]:
     """A data source of `kind` on a mock provider: no caches, no retries, no limiter, so
     each call's requests are exactly what it sends."""
     provider = Provider()
@@ -66,7 +68,7 @@ def source(kind: str, **settings: Any) -> tuple[DataSource, Provider]:
         name="crm",
         kind=kind,
         base_url="http://crm.test/base",
-        credentials=CREDENTIALS[kind],
+        credentials=CREDENTIALS[kind] if credentials is None else credentials,
         **options,
     )
     cls = source_class(kind)

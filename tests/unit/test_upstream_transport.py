@@ -57,6 +57,17 @@ def call(up: Upstream, method: str = "GET", **kwargs: Any) -> httpx.Response | U
     return asyncio.run(run())
 
 
+def failure(up: Upstream, method: str = "GET", **kwargs: Any) -> UpstreamError:
+    """The error a request ends in (a test of one that must fail)."""
+    outcome = call(up, method, **kwargs)
+    assert isinstance(outcome, UpstreamError)
+    return outcome
+
+
+def state(up: Upstream) -> CircuitState:
+    return up.breaker.state  # read afresh each time (mypy would narrow a property)
+
+
 def fail(status: int, **headers: str) -> httpx.Response:
     return httpx.Response(status, json={"detail": f"said {status}"}, headers=headers)
 
@@ -289,7 +300,7 @@ def test_an_open_circuit_lets_one_probe_through_after_its_cooldown():
     up = upstream(provider, clock, max_retries=0, breaker_min_requests=2, breaker_cooldown=10.0)
     call(up)
     call(up)
-    assert up.breaker.state is CircuitState.OPEN
+    assert state(up) is CircuitState.OPEN
     refused = call(up)
     assert isinstance(refused, CircuitOpen)
     assert "next try in 10 s" in refused.message
@@ -297,7 +308,7 @@ def test_an_open_circuit_lets_one_probe_through_after_its_cooldown():
     clock.advance(10.0)
     provider.queue(ok({}))
     assert isinstance(call(up), httpx.Response)  # the probe, answered: closed again
-    assert up.breaker.state is CircuitState.CLOSED
+    assert state(up) is CircuitState.CLOSED
     assert len(provider.requests) == 3
 
 
@@ -321,7 +332,7 @@ def test_an_open_circuit_lets_one_probe_through_after_its_cooldown():
 )
 def test_a_status_maps_to_its_error_with_provider_status_and_body(status, cls, code, not_applied):
     provider = Provider().queue(fail(status))
-    error = call(upstream(provider, FakeTime(), max_retries=0), "POST")
+    error = failure(upstream(provider, FakeTime(), max_retries=0), "POST")
     assert type(error) is cls
     assert error.extensions == {"code": code, "provider": "crm", "status": status}
     assert error.message == f"crm answered {status}: said {status}"
@@ -331,7 +342,7 @@ def test_a_status_maps_to_its_error_with_provider_status_and_body(status, cls, c
 
 def test_an_error_body_that_is_not_json_leaves_the_message_plain():
     provider = Provider().queue(httpx.Response(502, text="<html>bad gateway</html>"))
-    error = call(upstream(provider, FakeTime(), max_retries=0))
+    error = failure(upstream(provider, FakeTime(), max_retries=0))
     assert isinstance(error, UpstreamUnavailable)
     assert error.message == "crm answered 502."
     assert error.body is None
@@ -356,12 +367,12 @@ def test_statuses_a_caller_expects_pass_through():
 )
 def test_transport_failures_say_whether_a_write_could_have_landed(error, cls, not_applied):
     provider = Provider().queue(raising(error))
-    failure = call(upstream(provider, FakeTime()), "POST")
-    assert type(failure) is cls
-    assert failure.not_applied is not_applied
-    assert failure.extensions == {"code": cls.code, "provider": "crm"}
-    assert "secret" not in failure.message
-    assert "c1" not in failure.message
+    outcome = failure(upstream(provider, FakeTime()), "POST")
+    assert type(outcome) is cls
+    assert outcome.not_applied is not_applied
+    assert outcome.extensions == {"code": outcome.code, "provider": "crm"}
+    assert "secret" not in outcome.message
+    assert "c1" not in outcome.message
 
 
 def test_a_body_that_is_not_json_is_a_bad_response_with_its_status():
