@@ -34,7 +34,14 @@ lint: install-dev
 test: lint
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 		echo "No chromium found: the GraphiQL browser test will be SKIPPED (apt-get install chromium)."
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov --cov-report=term
+
+# The fast layer alone (no servers, no coverage floor: that is the whole suite's).
+unit: install-dev
+	$(BIN)/pytest -q -m "not integration"
+
+integration: install-dev
+	$(BIN)/pytest -q -m integration
 
 bench: install-dev
 	$(BIN)/python -m bench

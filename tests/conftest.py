@@ -90,3 +90,31 @@ def redis_server() -> Iterator[RedisProcess]:
     """A real redis-server of its own (stop and start it to play an outage)."""
     with RedisProcess() as server:
         yield server
+
+
+# Tests that talk over loopback HTTP, by where they live or the fixtures they use: each must
+# carry the `integration` marker, so `pytest -m "not integration"` is the fast unit layer.
+INTEGRATION_DIRS = ("integration", "emulators")
+INTEGRATION_FIXTURES = frozenset({"emulators", "gateway", "emulator_stats", "redis_server"})
+
+
+def unmarked_integration(items: list[pytest.Item]) -> list[str]:
+    """The ids of tests that are integration tests by place or fixture but lack the marker."""
+    return [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("integration") is None
+        and (
+            item.path.parent.name in INTEGRATION_DIRS
+            or INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = unmarked_integration(items)
+    if unmarked:
+        raise pytest.UsageError(
+            "integration tests without `pytestmark = pytest.mark.integration`: "
+            + ", ".join(unmarked[:10])
+        )

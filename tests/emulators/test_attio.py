@@ -17,6 +17,8 @@ import pytest
 from gateway.emulators import EmulatorOptions, attio, create_emulator
 from gateway.servers import ServerThread
 
+pytestmark = pytest.mark.integration
+
 AUTH = {"Authorization": f"Bearer {attio.DEMO_API_KEY}"}
 PEOPLE = "/v2/objects/people/records"
 

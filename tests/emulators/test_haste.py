@@ -10,6 +10,8 @@ import pytest
 from gateway.emulators import EmulatorOptions, create_emulator, haste
 from gateway.servers import ServerThread
 
+pytestmark = pytest.mark.integration
+
 AUTH = {"Authorization": f"Bearer {haste.DEMO_ACCESS_TOKEN}"}
 
 

@@ -12,6 +12,8 @@ from gateway.demo import DEMO_CREDENTIALS
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 
+pytestmark = pytest.mark.integration
+
 ODD_IDS = ["²", "\u0661", "1²", "+1", " 1", "1.0"]
 
 

@@ -14,6 +14,8 @@ import pytest
 from gateway.emulators import EmulatorOptions, create_emulator, redivis
 from gateway.servers import ServerThread
 
+pytestmark = pytest.mark.integration
+
 AUTH = {"Authorization": f"Bearer {redivis.DEMO_TOKEN}"}
 ROWS = "/api/v1/tables/acme.crm.contacts/rows"
 

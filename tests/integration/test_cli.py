@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 
 from gateway.demo import demo_kinds
 from gateway.emulators import DEMO_PORTS
 from gateway.servers import free_port
+
+pytestmark = pytest.mark.integration
 
 
 def _command() -> list[str]:

@@ -10,6 +10,8 @@ from gateway.demo import demo_kinds
 from tests.conftest import answer
 from tests.integration.truth import ENTITIES, remote_ids
 
+pytestmark = pytest.mark.integration
+
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
 CASES = [(kind, entity) for kind in demo_kinds() for entity in ENTITIES.get(kind, ())]
 

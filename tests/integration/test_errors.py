@@ -14,6 +14,8 @@ from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
 
+pytestmark = pytest.mark.integration
+
 # Blocks the session's other tests read are cached: a filter of its own makes the read new.
 UNCACHED = (
     "query($p: String!, $email: String!) "

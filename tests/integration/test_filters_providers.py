@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import GraphQLClient
 
+pytestmark = pytest.mark.integration
+
 LIST = """
 query($p: String!, $filter: ContactFilter, $order: [ContactOrder!], $after: String) {
   contacts(provider: $p, first: 100, after: $after, filter: $filter, orderBy: $order) {

@@ -28,6 +28,8 @@ from gateway.emulators import EmulatorOptions, basicsos, create_emulator, revyop
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 
+pytestmark = pytest.mark.integration
+
 SCALE = 3
 OPERATIONS = 1500
 CONCURRENCY = 16

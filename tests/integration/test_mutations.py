@@ -18,6 +18,8 @@ from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
 
+pytestmark = pytest.mark.integration
+
 CREATE_CONTACT = """
 mutation($input: CreateContactInput!) {
   createContact(input: $input) {

@@ -17,6 +17,8 @@ from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
 from tests.integration.truth import contact_companies
 
+pytestmark = pytest.mark.integration
+
 CONTACTS = """
 query($p: String!, $n: Int!) {
   contacts(provider: $p, first: $n) {

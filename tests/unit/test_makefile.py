@@ -27,3 +27,20 @@ def test_make_run_installs_the_runtime_only() -> None:
 
 def test_make_test_installs_the_test_tools() -> None:
     assert any("-e '.[test,bench]'" in line for line in planned("test"))
+
+
+def commands(target: str) -> list[str]:
+    make = shutil.which("make")
+    assert make
+    result = subprocess.run(
+        [make, "-n", "-C", str(ROOT), target], capture_output=True, text=True, check=True
+    )
+    return [line for line in result.stdout.splitlines() if "pytest" in line]
+
+
+def test_make_unit_runs_the_tests_without_servers() -> None:
+    assert any(line.endswith('pytest -q -m "not integration"') for line in commands("unit"))
+
+
+def test_make_test_measures_coverage_against_the_floor() -> None:
+    assert any(" --cov " in f"{line} " for line in commands("test"))
