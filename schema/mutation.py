@@ -10,11 +10,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.datasources.base import Op
+from gateway.operations import Op
 from gateway.records import Entity
 from resolvers import mutations
 from resolvers.context import Info
-from schema import convert
 from schema import types as t
 
 
@@ -187,7 +186,7 @@ def _bulk_payload(items: list[mutations.BulkItem]) -> BulkContactsPayload:
     results = [
         BulkContactResult(
             index=item.index,
-            contact=None if item.record is None else convert.contact(item.record),  # type: ignore[arg-type]
+            contact=None if item.record is None else t.Contact.from_record(item.record),  # type: ignore[arg-type]
             deleted_id=item.deleted_id,
             user_errors=[UserError(field=p, message=m) for p, m in item.problems],
         )
@@ -258,7 +257,7 @@ async def _write(info: Info, entity: Entity, op: str, data: Any) -> tuple[mutati
         outcome = await mutations.create(info.context, entity, data.provider, raw, check.problems)
     else:
         outcome = await mutations.update(info.context, entity, str(data.id), raw, check.problems)
-    node = None if outcome.record is None else convert.to_node(outcome.record)
+    node = None if outcome.record is None else t.to_node(outcome.record)
     return outcome, node
 
 
@@ -383,7 +382,7 @@ class Mutation:
         outcome = await mutations.merge_contacts(
             info.context, str(input.winner_id), [str(i) for i in input.loser_ids]
         )
-        node = None if outcome.record is None else convert.to_node(outcome.record)
+        node = None if outcome.record is None else t.to_node(outcome.record)
         return ContactPayload(contact=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Bring back an archived deal (BasicsOS).")
@@ -393,7 +392,7 @@ class Mutation:
         input: Annotated[DeleteInput, strawberry.argument(description="The deal to restore.")],
     ) -> DealPayload | None:
         outcome = await mutations.restore_deal(info.context, str(input.id))
-        node = None if outcome.record is None else convert.to_node(outcome.record)
+        node = None if outcome.record is None else t.to_node(outcome.record)
         return DealPayload(deal=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Create many contacts in one call (hasteCRM).")
@@ -447,5 +446,5 @@ class Mutation:
         input: Annotated[DeleteInput, strawberry.argument(description="The deal to archive.")],
     ) -> DealPayload | None:
         outcome = await mutations.restore_deal(info.context, str(input.id), archive=True)
-        node = None if outcome.record is None else convert.to_node(outcome.record)
+        node = None if outcome.record is None else t.to_node(outcome.record)
         return DealPayload(deal=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.listquery import ListQuery, QuerySupport
+from gateway.operations import Op as Op
 from gateway.pagination import (
     BlockChain,
     ConnectionArgs,
@@ -69,12 +70,6 @@ P = TypeVar("P", bound=Hashable)
 # An upstream cursor or page token as APIs hand them out: base64(url), JWT-like or plain
 # words. Anything else in a gateway cursor was not written by the upstream.
 POSITION = re.compile(r"[A-Za-z0-9+/=_.~-]{1,1024}")
-
-
-class Op(enum.StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
 
 
 class PaginationStyle(enum.StrEnum):
