@@ -158,13 +158,20 @@ def _linked(entity: Entity, link: Link, description: str) -> Any:
     return strawberry.field(resolver=resolve, description=description)
 
 
-def _company(record: Any, info: Info, link: Link, remote_id: str | None) -> Any:
-    """A to-one company link: the object itself when this request already looked it up (a
-    sync resolver: no coroutine, no task per node), else the awaitable lookup."""
-    found = ready_link(info.context, record.provider, link, Entity.COMPANY, remote_id)
-    if found is NOT_READY:
-        return _looked_up(record, info, link, remote_id)
-    return Company.from_record(found) if isinstance(found, CompanyRecord) else None
+def _to_company(link: Link, description: str) -> Any:
+    """A to-one company field. It answers the object itself when this request already looked
+    the company up (a sync resolver: no coroutine, no task per node), else the awaitable
+    lookup: graphql-core awaits what needs awaiting."""
+
+    def resolve(self: Contact | Deal, info: Info) -> Any:
+        remote_id = self.company_id
+        found = ready_link(info.context, self.provider, link, Entity.COMPANY, remote_id)
+        if found is NOT_READY:
+            return _looked_up(self.record, info, link, remote_id)
+        return Company.from_record(found) if isinstance(found, CompanyRecord) else None
+
+    resolve.__annotations__["return"] = "Company | None"
+    return strawberry.field(resolver=resolve, description=description)
 
 
 async def _looked_up(record: Any, info: Info, link: Link, remote_id: str | None) -> Company | None:
@@ -209,11 +216,7 @@ class Contact(relay.Node, Record):
     status: str | None = strawberry.field(description="The provider's status, as text.")
     company_id: strawberry.Private[str | None]
 
-    @strawberry.field(description="The company the contact belongs to; null if none.")
-    def company(self, info: Info) -> Company | None:
-        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
-        found: Company | None = _company(self.record, info, Link.CONTACT_COMPANY, self.company_id)
-        return found
+    company = _to_company(Link.CONTACT_COMPANY, "The company the contact belongs to; null if none.")
 
     deals = _linked(Entity.DEAL, Link.CONTACT_DEALS, "The contact's deals.")
     notes = _linked(Entity.NOTE, Link.CONTACT_NOTES, "Notes about the contact.")
@@ -284,11 +287,7 @@ class Deal(relay.Node, Record):
     company_id: strawberry.Private[str | None]
     contact_ids: strawberry.Private[list[str]]
 
-    @strawberry.field(description="The company the deal is with; null if none.")
-    def company(self, info: Info) -> Company | None:
-        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
-        found: Company | None = _company(self.record, info, Link.DEAL_COMPANY, self.company_id)
-        return found
+    company = _to_company(Link.DEAL_COMPANY, "The company the deal is with; null if none.")
 
     contacts = _linked(Entity.CONTACT, Link.DEAL_CONTACTS, "The people on the deal.")
     notes = _linked(Entity.NOTE, Link.DEAL_NOTES, "Notes about the deal.")
