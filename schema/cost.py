@@ -38,11 +38,11 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from gateway import metrics
-from gateway.datasources import DataSource
 from gateway.errors import GatewayError, OperationTooCostly
 from gateway.operations import Op
 from gateway.pagination import ConnectionArgs, PageLimits, check_args
 from gateway.records import CHILD_ENTITY, Entity, Link
+from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id
 from resolvers.relations import KNOWN_FROM_ID
 
