@@ -170,6 +170,7 @@ def _to_company(link: Link, description: str) -> Any:
             return _looked_up(self.record, info, link, remote_id)
         return Company.from_record(found) if isinstance(found, CompanyRecord) else None
 
+    # The GraphQL type; the Python one (Any) also allows the awaitable.
     resolve.__annotations__["return"] = "Company | None"
     return strawberry.field(resolver=resolve, description=description)
 
