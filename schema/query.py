@@ -12,7 +12,7 @@ from strawberry.types.nodes import SelectedField, Selection
 from gateway.pagination import ConnectionArgs
 from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Info
-from resolvers.globalids import TYPE_NAMES
+from resolvers.globalids import TYPE_NAMES as NAMES
 from resolvers.queries import find_node, find_nodes, list_records, prefetch
 from resolvers.relations import covered
 from schema import filters as f
@@ -64,14 +64,14 @@ def _camel(name: str) -> str:
 
 
 def _writable(source: Any) -> list[str]:
-    names = [f"{TYPE_NAMES[e]}.{op.value}" for e, op in source.writes]
+    names = [f"{NAMES[e]}.{op.value}" for e, op in source.writes]
     if source.can_merge_contacts:
         names.append("Contact.merge")
     if source.can_restore_deals:
         names.append("Deal.restore")
     if source.can_archive_deals:
         names.append("Deal.archive")
-    names += [f"{TYPE_NAMES[e]}.bulk" for e in source.can_bulk]
+    names += [f"{NAMES[e]}.bulk" for e in source.can_bulk]
     return sorted(names)
 
 
@@ -79,9 +79,9 @@ def _filters(source: Any) -> list[str]:
     names = []
     for entity, support in source.query_support.items():
         for field, ops in support.operators.items():
-            names += [f"{TYPE_NAMES[entity]}.{_camel(field)}:{op}" for op in sorted(ops)]
+            names += [f"{NAMES[entity]}.{_camel(field)}:{op}" for op in sorted(ops)]
         if support.can_or:
-            names.append(f"{TYPE_NAMES[entity]}:or")
+            names.append(f"{NAMES[entity]}:or")
     return sorted(names)
 
 
@@ -100,7 +100,7 @@ def _provider_info(source: Any) -> t.Provider:
             writable=_writable(source),
             filters=_filters(source),
             sortable=sorted(
-                f"{TYPE_NAMES[e]}.{field.upper()}"
+                f"{NAMES[e]}.{field.upper()}"
                 for e, support in source.query_support.items()
                 for field in support.sortable
             ),
