@@ -301,12 +301,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         try:
             return await super().execute_operation(
-                request=request,
-                request_adapter=request_adapter,
-                request_data=request_data,
-                context=context,
-                root_value=root_value,
-                sub_response=sub_response,
+                request, request_adapter, request_data, context, root_value, sub_response
             )
         except HTTPException as error:
             if isinstance(error.__cause__, CannotGetOperationTypeError):
