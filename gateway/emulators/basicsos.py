@@ -370,15 +370,16 @@ class BasicsOS:
         self.windows.spend(key)
         return None
 
-    def session(self, request: Request) -> Session | JSONResponse:
+    def session(self, request: Request) -> Session:
+        """The caller's session, once not throttled and its bearer token known."""
         throttled = self.throttle(request)
         if throttled is not None:
-            return throttled
+            raise Refused(throttled)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         found = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if found is None:
-            return _error(401, "Unauthorized")
+            raise Refused(_error(401, "Unauthorized"))
         org_id, role = found
         return Session(self.orgs[org_id], PERMISSIONS[role])
 
@@ -538,11 +539,7 @@ Api = Annotated[BasicsOS, Depends(emulator_state)]
 
 
 def session(request: Request, api: Api) -> Session:
-    """The caller's session, once not throttled and its bearer token known."""
-    found = api.session(request)
-    if isinstance(found, JSONResponse):
-        raise Refused(found)
-    return found
+    return api.session(request)
 
 
 Caller = Annotated[Session, Depends(session)]

@@ -182,15 +182,18 @@ class RevyOps:
 
     # --- rules shared by every endpoint ---------------------------------------------------
 
-    def authenticate(self, request: Request) -> Workspace | JSONResponse:
+    def authenticate(self, request: Request) -> Workspace:
+        """The caller's workspace, once its `client_id` is known and not throttled."""
         client_id = request.query_params.get("client_id")
         if not client_id:
-            return _detail(403, "Authentication credentials were not provided.")
+            raise Refused(_detail(403, "Authentication credentials were not provided."))
         space = self.spaces.get(client_id)
         if space is None:
-            return _detail(403, "Invalid client_id.")
+            raise Refused(_detail(403, "Invalid client_id."))
         throttled = self.throttle(client_id)
-        return throttled if throttled is not None else space
+        if throttled is not None:
+            raise Refused(throttled)
+        return space
 
     def throttle(self, client_id: str) -> JSONResponse | None:
         if not self.rate_limits:
@@ -452,11 +455,7 @@ Api = Annotated[RevyOps, Depends(emulator_state)]
 
 
 def workspace(request: Request, api: Api) -> Workspace:
-    """The caller's workspace, once its `client_id` is known and not throttled."""
-    space = api.authenticate(request)
-    if isinstance(space, JSONResponse):
-        raise Refused(space)
-    return space
+    return api.authenticate(request)
 
 
 Space = Annotated[Workspace, Depends(workspace)]
