@@ -21,10 +21,8 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 import urllib.request
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,7 +36,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.seed import SeedWorld
+from gateway.emulators.tenants import SlidingLog, tenant_worlds
 
 DEMO_API_KEY = "attio-demo-key"
 TENANT2_API_KEY = "attio-tenant-2"
@@ -722,37 +721,24 @@ class Attio:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
         self.spaces: dict[str, Workspace] = {}
-        self.hits: dict[str, deque[float]] = {}
+        self.log = SlidingLog(RATE_LIMITS)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
+        demo, other = tenant_worlds(self.options)
         self.spaces = {
-            DEMO_API_KEY: _workspace(build_world(o.seed, **sizes), "demo"),
-            TENANT2_API_KEY: _workspace(build_world(o.seed + 1, **sizes), "tenant-2"),
+            DEMO_API_KEY: _workspace(demo, "demo"),
+            TENANT2_API_KEY: _workspace(other, "tenant-2"),
         }
-        self.hits = {}
+        self.log.clear()
 
     def throttle(self, key: str) -> JSONResponse | None:
         if not self.options.rate_limits:
             return None
-        now = time.time()
-        hits = self.hits.setdefault(key, deque())
-        while hits and now - hits[0] >= max(s for _, s in RATE_LIMITS):
-            hits.popleft()
-        for limit, seconds in RATE_LIMITS:
-            recent = [t for t in hits if now - t < seconds]
-            if len(recent) >= limit:
-                retry = datetime.fromtimestamp(recent[-limit] + seconds + 1, UTC)
-                return throttled(retry)
-        hits.append(now)
-        return None
+        full = self.log.admit(key)
+        if full is None:
+            return None
+        return throttled(datetime.fromtimestamp(full.hits[-full.limit] + full.seconds + 1, UTC))
 
 
 def throttled(when: datetime) -> JSONResponse:

@@ -31,7 +31,6 @@ import json
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +42,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.seed import SeedWorld
+from gateway.emulators.tenants import SlidingLog, tenant_worlds
 
 DEMO_ACCESS_TOKEN = "haste-demo-token"
 DEMO_API_KEY = "haste-demo-key"
@@ -787,24 +787,17 @@ class Haste:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
         self.spaces: dict[str, Workspace] = {}
-        self.hits: dict[str, deque[float]] = {}
+        self.log = SlidingLog(RATE_LIMITS)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
-        demo = _workspace(build_world(o.seed, **sizes))
+        demo, other = (_workspace(world) for world in tenant_worlds(self.options))
         self.spaces = {
             f"token:{DEMO_ACCESS_TOKEN}": demo,
             f"key:{DEMO_API_KEY}": demo,
-            f"token:{TENANT2_ACCESS_TOKEN}": _workspace(build_world(o.seed + 1, **sizes)),
+            f"token:{TENANT2_ACCESS_TOKEN}": other,
         }
-        self.hits = {}
+        self.log.clear()
 
     def credential(self, request: Request) -> tuple[str | None, JSONResponse | None]:
         header = request.headers.get("authorization")
@@ -822,17 +815,12 @@ class Haste:
 
     def window(self, credential: str) -> tuple[int, int, int, int]:
         """(limit, remaining, reset unix seconds, window seconds) of the tighter window."""
-        now = time.time()
-        hits = self.hits.setdefault(credential, deque())
-        while hits and now - hits[0] >= max(w for _, w in RATE_LIMITS):
-            hits.popleft()
         tightest = None
-        for limit, seconds in RATE_LIMITS:
-            recent = [t for t in hits if now - t < seconds]
-            remaining = limit - len(recent)
-            reset = int((recent[0] if recent else now) + seconds) + 1
+        for window in self.log.check(credential):
+            remaining = window.remaining
+            reset = int((window.hits[0] if window.hits else window.now) + window.seconds) + 1
             if tightest is None or remaining < tightest[1]:
-                tightest = (limit, remaining, reset, seconds)
+                tightest = (window.limit, remaining, reset, int(window.seconds))
         assert tightest is not None
         return tightest
 
@@ -850,7 +838,7 @@ class Haste:
             details = {"limit": limit, "window": seconds, "reset": reset, "retryAfter": wait}
             return headers, _error(429, "RATE_LIMITED", "Rate limit exceeded", details, **headers)
         if self.options.rate_limits:  # unenforced limits are not spent either
-            self.hits[credential].append(time.time())
+            self.log.spend(credential, time.time())
             remaining -= 1
         headers = {
             "X-RateLimit-Limit": str(limit),

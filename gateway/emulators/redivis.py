@@ -45,7 +45,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.seed import SeedWorld
+from gateway.emulators.tenants import FixedWindow, tenant_worlds
 
 DEMO_TOKEN = "redivis-demo-token"
 TENANT2_TOKEN = "redivis-tenant-2"
@@ -676,36 +677,22 @@ class Redivis:
         self.options = options
         self.datasets: dict[str, Dataset] = {}
         self.queries: dict[str, Query] = {}
-        self.windows: dict[str, tuple[float, int]] = {}
+        self.rate_window = FixedWindow(RATE_LIMIT, RATE_WINDOW_SECONDS)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
-        self.datasets = {
-            DEMO_TOKEN: _dataset(build_world(o.seed, **sizes)),
-            TENANT2_TOKEN: _dataset(build_world(o.seed + 1, **sizes)),
-        }
+        demo, other = tenant_worlds(self.options)
+        self.datasets = {DEMO_TOKEN: _dataset(demo), TENANT2_TOKEN: _dataset(other)}
         self.queries = {}
-        self.windows = {}
+        self.rate_window.clear()
 
     def window(self, token: str) -> tuple[int, float]:
         """(requests left, window end as Unix time) of the token's fixed window."""
-        now = time.time()
-        start, count = self.windows.get(token, (now, 0))
-        if now - start >= RATE_WINDOW_SECONDS:
-            start, count = now, 0
-        self.windows[token] = (start, count)
-        return RATE_LIMIT - count, start + RATE_WINDOW_SECONDS
+        span = self.rate_window.current(token)
+        return span.remaining, span.end
 
     def spend(self, token: str) -> None:
-        start, count = self.windows[token]
-        self.windows[token] = (start, count + 1)
+        self.rate_window.spend(token)
 
 
 def _throttled(reset: float) -> JSONResponse:
