@@ -33,12 +33,11 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.routing import emulator_of, json_object
+from gateway.emulators.control import EmulatorOptions
+from gateway.emulators.routing import assemble, emulator_of, json_object
 from gateway.emulators.seed import SeedCompany, SeedContact, SeedDeal, SeedWorld, build_world
 
 DEMO_API_KEY = "attio-demo-key"
@@ -1204,24 +1203,14 @@ def _control_error(status: int, message: str) -> Response:
 
 
 def create_app(options: EmulatorOptions) -> FastAPI:
-    api = Attio(options)
-    app = FastAPI(title="Attio API emulator", docs_url=None, redoc_url=None)
-    app.state.emulator = api
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    # Added before install_control, so the control middleware wraps this one: 401s
-    # and 429s are counted in /_emulator/stats like every other answer.
-    app.middleware("http")(_gate)
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=_control_error,
-            throttle_response=lambda: throttled(datetime.now(UTC) + timedelta(seconds=1)),
-            options=options,
-        ),
+    return assemble(
+        FastAPI(title="Attio API emulator", docs_url=None, redoc_url=None),
+        Attio(options),
+        options,
+        handlers={ApiError: _api_error},
+        http_error=_http_error,
+        validation_error=_validation_error,
+        gate=_gate,
+        hooks=(_control_error, lambda: throttled(datetime.now(UTC) + timedelta(seconds=1))),
+        routers=(records, notes, webhooks),
     )
-    for router in (records, notes, webhooks):
-        app.include_router(router)
-    return app

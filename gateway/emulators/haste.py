@@ -37,12 +37,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.routing import emulator_of, json_object, pack, unpack
+from gateway.emulators.control import EmulatorOptions
+from gateway.emulators.routing import assemble, emulator_of, json_object, pack, unpack
 from gateway.emulators.seed import (
     SeedCompany,
     SeedContact,
@@ -1212,27 +1211,18 @@ async def _http_error(_: Request, error: Exception) -> Response:
 
 
 def create_app(options: EmulatorOptions) -> FastAPI:
-    api = Haste(options)
-    app = FastAPI(title="hasteCRM API emulator", docs_url=None, redoc_url=None)
-    app.state.emulator = api
-    app.add_exception_handler(BadRequest, _bad_request)
-    app.add_exception_handler(Conflict, _conflict_error)
-    app.add_exception_handler(Missing, _missing)
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    # Added before install_control, so the control middleware wraps this one and its
-    # counters also see the 401s and 429s answered here.
-    app.middleware("http")(_gate)
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=_status_error,
-            throttle_response=_throttled,
-            options=options,
-        ),
+    return assemble(
+        FastAPI(title="hasteCRM API emulator", docs_url=None, redoc_url=None),
+        Haste(options),
+        options,
+        handlers={
+            BadRequest: _bad_request,
+            Conflict: _conflict_error,
+            Missing: _missing,
+        },
+        http_error=_http_error,
+        validation_error=_invalid,
+        gate=_gate,
+        hooks=(_status_error, _throttled),
+        routers=[*(_resource_router(r) for r in RESOURCES), contacts],
     )
-    for resource in RESOURCES:
-        app.include_router(_resource_router(resource))
-    app.include_router(contacts)
-    return app

@@ -39,12 +39,11 @@ from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.routing import emulator_of, pack, unpack
+from gateway.emulators.control import EmulatorOptions
+from gateway.emulators.routing import assemble, emulator_of, pack, unpack
 from gateway.emulators.seed import SeedWorld, build_world
 
 DEMO_TOKEN = "redivis-demo-token"
@@ -1042,23 +1041,16 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openAPI.json",
     )
-    app.state.emulator = api
     # In-process tests may add rows the seed lacks (real data changes by uploads, not emulated).
     app.state.redivis = api
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.middleware("http")(_gate)
-    # Counting and faults sit outside the gate, so 401s and 429s are counted too.
-    install_control(
+    return assemble(
         app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=_error_for,
-            throttle_response=lambda: _throttled(time.time() + 1),
-            options=options,
-        ),
+        api,
+        options,
+        handlers={ApiError: _api_error},
+        http_error=_http_error,
+        validation_error=_validation_error,
+        gate=_gate,
+        hooks=(_error_for, lambda: _throttled(time.time() + 1)),
+        routers=(datasets, tables, queries),
     )
-    for router in (datasets, tables, queries):
-        app.include_router(router)
-    return app
