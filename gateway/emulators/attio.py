@@ -815,9 +815,11 @@ def _parse_values(space: Workspace, obj: str, record: Row, values: Any) -> dict[
             raise _invalid(f"{obj} has no attribute {slug!r}.")
         parsed[slug] = _input(obj, slug, raw, space)
     unique = UNIQUE.get(obj)
-    for value in parsed.get(unique or "", []):
-        needle = str(_plain({"attribute_type": ATTRIBUTES[obj][str(unique)][0], **value})).lower()
-        owner = space.find_unique(obj, str(unique), needle)
+    if unique is None:
+        return parsed
+    for value in parsed.get(unique, []):
+        needle = str(_plain({"attribute_type": ATTRIBUTES[obj][unique][0], **value})).lower()
+        owner = space.find_unique(obj, unique, needle)
         if owner is not None and owner != record["id"]["record_id"]:
             raise _invalid(f"uniqueness_conflict: {unique} {needle!r} is taken by another record.")
     return parsed
