@@ -257,19 +257,27 @@ def main() -> dict[str, Any]:
         slow_crowd = pool.submit(many_users, False)
         rows += slow_walks.result()
         crowd.append(slow_crowd.result())
+    print_tables(rows, crowd)
+    within = all(r["requests"] <= 2 * r["floor"] and r["repeat"] == 0 for r in rows if r["blocks"])
+    print(f"targets (blocks): walk <= 2x floor and repeat 0 everywhere: {within}")
+    print(f"cache_ttl {CACHE_TTL:.0f} s, so the repeat walk runs within it")
+    data = {
+        "walks": rows,
+        "many_users": crowd,
+        "targets_met": within,
+        "cache_ttl": CACHE_TTL,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    save("budget", data)
+    plot(rows)
+    return data
+
+
+def print_tables(rows: list[dict[str, Any]], crowd: list[dict[str, Any]]) -> None:
+    walk_columns = ["provider", "entity", "mode", "records", "floor", "requests", "x floor"]
     print(
         table(
-            [
-                "provider",
-                "entity",
-                "mode",
-                "records",
-                "floor",
-                "requests",
-                "x floor",
-                "repeat",
-                "failed",
-            ],
+            [*walk_columns, "repeat", "failed"],
             [
                 [
                     r["provider"],
@@ -304,19 +312,6 @@ def main() -> dict[str, Any]:
             ],
         )
     )
-    within = all(r["requests"] <= 2 * r["floor"] and r["repeat"] == 0 for r in rows if r["blocks"])
-    print(f"targets (blocks): walk <= 2x floor and repeat 0 everywhere: {within}")
-    print(f"cache_ttl {CACHE_TTL:.0f} s, so the repeat walk runs within it")
-    data = {
-        "walks": rows,
-        "many_users": crowd,
-        "targets_met": within,
-        "cache_ttl": CACHE_TTL,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    save("budget", data)
-    plot(rows)
-    return data
 
 
 if __name__ == "__main__":
