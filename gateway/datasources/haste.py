@@ -16,8 +16,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+from pydantic import model_validator
 
-from gateway.datasources.base import Children, DataSource, Op, PaginationStyle, segment
+from gateway.datasources.base import (
+    Children,
+    Op,
+    PaginationStyle,
+    ProviderCredentials,
+    SequentialSource,
+    segment,
+)
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import SeqPage
@@ -279,12 +287,24 @@ CONVERTERS: dict[Entity, Callable[[str, dict[str, Any]], AnyRecord]] = {
 }
 
 
-class Haste(DataSource):
+class HasteCredentials(ProviderCredentials):
+    # Either works; the bearer token wins when both come.
+    token: str | None = None
+    api_key: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> HasteCredentials:
+        if self.token is None and self.api_key is None:
+            raise ValueError("token or api_key is required for kind 'haste'")
+        return self
+
+
+class Haste(SequentialSource):
     kind = "haste"
     display_name = "hasteCRM"
     style = PaginationStyle.CURSOR
     entities = frozenset(Entity)
-    credential_names = ()
+    credentials_model = HasteCredentials
     has_previous = True
     can_count = False  # cursor pages carry no total
     default_request_size = 100

@@ -26,8 +26,16 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import Field
 
-from gateway.datasources.base import Children, DataSource, PaginationStyle, segment
+from gateway.datasources.base import (
+    Children,
+    PaginationStyle,
+    ProviderCredentials,
+    ProviderOptions,
+    SequentialSource,
+    segment,
+)
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
@@ -317,12 +325,23 @@ def _like_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class Redivis(DataSource):
+class RedivisCredentials(ProviderCredentials):
+    token: str
+
+
+class RedivisOptions(ProviderOptions):
+    # `owner.dataset`: it names tables in SQL, so no quotes, spaces or backticks.
+    dataset: str = Field(DEFAULT_DATASET, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+
+
+class Redivis(SequentialSource):
     kind = "redivis"
     display_name = "Redivis"
     style = PaginationStyle.PAGE_TOKEN
     entities = frozenset(Entity)
-    credential_names = ("token",)
+    credentials_model = RedivisCredentials
+    options_model = RedivisOptions
+    options: RedivisOptions
     can_count = True  # a table's numRows
     default_request_size = 100
     rate_limits = (Window(1000, 60.0),)
@@ -345,7 +364,7 @@ class Redivis(DataSource):
         super().__init__(
             settings, client, cache=cache, blocks=blocks, redis=redis, replicas_hint=replicas_hint
         )
-        self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
+        self.dataset = self.options.dataset
         # Injectable, so tests of query polling need no wall-clock time.
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

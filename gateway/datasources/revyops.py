@@ -15,9 +15,10 @@ import httpx
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
-    DataSource,
+    OffsetSource,
     Op,
     PaginationStyle,
+    ProviderCredentials,
     segment,
 )
 from gateway.errors import NotFound, UpstreamNotFound
@@ -83,12 +84,18 @@ def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
     )
 
 
-class RevyOps(DataSource):
+class RevyOpsCredentials(ProviderCredentials):
+    client_id: str
+    # Optional: sent as `x-api-key` where the deployment asks for one.
+    api_key: str | None = None
+
+
+class RevyOps(OffsetSource):
     kind = "revyops"
     display_name = "RevyOps"
     style = PaginationStyle.PAGE_NUMBER
     entities = frozenset({Entity.CONTACT, Entity.COMPANY})
-    credential_names = ("client_id",)
+    credentials_model = RevyOpsCredentials
     # The seed allows 1000 per page, the reference pages 100: ask for 100 to work with both.
     default_request_size = 100
     rate_limits = (Window(10, 1.0),)
