@@ -15,6 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -63,6 +64,16 @@ def segment(value: str) -> str:
     segment of dots too, since URL resolution would act on `.` and `..`."""
     text = quote(value, safe="")
     return text.replace(".", "%2E") if text.strip(".") == "" else text
+
+
+def optional_text(value: Any) -> str | None:
+    """A provider's value as text; None for null or empty."""
+    return str(value) if value not in (None, "") else None
+
+
+def iso_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as the APIs send it (a `Z` zone allowed); None for null or empty."""
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
 P = TypeVar("P", bound=Hashable)
@@ -226,6 +237,10 @@ class DataSource(ABC):
         self.upstream.derived = [self.wholes, *([self.blocks] if self.blocks else [])]
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
+        self.configure()
+
+    def configure(self) -> None:  # noqa: B027 (optional hook: most providers need none)
+        """A provider's own set-up, after the shared one (`self.options` validated)."""
 
     # --- what each provider says -------------------------------------------------------
 
@@ -489,16 +504,45 @@ class DataSource(ABC):
                 provider=self.name,
             )
 
+    # Plain REST writes, as the defaults below send them: POST `write_paths[entity]`, PATCH
+    # and DELETE `<path>/<id>`, the body from `write_body`, the record from `written`.
+    write_paths: ClassVar[Mapping[Entity, str]] = {}
+    write_params: ClassVar[Mapping[str, str] | None] = None
+
+    def write_body(self, entity: Entity, values: dict[str, Any]) -> Any:
+        """The API's request body for unified `values`."""
+        raise NotImplementedError
+
+    def written(self, entity: Entity, body: Any) -> AnyRecord:
+        """The record in the API's answer to a write."""
+        raise NotImplementedError
+
     async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
         """A new record from unified `values` (only fields in `write_fields`)."""
-        raise NotImplementedError
+        return await self._rest_write(entity, "POST", self.write_paths[entity], None, values)
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
         """The record with the given fields changed (absent: untouched, None: cleared)."""
-        raise NotImplementedError
+        path = f"{self.write_paths[entity]}/{segment(remote_id)}"
+        return await self._rest_write(entity, "PATCH", path, remote_id, values)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
-        raise NotImplementedError
+        path = f"{self.write_paths[entity]}/{segment(remote_id)}"
+        await self.write(entity, "DELETE", path, remote_id=remote_id)
+
+    async def _rest_write(
+        self, entity: Entity, method: str, path: str, remote_id: str | None, values: dict[str, Any]
+    ) -> AnyRecord:
+        response = await self.write(
+            entity,
+            method,
+            path,
+            remote_id=remote_id,
+            json_body=self.write_body(entity, values),
+            params=self.write_params,
+        )
+        raw = self.upstream.json(response)
+        return self.parse(lambda body: self.written(entity, body), raw, response)
 
     # Provider-specific writes, where the API has them.
     can_merge_contacts: ClassVar[bool] = False

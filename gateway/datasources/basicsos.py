@@ -27,6 +27,12 @@ from gateway.datasources.base import (
     ProviderOptions,
     segment,
 )
+from gateway.datasources.base import (
+    iso_time as _time,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
+)
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
 from gateway.pagination import OffsetPage
@@ -195,14 +201,6 @@ def _int_id(value: Any) -> Any:
 def _camel(column: str) -> str:
     head, *rest = column.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _deal_status(stage: str | None) -> DealStatus | None:

@@ -26,6 +26,12 @@ from gateway.datasources.base import (
     SequentialSource,
     segment,
 )
+from gateway.datasources.base import (
+    iso_time as _time,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
+)
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import SeqPage
@@ -137,16 +143,8 @@ CHILD_FILTERS = {
 STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
 
 
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
-
 def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10]) if value else None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _ref(value: Any) -> str | None:
@@ -314,6 +312,7 @@ class Haste(SequentialSource):
     whole_reads = {Entity.COMPANY: 500, Entity.DEAL: 500}
     id_formats = ID_FORMATS
     links = frozenset(Link)
+    write_paths = PATHS
     inline_links = frozenset({Link.DEAL_CONTACTS})
     query_support = {entity: _support(entity) for entity in Entity}
     writes = frozenset((e, op) for e in Entity for op in Op)
@@ -498,7 +497,7 @@ class Haste(SequentialSource):
 
     # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
 
-    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+    def write_body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
         for name, value in values.items():
             if name == "target":
@@ -532,27 +531,8 @@ class Haste(SequentialSource):
             return [([field], str(error.get("message")))]
         return super().field_errors(body)
 
-    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity, "POST", PATHS[entity], json_body=self._body(entity, values)
-        )
-        raw = self.upstream.json(response)
-        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
-
-    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity,
-            "PATCH",
-            f"{PATHS[entity]}/{segment(remote_id)}",
-            remote_id=remote_id,
-            json_body=self._body(entity, values),
-        )
-        raw = self.upstream.json(response)
-        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
-
-    async def delete(self, entity: Entity, remote_id: str) -> None:
-        path = f"{PATHS[entity]}/{segment(remote_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)
+    def written(self, entity: Entity, body: Any) -> AnyRecord:
+        return self._record(entity, body["data"])
 
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         self.require_id(Entity.CONTACT, winner_id, "winnerId")
@@ -596,7 +576,7 @@ class Haste(SequentialSource):
                     {
                         "method": op.value,
                         **({"id": remote_id} if remote_id is not None else {}),
-                        **({"data": self._body(entity, values)} if values is not None else {}),
+                        **({"data": self.write_body(entity, values)} if values is not None else {}),
                     }
                     for op, remote_id, values in chunk
                 ]

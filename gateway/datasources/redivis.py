@@ -36,6 +36,9 @@ from gateway.datasources.base import (
     SequentialSource,
     segment,
 )
+from gateway.datasources.base import (
+    optional_text as _text,
+)
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
@@ -55,8 +58,6 @@ from gateway.records import (
     full_name,
 )
 from gateway.resilience import Window
-from gateway.settings import ProviderSettings
-from gateway.shared import RedisState
 from gateway.upstream import ClientAuth
 
 DEFAULT_DATASET = "acme.crm"
@@ -211,10 +212,6 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10]) if value else None
 
 
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
 def _int(value: Any) -> int | None:
     # Older jsonl sends every number as a string.
     return None if value in (None, "") else int(value)
@@ -351,19 +348,7 @@ class Redivis(SequentialSource):
     inline_links = frozenset({Link.DEAL_CONTACTS})
     query_support = {entity: _support(entity) for entity in Entity}
 
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        client: httpx.AsyncClient,
-        *,
-        cache: bool = True,
-        blocks: bool = True,
-        redis: RedisState | None = None,
-        replicas_hint: int = 2,
-    ) -> None:
-        super().__init__(
-            settings, client, cache=cache, blocks=blocks, redis=redis, replicas_hint=replicas_hint
-        )
+    def configure(self) -> None:
         self.dataset = self.options.dataset
         # Injectable, so tests of query polling need no wall-clock time.
         self.clock: Callable[[], float] = time.monotonic

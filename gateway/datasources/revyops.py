@@ -7,7 +7,6 @@ parameter; custom fields come FLAT (`{name: value}`), values strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -20,6 +19,12 @@ from gateway.datasources.base import (
     PaginationStyle,
     ProviderCredentials,
     segment,
+)
+from gateway.datasources.base import (
+    iso_time as _time,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
@@ -42,14 +47,6 @@ FILTERS = {
     Entity.CONTACT: {"email": "email", "first_name": "firstname", "last_name": "lastname"},
     Entity.COMPANY: {"name": "name", "domain": "domain", "industry": "industry"},
 }
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
@@ -118,6 +115,8 @@ class RevyOps(OffsetSource):
         Entity.COMPANY: frozenset({"name", "domain", "industry", "custom_fields"}),
     }
     extra_params: ClassVar[dict[str, str]] = {"structure": "FLAT"}
+    write_paths = PATHS
+    write_params = extra_params
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -214,7 +213,7 @@ class RevyOps(OffsetSource):
 
     # --- writes (PATCH only; custom fields upsert by name) -------------------------------
 
-    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+    def write_body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
         custom = dict(values.get("custom_fields") or {})
         if entity is Entity.CONTACT:
             names = {"first_name": "first_name", "last_name": "last_name", "email": "email"}
@@ -254,27 +253,5 @@ class RevyOps(OffsetSource):
             ]
         return super().field_errors(body)
 
-    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity,
-            "POST",
-            PATHS[entity],
-            json_body=self._body(entity, values),
-            params=self.extra_params,
-        )
-        return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
-
-    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity,
-            "PATCH",
-            f"{PATHS[entity]}/{segment(remote_id)}",
-            remote_id=remote_id,
-            json_body=self._body(entity, values),
-            params=self.extra_params,
-        )
-        return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
-
-    async def delete(self, entity: Entity, remote_id: str) -> None:
-        path = f"{PATHS[entity]}/{segment(remote_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)
+    def written(self, entity: Entity, body: Any) -> AnyRecord:
+        return self._record(entity, body)

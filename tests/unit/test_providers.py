@@ -4,6 +4,10 @@ where they are defined (its family's methods) or loaded (its settings)."""
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,7 @@ from gateway.emulators import DEMO_PORTS
 from gateway.emulators import KINDS as EMULATOR_KINDS
 from gateway.providers import KINDS, PROVIDERS
 from gateway.settings import ConfigError, load_settings
+from tests.integration.truth import READERS
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -44,6 +49,8 @@ def test_every_list_of_kinds_is_the_registry() -> None:
     assert demo_kinds() == list(KINDS)
     assert [p.kind for p in demo_settings().providers] == list(KINDS)
     assert set(DEMO_PORTS) == set(DEMO_CREDENTIALS) == set(KINDS)
+    # The tests' own reading of each API: a kind without one would test nothing.
+    assert set(READERS) == set(KINDS)
 
 
 def _body(family: type[Any], style: PaginationStyle) -> dict[str, Any]:
@@ -115,3 +122,20 @@ def test_typed_options_reach_the_data_source(tmp_path: Any) -> None:
     assert member.describe(member.options_model.model_validate(basicsos.options)).can_archive_deals
     assert not member.describe().can_archive_deals
     assert RedivisOptions.model_validate(redivis.options).dataset == "x.y"
+
+
+def test_the_emulators_load_no_gateway_code_through_the_registry() -> None:
+    """The registry names the data sources; the emulators reading it must not load them."""
+    code = (
+        "import sys\n"
+        "from gateway.emulators import KINDS, create_emulator\n"
+        "for kind in KINDS: create_emulator(kind)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'gateway.datasources', 'gateway.pagination', 'gateway.settings'))))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
