@@ -138,6 +138,12 @@ class ProviderCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TokenCredentials(ProviderCredentials):
+    """A single API token, the most common case."""
+
+    token: str
+
+
 class DataSource(ABC):
     """One configured provider instance.
 

@@ -23,15 +23,11 @@ from gateway.datasources.base import (
     OffsetSource,
     Op,
     PaginationStyle,
-    ProviderCredentials,
     ProviderOptions,
+    TokenCredentials,
+    iso_time,
+    optional_text,
     segment,
-)
-from gateway.datasources.base import (
-    iso_time as _time,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
 )
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
@@ -52,6 +48,9 @@ from gateway.records import (
 )
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth, Upstream
+
+_time = iso_time
+_text = optional_text
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
 NOTE_TABLES = {
@@ -275,10 +274,6 @@ def _note(provider: str, table: str, raw: dict[str, Any]) -> NoteRecord:
     )
 
 
-class BasicsOSCredentials(ProviderCredentials):
-    token: str
-
-
 class BasicsOSOptions(ProviderOptions):
     # Whose token it is: a member's DELETE archives a deal, an admin's deletes it for good.
     token_role: Literal["admin", "member"] = "admin"
@@ -289,7 +284,7 @@ class BasicsOS(OffsetSource):
     display_name = "BasicsOS"
     style = PaginationStyle.INDEX_RANGE
     entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
-    credentials_model = BasicsOSCredentials
+    credentials_model = TokenCredentials
     options_model = BasicsOSOptions
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)

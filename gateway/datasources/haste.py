@@ -24,13 +24,9 @@ from gateway.datasources.base import (
     PaginationStyle,
     ProviderCredentials,
     SequentialSource,
+    iso_time,
+    optional_text,
     segment,
-)
-from gateway.datasources.base import (
-    iso_time as _time,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
 )
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
@@ -53,6 +49,9 @@ from gateway.records import (
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
+
+_time = iso_time
+_text = optional_text
 
 PATHS = {
     Entity.CONTACT: "/v1/contacts",

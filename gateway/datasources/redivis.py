@@ -31,13 +31,11 @@ from pydantic import Field
 from gateway.datasources.base import (
     Children,
     PaginationStyle,
-    ProviderCredentials,
     ProviderOptions,
     SequentialSource,
+    TokenCredentials,
+    optional_text,
     segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
 )
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
@@ -59,6 +57,8 @@ from gateway.records import (
 )
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
+
+_text = optional_text
 
 DEFAULT_DATASET = "acme.crm"
 TABLES = {
@@ -322,10 +322,6 @@ def _like_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class RedivisCredentials(ProviderCredentials):
-    token: str
-
-
 class RedivisOptions(ProviderOptions):
     # `owner.dataset`: it names tables in SQL, so no quotes, spaces or backticks.
     dataset: str = Field(DEFAULT_DATASET, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -336,7 +332,7 @@ class Redivis(SequentialSource):
     display_name = "Redivis"
     style = PaginationStyle.PAGE_TOKEN
     entities = frozenset(Entity)
-    credentials_model = RedivisCredentials
+    credentials_model = TokenCredentials
     options_model = RedivisOptions
     options: RedivisOptions
     can_count = True  # a table's numRows

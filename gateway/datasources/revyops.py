@@ -18,13 +18,9 @@ from gateway.datasources.base import (
     Op,
     PaginationStyle,
     ProviderCredentials,
+    iso_time,
+    optional_text,
     segment,
-)
-from gateway.datasources.base import (
-    iso_time as _time,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
 )
 from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
@@ -40,6 +36,9 @@ from gateway.records import (
 )
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
+
+_time = iso_time
+_text = optional_text
 
 PATHS = {Entity.CONTACT: "/public/v2/contacts", Entity.COMPANY: "/public/v2/companies"}
 # Unified field -> the v2 filter parameter (`eq` only, case-insensitive, AND-ed).
