@@ -28,18 +28,18 @@ import matplotlib.pyplot as plt
 
 from bench.common import RESULTS, save, table
 from gateway.app import create_app
+from gateway.datasources import source_class
 from gateway.demo import demo_kinds, demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.records import Entity
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
+# Each kind's entities, as its capabilities declare them.
 ENTITIES = {
-    "revyops": ["contact", "company"],
-    "attio": ["contact", "company", "deal", "note"],
-    "haste": ["contact", "company", "deal", "note"],
-    "redivis": ["contact", "company", "deal", "note"],
-    "basicsos": ["contact", "company", "deal", "note"],
+    kind: [e for e in FIELDS if Entity(e) in source_class(kind).describe().entities]
+    for kind in demo_kinds()
 }
 # With limits enforced, exact windows on Attio and hasteCRM (100 a minute) take minutes
 # per list: the comparison reads contacts only.

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 
 from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
-from gateway.emulators import DEMO_PORTS, KINDS, EmulatorOptions, Faults, create_emulator
+from gateway.emulators import EmulatorOptions, Faults, create_emulator
+from gateway.providers import KINDS, PROVIDERS
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.version import gateway_version
 
@@ -149,7 +150,9 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             for kind in demo_kinds():
                 app = create_emulator(kind, options)
-                servers.append(_server(app, "127.0.0.1", DEMO_PORTS[kind], hint, args.log_level))
+                servers.append(
+                    _server(app, "127.0.0.1", PROVIDERS[kind].demo_port, hint, args.log_level)
+                )
         except PortInUse:
             _close(servers)
             raise
@@ -200,7 +203,7 @@ def _emulate(args: argparse.Namespace) -> int:
         garbage_rate=args.garbage_rate,
     )
     options = EmulatorOptions(seed=args.seed, rate_limits=not args.no_rate_limit, faults=faults)
-    port = args.port or DEMO_PORTS[args.kind]
+    port = args.port or PROVIDERS[args.kind].demo_port
     logging.basicConfig(level=args.log_level.upper())
     app = create_emulator(args.kind, options)
     asyncio.run(_serve_all([_server(app, args.host, port, "pass --port", args.log_level)]))

@@ -96,12 +96,12 @@ def _provider_info(source: Any) -> t.Provider:
             entities=[t.EntityType(e.value) for e in Entity if e in caps.entities],
             can_page_backward=caps.can_page_backward,
             can_count=caps.can_count,
-            relationships=sorted(link.value for link in source.links),
-            writable=_writable(source),
-            filters=_filters(source),
+            relationships=sorted(link.value for link in caps.links),
+            writable=_writable(caps),
+            filters=_filters(caps),
             sortable=sorted(
                 f"{NAMES[e]}.{field.upper()}"
-                for e, support in source.query_support.items()
+                for e, support in caps.query_support.items()
                 for field in support.sortable
             ),
         ),
