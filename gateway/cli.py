@@ -40,10 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {gateway_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser(
-        "serve", help="Run the gateway (GraphQL at /graphql).", formatter_class=formatter
+    _serve_arguments(
+        commands.add_parser(
+            "serve", help="Run the gateway (GraphQL at /graphql).", formatter_class=formatter
+        )
     )
+    _emulate_arguments(
+        commands.add_parser(
+            "emulate", help="Run one provider API emulator.", formatter_class=formatter
+        )
+    )
+    commands.add_parser("schema", help="Print the GraphQL schema (SDL).", formatter_class=formatter)
+    return parser
+
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     source = serve.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help="TOML file of provider instances.")
     source.add_argument(
@@ -80,9 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         help="Log level of the gateway and the server (default: the settings' log_level, info).",
     )
 
-    emulate = commands.add_parser(
-        "emulate", help="Run one provider API emulator.", formatter_class=formatter
-    )
+
+def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
     emulate.add_argument("kind", choices=KINDS, help="Which provider API to emulate.")
     emulate.add_argument("--port", type=int, help="Port; none: the kind's demo port (8101-8105).")
     emulate.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
@@ -100,9 +110,6 @@ def _parser() -> argparse.ArgumentParser:
         "--garbage-rate", type=float, default=0.0, help="Share answered 200 with a bad body."
     )
     emulate.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="Log level.")
-
-    commands.add_parser("schema", help="Print the GraphQL schema (SDL).", formatter_class=formatter)
-    return parser
 
 
 class PortInUse(Exception):
