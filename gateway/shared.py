@@ -248,8 +248,9 @@ class SharedCache:
 # pauses them all: the `pause` key holds the moment before which nothing is granted.
 # KEYS: the windows' sets, then `pause`, `active`, `weights` (client -> weight).
 # ARGV: now in ms ('' for the server's clock: replicas' clocks may differ), the unique id,
-# the client, its weight, how long (ms) a refusal keeps it active past its retry, then each
-# window's limit and span in ms.
+# the client, its weight, how long (ms) a refusal keeps it active past its retry, each
+# window's limit and span in ms, then the grants made while Redis was away (moment in ms
+# and member, in pairs).
 # Answers {ms until this client may try again (0: a slot taken in every window), 1 when
 # only its share stood in the way}.
 _RESERVE = """
@@ -264,6 +265,13 @@ local id, client, weight, linger = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber
 local longest = 0
 for i = 1, n do
   longest = math.max(longest, tonumber(ARGV[2 * i + 5]))
+end
+-- Grants this replica made while Redis was away (moment, member): they count here too.
+for j = 2 * n + 6, #ARGV, 2 do
+  for i = 1, n do
+    redis.call('ZADD', KEYS[i], tonumber(ARGV[j]), ARGV[j + 1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 5])
+  end
 end
 redis.call('HSET', weights, client, ARGV[4])
 redis.call('PEXPIRE', weights, longest + linger)
@@ -390,9 +398,17 @@ class SharedBudget:
         self.limits: list[int | str] = []
         for requests, span in windows:
             self.limits += [requests, max(1, math.ceil(span * 1000))]
+        self._longest = max((span for _, span in windows), default=0.0)
+        # Grants made while Redis was away (moment in ms, member), told to Redis on its return:
+        # the provider counts them, and the other replicas' windows must too.
+        self._unrecorded: list[tuple[int, str]] = []
 
     def _now(self) -> str:
         return "" if self.clock is None else str(round(self.clock() * 1000))
+
+    def _wall_ms(self) -> int:
+        # Redis's clock is not at hand while it is away: this host's, close enough under NTP.
+        return round((time.time() if self.clock is None else self.clock()) * 1000)
 
     async def reserve(self) -> float:
         """0 when a slot was taken for this request, else the seconds until it may try
@@ -404,6 +420,8 @@ class SharedBudget:
         """As `reserve`, and whether only the client's share refused it (the windows had
         room and no pause held)."""
         share = current_share.get() or ANONYMOUS
+        oldest = self._wall_ms() - math.ceil(self._longest * 1000)
+        self._unrecorded = unrecorded = [g for g in self._unrecorded if g[0] > oldest]
         args: list[int | str] = [
             self._now(),
             uuid.uuid4().hex,
@@ -411,13 +429,21 @@ class SharedBudget:
             repr(float(share.weight)),
             int(LINGER * 1000),
             *self.limits,
+            *(part for grant in unrecorded for part in grant),
         ]
 
         async def reserve(redis: Redis) -> list[int]:
             answer: list[int] = await redis.register_script(_RESERVE)(keys=self.keys, args=args)
             return answer
 
-        wait, by_share = await self.state.run(reserve)
+        try:
+            wait, by_share = await self.state.run(reserve)
+        except RedisDown:
+            # The caller sends it on its local share: counted here until Redis is back.
+            self._unrecorded.append((self._wall_ms(), f"{share.client}\n{uuid.uuid4().hex}"))
+            raise
+        told = set(unrecorded)
+        self._unrecorded = [g for g in self._unrecorded if g not in told]
         return int(wait) / 1000, bool(by_share)
 
     async def pause(self, seconds: float) -> None:

@@ -22,7 +22,7 @@ from gateway.emulators import KINDS
 from gateway.errors import NoRateLimitSlot, UpstreamRateLimited
 from gateway.resilience import Share, Window, sharing
 from gateway.servers import RedisProcess, ServerThread
-from gateway.shared import RedisState, SharedBudget
+from gateway.shared import RedisDown, RedisState, SharedBudget
 from gateway.upstream import Upstream, open_client
 
 pytestmark = pytest.mark.integration
@@ -316,4 +316,30 @@ async def test_a_429_one_replica_met_pauses_the_other(
     finally:
         for up, state in zip((one, two), states, strict=True):
             await up.client.aclose()
+            await state.close()
+
+
+async def test_grants_made_while_redis_was_away_count_when_it_is_back(
+    redis_server: RedisProcess,
+) -> None:
+    time = FakeTime()
+    tenant = uuid.uuid4().hex
+    states = [RedisState(redis_server.url, SECRET, clock=time) for _ in range(2)]
+    one, two = (SharedBudget(s, tenant, ((LIMIT, 60.0),), clock=time) for s in states)
+    try:
+        assert await one.reserve() == 0
+        redis_server.stop()
+        for _ in range(2):  # sent on replica 1's local share
+            with pytest.raises(RedisDown):
+                await one.reserve()
+            time.now += 1.0
+        redis_server.start()
+        time.now += states[0].retry_after
+        # A new Redis (this one keeps nothing on disk): replica 1 tells it of the two.
+        assert await one.reserve() == 0
+        assert await two.reserve() == 0
+        assert await two.reserve() == 0
+        assert await two.reserve() > 0  # 2 + 1 + 2: the window is full
+    finally:
+        for state in states:
             await state.close()
