@@ -249,8 +249,8 @@ class SharedCache:
 # KEYS: the windows' sets, then `pause`, `active`, `weights` (client -> weight).
 # ARGV: now in ms ('' for the server's clock: replicas' clocks may differ), the unique id,
 # the client, its weight, how long (ms) a refusal keeps it active past its retry, each
-# window's limit and span in ms, then the grants made while Redis was away (moment in ms
-# and member, in pairs).
+# window's limit and span in ms, then after an outage this replica's grants still in a
+# window (moment in ms and member, in pairs; a member already there is only moved).
 # Answers {ms until this client may try again (0: a slot taken in every window), 1 when
 # only its share stood in the way}.
 _RESERVE = """
@@ -266,7 +266,7 @@ local longest = 0
 for i = 1, n do
   longest = math.max(longest, tonumber(ARGV[2 * i + 5]))
 end
--- Grants this replica made while Redis was away (moment, member): they count here too.
+-- This replica's grants after an outage (moment, member): they count here too.
 for j = 2 * n + 6, #ARGV, 2 do
   for i = 1, n do
     redis.call('ZADD', KEYS[i], tonumber(ARGV[j]), ARGV[j + 1])
@@ -399,9 +399,11 @@ class SharedBudget:
         for requests, span in windows:
             self.limits += [requests, max(1, math.ceil(span * 1000))]
         self._longest = max((span for _, span in windows), default=0.0)
-        # Grants made while Redis was away (moment in ms, member), told to Redis on its return:
-        # the provider counts them, and the other replicas' windows must too.
-        self._unrecorded: list[tuple[int, str]] = []
+        # This replica's grants still in a window (moment in ms, member), told to Redis after
+        # an outage: those made meanwhile, and those a restarted Redis has lost, still count
+        # at the provider, so the other replicas' windows must hold them too.
+        self._mine: list[tuple[int, str]] = []
+        self._tell = False
 
     def _now(self) -> str:
         return "" if self.clock is None else str(round(self.clock() * 1000))
@@ -421,15 +423,17 @@ class SharedBudget:
         room and no pause held)."""
         share = current_share.get() or ANONYMOUS
         oldest = self._wall_ms() - math.ceil(self._longest * 1000)
-        self._unrecorded = unrecorded = [g for g in self._unrecorded if g[0] > oldest]
+        self._mine = [g for g in self._mine if g[0] > oldest]
+        told, self._tell = self._tell, False
+        member = f"{share.client}\n{uuid.uuid4().hex}"
         args: list[int | str] = [
             self._now(),
-            uuid.uuid4().hex,
+            member[-32:],
             share.client,
             repr(float(share.weight)),
             int(LINGER * 1000),
             *self.limits,
-            *(part for grant in unrecorded for part in grant),
+            *(part for grant in (self._mine if told else ()) for part in grant),
         ]
 
         async def reserve(redis: Redis) -> list[int]:
@@ -439,11 +443,12 @@ class SharedBudget:
         try:
             wait, by_share = await self.state.run(reserve)
         except RedisDown:
-            # The caller sends it on its local share: counted here until Redis is back.
-            self._unrecorded.append((self._wall_ms(), f"{share.client}\n{uuid.uuid4().hex}"))
+            # The caller sends it on its local share: Redis is told when it is back.
+            self._mine.append((self._wall_ms(), member))
+            self._tell = True
             raise
-        told = set(unrecorded)
-        self._unrecorded = [g for g in self._unrecorded if g not in told]
+        if wait == 0:
+            self._mine.append((self._wall_ms(), member))
         return int(wait) / 1000, bool(by_share)
 
     async def pause(self, seconds: float) -> None:
