@@ -3,13 +3,18 @@
 First a query read cold through replica 1 is read again through replica 2: the second
 read should cost no upstream request. Then both replicas take a mixed read load (list
 pages of every provider, forward walks from cursors, random page sizes; seeded) for
-`DURATION` seconds; Redis is killed a third of the way in and started again at two
-thirds. Measured: answers that failed (HTTP error or GraphQL errors), answers of 429 at
-the emulators, and each provider's upstream rate against its documented limits.
+`DURATION` seconds, more than the providers' documented limits allow: client `bulk`
+floods through replica 1 with three times the workers client `interactive` has on
+replica 2 (both weigh 1). Redis is killed a third of the way in and started again at two
+thirds. Measured: the upstream requests the load asked for (offered: those sent, and
+those the limiter refused, as the cost estimate counts them) and those sent, per minute,
+against each documented limit; answers of 429 at the emulators; answers that failed
+other than by a rate-limit refusal; and each client's part of each provider's requests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -38,10 +43,21 @@ from gateway.servers import RedisProcess, ServerThread, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = float(os.environ.get("BENCH_REPLICAS_SECONDS", "60"))
-WORKERS = 4  # per replica
+# 0: Redis stays up (to tell what the outage costs from what the shared budget does).
+OUTAGE = os.environ.get("BENCH_REPLICAS_REDIS_OUTAGE", "1") != "0"
+# Workers per client (a client asks through one replica): enough that the providers with
+# the lower limits are asked for more than they allow.
+WORKERS = {"bulk": 12, "interactive": 4}
+KEYS = {"bulk": "bench-bulk-client-key-0123", "interactive": "bench-interactive-key-0123"}
+# Short: a request the budget has no slot for is refused soon, so the load keeps offering.
+DEADLINE = float(os.environ.get("BENCH_REPLICAS_DEADLINE", "3"))
+REFUSED = ("UPSTREAM_RATE_LIMITED", "CLIENT_RATE_LIMITED")
 # Short, so the load keeps reaching the providers and their budgets are what holds it back.
-CACHE_TTL = float(os.environ.get("BENCH_REPLICAS_CACHE_TTL", "5"))
+CACHE_TTL = float(os.environ.get("BENCH_REPLICAS_CACHE_TTL", "1"))
 FIELDS = ("contacts", "companies")
+# Most of the load goes to the providers with the lowest limits (100 a minute), so that it
+# asks them for more than they allow on this machine's pace; the others get some each.
+LEANING = {"attio": 4, "haste": 4}
 SIZES = (10, 20, 25, 50)
 QUERY = """query($p: String!, $first: Int, $after: String) {
   %s(provider: $p, first: $first, after: $after) {
@@ -59,6 +75,9 @@ def config(urls: dict[str, str], redis_url: str) -> str:
         "replicas_hint = 2",
         "max_operation_cost = 1000000",
     ]
+    for name, key in KEYS.items():
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        lines += ["", "[[clients]]", f'name = "{name}"', f'api_key_sha256 = "{digest}"']
     for kind, url in urls.items():
         credentials = ", ".join(f"{k} = {json.dumps(v)}" for k, v in DEMO_CREDENTIALS[kind].items())
         lines += [
@@ -69,6 +88,7 @@ def config(urls: dict[str, str], redis_url: str) -> str:
             f"base_url = {json.dumps(url)}",
             f"credentials = {{ {credentials} }}",
             f"cache_ttl = {CACHE_TTL:g}",
+            f"request_deadline = {DEADLINE:g}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -121,10 +141,14 @@ def ask(http: httpx.Client, field: str, provider: str, **variables: Any) -> dict
     return body
 
 
+def client(url: str, name: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=120, headers={"X-API-Key": KEYS[name]})
+
+
 def cold_then_warm(one: str, two: str, urls: dict[str, str]) -> list[dict[str, Any]]:
     """Per provider, a page read cold on replica 1, then on replica 2."""
     rows = []
-    with httpx.Client(base_url=one, timeout=120) as a, httpx.Client(base_url=two, timeout=120) as b:
+    with client(one, "bulk") as a, client(two, "interactive") as b:
         for kind, url in urls.items():
             before = stats(url)["requests"]
             assert not ask(a, "contacts", kind, first=7).get("errors")
@@ -144,22 +168,34 @@ def load(
     stop = threading.Event()
     outcomes: Counter[str] = Counter()
     failures: Counter[str] = Counter()
+    offered: Counter[str] = Counter()  # per provider
+    sent_by: Counter[tuple[str, str]] = Counter()  # per provider and client
     lock = threading.Lock()
     outage: dict[str, float] = {}
     started = time.monotonic()
 
-    def worker(url: str, seed: int) -> None:
+    def worker(url: str, name: str, seed: int) -> None:
         rng = random.Random(seed)
         cursors: dict[tuple[str, str], str | None] = {}
-        with httpx.Client(base_url=url, timeout=120) as http:
+        with client(url, name) as http:
             while not stop.is_set():
-                kind, field = rng.choice(list(urls)), rng.choice(FIELDS)
-                after = cursors.get((kind, field)) if rng.random() < 0.6 else None
+                kind = rng.choices(list(urls), [LEANING.get(k, 1) for k in urls])[0]
+                field = rng.choice(FIELDS)
+                after = cursors.get((kind, field)) if rng.random() < 0.9 else None
                 body = ask(http, field, kind, first=rng.choice(SIZES), after=after)
+                cost = body.get("extensions", {}).get("cost", {})
                 with lock:
+                    sent_by[(kind, name)] += cost.get("actual", 0)
+                    offered[kind] += cost.get("actual", 0)
+                    code = ""
                     if body.get("errors"):
-                        code = body["errors"][0].get("extensions", {}).get("code", "?")
-                        failures[str(code)] += 1
+                        code = str(body["errors"][0].get("extensions", {}).get("code", "?"))
+                    if code in REFUSED:
+                        # Not sent for want of budget: what it would have sent was offered.
+                        outcomes["refused"] += 1
+                        offered[kind] += max(1, cost.get("estimated", 0) - cost.get("actual", 0))
+                    elif code:
+                        failures[code] += 1
                         outcomes["failed"] += 1
                     else:
                         outcomes["ok"] += 1
@@ -171,7 +207,7 @@ def load(
     def sampler() -> None:
         while not stop.is_set():
             with lock:
-                answered = outcomes["ok"] + outcomes["failed"]
+                answered = sum(outcomes.values())
             samples.append(
                 {
                     "t": round(time.monotonic() - started, 2),
@@ -183,17 +219,19 @@ def load(
 
     base = {kind: stats(url) for kind, url in urls.items()}
     threads = [threading.Thread(target=sampler)] + [
-        threading.Thread(target=worker, args=(url, 100 * r + w))
-        for r, url in enumerate(replicas)
-        for w in range(WORKERS)
+        threading.Thread(target=worker, args=(url, name, 100 * r + w))
+        for r, (url, name) in enumerate(zip(replicas, WORKERS, strict=True))
+        for w in range(WORKERS[name])
     ]
     for thread in threads:
         thread.start()
     time.sleep(DURATION / 3)
     outage["from"] = time.monotonic() - started
-    redis.stop()
+    if OUTAGE:
+        redis.stop()
     time.sleep(DURATION / 3)
-    redis.start()
+    if OUTAGE:
+        redis.start()
     outage["to"] = time.monotonic() - started
     time.sleep(DURATION / 3)
     stop.set()
@@ -219,20 +257,36 @@ def load(
                     "limit": window.requests,
                 }
             )
+        minutes = seconds / 60
+        by_client = {name: sent_by[(kind, name)] for name in WORKERS}
+        counted = sum(by_client.values())
         providers.append(
             {
                 "provider": kind,
                 "upstream_requests": sent,
                 "per_second": round(sent / seconds, 2),
+                "offered_per_minute": round(offered[kind] / minutes, 1),
+                "sent_per_minute": round(sent / minutes, 1),
+                # The documented limits as requests per minute (an hourly one is spread out).
+                "limits_per_minute": [
+                    round(w.requests * 60 / w.seconds, 1) for w in source_class(kind).rate_limits
+                ],
                 "windows": windows,
                 "answers_429": throttled,
+                "by_client": by_client,
+                "client_shares": {
+                    name: round(n / counted, 3) if counted else None
+                    for name, n in by_client.items()
+                },
             }
         )
     summary = {
         "seconds": round(seconds, 1),
-        "answers": outcomes["ok"] + outcomes["failed"],
+        "answers": sum(outcomes.values()),
+        "refused_answers": outcomes["refused"],
         "failed_answers": outcomes["failed"],
         "failures": dict(failures),
+        "redis_outage": OUTAGE,
         "redis_down_from": round(outage["from"], 1),
         "redis_down_to": round(outage["to"], 1),
         "providers": providers,
@@ -259,7 +313,7 @@ def plot(summary: dict[str, Any], samples: list[dict[str, Any]]) -> None:
             for a, b, ta, tb in zip(answers, answers[1:], times, times[1:], strict=False)
         ],
     )
-    for ax in (top, bottom):
+    for ax in (top, bottom) if summary["redis_outage"] else ():
         ax.axvspan(summary["redis_down_from"], summary["redis_down_to"], alpha=0.15, color="red")
     top.set_ylabel("upstream requests/s")
     top.legend(fontsize=7)
@@ -299,17 +353,27 @@ def main() -> dict[str, Any]:
     )
     print(
         table(
-            ["provider", "upstream requests", "per s", "most in a window / limit", "429s"],
+            [
+                "provider",
+                "offered/min",
+                "sent/min",
+                "limits/min",
+                "most in a window / limit",
+                "429s",
+                "bulk : interactive",
+            ],
             [
                 [
                     p["provider"],
-                    p["upstream_requests"],
-                    p["per_second"],
+                    p["offered_per_minute"],
+                    p["sent_per_minute"],
+                    ", ".join(f"{n:g}" for n in p["limits_per_minute"]),
                     ", ".join(
                         f"{w['most'] if w['most'] is not None else '-'}/{w['window']}"
                         for w in p["windows"]
                     ),
                     p["answers_429"],
+                    " : ".join(str(n) for n in p["by_client"].values()),
                 ]
                 for p in summary["providers"]
             ],
@@ -317,11 +381,28 @@ def main() -> dict[str, Any]:
     )
     print(
         f"{summary['answers']} answers in {summary['seconds']} s, "
-        f"{summary['failed_answers']} failed {summary['failures'] or ''}; Redis killed from "
-        f"{summary['redis_down_from']} s to {summary['redis_down_to']} s"
+        f"{summary['refused_answers']} refused for want of budget, "
+        f"{summary['failed_answers']} failed otherwise {summary['failures'] or ''}; "
+        + (
+            f"Redis killed from {summary['redis_down_from']} s to {summary['redis_down_to']} s"
+            if OUTAGE
+            else "Redis up throughout"
+        )
     )
+    # Asked for more than a documented window allows in the run's time (an hourly window
+    # is not spread over the minute: the provider lets it all go at once).
+    overloaded = [
+        p["provider"]
+        for p in summary["providers"]
+        if any(
+            p["offered_per_minute"] * summary["seconds"] / 60
+            > w.requests * max(1.0, summary["seconds"] / w.seconds)
+            for w in source_class(p["provider"]).rate_limits
+        )
+    ]
     met = (
-        all(r["again_on_2"] == 0 for r in cold)
+        bool(overloaded)
+        and all(r["again_on_2"] == 0 for r in cold)
         and summary["failed_answers"] == 0
         and all(
             p["answers_429"] == 0
@@ -329,8 +410,18 @@ def main() -> dict[str, Any]:
             for p in summary["providers"]
         )
     )
-    print(f"targets: replica 2 reads free, 0 failed, 0 429s, rates within limits: {met}")
-    data = {"cold_then_warm": cold, "load": summary, "samples": samples, "targets_met": met}
+    print(f"offered more than a documented limit allows: {', '.join(overloaded) or 'none'}")
+    print(
+        "targets: overload offered, replica 2 reads free, 0 failed, 0 429s, rates within "
+        f"limits: {met}"
+    )
+    data = {
+        "cold_then_warm": cold,
+        "load": summary,
+        "samples": samples,
+        "overloaded": overloaded,
+        "targets_met": met,
+    }
     save("replicas", data)
     plot(summary, samples)
     return data

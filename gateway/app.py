@@ -18,7 +18,7 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -107,26 +107,7 @@ def create_router(settings: Settings) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients."""
     _check_credentials(settings)
     logredact.install()
-    secret = settings.cursor_secret
-    gateway = Gateway(
-        sources={},
-        codec=CursorCodec(
-            secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
-        ),
-        limits=PageLimits(default_size=settings.default_page_size, max_size=settings.max_page_size),
-        batching=settings.batching,
-        input_limits=input_limits(settings),
-        operation_deadline=settings.operation_deadline,
-        max_operation_cost=settings.max_operation_cost,
-        # Read at scrape time: the sources exist once the lifespan has opened them.
-        metrics=Metrics(lambda: gateway.sources),
-    )
-    redis = None
-    if settings.redis_url is not None and secret is not None:  # the settings require both
-        redis = RedisState(
-            settings.redis_url.get_secret_value(), secret.get_secret_value().encode()
-        )
-        gateway.metrics.redis_up = lambda: redis is not None and redis.up
+    gateway, redis = _gateway(settings)
     clients = ProviderClients(settings, gateway, redis)
 
     @asynccontextmanager
@@ -137,24 +118,12 @@ def create_router(settings: Settings) -> APIRouter:
         finally:
             await clients.close()
 
-    authenticator = Authenticator(settings) if settings.auth_required else None
-
-    async def context(connection: HTTPConnection) -> Context:
-        await clients.open()
-        if authenticator is None:
-            return Context(gateway)
-        try:
-            return Context(gateway, await authenticator.authenticate(connection.headers))
-        except (Unauthenticated, Forbidden) as refused:
-            # The endpoint answers it before anything is parsed or executed.
-            return Context(gateway, refused=refused)
-
     schema = build_schema(
         introspection=settings.introspection, field_suggestions=settings.field_suggestions
     )
     graphql = GatewayGraphQLRouter(
         schema,
-        context_getter=context,
+        context_getter=_context_getter(settings, gateway, clients),
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=False,
         max_bytes=settings.max_request_size,
@@ -170,7 +139,54 @@ def create_router(settings: Settings) -> APIRouter:
         )
 
     router.add_api_route("/metrics", gateway.metrics.endpoint, include_in_schema=False)
+    _add_health(router, gateway, clients, redis)
+    return router
 
+
+def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
+    """The state every request shares, and Redis when replicas share one."""
+    secret = settings.cursor_secret
+    gateway = Gateway(
+        sources={},
+        codec=CursorCodec(
+            secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
+        ),
+        limits=PageLimits(default_size=settings.default_page_size, max_size=settings.max_page_size),
+        batching=settings.batching,
+        input_limits=input_limits(settings),
+        operation_deadline=settings.operation_deadline,
+        max_operation_cost=settings.max_operation_cost,
+        # Read at scrape time: the sources exist once the lifespan has opened them.
+        metrics=Metrics(lambda: gateway.sources),
+    )
+    if settings.redis_url is None or secret is None:  # the settings require both together
+        return gateway, None
+    redis = RedisState(settings.redis_url.get_secret_value(), secret.get_secret_value().encode())
+    gateway.metrics.redis_up = lambda: redis.up
+    return gateway, redis
+
+
+def _context_getter(
+    settings: Settings, gateway: Gateway, clients: ProviderClients
+) -> Callable[[HTTPConnection], Awaitable[Context]]:
+    authenticator = Authenticator(settings) if settings.auth_required else None
+
+    async def context(connection: HTTPConnection) -> Context:
+        await clients.open()
+        if authenticator is None:
+            return Context(gateway)
+        try:
+            return Context(gateway, await authenticator.authenticate(connection.headers))
+        except (Unauthenticated, Forbidden) as refused:
+            # The endpoint answers it before anything is parsed or executed.
+            return Context(gateway, refused=refused)
+
+    return context
+
+
+def _add_health(
+    router: APIRouter, gateway: Gateway, clients: ProviderClients, redis: RedisState | None
+) -> None:
     @router.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": gateway_version()}
@@ -192,8 +208,6 @@ def create_router(settings: Settings) -> APIRouter:
                 await redis.run(lambda client: client.ping())
             body["redis"] = redis.status
         return JSONResponse(body, status_code=200 if ready else 503)
-
-    return router
 
 
 def cors_origin_regex(origins: list[str]) -> str:

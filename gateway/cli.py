@@ -23,7 +23,8 @@ from pydantic import ValidationError
 
 from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
-from gateway.emulators import DEMO_PORTS, KINDS, EmulatorOptions, Faults, create_emulator
+from gateway.emulators import EmulatorOptions, Faults, create_emulator
+from gateway.providers import KINDS, PROVIDERS
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.version import gateway_version
 
@@ -39,10 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {gateway_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser(
-        "serve", help="Run the gateway (GraphQL at /graphql).", formatter_class=formatter
+    _serve_arguments(
+        commands.add_parser(
+            "serve", help="Run the gateway (GraphQL at /graphql).", formatter_class=formatter
+        )
     )
+    _emulate_arguments(
+        commands.add_parser(
+            "emulate", help="Run one provider API emulator.", formatter_class=formatter
+        )
+    )
+    commands.add_parser("schema", help="Print the GraphQL schema (SDL).", formatter_class=formatter)
+    return parser
+
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     source = serve.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help="TOML file of provider instances.")
     source.add_argument(
@@ -79,9 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         help="Log level of the gateway and the server (default: the settings' log_level, info).",
     )
 
-    emulate = commands.add_parser(
-        "emulate", help="Run one provider API emulator.", formatter_class=formatter
-    )
+
+def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
     emulate.add_argument("kind", choices=KINDS, help="Which provider API to emulate.")
     emulate.add_argument("--port", type=int, help="Port; none: the kind's demo port (8101-8105).")
     emulate.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
@@ -99,9 +110,6 @@ def _parser() -> argparse.ArgumentParser:
         "--garbage-rate", type=float, default=0.0, help="Share answered 200 with a bad body."
     )
     emulate.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="Log level.")
-
-    commands.add_parser("schema", help="Print the GraphQL schema (SDL).", formatter_class=formatter)
-    return parser
 
 
 class PortInUse(Exception):
@@ -149,7 +157,9 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             for kind in demo_kinds():
                 app = create_emulator(kind, options)
-                servers.append(_server(app, "127.0.0.1", DEMO_PORTS[kind], hint, args.log_level))
+                servers.append(
+                    _server(app, "127.0.0.1", PROVIDERS[kind].demo_port, hint, args.log_level)
+                )
         except PortInUse:
             _close(servers)
             raise
@@ -200,7 +210,7 @@ def _emulate(args: argparse.Namespace) -> int:
         garbage_rate=args.garbage_rate,
     )
     options = EmulatorOptions(seed=args.seed, rate_limits=not args.no_rate_limit, faults=faults)
-    port = args.port or DEMO_PORTS[args.kind]
+    port = args.port or PROVIDERS[args.kind].demo_port
     logging.basicConfig(level=args.log_level.upper())
     app = create_emulator(args.kind, options)
     asyncio.run(_serve_all([_server(app, args.host, port, "pass --port", args.log_level)]))

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from gateway.datasources import available_kinds
-from gateway.emulators import DEMO_PORTS, KINDS
+from gateway.providers import KINDS, PROVIDERS
 from gateway.settings import ProviderSettings, Settings
 
 DEMO_GATEWAY_PORT = 8000
 
 # The emulators' own demo credentials (not secrets: they exist only on loopback).
 DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
-    "revyops": {"client_id": "revyops-demo-client"},
-    "attio": {"api_key": "attio-demo-key"},
-    "haste": {"token": "haste-demo-token"},
-    "redivis": {"token": "redivis-demo-token"},
-    "basicsos": {"token": "bos_crm_demo_admin"},
+    kind: dict(entry.demo_credentials) for kind, entry in PROVIDERS.items()
 }
 
 
 def demo_kinds() -> list[str]:
-    """Kinds with both an emulator and a data source."""
-    return [kind for kind in KINDS if kind in available_kinds()]
+    """Every kind: the registry gives each one a data source and an emulator."""
+    return list(KINDS)
 
 
 def demo_provider(kind: str, base_url: str, *, rate_limit: bool = True) -> ProviderSettings:
@@ -45,7 +40,7 @@ def demo_settings(host: str = "127.0.0.1", *, rate_limits: bool = False) -> Sett
     per process whatever the environment says.
     """
     providers = [
-        demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}", rate_limit=rate_limits)
+        demo_provider(k, f"http://{host}:{PROVIDERS[k].demo_port}", rate_limit=rate_limits)
         for k in demo_kinds()
     ]
     return Settings(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, overload
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import Request, Response, WebSocket
@@ -37,7 +37,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.unset import UNSET
 
 from gateway import graphiql
@@ -205,11 +205,21 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             headers={"Cache-Control": graphiql.IMMUTABLE},
         )
 
-    async def run(  # type: ignore[override]
+    @overload
+    async def run(
+        self, request: Request, context: Any = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Any = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
         self,
         request: Request | WebSocket,
         context: Any = UNSET,
-        root_value: Any = UNSET,
+        root_value: None = UNSET,
     ) -> Response | WebSocket:
         # Every upstream request of this operation counts against its client's share of the
         # provider's budget (an open gateway has one anonymous client).
@@ -280,12 +290,18 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             data.operation_name = data.operation_name or None
         return data
 
-    async def execute_operation(  # type: ignore[override]
-        self, request: Request, request_adapter: AsyncHTTPRequestAdapter, **kwargs: Any
-    ) -> Any:
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Any,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         try:
             return await super().execute_operation(
-                request=request, request_adapter=request_adapter, **kwargs
+                request, request_adapter, request_data, context, root_value, sub_response
             )
         except HTTPException as error:
             if isinstance(error.__cause__, CannotGetOperationTypeError):

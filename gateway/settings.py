@@ -32,6 +32,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,7 +43,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-ProviderKind = Literal["revyops", "attio", "haste", "redivis", "basicsos"]
+from gateway.providers import KINDS, provider
 
 # Secrets copied from examples; a cursor signed with one of them can be forged by anyone.
 PLACEHOLDER_SECRETS = frozenset(
@@ -74,13 +75,14 @@ class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    kind: ProviderKind
+    kind: str = Field(description=f"Which API it speaks: {', '.join(KINDS)}.")
     base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
-    options: dict[str, str] = Field(
+    options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Kind-specific settings that are not secrets (Redivis: `dataset`).",
+        description="Kind-specific settings that are not secrets, checked against the kind's "
+        "own model (Redivis: `dataset`; BasicsOS: `token_role`).",
     )
     remote_data: bool = Field(
         False,
@@ -144,6 +146,37 @@ class ProviderSettings(BaseModel):
         description="Pages one read of a whole list (a parent's children, a batch of ids) "
         "may take; a longer list fails with UPSTREAM_BAD_RESPONSE instead of reading on.",
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        provider(kind)  # ValueError naming the known kinds
+        return kind
+
+    @field_validator("options")
+    @classmethod
+    def _check_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        kind = info.data.get("kind")
+        if kind is not None:  # else the kind's own error says what is wrong
+            model = provider(kind).source_class().options_model
+            try:
+                model.model_validate(options)
+            except ValidationError as error:
+                raise ValueError(f"for kind {kind!r}: {_describe(error)}") from None
+        return options
+
+    @model_validator(mode="after")
+    def _check_credential_names(self) -> ProviderSettings:
+        # Names only: a missing one is reported when the gateway builds, once the
+        # environment's values are read (settings without credentials still load).
+        fields = provider(self.kind).source_class().credentials_model.model_fields
+        unknown = [n for n in [*self.credentials, *self.credentials_env] if n not in fields]
+        if unknown:
+            raise ValueError(
+                f"providers.{self.name}.credentials.{unknown[0]}: not a credential of kind "
+                f"{self.kind!r} (it takes {', '.join(fields)})"
+            )
+        return self
 
     def resolved_credentials(self) -> dict[str, str]:
         """Literal credentials plus those read from the environment."""

@@ -42,6 +42,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from gateway.resilience import ANONYMOUS, current_share
+
 log = logging.getLogger("gateway")
 
 T = TypeVar("T")
@@ -237,45 +239,147 @@ class SharedCache:
         self._seen = generation
 
 
-# One sorted set per window, of the moments (ms) its requests were granted; checked and
-# added in one step, so replicas racing for the last slot cannot both take it.
-# KEYS: the windows' sets. ARGV: now in ms ('' for the server's clock: replicas' clocks
-# may differ), a member unique to this request, then each window's limit and span in ms.
-# Answers 0 (a slot taken in every window) or the ms until every window has room.
+# One sorted set per window, of the grants made in it (score: the moment in ms; member: the
+# client, a newline, a unique hex id), checked and added in one step, so replicas racing for
+# the last slot cannot both take it. As RateLimiter._fair does in one process, a client at
+# or above its weighted share of a window takes no slot while another client active in it
+# is below its own: active means with grants there, or refused lately (the `active` set,
+# client -> until when in ms), so an idle client's share is borrowed. A 429 a replica met
+# pauses them all: the `pause` key holds the moment before which nothing is granted.
+# KEYS: the windows' sets, then `pause`, `active`, `weights` (client -> weight).
+# ARGV: now in ms ('' for the server's clock: replicas' clocks may differ), the unique id,
+# the client, its weight, how long (ms) a refusal keeps it active past its retry, each
+# window's limit and span in ms, then after an outage this replica's grants still in a
+# window (moment in ms and member, in pairs; a member already there is only moved).
+# Answers {ms until this client may try again (0: a slot taken in every window), 1 when
+# only its share stood in the way}.
 _RESERVE = """
+local n = #KEYS - 3
+local pause, active, weights = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3]
 local now = tonumber(ARGV[1])
 if not now then
   local time = redis.call('TIME')
   now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i + 1])
-  local span = tonumber(ARGV[2 * i + 2])
+local id, client, weight, linger = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local longest = 0
+for i = 1, n do
+  longest = math.max(longest, tonumber(ARGV[2 * i + 5]))
+end
+-- This replica's grants after an outage (moment, member): they count here too.
+for j = 2 * n + 6, #ARGV, 2 do
+  for i = 1, n do
+    redis.call('ZADD', KEYS[i], tonumber(ARGV[j]), ARGV[j + 1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 5])
+  end
+end
+redis.call('HSET', weights, client, ARGV[4])
+redis.call('PEXPIRE', weights, longest + linger)
+redis.call('ZREMRANGEBYSCORE', active, '-inf', now)
+local function weight_of(c)
+  return tonumber(redis.call('HGET', weights, c)) or 1
+end
+-- A whole share (4 of 24 for weights 1 : 5) must not let one more through by rounding.
+local function below(usage, share)
+  return usage < share - 1e-9
+end
+
+local wait, by_share = 0, 0
+local paused = tonumber(redis.call('GET', pause))
+if paused and paused > now then
+  wait = paused - now
+end
+for i = 1, n do
+  local key, limit, span = KEYS[i], tonumber(ARGV[2 * i + 4]), tonumber(ARGV[2 * i + 5])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
   if redis.call('ZCARD', key) >= limit then
     local oldest = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + span - now)
   end
 end
-if wait > 0 then
-  return wait
+if wait == 0 then
+  local marked = redis.call('ZRANGE', active, 0, -1)
+  for i = 1, n do
+    local key, limit, span = KEYS[i], tonumber(ARGV[2 * i + 4]), tonumber(ARGV[2 * i + 5])
+    local usage, clients, first = {}, {[client] = true}, nil
+    for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+      local c = string.sub(member, 1, -34)
+      usage[c] = (usage[c] or 0) + 1
+      clients[c] = true
+    end
+    for _, c in ipairs(marked) do
+      clients[c] = true
+    end
+    local total, count = 0, 0
+    for c in pairs(clients) do
+      total = total + weight_of(c)
+      count = count + 1
+    end
+    local per_weight = limit / total
+    if count > 1 and not below(usage[client] or 0, per_weight * weight) then
+      for c in pairs(clients) do
+        if c ~= client and below(usage[c] or 0, per_weight * weight_of(c)) then
+          -- Shares change as grants leave the window or others take theirs: look again
+          -- when the oldest leaves, or after a slot's average spacing if sooner.
+          local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+          local leaves = span
+          if oldest[2] then
+            leaves = tonumber(oldest[2]) + span - now
+          end
+          wait = math.max(wait, math.max(1, math.min(leaves, math.ceil(span / limit))))
+          by_share = 1
+          break
+        end
+      end
+    end
+  end
 end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2])
-  redis.call('PEXPIRE', key, ARGV[2 * i + 2])
+if wait > 0 then
+  local until_ms = now + wait + linger
+  local before = tonumber(redis.call('ZSCORE', active, client))
+  if not before or before < until_ms then
+    redis.call('ZADD', active, until_ms, client)
+  end
+  redis.call('PEXPIRE', active, wait + linger)
+  return {wait, by_share}
+end
+local member = client .. '\\n' .. id
+for i = 1, n do
+  redis.call('ZADD', KEYS[i], now, member)
+  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 5])
+end
+return {0, 0}
+"""
+
+# Sets the moment before which no replica is granted a slot, unless a later one is set.
+# KEYS: `pause`. ARGV: now in ms ('' for the server's clock), the pause in ms.
+_PAUSE = """
+local now = tonumber(ARGV[1])
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local ms = tonumber(ARGV[2])
+local before = tonumber(redis.call('GET', KEYS[1]))
+if not before or before < now + ms then
+  redis.call('SET', KEYS[1], now + ms, 'PX', ms)
 end
 return 0
 """
 
+# How long past its retry time a refused client still counts as active: its next try may
+# come a little late (its process is busy, Redis is a round trip away).
+LINGER = 0.5
+
 
 class SharedBudget:
-    """One tenant's rate windows held in Redis, so that all replicas together keep to them.
+    """One tenant's rate windows held in Redis, so that all replicas together keep to them,
+    share them fairly between the clients (by weight) and pause together after a 429.
 
     Each window is a sliding log of grants (`crm-gateway:<tenant>:budget:<n>/<seconds>`).
     `windows` are (requests, span in seconds) pairs. Each process's own limiter still
-    orders its requests; this is asked once it grants one. `clock` (Unix seconds) is for
-    tests: by default Redis's own clock counts.
+    orders its requests; this is asked once it grants one, for the current `Share`'s
+    client. `clock` (Unix seconds) is for tests: by default Redis's own clock counts.
     """
 
     def __init__(
@@ -288,19 +392,70 @@ class SharedBudget:
     ) -> None:
         self.state = state
         self.clock = clock
-        self.keys = [f"{NAMESPACE}:{tenant}:budget:{n}/{span:g}" for n, span in windows]
+        prefix = f"{NAMESPACE}:{tenant}:budget"
+        self.keys = [f"{prefix}:{n}/{span:g}" for n, span in windows]
+        self.keys += [f"{prefix}:pause", f"{prefix}:active", f"{prefix}:weights"]
         self.limits: list[int | str] = []
         for requests, span in windows:
             self.limits += [requests, max(1, math.ceil(span * 1000))]
+        self._longest = max((span for _, span in windows), default=0.0)
+        # This replica's grants still in a window (moment in ms, member), told to Redis after
+        # an outage: those made meanwhile, and those a restarted Redis has lost, still count
+        # at the provider, so the other replicas' windows must hold them too.
+        self._mine: list[tuple[int, str]] = []
+        self._tell = False
+
+    def _now(self) -> str:
+        return "" if self.clock is None else str(round(self.clock() * 1000))
+
+    def _wall_ms(self) -> int:
+        # Redis's clock is not at hand while it is away: this host's, close enough under NTP.
+        return round((time.time() if self.clock is None else self.clock()) * 1000)
 
     async def reserve(self) -> float:
-        """0 when a slot was taken for this request, else the seconds until one may be;
-        RedisDown when Redis cannot say (the caller keeps to its local share)."""
-        now = "" if self.clock is None else str(int(self.clock() * 1000))
-        args = [now, uuid.uuid4().hex, *self.limits]
+        """0 when a slot was taken for this request, else the seconds until it may try
+        again; RedisDown when Redis cannot say (the caller keeps to its local share)."""
+        wait, _ = await self.take()
+        return wait
 
-        async def reserve(redis: Redis) -> int:
-            wait: int = await redis.register_script(_RESERVE)(keys=self.keys, args=args)
-            return wait
+    async def take(self) -> tuple[float, bool]:
+        """As `reserve`, and whether only the client's share refused it (the windows had
+        room and no pause held)."""
+        share = current_share.get() or ANONYMOUS
+        oldest = self._wall_ms() - math.ceil(self._longest * 1000)
+        self._mine = [g for g in self._mine if g[0] > oldest]
+        told, self._tell = self._tell, False
+        member = f"{share.client}\n{uuid.uuid4().hex}"
+        args: list[int | str] = [
+            self._now(),
+            member[-32:],
+            share.client,
+            repr(float(share.weight)),
+            int(LINGER * 1000),
+            *self.limits,
+            *(part for grant in (self._mine if told else ()) for part in grant),
+        ]
 
-        return await self.state.run(reserve) / 1000
+        async def reserve(redis: Redis) -> list[int]:
+            answer: list[int] = await redis.register_script(_RESERVE)(keys=self.keys, args=args)
+            return answer
+
+        try:
+            wait, by_share = await self.state.run(reserve)
+        except RedisDown:
+            # The caller sends it on its local share: Redis is told when it is back.
+            self._mine.append((self._wall_ms(), member))
+            self._tell = True
+            raise
+        if wait == 0:
+            self._mine.append((self._wall_ms(), member))
+        return int(wait) / 1000, bool(by_share)
+
+    async def pause(self, seconds: float) -> None:
+        """The provider said its budget is spent: no replica sends for `seconds`."""
+        args: list[int | str] = [self._now(), max(1, math.ceil(seconds * 1000))]
+
+        async def pause(redis: Redis) -> None:
+            await redis.register_script(_PAUSE)(keys=self.keys[-3:-2], args=args)
+
+        await self.state.run(pause)

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -291,6 +291,8 @@ class Upstream:
                 raise previous or error
             previous = error
             now = self.clock()
+            if isinstance(error, UpstreamRateLimited):
+                await self._pause_replicas(error.retry_after if error.retry_after else 1.0)
             if isinstance(error, UpstreamRateLimited) and not throttled_once:
                 wait = error.retry_after if error.retry_after is not None else 1.0
                 if now + wait < deadline:
@@ -341,9 +343,9 @@ class Upstream:
             )
         queued = self.clock()
         slot = await self.limiter.take(deadline)
-        if not isinstance(slot, Refused) and not await self._shared_slot(deadline):
+        if not isinstance(slot, Refused) and (refused := await self._shared_slot(deadline)):
             self.limiter.cancel(slot)
-            slot = Refused(max(0.0, deadline - self.clock()))
+            slot = refused
         metrics.limiter_wait(self.provider, self.clock() - queued)
         if isinstance(slot, Refused):
             self.breaker.release()  # nothing was sent: a probe slot it took is free again
@@ -393,7 +395,7 @@ class Upstream:
         finally:
             self.limiter.done(slot)
         self.rate_limit.update(response.headers)
-        self._adapt(response)
+        await self._adapt(response)
         status = response.status_code
         if status >= 500 or status == 408:
             self.breaker.failure()
@@ -405,29 +407,36 @@ class Upstream:
             return self._status_error(response)
         return response
 
-    async def _shared_slot(self, deadline: float) -> bool:
-        """Whether the replicas together leave this request room before `deadline` (waiting
+    async def _shared_slot(self, deadline: float) -> Refused | None:
+        """None when the replicas together leave this request room before `deadline` (waiting
         for it, with the local slot held so this process's order stays as it was)."""
         if self.shared_budget is None or not self.limiter.enabled:
-            return True
+            return None
         while True:
             try:
-                wait = await self.shared_budget.reserve()
+                wait, by_share = await self.shared_budget.take()
             except RedisDown:
-                return True  # from now on the limiter keeps to this replica's share
+                return None  # from now on the limiter keeps to this replica's share
             if wait <= 0:
-                return True
+                return None
             if self.clock() + wait > deadline:
-                return False
+                return Refused(wait, by_share)
             await self.sleep(wait)
 
-    def _adapt(self, response: httpx.Response) -> None:
+    async def _pause_replicas(self, seconds: float) -> None:
+        """The provider said its budget is spent: every replica pauses, not only this one."""
+        if self.shared_budget is not None and 0 < seconds < 3600:
+            with suppress(RedisDown):
+                await self.shared_budget.pause(seconds)
+
+    async def _adapt(self, response: httpx.Response) -> None:
         """Pause when the provider's headers say its budget is spent until the reset."""
         state = self.rate_limit
         if state.remaining == 0 and state.reset_at is not None:
             wait = state.reset_at - time.time()
             if 0 < wait < 3600:
                 self.limiter.pause_until(self.clock() + wait)
+                await self._pause_replicas(wait)
 
     def _status_error(self, response: httpx.Response) -> UpstreamError:
         status = response.status_code

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.fastapi import BaseContext
 
 from gateway.clients import Client
-from gateway.datasources import DataSource
+from gateway.datasources import DataSource as DataSource  # the schema gets it from here
 from gateway.errors import BadUserInput, Forbidden, GatewayError, Unsupported, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.datasources import DataSource
-from gateway.datasources.base import Op
 from gateway.errors import (
     BadUserInput,
     GatewayError,
@@ -28,9 +27,10 @@ from gateway.errors import (
     Unsupported,
     UpstreamError,
 )
+from gateway.operations import Op
 from gateway.records import AnyRecord, Entity
 from resolvers.context import Context
-from resolvers.queries import parse_global_id
+from resolvers.globalids import parse_global_id
 
 Problem = tuple[list[str], str]
 # Unified field name -> its GraphQL input name, for userErrors paths.

@@ -8,22 +8,13 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from strawberry.relay import GlobalID
-from strawberry.relay.types import GlobalIDValueError
-
-from gateway.errors import BadUserInput, UpstreamTimeout
+from gateway.errors import UpstreamTimeout
 from gateway.listquery import ListQuery
 from gateway.pagination import ConnectionArgs, ConnectionSlice, check_args
 from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Context
+from resolvers.globalids import parse_global_id
 from resolvers.loaders import NOT_READY
-
-TYPE_ENTITIES = {
-    "Contact": Entity.CONTACT,
-    "Company": Entity.COMPANY,
-    "Deal": Entity.DEAL,
-    "Note": Entity.NOTE,
-}
 
 
 async def list_records(
@@ -80,19 +71,6 @@ def ready_link(
     if source is None or link not in source.links:
         return NOT_READY  # the lookup path reports it
     return context.loaders.ready(provider, entity, remote_id)
-
-
-def parse_global_id(value: str, argument: str) -> tuple[Entity, str, str]:
-    """(entity, provider, remote id) inside a global id, or BAD_USER_INPUT."""
-    try:
-        global_id = GlobalID.from_id(value)
-    except GlobalIDValueError:
-        raise BadUserInput(f"`{argument}` is not a valid node id.", argument=argument) from None
-    entity = TYPE_ENTITIES.get(global_id.type_name)
-    provider, sep, remote_id = global_id.node_id.partition(":")
-    if entity is None or not sep or not provider or not remote_id:
-        raise BadUserInput(f"`{argument}` is not a node id of this gateway.", argument=argument)
-    return entity, provider, remote_id
 
 
 async def find_node(context: Context, value: str, argument: str = "id") -> AnyRecord | None:

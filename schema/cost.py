@@ -38,12 +38,12 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from gateway import metrics
-from gateway.datasources import DataSource
-from gateway.datasources.base import Op
 from gateway.errors import GatewayError, OperationTooCostly
+from gateway.operations import Op
 from gateway.pagination import ConnectionArgs, PageLimits, check_args
 from gateway.records import CHILD_ENTITY, Entity, Link
-from resolvers.queries import parse_global_id
+from resolvers.context import DataSource
+from resolvers.globalids import TYPE_NAMES, parse_global_id
 from resolvers.relations import KNOWN_FROM_ID
 
 log = logging.getLogger("gateway.cost")
@@ -54,13 +54,6 @@ ROOT_LISTS = {
     "deals": Entity.DEAL,
     "notes": Entity.NOTE,
 }
-TYPES = {
-    Entity.CONTACT: "Contact",
-    Entity.COMPANY: "Company",
-    Entity.DEAL: "Deal",
-    Entity.NOTE: "Note",
-}
-ENTITIES = {name: entity for entity, name in TYPES.items()}
 # Fields of a mutation payload that hold a record (or several: bulk results).
 PAYLOAD_RECORDS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
 PAYLOAD_RECORDS["note"] = Entity.NOTE
@@ -157,7 +150,7 @@ class _Walk:
         count = any(f.name.value == "totalCount" for f in selected)
         cost = source.estimate_list(entity, args, filtered, count)
         n = args.first if args.first is not None else (args.last or 0)
-        return cost + self.record(source, entity, self.nodes_of(node, TYPES[entity]), n)
+        return cost + self.record(source, entity, self.nodes_of(node, TYPE_NAMES[entity]), n)
 
     def record(self, source: DataSource, entity: Entity, fields: list[FieldNode], n: int) -> int:
         """What the fields selected on `n` records of `entity` cost."""
@@ -174,7 +167,7 @@ class _Walk:
             elif name == "target" and entity is Entity.NOTE:
                 if Link.NOTE_TARGET in source.links:
                     for target in (Entity.CONTACT, Entity.COMPANY, Entity.DEAL):
-                        sub = self.fields(field.selection_set, TYPES[target])
+                        sub = self.fields(field.selection_set, TYPE_NAMES[target])
                         cost += self.lookups(source, target, n)
                         cost += self.record(source, target, sub, n)
             elif name in ("contacts", "deals", "notes"):
@@ -194,7 +187,7 @@ class _Walk:
 
     def linked(self, source: DataSource, entity: Entity, field: FieldNode, n: int) -> int:
         try:
-            link = Link(f"{TYPES[entity]}.{field.name.value}")
+            link = Link(f"{TYPE_NAMES[entity]}.{field.name.value}")
         except ValueError:
             return 0
         if link not in source.links:
@@ -202,7 +195,7 @@ class _Walk:
         child = CHILD_ENTITY[link]
         args = self.window(field)
         size = args.first if args.first is not None else (args.last or 0)
-        sub = self.nodes_of(field, TYPES[child])
+        sub = self.nodes_of(field, TYPE_NAMES[child])
         return self.children(source, link, n) + self.record(source, child, sub, n * size)
 
     def by_ids(self, ids: list[Any], fields: list[FieldNode] | None, node: FieldNode) -> int:
@@ -220,7 +213,7 @@ class _Walk:
             if source is None or entity not in source.entities:
                 continue
             n = len([i for i in remote if source.valid_id(entity, i)])
-            sub = self.fields(node.selection_set, TYPES[entity])
+            sub = self.fields(node.selection_set, TYPE_NAMES[entity])
             cost += self.lookups(source, entity, n) + self.record(source, entity, sub, n)
         return cost
 
@@ -252,7 +245,7 @@ class _Walk:
                 if entity is None:
                     entity = PAYLOAD_RECORDS.get(field.name.value.removesuffix("s"))
                 if entity is not None and entity in source.entities:
-                    sub = self.fields(field.selection_set, TYPES[entity])
+                    sub = self.fields(field.selection_set, TYPE_NAMES[entity])
                     total += self.record(source, entity, sub, items)
             nested = max(nested, total)
         return cost + nested

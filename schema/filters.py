@@ -6,14 +6,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from gateway.errors import BadUserInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, Sort
 from gateway.records import Entity
-from resolvers.queries import parse_global_id
+from resolvers.globalids import parse_global_id
 
 _U = strawberry.UNSET
 
@@ -187,6 +187,28 @@ class DealOrder:
 class NoteOrder:
     field: NoteOrderField = strawberry.field(description="What to sort by.")
     direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Direction.")
+
+
+# Each list's filter input and orderBy type.
+LIST_INPUTS: dict[Entity, tuple[type, Any]] = {
+    Entity.CONTACT: (ContactFilter, list[ContactOrder]),
+    Entity.COMPANY: (CompanyFilter, list[CompanyOrder]),
+    Entity.DEAL: (DealFilter, list[DealOrder]),
+    Entity.NOTE: (NoteFilter, list[NoteOrder]),
+}
+
+
+def list_arguments(entity: Entity, filter_docs: str) -> dict[str, object]:
+    """The annotations of the `filter` and `orderBy` arguments of a list of `entity`, for
+    resolvers made by a factory (Strawberry reads a resolver's annotations)."""
+    filter_type, orders = LIST_INPUTS[entity]
+    return {
+        "filter": Annotated[filter_type | None, strawberry.argument(description=filter_docs)],
+        "order_by": Annotated[
+            orders | None,
+            strawberry.argument(description="Sort keys, most significant first."),
+        ],
+    }
 
 
 # --- to a ListQuery ---------------------------------------------------------------------

@@ -1,21 +1,18 @@
-"""Resolvers of the relationship fields: records through loaders, then GraphQL objects."""
+"""Resolvers of the relationship fields: the records, through loaders (the types make the
+GraphQL objects of them)."""
 
 from __future__ import annotations
 
 import re
-from typing import TypeVar
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from gateway.listquery import ListQuery
-from gateway.pagination import ConnectionArgs
+from gateway.pagination import ConnectionArgs, ConnectionSlice
 from gateway.records import AnyRecord, CompanyRecord, Entity, Link
 from resolvers.context import Info
 from resolvers.relations import can_follow, linked_list, linked_record
-from schema import convert
-from schema import types as t
 
-C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.NoteConnection)
 TARGET_LINK_ENTITY = {Link.CONTACT_COMPANY: Entity.COMPANY, Link.DEAL_COMPANY: Entity.COMPANY}
 
 
@@ -44,7 +41,9 @@ def selected_names(selections: list[Selection]) -> frozenset[str] | None:
     return frozenset(names)
 
 
-async def one(record: AnyRecord, info: Info, link: Link, remote_id: str | None) -> t.Company | None:
+async def one(
+    record: AnyRecord, info: Info, link: Link, remote_id: str | None
+) -> CompanyRecord | None:
     if not _followed(record, info, link):
         return None
     inline = record.inline.get(link)
@@ -61,22 +60,19 @@ async def one(record: AnyRecord, info: Info, link: Link, remote_id: str | None) 
         inline=inline,
         selected=selected,
     )
-    return convert.company(found) if isinstance(found, CompanyRecord) else None
+    return found if isinstance(found, CompanyRecord) else None
 
 
-async def target(record: AnyRecord, info: Info) -> t.Contact | t.Company | t.Deal | None:
+async def target(record: AnyRecord, info: Info) -> AnyRecord | None:
     if not _followed(record, info, Link.NOTE_TARGET):
         return None
     entity = getattr(record, "target_entity", None)
-    found = await linked_record(
+    return await linked_record(
         info.context, record.provider, Link.NOTE_TARGET, entity, getattr(record, "target_id", None)
     )
-    node = None if found is None else convert.to_node(found)
-    return None if isinstance(node, t.Note) else node
 
 
 async def connection(
-    cls: type[C],
     record: AnyRecord,
     info: Info,
     link: Link,
@@ -85,8 +81,8 @@ async def connection(
     last: int | None,
     before: str | None,
     query: ListQuery | None = None,
-) -> C | None:
+) -> ConnectionSlice[AnyRecord] | None:
     if not _followed(record, info, link):
         return None
     args = ConnectionArgs(first=first, after=after, last=last, before=before)
-    return convert.connection(cls, await linked_list(info.context, record, link, args, query))
+    return await linked_list(info.context, record, link, args, query)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.datasources.base import Op
-from gateway.records import Entity
+from gateway.operations import Op
+from gateway.records import AnyRecord, Entity
 from resolvers import mutations
 from resolvers.context import Info
-from schema import convert
 from schema import types as t
 
 
@@ -187,7 +186,7 @@ def _bulk_payload(items: list[mutations.BulkItem]) -> BulkContactsPayload:
     results = [
         BulkContactResult(
             index=item.index,
-            contact=None if item.record is None else convert.contact(item.record),  # type: ignore[arg-type]
+            contact=_node(item.record, t.Contact),
             deleted_id=item.deleted_id,
             user_errors=[UserError(field=p, message=m) for p, m in item.problems],
         )
@@ -249,128 +248,80 @@ def _amount(raw: dict[str, Any], outcome: mutations.Outcome) -> None:
             outcome.problems.append((["input", "amount"], "must be a decimal number."))
 
 
-async def _write(info: Info, entity: Entity, op: str, data: Any) -> tuple[mutations.Outcome, Any]:
+N = TypeVar("N", t.Contact, t.Company, t.Deal, t.Note)
+
+
+def _node(record: AnyRecord | None, cls: type[N]) -> N | None:
+    node = None if record is None else t.to_node(record)
+    return node if isinstance(node, cls) else None
+
+
+async def _write(info: Info, entity: Entity, op: Op, data: Any) -> mutations.Outcome:
     raw = _raw(data)
     check = mutations.Outcome()
     if entity is Entity.DEAL:
         _amount(raw, check)
-    if op == "create":
-        outcome = await mutations.create(info.context, entity, data.provider, raw, check.problems)
-    else:
-        outcome = await mutations.update(info.context, entity, str(data.id), raw, check.problems)
-    node = None if outcome.record is None else convert.to_node(outcome.record)
-    return outcome, node
+    if op is Op.CREATE:
+        return await mutations.create(info.context, entity, data.provider, raw, check.problems)
+    return await mutations.update(info.context, entity, str(data.id), raw, check.problems)
+
+
+PAYLOADS = {
+    Entity.CONTACT: (t.Contact, ContactPayload),
+    Entity.COMPANY: (t.Company, CompanyPayload),
+    Entity.DEAL: (t.Deal, DealPayload),
+    Entity.NOTE: (t.Note, NotePayload),
+}
+
+
+def _writer(entity: Entity, op: Op, input_type: type, description: str) -> Any:
+    """The create, update or delete mutation of `entity`."""
+
+    async def resolve(self: Any, info: Info, input: Any) -> Any:
+        if op is Op.DELETE:
+            done = await mutations.delete(info.context, entity, str(input.id))
+            return DeletePayload(deleted_id=done.deleted_id, user_errors=_user_errors(done))
+        node_type, payload = PAYLOADS[entity]
+        outcome = await _write(info, entity, op, input)
+        node = _node(outcome.record, node_type)
+        # Each payload names its record after the entity: `contact`, `company`, ...
+        return payload(**{entity.value: node, "user_errors": _user_errors(outcome)})
+
+    resolve.__annotations__["input"] = Annotated[
+        input_type, strawberry.argument(description="What to write.")
+    ]
+    resolve.__annotations__["return"] = (
+        DeletePayload if op is Op.DELETE else PAYLOADS[entity][1]
+    ) | None
+    return strawberry.mutation(resolver=resolve, description=description)
 
 
 @strawberry.type(description="Create, update and delete records in any provider that allows it.")
 class Mutation:
-    @strawberry.mutation(description="Create a contact in a provider.")
-    async def create_contact(
-        self,
-        info: Info,
-        input: Annotated[CreateContactInput, strawberry.argument(description="What to write.")],
-    ) -> ContactPayload | None:
-        outcome, node = await _write(info, Entity.CONTACT, "create", input)
-        return ContactPayload(contact=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Change fields of a contact.")
-    async def update_contact(
-        self,
-        info: Info,
-        input: Annotated[UpdateContactInput, strawberry.argument(description="What to write.")],
-    ) -> ContactPayload | None:
-        outcome, node = await _write(info, Entity.CONTACT, "update", input)
-        return ContactPayload(contact=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Delete a contact.")
-    async def delete_contact(
-        self,
-        info: Info,
-        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
-    ) -> DeletePayload | None:
-        outcome = await mutations.delete(info.context, Entity.CONTACT, str(input.id))
-        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Create a company in a provider.")
-    async def create_company(
-        self,
-        info: Info,
-        input: Annotated[CreateCompanyInput, strawberry.argument(description="What to write.")],
-    ) -> CompanyPayload | None:
-        outcome, node = await _write(info, Entity.COMPANY, "create", input)
-        return CompanyPayload(company=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Change fields of a company.")
-    async def update_company(
-        self,
-        info: Info,
-        input: Annotated[UpdateCompanyInput, strawberry.argument(description="What to write.")],
-    ) -> CompanyPayload | None:
-        outcome, node = await _write(info, Entity.COMPANY, "update", input)
-        return CompanyPayload(company=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Delete a company.")
-    async def delete_company(
-        self,
-        info: Info,
-        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
-    ) -> DeletePayload | None:
-        outcome = await mutations.delete(info.context, Entity.COMPANY, str(input.id))
-        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Create a deal in a provider.")
-    async def create_deal(
-        self,
-        info: Info,
-        input: Annotated[CreateDealInput, strawberry.argument(description="What to write.")],
-    ) -> DealPayload | None:
-        outcome, node = await _write(info, Entity.DEAL, "create", input)
-        return DealPayload(deal=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Change fields of a deal.")
-    async def update_deal(
-        self,
-        info: Info,
-        input: Annotated[UpdateDealInput, strawberry.argument(description="What to write.")],
-    ) -> DealPayload | None:
-        outcome, node = await _write(info, Entity.DEAL, "update", input)
-        return DealPayload(deal=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Delete a deal (some providers archive it instead).")
-    async def delete_deal(
-        self,
-        info: Info,
-        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
-    ) -> DeletePayload | None:
-        outcome = await mutations.delete(info.context, Entity.DEAL, str(input.id))
-        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Create a note about a contact, company or deal.")
-    async def create_note(
-        self,
-        info: Info,
-        input: Annotated[CreateNoteInput, strawberry.argument(description="What to write.")],
-    ) -> NotePayload | None:
-        outcome, node = await _write(info, Entity.NOTE, "create", input)
-        return NotePayload(note=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Change a note.")
-    async def update_note(
-        self,
-        info: Info,
-        input: Annotated[UpdateNoteInput, strawberry.argument(description="What to write.")],
-    ) -> NotePayload | None:
-        outcome, node = await _write(info, Entity.NOTE, "update", input)
-        return NotePayload(note=node, user_errors=_user_errors(outcome))
-
-    @strawberry.mutation(description="Delete a note.")
-    async def delete_note(
-        self,
-        info: Info,
-        input: Annotated[DeleteInput, strawberry.argument(description="What to write.")],
-    ) -> DeletePayload | None:
-        outcome = await mutations.delete(info.context, Entity.NOTE, str(input.id))
-        return DeletePayload(deleted_id=outcome.deleted_id, user_errors=_user_errors(outcome))
+    create_contact = _writer(
+        Entity.CONTACT, Op.CREATE, CreateContactInput, "Create a contact in a provider."
+    )
+    update_contact = _writer(
+        Entity.CONTACT, Op.UPDATE, UpdateContactInput, "Change fields of a contact."
+    )
+    delete_contact = _writer(Entity.CONTACT, Op.DELETE, DeleteInput, "Delete a contact.")
+    create_company = _writer(
+        Entity.COMPANY, Op.CREATE, CreateCompanyInput, "Create a company in a provider."
+    )
+    update_company = _writer(
+        Entity.COMPANY, Op.UPDATE, UpdateCompanyInput, "Change fields of a company."
+    )
+    delete_company = _writer(Entity.COMPANY, Op.DELETE, DeleteInput, "Delete a company.")
+    create_deal = _writer(Entity.DEAL, Op.CREATE, CreateDealInput, "Create a deal in a provider.")
+    update_deal = _writer(Entity.DEAL, Op.UPDATE, UpdateDealInput, "Change fields of a deal.")
+    delete_deal = _writer(
+        Entity.DEAL, Op.DELETE, DeleteInput, "Delete a deal (some providers archive it instead)."
+    )
+    create_note = _writer(
+        Entity.NOTE, Op.CREATE, CreateNoteInput, "Create a note about a contact, company or deal."
+    )
+    update_note = _writer(Entity.NOTE, Op.UPDATE, UpdateNoteInput, "Change a note.")
+    delete_note = _writer(Entity.NOTE, Op.DELETE, DeleteInput, "Delete a note.")
 
     @strawberry.mutation(
         description="Merge duplicate contacts into one (providers that can: see capabilities)."
@@ -383,8 +334,8 @@ class Mutation:
         outcome = await mutations.merge_contacts(
             info.context, str(input.winner_id), [str(i) for i in input.loser_ids]
         )
-        node = None if outcome.record is None else convert.to_node(outcome.record)
-        return ContactPayload(contact=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]
+        node = _node(outcome.record, t.Contact)
+        return ContactPayload(contact=node, user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Bring back an archived deal (BasicsOS).")
     async def restore_deal(
@@ -393,8 +344,7 @@ class Mutation:
         input: Annotated[DeleteInput, strawberry.argument(description="The deal to restore.")],
     ) -> DealPayload | None:
         outcome = await mutations.restore_deal(info.context, str(input.id))
-        node = None if outcome.record is None else convert.to_node(outcome.record)
-        return DealPayload(deal=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]
+        return DealPayload(deal=_node(outcome.record, t.Deal), user_errors=_user_errors(outcome))
 
     @strawberry.mutation(description="Create many contacts in one call (hasteCRM).")
     async def bulk_create_contacts(
@@ -447,5 +397,4 @@ class Mutation:
         input: Annotated[DeleteInput, strawberry.argument(description="The deal to archive.")],
     ) -> DealPayload | None:
         outcome = await mutations.restore_deal(info.context, str(input.id), archive=True)
-        node = None if outcome.record is None else convert.to_node(outcome.record)
-        return DealPayload(deal=node, user_errors=_user_errors(outcome))  # type: ignore[arg-type]
+        return DealPayload(deal=_node(outcome.record, t.Deal), user_errors=_user_errors(outcome))

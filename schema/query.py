@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Iterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -12,15 +12,13 @@ from strawberry.types.nodes import SelectedField, Selection
 from gateway.pagination import ConnectionArgs
 from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Info
+from resolvers.globalids import TYPE_NAMES as NAMES
 from resolvers.queries import find_node, find_nodes, list_records, prefetch
 from resolvers.relations import covered
-from schema import convert
 from schema import filters as f
 from schema import types as t
 from schema.links import selected_names
 from schema.types import After, Before, First, Last
-
-C = TypeVar("C", t.ContactConnection, t.CompanyConnection, t.DealConnection, t.NoteConnection)
 
 Provider = Annotated[
     str, strawberry.argument(description="The configured provider instance to read from.")
@@ -58,18 +56,6 @@ def _company_ids(info: Info, link: Link, records: Iterable[AnyRecord]) -> list[s
         for record in records
         if not covered(record.inline.get(link), wanted)
     ]
-
-
-def _node(record: AnyRecord) -> Any:
-    return convert.to_node(record)
-
-
-NAMES = {
-    Entity.CONTACT: "Contact",
-    Entity.COMPANY: "Company",
-    Entity.DEAL: "Deal",
-    Entity.NOTE: "Note",
-}
 
 
 def _camel(name: str) -> str:
@@ -110,12 +96,12 @@ def _provider_info(source: Any) -> t.Provider:
             entities=[t.EntityType(e.value) for e in Entity if e in caps.entities],
             can_page_backward=caps.can_page_backward,
             can_count=caps.can_count,
-            relationships=sorted(link.value for link in source.links),
-            writable=_writable(source),
-            filters=_filters(source),
+            relationships=sorted(link.value for link in caps.links),
+            writable=_writable(caps),
+            filters=_filters(caps),
             sortable=sorted(
                 f"{NAMES[e]}.{field.upper()}"
-                for e, support in source.query_support.items()
+                for e, support in caps.query_support.items()
                 for field in support.sortable
             ),
         ),
@@ -123,113 +109,45 @@ def _provider_info(source: Any) -> t.Provider:
     )
 
 
+def _list(entity: Entity, description: str, company: Link | None = None) -> Any:
+    """A root list field: one window of a provider's `entity` records. Where its nodes link
+    to a company (`company`), the companies the window shows are looked up in one batch."""
+
+    async def resolve(
+        self: Any,
+        info: Info,
+        provider: Provider,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Any = None,
+        order_by: Any = None,
+    ) -> Any:
+        args = ConnectionArgs(first=first, after=after, last=last, before=before)
+        query = f.list_query(filter, order_by, provider)
+        window = await list_records(info.context, entity, provider, args, query)
+        if company is not None:
+            ids = _company_ids(info, company, (e.node for e in window.edges))
+            if ids:
+                await prefetch(info.context, provider, company, Entity.COMPANY, ids)
+        return t.connection(t.CONNECTIONS[entity], window)
+
+    resolve.__annotations__ |= f.list_arguments(
+        entity, "Only records matching this (translated per provider)."
+    )
+    resolve.__annotations__["return"] = t.CONNECTIONS[entity] | None
+    return strawberry.field(resolver=resolve, description=description)
+
+
 @strawberry.type(description="Read CRM records from every configured provider.")
 class Query:
-    @strawberry.field(description="Contacts of one provider, as a Relay connection.")
-    async def contacts(
-        self,
-        info: Info,
-        provider: Provider,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.ContactFilter | None,
-            strawberry.argument(
-                description="Only records matching this (translated per provider)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.ContactOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> t.ContactConnection | None:
-        args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        query = f.list_query(filter, order_by, provider)
-        window = await list_records(info.context, Entity.CONTACT, provider, args, query)
-        ids = _company_ids(info, Link.CONTACT_COMPANY, (e.node for e in window.edges))
-        if ids:
-            await prefetch(info.context, provider, Link.CONTACT_COMPANY, Entity.COMPANY, ids)
-        return convert.connection(t.ContactConnection, window)
-
-    @strawberry.field(description="Companies of one provider, as a Relay connection.")
-    async def companies(
-        self,
-        info: Info,
-        provider: Provider,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.CompanyFilter | None,
-            strawberry.argument(
-                description="Only records matching this (translated per provider)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.CompanyOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> t.CompanyConnection | None:
-        args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        query = f.list_query(filter, order_by, provider)
-        window = await list_records(info.context, Entity.COMPANY, provider, args, query)
-        return convert.connection(t.CompanyConnection, window)
-
-    @strawberry.field(description="Deals of one provider, as a Relay connection.")
-    async def deals(
-        self,
-        info: Info,
-        provider: Provider,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.DealFilter | None,
-            strawberry.argument(
-                description="Only records matching this (translated per provider)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.DealOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> t.DealConnection | None:
-        args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        query = f.list_query(filter, order_by, provider)
-        window = await list_records(info.context, Entity.DEAL, provider, args, query)
-        ids = _company_ids(info, Link.DEAL_COMPANY, (e.node for e in window.edges))
-        if ids:
-            await prefetch(info.context, provider, Link.DEAL_COMPANY, Entity.COMPANY, ids)
-        return convert.connection(t.DealConnection, window)
-
-    @strawberry.field(description="Notes of one provider, as a Relay connection.")
-    async def notes(
-        self,
-        info: Info,
-        provider: Provider,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.NoteFilter | None,
-            strawberry.argument(
-                description="Only records matching this (translated per provider)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.NoteOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> t.NoteConnection | None:
-        args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        query = f.list_query(filter, order_by, provider)
-        window = await list_records(info.context, Entity.NOTE, provider, args, query)
-        return convert.connection(t.NoteConnection, window)
+    contacts = _list(
+        Entity.CONTACT, "Contacts of one provider, as a Relay connection.", Link.CONTACT_COMPANY
+    )
+    companies = _list(Entity.COMPANY, "Companies of one provider, as a Relay connection.")
+    deals = _list(Entity.DEAL, "Deals of one provider, as a Relay connection.", Link.DEAL_COMPANY)
+    notes = _list(Entity.NOTE, "Notes of one provider, as a Relay connection.")
 
     @strawberry.field(description="Any record by its global id; null if it does not exist.")
     async def node(
@@ -238,7 +156,7 @@ class Query:
         id: Annotated[strawberry.ID, strawberry.argument(description="A global node id.")],
     ) -> relay.Node | None:
         record = await find_node(info.context, id)
-        return None if record is None else convert.to_node(record)
+        return None if record is None else t.to_node(record)
 
     @strawberry.field(description="Records by global id, in order; null where one does not exist.")
     def nodes(
@@ -248,7 +166,7 @@ class Query:
     ) -> list[relay.Node | None]:
         async def one(lookup: Awaitable[AnyRecord | None]) -> relay.Node | None:
             record = await lookup
-            return None if record is None else convert.to_node(record)
+            return None if record is None else t.to_node(record)
 
         # graphql-core completes awaitable list items one by one, so an error
         # in one id nulls only that item.

@@ -5,15 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from gateway import records as r
+from gateway.pagination import ConnectionSlice
 from gateway.records import CompanyRecord, Entity, Link
 from resolvers.context import Info
+from resolvers.globalids import TYPE_NAMES, node_key
+from resolvers.loaders import NOT_READY
+from resolvers.queries import ready_link
 from schema import filters as f
+from schema import links
 
 First = Annotated[
     int | None,
@@ -127,17 +133,74 @@ class Record:
         return data
 
 
-def _company(record: Any, info: Info, link: Link, remote_id: str | None) -> Any:
-    """A to-one company link: the object itself when this request already looked it up (a
-    sync resolver: no coroutine, no task per node), else the awaitable lookup."""
-    from resolvers.loaders import NOT_READY
-    from resolvers.queries import ready_link
-    from schema import convert, links
+def _linked(entity: Entity, link: Link, description: str) -> Any:
+    """A to-many relationship field: a connection of `entity` reached through `link`."""
 
-    found = ready_link(info.context, record.provider, link, Entity.COMPANY, remote_id)
-    if found is NOT_READY:
-        return links.one(record, info, link, remote_id)
-    return convert.company(found) if isinstance(found, CompanyRecord) else None
+    async def resolve(
+        self: Record,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Any = None,
+        order_by: Any = None,
+    ) -> Any:
+        query = f.list_query(filter, order_by, self.provider)
+        window = await links.connection(self.record, info, link, first, after, last, before, query)
+        return None if window is None else connection(CONNECTIONS[entity], window)
+
+    resolve.__annotations__ |= f.list_arguments(
+        entity, "Only these (applied by the gateway to the whole list)."
+    )
+    # A name: the connection types are defined below, after the node types they hold.
+    resolve.__annotations__["return"] = f"{TYPE_NAMES[entity]}Connection | None"
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def _to_company(link: Link, description: str) -> Any:
+    """A to-one company field. It answers the object itself when this request already looked
+    the company up (a sync resolver: no coroutine, no task per node), else the awaitable
+    lookup: graphql-core awaits what needs awaiting."""
+
+    def resolve(self: Contact | Deal, info: Info) -> Any:
+        remote_id = self.company_id
+        found = ready_link(info.context, self.provider, link, Entity.COMPANY, remote_id)
+        if found is NOT_READY:
+            return _looked_up(self.record, info, link, remote_id)
+        return Company.from_record(found) if isinstance(found, CompanyRecord) else None
+
+    # The GraphQL type; the Python one (Any) also allows the awaitable.
+    resolve.__annotations__["return"] = "Company | None"
+    return strawberry.field(resolver=resolve, description=description)
+
+
+async def _looked_up(record: Any, info: Info, link: Link, remote_id: str | None) -> Company | None:
+    found = await links.one(record, info, link, remote_id)
+    return None if found is None else Company.from_record(found)
+
+
+def _address(a: r.Address | None) -> Address | None:
+    if a is None:
+        return None
+    return Address(
+        street=a.street, city=a.city, region=a.region, postal_code=a.postal_code, country=a.country
+    )
+
+
+def _money(m: r.Money | None) -> Money | None:
+    return None if m is None else Money(amount=m.amount, currency=m.currency)
+
+
+def _common(rec: r.Record) -> dict[str, Any]:
+    return {
+        "key": node_key(rec.provider, rec.remote_id),
+        "provider": rec.provider,
+        "remote_id": rec.remote_id,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+        "record": rec,
+    }
 
 
 @strawberry.type(description="A person in a CRM.")
@@ -154,62 +217,29 @@ class Contact(relay.Node, Record):
     status: str | None = strawberry.field(description="The provider's status, as text.")
     company_id: strawberry.Private[str | None]
 
-    @strawberry.field(description="The company the contact belongs to; null if none.")
-    def company(self, info: Info) -> Company | None:
-        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
-        found: Company | None = _company(self.record, info, Link.CONTACT_COMPANY, self.company_id)
-        return found
+    company = _to_company(Link.CONTACT_COMPANY, "The company the contact belongs to; null if none.")
 
-    @strawberry.field(description="The contact's deals.")
-    async def deals(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.DealFilter | None,
-            strawberry.argument(
-                description="Only these (applied by the gateway to the whole list)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.DealOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> DealConnection | None:
-        from schema import links
+    deals = _linked(Entity.DEAL, Link.CONTACT_DEALS, "The contact's deals.")
+    notes = _linked(Entity.NOTE, Link.CONTACT_NOTES, "Notes about the contact.")
 
-        query = f.list_query(filter, order_by, self.provider)
-        return await links.connection(
-            DealConnection, self.record, info, Link.CONTACT_DEALS, first, after, last, before, query
-        )
-
-    @strawberry.field(description="Notes about the contact.")
-    async def notes(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.NoteFilter | None,
-            strawberry.argument(
-                description="Only these (applied by the gateway to the whole list)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.NoteOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> NoteConnection | None:
-        from schema import links
-
-        query = f.list_query(filter, order_by, self.provider)
-        return await links.connection(
-            NoteConnection, self.record, info, Link.CONTACT_NOTES, first, after, last, before, query
+    @classmethod
+    def from_record(cls, rec: r.ContactRecord) -> Contact:
+        return cls(
+            **_common(rec),
+            first_name=rec.first_name,
+            last_name=rec.last_name,
+            name=rec.name,
+            title=rec.title,
+            emails=[
+                Email(address=e.address, type=e.type, is_primary=e.is_primary) for e in rec.emails
+            ],
+            phones=[
+                Phone(number=p.number, type=p.type, is_primary=p.is_primary) for p in rec.phones
+            ],
+            address=_address(rec.address),
+            tags=list(rec.tags),
+            status=rec.status,
+            company_id=rec.company_id,
         )
 
 
@@ -225,90 +255,22 @@ class Company(relay.Node, Record):
     address: Address | None = strawberry.field(description="Postal address.")
     tags: list[str] = strawberry.field(description="Labels.")
 
-    @strawberry.field(description="The company's contacts.")
-    async def contacts(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.ContactFilter | None,
-            strawberry.argument(
-                description="Only these (applied by the gateway to the whole list)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.ContactOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> ContactConnection | None:
-        from schema import links
+    contacts = _linked(Entity.CONTACT, Link.COMPANY_CONTACTS, "The company's contacts.")
+    deals = _linked(Entity.DEAL, Link.COMPANY_DEALS, "The company's deals.")
+    notes = _linked(Entity.NOTE, Link.COMPANY_NOTES, "Notes about the company.")
 
-        query = f.list_query(filter, order_by, self.provider)
-        return await links.connection(
-            ContactConnection,
-            self.record,
-            info,
-            Link.COMPANY_CONTACTS,
-            first,
-            after,
-            last,
-            before,
-            query,
-        )
-
-    @strawberry.field(description="The company's deals.")
-    async def deals(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.DealFilter | None,
-            strawberry.argument(
-                description="Only these (applied by the gateway to the whole list)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.DealOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> DealConnection | None:
-        from schema import links
-
-        query = f.list_query(filter, order_by, self.provider)
-        return await links.connection(
-            DealConnection, self.record, info, Link.COMPANY_DEALS, first, after, last, before, query
-        )
-
-    @strawberry.field(description="Notes about the company.")
-    async def notes(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.NoteFilter | None,
-            strawberry.argument(
-                description="Only these (applied by the gateway to the whole list)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.NoteOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> NoteConnection | None:
-        from schema import links
-
-        query = f.list_query(filter, order_by, self.provider)
-        return await links.connection(
-            NoteConnection, self.record, info, Link.COMPANY_NOTES, first, after, last, before, query
+    @classmethod
+    def from_record(cls, rec: r.CompanyRecord) -> Company:
+        return cls(
+            **_common(rec),
+            name=rec.name,
+            domain=rec.domain,
+            industry=rec.industry,
+            description=rec.description,
+            employee_count=rec.employee_count,
+            annual_revenue=_money(rec.annual_revenue),
+            address=_address(rec.address),
+            tags=list(rec.tags),
         )
 
 
@@ -326,70 +288,23 @@ class Deal(relay.Node, Record):
     company_id: strawberry.Private[str | None]
     contact_ids: strawberry.Private[list[str]]
 
-    @strawberry.field(description="The company the deal is with; null if none.")
-    def company(self, info: Info) -> Company | None:
-        # The object, or an awaitable of it: graphql-core awaits what needs awaiting.
-        found: Company | None = _company(self.record, info, Link.DEAL_COMPANY, self.company_id)
-        return found
+    company = _to_company(Link.DEAL_COMPANY, "The company the deal is with; null if none.")
 
-    @strawberry.field(description="The people on the deal.")
-    async def contacts(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.ContactFilter | None,
-            strawberry.argument(
-                description="Only these (applied by the gateway to the whole list)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.ContactOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> ContactConnection | None:
-        from schema import links
+    contacts = _linked(Entity.CONTACT, Link.DEAL_CONTACTS, "The people on the deal.")
+    notes = _linked(Entity.NOTE, Link.DEAL_NOTES, "Notes about the deal.")
 
-        query = f.list_query(filter, order_by, self.provider)
-        return await links.connection(
-            ContactConnection,
-            self.record,
-            info,
-            Link.DEAL_CONTACTS,
-            first,
-            after,
-            last,
-            before,
-            query,
-        )
-
-    @strawberry.field(description="Notes about the deal.")
-    async def notes(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[
-            f.NoteFilter | None,
-            strawberry.argument(
-                description="Only these (applied by the gateway to the whole list)."
-            ),
-        ] = None,
-        order_by: Annotated[
-            list[f.NoteOrder] | None,
-            strawberry.argument(description="Sort keys, most significant first."),
-        ] = None,
-    ) -> NoteConnection | None:
-        from schema import links
-
-        query = f.list_query(filter, order_by, self.provider)
-        return await links.connection(
-            NoteConnection, self.record, info, Link.DEAL_NOTES, first, after, last, before, query
+    @classmethod
+    def from_record(cls, rec: r.DealRecord) -> Deal:
+        return cls(
+            **_common(rec),
+            name=rec.name,
+            amount=_money(rec.amount),
+            status=DealStatus[rec.status.value] if rec.status else None,
+            stage=rec.stage,
+            probability=rec.probability,
+            close_date=rec.close_date,
+            company_id=rec.company_id,
+            contact_ids=list(rec.contact_ids),
         )
 
 
@@ -412,9 +327,34 @@ class Note(relay.Node, Record):
         ]
         | None
     ):
-        from schema import links
+        found = await links.target(self.record, info)
+        node = None if found is None else to_node(found)
+        return None if isinstance(node, Note) else node
 
-        return await links.target(self.record, info)
+    @classmethod
+    def from_record(cls, rec: r.NoteRecord) -> Note:
+        return cls(
+            **_common(rec),
+            title=rec.title,
+            body=rec.body,
+            author=rec.author,
+            target_entity=rec.target_entity,
+            target_id=rec.target_id,
+        )
+
+
+AnyNode = Contact | Company | Deal | Note
+
+
+def to_node(rec: r.AnyRecord) -> AnyNode:
+    """The GraphQL object for any record."""
+    if isinstance(rec, r.ContactRecord):
+        return Contact.from_record(rec)
+    if isinstance(rec, r.CompanyRecord):
+        return Company.from_record(rec)
+    if isinstance(rec, r.DealRecord):
+        return Deal.from_record(rec)
+    return Note.from_record(rec)
 
 
 @strawberry.enum(description="State of a provider's circuit breaker.")
@@ -506,3 +446,31 @@ class DealConnection(relay.Connection[Deal], Counted):
 @strawberry.type(description=_connection_docs("Note"))
 class NoteConnection(relay.Connection[Note], Counted):
     pass
+
+
+CONNECTIONS: dict[Entity, Any] = {
+    Entity.CONTACT: ContactConnection,
+    Entity.COMPANY: CompanyConnection,
+    Entity.DEAL: DealConnection,
+    Entity.NOTE: NoteConnection,
+}
+C = TypeVar("C", ContactConnection, CompanyConnection, DealConnection, NoteConnection)
+
+
+def connection(cls: type[C], window: ConnectionSlice[r.AnyRecord]) -> C:
+    """The GraphQL connection of a resolved window."""
+    info = window.page_info
+    nodes: list[Any] = [to_node(e.node) for e in window.edges]  # the type `cls` holds
+    return cls(
+        edges=[
+            relay.Edge(cursor=e.cursor, node=n) for e, n in zip(window.edges, nodes, strict=True)
+        ],
+        page_info=relay.PageInfo(
+            has_next_page=info.has_next_page,
+            has_previous_page=info.has_previous_page,
+            start_cursor=info.start_cursor,
+            end_cursor=info.end_cursor,
+        ),
+        total=window.total_count,
+        counter=window.count,
+    )

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import importlib
-
-from gateway.datasources.base import Capabilities, DataSource, PaginationStyle
-
-_CLASSES = {
-    "revyops": "RevyOps",
-    "attio": "Attio",
-    "haste": "Haste",
-    "redivis": "Redivis",
-    "basicsos": "BasicsOS",
-}
+from gateway.datasources.base import (
+    Capabilities,
+    DataSource,
+    OffsetSource,
+    PaginationStyle,
+    SequentialSource,
+)
+from gateway.providers import KINDS, provider
 
 
 def available_kinds() -> tuple[str, ...]:
-    return tuple(_CLASSES)
+    return KINDS
 
 
 def source_class(kind: str) -> type[DataSource]:
     """The data source class for provider `kind`."""
-    if kind not in _CLASSES:
-        raise ValueError(f"no data source for kind {kind!r}")
-    module = importlib.import_module(f"gateway.datasources.{kind}")
-    cls: type[DataSource] = getattr(module, _CLASSES[kind])
-    return cls
+    try:
+        entry = provider(kind)
+    except ValueError:
+        raise ValueError(f"no data source for kind {kind!r}") from None
+    return entry.source_class()
 
 
-__all__ = ["Capabilities", "DataSource", "PaginationStyle", "available_kinds", "source_class"]
+__all__ = [
+    "Capabilities",
+    "DataSource",
+    "OffsetSource",
+    "PaginationStyle",
+    "SequentialSource",
+    "available_kinds",
+    "source_class",
+]

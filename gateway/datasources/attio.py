@@ -15,7 +15,14 @@ from typing import Any
 
 import httpx
 
-from gateway.datasources.base import Children, DataSource, Op, PaginationStyle, segment
+from gateway.datasources.base import (
+    Children,
+    OffsetSource,
+    Op,
+    PaginationStyle,
+    ProviderCredentials,
+    segment,
+)
 from gateway.errors import InvalidInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
 from gateway.pagination import OffsetPage
@@ -336,12 +343,16 @@ def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
     )
 
 
-class Attio(DataSource):
+class AttioCredentials(ProviderCredentials):
+    api_key: str
+
+
+class Attio(OffsetSource):
     kind = "attio"
     display_name = "Attio"
     style = PaginationStyle.PAGE_NUMBER
     entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
-    credential_names = ("api_key",)
+    credentials_model = AttioCredentials
     default_request_size = 100
     # The real notes API pages at most 50 (`limit`); the seed's lists 100.
     largest_pages = {Entity.NOTE: 50}

@@ -14,11 +14,13 @@ import enum
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.blocks import BlockCache
 from gateway.cache import ReadCache, fingerprint
@@ -32,6 +34,7 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.listquery import ListQuery, QuerySupport
+from gateway.operations import Op as Op
 from gateway.pagination import (
     BlockChain,
     ConnectionArgs,
@@ -64,17 +67,21 @@ def segment(value: str) -> str:
     return text.replace(".", "%2E") if text.strip(".") == "" else text
 
 
+def optional_text(value: Any) -> str | None:
+    """A provider's value as text; None for null or empty."""
+    return str(value) if value not in (None, "") else None
+
+
+def iso_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as the APIs send it (a `Z` zone allowed); None for null or empty."""
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
 P = TypeVar("P", bound=Hashable)
 
 # An upstream cursor or page token as APIs hand them out: base64(url), JWT-like or plain
 # words. Anything else in a gateway cursor was not written by the upstream.
 POSITION = re.compile(r"[A-Za-z0-9+/=_.~-]{1,1024}")
-
-
-class Op(enum.StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
 
 
 class PaginationStyle(enum.StrEnum):
@@ -93,23 +100,60 @@ class WholeRead:
     complete: bool
 
 
+OFFSET_STYLES = frozenset({PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE})
+
+
 @dataclass(frozen=True)
 class Capabilities:
-    """What a provider can do, as the `providers` field reports it."""
+    """What a provider can do: the one value its refusals (`require*`, `check_query`),
+    the `providers` field and the tests read."""
 
     entities: frozenset[Entity]
     can_page_backward: bool
     can_count: bool
+    links: frozenset[Link] = frozenset()
+    writes: frozenset[tuple[Entity, Op]] = frozenset()
+    query_support: Mapping[Entity, QuerySupport] = field(default_factory=dict)
+    can_merge_contacts: bool = False
+    can_restore_deals: bool = False
+    can_archive_deals: bool = False
+    can_bulk: frozenset[Entity] = frozenset()
+
+
+class ProviderOptions(BaseModel):
+    """A kind's `options`: its settings that are not secrets (none unless it declares some)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderCredentials(BaseModel):
+    """The credential names a kind takes (in `credentials` or `credentials_env`); a field
+    without a default is required."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenCredentials(ProviderCredentials):
+    """A single API token, the most common case."""
+
+    token: str
 
 
 class DataSource(ABC):
-    """One configured provider instance."""
+    """One configured provider instance.
+
+    A provider derives from its pagination family, `OffsetSource` or `SequentialSource`,
+    whose abstract methods it must implement: a class that misses one, or picks the wrong
+    family for its `style`, fails where it is defined.
+    """
 
     kind: ClassVar[str]
     display_name: ClassVar[str]
     style: ClassVar[PaginationStyle]
     entities: ClassVar[frozenset[Entity]]
-    credential_names: ClassVar[tuple[str, ...]]
+    # Its typed settings, chosen by `kind` and validated when the settings load.
+    credentials_model: ClassVar[type[ProviderCredentials]]
+    options_model: ClassVar[type[ProviderOptions]] = ProviderOptions
     can_page_backward: ClassVar[bool] = True
     can_count: ClassVar[bool] = True
     default_request_size: ClassVar[int] = 100
@@ -119,6 +163,23 @@ class DataSource(ABC):
     # a global id is the client's to forge: one of another shape cannot exist upstream and
     # is refused before any request, so it never becomes another URL, query or SQL.
     id_formats: ClassVar[Mapping[Entity, re.Pattern[str]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:
+            return  # a family or another shared base, not a provider
+        family = OffsetSource if cls.style in OFFSET_STYLES else SequentialSource
+        if not issubclass(cls, family):
+            raise TypeError(f"{cls.__name__}: style {cls.style} needs a {family.__name__}")
+        missing = sorted(
+            name
+            for name in dir(cls)
+            if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
+        )
+        if not hasattr(cls, "credentials_model"):
+            missing.append("credentials_model")
+        if missing:
+            raise TypeError(f"{cls.__name__} does not define {', '.join(missing)}")
 
     def __init__(
         self,
@@ -132,6 +193,8 @@ class DataSource(ABC):
     ) -> None:
         self.settings = settings
         self.name = settings.name
+        self.options = self.options_model.model_validate(settings.options)
+        self.capabilities = self.describe(self.options)
         self.upstream = Upstream(
             settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
         )
@@ -175,6 +238,10 @@ class DataSource(ABC):
         self.upstream.derived = [self.wholes, *([self.blocks] if self.blocks else [])]
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
+        self.configure()
+
+    def configure(self) -> None:  # noqa: B027 (optional hook: most providers need none)
+        """A provider's own set-up, after the shared one (`self.options` validated)."""
 
     # --- what each provider says -------------------------------------------------------
 
@@ -420,7 +487,7 @@ class DataSource(ABC):
     batched_links: ClassVar[frozenset[Link]] = frozenset()
 
     def require_link(self, link: Link) -> None:
-        if link not in self.links:
+        if link not in self.capabilities.links:
             raise Unsupported(
                 f"{self.display_name} (provider {self.name!r}) cannot follow {link.value}.",
                 provider=self.name,
@@ -431,23 +498,52 @@ class DataSource(ABC):
     write_fields: ClassVar[Mapping[Entity, frozenset[str]]] = {}
 
     def require_write(self, entity: Entity, op: Op) -> None:
-        if (entity, op) not in self.writes:
+        if (entity, op) not in self.capabilities.writes:
             raise Unsupported(
                 f"{self.display_name} (provider {self.name!r}) cannot {op.value} "
                 f"{entity.plural} through its API.",
                 provider=self.name,
             )
 
+    # Plain REST writes, as the defaults below send them: POST `write_paths[entity]`, PATCH
+    # and DELETE `<path>/<id>`, the body from `write_body`, the record from `written`.
+    write_paths: ClassVar[Mapping[Entity, str]] = {}
+    write_params: ClassVar[Mapping[str, str] | None] = None
+
+    def write_body(self, entity: Entity, values: dict[str, Any]) -> Any:
+        """The API's request body for unified `values`."""
+        raise NotImplementedError
+
+    def written(self, entity: Entity, body: Any) -> AnyRecord:
+        """The record in the API's answer to a write."""
+        raise NotImplementedError
+
     async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
         """A new record from unified `values` (only fields in `write_fields`)."""
-        raise NotImplementedError
+        return await self._rest_write(entity, "POST", self.write_paths[entity], None, values)
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
         """The record with the given fields changed (absent: untouched, None: cleared)."""
-        raise NotImplementedError
+        path = f"{self.write_paths[entity]}/{segment(remote_id)}"
+        return await self._rest_write(entity, "PATCH", path, remote_id, values)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
-        raise NotImplementedError
+        path = f"{self.write_paths[entity]}/{segment(remote_id)}"
+        await self.write(entity, "DELETE", path, remote_id=remote_id)
+
+    async def _rest_write(
+        self, entity: Entity, method: str, path: str, remote_id: str | None, values: dict[str, Any]
+    ) -> AnyRecord:
+        response = await self.write(
+            entity,
+            method,
+            path,
+            remote_id=remote_id,
+            json_body=self.write_body(entity, values),
+            params=self.write_params,
+        )
+        raw = self.upstream.json(response)
+        return self.parse(lambda body: self.written(entity, body), raw, response)
 
     # Provider-specific writes, where the API has them.
     can_merge_contacts: ClassVar[bool] = False
@@ -464,6 +560,11 @@ class DataSource(ABC):
 
     @property
     def can_archive_deals(self) -> bool:
+        return self.capabilities.can_archive_deals
+
+    @classmethod
+    def archives_deals(cls, options: ProviderOptions) -> bool:
+        """Whether, configured with `options`, it can archive deals."""
         return False
 
     async def archive_deal(self, remote_id: str) -> AnyRecord:
@@ -653,22 +754,39 @@ class DataSource(ABC):
 
     @classmethod
     def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
-        credentials = settings.resolved_credentials()
-        missing = [k for k in cls.credential_names if not credentials.get(k)]
-        if missing:
-            raise ConfigError(
-                f"providers.{settings.name}.credentials.{missing[0]}: required for kind "
-                f"{cls.kind!r} (set it in credentials or credentials_env)"
-            )
+        credentials = {k: v for k, v in settings.resolved_credentials().items() if v}
+        try:
+            cls.credentials_model.model_validate(credentials)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = f"providers.{settings.name}.credentials"
+            if problem["type"] == "missing":
+                raise ConfigError(
+                    f"{where}.{problem['loc'][0]}: required for kind {cls.kind!r} (set it in "
+                    "credentials or credentials_env)"
+                ) from None
+            raise ConfigError(f"{where}: {problem['msg']}") from None
         return cls.auth(credentials)
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(self.entities, self.can_page_backward, self.can_count)
+    @classmethod
+    def describe(cls, options: ProviderOptions | None = None) -> Capabilities:
+        """What the provider can do, configured with `options` (None: the defaults)."""
+        return Capabilities(
+            entities=cls.entities,
+            can_page_backward=cls.can_page_backward,
+            can_count=cls.can_count,
+            links=cls.links,
+            writes=cls.writes,
+            query_support=cls.query_support,
+            can_merge_contacts=cls.can_merge_contacts,
+            can_restore_deals=cls.can_restore_deals,
+            can_archive_deals=cls.archives_deals(options or cls.options_model()),
+            can_bulk=cls.can_bulk,
+        )
 
     def require(self, entity: Entity) -> None:
         """Unsupported unless this provider has `entity`."""
-        if entity not in self.entities:
+        if entity not in self.capabilities.entities:
             raise Unsupported(
                 f"{self.display_name} (provider {self.name!r}) has no {entity.plural}.",
                 provider=self.name,
@@ -696,7 +814,7 @@ class DataSource(ABC):
     def check_query(self, entity: Entity, query: ListQuery) -> None:
         if query.empty:
             return
-        support = self.query_support.get(entity, QuerySupport({}))
+        support = self.capabilities.query_support.get(entity, QuerySupport({}))
         where = f"{self.display_name} (provider {self.name!r}) {entity.value} lists"
         support.check(query, where, self.name)
 
@@ -820,6 +938,36 @@ class DataSource(ABC):
         except UpstreamNotFound:
             raise self.not_found(entity, remote_id) from None
         return self.upstream.json(response), response
+
+
+class OffsetSource(DataSource):
+    """The page-number and index-range family: any window is addressed by its offset."""
+
+    @abstractmethod
+    async def fetch_offset(
+        self, entity: Entity, offset: int, size: int, query: ListQuery
+    ) -> OffsetPage[AnyRecord]:
+        """Rows [offset, offset+size) of the entity's list."""
+
+
+class SequentialSource(DataSource):
+    """The cursor and page-token family: a list is read from its start or a position."""
+
+    @abstractmethod
+    async def open_list(
+        self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
+    ) -> str:
+        """A handle on the entity's list (see `DataSource.open_list`)."""
+
+    @abstractmethod
+    def valid_handle(self, handle: str) -> bool:
+        """Whether `handle` is one `open_list` can return."""
+
+    @abstractmethod
+    async def fetch_page(
+        self, entity: Entity, handle: str, position: str | None, limit: int, query: ListQuery
+    ) -> SeqPage[AnyRecord]:
+        """Up to `limit` records of list `handle` from `position` (None: its start)."""
 
 
 class _EntityList:

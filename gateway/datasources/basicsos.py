@@ -13,16 +13,20 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
-    DataSource,
+    OffsetSource,
     Op,
     PaginationStyle,
+    ProviderOptions,
+    TokenCredentials,
+    iso_time,
+    optional_text,
     segment,
 )
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
@@ -44,6 +48,9 @@ from gateway.records import (
 )
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth, Upstream
+
+_time = iso_time
+_text = optional_text
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
 NOTE_TABLES = {
@@ -195,14 +202,6 @@ def _camel(column: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
 def _deal_status(stage: str | None) -> DealStatus | None:
     if stage is None:
         return None
@@ -275,12 +274,18 @@ def _note(provider: str, table: str, raw: dict[str, Any]) -> NoteRecord:
     )
 
 
-class BasicsOS(DataSource):
+class BasicsOSOptions(ProviderOptions):
+    # Whose token it is: a member's DELETE archives a deal, an admin's deletes it for good.
+    token_role: Literal["admin", "member"] = "admin"
+
+
+class BasicsOS(OffsetSource):
     kind = "basicsos"
     display_name = "BasicsOS"
     style = PaginationStyle.INDEX_RANGE
     entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
-    credential_names = ("token",)
+    credentials_model = TokenCredentials
+    options_model = BasicsOSOptions
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)
     id_formats = ID_FORMATS
@@ -577,10 +582,10 @@ class BasicsOS(DataSource):
         raw = self.upstream.json(response)
         return self.parse(lambda r: self._record("deals", r), raw, response)
 
-    @property
-    def can_archive_deals(self) -> bool:
+    @classmethod
+    def archives_deals(cls, options: ProviderOptions) -> bool:
         # DELETE archives a deal only for a member's token; an admin's deletes it for good.
-        return self.settings.options.get("token_role", "admin") == "member"
+        return isinstance(options, BasicsOSOptions) and options.token_role == "member"
 
     async def archive_deal(self, remote_id: str) -> AnyRecord:
         if not self.can_archive_deals:

@@ -16,8 +16,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+from pydantic import model_validator
 
-from gateway.datasources.base import Children, DataSource, Op, PaginationStyle, segment
+from gateway.datasources.base import (
+    Children,
+    Op,
+    PaginationStyle,
+    ProviderCredentials,
+    SequentialSource,
+    iso_time,
+    optional_text,
+    segment,
+)
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import SeqPage
@@ -39,6 +49,9 @@ from gateway.records import (
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
+
+_time = iso_time
+_text = optional_text
 
 PATHS = {
     Entity.CONTACT: "/v1/contacts",
@@ -129,16 +142,8 @@ CHILD_FILTERS = {
 STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
 
 
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
-
 def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10]) if value else None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _ref(value: Any) -> str | None:
@@ -279,12 +284,24 @@ CONVERTERS: dict[Entity, Callable[[str, dict[str, Any]], AnyRecord]] = {
 }
 
 
-class Haste(DataSource):
+class HasteCredentials(ProviderCredentials):
+    # Either works; the bearer token wins when both come.
+    token: str | None = None
+    api_key: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> HasteCredentials:
+        if self.token is None and self.api_key is None:
+            raise ValueError("token or api_key is required for kind 'haste'")
+        return self
+
+
+class Haste(SequentialSource):
     kind = "haste"
     display_name = "hasteCRM"
     style = PaginationStyle.CURSOR
     entities = frozenset(Entity)
-    credential_names = ()
+    credentials_model = HasteCredentials
     has_previous = True
     can_count = False  # cursor pages carry no total
     default_request_size = 100
@@ -294,6 +311,7 @@ class Haste(DataSource):
     whole_reads = {Entity.COMPANY: 500, Entity.DEAL: 500}
     id_formats = ID_FORMATS
     links = frozenset(Link)
+    write_paths = PATHS
     inline_links = frozenset({Link.DEAL_CONTACTS})
     query_support = {entity: _support(entity) for entity in Entity}
     writes = frozenset((e, op) for e in Entity for op in Op)
@@ -478,7 +496,7 @@ class Haste(DataSource):
 
     # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
 
-    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+    def write_body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
         for name, value in values.items():
             if name == "target":
@@ -512,27 +530,8 @@ class Haste(DataSource):
             return [([field], str(error.get("message")))]
         return super().field_errors(body)
 
-    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity, "POST", PATHS[entity], json_body=self._body(entity, values)
-        )
-        raw = self.upstream.json(response)
-        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
-
-    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity,
-            "PATCH",
-            f"{PATHS[entity]}/{segment(remote_id)}",
-            remote_id=remote_id,
-            json_body=self._body(entity, values),
-        )
-        raw = self.upstream.json(response)
-        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
-
-    async def delete(self, entity: Entity, remote_id: str) -> None:
-        path = f"{PATHS[entity]}/{segment(remote_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)
+    def written(self, entity: Entity, body: Any) -> AnyRecord:
+        return self._record(entity, body["data"])
 
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         self.require_id(Entity.CONTACT, winner_id, "winnerId")
@@ -576,7 +575,7 @@ class Haste(DataSource):
                     {
                         "method": op.value,
                         **({"id": remote_id} if remote_id is not None else {}),
-                        **({"data": self._body(entity, values)} if values is not None else {}),
+                        **({"data": self.write_body(entity, values)} if values is not None else {}),
                     }
                     for op, remote_id, values in chunk
                 ]

@@ -26,8 +26,17 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import Field
 
-from gateway.datasources.base import Children, DataSource, PaginationStyle, segment
+from gateway.datasources.base import (
+    Children,
+    PaginationStyle,
+    ProviderOptions,
+    SequentialSource,
+    TokenCredentials,
+    optional_text,
+    segment,
+)
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
@@ -47,9 +56,9 @@ from gateway.records import (
     full_name,
 )
 from gateway.resilience import Window
-from gateway.settings import ProviderSettings
-from gateway.shared import RedisState
 from gateway.upstream import ClientAuth
+
+_text = optional_text
 
 DEFAULT_DATASET = "acme.crm"
 TABLES = {
@@ -203,10 +212,6 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10]) if value else None
 
 
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
 def _int(value: Any) -> int | None:
     # Older jsonl sends every number as a string.
     return None if value in (None, "") else int(value)
@@ -317,12 +322,19 @@ def _like_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class Redivis(DataSource):
+class RedivisOptions(ProviderOptions):
+    # `owner.dataset`: it names tables in SQL, so no quotes, spaces or backticks.
+    dataset: str = Field(DEFAULT_DATASET, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+
+
+class Redivis(SequentialSource):
     kind = "redivis"
     display_name = "Redivis"
     style = PaginationStyle.PAGE_TOKEN
     entities = frozenset(Entity)
-    credential_names = ("token",)
+    credentials_model = TokenCredentials
+    options_model = RedivisOptions
+    options: RedivisOptions
     can_count = True  # a table's numRows
     default_request_size = 100
     rate_limits = (Window(1000, 60.0),)
@@ -332,20 +344,8 @@ class Redivis(DataSource):
     inline_links = frozenset({Link.DEAL_CONTACTS})
     query_support = {entity: _support(entity) for entity in Entity}
 
-    def __init__(
-        self,
-        settings: ProviderSettings,
-        client: httpx.AsyncClient,
-        *,
-        cache: bool = True,
-        blocks: bool = True,
-        redis: RedisState | None = None,
-        replicas_hint: int = 2,
-    ) -> None:
-        super().__init__(
-            settings, client, cache=cache, blocks=blocks, redis=redis, replicas_hint=replicas_hint
-        )
-        self.dataset = settings.options.get("dataset", DEFAULT_DATASET)
+    def configure(self) -> None:
+        self.dataset = self.options.dataset
         # Injectable, so tests of query polling need no wall-clock time.
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

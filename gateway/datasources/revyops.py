@@ -7,7 +7,6 @@ parameter; custom fields come FLAT (`{name: value}`), values strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -15,9 +14,12 @@ import httpx
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
-    DataSource,
+    OffsetSource,
     Op,
     PaginationStyle,
+    ProviderCredentials,
+    iso_time,
+    optional_text,
     segment,
 )
 from gateway.errors import NotFound, UpstreamNotFound
@@ -35,20 +37,15 @@ from gateway.records import (
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
+_time = iso_time
+_text = optional_text
+
 PATHS = {Entity.CONTACT: "/public/v2/contacts", Entity.COMPANY: "/public/v2/companies"}
 # Unified field -> the v2 filter parameter (`eq` only, case-insensitive, AND-ed).
 FILTERS = {
     Entity.CONTACT: {"email": "email", "first_name": "firstname", "last_name": "lastname"},
     Entity.COMPANY: {"name": "name", "domain": "domain", "industry": "industry"},
 }
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
@@ -83,12 +80,18 @@ def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
     )
 
 
-class RevyOps(DataSource):
+class RevyOpsCredentials(ProviderCredentials):
+    client_id: str
+    # Optional: sent as `x-api-key` where the deployment asks for one.
+    api_key: str | None = None
+
+
+class RevyOps(OffsetSource):
     kind = "revyops"
     display_name = "RevyOps"
     style = PaginationStyle.PAGE_NUMBER
     entities = frozenset({Entity.CONTACT, Entity.COMPANY})
-    credential_names = ("client_id",)
+    credentials_model = RevyOpsCredentials
     # The seed allows 1000 per page, the reference pages 100: ask for 100 to work with both.
     default_request_size = 100
     rate_limits = (Window(10, 1.0),)
@@ -111,6 +114,8 @@ class RevyOps(DataSource):
         Entity.COMPANY: frozenset({"name", "domain", "industry", "custom_fields"}),
     }
     extra_params: ClassVar[dict[str, str]] = {"structure": "FLAT"}
+    write_paths = PATHS
+    write_params = extra_params
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -207,7 +212,7 @@ class RevyOps(DataSource):
 
     # --- writes (PATCH only; custom fields upsert by name) -------------------------------
 
-    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+    def write_body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
         custom = dict(values.get("custom_fields") or {})
         if entity is Entity.CONTACT:
             names = {"first_name": "first_name", "last_name": "last_name", "email": "email"}
@@ -247,27 +252,5 @@ class RevyOps(DataSource):
             ]
         return super().field_errors(body)
 
-    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity,
-            "POST",
-            PATHS[entity],
-            json_body=self._body(entity, values),
-            params=self.extra_params,
-        )
-        return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
-
-    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
-        response = await self.write(
-            entity,
-            "PATCH",
-            f"{PATHS[entity]}/{segment(remote_id)}",
-            remote_id=remote_id,
-            json_body=self._body(entity, values),
-            params=self.extra_params,
-        )
-        return self.parse(lambda b: self._record(entity, b), self.upstream.json(response), response)
-
-    async def delete(self, entity: Entity, remote_id: str) -> None:
-        path = f"{PATHS[entity]}/{segment(remote_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)
+    def written(self, entity: Entity, body: Any) -> AnyRecord:
+        return self._record(entity, body)

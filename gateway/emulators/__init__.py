@@ -12,16 +12,14 @@ import importlib
 from fastapi import FastAPI
 
 from gateway.emulators.control import EmulatorOptions, Faults
+from gateway.providers import KINDS, PROVIDERS, provider
 
-KINDS = ("revyops", "attio", "haste", "redivis", "basicsos")
-DEMO_PORTS = {"revyops": 8101, "attio": 8102, "haste": 8103, "redivis": 8104, "basicsos": 8105}
+DEMO_PORTS = {kind: entry.demo_port for kind, entry in PROVIDERS.items()}
 
 
 def create_emulator(kind: str, options: EmulatorOptions | None = None) -> FastAPI:
     """The FastAPI app emulating provider `kind`."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown emulator kind {kind!r}; expected one of {', '.join(KINDS)}")
-    module = importlib.import_module(f"gateway.emulators.{kind}")
+    module = importlib.import_module(provider(kind).emulator)
     app: FastAPI = module.create_app(options or EmulatorOptions())
     return app
 

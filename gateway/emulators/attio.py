@@ -21,24 +21,23 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 import urllib.request
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.control import EmulatorOptions, emulator_state
+from gateway.emulators.routing import assemble, json_object
+from gateway.emulators.seed import SeedCompany, SeedContact, SeedDeal, SeedWorld
+from gateway.emulators.tenants import SlidingLog, tenant_worlds
 
 DEMO_API_KEY = "attio-demo-key"
 TENANT2_API_KEY = "attio-tenant-2"
@@ -160,98 +159,141 @@ def _input(obj: str, slug: str, raw: Any, space: Workspace) -> list[Row]:
 
 
 def _one(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
-    if kind in ("text", "number"):
-        if isinstance(item, dict):
-            item = item.get("value")
-        if not isinstance(item, str | int | float) or isinstance(item, bool):
-            raise _invalid(f"Attribute {slug!r} takes a {kind}.")
-        return {"value": item}
-    if kind == "personal-name":
-        if isinstance(item, str):
-            first, _, last = item.partition(" ")
-            item = {"first_name": first, "last_name": last, "full_name": item}
-        if not isinstance(item, dict):
-            raise _invalid("`name` takes a string or {first_name, last_name, full_name}.")
-        first, last = item.get("first_name") or "", item.get("last_name") or ""
-        return {
-            "first_name": first,
-            "last_name": last,
-            "full_name": item.get("full_name") or " ".join(p for p in (first, last) if p),
-        }
-    if kind == "email-address":
-        address = item.get("email_address") if isinstance(item, dict) else item
-        if not isinstance(address, str) or "@" not in address:
-            raise _invalid(f"{address!r} is not a valid email address for {slug!r}.")
-        local, _, host = address.partition("@")
-        return {
-            "original_email_address": address,
-            "email_address": address.lower(),
-            "email_domain": host.lower(),
-            "email_root_domain": ".".join(host.lower().split(".")[-2:]),
-            "email_local_specifier": local,
-        }
-    if kind == "phone-number":
-        number = item.get("original_phone_number") if isinstance(item, dict) else item
-        if not isinstance(number, str):
-            raise _invalid(f"{slug!r} takes phone numbers as strings.")
-        return {"original_phone_number": number, "country_code": "US", "phone_number": number}
-    if kind == "domain":
-        domain = item.get("domain") if isinstance(item, dict) else item
-        if not isinstance(domain, str) or "." not in domain:
-            raise _invalid(f"{domain!r} is not a domain.")
-        return {"domain": domain.lower(), "root_domain": ".".join(domain.lower().split(".")[-2:])}
-    if kind == "location":
-        if isinstance(item, str):
-            item = {"locality": item}
-        if not isinstance(item, dict):
-            raise _invalid(f"{slug!r} takes a location object.")
-        keys = ("line_1", "line_2", "line_3", "line_4", "locality", "region", "postcode")
-        location = {k: item.get(k) for k in keys}
-        location.update(
-            country_code=item.get("country_code"),
-            latitude=item.get("latitude"),
-            longitude=item.get("longitude"),
+    convert = CONVERTERS.get(kind)
+    if convert is None:
+        raise _invalid(f"Attribute {slug!r} cannot be written.")
+    return convert(obj, slug, kind, item, space)
+
+
+def _scalar(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    if isinstance(item, dict):
+        item = item.get("value")
+    if not isinstance(item, str | int | float) or isinstance(item, bool):
+        raise _invalid(f"Attribute {slug!r} takes a {kind}.")
+    return {"value": item}
+
+
+def _personal_name(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    if isinstance(item, str):
+        first, _, last = item.partition(" ")
+        item = {"first_name": first, "last_name": last, "full_name": item}
+    if not isinstance(item, dict):
+        raise _invalid("`name` takes a string or {first_name, last_name, full_name}.")
+    first, last = item.get("first_name") or "", item.get("last_name") or ""
+    return {
+        "first_name": first,
+        "last_name": last,
+        "full_name": item.get("full_name") or " ".join(p for p in (first, last) if p),
+    }
+
+
+def _email(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    address = item.get("email_address") if isinstance(item, dict) else item
+    if not isinstance(address, str) or "@" not in address:
+        raise _invalid(f"{address!r} is not a valid email address for {slug!r}.")
+    local, _, host = address.partition("@")
+    return {
+        "original_email_address": address,
+        "email_address": address.lower(),
+        "email_domain": host.lower(),
+        "email_root_domain": ".".join(host.lower().split(".")[-2:]),
+        "email_local_specifier": local,
+    }
+
+
+def _phone(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    number = item.get("original_phone_number") if isinstance(item, dict) else item
+    if not isinstance(number, str):
+        raise _invalid(f"{slug!r} takes phone numbers as strings.")
+    return {"original_phone_number": number, "country_code": "US", "phone_number": number}
+
+
+def _domain(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    domain = item.get("domain") if isinstance(item, dict) else item
+    if not isinstance(domain, str) or "." not in domain:
+        raise _invalid(f"{domain!r} is not a domain.")
+    return {"domain": domain.lower(), "root_domain": ".".join(domain.lower().split(".")[-2:])}
+
+
+def _location(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    if isinstance(item, str):
+        item = {"locality": item}
+    if not isinstance(item, dict):
+        raise _invalid(f"{slug!r} takes a location object.")
+    keys = ("line_1", "line_2", "line_3", "line_4", "locality", "region", "postcode")
+    location = {k: item.get(k) for k in keys}
+    location.update(
+        country_code=item.get("country_code"),
+        latitude=item.get("latitude"),
+        longitude=item.get("longitude"),
+    )
+    return location
+
+
+def _reference(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    target = REFERENCE_TARGETS[slug]
+    record_id = item.get("target_record_id") if isinstance(item, dict) else item
+    if record_id is None and isinstance(item, dict):  # a reference matched by unique attribute
+        unique = UNIQUE.get(target)
+        wanted = item.get(unique or "")
+        if unique and isinstance(wanted, list) and wanted:
+            needle = str(wanted[0].get("domain") or wanted[0].get("email_address") or "").lower()
+            record_id = space.find_unique(target, unique, needle)
+    if not isinstance(record_id, str) or record_id not in space.records[target]:
+        raise ApiError(
+            404, "invalid_request_error", f"value_not_found: no {target} record {record_id!r}."
         )
-        return location
-    if kind == "record-reference":
-        target = REFERENCE_TARGETS[slug]
-        record_id = item.get("target_record_id") if isinstance(item, dict) else item
-        if record_id is None and isinstance(item, dict):  # a reference matched by unique attribute
-            unique = UNIQUE.get(target)
-            wanted = item.get(unique or "")
-            if unique and isinstance(wanted, list) and wanted:
-                needle = str(
-                    wanted[0].get("domain") or wanted[0].get("email_address") or ""
-                ).lower()
-                record_id = space.find_unique(target, unique, needle)
-        if not isinstance(record_id, str) or record_id not in space.records[target]:
-            raise ApiError(
-                404, "invalid_request_error", f"value_not_found: no {target} record {record_id!r}."
-            )
-        return {"target_object": target, "target_record_id": record_id}
-    if kind == "select":
-        title = item.get("option") if isinstance(item, dict) else item
-        if isinstance(title, dict):
-            title = title.get("title")
-        if not isinstance(title, str):
-            raise _invalid(f"{slug!r} takes option titles.")
-        return {"option": space.option(obj, slug, title)}
-    if kind == "status":
-        title = item.get("status") if isinstance(item, dict) else item
-        if isinstance(title, dict):
-            title = title.get("title")
-        if title not in STAGES:
-            raise _invalid(f"{title!r} is not a stage; stages: {', '.join(STAGES)}.")
-        return {"status": space.status(obj, slug, str(title))}
-    if kind == "actor-reference":
-        return {"referenced_actor_type": "workspace-member", "referenced_actor_id": OWNER_ID}
-    if kind == "currency":
-        amount = item.get("currency_value") if isinstance(item, dict) else item
-        if isinstance(amount, bool) or not isinstance(amount, int | float):
-            raise _invalid(f"{slug!r} takes a number.")
-        code = item.get("currency_code", "USD") if isinstance(item, dict) else "USD"
-        return {"currency_value": amount, "currency_code": code}
-    raise _invalid(f"Attribute {slug!r} cannot be written.")
+    return {"target_object": target, "target_record_id": record_id}
+
+
+def _title(item: Any, key: str) -> Any:
+    """The title in `"title"`, `{key: "title"}` or `{key: {"title": ...}}`."""
+    title = item.get(key) if isinstance(item, dict) else item
+    return title.get("title") if isinstance(title, dict) else title
+
+
+def _select(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    title = _title(item, "option")
+    if not isinstance(title, str):
+        raise _invalid(f"{slug!r} takes option titles.")
+    return {"option": space.option(obj, slug, title)}
+
+
+def _status(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    title = _title(item, "status")
+    if title not in STAGES:
+        raise _invalid(f"{title!r} is not a stage; stages: {', '.join(STAGES)}.")
+    return {"status": space.status(obj, slug, str(title))}
+
+
+def _actor(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    return {"referenced_actor_type": "workspace-member", "referenced_actor_id": OWNER_ID}
+
+
+def _currency(obj: str, slug: str, kind: str, item: Any, space: Workspace) -> Row:
+    amount = item.get("currency_value") if isinstance(item, dict) else item
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        raise _invalid(f"{slug!r} takes a number.")
+    code = item.get("currency_code", "USD") if isinstance(item, dict) else "USD"
+    return {"currency_value": amount, "currency_code": code}
+
+
+Converter = Callable[[str, str, str, Any, "Workspace"], Row]
+# Attribute type -> the value object a write's input becomes (short or object form).
+CONVERTERS: dict[str, Converter] = {
+    "text": _scalar,
+    "number": _scalar,
+    "personal-name": _personal_name,
+    "email-address": _email,
+    "phone-number": _phone,
+    "domain": _domain,
+    "location": _location,
+    "record-reference": _reference,
+    "select": _select,
+    "status": _status,
+    "actor-reference": _actor,
+    "currency": _currency,
+}
 
 
 def _plain(value: Row, sub: str | None = None) -> Any:
@@ -392,160 +434,9 @@ def _deliver(url: str, secret: str, body: bytes) -> None:
 def _workspace(world: SeedWorld, key: str) -> Workspace:
     space = Workspace(id=str(uuid.uuid5(NAMESPACE, f"workspace:{key}")))
     space.records = {obj: {} for obj in OBJECTS}
-    companies, people, deals = [], [], []
-    for c in world.companies:
-        stamp = _iso(c.created_at)
-        record = space.new_record("companies", f"seed:{c.index}", stamp)
-        space.set("companies", record, "name", [{"value": c.name}], stamp)
-        space.set(
-            "companies",
-            record,
-            "domains",
-            [_one("companies", "domains", "domain", c.domain, space)],
-            stamp,
-        )
-        space.set("companies", record, "description", [{"value": c.description}], stamp)
-        space.set(
-            "companies",
-            record,
-            "categories",
-            [{"option": space.option("companies", "categories", c.industry)}],
-            stamp,
-        )
-        location = _one(
-            "companies",
-            "primary_location",
-            "location",
-            {
-                "line_1": c.street,
-                "locality": c.city,
-                "region": c.region,
-                "postcode": c.postal_code,
-                "country_code": c.country,
-            },
-            space,
-        )
-        space.set("companies", record, "primary_location", [location], stamp)
-        companies.append(record["id"]["record_id"])
-    for p in world.contacts:
-        stamp = _iso(p.created_at)
-        record = space.new_record("people", f"seed:{p.index}", stamp)
-        name = {
-            "first_name": p.first_name,
-            "last_name": p.last_name,
-            "full_name": f"{p.first_name} {p.last_name}",
-        }
-        space.set("people", record, "name", [name], stamp)
-        space.set(
-            "people",
-            record,
-            "email_addresses",
-            [_one("people", "email_addresses", "email-address", p.email, space)],
-            stamp,
-        )
-        if p.phone:
-            space.set(
-                "people",
-                record,
-                "phone_numbers",
-                [_one("people", "phone_numbers", "phone-number", p.phone, space)],
-                stamp,
-            )
-        space.set("people", record, "job_title", [{"value": p.title}], stamp)
-        space.set("people", record, "linkedin", [{"value": p.linkedin_url}], stamp)
-        location = _one(
-            "people",
-            "primary_location",
-            "location",
-            {
-                "line_1": p.street,
-                "locality": p.city,
-                "region": p.region,
-                "postcode": p.postal_code,
-                "country_code": p.country,
-            },
-            space,
-        )
-        space.set("people", record, "primary_location", [location], stamp)
-        if p.company is not None:
-            company_id = companies[p.company]
-            space.set(
-                "people",
-                record,
-                "company",
-                [{"target_object": "companies", "target_record_id": company_id}],
-                stamp,
-            )
-            team = space.records["companies"][company_id]["values"]["team"]
-            team.append(
-                _value(
-                    "record-reference",
-                    {"target_object": "people", "target_record_id": record["id"]["record_id"]},
-                    stamp,
-                    space.id,
-                )
-            )
-        people.append(record["id"]["record_id"])
-    for d in world.deals:
-        stamp = _iso(d.created_at)
-        record = space.new_record("deals", f"seed:{d.index}", stamp)
-        stage = {"won": "Won 🎉", "lost": "Lost"}.get(
-            d.status, "In Progress" if d.probability >= 0.5 else "Lead"
-        )
-        deal_id = record["id"]["record_id"]
-        space.set("deals", record, "name", [{"value": d.name}], stamp)
-        space.set(
-            "deals", record, "stage", [{"status": space.status("deals", "stage", stage)}], stamp
-        )
-        space.set(
-            "deals",
-            record,
-            "owner",
-            [{"referenced_actor_type": "workspace-member", "referenced_actor_id": OWNER_ID}],
-            stamp,
-        )
-        space.set(
-            "deals",
-            record,
-            "value",
-            [{"currency_value": d.amount, "currency_code": d.currency}],
-            stamp,
-        )
-        linked = [people[i] for i in d.contacts]
-        space.set(
-            "deals",
-            record,
-            "associated_people",
-            [{"target_object": "people", "target_record_id": i} for i in linked],
-            stamp,
-        )
-        for person in linked:
-            space.records["people"][person]["values"]["associated_deals"].append(
-                _value(
-                    "record-reference",
-                    {"target_object": "deals", "target_record_id": deal_id},
-                    stamp,
-                    space.id,
-                )
-            )
-        if d.company is not None:
-            company_id = companies[d.company]
-            space.set(
-                "deals",
-                record,
-                "associated_company",
-                [{"target_object": "companies", "target_record_id": company_id}],
-                stamp,
-            )
-            space.records["companies"][company_id]["values"]["associated_deals"].append(
-                _value(
-                    "record-reference",
-                    {"target_object": "deals", "target_record_id": deal_id},
-                    stamp,
-                    space.id,
-                )
-            )
-        deals.append(deal_id)
+    companies = [_seed_company(space, c) for c in world.companies]
+    people = [_seed_person(space, p, companies) for p in world.contacts]
+    deals = [_seed_deal(space, d, people, companies) for d in world.deals]
     parents = {
         "contact": ("people", people),
         "company": ("companies", companies),
@@ -567,6 +458,93 @@ def _workspace(world: SeedWorld, key: str) -> Workspace:
             "meeting_id": None,
         }
     return space
+
+
+def _seed_location(space: Workspace, obj: str, place: SeedCompany | SeedContact) -> Row:
+    address = {
+        "line_1": place.street,
+        "locality": place.city,
+        "region": place.region,
+        "postcode": place.postal_code,
+        "country_code": place.country,
+    }
+    return _location(obj, "primary_location", "location", address, space)
+
+
+def _link(space: Workspace, record: Row, slug: str, target: Row, stamp: str) -> None:
+    """Append a reference to `target` to `record`'s `slug`: the back link of a seeded one."""
+    record["values"][slug].append(_value("record-reference", target, stamp, space.id))
+
+
+def _seed_company(space: Workspace, c: SeedCompany) -> str:
+    stamp = _iso(c.created_at)
+    record = space.new_record("companies", f"seed:{c.index}", stamp)
+    fill: dict[str, list[Row]] = {
+        "name": [{"value": c.name}],
+        "domains": [_domain("companies", "domains", "domain", c.domain, space)],
+        "description": [{"value": c.description}],
+        "categories": [{"option": space.option("companies", "categories", c.industry)}],
+        "primary_location": [_seed_location(space, "companies", c)],
+    }
+    for slug, values in fill.items():
+        space.set("companies", record, slug, values, stamp)
+    record_id: str = record["id"]["record_id"]
+    return record_id
+
+
+def _seed_person(space: Workspace, p: SeedContact, companies: list[str]) -> str:
+    stamp = _iso(p.created_at)
+    record = space.new_record("people", f"seed:{p.index}", stamp)
+    record_id: str = record["id"]["record_id"]
+    name = {"first_name": p.first_name, "last_name": p.last_name}
+    fill: dict[str, list[Row]] = {
+        "name": [{**name, "full_name": f"{p.first_name} {p.last_name}"}],
+        "email_addresses": [_email("people", "email_addresses", "email-address", p.email, space)],
+        "phone_numbers": (
+            [_phone("people", "phone_numbers", "phone-number", p.phone, space)] if p.phone else []
+        ),
+        "job_title": [{"value": p.title}],
+        "linkedin": [{"value": p.linkedin_url}],
+        "primary_location": [_seed_location(space, "people", p)],
+    }
+    if p.company is not None:
+        company_id = companies[p.company]
+        fill["company"] = [{"target_object": "companies", "target_record_id": company_id}]
+        member = {"target_object": "people", "target_record_id": record_id}
+        _link(space, space.records["companies"][company_id], "team", member, stamp)
+    for slug, values in fill.items():
+        space.set("people", record, slug, values, stamp)
+    return record_id
+
+
+def _seed_deal(space: Workspace, d: SeedDeal, people: list[str], companies: list[str]) -> str:
+    stamp = _iso(d.created_at)
+    record = space.new_record("deals", f"seed:{d.index}", stamp)
+    deal_id: str = record["id"]["record_id"]
+    stage = {"won": "Won 🎉", "lost": "Lost"}.get(
+        d.status, "In Progress" if d.probability >= 0.5 else "Lead"
+    )
+    linked = [people[i] for i in d.contacts]
+    back = {"target_object": "deals", "target_record_id": deal_id}
+    owner = {"referenced_actor_type": "workspace-member", "referenced_actor_id": OWNER_ID}
+    fill: dict[str, list[Row]] = {
+        "name": [{"value": d.name}],
+        "stage": [{"status": space.status("deals", "stage", stage)}],
+        "owner": [owner],
+        "value": [{"currency_value": d.amount, "currency_code": d.currency}],
+        "associated_people": [{"target_object": "people", "target_record_id": i} for i in linked],
+    }
+    for person in linked:
+        _link(space, space.records["people"][person], "associated_deals", back, stamp)
+    if d.company is not None:
+        company_id = companies[d.company]
+        fill["associated_company"] = [
+            {"target_object": "companies", "target_record_id": company_id}
+        ]
+        _link(space, space.records["companies"][company_id], "associated_deals", back, stamp)
+    for slug, values in fill.items():
+        space.set("deals", record, slug, values, stamp)
+    return deal_id
 
 
 # --- listing, filtering, sorting -------------------------------------------------------
@@ -722,37 +700,24 @@ class Attio:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
         self.spaces: dict[str, Workspace] = {}
-        self.hits: dict[str, deque[float]] = {}
+        self.log = SlidingLog(RATE_LIMITS)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
+        demo, other = tenant_worlds(self.options)
         self.spaces = {
-            DEMO_API_KEY: _workspace(build_world(o.seed, **sizes), "demo"),
-            TENANT2_API_KEY: _workspace(build_world(o.seed + 1, **sizes), "tenant-2"),
+            DEMO_API_KEY: _workspace(demo, "demo"),
+            TENANT2_API_KEY: _workspace(other, "tenant-2"),
         }
-        self.hits = {}
+        self.log.clear()
 
     def throttle(self, key: str) -> JSONResponse | None:
         if not self.options.rate_limits:
             return None
-        now = time.time()
-        hits = self.hits.setdefault(key, deque())
-        while hits and now - hits[0] >= max(s for _, s in RATE_LIMITS):
-            hits.popleft()
-        for limit, seconds in RATE_LIMITS:
-            recent = [t for t in hits if now - t < seconds]
-            if len(recent) >= limit:
-                retry = datetime.fromtimestamp(recent[-limit] + seconds + 1, UTC)
-                return throttled(retry)
-        hits.append(now)
-        return None
+        full = self.log.admit(key)
+        if full is None:
+            return None
+        return throttled(datetime.fromtimestamp(full.hits[-full.limit] + full.seconds + 1, UTC))
 
 
 def throttled(when: datetime) -> JSONResponse:
@@ -764,433 +729,476 @@ def throttled(when: datetime) -> JSONResponse:
     )
 
 
-def create_app(options: EmulatorOptions) -> FastAPI:
-    api = Attio(options)
-    app = FastAPI(title="Attio API emulator", docs_url=None, redoc_url=None)
+# --- requests --------------------------------------------------------------------------
 
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return _error(error.status, error.kind, error.message)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _error(error.status_code, "invalid_request_error", str(error.detail))
+async def _gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    """Bearer key to workspace, then the key's rate limits."""
+    if not request.url.path.startswith("/v2/"):
+        response: Response = await call_next(request)
+        return response
+    api: Attio = emulator_state(request)
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or key not in api.spaces:
+        return _error(401, "auth_error", "Missing or invalid API key.")
+    refused = api.throttle(key)
+    if refused is not None:
+        return refused
+    request.state.space = api.spaces[key]
+    answer: Response = await call_next(request)
+    return answer
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        # No route declares typed parameters, but FastAPI's 422 must never leak.
-        return _error(400, "invalid_request_error", "The request is malformed.")
 
-    # Added before install_control, so the control middleware wraps this one: 401s
-    # and 429s are counted in /_emulator/stats like every other answer.
-    @app.middleware("http")
-    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        if not request.url.path.startswith("/v2/"):
-            response: Response = await call_next(request)
-            return response
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or key not in api.spaces:
-            return _error(401, "auth_error", "Missing or invalid API key.")
-        refused = api.throttle(key)
-        if refused is not None:
-            return refused
-        request.state.space = api.spaces[key]
-        answer: Response = await call_next(request)
-        return answer
+async def _space(request: Request) -> Workspace:
+    """The workspace of the caller's key (set by the gate)."""
+    space: Workspace = request.state.space
+    return space
 
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=lambda status, message: _error(
-                status, "api_error" if status >= 500 else "invalid_request_error", message
-            ),
-            throttle_response=lambda: throttled(datetime.now(UTC) + timedelta(seconds=1)),
-            options=options,
-        ),
+
+Space = Annotated[Workspace, Depends(_space)]
+
+
+def object_of(space: Workspace, name: str) -> str:
+    """An object from its slug, the `opportunities` alias or its object UUID."""
+    obj = ALIASES.get(name, name)
+    by_id = {space.object_id(o): o for o in OBJECTS}
+    obj = by_id.get(obj, obj)
+    if obj not in OBJECTS:
+        raise ApiError(404, "invalid_request_error", f"Object {name!r} not found.")
+    return obj
+
+
+async def body_of(request: Request) -> Row:
+    return await json_object(request, _invalid)
+
+
+async def values_of(request: Request) -> Any:
+    data = (await body_of(request)).get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+        raise _invalid('The body must be {"data": {"values": {...}}}.')
+    return data["values"]
+
+
+def _found(items: dict[str, Row], item_id: str, noun: str) -> Row:
+    item = items.get(item_id)
+    if item is None:
+        raise ApiError(404, "invalid_request_error", f"{noun} {item_id!r} not found.")
+    return item
+
+
+def record_of(space: Workspace, obj: str, record_id: str) -> Row:
+    return _found(space.records[obj], record_id, "Record")
+
+
+def _parse_values(space: Workspace, obj: str, record: Row, values: Any) -> dict[str, list[Row]]:
+    """A write's values by slug, refused if a unique one belongs to another record."""
+    if not isinstance(values, dict):
+        raise _invalid("`data.values` must be an object.")
+    parsed = {}
+    for slug, raw in values.items():
+        if slug not in ATTRIBUTES[obj]:
+            raise _invalid(f"{obj} has no attribute {slug!r}.")
+        parsed[slug] = _input(obj, slug, raw, space)
+    unique = UNIQUE.get(obj)
+    if unique is None:
+        return parsed
+    for value in parsed.get(unique, []):
+        needle = str(_plain({"attribute_type": ATTRIBUTES[obj][unique][0], **value})).lower()
+        owner = space.find_unique(obj, unique, needle)
+        if owner is not None and owner != record["id"]["record_id"]:
+            raise _invalid(f"uniqueness_conflict: {unique} {needle!r} is taken by another record.")
+    return parsed
+
+
+def write_values(space: Workspace, obj: str, record: Row, values: Any, *, append: bool) -> None:
+    stamp = _now()
+    parsed = _parse_values(space, obj, record, values)
+    for slug, new in parsed.items():
+        kind, multi = ATTRIBUTES[obj][slug]
+        if append and multi and new:
+            record["values"][slug] = record["values"][slug] + [
+                _value(kind, v, stamp, space.id) for v in new
+            ]
+        else:
+            space.set(obj, record, slug, new, stamp)
+
+
+def _create_record(space: Workspace, obj: str, values: Any) -> JSONResponse:
+    """A new record from `values`, or none at all when they are refused."""
+    record = space.new_record(obj, space.next_key(), _now())
+    try:
+        write_values(space, obj, record, values, append=False)
+    except ApiError:
+        del space.records[obj][record["id"]["record_id"]]
+        raise
+    space.emit("record.created", obj, record["id"]["record_id"])
+    return JSONResponse({"data": record})
+
+
+def _query_window(body: Row) -> tuple[int, int]:
+    """(limit, offset) from `limit`/`offset` or from `page`/`pageSize`."""
+    if ({"limit", "offset"} & set(body)) and ({"page", "pageSize"} & set(body)):
+        raise _invalid("Page with `limit`/`offset` or with `page`/`pageSize`, not both.")
+    if "limit" not in body and "offset" not in body:
+        page, size = _page_params(body.get("page"), body.get("pageSize"))
+        return size, (page - 1) * size
+    limit, offset = body.get("limit", MAX_PAGE_SIZE), body.get("offset", 0)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise _invalid(f"`limit` must be between 1 and {MAX_PAGE_SIZE}.")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise _invalid("`offset` must be 0 or more.")
+    return limit, offset
+
+
+def _query_sorts(raw_sorts: Any) -> list[tuple[str, str | None, bool]]:
+    if not isinstance(raw_sorts, list):
+        raise _invalid("`sorts` must be a list.")
+    sorts = []
+    for item in raw_sorts:
+        if not isinstance(item, dict) or not isinstance(item.get("attribute"), str):
+            raise _invalid("Each sort needs an `attribute`.")
+        if set(item) - {"attribute", "field", "direction"}:
+            raise _invalid("A sort has only `attribute`, `field` and `direction`.")
+        direction, sub = item.get("direction", "asc"), item.get("field")
+        if direction not in ("asc", "desc") or not (sub is None or isinstance(sub, str)):
+            raise _invalid("A sort's `direction` is asc or desc, its `field` a string.")
+        sorts.append((item["attribute"], sub, direction == "desc"))
+    return sorts
+
+
+# --- records ---------------------------------------------------------------------------
+
+records = APIRouter()
+
+
+@records.get("/v2/objects/{object_name}/records")
+async def list_records(object_name: str, request: Request, space: Space) -> Response:
+    obj = object_of(space, object_name)
+    _allow(request, {"page", "pageSize", "query", "sort", "direction"})
+    params = request.query_params
+    page, size = _page_params(params.get("page"), params.get("pageSize"))
+    found = list(space.records[obj].values())
+    if params.get("query"):
+        found = [r for r in found if _search(r, params["query"])]
+    sorts: list[tuple[str, str | None, bool]] = []
+    if params.get("sort"):
+        direction = params.get("direction", "asc")
+        if direction not in ("asc", "desc"):
+            raise _invalid("`direction` must be asc or desc.")
+        sorts.append((params["sort"], None, direction == "desc"))
+    return JSONResponse(_envelope(_sorted(obj, found, sorts), page, size))
+
+
+@records.post("/v2/objects/{object_name}/records/query")
+async def query_records(object_name: str, request: Request, space: Space) -> Response:
+    obj = object_of(space, object_name)
+    _allow(request, set())
+    body = await body_of(request)
+    unknown = set(body) - {"filter", "sorts", "limit", "offset", "page", "pageSize"}
+    if unknown:
+        raise _invalid(f"Unknown body keys: {', '.join(sorted(unknown))}.")
+    limit, offset = _query_window(body)
+    found = list(space.records[obj].values())
+    if body.get("filter"):
+        test = _predicate(obj, body["filter"])
+        found = [r for r in found if test(r)]
+    rows = _sorted(obj, found, _query_sorts(body.get("sorts") or []))
+    return JSONResponse(
+        {
+            "data": rows[offset : offset + limit],
+            "meta": {"page": offset // limit + 1, "pageSize": limit, "total": len(rows)},
+        }
     )
 
-    def space_of(request: Request) -> Workspace:
-        space: Workspace = request.state.space
-        return space
 
-    def object_of(space: Workspace, name: str) -> str:
-        """An object from its slug, the `opportunities` alias or its object UUID."""
-        obj = ALIASES.get(name, name)
-        by_id = {space.object_id(o): o for o in OBJECTS}
-        obj = by_id.get(obj, obj)
-        if obj not in OBJECTS:
-            raise ApiError(404, "invalid_request_error", f"Object {name!r} not found.")
-        return obj
+@records.post("/v2/objects/{object_name}/records")
+async def create_record(object_name: str, request: Request, space: Space) -> Response:
+    obj = object_of(space, object_name)
+    _allow(request, set())
+    body = await body_of(request)
+    data = body.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("values", {}), dict):
+        raise _invalid('The body must be {"data": {"values": {...}}}.')
+    values = dict(data.get("values") or {})
+    if obj == "deals":
+        if not values.get("name"):
+            raise _invalid("Deals need a `name`.")
+        # `owner` is required in Attio; a missing one becomes the token's workspace member.
+        values.setdefault("owner", OWNER_ID)
+    return _create_record(space, obj, values)
 
-    async def body_of(request: Request) -> Row:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise _invalid("The body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise _invalid("The body must be a JSON object.")
-        return body
 
-    async def values_of(request: Request) -> Any:
-        data = (await body_of(request)).get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
-            raise _invalid('The body must be {"data": {"values": {...}}}.')
-        return data["values"]
+@records.put("/v2/objects/{object_name}/records")
+async def assert_record(object_name: str, request: Request, space: Space) -> Response:
+    obj = object_of(space, object_name)
+    _allow(request, {"matching_attribute"})
+    matching = request.query_params.get("matching_attribute")
+    if matching is None or matching != UNIQUE.get(obj):
+        raise _invalid(f"`matching_attribute` must be a unique attribute of {obj}.")
+    values = await values_of(request)
+    wanted = _input(obj, matching, values.get(matching), space)
+    if not wanted:
+        raise _invalid(f"`{matching}` is required to assert a record.")
+    needle = str(_plain({"attribute_type": ATTRIBUTES[obj][matching][0], **wanted[0]})).lower()
+    existing = space.find_unique(obj, matching, needle)
+    if existing is None:
+        return _create_record(space, obj, values)
+    write_values(space, obj, space.records[obj][existing], values, append=False)
+    space.emit("record.updated", obj, existing)
+    return JSONResponse({"data": space.records[obj][existing]})
 
-    def record_of(space: Workspace, obj: str, record_id: str) -> Row:
-        record = space.records[obj].get(record_id)
-        if record is None:
-            raise ApiError(404, "invalid_request_error", f"Record {record_id!r} not found.")
-        return record
 
-    def write_values(space: Workspace, obj: str, record: Row, values: Any, *, append: bool) -> None:
-        if not isinstance(values, dict):
-            raise _invalid("`data.values` must be an object.")
-        stamp = _now()
-        parsed = {}
-        for slug, raw in values.items():
-            if slug not in ATTRIBUTES[obj]:
-                raise _invalid(f"{obj} has no attribute {slug!r}.")
-            parsed[slug] = _input(obj, slug, raw, space)
-        unique = UNIQUE.get(obj)
-        if unique is not None and unique in parsed:
-            for value in parsed[unique]:
-                needle = str(
-                    _plain({"attribute_type": ATTRIBUTES[obj][unique][0], **value})
-                ).lower()
-                owner = space.find_unique(obj, unique, needle)
-                if owner is not None and owner != record["id"]["record_id"]:
-                    raise _invalid(
-                        f"uniqueness_conflict: {unique} {needle!r} is taken by another record."
-                    )
-        for slug, new in parsed.items():
-            multi = ATTRIBUTES[obj][slug][1]
-            kind = ATTRIBUTES[obj][slug][0]
-            if append and multi and new:
-                record["values"][slug] = record["values"][slug] + [
-                    _value(kind, v, stamp, space.id) for v in new
+@records.get("/v2/objects/{object_name}/records/{record_id}")
+async def get_record(object_name: str, record_id: str, request: Request, space: Space) -> Response:
+    _allow(request, set())
+    return JSONResponse({"data": record_of(space, object_of(space, object_name), record_id)})
+
+
+async def _rewrite(
+    object_name: str, record_id: str, request: Request, space: Workspace, *, append: bool
+) -> Response:
+    obj = object_of(space, object_name)
+    _allow(request, set())
+    record = record_of(space, obj, record_id)
+    write_values(space, obj, record, await values_of(request), append=append)
+    space.emit("record.updated", obj, record_id)
+    return JSONResponse({"data": record})
+
+
+@records.patch("/v2/objects/{object_name}/records/{record_id}")
+async def patch_record(
+    object_name: str, record_id: str, request: Request, space: Space
+) -> Response:
+    return await _rewrite(object_name, record_id, request, space, append=True)
+
+
+@records.put("/v2/objects/{object_name}/records/{record_id}")
+async def put_record(object_name: str, record_id: str, request: Request, space: Space) -> Response:
+    return await _rewrite(object_name, record_id, request, space, append=False)
+
+
+@records.delete("/v2/objects/{object_name}/records/{record_id}")
+async def delete_record(
+    object_name: str, record_id: str, request: Request, space: Space
+) -> Response:
+    obj = object_of(space, object_name)
+    _allow(request, set())
+    record_of(space, obj, record_id)
+    del space.records[obj][record_id]
+    for other in space.records.values():
+        for record in other.values():
+            for slug, values in record["values"].items():
+                record["values"][slug] = [
+                    v for v in values if v.get("target_record_id") != record_id
                 ]
-            else:
-                space.set(obj, record, slug, new, stamp)
+    space.notes = {k: n for k, n in space.notes.items() if n["parent_record_id"] != record_id}
+    space.emit("record.deleted", obj, record_id)
+    return JSONResponse({})
 
-    @app.get("/v2/objects/{object_name}/records")
-    async def list_records(object_name: str, request: Request) -> Response:
-        space = space_of(request)
-        obj = object_of(space, object_name)
-        _allow(request, {"page", "pageSize", "query", "sort", "direction"})
-        params = request.query_params
-        page, size = _page_params(params.get("page"), params.get("pageSize"))
-        records = list(space.records[obj].values())
-        if params.get("query"):
-            records = [r for r in records if _search(r, params["query"])]
-        sorts: list[tuple[str, str | None, bool]] = []
-        if params.get("sort"):
-            direction = params.get("direction", "asc")
-            if direction not in ("asc", "desc"):
-                raise _invalid("`direction` must be asc or desc.")
-            sorts.append((params["sort"], None, direction == "desc"))
-        return JSONResponse(_envelope(_sorted(obj, records, sorts), page, size))
 
-    @app.post("/v2/objects/{object_name}/records/query")
-    async def query_records(object_name: str, request: Request) -> Response:
-        space = space_of(request)
-        obj = object_of(space, object_name)
-        _allow(request, set())
-        body = await body_of(request)
-        unknown = set(body) - {"filter", "sorts", "limit", "offset", "page", "pageSize"}
-        if unknown:
-            raise _invalid(f"Unknown body keys: {', '.join(sorted(unknown))}.")
-        if ({"limit", "offset"} & set(body)) and ({"page", "pageSize"} & set(body)):
-            raise _invalid("Page with `limit`/`offset` or with `page`/`pageSize`, not both.")
-        if "limit" in body or "offset" in body:
-            limit, offset = body.get("limit", MAX_PAGE_SIZE), body.get("offset", 0)
-            if (
-                isinstance(limit, bool)
-                or not isinstance(limit, int)
-                or not 1 <= limit <= MAX_PAGE_SIZE
-            ):
-                raise _invalid(f"`limit` must be between 1 and {MAX_PAGE_SIZE}.")
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                raise _invalid("`offset` must be 0 or more.")
-        else:
-            page, size = _page_params(body.get("page"), body.get("pageSize"))
-            limit, offset = size, (page - 1) * size
-        records = list(space.records[obj].values())
-        if body.get("filter"):
-            test = _predicate(obj, body["filter"])
-            records = [r for r in records if test(r)]
-        raw_sorts = body.get("sorts") or []
-        if not isinstance(raw_sorts, list):
-            raise _invalid("`sorts` must be a list.")
-        sorts = []
-        for item in raw_sorts:
-            if not isinstance(item, dict) or not isinstance(item.get("attribute"), str):
-                raise _invalid("Each sort needs an `attribute`.")
-            if set(item) - {"attribute", "field", "direction"}:
-                raise _invalid("A sort has only `attribute`, `field` and `direction`.")
-            direction, sub = item.get("direction", "asc"), item.get("field")
-            if direction not in ("asc", "desc") or not (sub is None or isinstance(sub, str)):
-                raise _invalid("A sort's `direction` is asc or desc, its `field` a string.")
-            sorts.append((item["attribute"], sub, direction == "desc"))
-        rows = _sorted(obj, records, sorts)
-        return JSONResponse(
-            {
-                "data": rows[offset : offset + limit],
-                "meta": {"page": offset // limit + 1, "pageSize": limit, "total": len(rows)},
-            }
-        )
+# --- notes -----------------------------------------------------------------------------
 
-    @app.post("/v2/objects/{object_name}/records")
-    async def create_record(object_name: str, request: Request) -> Response:
-        space = space_of(request)
-        obj = object_of(space, object_name)
-        _allow(request, set())
-        body = await body_of(request)
-        data = body.get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("values", {}), dict):
-            raise _invalid('The body must be {"data": {"values": {...}}}.')
-        values = dict(data.get("values") or {})
-        if obj == "deals":
-            if not values.get("name"):
-                raise _invalid("Deals need a `name`.")
-            # `owner` is required in Attio; a missing one becomes the token's workspace member.
-            values.setdefault("owner", OWNER_ID)
-        record = space.new_record(obj, space.next_key(), _now())
-        try:
-            write_values(space, obj, record, values, append=False)
-        except ApiError:
-            del space.records[obj][record["id"]["record_id"]]
-            raise
-        space.emit("record.created", obj, record["id"]["record_id"])
-        return JSONResponse({"data": record})
+notes = APIRouter()
 
-    @app.put("/v2/objects/{object_name}/records")
-    async def assert_record(object_name: str, request: Request) -> Response:
-        space = space_of(request)
-        obj = object_of(space, object_name)
-        _allow(request, {"matching_attribute"})
-        matching = request.query_params.get("matching_attribute")
-        if matching is None or matching != UNIQUE.get(obj):
-            raise _invalid(f"`matching_attribute` must be a unique attribute of {obj}.")
-        values = await values_of(request)
-        wanted = _input(obj, matching, values.get(matching), space)
-        if not wanted:
-            raise _invalid(f"`{matching}` is required to assert a record.")
-        needle = str(_plain({"attribute_type": ATTRIBUTES[obj][matching][0], **wanted[0]})).lower()
-        existing = space.find_unique(obj, matching, needle)
-        if existing is not None:
-            write_values(space, obj, space.records[obj][existing], values, append=False)
-            space.emit("record.updated", obj, existing)
-            return JSONResponse({"data": space.records[obj][existing]})
-        record = space.new_record(obj, space.next_key(), _now())
-        try:
-            write_values(space, obj, record, values, append=False)
-        except ApiError:
-            del space.records[obj][record["id"]["record_id"]]
-            raise
-        space.emit("record.created", obj, record["id"]["record_id"])
-        return JSONResponse({"data": record})
 
-    @app.get("/v2/objects/{object_name}/records/{record_id}")
-    async def get_record(object_name: str, record_id: str, request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, set())
-        return JSONResponse({"data": record_of(space, object_of(space, object_name), record_id)})
+@notes.get("/v2/notes")
+async def list_notes(request: Request, space: Space) -> Response:
+    _allow(request, {"parent_object", "parent_record_id", "page", "pageSize"})
+    params = request.query_params
+    page, size = _page_params(params.get("page"), params.get("pageSize"))
+    found = list(space.notes.values())
+    if params.get("parent_object"):
+        parent = object_of(space, params["parent_object"])
+        found = [n for n in found if n["parent_object"] == parent]
+    if params.get("parent_record_id"):
+        found = [n for n in found if n["parent_record_id"] == params["parent_record_id"]]
+    found.sort(key=lambda n: (n["created_at"], n["id"]["note_id"]), reverse=True)
+    return JSONResponse(_envelope(found, page, size))
 
-    @app.patch("/v2/objects/{object_name}/records/{record_id}")
-    async def patch_record(object_name: str, record_id: str, request: Request) -> Response:
-        space = space_of(request)
-        obj = object_of(space, object_name)
-        _allow(request, set())
-        record = record_of(space, obj, record_id)
-        write_values(space, obj, record, await values_of(request), append=True)
-        space.emit("record.updated", obj, record_id)
-        return JSONResponse({"data": record})
 
-    @app.put("/v2/objects/{object_name}/records/{record_id}")
-    async def put_record(object_name: str, record_id: str, request: Request) -> Response:
-        space = space_of(request)
-        obj = object_of(space, object_name)
-        _allow(request, set())
-        record = record_of(space, obj, record_id)
-        write_values(space, obj, record, await values_of(request), append=False)
-        space.emit("record.updated", obj, record_id)
-        return JSONResponse({"data": record})
+def _new_note(space: Workspace, data: Any) -> Row:
+    """A note from a create's `data`, checked, not yet stored."""
+    if not isinstance(data, dict):
+        raise _invalid('The body must be {"data": {...}}.')
+    parent = object_of(space, str(data.get("parent_object")))
+    parent_id = data.get("parent_record_id")
+    if not isinstance(parent_id, str) or parent_id not in space.records[parent]:
+        raise ApiError(404, "invalid_request_error", f"Parent record {parent_id!r} not found.")
+    if data.get("format", "plaintext") not in ("plaintext", "markdown"):
+        raise _invalid("`format` must be plaintext or markdown.")
+    if not isinstance(data.get("title"), str) or not isinstance(data.get("content"), str):
+        raise _invalid("A note needs a `title` and `content` (strings).")
+    note_id = str(uuid.uuid5(NAMESPACE, f"{space.id}:note:{space.next_key()}"))
+    return {
+        "id": {"workspace_id": space.id, "note_id": note_id},
+        "parent_object": parent,
+        "parent_record_id": parent_id,
+        "title": data["title"],
+        "content_plaintext": data["content"],
+        "content_markdown": data["content"],
+        "tags": [],
+        "created_by_actor": {"type": "api-token", "id": None},
+        "created_at": data.get("created_at") or _now(),
+        "meeting_id": None,
+    }
 
-    @app.delete("/v2/objects/{object_name}/records/{record_id}")
-    async def delete_record(object_name: str, record_id: str, request: Request) -> Response:
-        space = space_of(request)
-        obj = object_of(space, object_name)
-        _allow(request, set())
-        record_of(space, obj, record_id)
-        del space.records[obj][record_id]
-        for other in space.records.values():
-            for record in other.values():
-                for slug, values in record["values"].items():
-                    record["values"][slug] = [
-                        v for v in values if v.get("target_record_id") != record_id
-                    ]
-        space.notes = {k: n for k, n in space.notes.items() if n["parent_record_id"] != record_id}
-        space.emit("record.deleted", obj, record_id)
-        return JSONResponse({})
 
-    @app.get("/v2/notes")
-    async def list_notes(request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, {"parent_object", "parent_record_id", "page", "pageSize"})
-        params = request.query_params
-        page, size = _page_params(params.get("page"), params.get("pageSize"))
-        notes = list(space.notes.values())
-        if params.get("parent_object"):
-            parent = object_of(space, params["parent_object"])
-            notes = [n for n in notes if n["parent_object"] == parent]
-        if params.get("parent_record_id"):
-            notes = [n for n in notes if n["parent_record_id"] == params["parent_record_id"]]
-        notes.sort(key=lambda n: (n["created_at"], n["id"]["note_id"]), reverse=True)
-        return JSONResponse(_envelope(notes, page, size))
+@notes.post("/v2/notes")
+async def create_note(request: Request, space: Space) -> Response:
+    _allow(request, set())
+    note = _new_note(space, (await body_of(request)).get("data"))
+    note_id = note["id"]["note_id"]
+    space.notes[note_id] = note
+    space.emit("note.created", None, note_id)
+    return JSONResponse({"data": space.notes[note_id]})
 
-    @app.post("/v2/notes")
-    async def create_note(request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, set())
-        body = await body_of(request)
-        data = body.get("data")
-        if not isinstance(data, dict):
-            raise _invalid('The body must be {"data": {...}}.')
-        parent = object_of(space, str(data.get("parent_object")))
-        parent_id = data.get("parent_record_id")
-        if not isinstance(parent_id, str) or parent_id not in space.records[parent]:
-            raise ApiError(404, "invalid_request_error", f"Parent record {parent_id!r} not found.")
-        if data.get("format", "plaintext") not in ("plaintext", "markdown"):
-            raise _invalid("`format` must be plaintext or markdown.")
-        if not isinstance(data.get("title"), str) or not isinstance(data.get("content"), str):
-            raise _invalid("A note needs a `title` and `content` (strings).")
-        note_id = str(uuid.uuid5(NAMESPACE, f"{space.id}:note:{space.next_key()}"))
-        created = data.get("created_at") or _now()
-        space.notes[note_id] = {
-            "id": {"workspace_id": space.id, "note_id": note_id},
-            "parent_object": parent,
-            "parent_record_id": parent_id,
-            "title": data["title"],
-            "content_plaintext": data["content"],
-            "content_markdown": data["content"],
-            "tags": [],
-            "created_by_actor": {"type": "api-token", "id": None},
-            "created_at": created,
-            "meeting_id": None,
-        }
-        space.emit("note.created", None, note_id)
-        return JSONResponse({"data": space.notes[note_id]})
 
-    def note_of(space: Workspace, note_id: str) -> Row:
-        note = space.notes.get(note_id)
-        if note is None:
-            raise ApiError(404, "invalid_request_error", f"Note {note_id!r} not found.")
-        return note
+def note_of(space: Workspace, note_id: str) -> Row:
+    return _found(space.notes, note_id, "Note")
 
-    @app.get("/v2/notes/{note_id}")
-    async def get_note(note_id: str, request: Request) -> Response:
-        _allow(request, set())
-        return JSONResponse({"data": note_of(space_of(request), note_id)})
 
-    @app.delete("/v2/notes/{note_id}")
-    async def delete_note(note_id: str, request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, set())
-        note_of(space, note_id)
-        del space.notes[note_id]
-        space.emit("note.deleted", None, note_id)
-        return JSONResponse({})
+@notes.get("/v2/notes/{note_id}")
+async def get_note(note_id: str, request: Request, space: Space) -> Response:
+    _allow(request, set())
+    return JSONResponse({"data": note_of(space, note_id)})
 
-    # --- webhooks ----------------------------------------------------------------------
 
-    def subscriptions_of(raw: Any) -> list[Row]:
-        if not isinstance(raw, list) or not raw:
-            raise _invalid("`subscriptions` must be a non-empty list.")
-        out = []
-        for item in raw:
-            if not isinstance(item, dict) or item.get("event_type") not in EVENT_TYPES:
-                raise _invalid(f"Unknown event type in {item!r}.")
-            if not (item.get("filter") is None or isinstance(item["filter"], dict)):
-                raise _invalid("A subscription's `filter` is null or an object.")
-            out.append({"event_type": item["event_type"], "filter": item.get("filter")})
-        return out
+@notes.delete("/v2/notes/{note_id}")
+async def delete_note(note_id: str, request: Request, space: Space) -> Response:
+    _allow(request, set())
+    note_of(space, note_id)
+    del space.notes[note_id]
+    space.emit("note.deleted", None, note_id)
+    return JSONResponse({})
 
-    def target_of(raw: Any) -> str:
-        # Attio wants https; plain http is allowed to loopback so tests can listen locally.
-        parts = urlsplit(raw) if isinstance(raw, str) else None
-        if parts is None or not parts.hostname or parts.scheme not in ("https", "http"):
-            raise _invalid("`target_url` must be an https URL.")
-        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-            raise _invalid("`target_url` must be an https URL.")
-        return str(raw)
 
-    def webhook_of(space: Workspace, webhook_id: str) -> Row:
-        hook = space.webhooks.get(webhook_id)
-        if hook is None:
-            raise ApiError(404, "invalid_request_error", f"Webhook {webhook_id!r} not found.")
-        return hook
+# --- webhooks --------------------------------------------------------------------------
 
-    def public(hook: Row) -> Row:
-        return {k: v for k, v in hook.items() if k != "secret"}  # the secret shows once
 
-    @app.post("/v2/webhooks")
-    async def create_webhook(request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, set())
-        data = (await body_of(request)).get("data")
-        if not isinstance(data, dict):
-            raise _invalid('The body must be {"data": {"target_url", "subscriptions"}}.')
-        key = space.next_key()
-        webhook_id = str(uuid.uuid5(NAMESPACE, f"{space.id}:webhook:{key}"))
-        space.webhooks[webhook_id] = {
-            "id": {"workspace_id": space.id, "webhook_id": webhook_id},
-            "target_url": target_of(data.get("target_url")),
-            "subscriptions": subscriptions_of(data.get("subscriptions")),
-            "status": "active",
-            "created_at": _now(),
-            "secret": hashlib.sha256(f"{webhook_id}:secret".encode()).hexdigest(),
-        }
-        return JSONResponse({"data": space.webhooks[webhook_id]})
+def subscriptions_of(raw: Any) -> list[Row]:
+    if not isinstance(raw, list) or not raw:
+        raise _invalid("`subscriptions` must be a non-empty list.")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or item.get("event_type") not in EVENT_TYPES:
+            raise _invalid(f"Unknown event type in {item!r}.")
+        if not (item.get("filter") is None or isinstance(item["filter"], dict)):
+            raise _invalid("A subscription's `filter` is null or an object.")
+        out.append({"event_type": item["event_type"], "filter": item.get("filter")})
+    return out
 
-    @app.get("/v2/webhooks")
-    async def list_webhooks(request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, {"page", "pageSize"})
-        page, size = _page_params(
-            request.query_params.get("page"), request.query_params.get("pageSize")
-        )
-        return JSONResponse(_envelope([public(h) for h in space.webhooks.values()], page, size))
 
-    @app.get("/v2/webhooks/{webhook_id}")
-    async def get_webhook(webhook_id: str, request: Request) -> Response:
-        _allow(request, set())
-        return JSONResponse({"data": public(webhook_of(space_of(request), webhook_id))})
+def target_of(raw: Any) -> str:
+    # Attio wants https; plain http is allowed to loopback so tests can listen locally.
+    parts = urlsplit(raw) if isinstance(raw, str) else None
+    if parts is None or not parts.hostname or parts.scheme not in ("https", "http"):
+        raise _invalid("`target_url` must be an https URL.")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise _invalid("`target_url` must be an https URL.")
+    return str(raw)
 
-    @app.patch("/v2/webhooks/{webhook_id}")
-    async def update_webhook(webhook_id: str, request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, set())
-        hook = webhook_of(space, webhook_id)
-        data = (await body_of(request)).get("data")
-        if not isinstance(data, dict) or set(data) - {"target_url", "subscriptions"}:
-            raise _invalid('The body must be {"data": {"target_url"?, "subscriptions"?}}.')
-        changes: Row = {}
-        if "target_url" in data:
-            changes["target_url"] = target_of(data["target_url"])
-        if "subscriptions" in data:
-            changes["subscriptions"] = subscriptions_of(data["subscriptions"])
-        hook.update(changes)
-        return JSONResponse({"data": public(hook)})
 
-    @app.delete("/v2/webhooks/{webhook_id}")
-    async def delete_webhook(webhook_id: str, request: Request) -> Response:
-        space = space_of(request)
-        _allow(request, set())
-        webhook_of(space, webhook_id)
-        del space.webhooks[webhook_id]
-        return JSONResponse({})
+def webhook_of(space: Workspace, webhook_id: str) -> Row:
+    return _found(space.webhooks, webhook_id, "Webhook")
 
-    return app
+
+def public(hook: Row) -> Row:
+    return {k: v for k, v in hook.items() if k != "secret"}  # the secret shows once
+
+
+webhooks = APIRouter()
+
+
+@webhooks.post("/v2/webhooks")
+async def create_webhook(request: Request, space: Space) -> Response:
+    _allow(request, set())
+    data = (await body_of(request)).get("data")
+    if not isinstance(data, dict):
+        raise _invalid('The body must be {"data": {"target_url", "subscriptions"}}.')
+    key = space.next_key()
+    webhook_id = str(uuid.uuid5(NAMESPACE, f"{space.id}:webhook:{key}"))
+    space.webhooks[webhook_id] = {
+        "id": {"workspace_id": space.id, "webhook_id": webhook_id},
+        "target_url": target_of(data.get("target_url")),
+        "subscriptions": subscriptions_of(data.get("subscriptions")),
+        "status": "active",
+        "created_at": _now(),
+        "secret": hashlib.sha256(f"{webhook_id}:secret".encode()).hexdigest(),
+    }
+    return JSONResponse({"data": space.webhooks[webhook_id]})
+
+
+@webhooks.get("/v2/webhooks")
+async def list_webhooks(request: Request, space: Space) -> Response:
+    _allow(request, {"page", "pageSize"})
+    page, size = _page_params(
+        request.query_params.get("page"), request.query_params.get("pageSize")
+    )
+    return JSONResponse(_envelope([public(h) for h in space.webhooks.values()], page, size))
+
+
+@webhooks.get("/v2/webhooks/{webhook_id}")
+async def get_webhook(webhook_id: str, request: Request, space: Space) -> Response:
+    _allow(request, set())
+    return JSONResponse({"data": public(webhook_of(space, webhook_id))})
+
+
+@webhooks.patch("/v2/webhooks/{webhook_id}")
+async def update_webhook(webhook_id: str, request: Request, space: Space) -> Response:
+    _allow(request, set())
+    hook = webhook_of(space, webhook_id)
+    data = (await body_of(request)).get("data")
+    if not isinstance(data, dict) or set(data) - {"target_url", "subscriptions"}:
+        raise _invalid('The body must be {"data": {"target_url"?, "subscriptions"?}}.')
+    changes: Row = {}
+    if "target_url" in data:
+        changes["target_url"] = target_of(data["target_url"])
+    if "subscriptions" in data:
+        changes["subscriptions"] = subscriptions_of(data["subscriptions"])
+    hook.update(changes)
+    return JSONResponse({"data": public(hook)})
+
+
+@webhooks.delete("/v2/webhooks/{webhook_id}")
+async def delete_webhook(webhook_id: str, request: Request, space: Space) -> Response:
+    _allow(request, set())
+    webhook_of(space, webhook_id)
+    del space.webhooks[webhook_id]
+    return JSONResponse({})
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+async def _api_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    return _error(error.status, error.kind, error.message)
+
+
+async def _http_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    return _error(error.status_code, "invalid_request_error", str(error.detail))
+
+
+async def _validation_error(_: Request, error: Exception) -> Response:
+    # No route declares typed parameters, but FastAPI's 422 must never leak.
+    return _error(400, "invalid_request_error", "The request is malformed.")
+
+
+def _control_error(status: int, message: str) -> Response:
+    return _error(status, "api_error" if status >= 500 else "invalid_request_error", message)
+
+
+def create_app(options: EmulatorOptions) -> FastAPI:
+    return assemble(
+        FastAPI(title="Attio API emulator", docs_url=None, redoc_url=None),
+        Attio(options),
+        options,
+        handlers={ApiError: _api_error},
+        http_error=_http_error,
+        validation_error=_validation_error,
+        gate=_gate,
+        hooks=(_control_error, lambda: throttled(datetime.now(UTC) + timedelta(seconds=1))),
+        routers=(records, notes, webhooks),
+    )

@@ -20,13 +20,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.control import (
+    EmulatorControl,
+    EmulatorOptions,
+    Refused,
+    emulator_state,
+    install_control,
+)
+from gateway.emulators.seed import SeedWorld
+from gateway.emulators.tenants import FixedWindow, tenant_worlds
 
 DEMO_ADMIN_TOKEN = "bos_crm_demo_admin"
 DEMO_MEMBER_TOKEN = "bos_crm_demo_member"
@@ -335,56 +342,58 @@ class BasicsOS:
         self.options = options
         self.orgs: dict[str, Organization] = {}
         self.tokens: dict[str, tuple[str, str]] = {}
-        self.windows: dict[tuple[str, str], tuple[float, int]] = {}
+        self.windows = FixedWindow(RATE_LIMIT, RATE_WINDOW_SECONDS, clock=time.monotonic)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
-        first = str(uuid.uuid5(uuid.NAMESPACE_URL, f"basicsos:{o.seed}"))
-        second = str(uuid.uuid5(uuid.NAMESPACE_URL, f"basicsos:{o.seed + 1}"))
-        self.orgs = {
-            first: _organization(build_world(o.seed, **sizes), first),
-            second: _organization(build_world(o.seed + 1, **sizes), second),
-        }
+        seed = self.options.seed
+        first = str(uuid.uuid5(uuid.NAMESPACE_URL, f"basicsos:{seed}"))
+        second = str(uuid.uuid5(uuid.NAMESPACE_URL, f"basicsos:{seed + 1}"))
+        demo, other = tenant_worlds(self.options)
+        self.orgs = {first: _organization(demo, first), second: _organization(other, second)}
         self.tokens = {
             DEMO_ADMIN_TOKEN: (first, "org_admin"),
             DEMO_MEMBER_TOKEN: (first, "member"),
             TENANT2_TOKEN: (second, "org_admin"),
         }
-        self.windows = {}
+        self.windows.clear()
 
     def throttle(self, request: Request) -> JSONResponse | None:
         if not self.options.rate_limits:
             return None
         client = request.client.host if request.client else "?"
         key = (client, request.url.path)
-        now = time.monotonic()
-        start, count = self.windows.get(key, (now, 0))
-        if now - start >= RATE_WINDOW_SECONDS:
-            start, count = now, 0
-        if count >= RATE_LIMIT:
-            wait = max(1, int(RATE_WINDOW_SECONDS - (now - start)) + 1)
+        span = self.windows.current(key)
+        if span.remaining <= 0:
+            wait = max(1, int(span.seconds - (span.now - span.start)) + 1)
             return _error(429, "Too many requests", **{"Retry-After": str(wait)})
-        self.windows[key] = (start, count + 1)
+        self.windows.spend(key)
         return None
 
-    def session(self, request: Request) -> tuple[Organization, set[str]] | JSONResponse:
+    def session(self, request: Request) -> Session:
+        """The caller's session, once not throttled and its bearer token known."""
         throttled = self.throttle(request)
         if throttled is not None:
-            return throttled
+            raise Refused(throttled)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         found = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if found is None:
-            return _error(401, "Unauthorized")
+            raise Refused(_error(401, "Unauthorized"))
         org_id, role = found
-        return self.orgs[org_id], PERMISSIONS[role]
+        return Session(self.orgs[org_id], PERMISSIONS[role])
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who calls: their organisation and what their role may do."""
+
+    org: Organization
+    permissions: set[str]
+
+    def require(self, permission: str) -> None:
+        if permission not in self.permissions:
+            raise Refused(_error(403, "Forbidden", "FORBIDDEN"))
 
 
 def _with_company_name(org: Organization, resource: str, row: Row) -> Row:
@@ -429,64 +438,71 @@ def _coerce(resource: str, body: Row, *, creating: bool) -> Row | JSONResponse:
             values[name] = value
     if not values:
         return _error(400, f"No writable fields to {'create' if creating else 'update'}")
+    invalid = _check_numbers(values) or _check_texts(values)
+    if invalid is not None:
+        return _error(400, invalid, "VALIDATION_FAILED")
+    if creating:
+        for name in REQUIRED_ON_CREATE.get(resource, ()):
+            if values.get(name) in (None, ""):
+                return _error(400, f"Invalid {name}: required", "VALIDATION_FAILED")
+    return values
+
+
+def _check_numbers(values: Row) -> str | None:
+    """Ids, amount and the objects: the message of the first invalid one; typed in place."""
     for name in ID_FIELDS:
         if name in values and values[name] is not None:
             v = values[name]
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                return _error(
-                    400, f"Invalid {name}: expected a positive integer", "VALIDATION_FAILED"
-                )
+                return f"Invalid {name}: expected a positive integer"
     if "amount" in values and values["amount"] is not None:
         try:
             if isinstance(values["amount"], bool):
                 raise ValueError
             values["amount"] = float(values["amount"])
         except (TypeError, ValueError):
-            return _error(400, "Invalid amount: expected a number", "VALIDATION_FAILED")
+            return "Invalid amount: expected a number"
     if "category" in values and isinstance(values["category"], list):
         values["category"] = ",".join(map(str, values["category"]))
     if "customFields" in values and not isinstance(values["customFields"], dict):
-        return _error(400, "Invalid customFields: expected an object", "VALIDATION_FAILED")
-    for name in (
-        "firstName",
-        "lastName",
-        "email",
-        "linkedinUrl",
-        "name",
-        "domain",
-        "description",
-        "status",
-        "title",
-        "text",
-        "type",
-        "category",
-    ):
+        return "Invalid customFields: expected an object"
+    return None
+
+
+TEXT_FIELDS = (
+    "firstName",
+    "lastName",
+    "email",
+    "linkedinUrl",
+    "name",
+    "domain",
+    "description",
+    "status",
+    "title",
+    "text",
+    "type",
+    "category",
+)
+
+
+def _check_texts(values: Row) -> str | None:
+    """Strings, the date and attachments: the message of the first invalid one."""
+    for name in TEXT_FIELDS:
         if name in values and values[name] is not None and not isinstance(values[name], str):
-            return _error(400, f"Invalid {name}: expected a string", "VALIDATION_FAILED")
+            return f"Invalid {name}: expected a string"
     if "date" in values and values["date"] is not None:
         try:
             moment = datetime.fromisoformat(str(values["date"]).replace("Z", "+00:00"))
         except ValueError:
-            return _error(400, "Invalid date: expected an ISO 8601 date", "VALIDATION_FAILED")
+            return "Invalid date: expected an ISO 8601 date"
         values["date"] = _iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    if (
-        "attachments" in values
-        and values["attachments"] is not None
-        and not (
-            isinstance(values["attachments"], list)
-            and all(
-                isinstance(a, dict) and isinstance(a.get("url"), str) for a in values["attachments"]
-            )
-        )
+    attachments = values.get("attachments")
+    if attachments is not None and not (
+        isinstance(attachments, list)
+        and all(isinstance(a, dict) and isinstance(a.get("url"), str) for a in attachments)
     ):
-        return _error(
-            400, "Invalid attachments: expected [{url, name?, type?}]", "VALIDATION_FAILED"
-        )
-    if creating:
-        for name in REQUIRED_ON_CREATE.get(resource, ()):
-            if values.get(name) in (None, ""):
-                return _error(400, f"Invalid {name}: required", "VALIDATION_FAILED")
-    return values
+        return "Invalid attachments: expected [{url, name?, type?}]"
+    return None
 
 
 def _missing_parent(org: Organization, values: Row) -> JSONResponse | None:
@@ -517,9 +533,209 @@ def _cascade(org: Organization, resource: str, row_id: int) -> None:
         }
 
 
+# --- routing: the state behind dependencies, routes per resource --------------------------
+
+Api = Annotated[BasicsOS, Depends(emulator_state)]
+
+
+def session(request: Request, api: Api) -> Session:
+    return api.session(request)
+
+
+Caller = Annotated[Session, Depends(session)]
+
+
+def known(resource: str) -> None:
+    if not (resource in TABLES or resource in SUMMARIES or resource in OTHER_RESOURCES):
+        raise Refused(_error(404, "Unknown resource"))
+
+
+def writable(resource: str) -> None:
+    known(resource)
+    if resource not in TABLES:
+        raise Refused(_error(400, f"Cannot write to {resource}", "INVALID_RESOURCE"))
+
+
+def numeric(row_id: str) -> int:
+    if not (row_id.isascii() and row_id.isdigit()):
+        raise Refused(_error(400, "Invalid request"))
+    return int(row_id)
+
+
+async def body_of(request: Request) -> Row:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Refused(_error(400, "Invalid JSON body", "INVALID_REQUEST")) from None
+    if not isinstance(body, dict):
+        raise Refused(_error(400, "Invalid JSON body: expected an object", "INVALID_REQUEST"))
+    return body
+
+
+def _values(org: Organization, resource: str, body: Row, *, creating: bool) -> Row:
+    values = _coerce(resource, body, creating=creating)
+    if isinstance(values, JSONResponse):
+        raise Refused(values)
+    if (bad := _missing_parent(org, values)) is not None:
+        raise Refused(bad)
+    return values
+
+
+def _list(request: Request, org: Organization, resource: str) -> list[Row]:
+    """The rows a list answers, filtered and sorted, before the range is cut."""
+    try:
+        if resource in SUMMARIES:
+            rows = _summary_rows(org, resource)
+        elif resource in TABLES:
+            rows = [_with_company_name(org, resource, r) for r in org.tables[resource].values()]
+        else:
+            rows = []
+        rows, include_archived = _legacy_filter(resource, rows, _json_param(request, "filter"))
+        if resource == "deals" and not include_archived:
+            rows = [r for r in rows if r["archivedAt"] is None]
+        rows = _filters(rows, _json_param(request, "filters"))
+        return _sorted(request, rows)
+    except BadRequest as error:
+        raise Refused(_error(400, error.message, "INVALID_REQUEST")) from None
+
+
+# Route order is part of the API: a 405's Allow header names the first route whose path
+# matches, so reads, merge, writes and restore are included in the seed API's order.
+reads = APIRouter(prefix="/api/{resource}")
+
+
+@reads.get("")
+async def list_rows(resource: str, request: Request, caller: Caller) -> Response:
+    known(resource)
+    try:
+        start, end = _range(request)
+    except BadRequest as error:
+        return _error(400, error.message, "INVALID_REQUEST")
+    rows = _list(request, caller.org, resource)
+    page = rows[start : end + 1]
+    last = start + len(page) - 1 if page else start
+    headers = {"Content-Range": f"{resource} {start}-{last}/{len(rows)}"}
+    return JSONResponse(page, headers=headers)
+
+
+@reads.get("/{row_id}")
+async def get_row(resource: str, row_id: str, caller: Caller) -> Response:
+    known(resource)
+    org = caller.org
+    if resource in SUMMARIES:
+        row = next((r for r in _summary_rows(org, resource) if r["id"] == numeric(row_id)), None)
+    else:
+        row = org.tables.get(resource, {}).get(numeric(row_id))
+    if row is None or (resource == "deals" and row["archivedAt"] is not None):
+        return _error(404, "Not found")
+    return JSONResponse(_with_company_name(org, resource, row))
+
+
+contacts = APIRouter(prefix="/api/merge_contacts")
+
+
+@contacts.post("")
+async def merge_contacts(request: Request, caller: Caller) -> Response:
+    caller.require("merge")
+    body = await body_of(request)
+    loser, winner = body.get("loserId"), body.get("winnerId")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (loser, winner)):
+        return _error(400, "loserId and winnerId required")
+    assert isinstance(loser, int)
+    assert isinstance(winner, int)
+    if loser == winner:
+        return _error(400, "loserId and winnerId must differ")
+    table = caller.org.tables["contacts"]
+    if loser not in table or winner not in table:
+        return _error(404, "Contact not found")
+    for note in caller.org.tables["contact_notes"].values():
+        if note["contactId"] == loser:
+            note["contactId"] = winner
+    del table[loser]
+    return JSONResponse({"id": winner})
+
+
+writes = APIRouter(prefix="/api/{resource}")
+
+
+@writes.post("")
+async def create_row(resource: str, request: Request, caller: Caller) -> Response:
+    writable(resource)
+    caller.require("write")
+    org = caller.org
+    values = _values(org, resource, await body_of(request), creating=True)
+    row: Row = dict.fromkeys(WRITABLE[resource])
+    row.update(values)
+    if "customFields" in row and row["customFields"] is None:
+        row["customFields"] = {}
+    stamp = _now()
+    if resource in NOTE_PARENT:
+        row["date"] = row.get("date") or stamp
+    else:
+        row["createdAt"] = stamp
+    if resource == "deals":
+        row.update(updatedAt=stamp, archivedAt=None)
+    row.update(crmUserId=1, organizationId=org.id)
+    created = org.insert(resource, row)
+    return JSONResponse(_with_company_name(org, resource, created), status_code=201)
+
+
+@writes.put("/{row_id}")
+async def update_row(resource: str, row_id: str, request: Request, caller: Caller) -> Response:
+    writable(resource)
+    row_number = numeric(row_id)
+    caller.require("write")
+    row = caller.org.tables[resource].get(row_number)
+    if row is None:
+        return _error(404, "Not found")
+    values = _values(caller.org, resource, await body_of(request), creating=False)
+    row.update(values)  # partial; customFields replaces the whole object
+    return JSONResponse(_with_company_name(caller.org, resource, row))
+
+
+@writes.delete("/{row_id}")
+async def delete_row(resource: str, row_id: str, caller: Caller) -> Response:
+    known(resource)
+    if resource in SUMMARIES:
+        return _error(400, f"Cannot delete from {resource}", "INVALID_RESOURCE")
+    org, permissions = caller.org, caller.permissions
+    table = org.tables.get(resource, {})
+    row = table.get(numeric(row_id))
+    if row is None:
+        return _error(404, "Not found")
+    if "delete.hard" in permissions:
+        _cascade(org, resource, row["id"])
+        del table[row["id"]]
+        return JSONResponse(row)
+    if resource == "deals" and "archive" in permissions:
+        row["archivedAt"] = _now()
+        return JSONResponse({"archived": True, "record": _with_company_name(org, resource, row)})
+    return _error(403, "Forbidden", "FORBIDDEN")
+
+
+deals = APIRouter(prefix="/api/{resource}")
+
+
+@deals.post("/{row_id}/restore")
+async def restore_row(resource: str, row_id: str, caller: Caller) -> Response:
+    if resource != "deals":
+        return _error(400, "Restore is only supported for deals")
+    caller.require("restore")
+    row = (
+        caller.org.tables["deals"].get(int(row_id))
+        if (row_id.isascii() and row_id.isdigit())
+        else None
+    )
+    if row is None:
+        return _error(404, "Not found")
+    row["archivedAt"] = None
+    return JSONResponse(row)
+
+
 def create_app(options: EmulatorOptions) -> FastAPI:
     api = BasicsOS(options)
     app = FastAPI(title="BasicsOS CRM API emulator", docs_url=None, redoc_url=None)
+    app.state.emulator = api
     install_control(
         app,
         EmulatorControl(
@@ -529,204 +745,6 @@ def create_app(options: EmulatorOptions) -> FastAPI:
             options=options,
         ),
     )
-
-    def known(resource: str) -> JSONResponse | None:
-        if resource in TABLES or resource in SUMMARIES or resource in OTHER_RESOURCES:
-            return None
-        return _error(404, "Unknown resource")
-
-    async def body_of(request: Request) -> Row | JSONResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON body", "INVALID_REQUEST")
-        if not isinstance(body, dict):
-            return _error(400, "Invalid JSON body: expected an object", "INVALID_REQUEST")
-        return body
-
-    @app.get("/api/{resource}")
-    async def list_rows(resource: str, request: Request) -> Response:
-        session = api.session(request)
-        if isinstance(session, JSONResponse):
-            return session
-        org, _ = session
-        if (missing := known(resource)) is not None:
-            return missing
-        try:
-            start, end = _range(request)
-            if resource in SUMMARIES:
-                rows = _summary_rows(org, resource)
-            elif resource in TABLES:
-                rows = [_with_company_name(org, resource, r) for r in org.tables[resource].values()]
-            else:
-                rows = []
-            rows, include_archived = _legacy_filter(resource, rows, _json_param(request, "filter"))
-            if resource == "deals" and not include_archived:
-                rows = [r for r in rows if r["archivedAt"] is None]
-            rows = _filters(rows, _json_param(request, "filters"))
-            rows = _sorted(request, rows)
-        except BadRequest as error:
-            return _error(400, error.message, "INVALID_REQUEST")
-        page = rows[start : end + 1]
-        last = start + len(page) - 1 if page else start
-        headers = {"Content-Range": f"{resource} {start}-{last}/{len(rows)}"}
-        return JSONResponse(page, headers=headers)
-
-    @app.get("/api/{resource}/{row_id}")
-    async def get_row(resource: str, row_id: str, request: Request) -> Response:
-        session = api.session(request)
-        if isinstance(session, JSONResponse):
-            return session
-        org, _ = session
-        if (missing := known(resource)) is not None:
-            return missing
-        if not (row_id.isascii() and row_id.isdigit()):
-            return _error(400, "Invalid request")
-        if resource in SUMMARIES:
-            row = next((r for r in _summary_rows(org, resource) if r["id"] == int(row_id)), None)
-        else:
-            row = org.tables.get(resource, {}).get(int(row_id))
-        if row is None or (resource == "deals" and row["archivedAt"] is not None):
-            return _error(404, "Not found")
-        return JSONResponse(_with_company_name(org, resource, row))
-
-    @app.post("/api/merge_contacts")
-    async def merge_contacts(request: Request) -> Response:
-        session = api.session(request)
-        if isinstance(session, JSONResponse):
-            return session
-        org, permissions = session
-        if "merge" not in permissions:
-            return _error(403, "Forbidden", "FORBIDDEN")
-        body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
-        loser, winner = body.get("loserId"), body.get("winnerId")
-        if not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (loser, winner)
-        ):
-            return _error(400, "loserId and winnerId required")
-        assert isinstance(loser, int)
-        assert isinstance(winner, int)
-        if loser == winner:
-            return _error(400, "loserId and winnerId must differ")
-        contacts = org.tables["contacts"]
-        if loser not in contacts or winner not in contacts:
-            return _error(404, "Contact not found")
-        for note in org.tables["contact_notes"].values():
-            if note["contactId"] == loser:
-                note["contactId"] = winner
-        del contacts[loser]
-        return JSONResponse({"id": winner})
-
-    @app.post("/api/{resource}")
-    async def create_row(resource: str, request: Request) -> Response:
-        session = api.session(request)
-        if isinstance(session, JSONResponse):
-            return session
-        org, permissions = session
-        if (missing := known(resource)) is not None:
-            return missing
-        if resource not in TABLES:
-            return _error(400, f"Cannot write to {resource}", "INVALID_RESOURCE")
-        if "write" not in permissions:
-            return _error(403, "Forbidden", "FORBIDDEN")
-        body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
-        values = _coerce(resource, body, creating=True)
-        if isinstance(values, JSONResponse):
-            return values
-        if (bad := _missing_parent(org, values)) is not None:
-            return bad
-        row: Row = dict.fromkeys(WRITABLE[resource])
-        row.update(values)
-        if "customFields" in row and row["customFields"] is None:
-            row["customFields"] = {}
-        stamp = _now()
-        if resource in NOTE_PARENT:
-            row["date"] = row.get("date") or stamp
-        else:
-            row["createdAt"] = stamp
-        if resource == "deals":
-            row.update(updatedAt=stamp, archivedAt=None)
-        row.update(crmUserId=1, organizationId=org.id)
-        created = org.insert(resource, row)
-        return JSONResponse(_with_company_name(org, resource, created), status_code=201)
-
-    @app.put("/api/{resource}/{row_id}")
-    async def update_row(resource: str, row_id: str, request: Request) -> Response:
-        session = api.session(request)
-        if isinstance(session, JSONResponse):
-            return session
-        org, permissions = session
-        if (missing := known(resource)) is not None:
-            return missing
-        if resource not in TABLES:
-            return _error(400, f"Cannot write to {resource}", "INVALID_RESOURCE")
-        if not (row_id.isascii() and row_id.isdigit()):
-            return _error(400, "Invalid request")
-        if "write" not in permissions:
-            return _error(403, "Forbidden", "FORBIDDEN")
-        row = org.tables[resource].get(int(row_id))
-        if row is None:
-            return _error(404, "Not found")
-        body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
-        values = _coerce(resource, body, creating=False)
-        if isinstance(values, JSONResponse):
-            return values
-        if (bad := _missing_parent(org, values)) is not None:
-            return bad
-        row.update(values)  # partial; customFields replaces the whole object
-        return JSONResponse(_with_company_name(org, resource, row))
-
-    @app.delete("/api/{resource}/{row_id}")
-    async def delete_row(resource: str, row_id: str, request: Request) -> Response:
-        session = api.session(request)
-        if isinstance(session, JSONResponse):
-            return session
-        org, permissions = session
-        if (missing := known(resource)) is not None:
-            return missing
-        if resource in SUMMARIES:
-            return _error(400, f"Cannot delete from {resource}", "INVALID_RESOURCE")
-        if not (row_id.isascii() and row_id.isdigit()):
-            return _error(400, "Invalid request")
-        table = org.tables.get(resource, {})
-        row = table.get(int(row_id))
-        if row is None:
-            return _error(404, "Not found")
-        if "delete.hard" in permissions:
-            _cascade(org, resource, row["id"])
-            del table[row["id"]]
-            return JSONResponse(row)
-        if resource == "deals" and "archive" in permissions:
-            row["archivedAt"] = _now()
-            return JSONResponse(
-                {"archived": True, "record": _with_company_name(org, resource, row)}
-            )
-        return _error(403, "Forbidden", "FORBIDDEN")
-
-    @app.post("/api/{resource}/{row_id}/restore")
-    async def restore_row(resource: str, row_id: str, request: Request) -> Response:
-        session = api.session(request)
-        if isinstance(session, JSONResponse):
-            return session
-        org, permissions = session
-        if resource != "deals":
-            return _error(400, "Restore is only supported for deals")
-        if "restore" not in permissions:
-            return _error(403, "Forbidden", "FORBIDDEN")
-        row = (
-            org.tables["deals"].get(int(row_id))
-            if (row_id.isascii() and row_id.isdigit())
-            else None
-        )
-        if row is None:
-            return _error(404, "Not found")
-        row["archivedAt"] = None
-        return JSONResponse(row)
-
+    for router in (reads, contacts, writes, deals):
+        app.include_router(router)
     return app

@@ -14,10 +14,10 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.emulators.seed import DEFAULT_SEED
@@ -55,6 +55,24 @@ class EmulatorOptions:
     contacts: int = 1000
     deals: int = 300
     notes: int = 500
+
+
+class Refused(Exception):
+    """Raised where a check fails (often in a dependency); the answer is `response` as is."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def _answer_refused(_: Request, error: Exception) -> Response:
+    assert isinstance(error, Refused)
+    return error.response
+
+
+def emulator_state(request: Request) -> Any:
+    """The emulator's state object, for `Annotated[State, Depends(emulator_state)]`."""
+    return request.app.state.emulator
 
 
 ErrorHook = Callable[[int, str], Response]
@@ -125,36 +143,53 @@ async def _faulty(
     return await call_next()
 
 
+def control_of(request: Request) -> EmulatorControl:
+    control: EmulatorControl = request.app.state.control
+    return control
+
+
+Control = Annotated[EmulatorControl, Depends(control_of)]
+router = APIRouter(prefix=CONTROL_PREFIX, include_in_schema=False)
+
+
+@router.get("/stats")
+async def stats(control: Control) -> dict[str, Any]:
+    return control.stats()
+
+
+@router.post("/reset")
+async def reset(control: Control) -> dict[str, Any]:
+    control.reset()
+    return control.stats()
+
+
+@router.get("/faults")
+async def get_faults(control: Control) -> Faults:
+    return control.faults
+
+
+@router.post("/faults")
+async def set_faults(faults: Faults, control: Control) -> Faults:
+    control.faults = faults
+    return control.faults
+
+
+async def _count_and_inject(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    if request.url.path.startswith(CONTROL_PREFIX):
+        return await call_next(request)
+    control = control_of(request)
+    control.record(request.method, request.url.path)
+    target = f"{request.url.path}?{unquote_plus(request.url.query)}"
+    response = await _faulty(control, target, lambda: call_next(request))
+    control.by_status[response.status_code] += 1
+    return response
+
+
 def install_control(app: FastAPI, control: EmulatorControl) -> None:
     """Mount `/_emulator/*` and the counting, fault-injecting middleware on `app`."""
     app.state.control = control
-
-    @app.middleware("http")
-    async def count_and_inject(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith(CONTROL_PREFIX):
-            return await call_next(request)
-        control.record(request.method, request.url.path)
-        target = f"{request.url.path}?{unquote_plus(request.url.query)}"
-        response = await _faulty(control, target, lambda: call_next(request))
-        control.by_status[response.status_code] += 1
-        return response
-
-    @app.get(f"{CONTROL_PREFIX}/stats", include_in_schema=False)
-    async def stats() -> dict[str, Any]:
-        return control.stats()
-
-    @app.post(f"{CONTROL_PREFIX}/reset", include_in_schema=False)
-    async def reset() -> dict[str, Any]:
-        control.reset()
-        return control.stats()
-
-    @app.get(f"{CONTROL_PREFIX}/faults", include_in_schema=False)
-    async def get_faults() -> Faults:
-        return control.faults
-
-    @app.post(f"{CONTROL_PREFIX}/faults", include_in_schema=False)
-    async def set_faults(faults: Faults) -> Faults:
-        control.faults = faults
-        return control.faults
+    app.add_exception_handler(Refused, _answer_refused)
+    app.middleware("http")(_count_and_inject)
+    app.include_router(router)

@@ -25,25 +25,30 @@ minute and 1,000 per hour, described by `X-RateLimit-*` on every answer.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.control import EmulatorOptions, emulator_state
+from gateway.emulators.routing import assemble, json_object, pack, unpack
+from gateway.emulators.seed import (
+    SeedCompany,
+    SeedContact,
+    SeedDeal,
+    SeedNote,
+    SeedWorld,
+)
+from gateway.emulators.tenants import SlidingLog, tenant_worlds
 
 DEMO_ACCESS_TOKEN = "haste-demo-token"
 DEMO_API_KEY = "haste-demo-key"
@@ -197,113 +202,118 @@ class Workspace:
         return f"{PREFIX[resource]}_{self.counters[resource]:06d}"
 
 
+def _address(place: SeedCompany | SeedContact) -> Row:
+    return {
+        "street": place.street,
+        "city": place.city,
+        "state": place.region,
+        "postalCode": place.postal_code,
+        "country": place.country,
+    }
+
+
+def _seed_company(c: SeedCompany) -> Row:
+    return {
+        "name": c.name,
+        "domain": c.domain,
+        "website": f"https://{c.domain}",
+        "logoUrl": None,
+        "description": c.description,
+        "industry": c.industry,
+        "size": c.employee_count,
+        "revenue": c.annual_revenue,
+        "foundedYear": 1950 + c.index % 70,
+        "phone": c.phone,
+        "address": _address(c),
+        "social": {"linkedin": None, "twitter": None, "facebook": None},
+        "tags": list(c.tags),
+        "customFields": {},
+        "createdAt": _iso(c.created_at),
+        "updatedAt": _iso(c.updated_at),
+    }
+
+
+def _seed_contact(p: SeedContact, company_id: str | None) -> Row:
+    return {
+        "email": p.email,
+        "firstName": p.first_name,
+        "lastName": p.last_name,
+        "phone": p.phone,
+        "mobile": None,
+        "title": p.title,
+        "department": None,
+        "companyId": company_id,
+        "address": _address(p),
+        "social": {"linkedin": p.linkedin_url, "twitter": None},
+        "tags": list(p.tags),
+        "customFields": dict(p.custom_fields),
+        "score": (p.index * 37) % 101,
+        "status": ("active", "active", "inactive", "bounced")[p.index % 4],
+        "lifecycle": ("lead", "opportunity", "customer")[p.index % 3],
+        "ownerId": OWNER["id"],
+        "lastActivity": None,
+        "createdAt": _iso(p.created_at),
+        "updatedAt": _iso(p.updated_at),
+    }
+
+
+def _seed_deal(d: SeedDeal, company_ids: list[str], contact_ids: list[str]) -> Row:
+    stage = d.stage if d.stage in STAGES else STAGES[d.index % 4]
+    return {
+        "title": d.name,
+        "value": d.amount,
+        "currency": d.currency,
+        "probability": round(d.probability * 100),
+        "status": d.status,
+        "stageId": f"stg_{STAGES.index(stage) + 1:06d}",
+        "pipelineId": PIPELINE["id"],
+        "closeDate": d.close_date.isoformat(),
+        "description": None,
+        "wonReason": None,
+        "lostReason": None,
+        "companyId": company_ids[d.company] if d.company is not None else None,
+        "contactIds": [contact_ids[i] for i in d.contacts],
+        "ownerId": OWNER["id"],
+        "tags": [],
+        "customFields": {},
+        "createdAt": _iso(d.created_at),
+        "updatedAt": _iso(d.updated_at),
+        "closedAt": _iso(d.updated_at) if d.status in ("won", "lost") else None,
+    }
+
+
+def _seed_note(n: SeedNote, parent_id: str) -> Row:
+    note: Row = {
+        "content": n.body,
+        "private": False,
+        "contactId": None,
+        "companyId": None,
+        "dealId": None,
+        "authorId": OWNER["id"],
+        "createdAt": _iso(n.created_at),
+        "updatedAt": _iso(n.created_at),
+    }
+    note[f"{n.target_kind}Id"] = parent_id
+    return note
+
+
 def _workspace(world: SeedWorld) -> Workspace:
     space = Workspace(tables={r: {} for r in RESOURCES})
-    companies = space.tables["companies"]
-    for c in world.companies:
-        cid = space.new_id("companies")
-        companies[cid] = {
-            "id": cid,
-            "name": c.name,
-            "domain": c.domain,
-            "website": f"https://{c.domain}",
-            "logoUrl": None,
-            "description": c.description,
-            "industry": c.industry,
-            "size": c.employee_count,
-            "revenue": c.annual_revenue,
-            "foundedYear": 1950 + c.index % 70,
-            "phone": c.phone,
-            "address": {
-                "street": c.street,
-                "city": c.city,
-                "state": c.region,
-                "postalCode": c.postal_code,
-                "country": c.country,
-            },
-            "social": {"linkedin": None, "twitter": None, "facebook": None},
-            "tags": list(c.tags),
-            "customFields": {},
-            "createdAt": _iso(c.created_at),
-            "updatedAt": _iso(c.updated_at),
-        }
-    company_ids = list(companies)
-    contacts = space.tables["contacts"]
-    for p in world.contacts:
-        pid = space.new_id("contacts")
-        company = companies[company_ids[p.company]] if p.company is not None else None
-        contacts[pid] = {
-            "id": pid,
-            "email": p.email,
-            "firstName": p.first_name,
-            "lastName": p.last_name,
-            "phone": p.phone,
-            "mobile": None,
-            "title": p.title,
-            "department": None,
-            "companyId": company["id"] if company else None,
-            "address": {
-                "street": p.street,
-                "city": p.city,
-                "state": p.region,
-                "postalCode": p.postal_code,
-                "country": p.country,
-            },
-            "social": {"linkedin": p.linkedin_url, "twitter": None},
-            "tags": list(p.tags),
-            "customFields": dict(p.custom_fields),
-            "score": (p.index * 37) % 101,
-            "status": ("active", "active", "inactive", "bounced")[p.index % 4],
-            "lifecycle": ("lead", "opportunity", "customer")[p.index % 3],
-            "ownerId": OWNER["id"],
-            "lastActivity": None,
-            "createdAt": _iso(p.created_at),
-            "updatedAt": _iso(p.updated_at),
-        }
-    contact_ids = list(contacts)
-    for d in world.deals:
-        did = space.new_id("deals")
-        stage = d.stage if d.stage in STAGES else STAGES[d.index % 4]
-        closed = _iso(d.updated_at) if d.status in ("won", "lost") else None
-        space.tables["deals"][did] = {
-            "id": did,
-            "title": d.name,
-            "value": d.amount,
-            "currency": d.currency,
-            "probability": round(d.probability * 100),
-            "status": d.status,
-            "stageId": f"stg_{STAGES.index(stage) + 1:06d}",
-            "pipelineId": PIPELINE["id"],
-            "closeDate": d.close_date.isoformat(),
-            "description": None,
-            "wonReason": None,
-            "lostReason": None,
-            "companyId": company_ids[d.company] if d.company is not None else None,
-            "contactIds": [contact_ids[i] for i in d.contacts],
-            "ownerId": OWNER["id"],
-            "tags": [],
-            "customFields": {},
-            "createdAt": _iso(d.created_at),
-            "updatedAt": _iso(d.updated_at),
-            "closedAt": closed,
-        }
-    deal_ids = list(space.tables["deals"])
+
+    def add(resource: str, row: Row) -> str:
+        row_id = space.new_id(resource)
+        space.tables[resource][row_id] = {"id": row_id, **row}
+        return row_id
+
+    company_ids = [add("companies", _seed_company(c)) for c in world.companies]
+    contact_ids = [
+        add("contacts", _seed_contact(p, None if p.company is None else company_ids[p.company]))
+        for p in world.contacts
+    ]
+    deal_ids = [add("deals", _seed_deal(d, company_ids, contact_ids)) for d in world.deals]
     parents = {"contact": contact_ids, "company": company_ids, "deal": deal_ids}
     for n in world.notes:
-        nid = space.new_id("notes")
-        note: Row = {
-            "id": nid,
-            "content": n.body,
-            "private": False,
-            "contactId": None,
-            "companyId": None,
-            "dealId": None,
-            "authorId": OWNER["id"],
-            "createdAt": _iso(n.created_at),
-            "updatedAt": _iso(n.created_at),
-        }
-        note[f"{n.target_kind}Id"] = parents[n.target_kind][n.target]
-        space.tables["notes"][nid] = note
+        add("notes", _seed_note(n, parents[n.target_kind][n.target]))
     return space
 
 
@@ -370,13 +380,12 @@ def _query_hash(resource: str, params: list[tuple[str, str]]) -> str:
 
 
 def _encode(position: int, query: str) -> str:
-    raw = json.dumps({"p": position, "q": query}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack({"p": position, "q": query})
 
 
 def _decode(cursor: str, query: str) -> int:
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        data = unpack(cursor)
         position = data["p"]
         owner = data["q"]
     except (ValueError, KeyError, TypeError):
@@ -660,11 +669,13 @@ class Conflict(Exception):
 class Missing(Exception):
     """An unknown id inside a bulk operation (a 404 elsewhere)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: Any = None) -> None:
         super().__init__(message)
-        self.code, self.message, self.details = "RESOURCE_NOT_FOUND", message, None
+        self.code, self.message, self.details = "RESOURCE_NOT_FOUND", message, details
 
 
+# Rows are copied from these templates, so sharing the address template is safe.
+BLANK_ADDRESS = {"street": None, "city": None, "state": None, "postalCode": None, "country": None}
 BLANK: dict[str, Row] = {
     "contacts": {
         "email": None,
@@ -675,13 +686,7 @@ BLANK: dict[str, Row] = {
         "title": None,
         "department": None,
         "companyId": None,
-        "address": {
-            "street": None,
-            "city": None,
-            "state": None,
-            "postalCode": None,
-            "country": None,
-        },
+        "address": BLANK_ADDRESS,
         "social": {"linkedin": None, "twitter": None},
         "tags": [],
         "customFields": {},
@@ -702,13 +707,7 @@ BLANK: dict[str, Row] = {
         "revenue": None,
         "foundedYear": None,
         "phone": None,
-        "address": {
-            "street": None,
-            "city": None,
-            "state": None,
-            "postalCode": None,
-            "country": None,
-        },
+        "address": BLANK_ADDRESS,
         "social": {"linkedin": None, "twitter": None, "facebook": None},
         "tags": [],
         "customFields": {},
@@ -787,24 +786,17 @@ class Haste:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
         self.spaces: dict[str, Workspace] = {}
-        self.hits: dict[str, deque[float]] = {}
+        self.log = SlidingLog(RATE_LIMITS)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
-        demo = _workspace(build_world(o.seed, **sizes))
+        demo, other = (_workspace(world) for world in tenant_worlds(self.options))
         self.spaces = {
             f"token:{DEMO_ACCESS_TOKEN}": demo,
             f"key:{DEMO_API_KEY}": demo,
-            f"token:{TENANT2_ACCESS_TOKEN}": _workspace(build_world(o.seed + 1, **sizes)),
+            f"token:{TENANT2_ACCESS_TOKEN}": other,
         }
-        self.hits = {}
+        self.log.clear()
 
     def credential(self, request: Request) -> tuple[str | None, JSONResponse | None]:
         header = request.headers.get("authorization")
@@ -822,17 +814,12 @@ class Haste:
 
     def window(self, credential: str) -> tuple[int, int, int, int]:
         """(limit, remaining, reset unix seconds, window seconds) of the tighter window."""
-        now = time.time()
-        hits = self.hits.setdefault(credential, deque())
-        while hits and now - hits[0] >= max(w for _, w in RATE_LIMITS):
-            hits.popleft()
         tightest = None
-        for limit, seconds in RATE_LIMITS:
-            recent = [t for t in hits if now - t < seconds]
-            remaining = limit - len(recent)
-            reset = int((recent[0] if recent else now) + seconds) + 1
+        for window in self.log.check(credential):
+            remaining = window.remaining
+            reset = int((window.hits[0] if window.hits else window.now) + window.seconds) + 1
             if tightest is None or remaining < tightest[1]:
-                tightest = (limit, remaining, reset, seconds)
+                tightest = (window.limit, remaining, reset, int(window.seconds))
         assert tightest is not None
         return tightest
 
@@ -850,7 +837,7 @@ class Haste:
             details = {"limit": limit, "window": seconds, "reset": reset, "retryAfter": wait}
             return headers, _error(429, "RATE_LIMITED", "Rate limit exceeded", details, **headers)
         if self.options.rate_limits:  # unenforced limits are not spent either
-            self.hits[credential].append(time.time())
+            self.log.spend(credential, time.time())
             remaining -= 1
         headers = {
             "X-RateLimit-Limit": str(limit),
@@ -894,317 +881,335 @@ def _throttled() -> JSONResponse:
     return _error(429, "RATE_LIMITED", "Rate limit exceeded", details, **headers)
 
 
-def create_app(options: EmulatorOptions) -> FastAPI:
-    api = Haste(options)
-    app = FastAPI(title="hasteCRM API emulator", docs_url=None, redoc_url=None)
+# --- requests --------------------------------------------------------------------------
 
-    @app.exception_handler(BadRequest)
-    async def bad_request(_: Request, error: BadRequest) -> JSONResponse:
-        return _error(400, error.code, error.message, error.details)
 
-    @app.exception_handler(Conflict)
-    async def conflict(_: Request, error: Conflict) -> JSONResponse:
-        return _error(409, error.code, error.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        return _error(400, "VALIDATION_ERROR", "Invalid request.", {"errors": str(error)})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _status_error(error.status_code, str(error.detail))
-
-    # Added before install_control, so the control middleware wraps this one and its
-    # counters also see the 401s and 429s answered here.
-    @app.middleware("http")
-    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        if not request.url.path.startswith("/v1/"):
-            response: Response = await call_next(request)
-            return response
-        credential, failure = api.credential(request)
-        if failure is not None or credential is None:
-            return failure or _error(401, "UNAUTHORIZED", "Authentication required.")
-        headers, refused = api.admit(credential)
-        if refused is not None:
-            return refused
-        request.state.space = api.spaces[credential]
-        response = await call_next(request)
-        response.headers.update(headers)
+async def _gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    """Credential to workspace, then its rate limits, described on every answer."""
+    if not request.url.path.startswith("/v1/"):
+        response: Response = await call_next(request)
         return response
+    api: Haste = emulator_state(request)
+    credential, failure = api.credential(request)
+    if failure is not None or credential is None:
+        return failure or _error(401, "UNAUTHORIZED", "Authentication required.")
+    headers, refused = api.admit(credential)
+    if refused is not None:
+        return refused
+    request.state.space = api.spaces[credential]
+    response = await call_next(request)
+    response.headers.update(headers)
+    return response
 
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=_status_error,
-            throttle_response=_throttled,
-            options=options,
-        ),
-    )
 
-    def space_of(request: Request) -> Workspace:
-        space: Workspace = request.state.space
-        return space
+async def _space(request: Request) -> Workspace:
+    """The workspace of the caller's credential (set by the gate)."""
+    space: Workspace = request.state.space
+    return space
 
-    async def body_of(request: Request) -> Row:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise BadRequest("INVALID_INPUT", "The body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise BadRequest("INVALID_INPUT", "The body must be a JSON object.")
-        return body
 
-    def found(space: Workspace, resource: str, row_id: str) -> Row | JSONResponse:
-        row = space.tables[resource].get(row_id)
-        if row is None:
-            return _error(
-                404,
-                "RESOURCE_NOT_FOUND",
-                f"{resource[:-1].title()} not found",
-                {"resource": resource[:-1], "id": row_id},
-            )
-        return row
+async def _resource(request: Request) -> str:
+    """The resource a `/v1/<resource>/...` route serves, from its fixed path segment."""
+    return str(request.scope["path"].split("/")[2])
 
-    def ok(data: Any, status: int = 200) -> JSONResponse:
-        return JSONResponse({"data": data, "meta": _meta()}, status_code=status)
 
-    for resource in RESOURCES:
-        _routes(app, resource, space_of, body_of, found, ok)
+Space = Annotated[Workspace, Depends(_space)]
+Resource = Annotated[str, Depends(_resource)]
 
-    @app.post("/v1/contacts/search")
-    async def search(request: Request) -> Response:
-        space = space_of(request)
-        body = await body_of(request)
-        unknown = set(body) - {"query", "and", "or", "field", "operator", "value"} - SEARCH_KEYS
-        if unknown:
-            raise BadRequest("VALIDATION_ERROR", f"Unknown search keys: {sorted(unknown)}.")
-        # The contacts page nests the tree under `query`; a bare tree is accepted too.
-        tree = body.get("query")
-        if tree is None and any(k in body for k in ("and", "or", "field")):
-            tree = {k: v for k, v in body.items() if k not in SEARCH_KEYS}
-        test = _tree(tree) if tree is not None else (lambda row: True)
-        sorts = body.get("sort") or []
-        if not isinstance(sorts, list) or not all(isinstance(x, dict) for x in sorts):
-            raise BadRequest("VALIDATION_ERROR", "`sort` takes [{field, order}].")
-        sort = ",".join(
-            ("-" if str(x.get("order", "asc")).lower() == "desc" else "")
-            + _snake(str(x.get("field")))
-            for x in sorts
+
+async def _row(space: Space, resource: Resource, row_id: str) -> Row:
+    row = space.tables[resource].get(row_id)
+    if row is None:
+        noun = resource[:-1]
+        raise Missing(f"{noun.title()} not found", {"resource": noun, "id": row_id})
+    return row
+
+
+Found = Annotated[Row, Depends(_row)]
+
+
+def _invalid_input(message: str) -> BadRequest:
+    return BadRequest("INVALID_INPUT", message)
+
+
+async def body_of(request: Request) -> Row:
+    return await json_object(request, _invalid_input)
+
+
+def ok(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse({"data": data, "meta": _meta()}, status_code=status)
+
+
+# --- one resource ----------------------------------------------------------------------
+
+
+async def list_rows(request: Request, space: Space, resource: Resource) -> Response:
+    return JSONResponse(_list(space, resource, list(request.query_params.multi_items())))
+
+
+async def create_row(request: Request, space: Space, resource: Resource) -> Response:
+    body = await body_of(request)
+    return ok(_shape(space, resource, _create(space, resource, body)), 201)
+
+
+async def get_row(space: Space, resource: Resource, row: Found) -> Response:
+    return ok(_shape(space, resource, row))
+
+
+async def patch_row(request: Request, space: Space, resource: Resource, row: Found) -> Response:
+    body = await body_of(request)
+    return ok(_shape(space, resource, _update(space, resource, row, body)))
+
+
+async def delete_row(space: Space, resource: Resource, row: Found) -> Response:
+    _delete(space, resource, row["id"])
+    noun = resource[:-1].title()
+    return ok({"message": f"{noun} deleted successfully"})
+
+
+def operate(space: Workspace, resource: str, index: int, op: Any) -> Row:
+    """One bulk operation's result; failures are reported, never raised."""
+    try:
+        if not isinstance(op, dict) or op.get("method") not in ("create", "update", "delete"):
+            raise BadRequest("VALIDATION_ERROR", "method must be create, update or delete.")
+        data = op.get("data")
+        if op["method"] != "delete" and not isinstance(data, dict):
+            raise BadRequest("VALIDATION_ERROR", "data is required.")
+        if op["method"] == "create":
+            row = _create(space, resource, data or {})
+            return {"index": index, "status": "success", "data": _shape(space, resource, row)}
+        target = space.tables[resource].get(str(op.get("id")))
+        if target is None:
+            raise Missing(f"{resource[:-1].title()} not found")
+        if op["method"] == "update":
+            row = _update(space, resource, target, data or {})
+            return {"index": index, "status": "success", "data": _shape(space, resource, row)}
+        _delete(space, resource, target["id"])
+        return {"index": index, "status": "success", "data": {"id": target["id"]}}
+    except (BadRequest, Conflict, Missing) as error:
+        failure = {"code": error.code, "message": error.message, "details": error.details or {}}
+        return {"index": index, "status": "error", "error": failure}
+
+
+def summary(space: Workspace, resource: str, ops: list[Any]) -> Row:
+    """Every operation run in turn, and how many succeeded."""
+    results = [operate(space, resource, i, op) for i, op in enumerate(ops)]
+    succeeded = sum(1 for r in results if r["status"] == "success")
+    return {"results": results, "succeeded": succeeded, "failed": len(results) - succeeded}
+
+
+def bounded(items: Any, name: str) -> list[Any]:
+    if not isinstance(items, list):
+        raise BadRequest("VALIDATION_ERROR", f"{name} must be a list.")
+    if len(items) > BULK_LIMIT:
+        raise BadRequest(
+            "BULK_LIMIT_EXCEEDED",
+            f"At most {BULK_LIMIT} operations per request.",
+            {"limit": BULK_LIMIT},
         )
-        rows = _ordered(
-            "contacts", [r for r in space.tables["contacts"].values() if test(r)], sort or None
-        )
-        # Like a list's cursor, a search cursor is bound to the tree and sort, not the
-        # limit; it may come in the body (as the client sends it) or the query string.
-        shape = {k: v for k, v in body.items() if k not in ("cursor", "limit")}
-        query = hashlib.sha256(
-            json.dumps(["search", shape], sort_keys=True, default=str).encode()
-        ).hexdigest()[:12]
-        params = [("limit", str(body.get("limit", DEFAULT_LIMIT)))]
-        cursor = body.get("cursor") or request.query_params.get("cursor")
-        if cursor:
-            params.append(("cursor", str(cursor)))
-        if "fields" in request.query_params:
-            params.append(("fields", request.query_params["fields"]))
-        return JSONResponse(_page(space, "contacts", rows, params, query))
-
-    @app.post("/v1/contacts/merge")
-    async def merge(request: Request) -> Response:
-        space = space_of(request)
-        body = await body_of(request)
-        contacts = space.tables["contacts"]
-        primary, duplicates = body.get("primaryId"), body.get("duplicateIds")
-        if not isinstance(primary, str) or not isinstance(duplicates, list) or not duplicates:
-            return _error(400, "VALIDATION_ERROR", "primaryId and duplicateIds are required.")
-        if primary in duplicates:
-            return _error(400, "VALIDATION_ERROR", "A contact cannot be merged into itself.")
-        for cid in [primary, *duplicates]:
-            if cid not in contacts:
-                return _error(
-                    404,
-                    "RESOURCE_NOT_FOUND",
-                    "Contact not found",
-                    {"resource": "contact", "id": cid},
-                )
-        for cid in duplicates:
-            for note in space.tables["notes"].values():
-                if note["contactId"] == cid:
-                    note["contactId"] = primary
-            for deal in space.tables["deals"].values():
-                if cid in deal["contactIds"]:
-                    deal["contactIds"] = list(
-                        dict.fromkeys(primary if c == cid else c for c in deal["contactIds"])
-                    )
-            del contacts[cid]
-        contacts[primary]["updatedAt"] = _now()
-        return ok({**_shape(space, "contacts", contacts[primary]), "mergedCount": len(duplicates)})
-
-    return app
+    return items
 
 
-def _routes(
-    app: FastAPI,
-    resource: str,
-    space_of: Callable[[Request], Workspace],
-    body_of: Callable[[Request], Any],
-    found: Callable[[Workspace, str, str], Row | JSONResponse],
-    ok: Callable[..., JSONResponse],
-) -> None:
-    base = f"/v1/{resource}"
+async def bulk(request: Request, space: Space, resource: Resource) -> Response:
+    body = await body_of(request)
+    if "operations" not in body and resource in body:
+        # The contacts page's bulk create: `{contacts: [...]}` answered with
+        # `{created, failed, contacts}` (plus the per-item results).
+        items = bounded(body[resource], resource)
+        results = summary(space, resource, [{"method": "create", "data": d} for d in items])
+        made = [r["data"] for r in results["results"] if r["status"] == "success"]
+        return ok({**results, "created": len(made), resource: made})
+    ops = bounded(body.get("operations"), "operations")
+    return ok(summary(space, resource, ops))
 
-    async def list_rows(request: Request) -> Response:
-        space = space_of(request)
-        return JSONResponse(_list(space, resource, list(request.query_params.multi_items())))
 
-    async def create_row(request: Request) -> Response:
-        space = space_of(request)
-        body = await body_of(request)
-        return ok(_shape(space, resource, _create(space, resource, body)), 201)
+def _tag_change(row: Row, update: Row) -> Row:
+    """`update` for one row; its `tags` may be `{add, remove}` instead of a new list."""
+    change = dict(update)
+    tags = update.get("tags")
+    if isinstance(tags, dict):
+        add, remove = tags.get("add") or [], tags.get("remove") or []
+        kept = [t for t in row.get("tags", []) if t not in remove]
+        change["tags"] = kept + [t for t in add if t not in kept]
+    return change
 
-    async def get_row(request: Request, row_id: str) -> Response:
-        space = space_of(request)
-        row = found(space, resource, row_id)
-        return row if isinstance(row, JSONResponse) else ok(_shape(space, resource, row))
 
-    async def patch_row(request: Request, row_id: str) -> Response:
-        space = space_of(request)
-        row = found(space, resource, row_id)
-        if isinstance(row, JSONResponse):
-            return row
-        body = await body_of(request)
-        return ok(_shape(space, resource, _update(space, resource, row, body)))
+async def bulk_update(request: Request, space: Space, resource: Resource) -> Response:
+    """`PATCH /bulk {filter, update}`: the filter takes the list's query filters;
+    `update.tags` may be `{add, remove}` instead of a replacement list."""
+    body = await body_of(request)
+    criteria, update = body.get("filter") or {}, body.get("update")
+    if not isinstance(criteria, dict) or not isinstance(update, dict):
+        raise BadRequest("VALIDATION_ERROR", "filter and update must be objects.")
+    params = [
+        (str(k), str(v))
+        for k, vs in criteria.items()
+        for v in (vs if isinstance(vs, list) else [vs])
+    ]
+    listed = _filtered(space, resource, params)
+    bounded(listed, "matching records")
+    ops = [{"method": "update", "id": r["id"], "data": _tag_change(r, update)} for r in listed]
+    return ok(summary(space, resource, ops))
 
-    async def delete_row(request: Request, row_id: str) -> Response:
-        space = space_of(request)
-        row = found(space, resource, row_id)
-        if isinstance(row, JSONResponse):
-            return row
-        _delete(space, resource, row_id)
-        noun = resource[:-1].title()
-        return ok({"message": f"{noun} deleted successfully"})
 
-    def operate(space: Workspace, index: int, op: Any) -> Row:
-        """One bulk operation's result; failures are reported, never raised."""
-        try:
-            if not isinstance(op, dict) or op.get("method") not in ("create", "update", "delete"):
-                raise BadRequest("VALIDATION_ERROR", "method must be create, update or delete.")
-            data = op.get("data")
-            if op["method"] != "delete" and not isinstance(data, dict):
-                raise BadRequest("VALIDATION_ERROR", "data is required.")
-            if op["method"] == "create":
-                row = _create(space, resource, data or {})
-                return {"index": index, "status": "success", "data": _shape(space, resource, row)}
-            target = space.tables[resource].get(str(op.get("id")))
-            if target is None:
-                raise Missing(f"{resource[:-1].title()} not found")
-            if op["method"] == "update":
-                row = _update(space, resource, target, data or {})
-                return {"index": index, "status": "success", "data": _shape(space, resource, row)}
-            _delete(space, resource, target["id"])
-            return {"index": index, "status": "success", "data": {"id": target["id"]}}
-        except (BadRequest, Conflict, Missing) as error:
-            failure = {"code": error.code, "message": error.message, "details": error.details or {}}
-            return {"index": index, "status": "error", "error": failure}
+async def bulk_delete(request: Request, space: Space, resource: Resource) -> Response:
+    body = await body_of(request)
+    ids = bounded(body.get("ids"), "ids")
+    return ok(summary(space, resource, [{"method": "delete", "id": i} for i in ids]))
 
-    def summary(results: list[Row]) -> Row:
-        succeeded = sum(1 for r in results if r["status"] == "success")
-        return {"results": results, "succeeded": succeeded, "failed": len(results) - succeeded}
 
-    def bounded(items: Any, name: str) -> list[Any]:
-        if not isinstance(items, list):
-            raise BadRequest("VALIDATION_ERROR", f"{name} must be a list.")
-        if len(items) > BULK_LIMIT:
-            raise BadRequest(
-                "BULK_LIMIT_EXCEEDED",
-                f"At most {BULK_LIMIT} operations per request.",
-                {"limit": BULK_LIMIT},
-            )
-        return items
+async def notes_of(request: Request, space: Space, row: Found) -> Response:
+    params = [*request.query_params.multi_items(), ("contact", row["id"])]
+    return JSONResponse(_list(space, "notes", params))
 
-    async def bulk(request: Request) -> Response:
-        space = space_of(request)
-        body = await body_of(request)
-        if "operations" not in body and resource in body:
-            # The contacts page's bulk create: `{contacts: [...]}` answered with
-            # `{created, failed, contacts}` (plus the per-item results).
-            items = bounded(body[resource], resource)
-            ops = [{"method": "create", "data": d} for d in items]
-            results = summary([operate(space, i, op) for i, op in enumerate(ops)])
-            made = [r["data"] for r in results["results"] if r["status"] == "success"]
-            return ok({**results, "created": len(made), resource: made})
-        ops = bounded(body.get("operations"), "operations")
-        return ok(summary([operate(space, i, op) for i, op in enumerate(ops)]))
 
-    async def bulk_update(request: Request) -> Response:
-        """`PATCH /bulk {filter, update}`: the filter takes the list's query filters;
-        `update.tags` may be `{add, remove}` instead of a replacement list."""
-        space = space_of(request)
-        body = await body_of(request)
-        criteria, update = body.get("filter") or {}, body.get("update")
-        if not isinstance(criteria, dict) or not isinstance(update, dict):
-            raise BadRequest("VALIDATION_ERROR", "filter and update must be objects.")
-        params = [
-            (str(k), str(v))
-            for k, vs in criteria.items()
-            for v in (vs if isinstance(vs, list) else [vs])
-        ]
-        listed = _filtered(space, resource, params)
-        bounded(listed, "matching records")
-        tags = update.get("tags")
-        results = []
-        for index, row in enumerate(listed):
-            change = dict(update)
-            if isinstance(tags, dict):
-                add, remove = tags.get("add") or [], tags.get("remove") or []
-                kept = [t for t in row.get("tags", []) if t not in remove]
-                change["tags"] = kept + [t for t in add if t not in kept]
-            results.append(
-                operate(space, index, {"method": "update", "id": row["id"], "data": change})
-            )
-        return ok(summary(results))
+async def add_note(request: Request, space: Space, row: Found) -> Response:
+    body = await body_of(request)
+    data = {
+        "content": body.get("content"),
+        "private": bool(body.get("private", False)),
+        "contactId": row["id"],
+    }
+    return ok(_shape(space, "notes", _create(space, "notes", data)), 201)
 
-    async def bulk_delete(request: Request) -> Response:
-        space = space_of(request)
-        body = await body_of(request)
-        ids = bounded(body.get("ids"), "ids")
-        ops = [{"method": "delete", "id": i} for i in ids]
-        return ok(summary([operate(space, i, op) for i, op in enumerate(ops)]))
 
-    async def notes_of(request: Request, row_id: str) -> Response:
-        space = space_of(request)
-        row = found(space, "contacts", row_id)
-        if isinstance(row, JSONResponse):
-            return row
-        params = [*request.query_params.multi_items(), ("contact", row_id)]
-        return JSONResponse(_list(space, "notes", params))
-
-    async def add_note(request: Request, row_id: str) -> Response:
-        space = space_of(request)
-        row = found(space, "contacts", row_id)
-        if isinstance(row, JSONResponse):
-            return row
-        body = await body_of(request)
-        data = {
-            "content": body.get("content"),
-            "private": bool(body.get("private", False)),
-            "contactId": row_id,
-        }
-        return ok(_shape(space, "notes", _create(space, "notes", data)), 201)
-
-    app.add_api_route(base, list_rows, methods=["GET"], include_in_schema=False)
-    app.add_api_route(base, create_row, methods=["POST"], include_in_schema=False)
+def _resource_router(resource: str) -> APIRouter:
+    """The routes of `/v1/<resource>`; bulk ones before `/{row_id}`, which would take them."""
+    router = APIRouter(prefix=f"/v1/{resource}", include_in_schema=False)
+    router.add_api_route("", list_rows, methods=["GET"])
+    router.add_api_route("", create_row, methods=["POST"])
     if resource != "notes":
-        app.add_api_route(f"{base}/bulk", bulk, methods=["POST"], include_in_schema=False)
-        app.add_api_route(f"{base}/bulk", bulk_update, methods=["PATCH"], include_in_schema=False)
-        app.add_api_route(f"{base}/bulk", bulk_delete, methods=["DELETE"], include_in_schema=False)
+        router.add_api_route("/bulk", bulk, methods=["POST"])
+        router.add_api_route("/bulk", bulk_update, methods=["PATCH"])
+        router.add_api_route("/bulk", bulk_delete, methods=["DELETE"])
     if resource == "contacts":
-        app.add_api_route(
-            f"{base}/{{row_id}}/notes", notes_of, methods=["GET"], include_in_schema=False
-        )
-        app.add_api_route(
-            f"{base}/{{row_id}}/notes", add_note, methods=["POST"], include_in_schema=False
-        )
-    app.add_api_route(f"{base}/{{row_id}}", get_row, methods=["GET"], include_in_schema=False)
-    app.add_api_route(f"{base}/{{row_id}}", patch_row, methods=["PATCH"], include_in_schema=False)
-    app.add_api_route(f"{base}/{{row_id}}", delete_row, methods=["DELETE"], include_in_schema=False)
+        router.add_api_route("/{row_id}/notes", notes_of, methods=["GET"])
+        router.add_api_route("/{row_id}/notes", add_note, methods=["POST"])
+    router.add_api_route("/{row_id}", get_row, methods=["GET"])
+    router.add_api_route("/{row_id}", patch_row, methods=["PATCH"])
+    router.add_api_route("/{row_id}", delete_row, methods=["DELETE"])
+    return router
+
+
+# --- contacts only ---------------------------------------------------------------------
+
+contacts = APIRouter(prefix="/v1/contacts")
+
+
+def _search_hash(body: Row) -> str:
+    """A search cursor is bound to the tree and sort, not the limit."""
+    shape = {k: v for k, v in body.items() if k not in ("cursor", "limit")}
+    text = json.dumps(["search", shape], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _search_sort(sorts: Any) -> str | None:
+    """`[{field, order}]` as a list's `sort` parameter."""
+    if not isinstance(sorts, list) or not all(isinstance(x, dict) for x in sorts):
+        raise BadRequest("VALIDATION_ERROR", "`sort` takes [{field, order}].")
+    sort = ",".join(
+        ("-" if str(x.get("order", "asc")).lower() == "desc" else "") + _snake(str(x.get("field")))
+        for x in sorts
+    )
+    return sort or None
+
+
+@contacts.post("/search")
+async def search(request: Request, space: Space) -> Response:
+    body = await body_of(request)
+    unknown = set(body) - {"query", "and", "or", "field", "operator", "value"} - SEARCH_KEYS
+    if unknown:
+        raise BadRequest("VALIDATION_ERROR", f"Unknown search keys: {sorted(unknown)}.")
+    # The contacts page nests the tree under `query`; a bare tree is accepted too.
+    tree = body.get("query")
+    if tree is None and any(k in body for k in ("and", "or", "field")):
+        tree = {k: v for k, v in body.items() if k not in SEARCH_KEYS}
+    test = _tree(tree) if tree is not None else (lambda row: True)
+    sort = _search_sort(body.get("sort") or [])
+    rows = _ordered("contacts", [r for r in space.tables["contacts"].values() if test(r)], sort)
+    # The cursor may come in the body (as the client sends it) or the query string.
+    params = [("limit", str(body.get("limit", DEFAULT_LIMIT)))]
+    cursor = body.get("cursor") or request.query_params.get("cursor")
+    if cursor:
+        params.append(("cursor", str(cursor)))
+    if "fields" in request.query_params:
+        params.append(("fields", request.query_params["fields"]))
+    return JSONResponse(_page(space, "contacts", rows, params, _search_hash(body)))
+
+
+def _merge_into(space: Workspace, primary: str, duplicate: str) -> None:
+    """Move the duplicate's notes and deals to the primary contact, then drop it."""
+    for note in space.tables["notes"].values():
+        if note["contactId"] == duplicate:
+            note["contactId"] = primary
+    for deal in space.tables["deals"].values():
+        if duplicate in deal["contactIds"]:
+            deal["contactIds"] = list(
+                dict.fromkeys(primary if c == duplicate else c for c in deal["contactIds"])
+            )
+    del space.tables["contacts"][duplicate]
+
+
+@contacts.post("/merge")
+async def merge(request: Request, space: Space) -> Response:
+    body = await body_of(request)
+    found = space.tables["contacts"]
+    primary, duplicates = body.get("primaryId"), body.get("duplicateIds")
+    if not isinstance(primary, str) or not isinstance(duplicates, list) or not duplicates:
+        return _error(400, "VALIDATION_ERROR", "primaryId and duplicateIds are required.")
+    if primary in duplicates:
+        return _error(400, "VALIDATION_ERROR", "A contact cannot be merged into itself.")
+    for cid in [primary, *duplicates]:
+        if cid not in found:
+            return _error(
+                404, "RESOURCE_NOT_FOUND", "Contact not found", {"resource": "contact", "id": cid}
+            )
+    for cid in duplicates:
+        _merge_into(space, primary, cid)
+    found[primary]["updatedAt"] = _now()
+    return ok({**_shape(space, "contacts", found[primary]), "mergedCount": len(duplicates)})
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+async def _bad_request(_: Request, error: Exception) -> Response:
+    assert isinstance(error, BadRequest)
+    return _error(400, error.code, error.message, error.details)
+
+
+async def _conflict_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, Conflict)
+    return _error(409, error.code, error.message)
+
+
+async def _missing(_: Request, error: Exception) -> Response:
+    assert isinstance(error, Missing)
+    return _error(404, error.code, error.message, error.details)
+
+
+async def _invalid(_: Request, error: Exception) -> Response:
+    return _error(400, "VALIDATION_ERROR", "Invalid request.", {"errors": str(error)})
+
+
+async def _http_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    return _status_error(error.status_code, str(error.detail))
+
+
+def create_app(options: EmulatorOptions) -> FastAPI:
+    return assemble(
+        FastAPI(title="hasteCRM API emulator", docs_url=None, redoc_url=None),
+        Haste(options),
+        options,
+        handlers={
+            BadRequest: _bad_request,
+            Conflict: _conflict_error,
+            Missing: _missing,
+        },
+        http_error=_http_error,
+        validation_error=_invalid,
+        gate=_gate,
+        hooks=(_status_error, _throttled),
+        routers=[*(_resource_router(r) for r in RESOURCES), contacts],
+    )

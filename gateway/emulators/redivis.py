@@ -28,24 +28,24 @@ Read-only: Redivis has no row writes, and uploads/releases are not emulated.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.control import EmulatorOptions, emulator_state
+from gateway.emulators.routing import assemble, pack, unpack
+from gateway.emulators.seed import SeedWorld
+from gateway.emulators.tenants import FixedWindow, tenant_worlds
 
 DEMO_TOKEN = "redivis-demo-token"
 TENANT2_TOKEN = "redivis-tenant-2"
@@ -574,13 +574,12 @@ def _sorted(rows: list[Row], order: list[tuple[str, bool]]) -> list[Row]:
 
 
 def _token(source: str, offset: int) -> str:
-    raw = json.dumps({"s": source, "o": offset}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack({"s": source, "o": offset})
 
 
 def _untoken(token: str, source: str, size: int) -> int:
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        data = unpack(token)
         offset = data["o"]
         owner = data["s"]
     except (ValueError, KeyError, TypeError):
@@ -676,36 +675,22 @@ class Redivis:
         self.options = options
         self.datasets: dict[str, Dataset] = {}
         self.queries: dict[str, Query] = {}
-        self.windows: dict[str, tuple[float, int]] = {}
+        self.rate_window = FixedWindow(RATE_LIMIT, RATE_WINDOW_SECONDS)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
-        self.datasets = {
-            DEMO_TOKEN: _dataset(build_world(o.seed, **sizes)),
-            TENANT2_TOKEN: _dataset(build_world(o.seed + 1, **sizes)),
-        }
+        demo, other = tenant_worlds(self.options)
+        self.datasets = {DEMO_TOKEN: _dataset(demo), TENANT2_TOKEN: _dataset(other)}
         self.queries = {}
-        self.windows = {}
+        self.rate_window.clear()
 
     def window(self, token: str) -> tuple[int, float]:
         """(requests left, window end as Unix time) of the token's fixed window."""
-        now = time.time()
-        start, count = self.windows.get(token, (now, 0))
-        if now - start >= RATE_WINDOW_SECONDS:
-            start, count = now, 0
-        self.windows[token] = (start, count)
-        return RATE_LIMIT - count, start + RATE_WINDOW_SECONDS
+        span = self.rate_window.current(token)
+        return span.remaining, span.end
 
     def spend(self, token: str) -> None:
-        start, count = self.windows[token]
-        self.windows[token] = (start, count + 1)
+        self.rate_window.spend(token)
 
 
 def _throttled(reset: float) -> JSONResponse:
@@ -817,6 +802,224 @@ def _query_resource(query: Query) -> Row:
     }
 
 
+async def _gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    """Auth, the per-token rate window and its headers, HEAD error payloads."""
+    if not request.url.path.startswith("/api/v1/") or request.url.path in OPEN_PATHS:
+        response: Response = await call_next(request)
+        return response
+    api: Redivis = emulator_state(request)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or token not in (*api.datasets, LIMITED_TOKEN):
+        response = _error(401, "invalid_token", "The access token is missing or invalid.")
+    else:
+        response = await _metered(api, token, request, call_next)
+    if request.method == "HEAD" and response.status_code >= 400:
+        # HEAD answers have no body, so the error travels percent-encoded in a header.
+        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        headers = dict(response.headers)
+        headers["X-Redivis-Error-Payload"] = quote(body.decode())
+        headers.pop("content-length", None)
+        return Response(status_code=response.status_code, headers=headers)
+    return response
+
+
+async def _metered(
+    api: Redivis, token: str, request: Request, call_next: Callable[[Request], Any]
+) -> Response:
+    """The answer within the token's rate window, or a 429 once it is spent."""
+    remaining, reset = api.window(token)
+    if api.options.rate_limits and remaining <= 0:
+        return _throttled(reset)
+    if api.options.rate_limits:  # an unenforced budget is not spent either
+        api.spend(token)
+        remaining -= 1
+    request.state.token = token
+    response: Response = await call_next(request)
+    response.headers.update(
+        {
+            "X-RateLimit-Limit": str(RATE_LIMIT),
+            "X-RateLimit-Remaining": str(max(0, remaining)),
+            "X-RateLimit-Reset": str(_millis(reset)),
+        }
+    )
+    return response
+
+
+async def _api(request: Request) -> Redivis:
+    api: Redivis = emulator_state(request)
+    return api
+
+
+def _scoped(scope: str) -> Callable[[Request], Awaitable[Dataset]]:
+    """A dependency giving the caller's dataset; the limited token lacks every data scope."""
+
+    async def dataset(request: Request) -> Dataset:
+        token: str = request.state.token
+        if token == LIMITED_TOKEN:
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                f"This call needs the {scope} scope.",
+                scope=[scope],
+            )
+        return (await _api(request)).datasets[token]
+
+    return dataset
+
+
+Api = Annotated[Redivis, Depends(_api)]
+Overview = Annotated[Dataset, Depends(_scoped("data.overview"))]
+Metadata = Annotated[Dataset, Depends(_scoped("data.metadata"))]
+Data = Annotated[Dataset, Depends(_scoped("data.data"))]
+
+
+# --- datasets --------------------------------------------------------------------------
+
+datasets = APIRouter(prefix="/api/v1")
+
+
+@datasets.get("/organizations/{org}/datasets")
+async def list_datasets(org: str, request: Request, data: Overview) -> Response:
+    if _norm(org) != ORGANIZATION:
+        raise ApiError(404, "not_found", f"Organization {org!r} not found.")
+    return _listing(request, f"datasets:{_norm(org)}", [_dataset_resource(data.created)])
+
+
+@datasets.get("/datasets/{reference}")
+@datasets.head("/datasets/{reference}", include_in_schema=False)
+async def get_dataset(reference: str, request: Request, data: Overview) -> Response:
+    _check_params(request, FLAGS)
+    _dataset_of(reference)
+    return JSONResponse(_dataset_resource(data.created))
+
+
+@datasets.get("/datasets/{reference}/tables")
+async def list_tables(reference: str, request: Request, data: Overview) -> Response:
+    _dataset_of(reference)
+    items = [_table_resource(data, t) for t in TABLE_ORDER]
+    return _listing(request, f"tables:{ORGANIZATION}.{DATASET}", items)
+
+
+# --- tables ----------------------------------------------------------------------------
+
+tables = APIRouter(prefix="/api/v1/tables/{reference}")
+
+
+@tables.get("")
+@tables.head("", include_in_schema=False)
+async def get_table(reference: str, request: Request, data: Overview) -> Response:
+    _check_params(request, FLAGS)
+    return JSONResponse(_table_resource(data, _table_of(reference), full=True))
+
+
+@tables.get("/variables")
+async def list_variables(reference: str, request: Request, _: Metadata) -> Response:
+    name = _table_of(reference)
+    items = [_variable_resource(name, i) for i in range(len(VARIABLES[name]))]
+    return _listing(request, f"variables:{name}", items)
+
+
+@tables.get("/variables/{variable}")
+async def get_variable(reference: str, variable: str, request: Request, _: Metadata) -> Response:
+    _check_params(request, FLAGS)
+    name = _table_of(reference)
+    for index, (column, _kind) in enumerate(VARIABLES[name]):
+        if column == _norm(variable):
+            return JSONResponse(_variable_resource(name, index, full=True))
+    raise ApiError(404, "not_found", f"Variable {variable!r} not found in {name}.")
+
+
+@tables.get("/rows")
+async def table_rows(reference: str, request: Request, data: Data) -> Response:
+    if await request.body():
+        raise ApiError(400, "invalid_request", "GET requests carry no body.")
+    name = _table_of(reference)
+    columns = [c for c, _ in VARIABLES[name]]
+    return _rows_response(request, f"table:{name}", data.tables[name], columns)
+
+
+# --- queries ---------------------------------------------------------------------------
+
+queries = APIRouter(prefix="/api/v1/queries")
+
+
+async def _query_body(request: Request) -> tuple[str, str | None]:
+    """The SQL and default dataset of a query request, checked."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(400, "invalid_request", "The body is not valid JSON.") from None
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        raise ApiError(400, "invalid_request", "`query` (a SQL string) is required.")
+    extra = sorted(set(body) - {"query", "timeoutMs", "defaultDataset"})
+    if extra:
+        raise ApiError(400, "invalid_request", f"Unknown body field(s): {', '.join(extra)}.")
+    timeout = body.get("timeoutMs", 30000)
+    if type(timeout) is not int or not 0 <= timeout <= 60000:
+        raise ApiError(400, "invalid_request", "timeoutMs must be between 0 and 60000.")
+    default = body.get("defaultDataset")
+    if default is not None and not isinstance(default, str):
+        raise ApiError(400, "invalid_request", "defaultDataset must be a dataset reference.")
+    return body["query"], default
+
+
+@queries.post("")
+async def run_query(request: Request, api: Api, data: Data) -> Response:
+    _check_params(request, FLAGS)
+    columns, name, where, order, limit, offset = Parser(*await _query_body(request)).parse()
+    selected = columns or [c for c, _ in VARIABLES[name]]
+    rows = _sorted([r for r in data.tables[name] if where(r)], order)
+    rows = rows[offset:] if limit is None else rows[offset : offset + limit]
+    query = Query(
+        id=f"q_{len(api.queries) + 1:08d}",
+        owner=request.state.token,
+        table=name,
+        rows=[{c: r.get(c) for c in selected} for r in rows],
+        columns=selected,
+        created=time.time(),
+    )
+    api.queries[query.id] = query
+    return JSONResponse(_query_resource(query))
+
+
+def find_query(request: Request, api: Redivis, query_id: str) -> Query:
+    """The caller's query `query_id`; another token's query is hidden (404)."""
+    query = api.queries.get(query_id)
+    if query is None or query.owner != request.state.token:
+        raise ApiError(404, "not_found", f"Query {query_id!r} not found.")
+    return query
+
+
+@queries.get("/{query_id}")
+async def get_query(query_id: str, request: Request, api: Api, _: Data) -> Response:
+    _check_params(request, FLAGS)
+    return JSONResponse(_query_resource(find_query(request, api, query_id)))
+
+
+@queries.get("/{query_id}/rows")
+async def query_rows(query_id: str, request: Request, api: Api, _: Data) -> Response:
+    query = find_query(request, api, query_id)
+    return _rows_response(request, f"query:{query_id}", query.rows, query.columns)
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+async def _api_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    return _error(error.status, error.kind, error.description, **error.extra)
+
+
+async def _http_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    return _error_for(error.status_code, str(error.detail))
+
+
+async def _validation_error(_: Request, error: Exception) -> Response:
+    return _error_for(400, "The request is not valid.")
+
+
 def create_app(options: EmulatorOptions) -> FastAPI:
     api = Redivis(options)
     app = FastAPI(
@@ -827,183 +1030,14 @@ def create_app(options: EmulatorOptions) -> FastAPI:
     )
     # In-process tests may add rows the seed lacks (real data changes by uploads, not emulated).
     app.state.redivis = api
-
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return _error(error.status, error.kind, error.description, **error.extra)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _error_for(error.status_code, str(error.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        return _error_for(400, "The request is not valid.")
-
-    @app.middleware("http")
-    async def gate(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        """Auth, the per-token rate window and its headers, HEAD error payloads."""
-        if not request.url.path.startswith("/api/v1/") or request.url.path in OPEN_PATHS:
-            response: Response = await call_next(request)
-            return response
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or token not in (*api.datasets, LIMITED_TOKEN):
-            response = _error(401, "invalid_token", "The access token is missing or invalid.")
-        else:
-            remaining, reset = api.window(token)
-            if options.rate_limits and remaining <= 0:
-                response = _throttled(reset)
-            else:
-                if options.rate_limits:  # an unenforced budget is not spent either
-                    api.spend(token)
-                    remaining -= 1
-                request.state.token = token
-                response = await call_next(request)
-                response.headers.update(
-                    {
-                        "X-RateLimit-Limit": str(RATE_LIMIT),
-                        "X-RateLimit-Remaining": str(max(0, remaining)),
-                        "X-RateLimit-Reset": str(_millis(reset)),
-                    }
-                )
-        if request.method == "HEAD" and response.status_code >= 400:
-            # HEAD answers have no body, so the error travels percent-encoded in a header.
-            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-            headers = dict(response.headers)
-            headers["X-Redivis-Error-Payload"] = quote(body.decode())
-            headers.pop("content-length", None)
-            return Response(status_code=response.status_code, headers=headers)
-        return response
-
-    # Counting and faults sit outside the gate, so 401s and 429s are counted too.
-    install_control(
+    return assemble(
         app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=_error_for,
-            throttle_response=lambda: _throttled(time.time() + 1),
-            options=options,
-        ),
+        api,
+        options,
+        handlers={ApiError: _api_error},
+        http_error=_http_error,
+        validation_error=_validation_error,
+        gate=_gate,
+        hooks=(_error_for, lambda: _throttled(time.time() + 1)),
+        routers=(datasets, tables, queries),
     )
-
-    def dataset(request: Request, scope: str) -> Dataset:
-        """The caller's dataset; the limited token has neither data scope, hence 403."""
-        token: str = request.state.token
-        if token == LIMITED_TOKEN:
-            raise ApiError(
-                403,
-                "insufficient_scope",
-                f"This call needs the {scope} scope.",
-                scope=[scope],
-            )
-        return api.datasets[token]
-
-    @app.get("/api/v1/organizations/{org}/datasets")
-    async def list_datasets(org: str, request: Request) -> Response:
-        data = dataset(request, "data.overview")
-        if _norm(org) != ORGANIZATION:
-            raise ApiError(404, "not_found", f"Organization {org!r} not found.")
-        return _listing(request, f"datasets:{_norm(org)}", [_dataset_resource(data.created)])
-
-    @app.get("/api/v1/datasets/{reference}")
-    @app.head("/api/v1/datasets/{reference}", include_in_schema=False)
-    async def get_dataset(reference: str, request: Request) -> Response:
-        data = dataset(request, "data.overview")
-        _check_params(request, FLAGS)
-        _dataset_of(reference)
-        return JSONResponse(_dataset_resource(data.created))
-
-    @app.get("/api/v1/datasets/{reference}/tables")
-    async def list_tables(reference: str, request: Request) -> Response:
-        data = dataset(request, "data.overview")
-        _dataset_of(reference)
-        items = [_table_resource(data, t) for t in TABLE_ORDER]
-        return _listing(request, f"tables:{ORGANIZATION}.{DATASET}", items)
-
-    @app.get("/api/v1/tables/{reference}")
-    @app.head("/api/v1/tables/{reference}", include_in_schema=False)
-    async def get_table(reference: str, request: Request) -> Response:
-        data = dataset(request, "data.overview")
-        _check_params(request, FLAGS)
-        return JSONResponse(_table_resource(data, _table_of(reference), full=True))
-
-    @app.get("/api/v1/tables/{reference}/variables")
-    async def list_variables(reference: str, request: Request) -> Response:
-        dataset(request, "data.metadata")
-        name = _table_of(reference)
-        items = [_variable_resource(name, i) for i in range(len(VARIABLES[name]))]
-        return _listing(request, f"variables:{name}", items)
-
-    @app.get("/api/v1/tables/{reference}/variables/{variable}")
-    async def get_variable(reference: str, variable: str, request: Request) -> Response:
-        dataset(request, "data.metadata")
-        _check_params(request, FLAGS)
-        name = _table_of(reference)
-        for index, (column, _) in enumerate(VARIABLES[name]):
-            if column == _norm(variable):
-                return JSONResponse(_variable_resource(name, index, full=True))
-        raise ApiError(404, "not_found", f"Variable {variable!r} not found in {name}.")
-
-    @app.get("/api/v1/tables/{reference}/rows")
-    async def table_rows(reference: str, request: Request) -> Response:
-        data = dataset(request, "data.data")
-        if await request.body():
-            raise ApiError(400, "invalid_request", "GET requests carry no body.")
-        name = _table_of(reference)
-        columns = [c for c, _ in VARIABLES[name]]
-        return _rows_response(request, f"table:{name}", data.tables[name], columns)
-
-    @app.post("/api/v1/queries")
-    async def run_query(request: Request) -> Response:
-        data = dataset(request, "data.data")
-        _check_params(request, FLAGS)
-        try:
-            body = await request.json()
-        except ValueError:
-            raise ApiError(400, "invalid_request", "The body is not valid JSON.") from None
-        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-            raise ApiError(400, "invalid_request", "`query` (a SQL string) is required.")
-        extra = sorted(set(body) - {"query", "timeoutMs", "defaultDataset"})
-        if extra:
-            raise ApiError(400, "invalid_request", f"Unknown body field(s): {', '.join(extra)}.")
-        timeout = body.get("timeoutMs", 30000)
-        if type(timeout) is not int or not 0 <= timeout <= 60000:
-            raise ApiError(400, "invalid_request", "timeoutMs must be between 0 and 60000.")
-        default = body.get("defaultDataset")
-        if default is not None and not isinstance(default, str):
-            raise ApiError(400, "invalid_request", "defaultDataset must be a dataset reference.")
-        columns, name, where, order, limit, offset = Parser(body["query"], default).parse()
-        selected = columns or [c for c, _ in VARIABLES[name]]
-        rows = _sorted([r for r in data.tables[name] if where(r)], order)
-        rows = rows[offset:] if limit is None else rows[offset : offset + limit]
-        query = Query(
-            id=f"q_{len(api.queries) + 1:08d}",
-            owner=request.state.token,
-            table=name,
-            rows=[{c: r.get(c) for c in selected} for r in rows],
-            columns=selected,
-            created=time.time(),
-        )
-        api.queries[query.id] = query
-        return JSONResponse(_query_resource(query))
-
-    def find_query(request: Request, query_id: str) -> Query:
-        query = api.queries.get(query_id)
-        if query is None or query.owner != request.state.token:
-            raise ApiError(404, "not_found", f"Query {query_id!r} not found.")
-        return query
-
-    @app.get("/api/v1/queries/{query_id}")
-    async def get_query(query_id: str, request: Request) -> Response:
-        dataset(request, "data.data")
-        _check_params(request, FLAGS)
-        return JSONResponse(_query_resource(find_query(request, query_id)))
-
-    @app.get("/api/v1/queries/{query_id}/rows")
-    async def query_rows(query_id: str, request: Request) -> Response:
-        dataset(request, "data.data")
-        query = find_query(request, query_id)
-        return _rows_response(request, f"query:{query_id}", query.rows, query.columns)
-
-    return app

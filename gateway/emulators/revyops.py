@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.emulators.control import EmulatorControl, EmulatorOptions, install_control
-from gateway.emulators.seed import SeedWorld, build_world
+from gateway.emulators.control import (
+    EmulatorControl,
+    EmulatorOptions,
+    Refused,
+    emulator_state,
+    install_control,
+)
+from gateway.emulators.seed import SeedWorld
+from gateway.emulators.tenants import SlidingLog, tenant_worlds
 
 DEMO_CLIENT_ID = "revyops-demo-client"
 TENANT2_CLIENT_ID = "revyops-tenant-2"
@@ -166,45 +172,86 @@ class RevyOps:
         self.options = options
         self.rate_limits = options.rate_limits
         self.spaces: dict[str, Workspace] = {}
-        self.hits: dict[str, deque[float]] = {}
+        self.log = SlidingLog(((RATE_LIMIT, RATE_WINDOW_SECONDS),), clock=time.monotonic)
         self.reset()
 
     def reset(self) -> None:
-        o = self.options
-        sizes = {
-            "companies": o.companies,
-            "contacts": o.contacts,
-            "deals": o.deals,
-            "notes": o.notes,
-        }
-        self.spaces = {
-            DEMO_CLIENT_ID: _workspace(build_world(o.seed, **sizes)),
-            TENANT2_CLIENT_ID: _workspace(build_world(o.seed + 1, **sizes)),
-        }
-        self.hits = {}
+        demo, other = tenant_worlds(self.options)
+        self.spaces = {DEMO_CLIENT_ID: _workspace(demo), TENANT2_CLIENT_ID: _workspace(other)}
+        self.log.clear()
 
     # --- rules shared by every endpoint ---------------------------------------------------
 
-    def authenticate(self, request: Request) -> Workspace | JSONResponse:
+    def authenticate(self, request: Request) -> Workspace:
+        """The caller's workspace, once its `client_id` is known and not throttled."""
         client_id = request.query_params.get("client_id")
         if not client_id:
-            return _detail(403, "Authentication credentials were not provided.")
+            raise Refused(_detail(403, "Authentication credentials were not provided."))
         space = self.spaces.get(client_id)
         if space is None:
-            return _detail(403, "Invalid client_id.")
+            raise Refused(_detail(403, "Invalid client_id."))
         throttled = self.throttle(client_id)
-        return throttled if throttled is not None else space
+        if throttled is not None:
+            raise Refused(throttled)
+        return space
 
     def throttle(self, client_id: str) -> JSONResponse | None:
         if not self.rate_limits:
             return None
-        now = time.monotonic()
-        hits = self.hits.setdefault(client_id, deque())
-        while hits and now - hits[0] >= RATE_WINDOW_SECONDS:
-            hits.popleft()
-        if len(hits) >= RATE_LIMIT:
-            return throttled_response(max(1, round(RATE_WINDOW_SECONDS - (now - hits[0]) + 0.5)))
-        hits.append(now)
+        full = self.log.admit(client_id)
+        if full is None:
+            return None
+        oldest = full.hits[-full.limit]
+        return throttled_response(max(1, round(full.seconds - (full.now - oldest) + 0.5)))
+
+    def resolve_company(self, space: Workspace, value: Any) -> int | JSONResponse | None:
+        """`company_id` may be an id or a domain the server resolves."""
+        if value is None:
+            return None
+        if isinstance(value, int) or (
+            isinstance(value, str) and value.isascii() and value.isdigit()
+        ):
+            if int(value) in space.companies:
+                return int(value)
+            if any(int(value) in s.companies for s in self.spaces.values() if s is not space):
+                return _detail(401, "API KEY not authorized to access this company.")
+            return _detail(404, "Not found.")
+        if isinstance(value, str):
+            for company in space.companies.values():
+                if _same(company["domain"], value):
+                    return int(company["id"])
+            return _detail(404, "Not found.")
+        return _invalid({"company_id": ["Expected an id or a domain."]})
+
+    def apply(
+        self, space: Workspace, resource: str, row: Row, body: Row, *, creating: bool
+    ) -> JSONResponse | None:
+        """Validate `body` and write it into `row`; the error answer if it is refused."""
+        writable = CONTACT_WRITABLE if resource == "contacts" else COMPANY_WRITABLE
+        errors = _validate_fields(body, writable)
+        if errors:
+            return _invalid(errors)
+        custom = _custom_input(body, resource)
+        if isinstance(custom, JSONResponse):
+            return custom
+        changes = {k: body[k] for k in writable if k in body}
+        if "company_id" in changes:
+            company = self.resolve_company(space, changes["company_id"])
+            if isinstance(company, JSONResponse):
+                return company
+            changes["company_id"] = company
+        candidate = {**row, **changes}
+        if creating:
+            if resource == "contacts" and not (
+                candidate.get("email") or candidate.get("linkedin_url")
+            ):
+                return _invalid({"email": ["This field is required (or linkedin_url)."]})
+            if resource == "companies" and not candidate.get("domain"):
+                return _invalid({"domain": ["This field is required."]})
+        clash = _conflict(space, resource, candidate, None if creating else row.get("id"))
+        if clash is not None:
+            return clash
+        _write(space, resource, row, candidate, custom or [], status_changed=not creating)
         return None
 
 
@@ -338,162 +385,129 @@ def _validate_fields(body: Row, writable: tuple[str, ...]) -> dict[str, list[str
     return errors
 
 
-def create_app(options: EmulatorOptions) -> FastAPI:
-    api = RevyOps(options)
-    app = FastAPI(title="RevyOps API emulator", docs_url=None, redoc_url=None)
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=_error_response,
-            throttle_response=throttled_response,
-            options=options,
-        ),
-    )
-
-    async def body_of(request: Request) -> Row | JSONResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _detail(400, "JSON parse error.")
-        if not isinstance(body, dict):
-            return _invalid({"non_field_errors": ["Invalid data. Expected a dictionary."]})
-        return body
-
-    def resolve_company(space: Workspace, value: Any) -> int | JSONResponse | None:
-        """`company_id` may be an id or a domain the server resolves."""
-        if value is None:
-            return None
-        if isinstance(value, int) or (
-            isinstance(value, str) and value.isascii() and value.isdigit()
-        ):
-            if int(value) in space.companies:
-                return int(value)
-            if any(int(value) in s.companies for s in api.spaces.values() if s is not space):
-                return _detail(401, "API KEY not authorized to access this company.")
-            return _detail(404, "Not found.")
-        if isinstance(value, str):
-            for company in space.companies.values():
-                if _same(company["domain"], value):
-                    return int(company["id"])
-            return _detail(404, "Not found.")
-        return _invalid({"company_id": ["Expected an id or a domain."]})
-
-    def conflict(
-        space: Workspace, resource: str, row: Row, skip: int | None
-    ) -> JSONResponse | None:
-        keys = ("email", "linkedin_url") if resource == "contacts" else ("domain",)
-        for other in space.table(resource).values():
-            if other["id"] == skip:
-                continue
-            for key in keys:
-                if row.get(key) and _same(other.get(key), str(row[key])):
-                    what = "Contact" if resource == "contacts" else "Company"
-                    return _detail(409, f"{what} with this {key} already exists for this client.")
-        return None
-
-    def apply(
-        space: Workspace, resource: str, row: Row, body: Row, *, creating: bool
-    ) -> JSONResponse | None:
-        writable = CONTACT_WRITABLE if resource == "contacts" else COMPANY_WRITABLE
-        errors = _validate_fields(body, writable)
-        if errors:
-            return _invalid(errors)
-        custom = _custom_input(body, resource)
-        if isinstance(custom, JSONResponse):
-            return custom
-        changes = {k: body[k] for k in writable if k in body}
-        if "company_id" in changes:
-            company = resolve_company(space, changes["company_id"])
-            if isinstance(company, JSONResponse):
-                return company
-            changes["company_id"] = company
-        candidate = {**row, **changes}
-        if creating:
-            if resource == "contacts" and not (
-                candidate.get("email") or candidate.get("linkedin_url")
-            ):
-                return _invalid({"email": ["This field is required (or linkedin_url)."]})
-            if resource == "companies" and not candidate.get("domain"):
-                return _invalid({"domain": ["This field is required."]})
-        clash = conflict(space, resource, candidate, None if creating else row.get("id"))
-        if clash is not None:
-            return clash
-        stamp = _now()
-        if (
-            resource == "contacts"
-            and "contact_status" in changes
-            and changes["contact_status"] != row.get("contact_status")
-            and not creating
-        ):
-            candidate["previous_status"] = row.get("contact_status")
-            candidate["status_changed_at"] = stamp
-        key = _custom_key(resource)
-        fields = list(candidate.get(key) or [])
-        for name, value in custom or []:
-            existing = next((f for f in fields if f["field_name"] == name), None)
-            if existing is not None:
-                existing.update(field_value=value, updated_time=stamp)
-            else:
-                fields += space.custom([(name, value)], stamp)
-        candidate[key] = fields
-        candidate["updated_time"] = stamp
-        row.clear()
-        row.update(candidate)
-        return None
-
-    def blank(resource: str, new_id: int) -> Row:
-        if resource == "contacts":
-            row: Row = dict.fromkeys(CONTACT_WRITABLE)
-            row.update(
-                previous_status=None,
-                status_changed_at=None,
-                first_campaign_email_sent=None,
-                last_campaign_email_sent=None,
-                last_reply_received=None,
-            )
-        else:
-            row = dict.fromkeys(COMPANY_WRITABLE)
-            row.update(previous_status=None, status_changed_at=None)
-        row.update(id=new_id, updated_time=_now())
-        row[_custom_key(resource)] = []
-        return row
-
-    for prefix, v2 in (("/public/v2", True), ("/public", False)):
-        for resource in ("contacts", "companies"):
-            _routes(app, api, prefix, resource, v2, body_of, apply, blank)
-
-    return app
+def _conflict(space: Workspace, resource: str, row: Row, skip: int | None) -> JSONResponse | None:
+    keys = ("email", "linkedin_url") if resource == "contacts" else ("domain",)
+    for other in space.table(resource).values():
+        if other["id"] == skip:
+            continue
+        for key in keys:
+            if row.get(key) and _same(other.get(key), str(row[key])):
+                what = "Contact" if resource == "contacts" else "Company"
+                return _detail(409, f"{what} with this {key} already exists for this client.")
+    return None
 
 
-def _routes(
-    app: FastAPI,
-    api: RevyOps,
-    prefix: str,
+def _write(
+    space: Workspace,
     resource: str,
-    v2: bool,
-    body_of: Callable[[Request], Any],
-    apply: Callable[..., JSONResponse | None],
-    blank: Callable[[str, int], Row],
+    row: Row,
+    candidate: Row,
+    custom: list[tuple[str, str]],
+    *,
+    status_changed: bool,
 ) -> None:
-    base = f"{prefix}/{resource}"
+    """Store a validated `candidate` in `row`, stamped, its custom fields merged."""
+    stamp = _now()
+    if (
+        resource == "contacts"
+        and "contact_status" in candidate
+        and candidate["contact_status"] != row.get("contact_status")
+        and status_changed
+    ):
+        candidate["previous_status"] = row.get("contact_status")
+        candidate["status_changed_at"] = stamp
+    key = _custom_key(resource)
+    fields = list(candidate.get(key) or [])
+    for name, value in custom:
+        existing = next((f for f in fields if f["field_name"] == name), None)
+        if existing is not None:
+            existing.update(field_value=value, updated_time=stamp)
+        else:
+            fields += space.custom([(name, value)], stamp)
+    candidate[key] = fields
+    candidate["updated_time"] = stamp
+    row.clear()
+    row.update(candidate)
 
-    async def list_rows(request: Request) -> Response:
-        space = api.authenticate(request)
-        if isinstance(space, JSONResponse):
-            return space
-        rows = _filtered(space, resource, dict(request.query_params))
-        if v2:
-            return _paginate(request, rows, resource)
+
+def _blank(resource: str, new_id: int) -> Row:
+    if resource == "contacts":
+        row: Row = dict.fromkeys(CONTACT_WRITABLE)
+        row.update(
+            previous_status=None,
+            status_changed_at=None,
+            first_campaign_email_sent=None,
+            last_campaign_email_sent=None,
+            last_reply_received=None,
+        )
+    else:
+        row = dict.fromkeys(COMPANY_WRITABLE)
+        row.update(previous_status=None, status_changed_at=None)
+    row.update(id=new_id, updated_time=_now())
+    row[_custom_key(resource)] = []
+    return row
+
+
+# --- routing: the state behind dependencies, routes per resource --------------------------
+
+
+Api = Annotated[RevyOps, Depends(emulator_state)]
+
+
+def workspace(request: Request, api: Api) -> Workspace:
+    return api.authenticate(request)
+
+
+Space = Annotated[Workspace, Depends(workspace)]
+
+
+async def body_of(request: Request) -> Row:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Refused(_detail(400, "JSON parse error.")) from None
+    if not isinstance(body, dict):
+        raise Refused(_invalid({"non_field_errors": ["Invalid data. Expected a dictionary."]}))
+    return body
+
+
+Body = Annotated[Row, Depends(body_of)]
+
+
+def _row(space: Workspace, resource: str, row_id: str) -> Row:
+    row = (
+        space.table(resource).get(int(row_id)) if (row_id.isascii() and row_id.isdigit()) else None
+    )
+    if row is None:
+        raise Refused(_detail(404, "Not found."))
+    return row
+
+
+def _answer_structure(request: Request) -> str:
+    """Writes answer in the asked structure, NESTED when it is not a valid one."""
+    structure = _structure(request)
+    return structure if isinstance(structure, str) else "NESTED"
+
+
+class ResourceRoutes:
+    """The routes of `contacts` or `companies`, in API v2 and v1."""
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+
+    async def list_v2(self, request: Request, space: Space) -> Response:
+        return _paginate(
+            request, _filtered(space, self.resource, dict(request.query_params)), self.resource
+        )
+
+    async def list_v1(self, request: Request, space: Space) -> Response:
+        rows = _filtered(space, self.resource, dict(request.query_params))
         structure = _structure(request)
         if isinstance(structure, JSONResponse):
             return structure
-        return JSONResponse([_shape(resource, r, structure) for r in rows[:V1_LIMIT]])
+        return JSONResponse([_shape(self.resource, r, structure) for r in rows[:V1_LIMIT]])
 
-    async def lookup(request: Request) -> Response:
-        space = api.authenticate(request)
-        if isinstance(space, JSONResponse):
-            return space
+    async def lookup(self, request: Request, space: Space) -> Response:
         name = request.query_params.get("field_name")
         value = request.query_params.get("field_value")
         missing = {
@@ -503,95 +517,76 @@ def _routes(
         }
         if missing:
             return _invalid(missing)
-        key = _custom_key(resource)
+        key = _custom_key(self.resource)
+        table = space.table(self.resource)
         rows = [
-            space.table(resource)[k]
-            for k in sorted(space.table(resource))
-            if any(
-                f["field_name"] == name and f["field_value"] == value
-                for f in space.table(resource)[k][key]
-            )
+            table[k]
+            for k in sorted(table)
+            if any(f["field_name"] == name and f["field_value"] == value for f in table[k][key])
         ]
-        return _paginate(request, rows, resource)
+        return _paginate(request, rows, self.resource)
 
-    async def get_row(request: Request, row_id: str) -> Response:
-        space = api.authenticate(request)
-        if isinstance(space, JSONResponse):
-            return space
+    async def get_row(self, request: Request, row_id: str, space: Space) -> Response:
         structure = _structure(request)
         if isinstance(structure, JSONResponse):
             return structure
-        row = (
-            space.table(resource).get(int(row_id))
-            if (row_id.isascii() and row_id.isdigit())
-            else None
-        )
-        if row is None:
-            return _detail(404, "Not found.")
-        return JSONResponse(_shape(resource, row, structure))
+        return JSONResponse(_shape(self.resource, _row(space, self.resource, row_id), structure))
 
-    async def create_row(request: Request) -> Response:
-        space = api.authenticate(request)
-        if isinstance(space, JSONResponse):
-            return space
-        body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
-        new_id = space.next_id[resource]
-        row = blank(resource, new_id)
-        failure = apply(space, resource, row, body, creating=True)
+    async def create_row(self, request: Request, api: Api, space: Space, body: Body) -> Response:
+        new_id = space.next_id[self.resource]
+        row = _blank(self.resource, new_id)
+        failure = api.apply(space, self.resource, row, body, creating=True)
         if failure is not None:
             return failure
-        space.table(resource)[new_id] = row
-        space.next_id[resource] = new_id + 1
-        structure = _structure(request)
-        return JSONResponse(
-            _shape(resource, row, structure if isinstance(structure, str) else "NESTED"),
-            status_code=201,
-        )
+        space.table(self.resource)[new_id] = row
+        space.next_id[self.resource] = new_id + 1
+        return JSONResponse(_shape(self.resource, row, _answer_structure(request)), status_code=201)
 
-    async def update_row(request: Request, row_id: str) -> Response:
-        space = api.authenticate(request)
-        if isinstance(space, JSONResponse):
-            return space
-        row = (
-            space.table(resource).get(int(row_id))
-            if (row_id.isascii() and row_id.isdigit())
-            else None
-        )
-        if row is None:
-            return _detail(404, "Not found.")
-        body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
-        failure = apply(space, resource, row, body, creating=False)
+    async def update_row(self, request: Request, row_id: str, api: Api, space: Space) -> Response:
+        row = _row(space, self.resource, row_id)
+        body = await body_of(request)  # only once the row is known: a 404 comes first
+        failure = api.apply(space, self.resource, row, body, creating=False)
         if failure is not None:
             return failure
-        structure = _structure(request)
-        return JSONResponse(
-            _shape(resource, row, structure if isinstance(structure, str) else "NESTED")
-        )
+        return JSONResponse(_shape(self.resource, row, _answer_structure(request)))
 
-    async def delete_row(request: Request, row_id: str) -> Response:
-        space = api.authenticate(request)
-        if isinstance(space, JSONResponse):
-            return space
-        table = space.table(resource)
+    async def delete_row(self, row_id: str, space: Space) -> Response:
+        table = space.table(self.resource)
         if not (row_id.isascii() and row_id.isdigit()) or int(row_id) not in table:
             return _detail(404, "Not found.")
         del table[int(row_id)]
-        if resource == "companies":
+        if self.resource == "companies":
             for contact in space.contacts.values():
                 if contact["company_id"] == int(row_id):
                     contact["company_id"] = None
         return Response(status_code=204)
 
-    app.add_api_route(base, list_rows, methods=["GET"], include_in_schema=False)
-    app.add_api_route(base, create_row, methods=["POST"], include_in_schema=False)
-    if v2:
-        app.add_api_route(
-            f"{base}/lookup-by-custom-field", lookup, methods=["GET"], include_in_schema=False
-        )
-    app.add_api_route(f"{base}/{{row_id}}", get_row, methods=["GET"], include_in_schema=False)
-    app.add_api_route(f"{base}/{{row_id}}", update_row, methods=["PATCH"], include_in_schema=False)
-    app.add_api_route(f"{base}/{{row_id}}", delete_row, methods=["DELETE"], include_in_schema=False)
+    def router(self, prefix: str, *, v2: bool) -> APIRouter:
+        router = APIRouter(prefix=f"{prefix}/{self.resource}", include_in_schema=False)
+        router.add_api_route("", self.list_v2 if v2 else self.list_v1, methods=["GET"])
+        router.add_api_route("", self.create_row, methods=["POST"])
+        if v2:
+            router.add_api_route("/lookup-by-custom-field", self.lookup, methods=["GET"])
+        router.add_api_route("/{row_id}", self.get_row, methods=["GET"])
+        router.add_api_route("/{row_id}", self.update_row, methods=["PATCH"])
+        router.add_api_route("/{row_id}", self.delete_row, methods=["DELETE"])
+        return router
+
+
+def create_app(options: EmulatorOptions) -> FastAPI:
+    api = RevyOps(options)
+    app = FastAPI(title="RevyOps API emulator", docs_url=None, redoc_url=None)
+    app.state.emulator = api
+    install_control(
+        app,
+        EmulatorControl(
+            reset=api.reset,
+            error_response=_error_response,
+            throttle_response=throttled_response,
+            options=options,
+        ),
+    )
+    for prefix, v2 in (("/public/v2", True), ("/public", False)):
+        for resource in ("contacts", "companies"):
+            app.include_router(ResourceRoutes(resource).router(prefix, v2=v2))
+    return app

@@ -13,7 +13,7 @@ from tests.integration.truth import ENTITIES, remote_ids
 pytestmark = pytest.mark.integration
 
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
-CASES = [(kind, entity) for kind in demo_kinds() for entity in ENTITIES.get(kind, ())]
+CASES = [(kind, entity) for kind in demo_kinds() for entity in ENTITIES[kind]]
 
 PAGE = """
 query Page($provider: String!, $first: Int, $after: String, $last: Int, $before: String) {

@@ -21,10 +21,11 @@ from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient
+from tests.providers import ALL_KINDS
 
 pytestmark = pytest.mark.integration
 
-KINDS = ("revyops", "attio", "haste", "redivis", "basicsos")
+KINDS = ALL_KINDS
 LISTS = {
     "contacts": "Contact",
     "companies": "Company",

@@ -17,10 +17,11 @@ from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient, answer, gid
+from tests.providers import WRITABLE_KINDS
 
 pytestmark = pytest.mark.integration
 
-WRITABLE = ("revyops", "attio", "haste", "basicsos")
+WRITABLE = WRITABLE_KINDS
 # Remote ids no provider hands out: path traversal, query and fragment injection, control
 # characters, and digits that are not ASCII ("²".isdigit() is true in Python).
 FORGED = (

@@ -15,10 +15,11 @@ from gateway.servers import ServerThread
 from tests.conftest import GraphQLClient, gid
 from tests.integration.test_relations import cost, gateway_on
 from tests.integration.truth import companies, contact_companies
+from tests.providers import ALL_KINDS
 
 pytestmark = pytest.mark.integration
 
-KINDS = ["revyops", "attio", "haste", "redivis", "basicsos"]
+KINDS = ALL_KINDS
 
 
 def contacts_with(company: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import itertools
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
+from tests.providers import WRITABLE_KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +38,7 @@ mutation($id: ID!) { deleteContact(input: {id: $id}) { deletedId userErrors { fi
 """
 NODE = "query($id: ID!) { node(id: $id) { ... on Contact { lastName } } }"
 serial = itertools.count(1)
-PROVIDERS = ("revyops", "basicsos", "haste", "attio")
+PROVIDERS = WRITABLE_KINDS
 
 
 def _all_ids(client: GraphQLClient, provider: str) -> list[str]:
@@ -58,21 +60,19 @@ def _all_ids(client: GraphQLClient, provider: str) -> list[str]:
 @pytest.fixture
 def own() -> Iterator[dict[str, object]]:
     """Fresh emulators and a caching gateway: writes here must not disturb other tests."""
-    with (
-        ServerThread(create_emulator("revyops", EmulatorOptions(rate_limits=False))) as rev,
-        ServerThread(create_emulator("basicsos", EmulatorOptions(rate_limits=False))) as bos,
-        ServerThread(create_emulator("haste", EmulatorOptions(rate_limits=False))) as hst,
-        ServerThread(create_emulator("attio", EmulatorOptions(rate_limits=False))) as att,
-    ):
+    with ExitStack() as stack:
+        urls = {
+            kind: stack.enter_context(
+                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
+            ).url
+            for kind in WRITABLE_KINDS
+        }
         providers = [
-            demo_provider("revyops", rev.url).model_copy(update={"rate_limit": False}),
-            demo_provider("basicsos", bos.url).model_copy(update={"rate_limit": False}),
-            demo_provider("haste", hst.url).model_copy(update={"rate_limit": False}),
-            demo_provider("attio", att.url).model_copy(update={"rate_limit": False}),
+            *(demo_provider(k, url, rate_limit=False) for k, url in urls.items()),
             ProviderSettings(
                 name="bos-member",
                 kind="basicsos",
-                base_url=bos.url,
+                base_url=urls["basicsos"],
                 credentials={"token": "bos_crm_demo_member"},
                 options={"token_role": "member"},
                 rate_limit=False,
@@ -80,14 +80,7 @@ def own() -> Iterator[dict[str, object]]:
         ]
         with ServerThread(create_app(Settings(providers=providers))) as server:
             client = GraphQLClient(server.url)
-            yield {
-                "client": client,
-                "url": server.url,
-                "revyops": rev.url,
-                "basicsos": bos.url,
-                "haste": hst.url,
-                "attio": att.url,
-            }
+            yield {"client": client, "url": server.url, **urls}
             client.http.close()
 
 
@@ -95,7 +88,7 @@ def email() -> str:
     return f"new.person.{next(serial)}@example.net"
 
 
-@pytest.mark.parametrize("provider", ["revyops", "basicsos", "haste", "attio"])
+@pytest.mark.parametrize("provider", WRITABLE_KINDS)
 def test_create_read_update_delete(own, provider):
     client = own["client"]
     company = client.data(

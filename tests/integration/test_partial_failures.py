@@ -17,10 +17,11 @@ from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient, gid
+from tests.providers import ALL_KINDS
 
 pytestmark = pytest.mark.integration
 
-KINDS = ("revyops", "attio", "haste", "basicsos", "redivis")
+KINDS = ALL_KINDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 # Child lists read with one request per parent, and what names the parent in that request.
 PER_PARENT = {

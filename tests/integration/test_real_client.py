@@ -144,7 +144,7 @@ def walk(
         cursor = info["endCursor"] if forward else info["startCursor"]
 
 
-ROOTS = [(kind, entity) for kind in demo_kinds() for entity in ENTITIES.get(kind, ())]
+ROOTS = [(kind, entity) for kind in demo_kinds() for entity in ENTITIES[kind]]
 
 
 @pytest.mark.parametrize(("kind", "entity"), ROOTS)

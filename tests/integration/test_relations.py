@@ -16,6 +16,7 @@ from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
 from tests.integration.truth import contact_companies
+from tests.providers import ALL_KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,7 @@ def test_note_target_resolves_to_its_type(gateway):
     assert kinds == {"Contact"}  # the first 40 notes are contact notes (table order)
 
 
-@pytest.mark.parametrize("kind", ["revyops", "attio", "haste", "redivis", "basicsos"])
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_contact_company_on_every_provider(gateway, emulators, kind):
     truth = contact_companies(kind, emulators[kind])
     data = gateway.data(

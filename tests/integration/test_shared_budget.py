@@ -19,10 +19,10 @@ from starlette.routing import Route
 from gateway.datasources import source_class
 from gateway.demo import demo_provider
 from gateway.emulators import KINDS
-from gateway.errors import NoRateLimitSlot
-from gateway.resilience import Window
+from gateway.errors import NoRateLimitSlot, UpstreamRateLimited
+from gateway.resilience import Share, Window, sharing
 from gateway.servers import RedisProcess, ServerThread
-from gateway.shared import RedisState, SharedBudget
+from gateway.shared import RedisDown, RedisState, SharedBudget
 from gateway.upstream import Upstream, open_client
 
 pytestmark = pytest.mark.integration
@@ -188,3 +188,158 @@ async def test_every_provider_keeps_to_its_share_while_redis_is_away(kind: str) 
     assert limiter.windows == cls.rate_limits
     state.up = False
     assert [w.requests for w in limiter.windows] == [w.requests // 3 for w in cls.rate_limits]
+
+
+def share_of(limit: int, weights: dict[str, int], client: str) -> float:
+    return limit * weights[client] / sum(weights.values())
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    limit=st.integers(3, 9),
+    weights=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    start=st.integers(0, 3000),
+    gaps=st.lists(st.sampled_from([0, 0, 0, 7, 40, 250]), min_size=1, max_size=20),
+)
+def test_two_clients_on_two_replicas_share_by_weight(
+    redis: RedisProcess,
+    limit: int,
+    weights: tuple[int, int],
+    start: int,
+    gaps: list[int],
+) -> None:
+    """Client a asks through replica 1 and b through replica 2, each as often as it may
+    (after a grant, a short gap); b starts late, after a took what it could alone. In any
+    window once both ask, neither has more than its weighted share (plus the one request a
+    share rounds up to), and in a full window neither less than its share minus one."""
+    span = int(SECONDS * 1000)
+    shares = {"a": weights[0], "b": weights[1]}
+
+    async def run() -> list[tuple[int, str]]:
+        ms = [1_000_000_000]
+        tenant = uuid.uuid4().hex
+        states = [RedisState(redis.url, SECRET) for _ in range(2)]
+        budgets = {
+            client: SharedBudget(state, tenant, ((limit, SECONDS),), clock=lambda: ms[0] / 1000)
+            for client, state in zip("ab", states, strict=True)
+        }
+        asks = {"a": ms[0], "b": ms[0] + start}
+        granted: list[tuple[int, str]] = []
+        try:
+            for step in range(12 * limit):
+                client = min(asks, key=lambda c: (asks[c], c))
+                ms[0] = asks[client]
+                with sharing(Share(client, shares[client])):
+                    wait = await budgets[client].reserve()
+                if wait == 0:
+                    granted.append((ms[0], client))
+                    asks[client] = ms[0] + gaps[step % len(gaps)]
+                else:
+                    asks[client] = ms[0] + round(wait * 1000)
+        finally:
+            for state in states:
+                await state.close()
+        return granted
+
+    granted = asyncio.run(run())
+    both = 1_000_000_000 + start  # from here b asks too
+    for moment, _ in granted:
+        if moment - span < both:
+            continue
+        recent = [c for t, c in granted if moment - span < t <= moment]
+        assert len(recent) <= limit
+        for client in "ab":
+            mine = recent.count(client)
+            share = share_of(limit, shares, client)
+            assert mine < share + 1, (client, mine, share, recent)
+            if len(recent) == limit:
+                assert mine > share - 1, (client, mine, share, recent)
+    if share_of(limit, shares, "b") >= 1:  # less than a request may round down to none
+        assert "b" in {c for _, c in granted}
+
+
+async def test_a_pause_one_replica_set_holds_the_other(redis: RedisProcess) -> None:
+    time = FakeTime()
+    tenant = uuid.uuid4().hex
+    states = [RedisState(redis.url, SECRET) for _ in range(2)]
+    one, two = (SharedBudget(s, tenant, ((LIMIT, SECONDS),), clock=time) for s in states)
+    try:
+        assert await two.reserve() == 0
+        await one.pause(1.5)
+        await one.pause(0.5)  # a shorter pause does not cut a longer one short
+        assert await two.reserve() == pytest.approx(1.5, abs=0.002)
+        time.now += 1.0
+        assert await one.reserve() == pytest.approx(0.5, abs=0.002)
+        time.now += 0.5
+        assert await two.reserve() == 0
+    finally:
+        for state in states:
+            await state.close()
+
+
+@pytest.fixture(scope="module")
+def throttling() -> Iterator[dict[str, int]]:
+    """A provider that answers 429 (Retry-After: 5) on /spent, 200 elsewhere; counts them."""
+    counts = {"requests": 0}
+
+    async def answer(request: Request) -> JSONResponse:
+        counts["requests"] += 1
+        if request.url.path == "/spent":
+            return JSONResponse({}, status_code=429, headers={"Retry-After": "5"})
+        return JSONResponse({})
+
+    app = Starlette(routes=[Route("/{path:path}", answer)])
+    with ServerThread(app) as server:
+        counts["url"] = server.url  # type: ignore[assignment]
+        yield counts
+
+
+async def test_a_429_one_replica_met_pauses_the_other(
+    redis: RedisProcess, throttling: dict[str, int]
+) -> None:
+    time = FakeTime()
+    tenant = uuid.uuid4().hex
+    states = [RedisState(redis.url, SECRET, clock=time) for _ in range(2)]
+    one, two = (upstream(str(throttling["url"]), s, tenant, time) for s in states)
+    for up in (one, two):
+        up.deadline = 3.0  # shorter than the Retry-After: nobody waits it out here
+    try:
+        with pytest.raises(UpstreamRateLimited):
+            await one.request("GET", "/spent", cached=False)
+        before = throttling["requests"]
+        with pytest.raises(NoRateLimitSlot):
+            await two.request("GET", "/fine", cached=False)
+        assert throttling["requests"] == before  # replica 2 sent nothing while paused
+        time.now += 5.0
+        assert (await two.request("GET", "/fine", cached=False)).status_code == 200
+    finally:
+        for up, state in zip((one, two), states, strict=True):
+            await up.client.aclose()
+            await state.close()
+
+
+async def test_grants_made_while_redis_was_away_count_when_it_is_back(
+    redis_server: RedisProcess,
+) -> None:
+    time = FakeTime()
+    tenant = uuid.uuid4().hex
+    states = [RedisState(redis_server.url, SECRET, clock=time) for _ in range(2)]
+    one, two = (SharedBudget(s, tenant, ((LIMIT, 60.0),), clock=time) for s in states)
+    try:
+        assert await one.reserve() == 0
+        redis_server.stop()
+        for _ in range(2):  # sent on replica 1's local share
+            with pytest.raises(RedisDown):
+                await one.reserve()
+            time.now += 1.0
+        redis_server.start()
+        time.now += states[0].retry_after
+        # A new Redis (this one keeps nothing on disk): replica 1 tells it of its three.
+        assert await one.reserve() == 0
+        assert await two.reserve() == 0
+        assert await two.reserve() > 0  # 1 + 2 + 1 + 1: the window is full
+    finally:
+        for state in states:
+            await state.close()

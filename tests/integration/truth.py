@@ -12,7 +12,10 @@ from typing import Any
 
 import httpx
 
+from gateway.datasources import source_class
 from gateway.demo import DEMO_CREDENTIALS
+from gateway.providers import KINDS
+from gateway.records import Entity
 
 
 def _revyops(url: str, entity: str) -> list[str]:
@@ -109,12 +112,10 @@ READERS: dict[str, Callable[[str, str], list[str]]] = {
 }
 
 ALL = ("contact", "company", "deal", "note")
+# Each kind's entities, as its capabilities declare them (ALL's order).
 ENTITIES: dict[str, tuple[str, ...]] = {
-    "revyops": ("contact", "company"),
-    "attio": ALL,
-    "haste": ALL,
-    "redivis": ALL,
-    "basicsos": ALL,
+    kind: tuple(e for e in ALL if Entity(e) in source_class(kind).describe().entities)
+    for kind in KINDS
 }
 
 

@@ -11,7 +11,7 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.datasources.base import DataSource, PaginationStyle
+from gateway.datasources.base import OffsetSource, PaginationStyle, ProviderCredentials
 from gateway.errors import NotFound
 from gateway.listquery import ListQuery
 from gateway.pagination import OffsetPage
@@ -20,12 +20,12 @@ from gateway.settings import ProviderSettings
 from gateway.upstream import ClientAuth
 
 
-class Fake(DataSource):
+class Fake(OffsetSource):
     kind = "revyops"
     display_name = "Fake"
     style = PaginationStyle.PAGE_NUMBER
     entities = frozenset({Entity.COMPANY})
-    credential_names = ()
+    credentials_model = ProviderCredentials
     id_formats: ClassVar[dict[Entity, re.Pattern[str]]] = {Entity.COMPANY: re.compile(r"[0-9]+")}
     whole_reads = {Entity.COMPANY: 50}
     whole_page_size = 20

@@ -1,0 +1,73 @@
+"""The provider registry: the one list of provider kinds and where each kind's parts live.
+
+Everything that needs the kinds (settings validation, the CLI's choices, the demo, the
+tests' parametrize lists) reads them here. Parts are named by module, never imported at
+import time, so the emulators and the data sources stay unaware of each other: this
+module imports neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.datasources.base import DataSource
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One provider kind: its data source, its emulator and how the demo runs it."""
+
+    kind: str
+    display_name: str
+    # `module:Class` of its data source (which owns its settings models and capabilities).
+    source: str
+    # Module of its emulator, with `create_app(options)`.
+    emulator: str
+    demo_port: int
+    # The emulator's own demo credentials (not secrets: they exist only on loopback).
+    demo_credentials: Mapping[str, str]
+
+    def source_class(self) -> type[DataSource]:
+        module, name = self.source.split(":")
+        cls: type[DataSource] = getattr(importlib.import_module(module), name)
+        return cls
+
+
+def _entry(
+    kind: str, display_name: str, cls: str, port: int, credentials: dict[str, str]
+) -> Provider:
+    return Provider(
+        kind=kind,
+        display_name=display_name,
+        source=f"gateway.datasources.{kind}:{cls}",
+        emulator=f"gateway.emulators.{kind}",
+        demo_port=port,
+        demo_credentials=MappingProxyType(credentials),
+    )
+
+
+PROVIDERS: Mapping[str, Provider] = MappingProxyType(
+    {
+        p.kind: p
+        for p in (
+            _entry("revyops", "RevyOps", "RevyOps", 8101, {"client_id": "revyops-demo-client"}),
+            _entry("attio", "Attio", "Attio", 8102, {"api_key": "attio-demo-key"}),
+            _entry("haste", "hasteCRM", "Haste", 8103, {"token": "haste-demo-token"}),
+            _entry("redivis", "Redivis", "Redivis", 8104, {"token": "redivis-demo-token"}),
+            _entry("basicsos", "BasicsOS", "BasicsOS", 8105, {"token": "bos_crm_demo_admin"}),
+        )
+    }
+)
+KINDS: tuple[str, ...] = tuple(PROVIDERS)
+
+
+def provider(kind: str) -> Provider:
+    """The registry entry of `kind`; ValueError naming the known kinds otherwise."""
+    if kind not in PROVIDERS:
+        raise ValueError(f"unknown provider kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return PROVIDERS[kind]
