@@ -361,7 +361,37 @@ class Upstream:
                 provider=self.provider,
             )
         try:
-            timeout = max(0.001, deadline - self.clock())
+            outcome = await self._exchange(method, path, params, json_body, deadline)
+        finally:
+            self.limiter.done(slot)
+        if isinstance(outcome, UpstreamError):
+            return outcome
+        response = outcome
+        self.rate_limit.update(response.headers)
+        await self._adapt(response)
+        status = response.status_code
+        if status >= 500 or status == 408:
+            self.breaker.failure()
+        elif status >= 400:
+            self.breaker.answered()  # a client's mistake, or the limiter's business (429)
+        else:
+            self.breaker.success()
+        if response.status_code >= 400 and response.status_code not in ok_statuses:
+            return self._status_error(response)
+        return response
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        deadline: float,
+    ) -> httpx.Response | UpstreamError:
+        """The request on the wire: its response, or the transport failure it met (which
+        the breaker counts)."""
+        timeout = max(0.001, deadline - self.clock())
+        try:
             with metrics.upstream_request(self.provider, method, path) as sent:
                 response = await self.client.request(
                     method,
@@ -392,19 +422,6 @@ class Upstream:
         except BaseException:
             self.breaker.release()  # cancelled (or a bug): the outcome is unknown
             raise
-        finally:
-            self.limiter.done(slot)
-        self.rate_limit.update(response.headers)
-        await self._adapt(response)
-        status = response.status_code
-        if status >= 500 or status == 408:
-            self.breaker.failure()
-        elif status >= 400:
-            self.breaker.answered()  # a client's mistake, or the limiter's business (429)
-        else:
-            self.breaker.success()
-        if response.status_code >= 400 and response.status_code not in ok_statuses:
-            return self._status_error(response)
         return response
 
     async def _shared_slot(self, deadline: float) -> Refused | None:
