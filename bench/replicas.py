@@ -161,137 +161,171 @@ def cold_then_warm(one: str, two: str, urls: dict[str, str]) -> list[dict[str, A
     return rows
 
 
-def load(
-    replicas: list[str], urls: dict[str, str], redis: RedisProcess
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Both replicas under load for DURATION s, Redis away for its middle third."""
-    stop = threading.Event()
-    outcomes: Counter[str] = Counter()
-    failures: Counter[str] = Counter()
-    offered: Counter[str] = Counter()  # per provider
-    sent_by: Counter[tuple[str, str]] = Counter()  # per provider and client
-    lock = threading.Lock()
-    outage: dict[str, float] = {}
-    started = time.monotonic()
+class Load:
+    """What the load's threads share: its counters (under `lock`) and the 1 s samples."""
 
-    def worker(url: str, name: str, seed: int) -> None:
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.urls = urls
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.outcomes: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.offered: Counter[str] = Counter()  # per provider
+        self.sent_by: Counter[tuple[str, str]] = Counter()  # per provider and client
+        self.samples: list[dict[str, Any]] = []
+        self.started = time.monotonic()
+
+    def worker(self, url: str, name: str, seed: int) -> None:
+        """Client `name` asking through the replica at `url` until told to stop."""
         rng = random.Random(seed)
         cursors: dict[tuple[str, str], str | None] = {}
+        kinds = list(self.urls)
         with client(url, name) as http:
-            while not stop.is_set():
-                kind = rng.choices(list(urls), [LEANING.get(k, 1) for k in urls])[0]
+            while not self.stop.is_set():
+                kind = rng.choices(kinds, [LEANING.get(k, 1) for k in kinds])[0]
                 field = rng.choice(FIELDS)
                 after = cursors.get((kind, field)) if rng.random() < 0.9 else None
                 body = ask(http, field, kind, first=rng.choice(SIZES), after=after)
-                cost = body.get("extensions", {}).get("cost", {})
-                with lock:
-                    sent_by[(kind, name)] += cost.get("actual", 0)
-                    offered[kind] += cost.get("actual", 0)
-                    code = ""
-                    if body.get("errors"):
-                        code = str(body["errors"][0].get("extensions", {}).get("code", "?"))
-                    if code in REFUSED:
-                        # Not sent for want of budget: what it would have sent was offered.
-                        outcomes["refused"] += 1
-                        offered[kind] += max(1, cost.get("estimated", 0) - cost.get("actual", 0))
-                    elif code:
-                        failures[code] += 1
-                        outcomes["failed"] += 1
-                    else:
-                        outcomes["ok"] += 1
-                        info = body["data"][field]["pageInfo"]
-                        cursors[(kind, field)] = info["endCursor"] if info["hasNextPage"] else None
+                with self.lock:
+                    self.count(kind, name, field, body, cursors)
 
-    samples: list[dict[str, Any]] = []
+    def count(
+        self,
+        kind: str,
+        name: str,
+        field: str,
+        body: dict[str, Any],
+        cursors: dict[tuple[str, str], str | None],
+    ) -> None:
+        """Tally one answer; the caller holds `lock`."""
+        cost = body.get("extensions", {}).get("cost", {})
+        self.sent_by[(kind, name)] += cost.get("actual", 0)
+        self.offered[kind] += cost.get("actual", 0)
+        code = ""
+        if body.get("errors"):
+            code = str(body["errors"][0].get("extensions", {}).get("code", "?"))
+        if code in REFUSED:
+            # Not sent for want of budget: what it would have sent was offered.
+            self.outcomes["refused"] += 1
+            self.offered[kind] += max(1, cost.get("estimated", 0) - cost.get("actual", 0))
+        elif code:
+            self.failures[code] += 1
+            self.outcomes["failed"] += 1
+        else:
+            self.outcomes["ok"] += 1
+            info = body["data"][field]["pageInfo"]
+            cursors[(kind, field)] = info["endCursor"] if info["hasNextPage"] else None
 
-    def sampler() -> None:
-        while not stop.is_set():
-            with lock:
-                answered = sum(outcomes.values())
-            samples.append(
+    def sampler(self) -> None:
+        """Every second, the answers so far and each emulator's request count."""
+        while not self.stop.is_set():
+            with self.lock:
+                answered = sum(self.outcomes.values())
+            self.samples.append(
                 {
-                    "t": round(time.monotonic() - started, 2),
+                    "t": round(time.monotonic() - self.started, 2),
                     "answers": answered,
-                    "upstream": {k: stats(u)["requests"] for k, u in urls.items()},
+                    "upstream": {k: stats(u)["requests"] for k, u in self.urls.items()},
                 }
             )
-            stop.wait(1.0)
+            self.stop.wait(1.0)
 
-    base = {kind: stats(url) for kind, url in urls.items()}
-    threads = [threading.Thread(target=sampler)] + [
-        threading.Thread(target=worker, args=(url, name, 100 * r + w))
-        for r, (url, name) in enumerate(zip(replicas, WORKERS, strict=True))
-        for w in range(WORKERS[name])
-    ]
-    for thread in threads:
-        thread.start()
+
+def outage(counts: Load, redis: RedisProcess) -> tuple[float, float]:
+    """Wait out the load's three thirds, Redis killed in the middle one (if OUTAGE); when
+    the middle third began and ended, in seconds since the load started."""
     time.sleep(DURATION / 3)
-    outage["from"] = time.monotonic() - started
+    down_from = time.monotonic() - counts.started
     if OUTAGE:
         redis.stop()
     time.sleep(DURATION / 3)
     if OUTAGE:
         redis.start()
-    outage["to"] = time.monotonic() - started
+    down_to = time.monotonic() - counts.started
     time.sleep(DURATION / 3)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    seconds = time.monotonic() - started
-    providers = []
-    for kind, url in urls.items():
-        now = stats(url)
-        sent = now["requests"] - base[kind]["requests"]
-        throttled = now["by_status"].get("429", 0) - base[kind]["by_status"].get("429", 0)
-        # The most sent in any window of each documented length, from the 1 s samples (a
-        # window shorter than that is judged by the emulator's 429s, which count exactly).
-        counts = [(s["t"], s["upstream"][kind]) for s in samples]
-        windows = []
-        for window in source_class(kind).rate_limits:
-            spans = [b - a for ta, a in counts for tb, b in counts if 0 < tb - ta <= window.seconds]
-            most = max(spans) if spans else None
-            windows.append(
-                {
-                    "window": f"{window.requests}/{window.seconds:g}s",
-                    "most": most,
-                    "limit": window.requests,
-                }
-            )
-        minutes = seconds / 60
-        by_client = {name: sent_by[(kind, name)] for name in WORKERS}
-        counted = sum(by_client.values())
-        providers.append(
+    return down_from, down_to
+
+
+def busiest_windows(kind: str, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The most sent to `kind` in any window of each documented length, from the 1 s
+    samples (a window shorter than that is judged by the emulator's 429s, which count
+    exactly)."""
+    counts = [(s["t"], s["upstream"][kind]) for s in samples]
+    windows = []
+    for window in source_class(kind).rate_limits:
+        spans = [b - a for ta, a in counts for tb, b in counts if 0 < tb - ta <= window.seconds]
+        windows.append(
             {
-                "provider": kind,
-                "upstream_requests": sent,
-                "per_second": round(sent / seconds, 2),
-                "offered_per_minute": round(offered[kind] / minutes, 1),
-                "sent_per_minute": round(sent / minutes, 1),
-                # The documented limits as requests per minute (an hourly one is spread out).
-                "limits_per_minute": [
-                    round(w.requests * 60 / w.seconds, 1) for w in source_class(kind).rate_limits
-                ],
-                "windows": windows,
-                "answers_429": throttled,
-                "by_client": by_client,
-                "client_shares": {
-                    name: round(n / counted, 3) if counted else None
-                    for name, n in by_client.items()
-                },
+                "window": f"{window.requests}/{window.seconds:g}s",
+                "most": max(spans) if spans else None,
+                "limit": window.requests,
             }
         )
+    return windows
+
+
+def provider_summary(
+    kind: str, base: dict[str, Any], now: dict[str, Any], counts: Load, seconds: float
+) -> dict[str, Any]:
+    """What the load asked of `kind` and what it sent, from its emulator's stats before
+    (`base`) and after (`now`) the load."""
+    sent = now["requests"] - base["requests"]
+    minutes = seconds / 60
+    by_client = {name: counts.sent_by[(kind, name)] for name in WORKERS}
+    counted = sum(by_client.values())
+    return {
+        "provider": kind,
+        "upstream_requests": sent,
+        "per_second": round(sent / seconds, 2),
+        "offered_per_minute": round(counts.offered[kind] / minutes, 1),
+        "sent_per_minute": round(sent / minutes, 1),
+        # The documented limits as requests per minute (an hourly one is spread out).
+        "limits_per_minute": [
+            round(w.requests * 60 / w.seconds, 1) for w in source_class(kind).rate_limits
+        ],
+        "windows": busiest_windows(kind, counts.samples),
+        "answers_429": now["by_status"].get("429", 0) - base["by_status"].get("429", 0),
+        "by_client": by_client,
+        "client_shares": {
+            name: round(n / counted, 3) if counted else None for name, n in by_client.items()
+        },
+    }
+
+
+def load(
+    replicas: list[str], urls: dict[str, str], redis: RedisProcess
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Both replicas under load for DURATION s, Redis away for its middle third."""
+    counts = Load(urls)
+    base = {kind: stats(url) for kind, url in urls.items()}
+    threads = [threading.Thread(target=counts.sampler)] + [
+        threading.Thread(target=counts.worker, args=(url, name, 100 * r + w))
+        for r, (url, name) in enumerate(zip(replicas, WORKERS, strict=True))
+        for w in range(WORKERS[name])
+    ]
+    for thread in threads:
+        thread.start()
+    down_from, down_to = outage(counts, redis)
+    counts.stop.set()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - counts.started
+    providers = [
+        provider_summary(kind, base[kind], stats(url), counts, seconds)
+        for kind, url in urls.items()
+    ]
     summary = {
         "seconds": round(seconds, 1),
-        "answers": sum(outcomes.values()),
-        "refused_answers": outcomes["refused"],
-        "failed_answers": outcomes["failed"],
-        "failures": dict(failures),
+        "answers": sum(counts.outcomes.values()),
+        "refused_answers": counts.outcomes["refused"],
+        "failed_answers": counts.outcomes["failed"],
+        "failures": dict(counts.failures),
         "redis_outage": OUTAGE,
-        "redis_down_from": round(outage["from"], 1),
-        "redis_down_to": round(outage["to"], 1),
+        "redis_down_from": round(down_from, 1),
+        "redis_down_to": round(down_to, 1),
         "providers": providers,
     }
-    return summary, samples
+    return summary, counts.samples
 
 
 def plot(summary: dict[str, Any], samples: list[dict[str, Any]]) -> None:
@@ -324,27 +358,23 @@ def plot(summary: dict[str, Any], samples: list[dict[str, Any]]) -> None:
     fig.savefig(RESULTS / "replicas.png", dpi=120)
 
 
-def main() -> dict[str, Any]:
-    with ExitStack() as exits:
-        urls = {
-            kind: exits.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=True)))
-            ).url
-            for kind in demo_kinds()
-        }
-        redis = exits.enter_context(RedisProcess())
-        folder = Path(exits.enter_context(tempfile.TemporaryDirectory()))
-        path = folder / "replicas.toml"
-        path.write_text(config(urls, redis.url))
-        logs = [exits.enter_context((folder / f"replica{n}.log").open("wb")) for n in (1, 2)]
-        try:
-            replicas = [exits.enter_context(replica(path, log)) for log in logs]
-        except RuntimeError:
-            for n in (1, 2):
-                print((folder / f"replica{n}.log").read_text()[-3000:], file=sys.stderr)
-            raise
-        cold = cold_then_warm(replicas[0], replicas[1], urls)
-        summary, samples = load(replicas, urls, redis)
+def start_replicas(exits: ExitStack, urls: dict[str, str], redis_url: str) -> list[str]:
+    """Two gateway processes over the emulators at `urls` and one Redis, stopped when
+    `exits` closes; their URLs."""
+    folder = Path(exits.enter_context(tempfile.TemporaryDirectory()))
+    path = folder / "replicas.toml"
+    path.write_text(config(urls, redis_url))
+    logs = [exits.enter_context((folder / f"replica{n}.log").open("wb")) for n in (1, 2)]
+    try:
+        return [exits.enter_context(replica(path, log)) for log in logs]
+    except RuntimeError:
+        # The logs go with the temporary folder: show why a replica did not start.
+        for n in (1, 2):
+            print((folder / f"replica{n}.log").read_text()[-3000:], file=sys.stderr)
+        raise
+
+
+def print_tables(cold: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     print(
         table(
             ["provider", "cold on replica 1", "same query on replica 2"],
@@ -389,9 +419,12 @@ def main() -> dict[str, Any]:
             else "Redis up throughout"
         )
     )
-    # Asked for more than a documented window allows in the run's time (an hourly window
-    # is not spread over the minute: the provider lets it all go at once).
-    overloaded = [
+
+
+def overloaded_providers(summary: dict[str, Any]) -> list[str]:
+    """The providers asked for more than a documented window allows in the run's time (an
+    hourly window is not spread over the minute: the provider lets it all go at once)."""
+    return [
         p["provider"]
         for p in summary["providers"]
         if any(
@@ -400,7 +433,12 @@ def main() -> dict[str, Any]:
             for w in source_class(p["provider"]).rate_limits
         )
     ]
-    met = (
+
+
+def targets_met(cold: list[dict[str, Any]], summary: dict[str, Any], overloaded: list[str]) -> bool:
+    """Overload offered, replica 2's reads free, nothing failed, no 429s, and no window
+    sent more than its limit."""
+    return (
         bool(overloaded)
         and all(r["again_on_2"] == 0 for r in cold)
         and summary["failed_answers"] == 0
@@ -410,6 +448,23 @@ def main() -> dict[str, Any]:
             for p in summary["providers"]
         )
     )
+
+
+def main() -> dict[str, Any]:
+    with ExitStack() as exits:
+        urls = {
+            kind: exits.enter_context(
+                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=True)))
+            ).url
+            for kind in demo_kinds()
+        }
+        redis = exits.enter_context(RedisProcess())
+        replicas = start_replicas(exits, urls, redis.url)
+        cold = cold_then_warm(replicas[0], replicas[1], urls)
+        summary, samples = load(replicas, urls, redis)
+    print_tables(cold, summary)
+    overloaded = overloaded_providers(summary)
+    met = targets_met(cold, summary, overloaded)
     print(f"offered more than a documented limit allows: {', '.join(overloaded) or 'none'}")
     print(
         "targets: overload offered, replica 2 reads free, 0 failed, 0 429s, rates within "
