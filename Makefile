@@ -37,7 +37,7 @@ lint: install-dev
 test: lint
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 		echo "No chromium found: the GraphiQL browser test will be SKIPPED (apt-get install chromium)."
-	$(BIN)/pytest -q $(COVERAGE)
+	$(BIN)/pytest -q -n auto --dist loadgroup $(COVERAGE)
 
 # The fast layer alone (no servers, no coverage floor: that is the whole suite's).
 unit: install-dev

@@ -73,6 +73,8 @@ def test_emulate_runs_one_emulator_on_the_given_port():
         assert stats["requests"] == 1
 
 
+# The demo binds the emulators' fixed ports: one worker at a time (pytest-xdist).
+@pytest.mark.xdist_group("demo-ports")
 def test_serve_demo_answers_graphql_for_every_provider():
     port = free_port()
     with running("serve", "--demo", "--port", str(port)) as process:
