@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
+from gateway import records as rec
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
@@ -32,20 +33,7 @@ from gateway.datasources.base import (
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
 from gateway.pagination import OffsetPage
-from gateway.records import (
-    PARENT_ENTITY,
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    DealRecord,
-    DealStatus,
-    Email,
-    Entity,
-    Link,
-    Money,
-    NoteRecord,
-    full_name,
-)
+from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth, Upstream
 
@@ -202,35 +190,35 @@ def _camel(column: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _deal_status(stage: str | None) -> DealStatus | None:
+def _deal_status(stage: str | None) -> rec.DealStatus | None:
     if stage is None:
         return None
     lowered = stage.strip().lower()
     if lowered in WON_STAGES:
-        return DealStatus.WON
+        return rec.DealStatus.WON
     if lowered in LOST_STAGES:
-        return DealStatus.LOST
-    return DealStatus.OPEN
+        return rec.DealStatus.LOST
+    return rec.DealStatus.OPEN
 
 
-def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     custom = dict(raw.get("customFields") or {})
-    return ContactRecord(
+    return rec.ContactRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         created_at=_time(raw.get("createdAt")),
         first_name=_text(raw.get("firstName")),
         last_name=_text(raw.get("lastName")),
-        name=full_name(raw.get("firstName"), raw.get("lastName")),
-        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        name=rec.full_name(raw.get("firstName"), raw.get("lastName")),
+        emails=[rec.Email(raw["email"], is_primary=True)] if raw.get("email") else [],
         company_id=_text(raw.get("companyId")),
         custom_fields=custom,
         remote_data=raw,
     )
 
 
-def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
-    return CompanyRecord(
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
+    return rec.CompanyRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         created_at=_time(raw.get("createdAt")),
@@ -243,16 +231,16 @@ def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
     )
 
 
-def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
     amount = raw.get("amount")
-    return DealRecord(
+    return rec.DealRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         created_at=_time(raw.get("createdAt")),
         updated_at=_time(raw.get("updatedAt")),
         name=_text(raw.get("name")),
         # BasicsOS stores no currency for a deal.
-        amount=Money(str(Decimal(str(amount)))) if amount is not None else None,
+        amount=rec.Money(str(Decimal(str(amount)))) if amount is not None else None,
         stage=_text(raw.get("status")),
         status=_deal_status(_text(raw.get("status"))),
         company_id=_text(raw.get("companyId")),
@@ -261,8 +249,8 @@ def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
     )
 
 
-def _note(provider: str, table: str, raw: dict[str, Any]) -> NoteRecord:
-    return NoteRecord(
+def _note(provider: str, table: str, raw: dict[str, Any]) -> rec.NoteRecord:
+    return rec.NoteRecord(
         provider=provider,
         remote_id=f"{table}/{raw['id']}",
         created_at=_time(raw.get("date")),

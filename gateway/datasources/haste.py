@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import model_validator
 
+from gateway import records as rec
 from gateway.datasources.base import (
     Children,
     Op,
@@ -31,21 +32,7 @@ from gateway.datasources.base import (
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import SeqPage
-from gateway.records import (
-    Address,
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    DealRecord,
-    DealStatus,
-    Email,
-    Entity,
-    Link,
-    Money,
-    NoteRecord,
-    Phone,
-    full_name,
-)
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
@@ -139,7 +126,7 @@ CHILD_FILTERS = {
     Link.COMPANY_NOTES: (Entity.NOTE, "company"),
     Link.DEAL_NOTES: (Entity.NOTE, "deal"),
 }
-STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
+STATUSES = {"open": rec.DealStatus.OPEN, "won": rec.DealStatus.WON, "lost": rec.DealStatus.LOST}
 
 
 def _date(value: Any) -> date | None:
@@ -158,10 +145,10 @@ def _inline(link: Link, value: Any) -> dict[Link, dict[str, Any]]:
     return {link: {"name": _text(value.get("name"))}}
 
 
-def _address(raw: Any) -> Address | None:
+def _address(raw: Any) -> rec.Address | None:
     if not isinstance(raw, dict) or not any(raw.values()):
         return None
-    return Address(
+    return rec.Address(
         street=_text(raw.get("street")),
         city=_text(raw.get("city")),
         region=_text(raw.get("state")),
@@ -170,29 +157,29 @@ def _address(raw: Any) -> Address | None:
     )
 
 
-def _money(value: Any, currency: Any) -> Money | None:
+def _money(value: Any, currency: Any) -> rec.Money | None:
     if value is None:
         return None
     try:
-        return Money(str(Decimal(str(value))), _text(currency))
+        return rec.Money(str(Decimal(str(value))), _text(currency))
     except InvalidOperation:
         raise ValueError(f"amount {value!r} is not a number") from None
 
 
-def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
-    phones = [Phone(raw["phone"], "work", is_primary=True)] if raw.get("phone") else []
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
+    phones = [rec.Phone(raw["phone"], "work", is_primary=True)] if raw.get("phone") else []
     if raw.get("mobile"):
-        phones.append(Phone(raw["mobile"], "mobile"))
-    return ContactRecord(
+        phones.append(rec.Phone(raw["mobile"], "mobile"))
+    return rec.ContactRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         created_at=_time(raw.get("createdAt")),
         updated_at=_time(raw.get("updatedAt")),
         first_name=_text(raw.get("firstName")),
         last_name=_text(raw.get("lastName")),
-        name=_text(raw.get("fullName")) or full_name(raw.get("firstName"), raw.get("lastName")),
+        name=_text(raw.get("fullName")) or rec.full_name(raw.get("firstName"), raw.get("lastName")),
         title=_text(raw.get("title")),
-        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        emails=[rec.Email(raw["email"], is_primary=True)] if raw.get("email") else [],
         phones=phones,
         address=_address(raw.get("address")),
         tags=[str(t) for t in raw.get("tags") or []],
@@ -204,9 +191,9 @@ def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
     )
 
 
-def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     size = raw.get("size")
-    return CompanyRecord(
+    return rec.CompanyRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         created_at=_time(raw.get("createdAt")),
@@ -224,17 +211,17 @@ def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
     )
 
 
-def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
     status = _text(raw.get("status"))
     probability = raw.get("probability")
-    return DealRecord(
+    return rec.DealRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         created_at=_time(raw.get("createdAt")),
         updated_at=_time(raw.get("updatedAt")),
         name=_text(raw.get("title")),
         amount=_money(raw.get("value"), raw.get("currency")),
-        status=STATUSES.get(status or "", DealStatus.OTHER) if status else None,
+        status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
         stage=_text((raw.get("stage") or {}).get("name")),
         # hasteCRM counts probability in percent; the unified field is a 0..1 share.
         probability=None if probability is None else float(probability) / 100,
@@ -252,7 +239,7 @@ def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
     )
 
 
-def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
+def _note(provider: str, raw: dict[str, Any]) -> rec.NoteRecord:
     target: tuple[Entity | None, str | None] = (None, None)
     for key, entity in (
         ("contactId", Entity.CONTACT),
@@ -263,7 +250,7 @@ def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
             target = (entity, str(raw[key]))
             break
     author = raw.get("author")
-    return NoteRecord(
+    return rec.NoteRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         created_at=_time(raw.get("createdAt")),
@@ -459,7 +446,7 @@ class Haste(SequentialSource):
             leaves = [{"field": "companyId", "operator": "equals", "value": p} for p in valid]
             groups: dict[str, list[AnyRecord]] = {p: [] for p in valid}
             for contact in await self._search({"or": leaves}) if leaves else []:
-                if isinstance(contact, ContactRecord) and contact.company_id in groups:
+                if isinstance(contact, rec.ContactRecord) and contact.company_id in groups:
                     groups[contact.company_id].append(contact)
             return [
                 groups[p] if p in groups else self.not_found(Entity.COMPANY, p) for p in parent_ids

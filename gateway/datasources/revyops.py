@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from gateway import records as rec
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
@@ -25,15 +26,7 @@ from gateway.datasources.base import (
 from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.pagination import OffsetPage
-from gateway.records import (
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    Email,
-    Entity,
-    Link,
-    full_name,
-)
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
@@ -48,16 +41,16 @@ FILTERS = {
 }
 
 
-def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     custom = dict(raw.get("contact_custom_fields") or {})
-    return ContactRecord(
+    return rec.ContactRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         updated_at=_time(raw.get("updated_time")),
         first_name=_text(raw.get("first_name")),
         last_name=_text(raw.get("last_name")),
-        name=full_name(raw.get("first_name"), raw.get("last_name")),
-        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        name=rec.full_name(raw.get("first_name"), raw.get("last_name")),
+        emails=[rec.Email(raw["email"], is_primary=True)] if raw.get("email") else [],
         status=_text(raw.get("contact_status")),
         company_id=_text(raw.get("company_id")),
         custom_fields=custom,
@@ -65,9 +58,9 @@ def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
     )
 
 
-def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     custom = dict(raw.get("company_custom_fields") or {})
-    return CompanyRecord(
+    return rec.CompanyRecord(
         provider=provider,
         remote_id=str(raw["id"]),
         updated_at=_time(raw.get("updated_time")),
