@@ -22,6 +22,7 @@ from gateway.datasources.base import (
     Op,
     PaginationStyle,
     ProviderCredentials,
+    Stamps,
     segment,
 )
 from gateway.errors import InvalidInput
@@ -230,6 +231,9 @@ def _refs(raw: dict[str, Any], slug: str) -> list[str]:
     return [str(v["target_record_id"]) for v in _values(raw, slug) if v.get("target_record_id")]
 
 
+STAMPS = Stamps("created_at", parse=_time)  # Attio sends no update time
+
+
 def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     name = _values(raw, "name")
     first = name[0].get("first_name") if name else None
@@ -244,9 +248,7 @@ def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     ]
     companies = _refs(raw, "company")
     return rec.ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["record_id"]),
-        created_at=_time(raw.get("created_at")),
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
         first_name=first,
         last_name=last,
         name=(name[0].get("full_name") if name else None) or rec.full_name(first, last),
@@ -257,16 +259,13 @@ def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
         company_id=companies[0] if companies else None,
         custom_fields=_custom(raw, "people"),
         linked={Link.CONTACT_DEALS: _refs(raw, "associated_deals")},
-        remote_data=raw,
     )
 
 
 def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     categories = [(v.get("option") or {}).get("title") for v in _values(raw, "categories")]
     return rec.CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["record_id"]),
-        created_at=_time(raw.get("created_at")),
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
         name=_first(raw, "name"),
         domain=_first(raw, "domains", "domain"),
         industry=next((c for c in categories if c), None),
@@ -277,7 +276,6 @@ def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
             Link.COMPANY_CONTACTS: _refs(raw, "team"),
             Link.COMPANY_DEALS: _refs(raw, "associated_deals"),
         },
-        remote_data=raw,
     )
 
 
@@ -302,9 +300,7 @@ def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
         )
     companies = _refs(raw, "associated_company")
     return rec.DealRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["record_id"]),
-        created_at=_time(raw.get("created_at")),
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
         name=_first(raw, "name"),
         amount=amount,
         stage=stage,
@@ -313,22 +309,18 @@ def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
         contact_ids=_refs(raw, "associated_people"),
         linked={Link.DEAL_CONTACTS: _refs(raw, "associated_people")},
         custom_fields=_custom(raw, "deals"),
-        remote_data=raw,
     )
 
 
 def _note(provider: str, raw: dict[str, Any]) -> rec.NoteRecord:
     actor = raw.get("created_by_actor") or {}
     return rec.NoteRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["note_id"]),
-        created_at=_time(raw.get("created_at")),
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["note_id"])),
         title=raw.get("title") or None,
         body=raw.get("content_plaintext"),
         author=actor.get("id") or actor.get("type"),
         target_entity=PARENT_ENTITIES.get(raw.get("parent_object", "")),
         target_id=raw.get("parent_record_id"),
-        remote_data=raw,
     )
 
 

@@ -25,6 +25,7 @@ from gateway.datasources.base import (
     Op,
     PaginationStyle,
     ProviderOptions,
+    Stamps,
     TokenCredentials,
     iso_time,
     optional_text,
@@ -201,43 +202,40 @@ def _deal_status(stage: str | None) -> rec.DealStatus | None:
     return rec.DealStatus.OPEN
 
 
+# Deals alone carry an update time; a note, only its `date`.
+STAMPS = Stamps("createdAt")
+DEAL_STAMPS = Stamps("createdAt", "updatedAt")
+NOTE_STAMPS = Stamps("date")
+
+
 def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     custom = dict(raw.get("customFields") or {})
     return rec.ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
+        **STAMPS.origin(provider, raw),
         first_name=_text(raw.get("firstName")),
         last_name=_text(raw.get("lastName")),
         name=rec.full_name(raw.get("firstName"), raw.get("lastName")),
         emails=[rec.Email(raw["email"], is_primary=True)] if raw.get("email") else [],
         company_id=_text(raw.get("companyId")),
         custom_fields=custom,
-        remote_data=raw,
     )
 
 
 def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     return rec.CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         domain=_text(raw.get("domain")),
         industry=_text(raw.get("category")),
         description=_text(raw.get("description")),
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
 def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
     amount = raw.get("amount")
     return rec.DealRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+        **DEAL_STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         # BasicsOS stores no currency for a deal.
         amount=rec.Money(str(Decimal(str(amount)))) if amount is not None else None,
@@ -245,20 +243,16 @@ def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
         status=_deal_status(_text(raw.get("status"))),
         company_id=_text(raw.get("companyId")),
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
 def _note(provider: str, table: str, raw: dict[str, Any]) -> rec.NoteRecord:
     return rec.NoteRecord(
-        provider=provider,
-        remote_id=f"{table}/{raw['id']}",
-        created_at=_time(raw.get("date")),
+        **NOTE_STAMPS.origin(provider, raw, remote_id=f"{table}/{raw['id']}"),
         title=_text(raw.get("title")),
         body=_text(raw.get("text")),
         target_entity=NOTE_TABLES[table],
         target_id=_text(raw.get(NOTE_PARENT_KEYS[table])),
-        remote_data=raw,
     )
 
 

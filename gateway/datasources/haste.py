@@ -25,6 +25,7 @@ from gateway.datasources.base import (
     PaginationStyle,
     ProviderCredentials,
     SequentialSource,
+    Stamps,
     iso_time,
     optional_text,
     segment,
@@ -166,15 +167,15 @@ def _money(value: Any, currency: Any) -> rec.Money | None:
         raise ValueError(f"amount {value!r} is not a number") from None
 
 
+STAMPS = Stamps("createdAt", "updatedAt")
+
+
 def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     phones = [rec.Phone(raw["phone"], "work", is_primary=True)] if raw.get("phone") else []
     if raw.get("mobile"):
         phones.append(rec.Phone(raw["mobile"], "mobile"))
     return rec.ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+        **STAMPS.origin(provider, raw),
         first_name=_text(raw.get("firstName")),
         last_name=_text(raw.get("lastName")),
         name=_text(raw.get("fullName")) or rec.full_name(raw.get("firstName"), raw.get("lastName")),
@@ -187,17 +188,13 @@ def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
         company_id=_ref(raw.get("company")),
         inline=_inline(Link.CONTACT_COMPANY, raw.get("company")),
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
 def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     size = raw.get("size")
     return rec.CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         domain=_text(raw.get("domain")),
         industry=_text(raw.get("industry")),
@@ -207,7 +204,6 @@ def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
         address=_address(raw.get("address")),
         tags=[str(t) for t in raw.get("tags") or []],
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
@@ -215,10 +211,7 @@ def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
     status = _text(raw.get("status"))
     probability = raw.get("probability")
     return rec.DealRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("title")),
         amount=_money(raw.get("value"), raw.get("currency")),
         status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
@@ -235,7 +228,6 @@ def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
             ]
         },
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
@@ -251,15 +243,11 @@ def _note(provider: str, raw: dict[str, Any]) -> rec.NoteRecord:
             break
     author = raw.get("author")
     return rec.NoteRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+        **STAMPS.origin(provider, raw),
         body=_text(raw.get("content")),
         author=_text(author.get("name")) if isinstance(author, dict) else None,
         target_entity=target[0],
         target_id=target[1],
-        remote_data=raw,
     )
 
 

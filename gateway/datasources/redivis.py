@@ -34,6 +34,7 @@ from gateway.datasources.base import (
     PaginationStyle,
     ProviderOptions,
     SequentialSource,
+    Stamps,
     TokenCredentials,
     optional_text,
     segment,
@@ -204,12 +205,13 @@ def _int(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
 
 
+STAMPS = Stamps("created_at", "updated_at", parse=_time)
+NOTE_STAMPS = Stamps("created_at", parse=_time)
+
+
 def _contact(provider: str, row: dict[str, Any]) -> rec.ContactRecord:
     return rec.ContactRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
-        updated_at=_time(row.get("updated_at")),
+        **STAMPS.origin(provider, row),
         first_name=_text(row.get("first_name")),
         last_name=_text(row.get("last_name")),
         name=rec.full_name(row.get("first_name"), row.get("last_name")),
@@ -217,21 +219,16 @@ def _contact(provider: str, row: dict[str, Any]) -> rec.ContactRecord:
         emails=[rec.Email(row["email"], is_primary=True)] if row.get("email") else [],
         phones=[rec.Phone(row["phone"], is_primary=True)] if row.get("phone") else [],
         company_id=_text(row.get("company_id")),
-        remote_data=row,
     )
 
 
 def _company(provider: str, row: dict[str, Any]) -> rec.CompanyRecord:
     return rec.CompanyRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
-        updated_at=_time(row.get("updated_at")),
+        **STAMPS.origin(provider, row),
         name=_text(row.get("name")),
         domain=_text(row.get("domain")),
         industry=_text(row.get("industry")),
         employee_count=_int(row.get("employee_count")),
-        remote_data=row,
     )
 
 
@@ -245,10 +242,7 @@ def _deal(provider: str, row: dict[str, Any]) -> rec.DealRecord:
     if money is not None and row.get("currency"):
         money = rec.Money(money.amount, str(row["currency"]))
     return rec.DealRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
-        updated_at=_time(row.get("updated_at")),
+        **STAMPS.origin(provider, row),
         name=_text(row.get("name")),
         amount=money,
         status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
@@ -257,21 +251,17 @@ def _deal(provider: str, row: dict[str, Any]) -> rec.DealRecord:
         company_id=_text(row.get("company_id")),
         contact_ids=[str(row["contact_id"])] if row.get("contact_id") else [],
         linked={Link.DEAL_CONTACTS: [str(row["contact_id"])] if row.get("contact_id") else []},
-        remote_data=row,
     )
 
 
 def _note(provider: str, row: dict[str, Any]) -> rec.NoteRecord:
     return rec.NoteRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
+        **NOTE_STAMPS.origin(provider, row),
         title=_text(row.get("title")),
         body=_text(row.get("body")),
         author=_text(row.get("author")),
         target_entity=TARGETS.get(str(row.get("target_type"))),
         target_id=_text(row.get("target_id")),
-        remote_data=row,
     )
 
 

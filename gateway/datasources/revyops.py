@@ -19,6 +19,7 @@ from gateway.datasources.base import (
     Op,
     PaginationStyle,
     ProviderCredentials,
+    Stamps,
     iso_time,
     optional_text,
     segment,
@@ -41,12 +42,13 @@ FILTERS = {
 }
 
 
+STAMPS = Stamps(None, "updated_time")  # RevyOps has no creation time
+
+
 def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     custom = dict(raw.get("contact_custom_fields") or {})
     return rec.ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        updated_at=_time(raw.get("updated_time")),
+        **STAMPS.origin(provider, raw),
         first_name=_text(raw.get("first_name")),
         last_name=_text(raw.get("last_name")),
         name=rec.full_name(raw.get("first_name"), raw.get("last_name")),
@@ -54,22 +56,18 @@ def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
         status=_text(raw.get("contact_status")),
         company_id=_text(raw.get("company_id")),
         custom_fields=custom,
-        remote_data=raw,
     )
 
 
 def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     custom = dict(raw.get("company_custom_fields") or {})
     return rec.CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        updated_at=_time(raw.get("updated_time")),
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         domain=_text(raw.get("domain")),
         # RevyOps' own `industry` filter matches this custom field.
         industry=_text(custom.get("industry")),
         custom_fields=custom,
-        remote_data=raw,
     )
 
 
