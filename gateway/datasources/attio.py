@@ -19,7 +19,6 @@ from gateway import records as rec
 from gateway.datasources.base import (
     Children,
     OffsetSource,
-    Op,
     PaginationStyle,
     ProviderCredentials,
     Stamps,
@@ -27,6 +26,7 @@ from gateway.datasources.base import (
 )
 from gateway.errors import InvalidInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
+from gateway.operations import Op
 from gateway.pagination import OffsetPage
 from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window

@@ -22,23 +22,21 @@ from gateway.datasources.base import (
     INTEGER_ID,
     Children,
     OffsetSource,
-    Op,
     PaginationStyle,
     ProviderOptions,
     Stamps,
     TokenCredentials,
-    iso_time,
     optional_text,
     segment,
 )
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
+from gateway.operations import Op
 from gateway.pagination import OffsetPage
 from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth, Upstream
 
-_time = iso_time
 _text = optional_text
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}

@@ -21,24 +21,22 @@ from pydantic import model_validator
 from gateway import records as rec
 from gateway.datasources.base import (
     Children,
-    Op,
     PaginationStyle,
     ProviderCredentials,
     SequentialSource,
     Stamps,
-    iso_time,
     optional_text,
     segment,
 )
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
+from gateway.operations import Op
 from gateway.pagination import SeqPage
 from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
 
-_time = iso_time
 _text = optional_text
 
 PATHS = {

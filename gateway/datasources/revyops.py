@@ -16,22 +16,20 @@ from gateway.datasources.base import (
     INTEGER_ID,
     Children,
     OffsetSource,
-    Op,
     PaginationStyle,
     ProviderCredentials,
     Stamps,
-    iso_time,
     optional_text,
     segment,
 )
 from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
+from gateway.operations import Op
 from gateway.pagination import OffsetPage
 from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
-_time = iso_time
 _text = optional_text
 
 PATHS = {Entity.CONTACT: "/public/v2/contacts", Entity.COMPANY: "/public/v2/companies"}
