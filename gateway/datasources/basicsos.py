@@ -327,20 +327,8 @@ class BasicsOS(OffsetSource):
         end: int,
         where: dict[str, Any] | None = None,
         extra: dict[str, str] | None = None,
-    ) -> tuple[list[AnyRecord], int]:
-        """Rows [start, end] (inclusive, as the API counts) and the total."""
-        rows, total, _ = await self._read_range(resource, start, end, where, extra)
-        return rows, total
-
-    async def _read_range(
-        self,
-        resource: str,
-        start: int,
-        end: int,
-        where: dict[str, Any] | None = None,
-        extra: dict[str, str] | None = None,
     ) -> tuple[list[AnyRecord], int, httpx.Response]:
-        """`_range`, and the response it came in."""
+        """Rows [start, end] (inclusive, as the API counts), the total, and the response."""
         params = {"range": json.dumps([start, end]), **(extra or {})}
         if where:
             params["filter"] = json.dumps(where, separators=(",", ":"))
@@ -362,7 +350,7 @@ class BasicsOS(OffsetSource):
     ) -> OffsetPage[AnyRecord]:
         where, params = _translate(entity, query)
         if entity is not Entity.NOTE:
-            items, total = await self._range(
+            items, total, _ = await self._range(
                 RESOURCES[entity], offset, offset + size - 1, where, params
             )
             return OffsetPage(offset, items, total)
@@ -386,7 +374,7 @@ class BasicsOS(OffsetSource):
             if lo < hi:
                 reads.append(self._range(table, lo, hi - 1, where, params))
             base += total
-        items = [row for rows, _ in await asyncio.gather(*reads) for row in rows]
+        items = [row for rows, _, _ in await asyncio.gather(*reads) for row in rows]
         return OffsetPage(offset, items, sum(totals))
 
     # --- batches ---------------------------------------------------------------------------
@@ -403,7 +391,7 @@ class BasicsOS(OffsetSource):
 
         async def page(start: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
             start = start or 0
-            rows, total, response = await self._read_range(
+            rows, total, response = await self._range(
                 resource, start, start + BATCH_ROWS - 1, where
             )
             following = start + BATCH_ROWS

@@ -39,12 +39,7 @@ from gateway.upstream import ClientAuth
 
 _text = optional_text
 
-PATHS = {
-    Entity.CONTACT: "/v1/contacts",
-    Entity.COMPANY: "/v1/companies",
-    Entity.DEAL: "/v1/deals",
-    Entity.NOTE: "/v1/notes",
-}
+PATHS = {entity: f"/v1/{entity.plural}" for entity in Entity}
 # Ids are prefixed per resource (`cont_000001`); the contract fixes only the prefix.
 ID_FORMATS = {
     entity: re.compile(prefix + r"_[A-Za-z0-9_-]{1,64}")

@@ -49,12 +49,7 @@ from gateway.upstream import ClientAuth
 _text = optional_text
 
 DEFAULT_DATASET = "acme.crm"
-TABLES = {
-    Entity.CONTACT: "contacts",
-    Entity.COMPANY: "companies",
-    Entity.DEAL: "deals",
-    Entity.NOTE: "notes",
-}
+TABLES = {entity: entity.plural for entity in Entity}
 COLUMNS = {
     Entity.CONTACT: (
         "id",
