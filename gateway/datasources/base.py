@@ -46,7 +46,7 @@ from gateway.pagination import (
     paginate_offsets,
     paginate_sequential,
 )
-from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Entity, Link
+from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Email, Entity, Link, full_name
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.shared import RedisState, SharedBudget, SharedCache
@@ -105,6 +105,25 @@ class Stamps:
             updated_at=self.parse(raw.get(self.updated)) if self.updated else None,
             remote_data=raw,
         )
+
+
+class Person(TypedDict):
+    """A contact's names and email, as `person` reads them."""
+
+    first_name: str | None
+    last_name: str | None
+    name: str | None
+    emails: list[Email]
+
+
+def person(first: Any, last: Any, email: Any) -> Person:
+    """A contact's names and its one email, from an API's flat first, last and email values."""
+    return Person(
+        first_name=optional_text(first),
+        last_name=optional_text(last),
+        name=full_name(first, last),
+        emails=[Email(email, is_primary=True)] if email else [],
+    )
 
 
 P = TypeVar("P", bound=Hashable)

@@ -26,8 +26,11 @@ from gateway.datasources.base import (
     ProviderOptions,
     Stamps,
     TokenCredentials,
-    optional_text,
+    person,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
@@ -36,8 +39,6 @@ from gateway.pagination import OffsetPage
 from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth, Upstream
-
-_text = optional_text
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
 NOTE_TABLES = {
@@ -207,15 +208,11 @@ NOTE_STAMPS = Stamps("date")
 
 
 def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
-    custom = dict(raw.get("customFields") or {})
     return rec.ContactRecord(
         **STAMPS.origin(provider, raw),
-        first_name=_text(raw.get("firstName")),
-        last_name=_text(raw.get("lastName")),
-        name=rec.full_name(raw.get("firstName"), raw.get("lastName")),
-        emails=[rec.Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        **person(raw.get("firstName"), raw.get("lastName"), raw.get("email")),
         company_id=_text(raw.get("companyId")),
-        custom_fields=custom,
+        custom_fields=dict(raw.get("customFields") or {}),
     )
 
 

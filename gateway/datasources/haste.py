@@ -25,8 +25,10 @@ from gateway.datasources.base import (
     ProviderCredentials,
     SequentialSource,
     Stamps,
-    optional_text,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
@@ -36,8 +38,6 @@ from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
-
-_text = optional_text
 
 PATHS = {entity: f"/v1/{entity.plural}" for entity in Entity}
 # Ids are prefixed per resource (`cont_000001`); the contract fixes only the prefix.

@@ -36,8 +36,11 @@ from gateway.datasources.base import (
     SequentialSource,
     Stamps,
     TokenCredentials,
-    optional_text,
+    person,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
@@ -45,8 +48,6 @@ from gateway.pagination import SeqPage
 from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
-
-_text = optional_text
 
 DEFAULT_DATASET = "acme.crm"
 TABLES = {entity: entity.plural for entity in Entity}
@@ -207,11 +208,8 @@ NOTE_STAMPS = Stamps("created_at", parse=_time)
 def _contact(provider: str, row: dict[str, Any]) -> rec.ContactRecord:
     return rec.ContactRecord(
         **STAMPS.origin(provider, row),
-        first_name=_text(row.get("first_name")),
-        last_name=_text(row.get("last_name")),
-        name=rec.full_name(row.get("first_name"), row.get("last_name")),
+        **person(row.get("first_name"), row.get("last_name"), row.get("email")),
         title=_text(row.get("job_title")),
-        emails=[rec.Email(row["email"], is_primary=True)] if row.get("email") else [],
         phones=[rec.Phone(row["phone"], is_primary=True)] if row.get("phone") else [],
         company_id=_text(row.get("company_id")),
     )

@@ -19,8 +19,11 @@ from gateway.datasources.base import (
     PaginationStyle,
     ProviderCredentials,
     Stamps,
-    optional_text,
+    person,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
@@ -29,8 +32,6 @@ from gateway.pagination import OffsetPage
 from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
-
-_text = optional_text
 
 PATHS = {Entity.CONTACT: "/public/v2/contacts", Entity.COMPANY: "/public/v2/companies"}
 # Unified field -> the v2 filter parameter (`eq` only, case-insensitive, AND-ed).
@@ -47,10 +48,7 @@ def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     custom = dict(raw.get("contact_custom_fields") or {})
     return rec.ContactRecord(
         **STAMPS.origin(provider, raw),
-        first_name=_text(raw.get("first_name")),
-        last_name=_text(raw.get("last_name")),
-        name=rec.full_name(raw.get("first_name"), raw.get("last_name")),
-        emails=[rec.Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        **person(raw.get("first_name"), raw.get("last_name"), raw.get("email")),
         status=_text(raw.get("contact_status")),
         company_id=_text(raw.get("company_id")),
         custom_fields=custom,
