@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 from fastapi import Response
@@ -51,6 +51,8 @@ MAX_OPERATION_NAMES = 100
 # A wait shorter than this is taking an uncontended lock, not waiting for the budget.
 MIN_LIMITER_WAIT = 0.001
 COST_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+M = TypeVar("M", Counter, Histogram)
 
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
 
@@ -76,51 +78,57 @@ class Metrics:
         self.redis_up: Callable[[], bool] | None = None
         self._names: set[str] = set()
         self._cache_events: Tally[tuple[str, str]] = Tally()
-        registry = self.registry
-        self.upstream_requests = Counter(
-            f"{PREFIX}_upstream_requests",
+        new = self._new
+        self.upstream_requests = new(
+            Counter,
+            "upstream_requests",
             "Upstream requests sent, by provider and HTTP status (or failure).",
-            ["provider", "status"],
-            registry=registry,
+            "provider",
+            "status",
         )
-        self.upstream_duration = Histogram(
-            f"{PREFIX}_upstream_request_duration_seconds",
+        self.upstream_duration = new(
+            Histogram,
+            "upstream_request_duration_seconds",
             "Upstream request latency, by provider.",
-            ["provider"],
-            registry=registry,
+            "provider",
         )
-        self.limiter_waits = Counter(
-            f"{PREFIX}_rate_limiter_waits",
+        self.limiter_waits = new(
+            Counter,
+            "rate_limiter_waits",
             "Upstream requests that waited for a rate-limiter slot.",
-            ["provider"],
-            registry=registry,
+            "provider",
         )
-        self.limiter_seconds = Counter(
-            f"{PREFIX}_rate_limiter_wait_seconds",
+        self.limiter_seconds = new(
+            Counter,
+            "rate_limiter_wait_seconds",
             "Seconds upstream requests waited for a rate-limiter slot.",
-            ["provider"],
-            registry=registry,
+            "provider",
         )
-        self.operations = Counter(
-            f"{PREFIX}_operations",
+        self.operations = new(
+            Counter,
+            "operations",
             "GraphQL operations, by name and outcome (ok, or the first error's code).",
-            ["operation", "outcome"],
-            registry=registry,
+            "operation",
+            "outcome",
         )
-        self.operation_duration = Histogram(
-            f"{PREFIX}_operation_duration_seconds",
+        self.operation_duration = new(
+            Histogram,
+            "operation_duration_seconds",
             "GraphQL operation duration, by name.",
-            ["operation"],
-            registry=registry,
+            "operation",
         )
         self.operation_cost = Histogram(
             f"{PREFIX}_operation_upstream_requests",
             "Upstream requests one GraphQL operation sent, by name.",
             ["operation"],
             buckets=COST_BUCKETS,
-            registry=registry,
+            registry=self.registry,
         )
-        registry.register(_LiveCollector(self))
+        self.registry.register(_LiveCollector(self))
+
+    def _new(self, kind: type[M], name: str, documentation: str, *labels: str) -> M:
+        """A `kind` metric named `crm_gateway_<name>` in this app's registry."""
+        return kind(f"{PREFIX}_{name}", documentation, labels, registry=self.registry)
 
     def operation(self, name: str, outcome: str, seconds: float, cost: int) -> None:
         label = self._label(name)

@@ -9,8 +9,9 @@ import socket
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -40,7 +41,28 @@ def server_config(app: Any, port: int, *, host: str = LOOPBACK) -> uvicorn.Confi
     )
 
 
-class ServerThread:
+class Running(ABC):
+    """Something started for a `with` block and stopped when it ends."""
+
+    @abstractmethod
+    def start(self) -> Self: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerThread(Running):
     """An ASGI app served by uvicorn in a background thread, for tests and benchmarks.
 
     `with ServerThread(app) as server:` waits until the socket accepts, and
@@ -56,7 +78,7 @@ class ServerThread:
     def _run(self) -> None:
         asyncio.run(self._server.serve())
 
-    def start(self) -> ServerThread:
+    def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -68,17 +90,6 @@ class ServerThread:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def redis_server_binary() -> str:
@@ -94,7 +105,7 @@ def redis_server_binary() -> str:
     return binary
 
 
-class RedisProcess:
+class RedisProcess(Running):
     """A real `redis-server` on a loopback port, without persistence, for tests and benchmarks.
 
     `stop()` and `start()` again (same port) play Redis going away and coming back.
@@ -106,7 +117,7 @@ class RedisProcess:
         self.binary = redis_server_binary()
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> RedisProcess:
+    def start(self) -> Self:
         command = [self.binary, "--port", str(self.port), "--bind", LOOPBACK]
         command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
         self._process = subprocess.Popen(
@@ -130,14 +141,3 @@ class RedisProcess:
         if process is not None:
             process.kill()
             process.wait(timeout=10)
-
-    def __enter__(self) -> RedisProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -72,80 +72,56 @@ class ConfigError(Exception):
 class ProviderSettings(BaseModel):
     """One configured provider instance."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     kind: str = Field(description=f"Which API it speaks: {', '.join(KINDS)}.")
     base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Kind-specific settings that are not secrets, checked against the kind's "
-        "own model (Redivis: `dataset`; BasicsOS: `token_role`).",
-    )
-    remote_data: bool = Field(
-        False,
-        description="Serve `remoteData`, the provider's raw record (internal ids and all); "
-        "off: the field is null.",
-    )
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Kind-specific settings that are not secrets, checked against the kind's own model (Redivis:
+    `dataset`; BasicsOS: `token_role`)."""
+    remote_data: bool = False
+    """Serve `remoteData`, the provider's raw record (internal ids and all); off: the field is
+    null."""
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(15.0, gt=0, le=600)
     max_connections: int = Field(20, ge=1, le=1000)
-    max_request_size: int | None = Field(
-        None, ge=1, le=1000, description="Largest page asked of the API; the kind's default."
-    )
-    block_size: int | None = Field(
-        None,
-        ge=1,
-        le=1000,
-        description="Records per block a list is read and cached in (at most "
-        "`max_request_size`); the kind's default: the API's largest page, at most 100.",
-    )
-    rate_limit: bool = Field(True, description="Keep under the provider's documented limits.")
-    rate_limits: list[tuple[int, float]] | None = Field(
-        None, description="[requests, seconds] windows replacing the kind's documented ones."
-    )
-    max_retries: int = Field(2, ge=0, le=10, description="Retries of an idempotent request.")
-    request_deadline: float = Field(
-        30.0, gt=0, le=600, description="Seconds one upstream call may take, retries included."
-    )
-    breaker_failure_ratio: float = Field(
-        0.5,
-        gt=0,
-        le=1,
-        description="Share of failed requests (5xx, timeouts, unreachable) in `breaker_window` "
-        "that opens the circuit breaker; 4xx and 429 answers count neither way.",
-    )
-    breaker_min_requests: int = Field(
-        10, ge=1, le=10_000, description="Requests in `breaker_window` before the ratio counts."
-    )
-    breaker_window: float = Field(
-        30.0, gt=0, le=3600, description="Seconds of recent requests the breaker looks at."
-    )
-    breaker_cooldown: float = Field(
-        10.0, gt=0, le=3600, description="Seconds an open breaker waits before one probe."
-    )
-    cache_ttl: float = Field(30.0, gt=0, le=86_400, description="Seconds a read stays cached.")
-    stale_ttl: float = Field(
-        600.0,
-        ge=0,
-        le=86_400,
-        description="Seconds past `cache_ttl` a cached read may still be served, marked in "
-        "`extensions.stale`, when the provider's rate limit leaves no slot or it answers 429; "
-        "0: never.",
-    )
-    cache_size: int = Field(5000, ge=1, le=1_000_000, description="Cached reads kept at most.")
-    max_concurrency: int = Field(
-        8, ge=1, le=100, description="Concurrent single-record fetches when ids cannot batch."
-    )
-    max_pages_per_read: int = Field(
-        50,
-        ge=1,
-        le=10_000,
-        description="Pages one read of a whole list (a parent's children, a batch of ids) "
-        "may take; a longer list fails with UPSTREAM_BAD_RESPONSE instead of reading on.",
-    )
+    max_request_size: int | None = Field(None, ge=1, le=1000)
+    """Largest page asked of the API; the kind's default."""
+    block_size: int | None = Field(None, ge=1, le=1000)
+    """Records per block a list is read and cached in (at most `max_request_size`); the kind's
+    default: the API's largest page, at most 100."""
+    rate_limit: bool = True
+    """Keep under the provider's documented limits."""
+    rate_limits: list[tuple[int, float]] | None = None
+    """[requests, seconds] windows replacing the kind's documented ones."""
+    max_retries: int = Field(2, ge=0, le=10)
+    """Retries of an idempotent request."""
+    request_deadline: float = Field(30.0, gt=0, le=600)
+    """Seconds one upstream call may take, retries included."""
+    breaker_failure_ratio: float = Field(0.5, gt=0, le=1)
+    """Share of failed requests (5xx, timeouts, unreachable) in `breaker_window` that opens the
+    circuit breaker; 4xx and 429 answers count neither way."""
+    breaker_min_requests: int = Field(10, ge=1, le=10_000)
+    """Requests in `breaker_window` before the ratio counts."""
+    breaker_window: float = Field(30.0, gt=0, le=3600)
+    """Seconds of recent requests the breaker looks at."""
+    breaker_cooldown: float = Field(10.0, gt=0, le=3600)
+    """Seconds an open breaker waits before one probe."""
+    cache_ttl: float = Field(30.0, gt=0, le=86_400)
+    """Seconds a read stays cached."""
+    stale_ttl: float = Field(600.0, ge=0, le=86_400)
+    """Seconds past `cache_ttl` a cached read may still be served, marked in `extensions.stale`,
+    when the provider's rate limit leaves no slot or it answers 429; 0: never."""
+    cache_size: int = Field(5000, ge=1, le=1_000_000)
+    """Cached reads kept at most."""
+    max_concurrency: int = Field(8, ge=1, le=100)
+    """Concurrent single-record fetches when ids cannot batch."""
+    max_pages_per_read: int = Field(50, ge=1, le=10_000)
+    """Pages one read of a whole list (a parent's children, a batch of ids) may take; a longer list
+    fails with UPSTREAM_BAD_RESPONSE instead of reading on."""
 
     @field_validator("kind")
     @classmethod
@@ -207,26 +183,19 @@ def _asymmetric() -> list[Algorithm]:
 class ClientSettings(BaseModel):
     """A client of the gateway: who it is, the key it presents, what it may use."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
-    api_key_sha256: str | None = Field(
-        None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the client's API key."
-    )
-    api_key_env: str | None = Field(
-        None, description="Environment variable holding the key (at least 16 characters)."
-    )
-    providers: list[str] = Field(
-        default_factory=lambda: ["*"],
-        description='Provider instances it may use; ["*"]: all of them (the default).',
-    )
-    scopes: list[Scope] = Field(
-        default_factory=_read_only,
-        description='"read" (the default) and "write" (every mutation); write implies read.',
-    )
-    weight: float = Field(
-        1.0, gt=0, le=1000, description="Its share of each provider's budget, relative."
-    )
+    api_key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    """Hex SHA-256 of the client's API key."""
+    api_key_env: str | None = None
+    """Environment variable holding the key (at least 16 characters)."""
+    providers: list[str] = Field(default_factory=lambda: ["*"])
+    """Provider instances it may use; ["*"]: all of them (the default)."""
+    scopes: list[Scope] = Field(default_factory=_read_only)
+    """"read" (the default) and "write" (every mutation); write implies read."""
+    weight: float = Field(1.0, gt=0, le=1000)
+    """Its share of each provider's budget, relative."""
 
     @model_validator(mode="after")
     def _one_key(self) -> ClientSettings:
@@ -257,40 +226,30 @@ class ClientSettings(BaseModel):
 class JwtSettings(BaseModel):
     """Bearer JWTs (OIDC access tokens) signed by one issuer, checked against its JWKS."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     issuer: str = Field(min_length=1)
     audience: str = Field(min_length=1)
-    jwks_file: Path | None = Field(None, description="A local JWKS file (reread when it changes).")
-    jwks_url: str | None = Field(
-        None,
-        pattern=r"^https?://[^\s/]+(/\S*)?$",
-        description="The issuer's JWKS endpoint; https unless on loopback.",
-    )
+    jwks_file: Path | None = None
+    """A local JWKS file (reread when it changes)."""
+    jwks_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    """The issuer's JWKS endpoint; https unless on loopback."""
     algorithms: list[Algorithm] = Field(default_factory=_asymmetric, min_length=1)
-    client_claim: str = Field("azp", min_length=1, description="The claim naming the client.")
-    scopes_claim: str | None = Field(
-        None, description='Claim with the token\'s scopes ("scope": space-separated; or a list).'
-    )
-    providers: list[str] = Field(
-        default_factory=lambda: ["*"],
-        description="Providers of a token client that has no [[clients]] entry of its name.",
-    )
-    scopes: list[Scope] = Field(
-        default_factory=_read_only,
-        description="Scopes of a token client that has no [[clients]] entry of its name; "
-        "a scopes claim can only narrow them.",
-    )
-    leeway: float = Field(30.0, ge=0, le=600, description="Seconds of clock skew allowed.")
-    jwks_cache_seconds: float = Field(
-        300.0, gt=0, le=86_400, description="Seconds fetched keys are used before a refetch."
-    )
-    jwks_min_refresh_seconds: float = Field(
-        10.0,
-        ge=0,
-        le=3600,
-        description="Least seconds between two refetches for a key id it does not know.",
-    )
+    client_claim: str = Field("azp", min_length=1)
+    """The claim naming the client."""
+    scopes_claim: str | None = None
+    """Claim with the token's scopes ("scope": space-separated; or a list)."""
+    providers: list[str] = Field(default_factory=lambda: ["*"])
+    """Providers of a token client that has no [[clients]] entry of its name."""
+    scopes: list[Scope] = Field(default_factory=_read_only)
+    """Scopes of a token client that has no [[clients]] entry of its name; a scopes claim can only
+    narrow them."""
+    leeway: float = Field(30.0, ge=0, le=600)
+    """Seconds of clock skew allowed."""
+    jwks_cache_seconds: float = Field(300.0, gt=0, le=86_400)
+    """Seconds fetched keys are used before a refetch."""
+    jwks_min_refresh_seconds: float = Field(10.0, ge=0, le=3600)
+    """Least seconds between two refetches for a key id it does not know."""
     jwks_timeout: float = Field(5.0, gt=0, le=60)
 
     @model_validator(mode="after")
@@ -305,7 +264,7 @@ class JwtSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     jwt: JwtSettings | None = None
 
@@ -324,89 +283,65 @@ class Settings(BaseSettings):
     """Everything the gateway needs to start."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CRM_GATEWAY_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="CRM_GATEWAY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        use_attribute_docstrings=True,
     )
 
     providers: list[ProviderSettings] = Field(default_factory=list)
     default_page_size: int = Field(20, ge=1, le=1000)
-    batching: bool = Field(True, description="Batch lookups with dataloaders (off: naive mode).")
-    cache: bool = Field(True, description="Cache upstream reads across requests.")
-    blocks: bool = Field(
-        True,
-        description="Read lists in aligned blocks cached as records (off: each window is "
-        "fetched with the exact page that fits it).",
-    )
+    batching: bool = True
+    """Batch lookups with dataloaders (off: naive mode)."""
+    cache: bool = True
+    """Cache upstream reads across requests."""
+    blocks: bool = True
+    """Read lists in aligned blocks cached as records (off: each window is fetched with the exact
+    page that fits it)."""
     max_page_size: int = Field(100, ge=1, le=1000)
     # Bounds of what a client may send, arguments and variables alike (5,000 tokens only
     # bound the document: one variable could otherwise carry 20,000 values).
-    max_list_length: int = Field(
-        100, ge=1, le=100_000, description="Most items in one input list or JSON object."
-    )
-    max_string_length: int = Field(
-        1024, ge=1, le=10_000_000, description="Most characters in one input string."
-    )
-    max_input_depth: int = Field(
-        10, ge=2, le=100, description="Deepest nesting of lists and objects in one argument."
-    )
-    max_input_values: int = Field(
-        5000, ge=1, le=1_000_000, description="Most input values (items, fields) per operation."
-    )
-    max_bulk_operations: int = Field(
-        100, ge=1, le=10_000, description="Most items of one bulk write (hasteCRM: 100 a call)."
-    )
-    max_operation_cost: int = Field(
-        50,
-        ge=1,
-        le=1_000_000,
-        description="Most upstream requests an operation is estimated to send before it is "
-        "refused with OPERATION_TOO_COSTLY (nothing sent).",
-    )
-    max_merge_contacts: int = Field(
-        10, ge=1, le=1000, description="Most contacts one mergeContacts folds into the winner."
-    )
-    operation_deadline: float = Field(
-        30.0,
-        gt=0,
-        le=600,
-        description="Seconds an operation may take; unfinished fields then fail UPSTREAM_TIMEOUT.",
-    )
-    cursor_secret: SecretStr | None = Field(
-        None,
-        description="Signs cursors; replicas must share it. Random per process when unset; "
-        "a placeholder or anything shorter than 16 characters is refused.",
-    )
-    redis_url: SecretStr | None = Field(
-        None,
-        description="Redis shared by the gateway's replicas for their read caches, e.g. "
-        "`redis://redis:6379/0` (requires `cursor_secret`). Unset: each process caches alone.",
-    )
-    replicas_hint: int = Field(
-        2,
-        ge=1,
-        le=1000,
-        description="How many replicas may run: while Redis is unreachable each keeps to this "
-        "share of every provider's rate limit (the limit divided by it).",
-    )
-    graphiql: bool = Field(False, description="Serve GraphiQL at GET /graphql.")
+    max_list_length: int = Field(100, ge=1, le=100_000)
+    """Most items in one input list or JSON object."""
+    max_string_length: int = Field(1024, ge=1, le=10_000_000)
+    """Most characters in one input string."""
+    max_input_depth: int = Field(10, ge=2, le=100)
+    """Deepest nesting of lists and objects in one argument."""
+    max_input_values: int = Field(5000, ge=1, le=1_000_000)
+    """Most input values (items, fields) per operation."""
+    max_bulk_operations: int = Field(100, ge=1, le=10_000)
+    """Most items of one bulk write (hasteCRM: 100 a call)."""
+    max_operation_cost: int = Field(50, ge=1, le=1_000_000)
+    """Most upstream requests an operation is estimated to send before it is refused with
+    OPERATION_TOO_COSTLY (nothing sent)."""
+    max_merge_contacts: int = Field(10, ge=1, le=1000)
+    """Most contacts one mergeContacts folds into the winner."""
+    operation_deadline: float = Field(30.0, gt=0, le=600)
+    """Seconds an operation may take; unfinished fields then fail UPSTREAM_TIMEOUT."""
+    cursor_secret: SecretStr | None = None
+    """Signs cursors; replicas must share it. Random per process when unset; a placeholder or
+    anything shorter than 16 characters is refused."""
+    redis_url: SecretStr | None = None
+    """Redis shared by the gateway's replicas for their read caches, e.g. `redis://redis:6379/0`
+    (requires `cursor_secret`). Unset: each process caches alone."""
+    replicas_hint: int = Field(2, ge=1, le=1000)
+    """How many replicas may run: while Redis is unreachable each keeps to this share of every
+    provider's rate limit (the limit divided by it)."""
+    graphiql: bool = False
+    """Serve GraphiQL at GET /graphql."""
     log_level: str = "INFO"
-    max_request_size: int = Field(
-        1_048_576,
-        ge=1024,
-        le=1_073_741_824,
-        description="Largest HTTP request body /graphql accepts, in bytes (413 above). "
-        "Not the providers' `max_request_size`, which is a page size.",
-    )
-    introspection: bool = Field(False, description="Answer introspection (`__schema`, `__type`).")
-    field_suggestions: bool = Field(
-        False, description='Keep "Did you mean ..." guesses in validation errors.'
-    )
-    openapi: bool = Field(False, description="Serve /openapi.json, /docs and /redoc.")
-    cors_origins: list[str] = Field(
-        default_factory=list,
-        description="Browser origins allowed to call the gateway (CORS), e.g. "
-        "`https://app.example.com`; a `*` port (`http://localhost:*`) allows any port, a lone "
-        "`*` any origin. None by default.",
-    )
+    max_request_size: int = Field(1_048_576, ge=1024, le=1_073_741_824)
+    """Largest HTTP request body /graphql accepts, in bytes (413 above). Not the providers'
+    `max_request_size`, which is a page size."""
+    introspection: bool = False
+    """Answer introspection (`__schema`, `__type`)."""
+    field_suggestions: bool = False
+    """Keep "Did you mean ..." guesses in validation errors."""
+    openapi: bool = False
+    """Serve /openapi.json, /docs and /redoc."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the gateway (CORS), e.g. `https://app.example.com`; a `*`
+    port (`http://localhost:*`) allows any port, a lone `*` any origin. None by default."""
 
     @field_validator("cors_origins")
     @classmethod
@@ -419,10 +354,8 @@ class Settings(BaseSettings):
                 )
         return origins
 
-    clients: list[ClientSettings] = Field(
-        default_factory=list,
-        description="Clients allowed in; with none (and no [auth.jwt]) the gateway is open.",
-    )
+    clients: list[ClientSettings] = Field(default_factory=list)
+    """Clients allowed in; with none (and no [auth.jwt]) the gateway is open."""
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @property

@@ -15,32 +15,20 @@ from typing import Any
 
 import httpx
 
+from gateway import records as rec
 from gateway.datasources.base import (
     Children,
     OffsetSource,
-    Op,
     PaginationStyle,
     ProviderCredentials,
+    Stamps,
     segment,
 )
 from gateway.errors import InvalidInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
+from gateway.operations import Op
 from gateway.pagination import OffsetPage
-from gateway.records import (
-    Address,
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    DealRecord,
-    DealStatus,
-    Email,
-    Entity,
-    Link,
-    Money,
-    NoteRecord,
-    Phone,
-    full_name,
-)
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
@@ -224,13 +212,13 @@ def _custom(raw: dict[str, Any], object_slug: str) -> dict[str, Any]:
     return custom
 
 
-def _address(raw: dict[str, Any]) -> Address | None:
+def _address(raw: dict[str, Any]) -> rec.Address | None:
     values = _values(raw, "primary_location")
     if not values:
         return None
     loc = values[0]
     street = ", ".join(str(loc[k]) for k in ("line_1", "line_2", "line_3", "line_4") if loc.get(k))
-    return Address(
+    return rec.Address(
         street=street or None,
         city=loc.get("locality"),
         region=loc.get("region"),
@@ -243,7 +231,10 @@ def _refs(raw: dict[str, Any], slug: str) -> list[str]:
     return [str(v["target_record_id"]) for v in _values(raw, slug) if v.get("target_record_id")]
 
 
-def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
+STAMPS = Stamps("created_at", parse=_time)  # Attio sends no update time
+
+
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     name = _values(raw, "name")
     first = name[0].get("first_name") if name else None
     last = name[0].get("last_name") if name else None
@@ -256,30 +247,25 @@ def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
         for v in _values(raw, "phone_numbers")
     ]
     companies = _refs(raw, "company")
-    return ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["record_id"]),
-        created_at=_time(raw.get("created_at")),
+    return rec.ContactRecord(
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
         first_name=first,
         last_name=last,
-        name=(name[0].get("full_name") if name else None) or full_name(first, last),
+        name=(name[0].get("full_name") if name else None) or rec.full_name(first, last),
         title=_first(raw, "job_title"),
-        emails=[Email(e, is_primary=i == 0) for i, e in enumerate(emails) if e],
-        phones=[Phone(p, is_primary=i == 0) for i, p in enumerate(phones) if p],
+        emails=[rec.Email(e, is_primary=i == 0) for i, e in enumerate(emails) if e],
+        phones=[rec.Phone(p, is_primary=i == 0) for i, p in enumerate(phones) if p],
         address=_address(raw),
         company_id=companies[0] if companies else None,
         custom_fields=_custom(raw, "people"),
         linked={Link.CONTACT_DEALS: _refs(raw, "associated_deals")},
-        remote_data=raw,
     )
 
 
-def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     categories = [(v.get("option") or {}).get("title") for v in _values(raw, "categories")]
-    return CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["record_id"]),
-        created_at=_time(raw.get("created_at")),
+    return rec.CompanyRecord(
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
         name=_first(raw, "name"),
         domain=_first(raw, "domains", "domain"),
         industry=next((c for c in categories if c), None),
@@ -290,32 +276,31 @@ def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
             Link.COMPANY_CONTACTS: _refs(raw, "team"),
             Link.COMPANY_DEALS: _refs(raw, "associated_deals"),
         },
-        remote_data=raw,
     )
 
 
-def _deal_status(stage: str | None) -> DealStatus | None:
+def _deal_status(stage: str | None) -> rec.DealStatus | None:
     if stage is None:
         return None
     lowered = stage.lower()
     if lowered.startswith(WON):
-        return DealStatus.WON
+        return rec.DealStatus.WON
     if lowered.startswith(LOST):
-        return DealStatus.LOST
-    return DealStatus.OPEN
+        return rec.DealStatus.LOST
+    return rec.DealStatus.OPEN
 
 
-def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
     stage = (_first(raw, "stage", "status") or {}).get("title")
     value = _values(raw, "value")
     amount = None
     if value and value[0].get("currency_value") is not None:
-        amount = Money(str(Decimal(str(value[0]["currency_value"]))), value[0].get("currency_code"))
+        amount = rec.Money(
+            str(Decimal(str(value[0]["currency_value"]))), value[0].get("currency_code")
+        )
     companies = _refs(raw, "associated_company")
-    return DealRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["record_id"]),
-        created_at=_time(raw.get("created_at")),
+    return rec.DealRecord(
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
         name=_first(raw, "name"),
         amount=amount,
         stage=stage,
@@ -324,22 +309,18 @@ def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
         contact_ids=_refs(raw, "associated_people"),
         linked={Link.DEAL_CONTACTS: _refs(raw, "associated_people")},
         custom_fields=_custom(raw, "deals"),
-        remote_data=raw,
     )
 
 
-def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
+def _note(provider: str, raw: dict[str, Any]) -> rec.NoteRecord:
     actor = raw.get("created_by_actor") or {}
-    return NoteRecord(
-        provider=provider,
-        remote_id=str(raw["id"]["note_id"]),
-        created_at=_time(raw.get("created_at")),
+    return rec.NoteRecord(
+        **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["note_id"])),
         title=raw.get("title") or None,
         body=raw.get("content_plaintext"),
         author=actor.get("id") or actor.get("type"),
         target_entity=PARENT_ENTITIES.get(raw.get("parent_object", "")),
         target_id=raw.get("parent_record_id"),
-        remote_data=raw,
     )
 
 
@@ -518,7 +499,7 @@ class Attio(OffsetSource):
             out["name"] = {
                 "first_name": first or "",
                 "last_name": last or "",
-                "full_name": full_name(first, last) or "",
+                "full_name": rec.full_name(first, last) or "",
             }
         simple = {
             Entity.CONTACT: {

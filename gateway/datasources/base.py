@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -46,7 +46,7 @@ from gateway.pagination import (
     paginate_offsets,
     paginate_sequential,
 )
-from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Entity, Link
+from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Email, Entity, Link, full_name
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.shared import RedisState, SharedBudget, SharedCache
@@ -75,6 +75,55 @@ def optional_text(value: Any) -> str | None:
 def iso_time(value: Any) -> datetime | None:
     """An ISO 8601 time as the APIs send it (a `Z` zone allowed); None for null or empty."""
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+class Origin(TypedDict):
+    """The `Record` fields every mapper fills alike: whose record it is, when it changed."""
+
+    provider: str
+    remote_id: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    remote_data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """Where an API's record keeps its times (None: it sends none) and how they are written."""
+
+    created: str | None
+    updated: str | None = None
+    parse: Callable[[Any], datetime | None] = iso_time
+
+    def origin(self, provider: str, raw: dict[str, Any], remote_id: str | None = None) -> Origin:
+        """`raw`'s origin: its `id` (unless `remote_id` is given), its times, and `raw` itself
+        as the record's `remote_data`."""
+        return Origin(
+            provider=provider,
+            remote_id=str(raw["id"]) if remote_id is None else remote_id,
+            created_at=self.parse(raw.get(self.created)) if self.created else None,
+            updated_at=self.parse(raw.get(self.updated)) if self.updated else None,
+            remote_data=raw,
+        )
+
+
+class Person(TypedDict):
+    """A contact's names and email, as `person` reads them."""
+
+    first_name: str | None
+    last_name: str | None
+    name: str | None
+    emails: list[Email]
+
+
+def person(first: Any, last: Any, email: Any) -> Person:
+    """A contact's names and its one email, from an API's flat first, last and email values."""
+    return Person(
+        first_name=optional_text(first),
+        last_name=optional_text(last),
+        name=full_name(first, last),
+        emails=[Email(email, is_primary=True)] if email else [],
+    )
 
 
 P = TypeVar("P", bound=Hashable)

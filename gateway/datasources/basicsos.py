@@ -17,40 +17,28 @@ from typing import Any, Literal
 
 import httpx
 
+from gateway import records as rec
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
     OffsetSource,
-    Op,
     PaginationStyle,
     ProviderOptions,
+    Stamps,
     TokenCredentials,
-    iso_time,
-    optional_text,
+    person,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions, flatten
+from gateway.operations import Op
 from gateway.pagination import OffsetPage
-from gateway.records import (
-    PARENT_ENTITY,
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    DealRecord,
-    DealStatus,
-    Email,
-    Entity,
-    Link,
-    Money,
-    NoteRecord,
-    full_name,
-)
+from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth, Upstream
-
-_time = iso_time
-_text = optional_text
 
 RESOURCES = {Entity.CONTACT: "contacts", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
 NOTE_TABLES = {
@@ -202,75 +190,64 @@ def _camel(column: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _deal_status(stage: str | None) -> DealStatus | None:
+def _deal_status(stage: str | None) -> rec.DealStatus | None:
     if stage is None:
         return None
     lowered = stage.strip().lower()
     if lowered in WON_STAGES:
-        return DealStatus.WON
+        return rec.DealStatus.WON
     if lowered in LOST_STAGES:
-        return DealStatus.LOST
-    return DealStatus.OPEN
+        return rec.DealStatus.LOST
+    return rec.DealStatus.OPEN
 
 
-def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
-    custom = dict(raw.get("customFields") or {})
-    return ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        first_name=_text(raw.get("firstName")),
-        last_name=_text(raw.get("lastName")),
-        name=full_name(raw.get("firstName"), raw.get("lastName")),
-        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+# Deals alone carry an update time; a note, only its `date`.
+STAMPS = Stamps("createdAt")
+DEAL_STAMPS = Stamps("createdAt", "updatedAt")
+NOTE_STAMPS = Stamps("date")
+
+
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
+    return rec.ContactRecord(
+        **STAMPS.origin(provider, raw),
+        **person(raw.get("firstName"), raw.get("lastName"), raw.get("email")),
         company_id=_text(raw.get("companyId")),
-        custom_fields=custom,
-        remote_data=raw,
+        custom_fields=dict(raw.get("customFields") or {}),
     )
 
 
-def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
-    return CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
+    return rec.CompanyRecord(
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         domain=_text(raw.get("domain")),
         industry=_text(raw.get("category")),
         description=_text(raw.get("description")),
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
-def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
     amount = raw.get("amount")
-    return DealRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+    return rec.DealRecord(
+        **DEAL_STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         # BasicsOS stores no currency for a deal.
-        amount=Money(str(Decimal(str(amount)))) if amount is not None else None,
+        amount=rec.Money(str(Decimal(str(amount)))) if amount is not None else None,
         stage=_text(raw.get("status")),
         status=_deal_status(_text(raw.get("status"))),
         company_id=_text(raw.get("companyId")),
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
-def _note(provider: str, table: str, raw: dict[str, Any]) -> NoteRecord:
-    return NoteRecord(
-        provider=provider,
-        remote_id=f"{table}/{raw['id']}",
-        created_at=_time(raw.get("date")),
+def _note(provider: str, table: str, raw: dict[str, Any]) -> rec.NoteRecord:
+    return rec.NoteRecord(
+        **NOTE_STAMPS.origin(provider, raw, remote_id=f"{table}/{raw['id']}"),
         title=_text(raw.get("title")),
         body=_text(raw.get("text")),
         target_entity=NOTE_TABLES[table],
         target_id=_text(raw.get(NOTE_PARENT_KEYS[table])),
-        remote_data=raw,
     )
 
 
@@ -347,20 +324,8 @@ class BasicsOS(OffsetSource):
         end: int,
         where: dict[str, Any] | None = None,
         extra: dict[str, str] | None = None,
-    ) -> tuple[list[AnyRecord], int]:
-        """Rows [start, end] (inclusive, as the API counts) and the total."""
-        rows, total, _ = await self._read_range(resource, start, end, where, extra)
-        return rows, total
-
-    async def _read_range(
-        self,
-        resource: str,
-        start: int,
-        end: int,
-        where: dict[str, Any] | None = None,
-        extra: dict[str, str] | None = None,
     ) -> tuple[list[AnyRecord], int, httpx.Response]:
-        """`_range`, and the response it came in."""
+        """Rows [start, end] (inclusive, as the API counts), the total, and the response."""
         params = {"range": json.dumps([start, end]), **(extra or {})}
         if where:
             params["filter"] = json.dumps(where, separators=(",", ":"))
@@ -382,7 +347,7 @@ class BasicsOS(OffsetSource):
     ) -> OffsetPage[AnyRecord]:
         where, params = _translate(entity, query)
         if entity is not Entity.NOTE:
-            items, total = await self._range(
+            items, total, _ = await self._range(
                 RESOURCES[entity], offset, offset + size - 1, where, params
             )
             return OffsetPage(offset, items, total)
@@ -406,7 +371,7 @@ class BasicsOS(OffsetSource):
             if lo < hi:
                 reads.append(self._range(table, lo, hi - 1, where, params))
             base += total
-        items = [row for rows, _ in await asyncio.gather(*reads) for row in rows]
+        items = [row for rows, _, _ in await asyncio.gather(*reads) for row in rows]
         return OffsetPage(offset, items, sum(totals))
 
     # --- batches ---------------------------------------------------------------------------
@@ -423,7 +388,7 @@ class BasicsOS(OffsetSource):
 
         async def page(start: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
             start = start or 0
-            rows, total, response = await self._read_range(
+            rows, total, response = await self._range(
                 resource, start, start + BATCH_ROWS - 1, where
             )
             following = start + BATCH_ROWS

@@ -18,47 +18,28 @@ from typing import Any
 import httpx
 from pydantic import model_validator
 
+from gateway import records as rec
 from gateway.datasources.base import (
     Children,
-    Op,
     PaginationStyle,
     ProviderCredentials,
     SequentialSource,
-    iso_time,
-    optional_text,
+    Stamps,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
+from gateway.operations import Op
 from gateway.pagination import SeqPage
-from gateway.records import (
-    Address,
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    DealRecord,
-    DealStatus,
-    Email,
-    Entity,
-    Link,
-    Money,
-    NoteRecord,
-    Phone,
-    full_name,
-)
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
 
-_time = iso_time
-_text = optional_text
-
-PATHS = {
-    Entity.CONTACT: "/v1/contacts",
-    Entity.COMPANY: "/v1/companies",
-    Entity.DEAL: "/v1/deals",
-    Entity.NOTE: "/v1/notes",
-}
+PATHS = {entity: f"/v1/{entity.plural}" for entity in Entity}
 # Ids are prefixed per resource (`cont_000001`); the contract fixes only the prefix.
 ID_FORMATS = {
     entity: re.compile(prefix + r"_[A-Za-z0-9_-]{1,64}")
@@ -139,7 +120,7 @@ CHILD_FILTERS = {
     Link.COMPANY_NOTES: (Entity.NOTE, "company"),
     Link.DEAL_NOTES: (Entity.NOTE, "deal"),
 }
-STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
+STATUSES = {"open": rec.DealStatus.OPEN, "won": rec.DealStatus.WON, "lost": rec.DealStatus.LOST}
 
 
 def _date(value: Any) -> date | None:
@@ -158,10 +139,10 @@ def _inline(link: Link, value: Any) -> dict[Link, dict[str, Any]]:
     return {link: {"name": _text(value.get("name"))}}
 
 
-def _address(raw: Any) -> Address | None:
+def _address(raw: Any) -> rec.Address | None:
     if not isinstance(raw, dict) or not any(raw.values()):
         return None
-    return Address(
+    return rec.Address(
         street=_text(raw.get("street")),
         city=_text(raw.get("city")),
         region=_text(raw.get("state")),
@@ -170,29 +151,29 @@ def _address(raw: Any) -> Address | None:
     )
 
 
-def _money(value: Any, currency: Any) -> Money | None:
+def _money(value: Any, currency: Any) -> rec.Money | None:
     if value is None:
         return None
     try:
-        return Money(str(Decimal(str(value))), _text(currency))
+        return rec.Money(str(Decimal(str(value))), _text(currency))
     except InvalidOperation:
         raise ValueError(f"amount {value!r} is not a number") from None
 
 
-def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
-    phones = [Phone(raw["phone"], "work", is_primary=True)] if raw.get("phone") else []
+STAMPS = Stamps("createdAt", "updatedAt")
+
+
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
+    phones = [rec.Phone(raw["phone"], "work", is_primary=True)] if raw.get("phone") else []
     if raw.get("mobile"):
-        phones.append(Phone(raw["mobile"], "mobile"))
-    return ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+        phones.append(rec.Phone(raw["mobile"], "mobile"))
+    return rec.ContactRecord(
+        **STAMPS.origin(provider, raw),
         first_name=_text(raw.get("firstName")),
         last_name=_text(raw.get("lastName")),
-        name=_text(raw.get("fullName")) or full_name(raw.get("firstName"), raw.get("lastName")),
+        name=_text(raw.get("fullName")) or rec.full_name(raw.get("firstName"), raw.get("lastName")),
         title=_text(raw.get("title")),
-        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+        emails=[rec.Email(raw["email"], is_primary=True)] if raw.get("email") else [],
         phones=phones,
         address=_address(raw.get("address")),
         tags=[str(t) for t in raw.get("tags") or []],
@@ -200,17 +181,13 @@ def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
         company_id=_ref(raw.get("company")),
         inline=_inline(Link.CONTACT_COMPANY, raw.get("company")),
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
-def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     size = raw.get("size")
-    return CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+    return rec.CompanyRecord(
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         domain=_text(raw.get("domain")),
         industry=_text(raw.get("industry")),
@@ -220,21 +197,17 @@ def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
         address=_address(raw.get("address")),
         tags=[str(t) for t in raw.get("tags") or []],
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
-def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
+def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
     status = _text(raw.get("status"))
     probability = raw.get("probability")
-    return DealRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+    return rec.DealRecord(
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("title")),
         amount=_money(raw.get("value"), raw.get("currency")),
-        status=STATUSES.get(status or "", DealStatus.OTHER) if status else None,
+        status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
         stage=_text((raw.get("stage") or {}).get("name")),
         # hasteCRM counts probability in percent; the unified field is a 0..1 share.
         probability=None if probability is None else float(probability) / 100,
@@ -248,11 +221,10 @@ def _deal(provider: str, raw: dict[str, Any]) -> DealRecord:
             ]
         },
         custom_fields=dict(raw.get("customFields") or {}),
-        remote_data=raw,
     )
 
 
-def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
+def _note(provider: str, raw: dict[str, Any]) -> rec.NoteRecord:
     target: tuple[Entity | None, str | None] = (None, None)
     for key, entity in (
         ("contactId", Entity.CONTACT),
@@ -263,16 +235,12 @@ def _note(provider: str, raw: dict[str, Any]) -> NoteRecord:
             target = (entity, str(raw[key]))
             break
     author = raw.get("author")
-    return NoteRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        created_at=_time(raw.get("createdAt")),
-        updated_at=_time(raw.get("updatedAt")),
+    return rec.NoteRecord(
+        **STAMPS.origin(provider, raw),
         body=_text(raw.get("content")),
         author=_text(author.get("name")) if isinstance(author, dict) else None,
         target_entity=target[0],
         target_id=target[1],
-        remote_data=raw,
     )
 
 
@@ -459,7 +427,7 @@ class Haste(SequentialSource):
             leaves = [{"field": "companyId", "operator": "equals", "value": p} for p in valid]
             groups: dict[str, list[AnyRecord]] = {p: [] for p in valid}
             for contact in await self._search({"or": leaves}) if leaves else []:
-                if isinstance(contact, ContactRecord) and contact.company_id in groups:
+                if isinstance(contact, rec.ContactRecord) and contact.company_id in groups:
                     groups[contact.company_id].append(contact)
             return [
                 groups[p] if p in groups else self.not_found(Entity.COMPANY, p) for p in parent_ids

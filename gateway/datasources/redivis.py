@@ -28,45 +28,29 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field
 
+from gateway import records as rec
 from gateway.datasources.base import (
     Children,
     PaginationStyle,
     ProviderOptions,
     SequentialSource,
+    Stamps,
     TokenCredentials,
-    optional_text,
+    person,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
-from gateway.records import (
-    PARENT_ENTITY,
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    DealRecord,
-    DealStatus,
-    Email,
-    Entity,
-    Link,
-    Money,
-    NoteRecord,
-    Phone,
-    full_name,
-)
+from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
-_text = optional_text
-
 DEFAULT_DATASET = "acme.crm"
-TABLES = {
-    Entity.CONTACT: "contacts",
-    Entity.COMPANY: "companies",
-    Entity.DEAL: "deals",
-    Entity.NOTE: "notes",
-}
+TABLES = {entity: entity.plural for entity in Entity}
 COLUMNS = {
     Entity.CONTACT: (
         "id",
@@ -107,7 +91,7 @@ NEXT_TOKEN = "X-Redivis-Next-Page-Token"
 TABLE_HANDLE = "rows"  # the table's own listing; other handles are query ids
 # A query id as Redivis hands them out (the emulator: `q_00000001`): one plain path segment.
 QUERY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
+STATUSES = {"open": rec.DealStatus.OPEN, "won": rec.DealStatus.WON, "lost": rec.DealStatus.LOST}
 TARGETS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
 # Child lists as a query: (child entity, extra condition, parent column).
 CHILDREN = {
@@ -217,74 +201,60 @@ def _int(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def _contact(provider: str, row: dict[str, Any]) -> ContactRecord:
-    return ContactRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
-        updated_at=_time(row.get("updated_at")),
-        first_name=_text(row.get("first_name")),
-        last_name=_text(row.get("last_name")),
-        name=full_name(row.get("first_name"), row.get("last_name")),
+STAMPS = Stamps("created_at", "updated_at", parse=_time)
+NOTE_STAMPS = Stamps("created_at", parse=_time)
+
+
+def _contact(provider: str, row: dict[str, Any]) -> rec.ContactRecord:
+    return rec.ContactRecord(
+        **STAMPS.origin(provider, row),
+        **person(row.get("first_name"), row.get("last_name"), row.get("email")),
         title=_text(row.get("job_title")),
-        emails=[Email(row["email"], is_primary=True)] if row.get("email") else [],
-        phones=[Phone(row["phone"], is_primary=True)] if row.get("phone") else [],
+        phones=[rec.Phone(row["phone"], is_primary=True)] if row.get("phone") else [],
         company_id=_text(row.get("company_id")),
-        remote_data=row,
     )
 
 
-def _company(provider: str, row: dict[str, Any]) -> CompanyRecord:
-    return CompanyRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
-        updated_at=_time(row.get("updated_at")),
+def _company(provider: str, row: dict[str, Any]) -> rec.CompanyRecord:
+    return rec.CompanyRecord(
+        **STAMPS.origin(provider, row),
         name=_text(row.get("name")),
         domain=_text(row.get("domain")),
         industry=_text(row.get("industry")),
         employee_count=_int(row.get("employee_count")),
-        remote_data=row,
     )
 
 
-def _deal(provider: str, row: dict[str, Any]) -> DealRecord:
+def _deal(provider: str, row: dict[str, Any]) -> rec.DealRecord:
     status = _text(row.get("status"))
     amount = row.get("amount")
     try:
-        money = None if amount in (None, "") else Money(str(Decimal(str(amount))), None)
+        money = None if amount in (None, "") else rec.Money(str(Decimal(str(amount))), None)
     except InvalidOperation:
         raise ValueError(f"amount {amount!r} is not a number") from None
     if money is not None and row.get("currency"):
-        money = Money(money.amount, str(row["currency"]))
-    return DealRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
-        updated_at=_time(row.get("updated_at")),
+        money = rec.Money(money.amount, str(row["currency"]))
+    return rec.DealRecord(
+        **STAMPS.origin(provider, row),
         name=_text(row.get("name")),
         amount=money,
-        status=STATUSES.get(status or "", DealStatus.OTHER) if status else None,
+        status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
         stage=_text(row.get("stage")),
         close_date=_date(row.get("close_date")),
         company_id=_text(row.get("company_id")),
         contact_ids=[str(row["contact_id"])] if row.get("contact_id") else [],
         linked={Link.DEAL_CONTACTS: [str(row["contact_id"])] if row.get("contact_id") else []},
-        remote_data=row,
     )
 
 
-def _note(provider: str, row: dict[str, Any]) -> NoteRecord:
-    return NoteRecord(
-        provider=provider,
-        remote_id=str(row["id"]),
-        created_at=_time(row.get("created_at")),
+def _note(provider: str, row: dict[str, Any]) -> rec.NoteRecord:
+    return rec.NoteRecord(
+        **NOTE_STAMPS.origin(provider, row),
         title=_text(row.get("title")),
         body=_text(row.get("body")),
         author=_text(row.get("author")),
         target_entity=TARGETS.get(str(row.get("target_type"))),
         target_id=_text(row.get("target_id")),
-        remote_data=row,
     )
 
 

@@ -11,34 +11,27 @@ from typing import Any, ClassVar
 
 import httpx
 
+from gateway import records as rec
 from gateway.datasources.base import (
     INTEGER_ID,
     Children,
     OffsetSource,
-    Op,
     PaginationStyle,
     ProviderCredentials,
-    iso_time,
-    optional_text,
+    Stamps,
+    person,
     segment,
+)
+from gateway.datasources.base import (
+    optional_text as _text,
 )
 from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
+from gateway.operations import Op
 from gateway.pagination import OffsetPage
-from gateway.records import (
-    AnyRecord,
-    CompanyRecord,
-    ContactRecord,
-    Email,
-    Entity,
-    Link,
-    full_name,
-)
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
-
-_time = iso_time
-_text = optional_text
 
 PATHS = {Entity.CONTACT: "/public/v2/contacts", Entity.COMPANY: "/public/v2/companies"}
 # Unified field -> the v2 filter parameter (`eq` only, case-insensitive, AND-ed).
@@ -48,35 +41,29 @@ FILTERS = {
 }
 
 
-def _contact(provider: str, raw: dict[str, Any]) -> ContactRecord:
+STAMPS = Stamps(None, "updated_time")  # RevyOps has no creation time
+
+
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     custom = dict(raw.get("contact_custom_fields") or {})
-    return ContactRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        updated_at=_time(raw.get("updated_time")),
-        first_name=_text(raw.get("first_name")),
-        last_name=_text(raw.get("last_name")),
-        name=full_name(raw.get("first_name"), raw.get("last_name")),
-        emails=[Email(raw["email"], is_primary=True)] if raw.get("email") else [],
+    return rec.ContactRecord(
+        **STAMPS.origin(provider, raw),
+        **person(raw.get("first_name"), raw.get("last_name"), raw.get("email")),
         status=_text(raw.get("contact_status")),
         company_id=_text(raw.get("company_id")),
         custom_fields=custom,
-        remote_data=raw,
     )
 
 
-def _company(provider: str, raw: dict[str, Any]) -> CompanyRecord:
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
     custom = dict(raw.get("company_custom_fields") or {})
-    return CompanyRecord(
-        provider=provider,
-        remote_id=str(raw["id"]),
-        updated_at=_time(raw.get("updated_time")),
+    return rec.CompanyRecord(
+        **STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         domain=_text(raw.get("domain")),
         # RevyOps' own `industry` filter matches this custom field.
         industry=_text(custom.get("industry")),
         custom_fields=custom,
-        remote_data=raw,
     )
 
 

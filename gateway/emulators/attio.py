@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway.emulators.control import EmulatorOptions, emulator_state
 from gateway.emulators.routing import assemble, json_object
 from gateway.emulators.seed import SeedCompany, SeedContact, SeedDeal, SeedWorld
-from gateway.emulators.tenants import SlidingLog, tenant_worlds
+from gateway.emulators.tenants import Tenants
 
 DEMO_API_KEY = "attio-demo-key"
 TENANT2_API_KEY = "attio-tenant-2"
@@ -696,20 +696,12 @@ def _search(record: Row, text: str) -> bool:
 # --- the app ---------------------------------------------------------------------------
 
 
-class Attio:
-    def __init__(self, options: EmulatorOptions) -> None:
-        self.options = options
-        self.spaces: dict[str, Workspace] = {}
-        self.log = SlidingLog(RATE_LIMITS)
-        self.reset()
-
-    def reset(self) -> None:
-        demo, other = tenant_worlds(self.options)
-        self.spaces = {
+class Attio(Tenants[Workspace]):
+    def workspaces(self, demo: SeedWorld, other: SeedWorld) -> dict[str, Workspace]:
+        return {
             DEMO_API_KEY: _workspace(demo, "demo"),
             TENANT2_API_KEY: _workspace(other, "tenant-2"),
         }
-        self.log.clear()
 
     def throttle(self, key: str) -> JSONResponse | None:
         if not self.options.rate_limits:
@@ -1193,7 +1185,7 @@ def _control_error(status: int, message: str) -> Response:
 def create_app(options: EmulatorOptions) -> FastAPI:
     return assemble(
         FastAPI(title="Attio API emulator", docs_url=None, redoc_url=None),
-        Attio(options),
+        Attio(options, RATE_LIMITS),
         options,
         handlers={ApiError: _api_error},
         http_error=_http_error,

@@ -26,12 +26,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.emulators.control import (
-    EmulatorControl,
     EmulatorOptions,
     Refused,
     emulator_state,
-    install_control,
 )
+from gateway.emulators.routing import serve
 from gateway.emulators.seed import SeedWorld
 from gateway.emulators.tenants import FixedWindow, tenant_worlds
 
@@ -733,18 +732,13 @@ async def restore_row(resource: str, row_id: str, caller: Caller) -> Response:
 
 
 def create_app(options: EmulatorOptions) -> FastAPI:
-    api = BasicsOS(options)
-    app = FastAPI(title="BasicsOS CRM API emulator", docs_url=None, redoc_url=None)
-    app.state.emulator = api
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=lambda status, message: _error(status, message),
-            throttle_response=lambda: _error(429, "Too many requests", **{"Retry-After": "60"}),
-            options=options,
+    return serve(
+        FastAPI(title="BasicsOS CRM API emulator", docs_url=None, redoc_url=None),
+        BasicsOS(options),
+        options,
+        hooks=(
+            lambda status, message: _error(status, message),
+            lambda: _error(429, "Too many requests", **{"Retry-After": "60"}),
         ),
+        routers=(reads, contacts, writes, deals),
     )
-    for router in (reads, contacts, writes, deals):
-        app.include_router(router)
-    return app

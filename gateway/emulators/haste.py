@@ -48,7 +48,7 @@ from gateway.emulators.seed import (
     SeedNote,
     SeedWorld,
 )
-from gateway.emulators.tenants import SlidingLog, tenant_worlds
+from gateway.emulators.tenants import Tenants
 
 DEMO_ACCESS_TOKEN = "haste-demo-token"
 DEMO_API_KEY = "haste-demo-key"
@@ -782,21 +782,14 @@ def _delete(space: Workspace, resource: str, row_id: str) -> None:
 # --- the app ---------------------------------------------------------------------------
 
 
-class Haste:
-    def __init__(self, options: EmulatorOptions) -> None:
-        self.options = options
-        self.spaces: dict[str, Workspace] = {}
-        self.log = SlidingLog(RATE_LIMITS)
-        self.reset()
-
-    def reset(self) -> None:
-        demo, other = (_workspace(world) for world in tenant_worlds(self.options))
-        self.spaces = {
-            f"token:{DEMO_ACCESS_TOKEN}": demo,
-            f"key:{DEMO_API_KEY}": demo,
-            f"token:{TENANT2_ACCESS_TOKEN}": other,
+class Haste(Tenants[Workspace]):
+    def workspaces(self, demo: SeedWorld, other: SeedWorld) -> dict[str, Workspace]:
+        space = _workspace(demo)
+        return {
+            f"token:{DEMO_ACCESS_TOKEN}": space,
+            f"key:{DEMO_API_KEY}": space,
+            f"token:{TENANT2_ACCESS_TOKEN}": _workspace(other),
         }
-        self.log.clear()
 
     def credential(self, request: Request) -> tuple[str | None, JSONResponse | None]:
         header = request.headers.get("authorization")
@@ -1200,7 +1193,7 @@ async def _http_error(_: Request, error: Exception) -> Response:
 def create_app(options: EmulatorOptions) -> FastAPI:
     return assemble(
         FastAPI(title="hasteCRM API emulator", docs_url=None, redoc_url=None),
-        Haste(options),
+        Haste(options, RATE_LIMITS),
         options,
         handlers={
             BadRequest: _bad_request,

@@ -32,7 +32,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -474,18 +474,23 @@ class Parser:
         return int(value)
 
     def disjunction(self) -> Callable[[Row], bool]:
-        parts = [self.conjunction()]
-        while self.peek() == "OR":
-            self.take()
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else (lambda row: any(p(row) for p in parts))
+        return self.joined("OR", self.conjunction, any)
 
     def conjunction(self) -> Callable[[Row], bool]:
-        parts = [self.condition()]
-        while self.peek() == "AND":
+        return self.joined("AND", self.condition, all)
+
+    def joined(
+        self,
+        word: str,
+        operand: Callable[[], Callable[[Row], bool]],
+        combine: Callable[[Iterator[bool]], bool],
+    ) -> Callable[[Row], bool]:
+        """`operand (word operand)*`: the one predicate, or `combine` of them all."""
+        parts = [operand()]
+        while self.peek() == word:
             self.take()
-            parts.append(self.condition())
-        return parts[0] if len(parts) == 1 else (lambda row: all(p(row) for p in parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (lambda row: combine(p(row) for p in parts))
 
     def condition(self) -> Callable[[Row], bool]:
         if self.peek() == "(":

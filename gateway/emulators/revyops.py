@@ -23,12 +23,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.emulators.control import (
-    EmulatorControl,
     EmulatorOptions,
     Refused,
     emulator_state,
-    install_control,
 )
+from gateway.emulators.routing import serve
 from gateway.emulators.seed import SeedWorld
 from gateway.emulators.tenants import SlidingLog, tenant_worlds
 
@@ -574,19 +573,14 @@ class ResourceRoutes:
 
 
 def create_app(options: EmulatorOptions) -> FastAPI:
-    api = RevyOps(options)
-    app = FastAPI(title="RevyOps API emulator", docs_url=None, redoc_url=None)
-    app.state.emulator = api
-    install_control(
-        app,
-        EmulatorControl(
-            reset=api.reset,
-            error_response=_error_response,
-            throttle_response=throttled_response,
-            options=options,
-        ),
+    return serve(
+        FastAPI(title="RevyOps API emulator", docs_url=None, redoc_url=None),
+        RevyOps(options),
+        options,
+        hooks=(_error_response, throttled_response),
+        routers=[
+            ResourceRoutes(resource).router(prefix, v2=v2)
+            for prefix, v2 in (("/public/v2", True), ("/public", False))
+            for resource in ("contacts", "companies")
+        ],
     )
-    for prefix, v2 in (("/public/v2", True), ("/public", False)):
-        for resource in ("contacts", "companies"):
-            app.include_router(ResourceRoutes(resource).router(prefix, v2=v2))
-    return app

@@ -51,7 +51,6 @@ def assemble(
     `validation_error` give FastAPI's own 404, 405 and 422 the API's error shape;
     `hooks` answer injected errors and 429s in it.
     """
-    app.state.emulator = emulator
     for kind, handler in handlers.items():
         app.add_exception_handler(kind, handler)
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -59,6 +58,20 @@ def assemble(
     # Added before install_control, so the control middleware wraps the gate and its
     # counters also see the 401s and 429s the gate answers.
     app.middleware("http")(gate)
+    return serve(app, emulator, options, hooks=hooks, routers=routers)
+
+
+def serve(
+    app: FastAPI,
+    emulator: Emulator,
+    options: EmulatorOptions,
+    *,
+    hooks: tuple[ErrorHook, ThrottleHook],
+    routers: Iterable[APIRouter],
+) -> FastAPI:
+    """`app` serving `emulator` through `routers`, with the `/_emulator/*` control;
+    `hooks` answer injected errors and 429s in the API's error shape."""
+    app.state.emulator = emulator
     error_response, throttle_response = hooks
     control = EmulatorControl(
         reset=emulator.reset,

@@ -10,14 +10,17 @@ parameters so the windows can be tested without waiting.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from gateway.emulators.control import EmulatorOptions
 from gateway.emulators.seed import SeedWorld, build_world
 
 Clock = Callable[[], float]
+S = TypeVar("S")
 
 
 def tenant_worlds(options: EmulatorOptions) -> tuple[SeedWorld, SeedWorld]:
@@ -29,6 +32,25 @@ def tenant_worlds(options: EmulatorOptions) -> tuple[SeedWorld, SeedWorld]:
         "notes": options.notes,
     }
     return build_world(options.seed, **sizes), build_world(options.seed + 1, **sizes)
+
+
+class Tenants(ABC, Generic[S]):
+    """An emulator's state when its callers share one sliding log: the workspace (`S`) each
+    credential reaches; `reset` builds them again from the two tenants' worlds."""
+
+    def __init__(self, options: EmulatorOptions, windows: Sequence[tuple[int, float]]) -> None:
+        self.options = options
+        self.spaces: dict[str, S] = {}
+        self.log = SlidingLog(windows)
+        self.reset()
+
+    def reset(self) -> None:
+        self.spaces = self.workspaces(*tenant_worlds(self.options))
+        self.log.clear()
+
+    @abstractmethod
+    def workspaces(self, demo: SeedWorld, other: SeedWorld) -> dict[str, S]:
+        """The workspace each credential reaches."""
 
 
 @dataclass(frozen=True)
