@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Text as JSON decodes it from an API, less lone surrogates (UTF-8 cannot carry them).
 providers = st.text(
-    st.characters(blacklist_characters=":", blacklist_categories=("Cs",)), min_size=1, max_size=20
+    st.characters(blacklist_characters=":", blacklist_categories=["Cs"]), min_size=1, max_size=20
 )
-remote_ids = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+remote_ids = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40)
 
 
 @given(st.sampled_from(list(Entity)), providers, remote_ids)
