@@ -162,7 +162,7 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
     if settings.redis_url is None or secret is None:  # the settings require both together
         return gateway, None
     redis = RedisState(settings.redis_url.get_secret_value(), secret.get_secret_value().encode())
-    gateway.metrics.redis_up = lambda: redis.up
+    gateway.metrics.redis_up = lambda: redis.reachable
     return gateway, redis
 
 

@@ -20,7 +20,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -176,6 +176,10 @@ class RateLimiter:
         # whose common budget in Redis is out of reach each keep to their share of it.
         self.replicas: Callable[[], int] = lambda: 1
         self._shares: dict[int, tuple[Window, ...]] = {1: windows}
+        # Per provider window, the other replicas' grants in it when the common budget was last
+        # heard, and the moment (on `clock`) by which they have all left it: while keeping to
+        # its share, this process leaves them their room until then.
+        self._elsewhere: tuple[tuple[int, float], ...] = ()
         self.clock = clock
         self.sleep = sleep
         self._slots: deque[Slot] = deque()
@@ -193,6 +197,18 @@ class RateLimiter:
                 Window(max(1, w.requests // replicas), w.seconds) for w in self.full
             )
         return self._shares[replicas]
+
+    def elsewhere(self, counts: Sequence[int]) -> None:
+        """The common budget says the other replicas hold `counts` grants in the provider's
+        windows (in `full`'s order). Ignored while this process keeps to its share: a Redis
+        just back may not yet have heard of the grants the others made while it was away."""
+        if self.replicas() > 1:
+            return
+        now = self.clock()
+        self._elsewhere = tuple(
+            (count, now + _padded(window.seconds))
+            for count, window in zip(counts, self.full, strict=False)
+        )
 
     def pause_until(self, moment: float) -> None:
         """Send nothing before `moment` (on `clock`): the provider said its budget is spent."""
@@ -228,6 +244,15 @@ class RateLimiter:
                 span = _padded(window.seconds)
                 if _recent(times, earliest, span) >= window.requests:
                     moment = max(moment, times[-window.requests] + span)
+            if self.replicas() > 1:
+                # Its share aside, this process's grants and those the others last held must
+                # fit in the provider's limit together: a replica that used more than its share
+                # before Redis went away may keep on holding it.
+                for window, (others, until) in zip(self.full, self._elsewhere, strict=False):
+                    room = window.requests - others
+                    span = _padded(window.seconds)
+                    if until > earliest and _recent(times, earliest, span) >= room:
+                        moment = max(moment, min(until, times[-room] + span) if room > 0 else until)
         return moment
 
     def _weight(self, client: str) -> float:

@@ -20,12 +20,14 @@ Redis down: each call has a short timeout; a failed one marks Redis degraded
 (one log line) and the caches fall back to their local store. After
 `retry_after` seconds the next call tries Redis again (one log line when it is
 back). A write whose INCR failed raises the generation when Redis returns, so
-no replica then reads what that write changed from before it.
+no replica then reads what that write changed from before it; likewise each
+replica tells Redis of its rate grants as soon as it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -86,6 +88,11 @@ class RedisState:
 
     `timeout` bounds every call; after a failure Redis is not tried again for
     `retry_after` seconds, so requests meanwhile pay no timeout. `clock` is for tests.
+
+    `reachable` says whether Redis answers (`status`). `up` is False from a failure until
+    two `retry_after` after Redis answers again: every busy replica has found it back by
+    then and told it of its grants made while it was away, which the rate budgets wait for
+    (each replica keeps to its share until then).
     """
 
     def __init__(
@@ -102,15 +109,22 @@ class RedisState:
         self.timeout = timeout
         self.retry_after = retry_after
         self.clock = clock
-        self.up = True
+        self.reachable = True
+        self._settled_at = 0.0
         self._retry_at = 0.0
         self._client: Redis | None = None
         # Tenants written to while Redis was away: their generation is raised on its return.
         self._unannounced: set[SharedCache] = set()
+        # Budgets with grants Redis has not heard of: told on its return.
+        self._untold: set[SharedBudget] = set()
+
+    @property
+    def up(self) -> bool:
+        return self.reachable and self.clock() >= self._settled_at
 
     @property
     def status(self) -> str:
-        return "ok" if self.up else "degraded"
+        return "ok" if self.reachable else "degraded"
 
     def client(self) -> Redis:
         # Made on first use, inside the loop that serves the app; no retries of its own:
@@ -132,13 +146,20 @@ class RedisState:
 
     async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T:
         """`call`'s answer, or RedisDown (never a Redis or socket error)."""
-        if not self.up:
+        if not self.reachable:
             await self._probe()
         try:
             return await self._call(call)
         except (RedisError, OSError, TimeoutError) as error:
             self._down(error)
             raise RedisDown from None
+
+    async def recover(self) -> None:
+        """Try Redis again if it is away and its retry time has come: so it hears of this
+        replica's grants even while its limiter refuses every request (calling Redis none)."""
+        if not self.reachable:
+            with contextlib.suppress(RedisDown):
+                await self._probe()
 
     async def _call(self, call: Callable[[Redis], Awaitable[T]]) -> T:
         async with asyncio.timeout(self.timeout * 2):
@@ -156,15 +177,19 @@ class RedisState:
             for tenant in list(self._unannounced):
                 await self._call(tenant.incr)
                 self._unannounced.discard(tenant)
+            for budget in list(self._untold):
+                await self._call(budget.tell)
+                self._untold.discard(budget)
         except (RedisError, OSError, TimeoutError):
             raise RedisDown from None
-        self.up = True
+        self.reachable = True
+        self._settled_at = self.clock() + 2 * self.retry_after
         log.info("redis is back: read caches are shared again")
 
     def _down(self, error: BaseException) -> None:
         self._retry_at = self.clock() + self.retry_after
-        if self.up:
-            self.up = False
+        if self.reachable:
+            self.reachable = False
             # Not the URL: it may hold a password.
             log.warning(
                 "redis is unreachable (%s): caching locally, keeping to a share of each rate "
@@ -175,6 +200,9 @@ class RedisState:
 
     def unannounced(self, tenant: SharedCache) -> None:
         self._unannounced.add(tenant)
+
+    def untold(self, budget: SharedBudget) -> None:
+        self._untold.add(budget)
 
 
 class SharedCache:
@@ -246,13 +274,15 @@ class SharedCache:
 # is below its own: active means with grants there, or refused lately (the `active` set,
 # client -> until when in ms), so an idle client's share is borrowed. A 429 a replica met
 # pauses them all: the `pause` key holds the moment before which nothing is granted.
+# The id's first 12 digits name the replica that took the grant.
 # KEYS: the windows' sets, then `pause`, `active`, `weights` (client -> weight).
 # ARGV: now in ms ('' for the server's clock: replicas' clocks may differ), the unique id,
 # the client, its weight, how long (ms) a refusal keeps it active past its retry, each
 # window's limit and span in ms, then after an outage this replica's grants still in a
 # window (moment in ms and member, in pairs; a member already there is only moved).
 # Answers {ms until this client may try again (0: a slot taken in every window), 1 when
-# only its share stood in the way}.
+# only its share stood in the way, then per window how many grants of other replicas it
+# holds}.
 _RESERVE = """
 local n = #KEYS - 3
 local pause, active, weights = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3]
@@ -262,6 +292,7 @@ if not now then
   now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 local id, client, weight, linger = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local replica = string.sub(id, 1, 12)
 local longest = 0
 for i = 1, n do
   longest = math.max(longest, tonumber(ARGV[2 * i + 5]))
@@ -284,7 +315,7 @@ local function below(usage, share)
   return usage < share - 1e-9
 end
 
-local wait, by_share = 0, 0
+local wait, by_share, others = 0, 0, {}
 local paused = tonumber(redis.call('GET', pause))
 if paused and paused > now then
   wait = paused - now
@@ -292,6 +323,13 @@ end
 for i = 1, n do
   local key, limit, span = KEYS[i], tonumber(ARGV[2 * i + 4]), tonumber(ARGV[2 * i + 5])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+  -- What the others hold here: the replica keeps to the rest should Redis go away.
+  others[i] = 0
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(member, -32, -21) ~= replica then
+      others[i] = others[i] + 1
+    end
+  end
   if redis.call('ZCARD', key) >= limit then
     local oldest = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + span - now)
@@ -341,14 +379,14 @@ if wait > 0 then
     redis.call('ZADD', active, until_ms, client)
   end
   redis.call('PEXPIRE', active, wait + linger)
-  return {wait, by_share}
+  return {wait, by_share, unpack(others)}
 end
 local member = client .. '\\n' .. id
 for i = 1, n do
   redis.call('ZADD', KEYS[i], now, member)
   redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 5])
 end
-return {0, 0}
+return {0, 0, unpack(others)}
 """
 
 # Sets the moment before which no replica is granted a slot, unless a later one is set.
@@ -399,6 +437,10 @@ class SharedBudget:
         for requests, span in windows:
             self.limits += [requests, max(1, math.ceil(span * 1000))]
         self._longest = max((span for _, span in windows), default=0.0)
+        # Names this replica's grants in the windows (the first digits of their ids).
+        self._replica = uuid.uuid4().hex[:12]
+        # How many grants of other replicas each window held at Redis's last answer.
+        self.others: tuple[int, ...] = ()
         # This replica's grants still in a window (moment in ms, member), told to Redis after
         # an outage: those made meanwhile, and those a restarted Redis has lost, still count
         # at the provider, so the other replicas' windows must hold them too.
@@ -425,7 +467,7 @@ class SharedBudget:
         oldest = self._wall_ms() - math.ceil(self._longest * 1000)
         self._mine = [g for g in self._mine if g[0] > oldest]
         told, self._tell = self._tell, False
-        member = f"{share.client}\n{uuid.uuid4().hex}"
+        member = f"{share.client}\n{self._replica}{uuid.uuid4().hex[:20]}"
         args: list[int | str] = [
             self._now(),
             member[-32:],
@@ -441,15 +483,33 @@ class SharedBudget:
             return answer
 
         try:
-            wait, by_share = await self.state.run(reserve)
+            wait, by_share, *others = await self.state.run(reserve)
         except RedisDown:
             # The caller sends it on its local share: Redis is told when it is back.
             self._mine.append((self._wall_ms(), member))
             self._tell = True
+            self.state.untold(self)
             raise
+        self.others = tuple(int(n) for n in others)
         if wait == 0:
             self._mine.append((self._wall_ms(), member))
         return int(wait) / 1000, bool(by_share)
+
+    def unsent(self) -> None:
+        """The grant `take` has just recorded before its RedisDown was not sent after all
+        (nothing else may have run in between)."""
+        self._mine.pop()
+
+    async def tell(self, redis: Redis) -> None:
+        """Hand Redis this replica's grants still in a window (it is back after an outage)."""
+        oldest = self._wall_ms() - math.ceil(self._longest * 1000)
+        grants = {member: moment for moment, member in self._mine if moment > oldest}
+        if grants:
+            async with redis.pipeline(transaction=True) as pipe:
+                for key, span in zip(self.keys[:-3], self.limits[1::2], strict=True):
+                    pipe.zadd(key, grants)
+                    pipe.pexpire(key, int(span))
+                await pipe.execute()
 
     async def pause(self, seconds: float) -> None:
         """The provider said its budget is spent: no replica sends for `seconds`."""

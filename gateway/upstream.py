@@ -45,6 +45,7 @@ from gateway.resilience import (
     RetryBudget,
     RetryPolicy,
     Sleep,
+    Slot,
     Window,
 )
 from gateway.settings import ProviderSettings
@@ -342,10 +343,7 @@ class Upstream:
                 provider=self.provider,
             )
         queued = self.clock()
-        slot = await self.limiter.take(deadline)
-        if not isinstance(slot, Refused) and (refused := await self._shared_slot(deadline)):
-            self.limiter.cancel(slot)
-            slot = refused
+        slot = await self._slot(deadline)
         metrics.limiter_wait(self.provider, self.clock() - queued)
         if isinstance(slot, Refused):
             self.breaker.release()  # nothing was sent: a probe slot it took is free again
@@ -424,6 +422,27 @@ class Upstream:
             raise
         return response
 
+    async def _slot(self, deadline: float) -> Slot | Refused:
+        """A slot in this process's limiter and, with replicas, in their common budget."""
+        while True:
+            slot = await self.limiter.take(deadline)
+            if isinstance(slot, Refused):
+                if self.shared_budget is not None:
+                    await self.shared_budget.state.recover()
+                return slot
+            whole = self.limiter.replicas() == 1
+            if refused := await self._shared_slot(deadline):
+                self.limiter.cancel(slot)
+                return refused
+            if whole and self.limiter.replicas() > 1:
+                # Granted on the whole budget, then Redis was found away: it must fit in this
+                # replica's share instead.
+                self.limiter.cancel(slot)
+                if self.shared_budget is not None:
+                    self.shared_budget.unsent()
+                continue
+            return slot
+
     async def _shared_slot(self, deadline: float) -> Refused | None:
         """None when the replicas together leave this request room before `deadline` (waiting
         for it, with the local slot held so this process's order stays as it was)."""
@@ -434,6 +453,7 @@ class Upstream:
                 wait, by_share = await self.shared_budget.take()
             except RedisDown:
                 return None  # from now on the limiter keeps to this replica's share
+            self.limiter.elsewhere(self.shared_budget.others)
             if wait <= 0:
                 return None
             if self.clock() + wait > deadline:

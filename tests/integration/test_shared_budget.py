@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 
 import httpx
 import pytest
@@ -113,15 +114,25 @@ def test_two_replicas_never_take_more_than_the_limit(
     asyncio.run(run())
 
 
-def upstream(url: str, state: RedisState, tenant: str, time: FakeTime) -> Upstream:
+def upstream(
+    url: str,
+    state: RedisState,
+    tenant: str,
+    time: FakeTime,
+    limit: int = LIMIT,
+    seconds: float = SECONDS,
+) -> Upstream:
+    """A replica's upstream as a data source makes it (`replicas_hint` 2), on `time`."""
     settings = demo_provider("revyops", url).model_copy(
-        update={"rate_limits": [(LIMIT, SECONDS)], "request_deadline": 30.0}
+        update={"rate_limits": [(limit, seconds)], "request_deadline": 30.0}
     )
     client = httpx.AsyncClient(base_url=url)
     up = Upstream(
         "revyops", client, lambda _: None, settings=settings, clock=time, sleep=time.sleep
     )
-    up.shared_budget = SharedBudget(state, tenant, ((LIMIT, SPAN),), clock=time)
+    span = Window(limit, seconds).span
+    up.shared_budget = SharedBudget(state, tenant, ((limit, span),), clock=time)
+    up.limiter.replicas = lambda: 1 if state.up else 2
     return up
 
 
@@ -186,7 +197,7 @@ async def test_every_provider_keeps_to_its_share_while_redis_is_away(kind: str) 
     limiter = source.upstream.limiter
     assert source.upstream.shared_budget is not None
     assert limiter.windows == cls.rate_limits
-    state.up = False
+    state.reachable = False
     assert [w.requests for w in limiter.windows] == [w.requests // 3 for w in cls.rate_limits]
 
 
@@ -343,3 +354,125 @@ async def test_grants_made_while_redis_was_away_count_when_it_is_back(
     finally:
         for state in states:
             await state.close()
+
+
+async def send_all(up: Upstream, sent: list[float], time: FakeTime, most: int = 1000) -> int:
+    """Send through `up` until its limiter refuses (or `most` went); how many went."""
+    for count in range(most):
+        try:
+            await up.request("GET", f"/n{len(sent)}", cached=False)
+        except NoRateLimitSlot:
+            return count
+        sent.append(time.now)
+    return most
+
+
+async def test_replicas_leave_each_other_their_grants_across_an_outage(
+    redis_server: RedisProcess, provider: dict[str, int]
+) -> None:
+    """Replica 1 used 7 of 10 before Redis went away, more than its share (5): replica 2
+    takes only what is left (3 in all, not its share), nor more when a new Redis is back
+    before replica 1 has told it of its 7."""
+    time = FakeTime()
+    tenant = uuid.uuid4().hex
+    states = [RedisState(redis_server.url, SECRET, clock=time) for _ in range(2)]
+    url = str(provider["url"])
+    one, two = (upstream(url, s, tenant, time, limit=10, seconds=60.0) for s in states)
+    sent: list[float] = []
+    try:
+        assert await send_all(one, sent, time, 7) == 7
+        time.now += 10.0
+        assert await send_all(two, sent, time, 1) == 1  # and hears that the others hold 7
+        redis_server.stop()
+        assert await send_all(one, sent, time) == 0  # its 7 are over its share
+        assert await send_all(two, sent, time) == 2  # 1 + 2 + 7 = 10
+        redis_server.start()  # a new Redis: it knows of no grant
+        time.now += states[1].retry_after
+        assert await send_all(two, sent, time) == 0  # it has not heard of replica 1's 7 yet
+        time.now += 2 * states[1].retry_after
+        await states[0].run(lambda redis: redis.ping())  # replica 1 finds Redis back
+        assert await send_all(two, sent, time) == 0  # its 3 and replica 1's 7, told meanwhile
+        time.now += 2 * states[0].retry_after
+        assert await send_all(one, sent, time) == 0
+        time.now = sent[0] + Window(10, 60.0).span  # replica 1's 7 leave the window
+        before = len(sent)
+        assert await send_all(one, sent, time, 4) + await send_all(two, sent, time, 3) == 7
+        assert sent[before:] == [time.now] * 7  # at once: Redis counts only what went
+        assert await send_all(one, sent, time) > 0  # after a wait
+        assert most_in_a_window(sent, 60.0) == 10
+    finally:
+        for up, state in zip((one, two), states, strict=True):
+            await up.client.aclose()
+            await state.close()
+
+
+async def send_one(up: Upstream, sent: list[float], time: FakeTime) -> None:
+    with suppress(NoRateLimitSlot):
+        await up.request("GET", f"/n{len(sent)}", cached=False)
+        sent.append(time.now)
+
+
+STEPS = st.lists(
+    st.tuples(st.integers(0, 1), st.sampled_from([0.0, 0.0, 0.0, 1.0, 4.0, 15.0, 40.0])),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(before=STEPS, during=STEPS, after=STEPS)
+def test_two_replicas_keep_to_the_limit_across_an_outage(
+    redis_server: RedisProcess,
+    provider: dict[str, int],
+    before: list[tuple[int, float]],
+    during: list[tuple[int, float]],
+    after: list[tuple[int, float]],
+) -> None:
+    """Any split of the grants before Redis goes away, any requests while it is away and
+    once a new one is back (each step: a replica asks, then time passes): the two never
+    send more than the limit in any window.
+
+    Two things hold here as they do under load, where every request asks Redis (for its
+    slot, or for the cache): what the others hold when Redis goes away is what each
+    replica last heard (grants taken after that it cannot know of), and once Redis is back
+    each replica calls it soon (and so finds out, and tells it of its grants)."""
+    limit, seconds = 6, 60.0
+
+    async def run() -> list[float]:
+        time = FakeTime()
+        tenant = uuid.uuid4().hex
+        states = [RedisState(redis_server.url, SECRET, clock=time) for _ in range(2)]
+        url = str(provider["url"])
+        replicas = [upstream(url, s, tenant, time, limit, seconds) for s in states]
+        sent: list[float] = []
+        down = False
+        try:
+            for phase, steps in enumerate((before, during, after)):
+                for replica, advance in steps:
+                    if phase == 2:  # both read their caches in Redis
+                        for state in states:
+                            with suppress(RedisDown):
+                                await state.run(lambda redis: redis.ping())
+                    await send_one(replicas[replica], sent, time)
+                    time.now += advance
+                if phase == 0:
+                    for up in replicas:  # each hears what the other holds (taking a slot)
+                        assert up.shared_budget is not None
+                        await up.shared_budget.take()
+                        up.limiter.elsewhere(up.shared_budget.others)
+                    redis_server.stop()
+                    down = True
+                elif phase == 1:
+                    redis_server.start()
+                    down = False
+        finally:
+            if down:
+                redis_server.start()
+            for up, state in zip(replicas, states, strict=True):
+                await up.client.aclose()
+                await state.close()
+        return sent
+
+    sent = asyncio.run(run())
+    assert most_in_a_window(sent, seconds) <= limit
