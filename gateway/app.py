@@ -161,7 +161,11 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
     )
     if settings.redis_url is None or secret is None:  # the settings require both together
         return gateway, None
-    redis = RedisState(settings.redis_url.get_secret_value(), secret.get_secret_value().encode())
+    redis = RedisState(
+        settings.redis_url.get_secret_value(),
+        secret.get_secret_value().encode(),
+        timeout=settings.redis_timeout,
+    )
     gateway.metrics.redis_up = lambda: redis.reachable
     return gateway, redis
 

@@ -324,6 +324,9 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     """Redis shared by the gateway's replicas for their read caches, e.g. `redis://redis:6379/0`
     (requires `cursor_secret`). Unset: each process caches alone."""
+    redis_timeout: float = Field(0.5, gt=0, le=30)
+    """Seconds each Redis call may take before Redis counts as away (the replicas then cache
+    alone and keep to their share of each budget until it answers again)."""
     replicas_hint: int = Field(2, ge=1, le=1000)
     """How many replicas may run: while Redis is unreachable each keeps to this share of every
     provider's rate limit (the limit divided by it)."""

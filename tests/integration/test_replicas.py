@@ -50,6 +50,9 @@ def replicas() -> Iterator[dict[str, Any]]:
             ],
             cursor_secret="test-cursor-secret",
             redis_url=redis.url,
+            # A busy test machine can hold a Redis answer past the 0.5 s default: that would
+            # be Redis "away" and each replica caching alone, which is not what these test.
+            redis_timeout=5.0,
         )
         clients = []
         for _ in range(2):  # the same settings, as two processes behind a load balancer have
