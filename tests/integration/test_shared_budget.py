@@ -126,7 +126,9 @@ def upstream(
     settings = demo_provider("revyops", url).model_copy(
         update={"rate_limits": [(limit, seconds)], "request_deadline": 30.0}
     )
-    client = httpx.AsyncClient(base_url=url)
+    # Real seconds for the loopback answer (httpx's 5 s default was once too few for a
+    # machine busy with the whole suite); the budget's time is `time`'s.
+    client = httpx.AsyncClient(base_url=url, timeout=30)
     up = Upstream(
         "revyops", client, lambda _: None, settings=settings, clock=time, sleep=time.sleep
     )
