@@ -91,9 +91,9 @@ class ReadCache(Generic[V]):
     timer: Callable[[], float] = time.monotonic
     shared: SharedCache | None = None
     name: str = ""
-    _store: TTLCache[tuple[str, Hashable], Entry[V]] = field(init=False)
+    _store: TTLCache[tuple[str, Hashable], Entry[V]] = field(init=False, repr=False)
     _inflight: dict[tuple[str, Hashable], asyncio.Future[Entry[V]]] = field(
-        default_factory=dict, init=False
+        default_factory=dict, init=False, repr=False
     )
     _generation: int = field(default=0, init=False)
     hits: int = field(default=0, init=False)

@@ -518,7 +518,7 @@ class CircuitBreaker:
     cooldown: float = 10.0
     clock: Clock = time.monotonic
     # (when, failed) for the requests that finished in the last `window` seconds.
-    _outcomes: deque[tuple[float, bool]] = field(default_factory=deque, init=False)
+    _outcomes: deque[tuple[float, bool]] = field(default_factory=deque, init=False, repr=False)
     _failures: int = field(default=0, init=False)
     opened_at: float | None = field(default=None, init=False)
     # A probe lost to cancellation must not jam it.
