@@ -23,6 +23,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from contextvars import ContextVar
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Generic, TypeVar
 
 from cachetools import TTLCache
@@ -69,6 +70,7 @@ def _note_stale(provider: str, age: float) -> None:
         ages.append(age)
 
 
+@dataclass(eq=False)
 class ReadCache(Generic[V]):
     """Values by key for `ttl` seconds (at most `maxsize` of them); one fetch per key at a time.
 
@@ -78,40 +80,35 @@ class ReadCache(Generic[V]):
     entries are kept in Redis under `name` (unique per tenant), local only while it is away.
     """
 
-    def __init__(
-        self,
-        tenant: str,
-        *,
-        ttl: float,
-        maxsize: int,
-        enabled: bool = True,
-        stale_ttl: float = 0.0,
-        stale_on: tuple[type[Exception], ...] = (),
-        provider: str = "",
-        timer: Callable[[], float] = time.monotonic,
-        shared: SharedCache | None = None,
-        name: str = "",
-    ) -> None:
-        self.tenant = tenant
-        self.shared = shared
-        self.name = name
-        self.enabled = enabled
-        self.maxsize = maxsize
-        self.ttl = ttl
-        self.stale_ttl = max(0.0, stale_ttl)
-        self.stale_on = stale_on if stale_ttl > 0 else ()
-        self.provider = provider
-        self.timer = timer
+    tenant: str
+    _: KW_ONLY
+    ttl: float
+    maxsize: int
+    enabled: bool = True
+    stale_ttl: float = 0.0
+    stale_on: tuple[type[Exception], ...] = ()
+    provider: str = ""
+    timer: Callable[[], float] = time.monotonic
+    shared: SharedCache | None = None
+    name: str = ""
+    _store: TTLCache[tuple[str, Hashable], Entry[V]] = field(init=False, repr=False)
+    _inflight: dict[tuple[str, Hashable], asyncio.Future[Entry[V]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _generation: int = field(default=0, init=False)
+    hits: int = field(default=0, init=False)
+    misses: int = field(default=0, init=False)
+    stale: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.stale_ttl = max(0.0, self.stale_ttl)
+        if not self.stale_ttl:
+            self.stale_on = ()
         # Entries outlive their freshness by `stale_ttl`: whether one is fresh is ours to
         # tell; the TTLCache drops it when it is too old to serve even stale.
-        self._store: TTLCache[tuple[str, Hashable], Entry[V]] = TTLCache(
-            maxsize=maxsize, ttl=ttl + self.stale_ttl, timer=timer
+        self._store = TTLCache(
+            maxsize=self.maxsize, ttl=self.ttl + self.stale_ttl, timer=self.timer
         )
-        self._inflight: dict[tuple[str, Hashable], asyncio.Future[Entry[V]]] = {}
-        self._generation = 0
-        self.hits = 0
-        self.misses = 0
-        self.stale = 0
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
         if not self.enabled:

@@ -119,7 +119,8 @@ class InvalidInput(GatewayError):
 
 
 class UpstreamError(GatewayError):
-    """A provider call failed; carries the provider instance name and HTTP status."""
+    """A provider call failed; carries the provider instance name and HTTP status, and how
+    long the provider said to wait before the next try (`retry_after`, seconds) when it did."""
 
     code = "UPSTREAM_ERROR"
 
@@ -131,11 +132,13 @@ class UpstreamError(GatewayError):
         status: int | None = None,
         body: Any = None,
         not_applied: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.provider = provider
         self.status = status
         self.body = body  # the provider's error body, parsed, when it sent JSON
+        self.retry_after = retry_after
         # Whether the request surely never took effect (refused, or never sent): a failed
         # write with `applied=False` can be sent again without doubling. Unsaid: a 4xx
         # answer (other than 408) was refused, anything else may have been applied.
@@ -158,21 +161,6 @@ class UpstreamRejected(UpstreamError):
 
 class UpstreamRateLimited(UpstreamError):
     code = "UPSTREAM_RATE_LIMITED"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str,
-        status: int | None = 429,
-        retry_after: float | None = None,
-        body: Any = None,
-        not_applied: bool | None = None,
-    ) -> None:
-        super().__init__(
-            message, provider=provider, status=status, body=body, not_applied=not_applied
-        )
-        self.retry_after = retry_after
 
 
 class UpstreamTimeout(UpstreamError):

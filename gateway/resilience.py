@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -499,6 +499,8 @@ class CircuitState(enum.StrEnum):
     HALF_OPEN = "HALF_OPEN"  # one probe request decides
 
 
+# eq=False: each breaker is one provider's, compared (and hashed) by identity.
+@dataclass(kw_only=True, eq=False)
 class CircuitBreaker:
     """Opens when at least `failure_ratio` of the requests that finished in the last
     `window` seconds failed, once there were `min_requests` of them; after `cooldown`
@@ -510,24 +512,17 @@ class CircuitBreaker:
     provider's circuit for everybody, nor hold it shut, by sending bad requests.
     """
 
-    def __init__(
-        self,
-        *,
-        failure_ratio: float = 0.5,
-        min_requests: int = 10,
-        window: float = 30.0,
-        cooldown: float = 10.0,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.failure_ratio = failure_ratio
-        self.min_requests = min_requests
-        self.window = window
-        self.cooldown = cooldown
-        self.clock = clock
-        self._outcomes: deque[tuple[float, bool]] = deque()  # (when, failed)
-        self._failures = 0
-        self.opened_at: float | None = None
-        self._probe_sent: float | None = None  # a probe lost to cancellation must not jam it
+    failure_ratio: float = 0.5
+    min_requests: int = 10
+    window: float = 30.0
+    cooldown: float = 10.0
+    clock: Clock = time.monotonic
+    # (when, failed) for the requests that finished in the last `window` seconds.
+    _outcomes: deque[tuple[float, bool]] = field(default_factory=deque, init=False, repr=False)
+    _failures: int = field(default=0, init=False)
+    opened_at: float | None = field(default=None, init=False)
+    # A probe lost to cancellation must not jam it.
+    _probe_sent: float | None = field(default=None, init=False)
 
     @property
     def state(self) -> CircuitState:

@@ -84,6 +84,17 @@ def open_client(
 ErrorMessage = Callable[[Any], str | None]
 
 
+@dataclass(frozen=True)
+class Call:
+    """One request as the data source asked for it: what every try sends again."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    json_body: Any = None
+    ok_statuses: tuple[int, ...] = ()  # statuses >= 400 handed back, not raised
+
+
 def portable(response: httpx.Response) -> httpx.Response:
     """The response as it may be stored in Redis: status, headers and body, and a request
     without its headers and query, where credentials travel."""
@@ -228,6 +239,7 @@ class Upstream:
         """
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "OPTIONS")
+        call = Call(method, path, params, json_body, ok_statuses)
         if idempotent and cached and self.cache is not None and not _uncached.get():
             key = (
                 method,
@@ -237,12 +249,12 @@ class Upstream:
             )
 
             async def read() -> httpx.Response:
-                response = await self._send(method, path, params, json_body, ok_statuses, True)
+                response = await self._send(call, True)
                 return response if self.shared is None else portable(response)
 
             return await self.cache.get(key, read)
         try:
-            return await self._send(method, path, params, json_body, ok_statuses, idempotent)
+            return await self._send(call, idempotent)
         finally:
             if not idempotent:
                 self.evict()  # a write (even one that seemed to fail) may change any read
@@ -267,21 +279,13 @@ class Upstream:
         finally:
             _uncached.reset(token)
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        ok_statuses: tuple[int, ...],
-        idempotent: bool,
-    ) -> httpx.Response:
-        self._check_sendable(method, path, params)
+    async def _send(self, call: Call, idempotent: bool) -> httpx.Response:
+        self._check_sendable(call)
         deadline = self.clock() + self.deadline
         attempt, throttled_once = 0, False
         previous: UpstreamError | None = None
         while True:
-            error = await self._attempt(method, path, params, json_body, ok_statuses, deadline)
+            error = await self._attempt(call, deadline)
             if previous is None and not isinstance(error, UpstreamNotSent):
                 self.budget.deposit()  # the budget grows with requests sent, not refused
             if isinstance(error, httpx.Response):
@@ -314,11 +318,11 @@ class Upstream:
                     continue
             raise error
 
-    def _check_sendable(self, method: str, path: str, params: Mapping[str, Any] | None) -> None:
+    def _check_sendable(self, call: Call) -> None:
         """Refuse, before it spends a limiter slot, a request httpx cannot build (a URL past
         its length limit, from long filter values)."""
         try:
-            self.client.build_request(method, path, params=params)
+            self.client.build_request(call.method, call.path, params=call.params)
         except httpx.InvalidURL:
             raise RequestNotSendable(
                 f"the request to {self.provider} would need a URL longer than HTTP clients "
@@ -326,15 +330,7 @@ class Upstream:
                 provider=self.provider,
             ) from None
 
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        ok_statuses: tuple[int, ...],
-        deadline: float,
-    ) -> httpx.Response | UpstreamError:
+    async def _attempt(self, call: Call, deadline: float) -> httpx.Response | UpstreamError:
         """One try: the response, or the error it amounts to (not raised)."""
         if not self.breaker.allow():
             return CircuitOpen(
@@ -359,7 +355,7 @@ class Upstream:
                 provider=self.provider,
             )
         try:
-            outcome = await self._exchange(method, path, params, json_body, deadline)
+            outcome = await self._exchange(call, deadline)
         finally:
             self.limiter.done(slot)
         if isinstance(outcome, UpstreamError):
@@ -374,28 +370,21 @@ class Upstream:
             self.breaker.answered()  # a client's mistake, or the limiter's business (429)
         else:
             self.breaker.success()
-        if response.status_code >= 400 and response.status_code not in ok_statuses:
+        if response.status_code >= 400 and response.status_code not in call.ok_statuses:
             return self._status_error(response)
         return response
 
-    async def _exchange(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        deadline: float,
-    ) -> httpx.Response | UpstreamError:
+    async def _exchange(self, call: Call, deadline: float) -> httpx.Response | UpstreamError:
         """The request on the wire: its response, or the transport failure it met (which
         the breaker counts)."""
         timeout = max(0.001, deadline - self.clock())
         try:
-            with metrics.upstream_request(self.provider, method, path) as sent:
+            with metrics.upstream_request(self.provider, call.method, call.path) as sent:
                 response = await self.client.request(
-                    method,
-                    path,
-                    params=params,
-                    json=json_body,
+                    call.method,
+                    call.path,
+                    params=call.params,
+                    json=call.json_body,
                     headers=sent.headers,
                     timeout=httpx.Timeout(
                         min(timeout, self.client.timeout.read or timeout),
@@ -488,7 +477,9 @@ class Upstream:
             wait = seconds_until(response.headers.get("Retry-After"))
             if wait is not None:
                 message += f" Retry after {wait:.1f} s."
-            return UpstreamRateLimited(message, provider=self.provider, retry_after=wait, body=body)
+            return UpstreamRateLimited(
+                message, provider=self.provider, status=status, retry_after=wait, body=body
+            )
         return upstream_error_for_status(status, message, provider=self.provider, body=body)
 
     def json(self, response: httpx.Response) -> Any:

@@ -47,7 +47,7 @@ from graphql.language import ArgumentNode
 from graphql.type import specified_scalar_types
 from strawberry.extensions import SchemaExtension
 
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, GatewayError
 from gateway.settings import Settings
 from resolvers.context import InputLimits
 
@@ -196,6 +196,19 @@ def _arguments(
 _found: LRUCache[tuple[GraphQLSchema, str | None, str | None], Any] = LRUCache(maxsize=256)
 
 
+def variable_values(operation: OperationDefinitionNode, variables: Any) -> dict[str, Any]:
+    """The operation's variables as given, or their defaults (left uncoerced)."""
+    given = dict(variables) if isinstance(variables, Mapping) else {}
+    values: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name in given:
+            values[name] = given[name]
+        elif definition.default_value is not None:
+            values[name] = value_from_ast_untyped(definition.default_value)
+    return values
+
+
 def check_arguments(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -217,14 +230,7 @@ def check_arguments(
     if found is None:
         return
     operation, arguments = found
-    given = dict(variables) if isinstance(variables, Mapping) else {}
-    values: dict[str, Any] = {}
-    for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        if name in given:
-            values[name] = given[name]
-        elif definition.default_value is not None:
-            values[name] = value_from_ast_untyped(definition.default_value)
+    values = variable_values(operation, variables)
     walk = _Walk(limits)
     for field, node, type_ in arguments:
         walk.field = field
@@ -274,6 +280,11 @@ def repeated_field(document: DocumentNode) -> str | None:
     return None
 
 
+def refused(error: GatewayError) -> ExecutionResult:
+    """The result an extension sets in place of execution's: nothing runs, nothing is sent."""
+    return ExecutionResult(data=None, errors=[GraphQLError(error.message, original_error=error)])
+
+
 class InputBounds(SchemaExtension):
     """Refuses oversized operations before they are validated or run."""
 
@@ -306,8 +317,5 @@ class InputBounds(SchemaExtension):
                     context.query,
                 )
             except BadUserInput as error:
-                # A result set here stands in for execution: nothing runs, nothing is sent.
-                context.result = ExecutionResult(
-                    data=None, errors=[GraphQLError(error.message, original_error=error)]
-                )
+                context.result = refused(error)
         yield

@@ -23,11 +23,9 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -45,6 +43,7 @@ from gateway.records import CHILD_ENTITY, Entity, Link
 from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id
 from resolvers.relations import KNOWN_FROM_ID
+from schema.bounds import refused, variable_values
 
 log = logging.getLogger("gateway.cost")
 
@@ -296,17 +295,10 @@ def estimate(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return 0
-    values: dict[str, Any] = {}
-    given = dict(variables or {})
-    for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        if name in given:
-            values[name] = given[name]
-        elif definition.default_value is not None:
-            values[name] = value_from_ast_untyped(definition.default_value)
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
+    values = variable_values(operation, variables)
     return _Walk(sources, limits, batching, values, fragments).operation(operation)
 
 
@@ -353,9 +345,7 @@ class OperationCost(SchemaExtension):
                     estimated=self.estimated,
                     limit=limit,
                 )
-                ec.result = ExecutionResult(
-                    data=None, errors=[GraphQLError(error.message, original_error=error)]
-                )
+                ec.result = refused(error)
         yield
 
     def get_results(self) -> dict[str, Any]:
