@@ -44,11 +44,13 @@ def test_make_unit_runs_the_tests_without_servers() -> None:
 
 def test_make_test_runs_every_test_and_measures_the_fast_layer() -> None:
     lines = commands("test")
-    unit = [line for line in lines if '-m "not integration"' in line]
-    assert unit and "--cov " in unit[0] and "--cov-fail-under=" in unit[0]
+    [unit] = [line for line in lines if '-m "not integration"' in line]
+    assert "--cov " in unit
+    assert "--cov-fail-under=" in unit
     assert any(line.rstrip().endswith("-m integration") for line in lines)
 
 
 def test_make_coverage_measures_the_whole_suite() -> None:
     [line] = commands("coverage")
-    assert " --cov " in f"{line} " and " -m " not in line
+    assert " --cov " in f"{line} "
+    assert " -m " not in line
