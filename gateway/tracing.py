@@ -14,16 +14,16 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-try:
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import SpanKind, Status, StatusCode
-except ImportError:  # the `otel` extra is not installed
-    trace = None  # type: ignore[assignment]
-
 TRACER_NAME = "crm-gateway"
 
-# A ProxyTracer until the operator sets a provider; it follows the provider once set.
-_tracer = trace.get_tracer(TRACER_NAME) if trace is not None else None
+try:
+    from opentelemetry import propagate, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+except ImportError:  # the `otel` extra is not installed: no tracer, and no span anywhere
+    _tracer: Tracer | None = None
+else:
+    # A ProxyTracer until the operator sets a provider; it follows the provider once set.
+    _tracer = trace.get_tracer(TRACER_NAME)
 
 
 def enabled() -> bool:

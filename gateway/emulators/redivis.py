@@ -821,7 +821,10 @@ async def _gate(request: Request, call_next: Callable[[Request], Any]) -> Respon
         response = await _metered(api, token, request, call_next)
     if request.method == "HEAD" and response.status_code >= 400:
         # HEAD answers have no body, so the error travels percent-encoded in a header.
-        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        # A refusal built here has its `body`; a route's answer comes through `call_next`
+        # as a stream.
+        chunks = getattr(response, "body_iterator", None)
+        body = bytes(response.body) if chunks is None else b"".join([c async for c in chunks])
         headers = dict(response.headers)
         headers["X-Redivis-Error-Payload"] = quote(body.decode())
         headers.pop("content-length", None)

@@ -69,6 +69,15 @@ def test_head_errors_travel_in_a_header(url):
     assert payload["error"] == "not_found"
 
 
+def test_head_without_a_token_is_refused_in_a_header(url):
+    # The refusal is built before any route runs (it answered 500 once: no body stream).
+    response = httpx.head(f"{url}/api/v1/tables/acme.crm.contacts")
+    assert response.status_code == 401
+    assert response.content == b""
+    payload = json.loads(unquote(response.headers["X-Redivis-Error-Payload"]))
+    assert payload["error"] == "invalid_token"
+
+
 def test_rows_page_with_tokens_in_id_order(url):
     ids, params = [], {"maxResults": 300}
     while True:
