@@ -9,7 +9,7 @@ DEV := $(VENV)/.installed-dev
 # Coverage costs the suite two thirds more time under Python 3.11's trace function: `make test`
 # measures the fast layer against its floor, `make coverage` the whole suite against the
 # floor in pyproject.toml.
-UNIT_FLOOR := 61
+UNIT_FLOOR := 60
 
 .PHONY: install install-dev run test lint unit integration coverage bench schema clean
 
