@@ -30,9 +30,9 @@ from bench.common import RESULTS, save, table
 from gateway.app import create_app
 from gateway.datasources import source_class
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.emulators import EmulatorOptions
 from gateway.records import Entity
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
@@ -65,12 +65,7 @@ def query(entity: str) -> str:
 def stack(blocks: bool) -> Iterator[tuple[str, dict[str, str]]]:
     """Fresh emulators enforcing their limits and a gateway keeping under them."""
     with ExitStack() as exits:
-        urls = {
-            kind: exits.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=True)))
-            ).url
-            for kind in demo_kinds()
-        }
+        urls = emulator_servers(exits, demo_kinds(), EmulatorOptions(rate_limits=True))
         providers = [
             demo_provider(k, u).model_copy(update={"cache_ttl": CACHE_TTL}) for k, u in urls.items()
         ]

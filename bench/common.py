@@ -13,8 +13,8 @@ import httpx
 
 from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.emulators import EmulatorOptions
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -24,12 +24,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def emulators(options: EmulatorOptions | None = None) -> Iterator[dict[str, str]]:
     """Every demo emulator on loopback: {kind: url}."""
     with ExitStack() as exits:
-        yield {
-            kind: exits.enter_context(
-                ServerThread(create_emulator(kind, options or EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in demo_kinds()
-        }
+        yield emulator_servers(exits, demo_kinds(), options)
 
 
 @contextmanager

@@ -38,8 +38,8 @@ import matplotlib.pyplot as plt
 from bench.common import RESULTS, save, table
 from gateway.datasources import source_class
 from gateway.demo import DEMO_CREDENTIALS, demo_kinds
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import RedisProcess, ServerThread, free_port
+from gateway.emulators import EmulatorOptions
+from gateway.servers import RedisProcess, emulator_servers, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = float(os.environ.get("BENCH_REPLICAS_SECONDS", "60"))
@@ -452,12 +452,7 @@ def targets_met(cold: list[dict[str, Any]], summary: dict[str, Any], overloaded:
 
 def main() -> dict[str, Any]:
     with ExitStack() as exits:
-        urls = {
-            kind: exits.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=True)))
-            ).url
-            for kind in demo_kinds()
-        }
+        urls = emulator_servers(exits, demo_kinds(), EmulatorOptions(rate_limits=True))
         redis = exits.enter_context(RedisProcess())
         replicas = start_replicas(exits, urls, redis.url)
         cold = cold_then_warm(replicas[0], replicas[1], urls)

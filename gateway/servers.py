@@ -11,10 +11,14 @@ import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
+
+from gateway.emulators import EmulatorOptions, create_emulator
 
 LOOPBACK = "127.0.0.1"
 
@@ -143,3 +147,15 @@ class RedisProcess(Running):
         if process is not None:
             process.kill()
             process.wait(timeout=10)
+
+
+def emulator_servers(
+    exits: ExitStack, kinds: Iterable[str], options: EmulatorOptions | None = None
+) -> dict[str, str]:
+    """Each kind's emulator on a loopback port until `exits` closes: {kind: url}. Without
+    `options` the emulators do not throttle."""
+    options = options or EmulatorOptions(rate_limits=False)
+    return {
+        kind: exits.enter_context(ServerThread(create_emulator(kind, options))).url
+        for kind in kinds
+    }

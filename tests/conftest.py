@@ -12,8 +12,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import RedisProcess, ServerThread
+from gateway.servers import RedisProcess, ServerThread, emulator_servers
 from gateway.settings import Settings
 
 
@@ -51,11 +50,7 @@ class GraphQLClient:
 def emulators() -> Iterator[dict[str, str]]:
     """Every demo emulator, rate limits off so the suite's traffic is not throttled."""
     with ExitStack() as stack:
-        urls = {}
-        for kind in demo_kinds():
-            app = create_emulator(kind, EmulatorOptions(rate_limits=False))
-            urls[kind] = stack.enter_context(ServerThread(app)).url
-        yield urls
+        yield emulator_servers(stack, demo_kinds())
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient
 from tests.providers import ALL_KINDS
@@ -37,12 +36,7 @@ LISTS = {
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[dict[str, str], ExitStack]]:
     with ExitStack() as exits:
-        urls = {
-            kind: exits.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in KINDS
-        }
+        urls = emulator_servers(exits, KINDS)
         yield urls, exits
 
 

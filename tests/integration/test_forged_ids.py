@@ -13,8 +13,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient, answer, gid
 from tests.providers import WRITABLE_KINDS
@@ -78,12 +77,7 @@ class World:
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in demo_kinds()
-        }
+        urls = emulator_servers(stack, demo_kinds())
         providers = [
             demo_provider(kind, url).model_copy(update={"rate_limit": False})
             for kind, url in urls.items()

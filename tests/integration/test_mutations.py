@@ -14,8 +14,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import ProviderSettings, Settings
 from tests.conftest import GraphQLClient
 from tests.providers import WRITABLE_KINDS
@@ -61,12 +60,7 @@ def _all_ids(client: GraphQLClient, provider: str) -> list[str]:
 def own() -> Iterator[dict[str, object]]:
     """Fresh emulators and a caching gateway: writes here must not disturb other tests."""
     with ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in WRITABLE_KINDS
-        }
+        urls = emulator_servers(stack, WRITABLE_KINDS)
         providers = [
             *(demo_provider(k, url, rate_limit=False) for k, url in urls.items()),
             ProviderSettings(

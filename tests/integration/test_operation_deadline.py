@@ -17,8 +17,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient
 
@@ -31,12 +30,7 @@ LATENCY_MS = 12_000  # far past the deadline: a field either failed on time or n
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[GraphQLClient, dict[str, str]]]:
     with ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in ("revyops", "haste")
-        }
+        urls = emulator_servers(stack, ("revyops", "haste"))
         settings = Settings(
             providers=[
                 demo_provider(kind, url).model_copy(update={"rate_limit": False, "max_retries": 0})

@@ -13,8 +13,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient, gid
 from tests.providers import ALL_KINDS
@@ -43,12 +42,7 @@ class World:
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in KINDS
-        }
+        urls = emulator_servers(stack, KINDS)
         # One attempt per request, no cache: a fault injected for one request is that
         # request's fate, whatever ran before.
         providers = [

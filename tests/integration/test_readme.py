@@ -22,8 +22,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import DEMO_CREDENTIALS, demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -51,12 +50,7 @@ def test_every_fenced_block_has_a_known_role() -> None:
 def demo() -> Iterator[tuple[str, dict[str, str]]]:
     """A gateway over emulators of its own: the README's mutation changes their data."""
     with ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in demo_kinds()
-        }
+        urls = emulator_servers(stack, demo_kinds())
         settings = Settings(
             providers=[
                 demo_provider(kind, url).model_copy(update={"rate_limit": False})

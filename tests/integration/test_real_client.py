@@ -23,9 +23,9 @@ from gql.transport.httpx import HTTPXTransport
 
 from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.emulators import EmulatorOptions
 from gateway.emulators.seed import SeedContact, SeedWorld, build_world
-from gateway.servers import ServerThread
+from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.integration.truth import ENTITIES, remote_ids
 
@@ -89,10 +89,7 @@ def servers() -> Iterator[tuple[dict[str, str], str]]:
         notes=SIZES["notes"],
     )
     with ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(ServerThread(create_emulator(kind, options))).url
-            for kind in demo_kinds()
-        }
+        urls = emulator_servers(stack, demo_kinds(), options)
         settings = Settings(
             providers=[
                 demo_provider(kind, url).model_copy(update={"rate_limit": False})

@@ -13,8 +13,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.servers import RedisProcess, ServerThread
+from gateway.servers import RedisProcess, ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient
 
@@ -37,12 +36,7 @@ NODE = "query($id: ID!) { node(id: $id) { ... on Contact { lastName } } }"
 def replicas() -> Iterator[dict[str, Any]]:
     with ExitStack() as exits:
         redis = exits.enter_context(RedisProcess())
-        urls = {
-            kind: exits.enter_context(
-                ServerThread(create_emulator(kind, EmulatorOptions(rate_limits=False)))
-            ).url
-            for kind in KINDS
-        }
+        urls = emulator_servers(exits, KINDS)
         settings = Settings(
             providers=[
                 demo_provider(k, u).model_copy(update={"rate_limit": False, "cache_ttl": 600})
