@@ -1,9 +1,9 @@
 """GraphiQL served from the package: the page and its JavaScript and CSS, no CDN.
 
-The files under static/graphiql/ come from the npm registry through
-scripts/fetch_graphiql.py (pinned versions, integrity checked) and are committed, so
-the IDE works offline and on intranets. Their names carry their versions, so browsers
-may cache them for good.
+The files under static/vendor/graphiql/ (third-party code, kept apart from ours) come
+from the npm registry through scripts/fetch_graphiql.py (pinned versions, integrity
+checked) and are committed, so the IDE works offline and on intranets. Their names carry
+their versions, so browsers may cache them for good.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 STATIC = Path(__file__).parent / "static"
-ASSETS = STATIC / "graphiql"
+ASSETS = STATIC / "vendor" / "graphiql"
 IMMUTABLE = "public, max-age=31536000, immutable"
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 

@@ -1,6 +1,6 @@
 """Fetch the GraphiQL page's JavaScript and CSS from the npm registry into the package.
 
-The files are committed under gateway/static/graphiql/, so a clone serves GraphiQL
+The files are committed under gateway/static/vendor/graphiql/, so a clone serves GraphiQL
 without any network; run this only to change the pinned versions:
 
     python scripts/fetch_graphiql.py
@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 REGISTRY = "https://registry.npmjs.org"
-TARGET = Path(__file__).resolve().parents[1] / "gateway" / "static" / "graphiql"
+TARGET = Path(__file__).resolve().parents[1] / "gateway" / "static" / "vendor" / "graphiql"
 
 
 @dataclass(frozen=True)
