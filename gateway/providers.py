@@ -23,7 +23,6 @@ class Provider:
     """One provider kind: its data source, its emulator and how the demo runs it."""
 
     kind: str
-    display_name: str
     # `module:Class` of its data source (which owns its settings models and capabilities).
     source: str
     # Module of its emulator, with `create_app(options)`.
@@ -38,12 +37,9 @@ class Provider:
         return cls
 
 
-def _entry(
-    kind: str, display_name: str, cls: str, port: int, credentials: dict[str, str]
-) -> Provider:
+def _entry(kind: str, cls: str, port: int, credentials: dict[str, str]) -> Provider:
     return Provider(
         kind=kind,
-        display_name=display_name,
         source=f"gateway.datasources.{kind}:{cls}",
         emulator=f"gateway.emulators.{kind}",
         demo_port=port,
@@ -55,11 +51,11 @@ PROVIDERS: Mapping[str, Provider] = MappingProxyType(
     {
         p.kind: p
         for p in (
-            _entry("revyops", "RevyOps", "RevyOps", 8101, {"client_id": "revyops-demo-client"}),
-            _entry("attio", "Attio", "Attio", 8102, {"api_key": "attio-demo-key"}),
-            _entry("haste", "hasteCRM", "Haste", 8103, {"token": "haste-demo-token"}),
-            _entry("redivis", "Redivis", "Redivis", 8104, {"token": "redivis-demo-token"}),
-            _entry("basicsos", "BasicsOS", "BasicsOS", 8105, {"token": "bos_crm_demo_admin"}),
+            _entry("revyops", "RevyOps", 8101, {"client_id": "revyops-demo-client"}),
+            _entry("attio", "Attio", 8102, {"api_key": "attio-demo-key"}),
+            _entry("haste", "Haste", 8103, {"token": "haste-demo-token"}),
+            _entry("redivis", "Redivis", 8104, {"token": "redivis-demo-token"}),
+            _entry("basicsos", "BasicsOS", 8105, {"token": "bos_crm_demo_admin"}),
         )
     }
 )

@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gateway.datasources import DataSource
@@ -111,10 +112,24 @@ def _path(name: str) -> list[str]:
     return ["input", INPUT_NAMES.get(name, name)]
 
 
+def _amount(raw: dict[str, Any]) -> list[Problem]:
+    """Amounts travel as decimal strings so that no float rounding creeps in."""
+    if raw.get("amount") is None:
+        return []
+    try:
+        if Decimal(raw["amount"]).is_finite():
+            return []
+    except InvalidOperation:
+        pass
+    return [(["input", "amount"], "must be a decimal number.")]
+
+
 def _values(
     source: DataSource, entity: Entity, raw: dict[str, Any], problems: list[Problem]
 ) -> dict[str, Any]:
     """Unified values for the data source: known fields only, references resolved."""
+    if entity is Entity.DEAL:
+        problems.extend(_amount(raw))
     allowed = source.write_fields.get(entity, frozenset())
     values: dict[str, Any] = {}
     for name, value in raw.items():
@@ -122,7 +137,7 @@ def _values(
             problems.append(
                 (
                     _path(name),
-                    f"{source.display_name} (provider {source.name!r}) has no writable "
+                    f"{source.label} has no writable "
                     f"{INPUT_NAMES.get(name, name)} on {entity.plural}.",
                 )
             )
@@ -163,31 +178,48 @@ async def _send(context: Context, source: DataSource, call: Any) -> Any:
         raise
 
 
+def _problems(error: InvalidInput | NotFound, missing: tuple[str, ...]) -> list[Problem]:
+    """A refusal the client can correct, as userErrors: the provider's own field paths, or
+    the record not found at `missing`."""
+    if isinstance(error, InvalidInput):
+        return [(["input", *path], message) for path, message in error.problems]
+    return [(list(missing), error.message)]
+
+
+async def _write(
+    context: Context,
+    source: DataSource,
+    call: Any,
+    outcome: Outcome,
+    missing: tuple[str, ...] | None = ("input", "id"),
+) -> Any:
+    """The write's result, or None with `outcome.problems` set (`missing` None: a record
+    not found is an error, not a problem)."""
+    try:
+        return await _send(context, source, call)
+    except (InvalidInput, NotFound) as error:
+        if missing is None and isinstance(error, NotFound):
+            raise
+        outcome.problems = _problems(error, missing or ())
+    return None
+
+
 def _name(op: str, entity: Entity, plural: bool = False) -> str:
     """The mutation's GraphQL name: createContact, bulkDeleteContacts..."""
     noun = {Entity.COMPANY: "Companies"}.get(entity, f"{entity.value.title()}s")
     return f"{op}{noun}" if plural else f"{op}{entity.value.title()}"
 
 
-async def create(
-    context: Context,
-    entity: Entity,
-    provider: str,
-    raw: dict[str, Any],
-    problems: list[Problem] | None = None,
-) -> Outcome:
-    """`problems` found by the caller refuse the write, once the client may make it."""
+async def create(context: Context, entity: Entity, provider: str, raw: dict[str, Any]) -> Outcome:
     async with _audited(context, _name("create", entity)) as audit:
         source = context.source(provider)
         audit.provider = source.name
         source.require_write(entity, Op.CREATE)
-        outcome = Outcome(problems=list(problems or []))
+        outcome = Outcome()
         values = _values(source, entity, raw, outcome.problems)
         if not outcome.problems:
-            try:
-                outcome.record = await _send(context, source, source.create(entity, values))
-            except InvalidInput as error:
-                outcome.problems = [(["input", *path], m) for path, m in error.problems]
+            call = source.create(entity, values)
+            outcome.record = await _write(context, source, call, outcome, missing=None)
         if outcome.record is not None:
             context.loaders.prime([outcome.record])
         audit.done(outcome.problems, outcome.record)
@@ -201,32 +233,29 @@ def _target(context: Context, entity: Entity, global_id: str) -> tuple[DataSourc
     return context.source(provider), remote_id
 
 
-async def update(
-    context: Context,
-    entity: Entity,
-    global_id: str,
-    raw: dict[str, Any],
-    problems: list[Problem] | None = None,
-) -> Outcome:
-    """`problems` found by the caller refuse the write, once the client may make it."""
+def _existing(
+    context: Context, audit: Audit, entity: Entity, op: Op, global_id: str
+) -> tuple[DataSource, str]:
+    """The provider and remote id of the record an update or delete changes: refused before
+    any request when the provider cannot `op` its `entity`s or the id cannot be one."""
+    source, remote_id = _target(context, entity, global_id)
+    audit.provider = source.name
+    source.require_write(entity, op)
+    source.require_id(entity, remote_id)
+    audit.ids.append(remote_id)
+    return source, remote_id
+
+
+async def update(context: Context, entity: Entity, global_id: str, raw: dict[str, Any]) -> Outcome:
     async with _audited(context, _name("update", entity)) as audit:
-        source, remote_id = _target(context, entity, global_id)
-        audit.provider = source.name
-        source.require_write(entity, Op.UPDATE)
-        source.require_id(entity, remote_id)
-        audit.ids.append(remote_id)
-        outcome = Outcome(problems=list(problems or []))
+        source, remote_id = _existing(context, audit, entity, Op.UPDATE, global_id)
+        outcome = Outcome()
         values = _values(source, entity, raw, outcome.problems)
         if not values and not outcome.problems:
             outcome.problems.append((["input"], "nothing to update: give at least one field."))
         if not outcome.problems:
-            try:
-                call = source.update(entity, remote_id, values)
-                outcome.record = await _send(context, source, call)
-            except NotFound as error:
-                outcome.problems = [(["input", "id"], error.message)]
-            except InvalidInput as error:
-                outcome.problems = [(["input", *path], m) for path, m in error.problems]
+            call = source.update(entity, remote_id, values)
+            outcome.record = await _write(context, source, call, outcome)
         if outcome.record is not None:
             context.loaders.forget(outcome.record)
         audit.done(outcome.problems)
@@ -235,19 +264,11 @@ async def update(
 
 async def delete(context: Context, entity: Entity, global_id: str) -> Outcome:
     async with _audited(context, _name("delete", entity)) as audit:
-        source, remote_id = _target(context, entity, global_id)
-        audit.provider = source.name
-        source.require_write(entity, Op.DELETE)
-        source.require_id(entity, remote_id)
-        audit.ids.append(remote_id)
+        source, remote_id = _existing(context, audit, entity, Op.DELETE, global_id)
         outcome = Outcome()
-        try:
-            await _send(context, source, source.delete(entity, remote_id))
+        await _write(context, source, source.delete(entity, remote_id), outcome)
+        if not outcome.problems:
             outcome.deleted_id = global_id
-        except NotFound as error:
-            outcome.problems = [(["input", "id"], error.message)]
-        except InvalidInput as error:
-            outcome.problems = [(["input", *path], m) for path, m in error.problems]
         audit.done(outcome.problems)
         return outcome
 
@@ -291,12 +312,8 @@ async def _merge(context: Context, audit: Audit, winner: str, losers: list[str])
             source.require_id(Entity.CONTACT, loser, "loserIds")
         audit.ids = list(ids)
     outcome = Outcome()
-    try:
-        outcome.record = await _send(context, source, source.merge_contacts(ids[0], ids[1:]))
-    except NotFound as error:
-        outcome.problems = [(["input"], error.message)]
-    except InvalidInput as error:
-        outcome.problems = [(["input", *path], message) for path, message in error.problems]
+    call = source.merge_contacts(ids[0], ids[1:])
+    outcome.record = await _write(context, source, call, outcome, missing=("input",))
     if outcome.record is not None:
         context.loaders.forget(outcome.record)
     return outcome
@@ -310,11 +327,8 @@ async def restore_deal(context: Context, global_id: str, *, archive: bool = Fals
             source.require_id(Entity.DEAL, remote_id)  # else refused as unsupported
             audit.ids.append(remote_id)
         outcome = Outcome()
-        try:
-            call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
-            outcome.record = await _send(context, source, call)
-        except NotFound as error:
-            outcome.problems = [(["input", "id"], error.message)]
+        call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
+        outcome.record = await _write(context, source, call, outcome)
         audit.done(outcome.problems)
         return outcome
 
@@ -364,8 +378,7 @@ async def _bulk(
     audit.provider = source.name
     if entity not in source.can_bulk:
         raise Unsupported(
-            f"{source.display_name} (provider {source.name!r}) has no bulk writes of "
-            f"{entity.plural}.",
+            f"{source.label} has no bulk writes of {entity.plural}.",
             provider=source.name,
         )
     results = [BulkItem(index) for index in range(len(items))]
@@ -394,10 +407,8 @@ async def _bulk(
         )
         for (index, _), outcome in zip(sendable, outcomes, strict=True):
             item = results[index]
-            if isinstance(outcome, InvalidInput):
-                item.problems = [(["input", *p], m) for p, m in outcome.problems]
-            elif isinstance(outcome, NotFound):
-                item.problems = [(["input", "id"], outcome.message)]
+            if isinstance(outcome, InvalidInput | NotFound):
+                item.problems = _problems(outcome, ("input", "id"))
             elif isinstance(outcome, str):
                 item.deleted_id = items[index][0]
             elif not isinstance(outcome, Exception):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import fields
 from typing import Any
 
 from cachetools import LRUCache
@@ -63,14 +64,8 @@ OWN_LIMITS = {
 
 
 def input_limits(settings: Settings) -> InputLimits:
-    return InputLimits(
-        max_list_length=settings.max_list_length,
-        max_string_length=settings.max_string_length,
-        max_input_depth=settings.max_input_depth,
-        max_input_values=settings.max_input_values,
-        max_bulk_operations=settings.max_bulk_operations,
-        max_merge_contacts=settings.max_merge_contacts,
-    )
+    """The settings' input bounds: each limit is the setting of the same name."""
+    return InputLimits(**{f.name: getattr(settings, f.name) for f in fields(InputLimits)})
 
 
 class _Walk:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
 import strawberry
@@ -237,17 +236,6 @@ class DeletePayload:
     user_errors: list[UserError] = strawberry.field(description="Why the input was refused.")
 
 
-def _amount(raw: dict[str, Any], outcome: mutations.Outcome) -> None:
-    """Amounts travel as decimal strings so no float rounding creeps in; check them here."""
-    if raw.get("amount") is not None:
-        try:
-            value = Decimal(raw["amount"])
-            if not value.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            outcome.problems.append((["input", "amount"], "must be a decimal number."))
-
-
 N = TypeVar("N", t.Contact, t.Company, t.Deal, t.Note)
 
 
@@ -258,12 +246,9 @@ def _node(record: AnyRecord | None, cls: type[N]) -> N | None:
 
 async def _write(info: Info, entity: Entity, op: Op, data: Any) -> mutations.Outcome:
     raw = _raw(data)
-    check = mutations.Outcome()
-    if entity is Entity.DEAL:
-        _amount(raw, check)
     if op is Op.CREATE:
-        return await mutations.create(info.context, entity, data.provider, raw, check.problems)
-    return await mutations.update(info.context, entity, str(data.id), raw, check.problems)
+        return await mutations.create(info.context, entity, data.provider, raw)
+    return await mutations.update(info.context, entity, str(data.id), raw)
 
 
 PAYLOADS = {

@@ -332,7 +332,6 @@ class Attio(OffsetSource):
     kind = "attio"
     display_name = "Attio"
     style = PaginationStyle.PAGE_NUMBER
-    entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
     credentials_model = AttioCredentials
     default_request_size = 100
     # The real notes API pages at most 50 (`limit`); the seed's lists 100.
@@ -390,8 +389,9 @@ class Attio(OffsetSource):
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
         path = f"{self._path(entity)}/{segment(remote_id)}"
-        body, response = await self.get_json(entity, remote_id, path)
-        return self.parse(lambda b: self._record(entity, b["data"]), body, response)
+        return await self.get_one(
+            entity, remote_id, path, lambda b: self._record(entity, b["data"])
+        )
 
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery

@@ -199,7 +199,8 @@ class DataSource(ABC):
     kind: ClassVar[str]
     display_name: ClassVar[str]
     style: ClassVar[PaginationStyle]
-    entities: ClassVar[frozenset[Entity]]
+    # All four entities unless the provider says fewer.
+    entities: ClassVar[frozenset[Entity]] = frozenset(Entity)
     # Its typed settings, chosen by `kind` and validated when the settings load.
     credentials_model: ClassVar[type[ProviderCredentials]]
     options_model: ClassVar[type[ProviderOptions]] = ProviderOptions
@@ -288,6 +289,11 @@ class DataSource(ABC):
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
         self.configure()
+
+    @property
+    def label(self) -> str:
+        """How refusals name this instance: the product and the configured name."""
+        return f"{self.display_name} (provider {self.name!r})"
 
     def configure(self) -> None:  # noqa: B027 (optional hook: most providers need none)
         """A provider's own set-up, after the shared one (`self.options` validated)."""
@@ -476,7 +482,7 @@ class DataSource(ABC):
         of a parent's list, the error that failed that parent alone (one request per parent).
         A request serving several parents fails them all by raising."""
         raise Unsupported(
-            f"{self.display_name} (provider {self.name!r}) has no {link.value} link.",
+            f"{self.label} has no {link.value} link.",
             provider=self.name,
         )
 
@@ -538,7 +544,7 @@ class DataSource(ABC):
     def require_link(self, link: Link) -> None:
         if link not in self.capabilities.links:
             raise Unsupported(
-                f"{self.display_name} (provider {self.name!r}) cannot follow {link.value}.",
+                f"{self.label} cannot follow {link.value}.",
                 provider=self.name,
             )
 
@@ -549,8 +555,7 @@ class DataSource(ABC):
     def require_write(self, entity: Entity, op: Op) -> None:
         if (entity, op) not in self.capabilities.writes:
             raise Unsupported(
-                f"{self.display_name} (provider {self.name!r}) cannot {op.value} "
-                f"{entity.plural} through its API.",
+                f"{self.label} cannot {op.value} {entity.plural} through its API.",
                 provider=self.name,
             )
 
@@ -601,7 +606,7 @@ class DataSource(ABC):
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         """Fold the losers into the winner (notes and links move); the winner as it now is."""
         raise Unsupported(
-            f"{self.display_name} (provider {self.name!r}) cannot merge contacts.",
+            f"{self.label} cannot merge contacts.",
             provider=self.name,
         )
 
@@ -619,7 +624,7 @@ class DataSource(ABC):
     async def archive_deal(self, remote_id: str) -> AnyRecord:
         """Set a deal aside without deleting it (restore_deal brings it back)."""
         raise Unsupported(
-            f"{self.display_name} (provider {self.name!r}) cannot archive deals.",
+            f"{self.label} cannot archive deals.",
             provider=self.name,
         )
 
@@ -629,14 +634,14 @@ class DataSource(ABC):
         """Several writes in one call, each with its own outcome: the record written, the
         id deleted, or the error (InvalidInput, NotFound) of that operation alone."""
         raise Unsupported(
-            f"{self.display_name} (provider {self.name!r}) has no bulk writes.",
+            f"{self.label} has no bulk writes.",
             provider=self.name,
         )
 
     async def restore_deal(self, remote_id: str) -> AnyRecord:
         """Bring back an archived deal."""
         raise Unsupported(
-            f"{self.display_name} (provider {self.name!r}) cannot restore deals.",
+            f"{self.label} cannot restore deals.",
             provider=self.name,
         )
 
@@ -837,7 +842,7 @@ class DataSource(ABC):
         """Unsupported unless this provider has `entity`."""
         if entity not in self.capabilities.entities:
             raise Unsupported(
-                f"{self.display_name} (provider {self.name!r}) has no {entity.plural}.",
+                f"{self.label} has no {entity.plural}.",
                 provider=self.name,
             )
 
@@ -864,7 +869,7 @@ class DataSource(ABC):
         if query.empty:
             return
         support = self.capabilities.query_support.get(entity, QuerySupport({}))
-        where = f"{self.display_name} (provider {self.name!r}) {entity.value} lists"
+        where = f"{self.label} {entity.value} lists"
         support.check(query, where, self.name)
 
     async def connection(
@@ -975,18 +980,23 @@ class DataSource(ABC):
                 f"unexpected shape ({type(error).__name__}: {error})", response
             ) from None
 
-    async def get_json(
-        self, entity: Entity, remote_id: str, path: str, **params: Any
-    ) -> tuple[Any, httpx.Response]:
-        """GET one record's JSON; an upstream 404 becomes NotFound for that id, as does an
-        id that cannot exist (never sent)."""
+    async def get_one(
+        self,
+        entity: Entity,
+        remote_id: str,
+        path: str,
+        convert: Callable[[Any], AnyRecord],
+        **params: Any,
+    ) -> AnyRecord:
+        """GET one record at `path` and `convert` its JSON. An upstream 404 becomes NotFound
+        for that id, as does an id that cannot exist (never sent)."""
         if not self.valid_id(entity, remote_id):
             raise self.not_found(entity, remote_id)
         try:
             response = await self.upstream.request("GET", path, params=params or None)
         except UpstreamNotFound:
             raise self.not_found(entity, remote_id) from None
-        return self.upstream.json(response), response
+        return self.parse(convert, self.upstream.json(response), response)
 
 
 class OffsetSource(DataSource):

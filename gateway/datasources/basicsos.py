@@ -260,7 +260,6 @@ class BasicsOS(OffsetSource):
     kind = "basicsos"
     display_name = "BasicsOS"
     style = PaginationStyle.INDEX_RANGE
-    entities = frozenset({Entity.CONTACT, Entity.COMPANY, Entity.DEAL, Entity.NOTE})
     credentials_model = TokenCredentials
     options_model = BasicsOSOptions
     default_request_size = 100
@@ -314,8 +313,7 @@ class BasicsOS(OffsetSource):
         self.require(entity)
         resource, row_id = self._locate(entity, remote_id)
         path = f"/api/{resource}/{segment(row_id)}"
-        raw, response = await self.get_json(entity, remote_id, path)
-        return self.parse(lambda r: self._record(resource, r), raw, response)
+        return await self.get_one(entity, remote_id, path, lambda r: self._record(resource, r))
 
     async def _range(
         self,

@@ -268,7 +268,6 @@ class Haste(SequentialSource):
     kind = "haste"
     display_name = "hasteCRM"
     style = PaginationStyle.CURSOR
-    entities = frozenset(Entity)
     credentials_model = HasteCredentials
     has_previous = True
     can_count = False  # cursor pages carry no total
@@ -336,8 +335,9 @@ class Haste(SequentialSource):
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
         path = f"{PATHS[entity]}/{segment(remote_id)}"
-        raw, response = await self.get_json(entity, remote_id, path)
-        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+        return await self.get_one(
+            entity, remote_id, path, lambda b: self._record(entity, b["data"])
+        )
 
     async def open_list(
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery

@@ -301,7 +301,6 @@ class Redivis(SequentialSource):
     kind = "redivis"
     display_name = "Redivis"
     style = PaginationStyle.PAGE_TOKEN
-    entities = frozenset(Entity)
     credentials_model = TokenCredentials
     options_model = RedivisOptions
     options: RedivisOptions

@@ -7,6 +7,7 @@ parameter; custom fields come FLAT (`{name: value}`), values strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 import httpx
@@ -125,10 +126,9 @@ class RevyOps(OffsetSource):
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
-        raw, response = await self.get_json(
-            entity, remote_id, f"{PATHS[entity]}/{segment(remote_id)}", **self.extra_params
-        )
-        return self.parse(lambda r: self._record(entity, r), raw, response)
+        path = f"{PATHS[entity]}/{segment(remote_id)}"
+        convert = partial(self._record, entity)
+        return await self.get_one(entity, remote_id, path, convert, **self.extra_params)
 
     async def _page(
         self, entity: Entity, page: int, size: int, query: ListQuery
