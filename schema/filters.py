@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from typing import Annotated, Any
+from collections.abc import Callable
+from types import GenericAlias
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -16,11 +18,28 @@ from gateway.records import Entity
 from resolvers.globalids import parse_global_id
 
 _U = strawberry.UNSET
+T = TypeVar("T")
 
 
 def _op(description: str) -> Any:
     """An optional input field: an operator, or the conditions on one field."""
     return strawberry.field(default=None, description=description)
+
+
+def _combinable(description: str) -> Callable[[type[T]], type[T]]:
+    """A list's filter input, given its fields: it also takes `and` and `or`, lists of
+    filters of its own type."""
+
+    def make(cls: type[T]) -> type[T]:
+        for name, graphql_name, how in (("and_", "and", "All"), ("or_", "or", "Any")):
+            cls.__annotations__[name] = f"list[{cls.__name__}] | None"
+            field = strawberry.field(
+                default=None, name=graphql_name, description=f"{how} of these."
+            )
+            setattr(cls, name, field)
+        return strawberry.input(cls, description=description)
+
+    return make
 
 
 @strawberry.input(description="Conditions on a text field; several are all required.")
@@ -70,7 +89,7 @@ class DecimalFilter:
     is_null: bool | None = _op("true: not set; false: set.")
 
 
-@strawberry.input(description="Which contacts to list; all given conditions must hold.")
+@_combinable("Which contacts to list; all given conditions must hold.")
 class ContactFilter:
     first_name: StringFilter | None = _op("Given name.")
     last_name: StringFilter | None = _op("Family name.")
@@ -78,55 +97,31 @@ class ContactFilter:
     status: StringFilter | None = _op("The provider's status.")
     company_id: IDFilter | None = _op("The contact's company.")
     created_at: DateTimeFilter | None = _op("Creation time.")
-    and_: list[ContactFilter] | None = strawberry.field(
-        default=None, name="and", description="All of these."
-    )
-    or_: list[ContactFilter] | None = strawberry.field(
-        default=None, name="or", description="Any of these."
-    )
 
 
-@strawberry.input(description="Which companies to list; all given conditions must hold.")
+@_combinable("Which companies to list; all given conditions must hold.")
 class CompanyFilter:
     name: StringFilter | None = _op("Company name.")
     domain: StringFilter | None = _op("Primary web domain.")
     industry: StringFilter | None = _op("Industry or category.")
     description: StringFilter | None = _op("Description.")
     created_at: DateTimeFilter | None = _op("Creation time.")
-    and_: list[CompanyFilter] | None = strawberry.field(
-        default=None, name="and", description="All of these."
-    )
-    or_: list[CompanyFilter] | None = strawberry.field(
-        default=None, name="or", description="Any of these."
-    )
 
 
-@strawberry.input(description="Which deals to list; all given conditions must hold.")
+@_combinable("Which deals to list; all given conditions must hold.")
 class DealFilter:
     name: StringFilter | None = _op("Deal name.")
     stage: StringFilter | None = _op("Pipeline stage.")
     amount: DecimalFilter | None = _op("Deal value.")
     company_id: IDFilter | None = _op("The deal's company.")
     created_at: DateTimeFilter | None = _op("Creation time.")
-    and_: list[DealFilter] | None = strawberry.field(
-        default=None, name="and", description="All of these."
-    )
-    or_: list[DealFilter] | None = strawberry.field(
-        default=None, name="or", description="Any of these."
-    )
 
 
-@strawberry.input(description="Which notes to list; all given conditions must hold.")
+@_combinable("Which notes to list; all given conditions must hold.")
 class NoteFilter:
     title: StringFilter | None = _op("Title.")
     body: StringFilter | None = _op("Text.")
     created_at: DateTimeFilter | None = _op("Creation time.")
-    and_: list[NoteFilter] | None = strawberry.field(
-        default=None, name="and", description="All of these."
-    )
-    or_: list[NoteFilter] | None = strawberry.field(
-        default=None, name="or", description="Any of these."
-    )
 
 
 @strawberry.enum(description="Sort direction.")
@@ -135,77 +130,72 @@ class SortDirection(enum.Enum):
     DESC = strawberry.enum_value("DESC", description="Largest first.")
 
 
-@strawberry.enum(description="Fields contacts sort by.")
-class ContactOrderField(enum.Enum):
-    FIRST_NAME = strawberry.enum_value("first_name", description="Given name.")
-    LAST_NAME = strawberry.enum_value("last_name", description="Family name.")
-    EMAIL = strawberry.enum_value("email", description="Email address.")
-    CREATED_AT = strawberry.enum_value("created_at", description="Creation time.")
+# Each list's sort keys: unified field -> its description.
+SORT_FIELDS: dict[Entity, dict[str, str]] = {
+    Entity.CONTACT: {
+        "first_name": "Given name.",
+        "last_name": "Family name.",
+        "email": "Email address.",
+        "created_at": "Creation time.",
+    },
+    Entity.COMPANY: {
+        "name": "Name.",
+        "domain": "Web domain.",
+        "industry": "Industry.",
+        "created_at": "Creation time.",
+    },
+    Entity.DEAL: {
+        "name": "Name.",
+        "stage": "Pipeline stage.",
+        "amount": "Deal value.",
+        "created_at": "Creation time.",
+    },
+    Entity.NOTE: {"title": "Title.", "created_at": "Creation time."},
+}
+# The functional Enum API with a computed name, which mypy only accepts untyped.
+_enum: Any = enum.Enum
 
 
-@strawberry.enum(description="Fields companies sort by.")
-class CompanyOrderField(enum.Enum):
-    NAME = strawberry.enum_value("name", description="Name.")
-    DOMAIN = strawberry.enum_value("domain", description="Web domain.")
-    INDUSTRY = strawberry.enum_value("industry", description="Industry.")
-    CREATED_AT = strawberry.enum_value("created_at", description="Creation time.")
+def _order(entity: Entity) -> type:
+    """`<Type>Order`, one sort key of a list of `entity`, with its `<Type>OrderField` enum."""
+    noun = entity.value.title()
+    values = {
+        name.upper(): strawberry.enum_value(name, description=text)
+        for name, text in SORT_FIELDS[entity].items()
+    }
+    fields = strawberry.enum(
+        _enum(f"{noun}OrderField", values), description=f"Fields {entity.plural} sort by."
+    )
+    namespace = {
+        "__annotations__": {"field": fields, "direction": SortDirection},
+        "field": strawberry.field(description="What to sort by."),
+        "direction": strawberry.field(default=SortDirection.ASC, description="Direction."),
+    }
+    return strawberry.input(
+        type(f"{noun}Order", (), namespace), description=f"One sort key for {entity.plural}."
+    )
 
 
-@strawberry.enum(description="Fields deals sort by.")
-class DealOrderField(enum.Enum):
-    NAME = strawberry.enum_value("name", description="Name.")
-    STAGE = strawberry.enum_value("stage", description="Pipeline stage.")
-    AMOUNT = strawberry.enum_value("amount", description="Deal value.")
-    CREATED_AT = strawberry.enum_value("created_at", description="Creation time.")
-
-
-@strawberry.enum(description="Fields notes sort by.")
-class NoteOrderField(enum.Enum):
-    TITLE = strawberry.enum_value("title", description="Title.")
-    CREATED_AT = strawberry.enum_value("created_at", description="Creation time.")
-
-
-@strawberry.input(description="One sort key for contacts.")
-class ContactOrder:
-    field: ContactOrderField = strawberry.field(description="What to sort by.")
-    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Direction.")
-
-
-@strawberry.input(description="One sort key for companies.")
-class CompanyOrder:
-    field: CompanyOrderField = strawberry.field(description="What to sort by.")
-    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Direction.")
-
-
-@strawberry.input(description="One sort key for deals.")
-class DealOrder:
-    field: DealOrderField = strawberry.field(description="What to sort by.")
-    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Direction.")
-
-
-@strawberry.input(description="One sort key for notes.")
-class NoteOrder:
-    field: NoteOrderField = strawberry.field(description="What to sort by.")
-    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Direction.")
-
-
-# Each list's filter input and orderBy type.
+# Each list's filter input and orderBy sort key.
+FILTERS: dict[Entity, type] = {
+    Entity.CONTACT: ContactFilter,
+    Entity.COMPANY: CompanyFilter,
+    Entity.DEAL: DealFilter,
+    Entity.NOTE: NoteFilter,
+}
 LIST_INPUTS: dict[Entity, tuple[type, Any]] = {
-    Entity.CONTACT: (ContactFilter, list[ContactOrder]),
-    Entity.COMPANY: (CompanyFilter, list[CompanyOrder]),
-    Entity.DEAL: (DealFilter, list[DealOrder]),
-    Entity.NOTE: (NoteFilter, list[NoteOrder]),
+    entity: (filter_type, _order(entity)) for entity, filter_type in FILTERS.items()
 }
 
 
 def list_arguments(entity: Entity, filter_docs: str) -> dict[str, object]:
     """The annotations of the `filter` and `orderBy` arguments of a list of `entity`, for
     resolvers made by a factory (Strawberry reads a resolver's annotations)."""
-    filter_type, orders = LIST_INPUTS[entity]
+    filter_type, order = LIST_INPUTS[entity]
     return {
         "filter": Annotated[filter_type | None, strawberry.argument(description=filter_docs)],
         "order_by": Annotated[
-            orders | None,
+            GenericAlias(list, order) | None,  # list[order]: `order` is made, not named
             strawberry.argument(description="Sort keys, most significant first."),
         ],
     }

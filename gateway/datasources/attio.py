@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -383,15 +384,17 @@ class Attio(OffsetSource):
             return _deal(self.name, raw)
         return _note(self.name, raw)
 
+    def _one(self, entity: Entity, body: Any) -> AnyRecord:
+        """The record of an answer about one record (Attio's `data` envelope)."""
+        return self._record(entity, body["data"])
+
     def _path(self, entity: Entity) -> str:
         return "/v2/notes" if entity is Entity.NOTE else f"/v2/objects/{OBJECTS[entity]}/records"
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
         path = f"{self._path(entity)}/{segment(remote_id)}"
-        return await self.get_one(
-            entity, remote_id, path, lambda b: self._record(entity, b["data"])
-        )
+        return await self.get_one(entity, remote_id, path, partial(self._one, entity))
 
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
@@ -572,7 +575,7 @@ class Attio(OffsetSource):
                 entity, "POST", self._path(entity), json_body={"data": data}
             )
         raw = self.upstream.json(response)
-        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+        return self.parse(partial(self._one, entity), raw, response)
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
         self.require_id(entity, remote_id)
@@ -585,7 +588,7 @@ class Attio(OffsetSource):
             json_body={"data": data},
         )
         raw = self.upstream.json(response)
-        return self.parse(lambda b: self._record(entity, b["data"]), raw, response)
+        return self.parse(partial(self._one, entity), raw, response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
         path = f"{self._path(entity)}/{segment(remote_id)}"

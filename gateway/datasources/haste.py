@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 import httpx
@@ -332,12 +333,14 @@ class Haste(SequentialSource):
     def _record(self, entity: Entity, raw: Any) -> AnyRecord:
         return CONVERTERS[entity](self.name, raw)
 
+    def _one(self, entity: Entity, body: Any) -> AnyRecord:
+        """The record of an answer about one record, read or written (the `data` envelope)."""
+        return self._record(entity, body["data"])
+
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
         path = f"{PATHS[entity]}/{segment(remote_id)}"
-        return await self.get_one(
-            entity, remote_id, path, lambda b: self._record(entity, b["data"])
-        )
+        return await self.get_one(entity, remote_id, path, partial(self._one, entity))
 
     async def open_list(
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
@@ -499,7 +502,7 @@ class Haste(SequentialSource):
         return super().field_errors(body)
 
     def written(self, entity: Entity, body: Any) -> AnyRecord:
-        return self._record(entity, body["data"])
+        return self._one(entity, body)
 
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         self.require_id(Entity.CONTACT, winner_id, "winnerId")
@@ -517,7 +520,7 @@ class Haste(SequentialSource):
                 f"a contact to merge does not exist in provider {self.name!r}: {error.message}"
             ) from None
         raw = self.upstream.json(response)
-        return self.parse(lambda b: self._record(Entity.CONTACT, b["data"]), raw, response)
+        return self.parse(partial(self._one, Entity.CONTACT), raw, response)
 
     async def bulk(
         self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
