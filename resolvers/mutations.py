@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.datasources import DataSource
 from gateway.errors import (
@@ -354,35 +354,52 @@ async def bulk(
     their index and report why; the rest go out together.
     """
     async with _audited(context, _name(f"bulk{op.value.title()}", entity, plural=True)) as audit:
-        results = await _bulk(context, audit, entity, op, provider, items)
+        results = [BulkItem(index) for index in range(len(items))]
+        if items:
+            source = _bulk_source(context, entity, provider, items)
+            audit.provider = source.name
+            sendable = _sendable(source, entity, op, items, results)
+            audit.ids += [ready.operation[1] for ready in sendable if ready.operation[1]]
+            if sendable:
+                await _send_bulk(context, source, entity, sendable, results)
         for item in results:
             audit.done(item.problems, item.record)
         return results
 
 
-async def _bulk(
-    context: Context,
-    audit: Audit,
-    entity: Entity,
-    op: Op,
-    provider: str | None,
-    items: list[tuple[str | None, dict[str, Any]]],
-) -> list[BulkItem]:
-    if not items:
-        return []
-    ids = [i for i, _ in items if i is not None]
+class Ready(NamedTuple):
+    """An item that passed the checks, ready to send."""
+
+    position: int  # among the client's items
+    global_id: str | None
+    operation: tuple[Op, str | None, dict[str, Any] | None]  # as DataSource.bulk takes it
+
+
+def _bulk_source(
+    context: Context, entity: Entity, provider: str | None, items: list[tuple[str | None, Any]]
+) -> DataSource:
+    """The provider the items go to: named, or the one their ids all belong to."""
     if provider is not None:
         source = context.source(provider)
     else:
-        source, _ = _ids(context, entity, ids, "input")
-    audit.provider = source.name
+        source, _ = _ids(context, entity, [i for i, _ in items if i is not None], "input")
     if entity not in source.can_bulk:
         raise Unsupported(
             f"{source.label} has no bulk writes of {entity.plural}.",
             provider=source.name,
         )
-    results = [BulkItem(index) for index in range(len(items))]
-    sendable: list[tuple[int, tuple[Op, str | None, dict[str, Any] | None]]] = []
+    return source
+
+
+def _sendable(
+    source: DataSource,
+    entity: Entity,
+    op: Op,
+    items: list[tuple[str | None, dict[str, Any]]],
+    results: list[BulkItem],
+) -> list[Ready]:
+    """The items that pass the checks; the others get their problems in `results`."""
+    sendable: list[Ready] = []
     for index, (global_id, raw) in enumerate(items):
         remote_id = None
         if global_id is not None:
@@ -398,20 +415,26 @@ async def _bulk(
                 continue
         values = None if op is Op.DELETE else _values(source, entity, raw, results[index].problems)
         if not results[index].problems:
-            sendable.append((index, (op, remote_id, values)))
-            if remote_id is not None:
-                audit.ids.append(remote_id)
-    if sendable:
-        outcomes = await _send(
-            context, source, source.bulk(entity, [operation for _, operation in sendable])
-        )
-        for (index, _), outcome in zip(sendable, outcomes, strict=True):
-            item = results[index]
-            if isinstance(outcome, InvalidInput | NotFound):
-                item.problems = _problems(outcome, ("input", "id"))
-            elif isinstance(outcome, str):
-                item.deleted_id = items[index][0]
-            elif not isinstance(outcome, Exception):
-                item.record = outcome
-                context.loaders.forget(outcome)
-    return results
+            sendable.append(Ready(index, global_id, (op, remote_id, values)))
+    return sendable
+
+
+async def _send_bulk(
+    context: Context,
+    source: DataSource,
+    entity: Entity,
+    sendable: list[Ready],
+    results: list[BulkItem],
+) -> None:
+    """One provider call for every sendable item; each item's outcome into `results`."""
+    operations = [ready.operation for ready in sendable]
+    outcomes = await _send(context, source, source.bulk(entity, operations))
+    for ready, outcome in zip(sendable, outcomes, strict=True):
+        item = results[ready.position]
+        if isinstance(outcome, InvalidInput | NotFound):
+            item.problems = _problems(outcome, ("input", "id"))
+        elif isinstance(outcome, str):
+            item.deleted_id = ready.global_id
+        elif not isinstance(outcome, Exception):
+            item.record = outcome
+            context.loaders.forget(outcome)

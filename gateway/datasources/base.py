@@ -14,7 +14,7 @@ import enum
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, ClassVar, TypedDict, TypeVar
 from urllib.parse import quote
@@ -824,19 +824,15 @@ class DataSource(ABC):
 
     @classmethod
     def describe(cls, options: ProviderOptions | None = None) -> Capabilities:
-        """What the provider can do, configured with `options` (None: the defaults)."""
-        return Capabilities(
-            entities=cls.entities,
-            can_page_backward=cls.can_page_backward,
-            can_count=cls.can_count,
-            links=cls.links,
-            writes=cls.writes,
-            query_support=cls.query_support,
-            can_merge_contacts=cls.can_merge_contacts,
-            can_restore_deals=cls.can_restore_deals,
-            can_archive_deals=cls.archives_deals(options or cls.options_model()),
-            can_bulk=cls.can_bulk,
-        )
+        """What the provider can do, configured with `options` (None: the defaults). Each
+        capability is the class attribute of its name, but archiving, which options decide."""
+        declared = {
+            name: getattr(cls, name)
+            for name in (f.name for f in fields(Capabilities))
+            if name != "can_archive_deals"
+        }
+        archives = cls.archives_deals(options or cls.options_model())
+        return Capabilities(**declared, can_archive_deals=archives)
 
     def require(self, entity: Entity) -> None:
         """Unsupported unless this provider has `entity`."""
