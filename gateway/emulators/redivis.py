@@ -1036,8 +1036,6 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openAPI.json",
     )
-    # In-process tests may add rows the seed lacks (real data changes by uploads, not emulated).
-    app.state.redivis = api
     return assemble(
         app,
         api,

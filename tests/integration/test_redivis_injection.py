@@ -66,7 +66,7 @@ query($filter: ContactFilter, $after: String) {
 def world() -> Iterator[tuple[GraphQLClient, list[dict[str, Any]]]]:
     """A gateway over a Redivis emulator whose contacts include the hostile names."""
     app = create_emulator("redivis", EmulatorOptions(rate_limits=False))
-    rows: list[dict[str, Any]] = app.state.redivis.datasets[redivis.DEMO_TOKEN].tables["contacts"]
+    rows: list[dict[str, Any]] = app.state.emulator.datasets[redivis.DEMO_TOKEN].tables["contacts"]
     template = rows[0]
     for index, name in enumerate(NASTY):
         rows.append({**template, "id": f"person_9{index:05d}", "last_name": name})
