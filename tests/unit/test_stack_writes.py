@@ -109,7 +109,7 @@ async def test_contact_and_company_round_trip(stack: Stack, kind: str) -> None:
             stack,
             "createDeal",
             {"provider": kind, "name": f"Deal {n}", "amount": "1200.50"}
-            | ({"companyId": company_id} if company_id else {}),
+            | ({"companyId": company_id, "stage": "lead"} if kind == "basicsos" else {}),
             "deal { id name amount { amount currency } } userErrors { message }",
         )
         assert deal["deal"]["name"] == f"Deal {n}"
