@@ -9,7 +9,7 @@ connection stays a few requests.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +46,10 @@ class Stack:
     direct: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     async def post(
-        self, query: str, variables: dict[str, Any] | None = None, **headers: str
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         response = await self.http.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
@@ -107,7 +110,7 @@ async def remote_ids(client: httpx.AsyncClient, kind: str, entity: str) -> list[
     bearer = {"Authorization": f"Bearer {next(iter(creds.values()))}"}
     plural = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
     if kind == "revyops":
-        params = {"client_id": creds["client_id"], "page_size": 1000}
+        params: dict[str, str | int] = {"client_id": creds["client_id"], "page_size": 1000}
         body = (await client.get(f"/public/v2/{plural[entity]}", params=params)).json()
         assert not body["next"]
         return [str(r["id"]) for r in body["results"]]
@@ -119,8 +122,8 @@ async def remote_ids(client: httpx.AsyncClient, kind: str, entity: str) -> list[
         )
         ids = []
         for table in tables:
-            params = {"range": json.dumps([0, 100_000])}
-            rows = (await client.get(f"/api/{table}", params=params, headers=bearer)).json()
+            rows_range = {"range": json.dumps([0, 100_000])}
+            rows = (await client.get(f"/api/{table}", params=rows_range, headers=bearer)).json()
             prefix = f"{table}/" if entity == "note" else ""
             ids += [f"{prefix}{row['id']}" for row in rows]
         return ids
@@ -134,10 +137,12 @@ async def remote_ids(client: httpx.AsyncClient, kind: str, entity: str) -> list[
         assert len(body["data"]) == body["meta"]["total"]
         return [str(r["id"][key]) for r in body["data"]]
     if kind == "haste":
-        body = (await client.get(f"/v1/{plural[entity]}", params={"limit": 100}, headers=bearer)).json()
+        body = (
+            await client.get(f"/v1/{plural[entity]}", params={"limit": 100}, headers=bearer)
+        ).json()
         assert not body["meta"]["cursor"]["next"]
         return [str(r["id"]) for r in body["data"]]
-    params = {"format": "jsonl", "maxResults": 1000}
+    params = {"format": "jsonl", "maxResults": "1000"}
     response = await client.get(
         f"/api/v1/tables/acme.crm.{plural[entity]}/rows", params=params, headers=bearer
     )

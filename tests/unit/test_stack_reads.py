@@ -30,7 +30,9 @@ query($p: String!, $first: Int, $after: String, $last: Int, $before: String) {
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
   }
 }"""
-CAPABILITIES = "{ providers { name kind paginationStyle capabilities { canCount filters sortable } } }"
+CAPABILITIES = (
+    "{ providers { name kind paginationStyle capabilities { canCount filters sortable } } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +47,18 @@ async def walk(stack: Stack, field: str, kind: str, *, forward: bool) -> tuple[l
     size = 13 if forward else 11
     while True:
         variables: dict[str, Any] = {"p": kind}
-        variables.update({"first": size, "after": cursor} if forward else {"last": size, "before": cursor})
+        variables.update(
+            {"first": size, "after": cursor} if forward else {"last": size, "before": cursor}
+        )
         page = (await stack.data(PAGE % field, variables))["list"]
         edges, info = page["edges"], page["pageInfo"]
         more = info["hasNextPage"] if forward else info["hasPreviousPage"]
         assert len(edges) == size or not more
         if edges:
-            assert (info["startCursor"], info["endCursor"]) == (edges[0]["cursor"], edges[-1]["cursor"])
+            assert (info["startCursor"], info["endCursor"]) == (
+                edges[0]["cursor"],
+                edges[-1]["cursor"],
+            )
         batch = [e["node"]["remoteId"] for e in edges]
         ids = ids + batch if forward else batch + ids
         if not more:
@@ -60,7 +67,9 @@ async def walk(stack: Stack, field: str, kind: str, *, forward: bool) -> tuple[l
 
 
 @pytest.mark.parametrize(("kind", "entity"), CASES)
-async def test_walks_both_ways_equal_the_emulator_data(stack: Stack, kind: str, entity: str) -> None:
+async def test_walks_both_ways_equal_the_emulator_data(
+    stack: Stack, kind: str, entity: str
+) -> None:
     truth = await remote_ids(stack.direct[kind], kind, entity)
     assert len(truth) >= 30
     counts = source_class(kind).describe().can_count
@@ -94,7 +103,9 @@ async def test_node_and_nodes_round_trip(stack: Stack, kind: str, entity: str) -
     assert answer(body) == {"data": {"node": None}}, body
 
 
-@pytest.mark.parametrize("bad", ["not-an-id", gid("Spaceship", "revyops", "1"), "Q29udGFjdDpub2NvbG9u"])
+@pytest.mark.parametrize(
+    "bad", ["not-an-id", gid("Spaceship", "revyops", "1"), "Q29udGFjdDpub2NvbG9u"]
+)
 async def test_malformed_ids_are_bad_user_input(stack: Stack, bad: str) -> None:
     body = await stack.post("query($id: ID!) { node(id: $id) { id } }", {"id": bad})
     assert body["data"] == {"node": None}
@@ -106,7 +117,9 @@ async def test_malformed_ids_are_bad_user_input(stack: Stack, bad: str) -> None:
 async def test_unknown_provider_and_forged_cursor_are_refused(stack: Stack) -> None:
     body = await stack.post('{ contacts(provider: "nope", first: 1) { totalCount } }')
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-    body = await stack.post('{ contacts(provider: "haste", first: 1, after: "forged") { totalCount } }')
+    body = await stack.post(
+        '{ contacts(provider: "haste", first: 1, after: "forged") { totalCount } }'
+    )
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     body = await stack.post('{ contacts(provider: "haste", first: -1) { totalCount } }')
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -190,7 +203,9 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
 REFUSED = {"UNSUPPORTED", "BAD_USER_INPUT"}
 
 
-async def walk_list(stack: Stack, kind: str, filter: Any = None, order: Any = None) -> dict[str, Any]:
+async def walk_list(
+    stack: Stack, kind: str, filter: Any = None, order: Any = None
+) -> dict[str, Any]:
     """Every node, or the body of the first refused page."""
     nodes: list[dict[str, Any]] = []
     after = None
@@ -206,7 +221,9 @@ async def walk_list(stack: Stack, kind: str, filter: Any = None, order: Any = No
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
-async def test_filters_keep_what_the_predicate_keeps_or_are_refused(stack: Stack, kind: str) -> None:
+async def test_filters_keep_what_the_predicate_keeps_or_are_refused(
+    stack: Stack, kind: str
+) -> None:
     everything = (await walk_list(stack, kind))["nodes"]
     declared = Entity.CONTACT in source_class(kind).describe().query_support
     answered = 0

@@ -27,7 +27,9 @@ MEMBER = ProviderSettings(
     rate_limit=False,
 )
 CONTACT = "contact { id remoteId firstName lastName emails { address } company { remoteId } }"
-NODE = "query($id: ID!) { node(id: $id) { id ... on Contact { lastName } ... on Company { name } } }"
+NODE = (
+    "query($id: ID!) { node(id: $id) { id ... on Contact { lastName } ... on Company { name } } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +120,9 @@ async def test_contact_and_company_round_trip(stack: Stack, kind: str) -> None:
         )
         assert changed["deal"]["name"] == f"Deal {n}b"
         await mutate(stack, "deleteDeal", {"id": deal["deal"]["id"]}, "deletedId")
-    deleted = await mutate(stack, "deleteContact", {"id": contact["id"]}, "deletedId userErrors { message }")
+    deleted = await mutate(
+        stack, "deleteContact", {"id": contact["id"]}, "deletedId userErrors { message }"
+    )
     assert deleted == {"deletedId": contact["id"], "userErrors": []}
     assert (await stack.data(NODE, {"id": contact["id"]}))["node"] is None
     if company_id is not None:
@@ -130,7 +134,7 @@ async def test_contact_and_company_round_trip(stack: Stack, kind: str) -> None:
 async def test_writes_to_missing_or_forged_ids_are_refused(stack: Stack, kind: str) -> None:
     missing = gid("Contact", kind, "999999" if kind in ("revyops", "basicsos") else "missing-1")
     body = await stack.post(
-        "mutation($id: ID!) { updateContact(input: {id: $id, lastName: \"X\"}) "
+        'mutation($id: ID!) { updateContact(input: {id: $id, lastName: "X"}) '
         "{ contact { id } userErrors { field message } } }",
         {"id": missing},
     )
@@ -187,14 +191,22 @@ async def test_bulk_and_merge_where_the_provider_has_them(stack: Stack, kind: st
 
 
 async def test_a_member_archives_and_an_admin_restores(stack: Stack) -> None:
-    deals = await stack.data('{ deals(provider: "bos-member", first: 2) { edges { node { id remoteId } } } }')
+    deals = await stack.data(
+        '{ deals(provider: "bos-member", first: 2) { edges { node { id remoteId } } } }'
+    )
     deal = deals["deals"]["edges"][1]["node"]
-    archived = await mutate(stack, "archiveDeal", {"id": deal["id"]}, "deal { remoteId } userErrors { message }")
+    archived = await mutate(
+        stack, "archiveDeal", {"id": deal["id"]}, "deal { remoteId } userErrors { message }"
+    )
     assert archived == {"deal": {"remoteId": deal["remoteId"]}, "userErrors": []}
     admin_id = gid("Deal", "basicsos", deal["remoteId"])
-    refused = await stack.post("mutation($id: ID!) { archiveDeal(input: {id: $id}) { deal { id } } }", {"id": admin_id})
+    refused = await stack.post(
+        "mutation($id: ID!) { archiveDeal(input: {id: $id}) { deal { id } } }", {"id": admin_id}
+    )
     assert refused["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
-    restored = await mutate(stack, "restoreDeal", {"id": admin_id}, "deal { remoteId } userErrors { message }")
+    restored = await mutate(
+        stack, "restoreDeal", {"id": admin_id}, "deal { remoteId } userErrors { message }"
+    )
     assert restored == {"deal": {"remoteId": deal["remoteId"]}, "userErrors": []}
     merge = await stack.post(
         "mutation($w: ID!, $l: [ID!]!) { mergeContacts(input: {winnerId: $w, loserIds: $l}) { contact { id } } }",
@@ -205,7 +217,10 @@ async def test_a_member_archives_and_an_admin_restores(stack: Stack) -> None:
 
 async def test_a_field_the_provider_cannot_write_is_a_user_error(stack: Stack) -> None:
     note = await mutate(
-        stack, "createNote", {"provider": "haste", "title": "t", "body": "b"}, "note { id } userErrors { message }"
+        stack,
+        "createNote",
+        {"provider": "haste", "title": "t", "body": "b"},
+        "note { id } userErrors { message }",
     )
     assert note["note"] is None
     assert "no writable title" in note["userErrors"][0]["message"]
