@@ -8,8 +8,9 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 # Coverage costs the suite two thirds more time under Python 3.11's trace function: `make test`
 # measures the fast layer against its floor, `make coverage` the whole suite against the
-# floor in pyproject.toml.
-UNIT_FLOOR := 60
+# floor in pyproject.toml. The fast layer (with the in-process stack of tests/unit/stack.py)
+# measures 85.4 %; the floor leaves a margin for what hypothesis draws.
+UNIT_FLOOR := 85
 
 .PHONY: install install-dev run test lint unit integration coverage bench schema clean
 

@@ -18,10 +18,11 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -55,16 +56,26 @@ def _check_credentials(settings: Settings) -> None:
         source_class(provider.kind).client_auth(provider)
 
 
+# A provider instance's name -> the transport its client sends through instead of the network:
+# in-process tests reach the emulators' ASGI apps this way.
+Transports = Mapping[str, httpx.AsyncBaseTransport]
+
+
 class ProviderClients:
     """Opens every provider's HTTP client once, at start-up or on first use, and closes
     them when the lifespan ends."""
 
     def __init__(
-        self, settings: Settings, gateway: Gateway, redis: RedisState | None = None
+        self,
+        settings: Settings,
+        gateway: Gateway,
+        redis: RedisState | None = None,
+        transports: Transports | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.redis = redis
+        self.transports = transports or {}
         self._stack: AsyncExitStack | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -80,7 +91,11 @@ class ProviderClients:
                 for provider in self.settings.providers:
                     cls = source_class(provider.kind)
                     client = await stack.enter_async_context(
-                        open_client(provider, cls.client_auth(provider))
+                        open_client(
+                            provider,
+                            cls.client_auth(provider),
+                            transport=self.transports.get(provider.name),
+                        )
                     )
                     sources[provider.name] = cls(
                         provider,
@@ -103,12 +118,12 @@ class ProviderClients:
             await self.redis.close()
 
 
-def create_router(settings: Settings) -> APIRouter:
+def create_router(settings: Settings, *, transports: Transports | None = None) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients."""
     _check_credentials(settings)
     logredact.install()
     gateway, redis = _gateway(settings)
-    clients = ProviderClients(settings, gateway, redis)
+    clients = ProviderClients(settings, gateway, redis, transports)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -240,8 +255,8 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The gateway as a standalone app."""
+def create_app(settings: Settings, *, transports: Transports | None = None) -> FastAPI:
+    """The gateway as a standalone app (`transports`: see `Transports`)."""
     logging.basicConfig(level=settings.log_level)
     openapi = settings.openapi
     app = FastAPI(
@@ -250,7 +265,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs" if openapi else None,
         redoc_url="/redoc" if openapi else None,
     )
-    app.include_router(create_router(settings))
+    app.include_router(create_router(settings, transports=transports))
     add_cors(app, settings)
 
     @app.get("/", include_in_schema=False)

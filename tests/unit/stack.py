@@ -1,0 +1,150 @@
+"""The whole stack in process: the gateway's app over the emulators' apps, no sockets.
+
+The gateway's provider clients reach each emulator through `httpx.ASGITransport` (the app
+factory's `transports`), and tests reach the gateway the same way: no ports, no threads, and
+the speed of a unit test. The emulators hold less data than the demo's so a full walk of a
+connection stays a few requests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from gateway.app import create_app
+from gateway.demo import DEMO_CREDENTIALS, demo_provider
+from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import KINDS
+from gateway.settings import ProviderSettings, Settings
+
+SMALL = EmulatorOptions(rate_limits=False, companies=30, contacts=90, deals=40, notes=50)
+SECRET = "stack-cursor-secret"
+
+
+def emulator_url(kind: str) -> str:
+    # Any host will do: ASGITransport hands the request to the app whatever it names.
+    return f"http://{kind}.emulator"
+
+
+def emulator_client(app: FastAPI, kind: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=emulator_url(kind))
+
+
+@dataclass
+class Stack:
+    """A running gateway over in-process emulators, and clients to both."""
+
+    emulators: dict[str, FastAPI]
+    app: FastAPI
+    http: httpx.AsyncClient
+    direct: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code < 500, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await self.post(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def reset(self, kind: str) -> None:
+        response = await self.direct[kind].post("/_emulator/reset")
+        assert response.status_code == 200
+
+
+@asynccontextmanager
+async def running_stack(
+    kinds: Iterable[str] = KINDS,
+    *,
+    options: EmulatorOptions = SMALL,
+    extra: Iterable[ProviderSettings] = (),
+    **settings: Any,
+) -> AsyncIterator[Stack]:
+    """The gateway (with its lifespan run) over one fresh emulator of each of `kinds`; `extra`
+    providers are more instances of those kinds, named as they like, on the same emulators."""
+    kinds = tuple(kinds)
+    emulators = {kind: create_emulator(kind, options) for kind in kinds}
+    providers = [demo_provider(kind, emulator_url(kind), rate_limit=False) for kind in kinds]
+    providers += list(extra)
+    transports: dict[str, httpx.AsyncBaseTransport] = {
+        p.name: httpx.ASGITransport(app=emulators[p.kind]) for p in providers
+    }
+    app = create_app(
+        Settings(providers=providers, cursor_secret=SECRET, **settings), transports=transports
+    )
+    async with AsyncExitStack() as exits:
+        await exits.enter_async_context(app.router.lifespan_context(app))
+        http = await exits.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=30
+            )
+        )
+        direct = {
+            kind: await exits.enter_async_context(emulator_client(emulators[kind], kind))
+            for kind in kinds
+        }
+        yield Stack(emulators, app, http, direct)
+
+
+# The emulators' data read straight from their APIs (as tests/integration/truth.py does over
+# sockets): each entity's remote ids in the provider's default order.
+async def remote_ids(client: httpx.AsyncClient, kind: str, entity: str) -> list[str]:
+    creds = DEMO_CREDENTIALS[kind]
+    bearer = {"Authorization": f"Bearer {next(iter(creds.values()))}"}
+    plural = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
+    if kind == "revyops":
+        params: dict[str, str | int] = {"client_id": creds["client_id"], "page_size": 1000}
+        body = (await client.get(f"/public/v2/{plural[entity]}", params=params)).json()
+        assert not body["next"]
+        return [str(r["id"]) for r in body["results"]]
+    if kind == "basicsos":
+        tables = (
+            [f"{e}_notes" for e in ("contact", "company", "deal")]
+            if entity == "note"
+            else [plural[entity]]
+        )
+        ids = []
+        for table in tables:
+            rows_range = {"range": json.dumps([0, 100_000])}
+            rows = (await client.get(f"/api/{table}", params=rows_range, headers=bearer)).json()
+            prefix = f"{table}/" if entity == "note" else ""
+            ids += [f"{prefix}{row['id']}" for row in rows]
+        return ids
+    if kind == "attio":
+        if entity == "note":
+            path, key = "/v2/notes", "note_id"
+        else:
+            objects = {"contact": "people", "company": "companies", "deal": "deals"}
+            path, key = f"/v2/objects/{objects[entity]}/records", "record_id"
+        body = (await client.get(path, params={"pageSize": 100}, headers=bearer)).json()
+        assert len(body["data"]) == body["meta"]["total"]
+        return [str(r["id"][key]) for r in body["data"]]
+    if kind == "haste":
+        body = (
+            await client.get(f"/v1/{plural[entity]}", params={"limit": 100}, headers=bearer)
+        ).json()
+        assert not body["meta"]["cursor"]["next"]
+        return [str(r["id"]) for r in body["data"]]
+    params = {"format": "jsonl", "maxResults": "1000"}
+    response = await client.get(
+        f"/api/v1/tables/acme.crm.{plural[entity]}/rows", params=params, headers=bearer
+    )
+    assert not response.headers.get("X-Redivis-Next-Page-Token")
+    return [str(json.loads(line)["id"]) for line in response.text.splitlines() if line]
