@@ -36,6 +36,7 @@ import math
 import pickle
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -115,8 +116,9 @@ class RedisState:
         self._client: Redis | None = None
         # Tenants written to while Redis was away: their generation is raised on its return.
         self._unannounced: set[SharedCache] = set()
-        # Budgets with grants Redis has not heard of: told on its return.
-        self._untold: set[SharedBudget] = set()
+        # Every budget kept in this Redis: each tells it its recent grants on its return, as a
+        # restarted Redis has lost them all, those made before it went away included.
+        self._budgets: weakref.WeakSet[SharedBudget] = weakref.WeakSet()
 
     @property
     def up(self) -> bool:
@@ -177,9 +179,8 @@ class RedisState:
             for tenant in list(self._unannounced):
                 await self._call(tenant.incr)
                 self._unannounced.discard(tenant)
-            for budget in list(self._untold):
+            for budget in list(self._budgets):
                 await self._call(budget.tell)
-                self._untold.discard(budget)
         except (RedisError, OSError, TimeoutError):
             raise RedisDown from None
         self.reachable = True
@@ -201,8 +202,8 @@ class RedisState:
     def unannounced(self, tenant: SharedCache) -> None:
         self._unannounced.add(tenant)
 
-    def untold(self, budget: SharedBudget) -> None:
-        self._untold.add(budget)
+    def keeps(self, budget: SharedBudget) -> None:
+        self._budgets.add(budget)
 
 
 class SharedCache:
@@ -278,8 +279,7 @@ class SharedCache:
 # KEYS: the windows' sets, then `pause`, `active`, `weights` (client -> weight).
 # ARGV: now in ms ('' for the server's clock: replicas' clocks may differ), the unique id,
 # the client, its weight, how long (ms) a refusal keeps it active past its retry, each
-# window's limit and span in ms, then after an outage this replica's grants still in a
-# window (moment in ms and member, in pairs; a member already there is only moved).
+# window's limit and span in ms.
 # Answers {ms until this client may try again (0: a slot taken in every window), 1 when
 # only its share stood in the way, then per window how many grants of other replicas it
 # holds}.
@@ -296,13 +296,6 @@ local replica = string.sub(id, 1, 12)
 local longest = 0
 for i = 1, n do
   longest = math.max(longest, tonumber(ARGV[2 * i + 5]))
-end
--- This replica's grants after an outage (moment, member): they count here too.
-for j = 2 * n + 6, #ARGV, 2 do
-  for i = 1, n do
-    redis.call('ZADD', KEYS[i], tonumber(ARGV[j]), ARGV[j + 1])
-    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 5])
-  end
 end
 redis.call('HSET', weights, client, ARGV[4])
 redis.call('PEXPIRE', weights, longest + linger)
@@ -445,7 +438,7 @@ class SharedBudget:
         # an outage: those made meanwhile, and those a restarted Redis has lost, still count
         # at the provider, so the other replicas' windows must hold them too.
         self._mine: list[tuple[int, str]] = []
-        self._tell = False
+        state.keeps(self)
 
     def _now(self) -> str:
         return "" if self.clock is None else str(round(self.clock() * 1000))
@@ -466,7 +459,6 @@ class SharedBudget:
         share = current_share.get() or ANONYMOUS
         oldest = self._wall_ms() - math.ceil(self._longest * 1000)
         self._mine = [g for g in self._mine if g[0] > oldest]
-        told, self._tell = self._tell, False
         member = f"{share.client}\n{self._replica}{uuid.uuid4().hex[:20]}"
         args: list[int | str] = [
             self._now(),
@@ -475,7 +467,6 @@ class SharedBudget:
             repr(float(share.weight)),
             int(LINGER * 1000),
             *self.limits,
-            *(part for grant in (self._mine if told else ()) for part in grant),
         ]
 
         async def reserve(redis: Redis) -> list[int]:
@@ -487,8 +478,6 @@ class SharedBudget:
         except RedisDown:
             # The caller sends it on its local share: Redis is told when it is back.
             self._mine.append((self._wall_ms(), member))
-            self._tell = True
-            self.state.untold(self)
             raise
         self.others = tuple(int(n) for n in others)
         if wait == 0:

@@ -819,7 +819,7 @@ class Haste(Tenants[Workspace]):
     def admit(self, credential: str) -> tuple[dict[str, str], JSONResponse | None]:
         limit, remaining, reset, seconds = self.window(credential)
         if self.options.rate_limits and remaining <= 0:
-            wait = max(1, reset - int(time.time()))
+            wait = max(1, reset - int(self.log.clock()))
             headers = {
                 "Retry-After": str(wait),
                 "X-RateLimit-Limit": str(limit),
@@ -830,7 +830,7 @@ class Haste(Tenants[Workspace]):
             details = {"limit": limit, "window": seconds, "reset": reset, "retryAfter": wait}
             return headers, _error(429, "RATE_LIMITED", "Rate limit exceeded", details, **headers)
         if self.options.rate_limits:  # unenforced limits are not spent either
-            self.log.spend(credential, time.time())
+            self.log.spend(credential, self.log.clock())
             remaining -= 1
         headers = {
             "X-RateLimit-Limit": str(limit),
