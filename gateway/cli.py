@@ -109,6 +109,11 @@ def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
     emulate.add_argument(
         "--garbage-rate", type=float, default=0.0, help="Share answered 200 with a bad body."
     )
+    emulate.add_argument(
+        "--require-api-key",
+        action="store_true",
+        help="RevyOps only: also require the workspace's x-api-key (demo: revyops-demo-key).",
+    )
     emulate.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="Log level.")
 
 
@@ -209,7 +214,14 @@ def _emulate(args: argparse.Namespace) -> int:
         timeout_rate=args.timeout_rate,
         garbage_rate=args.garbage_rate,
     )
-    options = EmulatorOptions(seed=args.seed, rate_limits=not args.no_rate_limit, faults=faults)
+    if args.require_api_key and args.kind != "revyops":
+        raise ConfigError(f"--require-api-key: only the revyops API has one, not {args.kind}")
+    options = EmulatorOptions(
+        seed=args.seed,
+        rate_limits=not args.no_rate_limit,
+        faults=faults,
+        require_api_key=args.require_api_key,
+    )
     port = args.port or PROVIDERS[args.kind].demo_port
     logging.basicConfig(level=args.log_level.upper())
     app = create_emulator(args.kind, options)

@@ -55,6 +55,8 @@ class EmulatorOptions:
     contacts: int = 1000
     deals: int = 300
     notes: int = 500
+    # RevyOps only (its contract, section 1): also require each workspace's `x-api-key`.
+    require_api_key: bool = False
 
 
 class Refused(Exception):

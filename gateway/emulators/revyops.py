@@ -1,7 +1,8 @@
 """Emulator of the RevyOps public API (v1 and v2), written from its contract.
 
 Contacts and companies only (RevyOps has no deals or notes, so those paths
-answer 404 like any unknown URL). Auth is the `client_id` query parameter;
+answer 404 like any unknown URL). Auth is the `client_id` query parameter,
+and with `require_api_key` also the workspace's `x-api-key` header (`API_KEYS`);
 lists page by `page` (1-based) and `page_size` (default 100, maximum 1000) in
 a Django REST Framework envelope; every list is in ascending `id` order, and
 ids are the seed index + 1. Errors are `{"detail": ...}` or DRF field maps.
@@ -33,6 +34,8 @@ from gateway.emulators.tenants import SlidingLog, tenant_worlds
 
 DEMO_CLIENT_ID = "revyops-demo-client"
 TENANT2_CLIENT_ID = "revyops-tenant-2"
+# Each workspace's API key, asked for (`x-api-key`) only with `require_api_key`.
+API_KEYS = {DEMO_CLIENT_ID: "revyops-demo-key", TENANT2_CLIENT_ID: "revyops-tenant-2-key"}
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 V1_LIMIT = 100
@@ -189,10 +192,21 @@ class RevyOps:
         space = self.spaces.get(client_id)
         if space is None:
             raise Refused(_detail(403, "Invalid client_id."))
+        if self.options.require_api_key:
+            self.check_key(request.headers.get("x-api-key"), client_id)
         throttled = self.throttle(client_id)
         if throttled is not None:
             raise Refused(throttled)
         return space
+
+    def check_key(self, key: str | None, client_id: str) -> None:
+        """403 without a key or with one of no workspace; 401 with another workspace's."""
+        if not key:
+            raise Refused(_detail(403, "Authentication credentials were not provided."))
+        if key not in API_KEYS.values():
+            raise Refused(_detail(403, "Invalid API key."))
+        if API_KEYS[client_id] != key:
+            raise Refused(_detail(401, "API KEY not authorized to access this client_id."))
 
     def throttle(self, client_id: str) -> JSONResponse | None:
         if not self.rate_limits:

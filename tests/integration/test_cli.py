@@ -94,3 +94,18 @@ def test_serve_demo_answers_graphql_for_every_provider():
         assert [p["name"] for p in body["data"]["providers"]] == demo_kinds()
         for kind in demo_kinds():
             assert len(body["data"][kind]["edges"]) == 2
+
+
+def test_emulate_revyops_can_require_its_api_key():
+    port = free_port()
+    with running("emulate", "revyops", "--port", str(port), "--require-api-key") as process:
+        wait_for(f"http://127.0.0.1:{port}/_emulator/stats", process)
+        url = f"http://127.0.0.1:{port}/public/v2/contacts"
+        params = {"client_id": "revyops-demo-client", "page_size": 1}
+        refused = httpx.get(url, params=params)
+        assert (refused.status_code, refused.json()) == (
+            403,
+            {"detail": "Authentication credentials were not provided."},
+        )
+        answered = httpx.get(url, params=params, headers={"x-api-key": "revyops-demo-key"})
+        assert answered.status_code == 200

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.cli import main
 from gateway.emulators import EmulatorOptions, create_emulator, revyops
 from tests.unit.stack import emulator_client
 
@@ -327,3 +328,36 @@ async def test_control_endpoints_count_reset_and_inject(api: httpx.AsyncClient) 
     assert (hung.status_code, hung.json()) == (504, {"detail": "Injected timeout."})
     refused = await api.post("/_emulator/faults", json={"error_rate": 2})
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "detail"),
+    [
+        (None, 403, "Authentication credentials were not provided."),
+        ("not-a-key", 403, "Invalid API key."),
+        (
+            revyops.API_KEYS[revyops.TENANT2_CLIENT_ID],
+            401,
+            "API KEY not authorized to access this client_id.",
+        ),
+    ],
+)
+async def test_a_required_api_key_is_checked(key: str | None, status: int, detail: str) -> None:
+    options = EmulatorOptions(rate_limits=False, companies=2, contacts=3, require_api_key=True)
+    headers = {} if key is None else {"x-api-key": key}
+    async with emulator_client(create_emulator("revyops", options), "revyops") as client:
+        refused = await client.get(f"{V2}/contacts", params=CID, headers=headers)
+        assert (refused.status_code, refused.json()) == (status, {"detail": detail})
+        own = {"x-api-key": revyops.API_KEYS[revyops.DEMO_CLIENT_ID]}
+        answered = await client.get(f"{V2}/contacts", params=CID, headers=own)
+        assert answered.status_code == 200
+        assert answered.json()["count"] == 3
+
+
+async def test_the_api_key_is_not_asked_for_by_default(api: httpx.AsyncClient) -> None:
+    assert (await api.get(f"{V2}/contacts", params=CID)).status_code == 200
+
+
+def test_only_revyops_takes_require_api_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulate", "attio", "--require-api-key"]) == 2
+    assert "--require-api-key: only the revyops API has one, not attio" in capsys.readouterr().err

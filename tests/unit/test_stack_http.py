@@ -145,3 +145,25 @@ async def test_emulators_refuse_callers_without_credentials_and_count(kind: str)
         assert bad.status_code in (400, 422)  # each in its provider's error shape
         reset = (await client.post("/_emulator/reset")).json()
         assert reset["requests"] == 0
+
+
+async def test_revyops_api_key_goes_as_x_api_key_where_the_api_asks_for_one() -> None:
+    keyed = ProviderSettings(
+        name="revyops-keyed",
+        kind="revyops",
+        base_url=emulator_url("revyops"),
+        credentials={"client_id": "revyops-demo-client", "api_key": "revyops-demo-key"},
+        rate_limit=False,
+    )
+    options = EmulatorOptions(rate_limits=False, companies=3, contacts=4, require_api_key=True)
+    query = '{ contacts(provider: "%s", first: 2) { totalCount } }'
+    async with running_stack(["revyops"], options=options, extra=[keyed]) as stack:
+        assert await stack.data(query % "revyops-keyed") == {"contacts": {"totalCount": 4}}
+        refused = await stack.post(query % "revyops")
+        extensions = refused["errors"][0]["extensions"]
+        assert (extensions["code"], extensions["provider"], extensions["status"]) == (
+            "UPSTREAM_AUTH",
+            "revyops",
+            403,
+        )
+        assert "revyops-demo-key" not in str(refused)
