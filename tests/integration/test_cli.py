@@ -101,7 +101,7 @@ def test_emulate_revyops_can_require_its_api_key():
     with running("emulate", "revyops", "--port", str(port), "--require-api-key") as process:
         wait_for(f"http://127.0.0.1:{port}/_emulator/stats", process)
         url = f"http://127.0.0.1:{port}/public/v2/contacts"
-        params = {"client_id": "revyops-demo-client", "page_size": 1}
+        params: dict[str, str | int] = {"client_id": "revyops-demo-client", "page_size": 1}
         refused = httpx.get(url, params=params)
         assert (refused.status_code, refused.json()) == (
             403,
