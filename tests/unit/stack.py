@@ -32,8 +32,12 @@ def emulator_url(kind: str) -> str:
     return f"http://{kind}.emulator"
 
 
-def emulator_client(app: FastAPI, kind: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=emulator_url(kind))
+def emulator_client(
+    app: FastAPI, kind: str, headers: Mapping[str, str] | None = None
+) -> httpx.AsyncClient:
+    """A client of an in-process emulator, sending `headers` (its credentials) each time."""
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url=emulator_url(kind), headers=headers)
 
 
 @dataclass

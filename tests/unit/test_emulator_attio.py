@@ -27,8 +27,7 @@ DEALS = "/v2/objects/deals/records"
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
     app = create_emulator("attio", SMALL)
-    async with emulator_client(app, "attio") as client:
-        client.headers.update(AUTH)
+    async with emulator_client(app, "attio", AUTH) as client:
         yield client
 
 

@@ -19,8 +19,7 @@ MEMBER = {"Authorization": f"Bearer {basicsos.DEMO_MEMBER_TOKEN}"}
 
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
-    async with emulator_client(create_emulator("basicsos", SMALL), "basicsos") as client:
-        client.headers.update(ADMIN)
+    async with emulator_client(create_emulator("basicsos", SMALL), "basicsos", ADMIN) as client:
         yield client
 
 
@@ -331,8 +330,7 @@ async def test_rate_limits_per_path() -> None:
     app = create_emulator("basicsos", EmulatorOptions(companies=2, contacts=2, deals=1, notes=1))
     now = [100.0]
     app.state.emulator.windows.clock = lambda: now[0]
-    async with emulator_client(app, "basicsos") as client:
-        client.headers.update(ADMIN)
+    async with emulator_client(app, "basicsos", ADMIN) as client:
         for _ in range(basicsos.RATE_LIMIT):
             assert (await client.get("/api/contacts")).status_code == 200
         throttled = await client.get("/api/contacts")

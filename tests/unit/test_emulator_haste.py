@@ -18,8 +18,7 @@ AUTH = {"Authorization": f"Bearer {haste.DEMO_ACCESS_TOKEN}"}
 
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
-    async with emulator_client(create_emulator("haste", SMALL), "haste") as client:
-        client.headers.update(AUTH)
+    async with emulator_client(create_emulator("haste", SMALL), "haste", AUTH) as client:
         yield client
 
 

@@ -22,8 +22,7 @@ CONTACTS = f"{API}/tables/acme.crm.contacts"
 
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
-    async with emulator_client(create_emulator("redivis", SMALL), "redivis") as client:
-        client.headers.update(AUTH)
+    async with emulator_client(create_emulator("redivis", SMALL), "redivis", AUTH) as client:
         yield client
 
 
@@ -251,8 +250,7 @@ async def test_fixed_windows_with_headers_in_milliseconds() -> None:
     app = create_emulator("redivis", EmulatorOptions(companies=2, contacts=2, deals=1, notes=1))
     now = [1_700_000_000.0]
     app.state.emulator.rate_window.clock = lambda: now[0]
-    async with emulator_client(app, "redivis") as client:
-        client.headers.update(AUTH)
+    async with emulator_client(app, "redivis", AUTH) as client:
         reset = str(int((now[0] + 60) * 1000))
         for left in (999, 998):
             ok = await client.get(f"{API}/datasets/acme.crm")
