@@ -18,7 +18,7 @@ from gateway.providers import KINDS
 from gateway.records import Entity
 
 
-def _revyops(url: str, entity: str) -> list[str]:
+def _revyops(client: httpx.Client, entity: str) -> list[str]:
     path = {"contact": "contacts", "company": "companies"}[entity]
     params: dict[str, Any] = {
         "client_id": DEMO_CREDENTIALS["revyops"]["client_id"],
@@ -27,20 +27,20 @@ def _revyops(url: str, entity: str) -> list[str]:
     ids: list[str] = []
     page = 1
     while True:
-        body = httpx.get(f"{url}/public/v2/{path}", params={**params, "page": page}).json()
+        body = client.get(f"/public/v2/{path}", params={**params, "page": page}).json()
         ids += [str(r["id"]) for r in body["results"]]
         if not body["next"]:
             return ids
         page += 1
 
 
-def _basicsos(url: str, entity: str) -> list[str]:
+def _basicsos(client: httpx.Client, entity: str) -> list[str]:
     headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['basicsos']['token']}"}
 
     def table(name: str) -> list[dict[str, Any]]:
         params = {"range": json.dumps([0, 100_000])}
-        rows: list[dict[str, Any]] = httpx.get(
-            f"{url}/api/{name}", params=params, headers=headers
+        rows: list[dict[str, Any]] = client.get(
+            f"/api/{name}", params=params, headers=headers
         ).json()
         return rows
 
@@ -54,7 +54,7 @@ def _basicsos(url: str, entity: str) -> list[str]:
     return [str(row["id"]) for row in table(name)]
 
 
-def _attio(url: str, entity: str) -> list[str]:
+def _attio(client: httpx.Client, entity: str) -> list[str]:
     headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['attio']['api_key']}"}
     if entity == "note":
         path, id_key = "/v2/notes", "note_id"
@@ -64,22 +64,20 @@ def _attio(url: str, entity: str) -> list[str]:
     ids: list[str] = []
     page = 1
     while True:
-        body = httpx.get(
-            f"{url}{path}", params={"page": page, "pageSize": 100}, headers=headers
-        ).json()
+        body = client.get(f"{path}", params={"page": page, "pageSize": 100}, headers=headers).json()
         ids += [str(r["id"][id_key]) for r in body["data"]]
         if not body["data"] or len(ids) >= body["meta"]["total"]:
             return ids
         page += 1
 
 
-def _haste(url: str, entity: str) -> list[str]:
+def _haste(client: httpx.Client, entity: str) -> list[str]:
     headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['haste']['token']}"}
     path = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
     ids: list[str] = []
     params: dict[str, Any] = {"limit": 100}
     while True:
-        body = httpx.get(f"{url}/v1/{path[entity]}", params=params, headers=headers).json()
+        body = client.get(f"/v1/{path[entity]}", params=params, headers=headers).json()
         ids += [str(r["id"]) for r in body["data"]]
         following = body["meta"]["cursor"]["next"]
         if not following:
@@ -87,14 +85,14 @@ def _haste(url: str, entity: str) -> list[str]:
         params["cursor"] = following
 
 
-def _redivis(url: str, entity: str) -> list[str]:
+def _redivis(client: httpx.Client, entity: str) -> list[str]:
     headers = {"Authorization": f"Bearer {DEMO_CREDENTIALS['redivis']['token']}"}
     table = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
     ids: list[str] = []
     params: dict[str, Any] = {"format": "jsonl", "maxResults": 1000}
     while True:
-        response = httpx.get(
-            f"{url}/api/v1/tables/acme.crm.{table[entity]}/rows", params=params, headers=headers
+        response = client.get(
+            f"/api/v1/tables/acme.crm.{table[entity]}/rows", params=params, headers=headers
         )
         ids += [str(json.loads(line)["id"]) for line in response.text.splitlines() if line]
         token = response.headers.get("X-Redivis-Next-Page-Token")
@@ -103,7 +101,7 @@ def _redivis(url: str, entity: str) -> list[str]:
         params["pageToken"] = token
 
 
-READERS: dict[str, Callable[[str, str], list[str]]] = {
+READERS: dict[str, Callable[[httpx.Client, str], list[str]]] = {
     "revyops": _revyops,
     "attio": _attio,
     "haste": _haste,
@@ -119,8 +117,12 @@ ENTITIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def remote_ids(kind: str, url: str, entity: str) -> list[str]:
-    return READERS[kind](url, entity)
+def remote_ids(kind: str, emulator: str | httpx.Client, entity: str) -> list[str]:
+    """`emulator`: its URL, or a client of it (the unit layer's reaches its app in process)."""
+    if isinstance(emulator, httpx.Client):
+        return READERS[kind](emulator, entity)
+    with httpx.Client(base_url=emulator) as client:
+        return READERS[kind](client, entity)
 
 
 def contact_companies(kind: str, url: str, count: int = 30) -> dict[str, str | None]:

@@ -8,7 +8,7 @@ connection stays a few requests.
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,10 +18,11 @@ import httpx
 from fastapi import FastAPI
 
 from gateway.app import create_app
-from gateway.demo import DEMO_CREDENTIALS, demo_provider
+from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.providers import KINDS
 from gateway.settings import ProviderSettings, Settings
+from tests.integration import truth
 
 SMALL = EmulatorOptions(rate_limits=False, companies=30, contacts=90, deals=40, notes=50)
 SECRET = "stack-cursor-secret"
@@ -107,48 +108,23 @@ async def running_stack(
         yield Stack(emulators, app, http, direct)
 
 
-# The emulators' data read straight from their APIs (as tests/integration/truth.py does over
-# sockets): each entity's remote ids in the provider's default order.
-async def remote_ids(client: httpx.AsyncClient, kind: str, entity: str) -> list[str]:
-    creds = DEMO_CREDENTIALS[kind]
-    bearer = {"Authorization": f"Bearer {next(iter(creds.values()))}"}
-    plural = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
-    if kind == "revyops":
-        params: dict[str, str | int] = {"client_id": creds["client_id"], "page_size": 1000}
-        body = (await client.get(f"/public/v2/{plural[entity]}", params=params)).json()
-        assert not body["next"]
-        return [str(r["id"]) for r in body["results"]]
-    if kind == "basicsos":
-        tables = (
-            [f"{e}_notes" for e in ("contact", "company", "deal")]
-            if entity == "note"
-            else [plural[entity]]
-        )
-        ids = []
-        for table in tables:
-            rows_range = {"range": json.dumps([0, 100_000])}
-            rows = (await client.get(f"/api/{table}", params=rows_range, headers=bearer)).json()
-            prefix = f"{table}/" if entity == "note" else ""
-            ids += [f"{prefix}{row['id']}" for row in rows]
-        return ids
-    if kind == "attio":
-        if entity == "note":
-            path, key = "/v2/notes", "note_id"
-        else:
-            objects = {"contact": "people", "company": "companies", "deal": "deals"}
-            path, key = f"/v2/objects/{objects[entity]}/records", "record_id"
-        body = (await client.get(path, params={"pageSize": 100}, headers=bearer)).json()
-        assert len(body["data"]) == body["meta"]["total"]
-        return [str(r["id"][key]) for r in body["data"]]
-    if kind == "haste":
-        body = (
-            await client.get(f"/v1/{plural[entity]}", params={"limit": 100}, headers=bearer)
-        ).json()
-        assert not body["meta"]["cursor"]["next"]
-        return [str(r["id"]) for r in body["data"]]
-    params = {"format": "jsonl", "maxResults": "1000"}
-    response = await client.get(
-        f"/api/v1/tables/acme.crm.{plural[entity]}/rows", params=params, headers=bearer
-    )
-    assert not response.headers.get("X-Redivis-Next-Page-Token")
-    return [str(json.loads(line)["id"]) for line in response.text.splitlines() if line]
+class _SyncASGI(httpx.BaseTransport):
+    """A synchronous transport to an app in process, for synchronous readers (run in a
+    thread: each request runs on its own event loop)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.transport = httpx.ASGITransport(app=app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def send() -> httpx.Response:
+            response = await self.transport.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return asyncio.run(send())
+
+
+async def remote_ids(app: FastAPI, kind: str, entity: str) -> list[str]:
+    """The emulator's data as tests/integration/truth.py reads it, from the app in process."""
+    with httpx.Client(transport=_SyncASGI(app), base_url=emulator_url(kind)) as client:
+        return await asyncio.to_thread(truth.remote_ids, kind, client, entity)
