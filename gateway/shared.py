@@ -273,7 +273,9 @@ class SharedCache:
 # the last slot cannot both take it. As RateLimiter._fair does in one process, a client at
 # or above its weighted share of a window takes no slot while another client active in it
 # is below its own: active means with grants there, or refused lately (the `active` set,
-# client -> until when in ms), so an idle client's share is borrowed. A 429 a replica met
+# client -> until when in ms), so an idle client's share is borrowed. Below its share, a
+# client still yields to one refused lately that has had fewer for its weight, as the
+# limiter's queue serves the least used first. A 429 a replica met
 # pauses them all: the `pause` key holds the moment before which nothing is granted.
 # The id's first 12 digits name the replica that took the grant.
 # KEYS: the windows' sets, then `pause`, `active`, `weights` (client -> weight).
@@ -338,8 +340,10 @@ if wait == 0 then
       usage[c] = (usage[c] or 0) + 1
       clients[c] = true
     end
+    local waiting = {}
     for _, c in ipairs(marked) do
       clients[c] = true
+      waiting[c] = true
     end
     local total, count = 0, 0
     for c in pairs(clients) do
@@ -347,9 +351,16 @@ if wait == 0 then
       count = count + 1
     end
     local per_weight = limit / total
-    if count > 1 and not below(usage[client] or 0, per_weight * weight) then
+    local mine = (usage[client] or 0) / weight
+    local over = not below(usage[client] or 0, per_weight * weight)
+    if count > 1 then
       for c in pairs(clients) do
-        if c ~= client and below(usage[c] or 0, per_weight * weight_of(c)) then
+        local theirs = (usage[c] or 0) / weight_of(c)
+        -- Over its share, a client yields to any other below theirs. Below it, it still
+        -- yields to a waiting client less served for its weight: as the local limiter's
+        -- queue does, so that a share under one request does not lose every race.
+        if c ~= client and below(usage[c] or 0, per_weight * weight_of(c))
+            and (over or (waiting[c] and theirs < mine)) then
           -- Shares change as grants leave the window or others take theirs: look again
           -- when the oldest leaves, or after a slot's average spacing if sooner.
           local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')

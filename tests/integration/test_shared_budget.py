@@ -269,8 +269,8 @@ def test_two_clients_on_two_replicas_share_by_weight(
             assert mine < share + 1, (client, mine, share, recent)
             if len(recent) == limit:
                 assert mine > share - 1, (client, mine, share, recent)
-    if share_of(limit, shares, "b") >= 1:  # less than a request may round down to none
-        assert "b" in {c for _, c in granted}
+    # Even a share under one request: the flood yields to b once b waits.
+    assert "b" in {c for _, c in granted}
 
 
 async def test_a_pause_one_replica_set_holds_the_other(redis: RedisProcess) -> None:
