@@ -37,6 +37,7 @@ import pickle
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -310,7 +311,7 @@ local function below(usage, share)
   return usage < share - 1e-9
 end
 
-local wait, by_share, others = 0, 0, {}
+local wait, by_share, others, usages = 0, 0, {}, {}
 local paused = tonumber(redis.call('GET', pause))
 if paused and paused > now then
   wait = paused - now
@@ -318,14 +319,18 @@ end
 for i = 1, n do
   local key, limit, span = KEYS[i], tonumber(ARGV[2 * i + 4]), tonumber(ARGV[2 * i + 5])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
-  -- What the others hold here: the replica keeps to the rest should Redis go away.
-  others[i] = 0
-  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+  -- One pass over the window: what the other replicas hold here (this replica keeps to
+  -- the rest should Redis go away), and each client's grants (for the shares).
+  local members = redis.call('ZRANGE', key, 0, -1)
+  others[i], usages[i] = 0, {}
+  for _, member in ipairs(members) do
     if string.sub(member, -32, -21) ~= replica then
       others[i] = others[i] + 1
     end
+    local c = string.sub(member, 1, -34)
+    usages[i][c] = (usages[i][c] or 0) + 1
   end
-  if redis.call('ZCARD', key) >= limit then
+  if #members >= limit then
     local oldest = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + span - now)
   end
@@ -334,10 +339,8 @@ if wait == 0 then
   local marked = redis.call('ZRANGE', active, 0, -1)
   for i = 1, n do
     local key, limit, span = KEYS[i], tonumber(ARGV[2 * i + 4]), tonumber(ARGV[2 * i + 5])
-    local usage, clients, first = {}, {[client] = true}, nil
-    for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-      local c = string.sub(member, 1, -34)
-      usage[c] = (usage[c] or 0) + 1
+    local usage, clients = usages[i], {[client] = true}
+    for c in pairs(usage) do
       clients[c] = true
     end
     local waiting = {}
@@ -448,7 +451,7 @@ class SharedBudget:
         # This replica's grants still in a window (moment in ms, member), told to Redis after
         # an outage: those made meanwhile, and those a restarted Redis has lost, still count
         # at the provider, so the other replicas' windows must hold them too.
-        self._mine: list[tuple[int, str]] = []
+        self._mine: deque[tuple[int, str]] = deque()
         state.keeps(self)
 
     def _now(self) -> str:
@@ -469,7 +472,8 @@ class SharedBudget:
         room and no pause held)."""
         share = current_share.get() or ANONYMOUS
         oldest = self._wall_ms() - math.ceil(self._longest * 1000)
-        self._mine = [g for g in self._mine if g[0] > oldest]
+        while self._mine and self._mine[0][0] <= oldest:  # appended in time order
+            self._mine.popleft()
         member = f"{share.client}\n{self._replica}{uuid.uuid4().hex[:20]}"
         args: list[int | str] = [
             self._now(),

@@ -29,6 +29,8 @@ from gateway.upstream import Upstream, open_client
 pytestmark = pytest.mark.integration
 
 SECRET = b"test-cursor-secret"
+# Seconds a Redis call may take here: a busy machine must not look like Redis away.
+REDIS_TIMEOUT = 5.0
 LIMIT, SECONDS = 5, 2.0
 SPAN = Window(LIMIT, SECONDS).span
 
@@ -89,7 +91,7 @@ def test_two_replicas_never_take_more_than_the_limit(
     async def run() -> None:
         time = FakeTime()
         tenant = uuid.uuid4().hex  # a fresh budget per example
-        states = [RedisState(redis.url, SECRET) for _ in range(2)]
+        states = [RedisState(redis.url, SECRET, timeout=REDIS_TIMEOUT) for _ in range(2)]
         budgets = [SharedBudget(s, tenant, ((LIMIT, SECONDS),), clock=time) for s in states]
         granted: list[float] = []
         try:
@@ -143,7 +145,7 @@ async def test_two_upstreams_send_no_more_than_the_limit_together(
 ) -> None:
     time = FakeTime()
     tenant = uuid.uuid4().hex
-    states = [RedisState(redis.url, SECRET, clock=time) for _ in range(2)]
+    states = [RedisState(redis.url, SECRET, clock=time, timeout=REDIS_TIMEOUT) for _ in range(2)]
     replicas = [upstream(str(provider["url"]), s, tenant, time) for s in states]
     sent: list[float] = []
     try:
@@ -171,7 +173,7 @@ async def test_without_redis_each_replica_keeps_to_its_share(
     cls = source_class("revyops")
 
     async def send(replicas_hint: int, expected: int) -> None:
-        state = RedisState(redis_server.url, SECRET)
+        state = RedisState(redis_server.url, SECRET, timeout=REDIS_TIMEOUT)
         async with open_client(settings, cls.client_auth(settings)) as client:
             source = cls(settings, client, redis=state, replicas_hint=replicas_hint)
             before = provider["requests"]
@@ -233,7 +235,7 @@ def test_two_clients_on_two_replicas_share_by_weight(
     async def run() -> list[tuple[int, str]]:
         ms = [1_000_000_000]
         tenant = uuid.uuid4().hex
-        states = [RedisState(redis.url, SECRET) for _ in range(2)]
+        states = [RedisState(redis.url, SECRET, timeout=REDIS_TIMEOUT) for _ in range(2)]
         budgets = {
             client: SharedBudget(state, tenant, ((limit, SECONDS),), clock=lambda: ms[0] / 1000)
             for client, state in zip("ab", states, strict=True)
@@ -276,7 +278,7 @@ def test_two_clients_on_two_replicas_share_by_weight(
 async def test_a_pause_one_replica_set_holds_the_other(redis: RedisProcess) -> None:
     time = FakeTime()
     tenant = uuid.uuid4().hex
-    states = [RedisState(redis.url, SECRET) for _ in range(2)]
+    states = [RedisState(redis.url, SECRET, timeout=REDIS_TIMEOUT) for _ in range(2)]
     one, two = (SharedBudget(s, tenant, ((LIMIT, SECONDS),), clock=time) for s in states)
     try:
         assert await two.reserve() == 0
@@ -314,7 +316,7 @@ async def test_a_429_one_replica_met_pauses_the_other(
 ) -> None:
     time = FakeTime()
     tenant = uuid.uuid4().hex
-    states = [RedisState(redis.url, SECRET, clock=time) for _ in range(2)]
+    states = [RedisState(redis.url, SECRET, clock=time, timeout=REDIS_TIMEOUT) for _ in range(2)]
     one, two = (upstream(str(throttling["url"]), s, tenant, time) for s in states)
     for up in (one, two):
         up.deadline = 3.0  # shorter than the Retry-After: nobody waits it out here
@@ -338,7 +340,9 @@ async def test_grants_made_while_redis_was_away_count_when_it_is_back(
 ) -> None:
     time = FakeTime()
     tenant = uuid.uuid4().hex
-    states = [RedisState(redis_server.url, SECRET, clock=time) for _ in range(2)]
+    states = [
+        RedisState(redis_server.url, SECRET, clock=time, timeout=REDIS_TIMEOUT) for _ in range(2)
+    ]
     one, two = (SharedBudget(s, tenant, ((LIMIT, 60.0),), clock=time) for s in states)
     try:
         assert await one.reserve() == 0
@@ -377,7 +381,9 @@ async def test_replicas_leave_each_other_their_grants_across_an_outage(
     before replica 1 has told it of its 7."""
     time = FakeTime()
     tenant = uuid.uuid4().hex
-    states = [RedisState(redis_server.url, SECRET, clock=time) for _ in range(2)]
+    states = [
+        RedisState(redis_server.url, SECRET, clock=time, timeout=REDIS_TIMEOUT) for _ in range(2)
+    ]
     url = str(provider["url"])
     one, two = (upstream(url, s, tenant, time, limit=10, seconds=60.0) for s in states)
     sent: list[float] = []
@@ -451,7 +457,10 @@ def test_two_replicas_keep_to_the_limit_across_an_outage(
     async def run() -> list[float]:
         time = FakeTime()
         tenant = uuid.uuid4().hex
-        states = [RedisState(redis_server.url, SECRET, clock=time) for _ in range(2)]
+        states = [
+            RedisState(redis_server.url, SECRET, clock=time, timeout=REDIS_TIMEOUT)
+            for _ in range(2)
+        ]
         url = str(provider["url"])
         replicas = [upstream(url, s, tenant, time, limit, seconds) for s in states]
         sent: list[float] = []

@@ -23,7 +23,7 @@ class Replica:
     """One process's view: its own Redis connection and cache over the shared tenant."""
 
     def __init__(self, url: str, time: FakeTime, **options: float) -> None:
-        self.state = RedisState(url, SECRET, clock=time, retry_after=5.0)
+        self.state = RedisState(url, SECRET, clock=time, retry_after=5.0, timeout=5.0)
         self.shared = SharedCache(self.state, "tenant1", wall=time)
         self.cache: ReadCache[str] = ReadCache(
             "tenant1",
