@@ -42,9 +42,9 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from gateway.resilience import ANONYMOUS, current_share
 

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
 from gateway.servers import RedisProcess, ServerThread, emulator_servers
 from gateway.settings import Settings
+
+# The properties test logic, not speed: no deadline and no complaint about slow generation, so
+# a busy machine cannot fail them. On top of the profile hypothesis chose (its "ci" one, with
+# derandomized examples, when CI is set); `HYPOTHESIS_PROFILE=default` brings its own back.
+settings.register_profile(
+    "suite",
+    parent=settings.get_profile(settings.get_current_profile_name()),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 def answer(body: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.resilience import Window
 from gateway.servers import RedisProcess, ServerThread
 from gateway.settings import ClientSettings, Settings
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -102,8 +103,8 @@ def test_a_flooding_client_on_one_replica_does_not_starve_another_on_the_other(
     for thread in threads:
         thread.start()
     try:
-        while len(flood) < LIMIT:  # the flood has the whole window first
-            stop.wait(0.05)
+        # The flood has the whole window first.
+        wait_until(lambda: len(flood) >= LIMIT, what=f"the flood's first {LIMIT} answers")
         started = time.monotonic()
         lights = [threading.Thread(target=lightly, args=(10 * n,)) for n in range(3)]
         for thread in lights:

@@ -3,7 +3,6 @@ other, a write through either is seen by both, cursors cross, and Redis away cos
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -16,6 +15,7 @@ from gateway.demo import demo_provider
 from gateway.servers import RedisProcess, ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -136,10 +136,12 @@ def test_redis_away_costs_no_answer_and_both_return_to_it(replicas):
     finally:
         redis.start()
     # Each replica tries Redis again a few seconds after it failed; /readyz asks it.
-    deadline = time.monotonic() + 60
-    while {ready(one)["redis"], ready(two)["redis"]} != {"ok"}:
-        assert time.monotonic() < deadline, "the replicas did not return to Redis"
-        time.sleep(0.2)
+    wait_until(
+        lambda: {ready(one)["redis"], ready(two)["redis"]} == {"ok"},
+        what="both replicas to return to Redis",
+        timeout=60,
+        every=0.2,
+    )
     assert metric(two, "crm_gateway_redis_up") == 1.0
     url = replicas["urls"]["haste"]
     contacts(one, "haste", first=3, after=None)

@@ -80,7 +80,8 @@ def most_in_a_window(moments: list[float], span: float) -> int:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0, 0, 10, 300, 900, 2500])), max_size=40)
@@ -210,7 +211,8 @@ def share_of(limit: int, weights: dict[str, int], client: str) -> float:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     limit=st.integers(3, 9),
@@ -427,7 +429,8 @@ STEPS = st.lists(
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(before=STEPS, during=STEPS, after=STEPS)
 # Redis restarted empty and found back by a cache read, not a grant: the grants made before

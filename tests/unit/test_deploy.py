@@ -151,6 +151,7 @@ def test_the_compose_deployment_hides_what_the_demo_shows(compose):
 
 def test_dockerfile_installs_the_project():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "pip install" in dockerfile
+    assert "pip install --no-cache-dir --require-hashes -r requirements/runtime.txt" in dockerfile
+    assert "--no-deps --no-build-isolation ." in dockerfile  # nothing resolved past the lock
     for folder in ("gateway", "schema", "resolvers", "deploy"):
         assert f"COPY {folder}" in dockerfile

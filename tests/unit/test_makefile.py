@@ -21,12 +21,23 @@ def planned(target: str) -> list[str]:
 
 def test_make_run_installs_the_runtime_only() -> None:
     installs = planned("run")
-    assert any(line.endswith("install --quiet -e .") for line in installs)
-    assert not any("[test" in line or "bench]" in line for line in installs)
+    assert any("--require-hashes -r requirements/runtime.txt" in line for line in installs)
+    assert any(line.endswith("--no-deps --no-build-isolation -e .") for line in installs)
+    assert not any("dev.txt" in line or "[test" in line for line in installs)
 
 
-def test_make_test_installs_the_test_tools() -> None:
-    assert any("-e '.[test,bench]'" in line for line in planned("test"))
+def test_make_test_installs_the_test_tools_from_the_lock() -> None:
+    installs = planned("test")
+    assert any("--require-hashes -r requirements/dev.txt" in line for line in installs)
+    # Nothing else reaches past the lock: the project goes in without its dependencies.
+    assert all("--require-hashes" in line or "--no-deps" in line for line in installs)
+
+
+def test_make_test_latest_installs_the_newest_releases_in_a_venv_of_its_own() -> None:
+    installs = planned("test-latest")
+    assert any(line.endswith("-e '.[test,bench]'") for line in installs)
+    assert all(line.startswith(".venv-latest/") for line in installs)
+    assert not any("requirements/" in line for line in installs)
 
 
 def commands(target: str) -> list[str]:

@@ -128,7 +128,7 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     total=st.integers(min_value=0, max_value=2500),
     max_page=st.one_of(st.just(100), st.integers(min_value=1, max_value=100)),
@@ -170,7 +170,7 @@ def test_windows_are_exact_slices_with_fewest_requests(total, max_page, aligned,
             edges_seen = [e.cursor for e in result.edges]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     start=st.integers(min_value=0, max_value=3000),
     length=st.integers(min_value=1, max_value=300),
@@ -279,7 +279,7 @@ class Blocks:
         )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     total=st.integers(min_value=0, max_value=2500),
     block=st.one_of(st.just(100), st.integers(min_value=1, max_value=100)),

@@ -149,7 +149,7 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     total=st.integers(min_value=0, max_value=2500),
     max_size=st.one_of(st.just(100), st.integers(min_value=1, max_value=100)),
@@ -312,7 +312,7 @@ class Strict(Upstream):
         return await super().fetch(handle, position, limit)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     payload=st.dictionaries(st.sampled_from([*"hkicrsnzpl", "x"]), forged_field),
     argument=st.sampled_from(["after", "before"]),
@@ -380,7 +380,7 @@ class Blocks:
         )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     total=st.integers(min_value=0, max_value=2500),
     block=st.one_of(st.just(100), st.integers(min_value=1, max_value=100)),

@@ -93,7 +93,7 @@ windows_strategy = st.lists(
 ).map(tuple)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(windows=windows_strategy, requests=requests_strategy)
 def test_never_more_than_n_in_any_window(windows, requests):
     """Whatever the arrival pattern and however late requests reach the provider, no window
@@ -112,7 +112,7 @@ bursts_strategy = st.lists(
 )
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15)
 @given(bursts=bursts_strategy, duration=st.floats(0, 3, allow_nan=False))
 def test_attio_windows_hold_under_bursts(bursts, duration):
     """Attio's and hasteCRM's documented limits: 100 a minute and 1,000 an hour at once."""
@@ -281,7 +281,7 @@ queued_strategy = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(windows=windows_strategy, requests=queued_strategy)
 def test_queued_requests_get_the_earliest_slot_in_arrival_order_or_are_refused_at_once(
     windows, requests
@@ -308,7 +308,7 @@ def test_queued_requests_get_the_earliest_slot_in_arrival_order_or_are_refused_a
         assert most_in_any_window(grants, window.seconds) <= window.requests
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     windows=windows_strategy,
     requests=st.lists(
@@ -614,7 +614,7 @@ def flood(
     return sent
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15)
 @example(limit=24, seconds=1.0, light=1.7840398407366225, ratio=5.0, workers=(3, 1))  # 4.0000001
 @given(
     limit=st.integers(8, 24),
@@ -691,7 +691,7 @@ light_strategy = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(
     limit=st.integers(2, 20),
     seconds=st.floats(0.5, 60, allow_nan=False),

@@ -61,7 +61,7 @@ class Fake(OffsetSource):
         return OffsetPage(start, self.rows[start : start + size], len(self.rows))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     size=st.integers(0, 120),
     cap=st.integers(1, 40),
