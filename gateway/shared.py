@@ -34,6 +34,7 @@ import json
 import logging
 import math
 import pickle
+import re
 import time
 import uuid
 import weakref
@@ -42,9 +43,11 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
 
 from gateway.resilience import ANONYMOUS, current_share
 
@@ -115,6 +118,8 @@ class RedisState:
         self._settled_at = 0.0
         self._retry_at = 0.0
         self._client: Redis | None = None
+        # The Redis server last connected to (INFO's run_id): another one has lost everything.
+        self._run_id: bytes | None = None
         # Tenants written to while Redis was away: their generation is raised on its return.
         self._unannounced: set[SharedCache] = set()
         # Every budget kept in this Redis: each tells it its recent grants on its return, as a
@@ -139,8 +144,27 @@ class RedisState:
                 socket_connect_timeout=self.timeout,
                 retry=Retry(NoBackoff(), 0),
                 retry_on_timeout=False,
+                redis_connect_func=self._connected,
             )
         return self._client
+
+    async def _connected(self, connection: AbstractConnection) -> None:
+        """Every new connection checks that Redis is the one it was. The client reconnects
+        silently when a restarted Redis closed the old ones, so nobody sees an outage, yet
+        the restarted one has lost every grant: that connection fails, as in an outage, and
+        the probe after it tells Redis the grants again."""
+        await connection.on_connect()
+        await connection.send_command("INFO", "server")
+        try:
+            info = await connection.read_response()
+        except ResponseError:  # INFO renamed away (some hosted Redis): nothing to compare
+            return
+        found = re.search(rb"^run_id:(\w+)", info if isinstance(info, bytes) else b"", re.M)
+        run_id = found[1] if found else None
+        previous, self._run_id = self._run_id, run_id
+        # While Redis is away a new one is expected: the probe tells it everything anyway.
+        if self.reachable and previous is not None and run_id is not None and run_id != previous:
+            raise RedisConnectionError("redis restarted: its grants and generations are gone")
 
     async def close(self) -> None:
         client, self._client = self._client, None
