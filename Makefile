@@ -69,7 +69,7 @@ test: lint
 test-latest:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
-	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools
 	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(LATEST)/bin/python scripts/lock_drift.py $(DEV_LOCK)
 	$(LATEST)/bin/pytest -q -n auto -p no:cacheprovider -m "not integration"
