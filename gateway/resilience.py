@@ -160,6 +160,11 @@ class RateLimiter:
     refused at once, on arrival or as soon as the queue is seen to move slower than
     foreseen; a request in flight is foreseen to finish at once, so a refusal is never
     premature. `clock` and `sleep` are parameters so tests run on a fake clock.
+
+    `reserve`: the part of each window no one client may take, kept for a client that
+    arrives later in it; borrowing idle shares would otherwise let one client spend a whole
+    window and leave a newcomer to wait for the next. The anonymous client of an open
+    gateway is the only one there can be, so nothing is kept back from it.
     """
 
     def __init__(
@@ -167,10 +172,12 @@ class RateLimiter:
         windows: tuple[Window, ...],
         *,
         enabled: bool = True,
+        reserve: float = 0.0,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.full = windows
+        self.reserve = reserve
         self.enabled = enabled and bool(windows)
         # How many processes may be spending these windows unbeknown to this one: replicas
         # whose common budget in Redis is out of reach each keep to their share of it.
@@ -258,11 +265,23 @@ class RateLimiter:
     def _weight(self, client: str) -> float:
         return self._weights.get(client, 1.0)
 
-    def _fair(self, line: _Timeline, client: str, moment: float, waiting: set[str]) -> bool:
-        """Whether `client` may take a slot at `moment` as far as the shares go."""
+    def cap(self, requests: int, client: str) -> int:
+        """The most of a window of `requests` that `client` may hold: all but the reserve,
+        and at least one."""
+        if client == ANONYMOUS.client:
+            return requests
+        return max(1, math.floor((1 - self.reserve) * requests + 1e-9))
+
+    def _fair(
+        self, line: _Timeline, client: str, moment: float, waiting: set[str], capped: bool
+    ) -> bool:
+        """Whether `client` may take a slot at `moment` as far as the shares (and, if
+        `capped`, the reserve) go."""
         for window in self.windows:
             span = _padded(window.seconds)
             usage = {c: _recent(t, moment, span) for c, t in line.mine.items()}
+            if capped and usage.get(client, 0) >= self.cap(window.requests, client):
+                return False
             active = {c for c, n in usage.items() if n} | waiting | {client}
             if len(active) == 1:
                 continue
@@ -289,13 +308,13 @@ class RateLimiter:
             default=0.0,
         ) / self._weight(client)
 
-    def _moment(self, line: _Timeline, client: str, waiting: set[str]) -> float:
+    def _moment(self, line: _Timeline, client: str, waiting: set[str], capped: bool) -> float:
         """When `client` may next take a slot (the windows' room and the shares), if nothing
         else happens meanwhile: the shares only change as slots leave windows."""
         moment = self._room(line.every, line.earliest)
         if not self.enabled:
             return moment
-        while not self._fair(line, client, moment, waiting):
+        while not self._fair(line, client, moment, waiting, capped):
             leaving = [
                 line.every[i] + span
                 for span in (_padded(w.seconds) for w in self.windows)
@@ -306,14 +325,16 @@ class RateLimiter:
             moment = max(math.nextafter(moment, math.inf), min(leaving))
         return moment
 
-    def _next(self, line: _Timeline, queues: dict[str, list[_Waiter]]) -> tuple[_Waiter, float]:
+    def _next(
+        self, line: _Timeline, queues: dict[str, list[_Waiter]], capped: bool = True
+    ) -> tuple[_Waiter, float]:
         """The waiter served next, among the first of each client's queue, and its moment:
         the soonest, then the least used for its weight, then the first come."""
         waiting = set(queues)
         best: tuple[float, float, int] | None = None
         chosen: tuple[_Waiter, float] | None = None
         for client, queue in queues.items():
-            moment = self._moment(line, client, waiting)
+            moment = self._moment(line, client, waiting, capped)
             key = (moment, self._usage(line, client, moment), queue[0].seq)
             if best is None or key < best:
                 best, chosen = key, (queue[0], moment)
@@ -333,7 +354,7 @@ class RateLimiter:
     ) -> list[tuple[_Waiter, float]]:
         """The foreseen moment of every waiter in `queues`, in the order they will be
         served if nobody else comes; `shared=False`: as if the queues' clients shared the
-        budget with nobody (those used slots still count)."""
+        budget with nobody (those used slots still count), so kept nothing back for others."""
         line = self._timeline(now)
         if not shared:
             for client in list(line.mine):
@@ -342,7 +363,7 @@ class RateLimiter:
         queues = {client: list(queue) for client, queue in queues.items()}
         plan = []
         while queues:
-            waiter, moment = self._next(line, queues)
+            waiter, moment = self._next(line, queues, capped=shared)
             plan.append((waiter, moment))
             line.add(waiter.client, moment)
             queues[waiter.client].pop(0)
@@ -353,7 +374,7 @@ class RateLimiter:
     def _refusal(self, now: float, waiter: _Waiter, moment: float) -> Refused:
         """Why `waiter` gets no slot: the budget, or its share of it."""
         by_share = False
-        if any(c != waiter.client for c in self._weights):
+        if self.reserve or any(c != waiter.client for c in self._weights):
             own = [w for w in self._queues.get(waiter.client, ()) if not w.turn.cancelled()]
             if waiter not in own:
                 own.append(waiter)

@@ -97,6 +97,9 @@ class ProviderSettings(BaseModel):
     """Keep under the provider's documented limits."""
     rate_limits: list[tuple[int, float]] | None = None
     """[requests, seconds] windows replacing the kind's documented ones."""
+    reserve: float = Field(0.2, ge=0, lt=1)
+    """Part of each rate window no one client may take, kept for a client that comes later in
+    it (an open gateway's one anonymous client is never held back)."""
     max_retries: int = Field(2, ge=0, le=10)
     """Retries of an idempotent request."""
     request_deadline: float = Field(30.0, gt=0, le=600)

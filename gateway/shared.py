@@ -306,7 +306,8 @@ class SharedCache:
 # KEYS: the windows' sets, then `pause`, `active`, `weights` (client -> weight).
 # ARGV: now in ms ('' for the server's clock: replicas' clocks may differ), the unique id,
 # the client, its weight, how long (ms) a refusal keeps it active past its retry, each
-# window's limit and span in ms.
+# window's limit and span in ms, then each window's cap: the most this client may hold in it
+# (the limit less the reserve kept for clients that come later).
 # Answers {ms until this client may try again (0: a slot taken in every window), 1 when
 # only its share stood in the way, then per window how many grants of other replicas it
 # holds}.
@@ -335,7 +336,7 @@ local function below(usage, share)
   return usage < share - 1e-9
 end
 
-local wait, by_share, others, usages = 0, 0, {}, {}
+local wait, by_share, others, usages, firsts = 0, 0, {}, {}, {}
 local paused = tonumber(redis.call('GET', pause))
 if paused and paused > now then
   wait = paused - now
@@ -345,18 +346,30 @@ for i = 1, n do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
   -- One pass over the window: what the other replicas hold here (this replica keeps to
   -- the rest should Redis go away), and each client's grants (for the shares).
-  local members = redis.call('ZRANGE', key, 0, -1)
-  others[i], usages[i] = 0, {}
-  for _, member in ipairs(members) do
+  local members = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  others[i], usages[i], firsts[i] = 0, {}, {}
+  for j = 1, #members, 2 do
+    local member = members[j]
     if string.sub(member, -32, -21) ~= replica then
       others[i] = others[i] + 1
     end
     local c = string.sub(member, 1, -34)
     usages[i][c] = (usages[i][c] or 0) + 1
+    firsts[i][c] = firsts[i][c] or tonumber(members[j + 1])
   end
-  if #members >= limit then
+  if #members / 2 >= limit then
     local oldest = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + span - now)
+  end
+end
+-- At its cap the client waits for its own oldest grant to leave, whoever else is there.
+if wait == 0 then
+  for i = 1, n do
+    local span, cap = tonumber(ARGV[2 * i + 5]), tonumber(ARGV[2 * n + 5 + i])
+    if (usages[i][client] or 0) >= cap then
+      wait = math.max(wait, 1, firsts[i][client] + span - now)
+      by_share = 1
+    end
   end
 end
 if wait == 0 then
@@ -457,10 +470,14 @@ class SharedBudget:
         tenant: str,
         windows: tuple[tuple[int, float], ...],
         *,
+        cap: Callable[[int, str], int] = lambda requests, client: requests,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.state = state
         self.clock = clock
+        # A window's limit and a client -> the most the client may hold in it.
+        self.cap = cap
+        self._requests = [requests for requests, _ in windows]
         prefix = f"{NAMESPACE}:{tenant}:budget"
         self.keys = [f"{prefix}:{n}/{span:g}" for n, span in windows]
         self.keys += [f"{prefix}:pause", f"{prefix}:active", f"{prefix}:weights"]
@@ -506,6 +523,7 @@ class SharedBudget:
             repr(float(share.weight)),
             int(LINGER * 1000),
             *self.limits,
+            *(self.cap(requests, share.client) for requests in self._requests),
         ]
 
         async def reserve(redis: Redis) -> list[int]:

@@ -197,7 +197,11 @@ class Upstream:
         if settings is not None and settings.rate_limits is not None:
             windows = tuple(Window(int(n), float(s)) for n, s in settings.rate_limits)
         self.limiter = RateLimiter(
-            windows, enabled=settings.rate_limit if settings else False, clock=clock, sleep=sleep
+            windows,
+            enabled=settings.rate_limit if settings else False,
+            reserve=settings.reserve if settings else 0.0,
+            clock=clock,
+            sleep=sleep,
         )
         self.retry = RetryPolicy(max_retries=settings.max_retries if settings else 0)
         self.deadline = settings.request_deadline if settings else 30.0

@@ -255,7 +255,7 @@ class DataSource(ABC):
         if redis is not None and self.upstream.limiter.enabled:
             limiter = self.upstream.limiter
             self.upstream.shared_budget = SharedBudget(
-                redis, tenant, tuple((w.requests, w.span) for w in limiter.full)
+                redis, tenant, tuple((w.requests, w.span) for w in limiter.full), cap=limiter.cap
             )
             # Redis away: the replicas cannot see each other's requests, each keeps to its share.
             limiter.replicas = lambda: 1 if redis.up else replicas_hint

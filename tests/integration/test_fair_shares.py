@@ -153,3 +153,71 @@ def test_a_flooding_client_leaves_the_others_their_share(shared):
     stats = httpx.get(f"{shared['haste']}/_emulator/stats").json()
     assert "429" not in stats["by_status"], stats
     assert stats["requests"] <= (elapsed + 2) * BURST
+
+
+# A window far longer than the request deadline: a client that found it spent would be
+# refused, not served late, so only the reserve can answer the newcomer.
+SLOW_WINDOW = ((20, 30),)
+NEWCOMER_READS = 4  # the reserve: 0.2 of 20
+
+
+@pytest.fixture
+def slow_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    monkeypatch.setattr(haste, "RATE_LIMITS", SLOW_WINDOW)
+    with ServerThread(create_emulator("haste", EmulatorOptions(rate_limits=True))) as emulator:
+        provider = demo_provider("haste", emulator.url).model_copy(
+            update={
+                "rate_limits": [(n, float(s)) for n, s in SLOW_WINDOW],
+                "request_deadline": 2.0,
+                "reserve": 0.2,
+            }
+        )
+        settings = Settings.model_validate(
+            {
+                "providers": [provider],
+                "clients": [
+                    {"name": name, "api_key_sha256": hashlib.sha256(key.encode()).hexdigest()}
+                    for name, key in (("flood", FLOOD_KEY), ("light", LIGHT_KEY))
+                ],
+            }
+        )
+        with ServerThread(create_app(settings)) as gateway:
+            yield {"gateway": gateway.url, "haste": emulator.url}
+
+
+def test_a_newcomer_is_served_from_the_reserve_in_a_window_another_client_spent(slow_window):
+    """The flood has the window to itself until it is refused, then a client never seen
+    before asks: its reads are answered at once, from the part no one client may take."""
+    names = itertools.count()
+
+    def read(http: httpx.Client, key: str) -> dict[str, Any]:
+        since = FUTURE + timedelta(seconds=next(names))
+        response = http.post(
+            "/graphql",
+            json={
+                "query": READ,
+                "variables": {"filter": {"createdAt": {"gte": since.isoformat()}}},
+            },
+            headers={"X-API-Key": key},
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    with httpx.Client(base_url=slow_window["gateway"], timeout=30) as http:
+        flood: list[dict[str, Any]] = []
+        while not any("errors" in body for body in flood):
+            assert len(flood) < 20, "the flood was never refused"
+            flood.append(read(http, FLOOD_KEY))
+        served = [b for b in flood if "errors" not in b]
+        assert len(served) == 16  # 0.8 of the window
+        [refusal] = [e["extensions"] for b in flood for e in b.get("errors", [])]
+        assert refusal["code"] == "CLIENT_RATE_LIMITED"
+        newcomer = [read(http, LIGHT_KEY) for _ in range(NEWCOMER_READS)]
+        for body in newcomer:
+            assert "errors" not in body, body
+        # Now the window is spent for everyone: the provider's budget refuses, not a share.
+        assert read(http, FLOOD_KEY)["errors"][0]["extensions"]["code"] == "UPSTREAM_RATE_LIMITED"
+    stats = httpx.get(f"{slow_window['haste']}/_emulator/stats").json()
+    assert stats["requests"] == 20
+    assert "429" not in stats["by_status"], stats

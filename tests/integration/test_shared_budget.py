@@ -21,7 +21,7 @@ from gateway.datasources import source_class
 from gateway.demo import demo_provider
 from gateway.emulators import KINDS
 from gateway.errors import NoRateLimitSlot, UpstreamRateLimited
-from gateway.resilience import Share, Window, sharing
+from gateway.resilience import RateLimiter, Share, Window, sharing
 from gateway.servers import RedisProcess, ServerThread
 from gateway.shared import RedisDown, RedisState, SharedBudget
 from gateway.upstream import Upstream, open_client
@@ -291,6 +291,35 @@ async def test_a_pause_one_replica_set_holds_the_other(redis: RedisProcess) -> N
         assert await one.reserve() == pytest.approx(0.5, abs=0.002)
         time.now += 0.5
         assert await two.reserve() == 0
+    finally:
+        for state in states:
+            await state.close()
+
+
+async def test_the_reserve_holds_across_replicas(redis: RedisProcess) -> None:
+    """A client that took 8 of 10 through one replica is at its cap; a newcomer asking
+    through the other takes the 2 kept back, at once; the anonymous client has no cap."""
+    time = FakeTime()
+    tenant = uuid.uuid4().hex
+    states = [RedisState(redis.url, SECRET, timeout=REDIS_TIMEOUT) for _ in range(2)]
+    limiter = RateLimiter((Window(10, 60.0),), reserve=0.2)
+    one, two = (SharedBudget(s, tenant, ((10, 60.0),), cap=limiter.cap, clock=time) for s in states)
+    try:
+        with sharing(Share("flood", 1.0)):
+            for _ in range(8):
+                assert await one.take() == (0, False)
+            wait, by_share = await one.take()
+            assert by_share  # its own cap, not the budget: CLIENT_RATE_LIMITED
+            assert wait == pytest.approx(60.0, abs=0.01)  # when its first grant leaves
+        with sharing(Share("newcomer", 1.0)):
+            assert await two.take() == (0, False)
+            assert await two.take() == (0, False)
+            wait, by_share = await two.take()
+            assert wait > 0
+            assert not by_share  # the window is full: the budget's refusal
+        other = SharedBudget(states[0], uuid.uuid4().hex, ((10, 60.0),), cap=limiter.cap)
+        for _ in range(10):  # an open gateway's one client
+            assert await other.take() == (0, False)
     finally:
         for state in states:
             await state.close()

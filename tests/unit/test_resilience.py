@@ -812,3 +812,98 @@ def test_a_client_over_its_share_is_refused_for_its_share_with_a_retry_after():
     refused = asyncio.run(take("", alone.now + 1.0))
     assert isinstance(refused, Refused)
     assert not refused.by_share
+
+
+# --- the reserve ----------------------------------------------------------------------------
+
+
+@settings(max_examples=40)
+@given(
+    limit=st.integers(2, 30),
+    seconds=st.floats(0.5, 60, allow_nan=False),
+    reserve=st.floats(0.05, 0.5, allow_nan=False),
+    workers=st.integers(1, 6),
+    arrival=st.floats(0.5, 4, allow_nan=False),
+    gaps=st.lists(st.floats(0, 0.3, allow_nan=False), min_size=1, max_size=8),
+)
+def test_a_newcomer_finds_the_reserve_free(limit, seconds, reserve, workers, arrival, gaps):
+    """Client a floods alone, then b arrives at any moment (after a has had whole windows to
+    itself) and asks now and then: a never holds more than its cap of a window, and b's
+    first requests, as many as the reserve holds, are each granted the moment they are asked
+    for: b never waits for the next window because a used this one."""
+    time = SteppedTime(START)
+    window = Window(limit, seconds)
+    span = _padded(seconds)
+    limiter = RateLimiter((window,), reserve=reserve, clock=time, sleep=time.sleep)
+    cap = limiter.cap(limit, "a")
+    assert cap == max(1, math.floor((1 - reserve) * limit + 1e-9))
+    kept = limit - cap  # what b may count on at once
+    heavy: list[float] = []
+    light: list[Sent] = []
+    start = START + arrival * span
+    until = start + (len(gaps) + 2) * span
+
+    async def client_a() -> None:
+        with sharing(Share("a", 1.0)):
+            while time.now < until:
+                slot = await limiter.acquire(math.inf)
+                assert slot is not None
+                heavy.append(time.now)
+                limiter.done(slot)
+
+    async def client_b() -> None:
+        await time.sleep(start - START)
+        with sharing(Share("b", 1.0)):
+            for gap in gaps[:kept]:
+                called = time.now
+                slot = await limiter.acquire(math.inf)
+                assert slot is not None
+                light.append(Sent("b", called, time.now))
+                limiter.done(slot)
+                await time.sleep(gap * span / max(1, kept))
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(client_b())]
+        tasks += [asyncio.create_task(client_a()) for _ in range(workers)]
+        await time.run_out()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(run())
+    assert most_in_any_window(heavy, seconds) <= cap
+    assert most_in_any_window(sorted(heavy + [s.granted for s in light]), seconds) <= limit
+    assert len(light) == min(len(gaps), kept)
+    assert all(s.granted == s.called for s in light), light
+
+
+def test_the_anonymous_client_of_an_open_gateway_keeps_the_whole_window():
+    """Nobody else can come to an open gateway: nothing is kept back from its one client."""
+    time = SteppedTime(START)
+    limiter = RateLimiter((Window(10, 1.0),), reserve=0.2, clock=time, sleep=time.sleep)
+    assert limiter.cap(10, "") == 10
+    assert limiter.cap(10, "etl") == 8
+    assert limiter.cap(1, "etl") == 1  # a window of one keeps nothing back
+    sent = flood(limiter, time, {"": (1.0, 4)}, until=START + 3 * _padded(1.0))
+    assert most_in_any_window([s.granted for s in sent], 1.0) == 10
+
+
+def test_a_client_held_by_its_cap_is_refused_for_its_share():
+    """Alone at its cap, a client's refusal is its own limit, not the provider's budget."""
+    time = SteppedTime(START)
+    limiter = RateLimiter((Window(5, 10.0),), reserve=0.2, clock=time, sleep=time.sleep)
+
+    async def run() -> list[Slot | Refused]:
+        outcomes: list[Slot | Refused] = []
+        with sharing(Share("a", 1.0)):
+            for _ in range(5):
+                outcome = await limiter.take(time.now + 1.0)
+                if isinstance(outcome, Slot):
+                    limiter.done(outcome)
+                outcomes.append(outcome)
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert [isinstance(o, Slot) for o in outcomes] == [True] * 4 + [False]
+    refused = outcomes[-1]
+    assert isinstance(refused, Refused)
+    assert refused.by_share
+    assert refused.retry_after == pytest.approx(_padded(10.0))
