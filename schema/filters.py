@@ -218,16 +218,17 @@ def _reference(value: Any, field: str, provider: str) -> str:
     return remote_id
 
 
-def _expr(data: Any, provider: str) -> Expr | None:
+def _expr(data: Any, provider: str) -> Expr:
+    """All the conditions of one filter object. Empty groups stay: `ListQuery` folds them
+    (an `or` of nothing matches nothing, an empty object or `and` everything)."""
     parts: list[Expr] = []
     for f in dataclasses.fields(data):
         value = getattr(data, f.name)
         if value is None or value is _U:
             continue
         if f.name in ("and_", "or_"):
-            nested = [e for e in (_expr(item, provider) for item in value) if e is not None]
-            if nested:
-                parts.append(All(tuple(nested)) if f.name == "and_" else AnyOf(tuple(nested)))
+            nested = tuple(_expr(item, provider) for item in value)
+            parts.append(All(nested) if f.name == "and_" else AnyOf(nested))
             continue
         for op in dataclasses.fields(value):
             operand = getattr(value, op.name)
@@ -240,9 +241,7 @@ def _expr(data: Any, provider: str) -> Expr | None:
                     else _reference(operand, f.name, provider)
                 )
             parts.append(Cond(f.name, OPERATOR_NAMES.get(op.name, op.name), operand))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else All(tuple(parts))
+    return All(tuple(parts))
 
 
 def list_query(filter: Any, order_by: list[Any] | None, provider: str) -> ListQuery:
