@@ -1,6 +1,7 @@
 """Empty groups and lists in filters, on every provider, over HTTP: an `or` or `in` of nothing
 matches nothing and costs no request upstream; an `and` of nothing matches everything; nested
-filters mean what a plain evaluation over the provider's records says."""
+filters mean what a plain evaluation over the provider's records says. And an amount operand
+no provider can compare with is the client's mistake, never an internal error."""
 
 from __future__ import annotations
 
@@ -186,3 +187,20 @@ def test_nested_filters_match_a_plain_evaluation(gateway, provider):
 def test_the_answer_of_an_empty_or_has_no_error_text(gateway):
     body = gateway.post(LIST, {"p": "redivis", "filter": {"lastName": {"in": []}}, "first": 5})
     assert answer(body) == {"data": {"contacts": EMPTY}}
+
+
+@pytest.mark.parametrize("provider", ["attio", "redivis", "basicsos"])
+@pytest.mark.parametrize("amount", [{"gt": "1e309"}, {"lte": "NaN"}, {"in": ["10", "ten"]}])
+def test_an_amount_operand_that_is_no_number_is_bad_user_input(
+    gateway, emulator_stats, provider, amount
+):
+    before = emulator_stats(provider)
+    body = gateway.post(
+        "query($p: String!, $f: DealFilter) { deals(provider: $p, first: 5, filter: $f) "
+        "{ totalCount } }",
+        {"p": provider, "f": {"amount": amount}},
+    )
+    error = body["errors"][0]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "filter"}
+    assert error["message"].startswith("`filter.amount` takes a decimal number")
+    assert emulator_stats(provider) == before
