@@ -1,9 +1,13 @@
 """Filters and orders of a list, in unified field names, before any provider sees them.
 
 A filter is a tree: conditions (field, operator, value) combined with `and`
-and `or`. Each data source declares which fields take which operators, which
-fields sort, and whether it can combine with `or`; `check` refuses anything
-else up front with an error naming the operator, field and provider, because
+and `or`. A `ListQuery` holds it simplified (`simplify`): an `and` of nothing
+matches everything, an `or` of nothing and an `in` of nothing match nothing.
+So no data source translates an empty group or list (each API reads those its
+own way), and a filter nothing can match is answered without asking anyone.
+Each data source declares which fields take which operators, which fields
+sort, and whether it can combine with `or`; `check` refuses anything else up
+front with an error naming the operator, field and provider, because
 filtering in memory behind the client's back would break pagination.
 """
 
@@ -39,6 +43,9 @@ class AnyOf:
 
 Expr = Cond | All | AnyOf
 
+# The filter nothing matches (`or` of nothing); the one everything matches is None.
+NOTHING = AnyOf(())
+
 
 @dataclass(frozen=True)
 class Sort:
@@ -53,6 +60,9 @@ class ListQuery:
     filter: Expr | None = None
     order: tuple[Sort, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filter", simplify(self.filter))
+
     def key(self) -> str:
         """A canonical text of the query: cursors are bound to it."""
         return json.dumps(
@@ -65,6 +75,10 @@ class ListQuery:
     @property
     def empty(self) -> bool:
         return self.filter is None and not self.order
+
+    @property
+    def matches_nothing(self) -> bool:
+        return self.filter == NOTHING
 
 
 def _plain(expr: Expr | None) -> Any:
@@ -139,32 +153,33 @@ def _uses_or(expr: Expr | None) -> bool:
 
 
 def _nested(expr: Expr | None) -> bool:
-    """Whether and and or mix (after flattening one-part groups and same-kind nesting)."""
-    flat = flatten(expr)
-    if flat is None or isinstance(flat, Cond):
-        return False
-    return any(not isinstance(p, Cond) for p in flat.parts)
-
-
-def flatten(expr: Expr | None) -> Expr | None:
-    """The same filter with single-part groups unwrapped and same-kind groups merged."""
+    """Whether and and or mix (in the simplified filter: same-kind groups are merged)."""
     if expr is None or isinstance(expr, Cond):
-        return expr
+        return False
+    return any(not isinstance(p, Cond) for p in expr.parts)
+
+
+def simplify(expr: Expr | None) -> Expr | None:
+    """The same filter with its constants folded: None when it matches everything, NOTHING
+    when it matches nothing, else a tree without empty groups or empty `in`, one-part groups
+    unwrapped and same-kind groups merged."""
+    if expr is None:
+        return None
+    if isinstance(expr, Cond):
+        return NOTHING if expr.op == "in" and not expr.value else expr
     kind = type(expr)
     parts: list[Expr] = []
     for part in expr.parts:
-        flat = flatten(part)
-        if flat is None:
+        flat = simplify(part)
+        if flat is None or flat == NOTHING:
+            # A constant decides an `or` when true and an `and` when false; else it drops out.
+            if (flat is None) is (kind is AnyOf):
+                return flat
             continue
-        if isinstance(flat, kind):
-            parts.extend(flat.parts)
-        else:
-            parts.append(flat)
+        parts.extend(flat.parts if isinstance(flat, kind) else (flat,))
     if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    return kind(tuple(parts))
+        return None if kind is All else NOTHING
+    return parts[0] if len(parts) == 1 else kind(tuple(parts))
 
 
 # --- applied by the gateway, to a list it holds whole --------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -112,24 +113,56 @@ def _path(name: str) -> list[str]:
     return ["input", INPUT_NAMES.get(name, name)]
 
 
-def _amount(raw: dict[str, Any]) -> list[Problem]:
-    """Amounts travel as decimal strings so that no float rounding creeps in."""
-    if raw.get("amount") is None:
-        return []
+# Every provider carries an amount as a JSON number (a double), which holds any decimal of
+# at most 15 digits exactly; more would be rounded, or overflow to infinity, on the way.
+AMOUNT_DIGITS = 15
+
+
+def _amount(source: DataSource, text: str) -> str | None:
+    """What is wrong with a deal amount for `source` (None: nothing). Amounts travel as
+    decimal strings so that no float rounding creeps in before this check."""
     try:
-        if Decimal(raw["amount"]).is_finite():
-            return []
+        value = Decimal(text)
     except InvalidOperation:
-        pass
-    return [(["input", "amount"], "must be a decimal number.")]
+        value = Decimal("NaN")
+    if not value.is_finite():
+        return 'must be a decimal number, e.g. "1250.50".'
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    while len(digits) > 1 and digits[-1] == 0:  # trailing zeros say nothing
+        digits, exponent = digits[:-1], exponent + 1
+    places = max(0, -exponent)
+    if max(0, len(digits) + exponent) + places > AMOUNT_DIGITS:
+        return f"must have at most {AMOUNT_DIGITS} digits in all (what every provider carries)."
+    if source.amount_places is not None and places > source.amount_places:
+        return f"{source.label} takes at most {source.amount_places} decimal places."
+    return None
+
+
+def _finite(value: Any) -> bool:
+    """Whether a JSON value holds no infinity or NaN (JSON has none; a request may parse so)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def _checked(source: DataSource, name: str, value: Any) -> str | None:
+    """What is wrong with a value a provider would be sent (None: nothing)."""
+    if name == "amount" and value is not None:
+        return _amount(source, value)
+    if not _finite(value):
+        return "must hold finite numbers only."
+    return None
 
 
 def _values(
     source: DataSource, entity: Entity, raw: dict[str, Any], problems: list[Problem]
 ) -> dict[str, Any]:
-    """Unified values for the data source: known fields only, references resolved."""
-    if entity is Entity.DEAL:
-        problems.extend(_amount(raw))
+    """Unified values for the data source: known fields only, checked, references resolved."""
     allowed = source.write_fields.get(entity, frozenset())
     values: dict[str, Any] = {}
     for name, value in raw.items():
@@ -141,6 +174,10 @@ def _values(
                     f"{INPUT_NAMES.get(name, name)} on {entity.plural}.",
                 )
             )
+            continue
+        wrong = _checked(source, name, value)
+        if wrong is not None:
+            problems.append((_path(name), wrong))
             continue
         kinds = REFERENCES.get(name)
         if kinds is None or value is None:

@@ -128,7 +128,10 @@ async def linked_list(
         )
         context.loaders.prime([e.node for e in window.edges])
         return window
-    if link in record.linked:
+    items: list[AnyRecord]
+    if query.matches_nothing:
+        items = []  # no child can match: none is read
+    elif link in record.linked:
         loader = context.loaders.record(source, CHILD_ENTITY[link])
         found = await context.before_deadline(source.name, loader.load_many(record.linked[link]))
         items = [r for r in found if r is not None]

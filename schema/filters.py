@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import math
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from types import GenericAlias
 from typing import Annotated, Any, TypeVar
 
@@ -218,16 +220,30 @@ def _reference(value: Any, field: str, provider: str) -> str:
     return remote_id
 
 
-def _expr(data: Any, provider: str) -> Expr | None:
+def _decimal(value: str, field: str) -> None:
+    """BAD_USER_INPUT unless `value` is a number providers can compare with: some send it as
+    a JSON number (a double), which has no infinity or NaN."""
+    try:
+        number = float(Decimal(value))
+    except InvalidOperation:
+        number = math.nan
+    if not math.isfinite(number):
+        raise BadUserInput(
+            f"`filter.{field}` takes a decimal number, not {value!r}.", argument="filter"
+        )
+
+
+def _expr(data: Any, provider: str) -> Expr:
+    """All the conditions of one filter object. Empty groups stay: `ListQuery` folds them
+    (an `or` of nothing matches nothing, an empty object or `and` everything)."""
     parts: list[Expr] = []
     for f in dataclasses.fields(data):
         value = getattr(data, f.name)
         if value is None or value is _U:
             continue
         if f.name in ("and_", "or_"):
-            nested = [e for e in (_expr(item, provider) for item in value) if e is not None]
-            if nested:
-                parts.append(All(tuple(nested)) if f.name == "and_" else AnyOf(tuple(nested)))
+            nested = tuple(_expr(item, provider) for item in value)
+            parts.append(All(nested) if f.name == "and_" else AnyOf(nested))
             continue
         for op in dataclasses.fields(value):
             operand = getattr(value, op.name)
@@ -239,10 +255,11 @@ def _expr(data: Any, provider: str) -> Expr | None:
                     if isinstance(operand, list)
                     else _reference(operand, f.name, provider)
                 )
+            elif isinstance(value, DecimalFilter) and op.name != "is_null":
+                for number in operand if isinstance(operand, list) else [operand]:
+                    _decimal(number, f.name)
             parts.append(Cond(f.name, OPERATOR_NAMES.get(op.name, op.name), operand))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else All(tuple(parts))
+    return All(tuple(parts))
 
 
 def list_query(filter: Any, order_by: list[Any] | None, provider: str) -> ListQuery:

@@ -126,6 +126,11 @@ def person(first: Any, last: Any, email: Any) -> Person:
     )
 
 
+async def _none(offset: int, size: int) -> OffsetPage[AnyRecord]:
+    """The page of a list nothing is in."""
+    return OffsetPage(offset, [], 0)
+
+
 P = TypeVar("P", bound=Hashable)
 
 # An upstream cursor or page token as APIs hand them out: base64(url), JWT-like or plain
@@ -551,6 +556,8 @@ class DataSource(ABC):
     # Writes: what it can write, which unified fields, and how.
     writes: ClassVar[frozenset[tuple[Entity, Op]]] = frozenset()
     write_fields: ClassVar[Mapping[Entity, frozenset[str]]] = {}
+    # The decimal places a deal amount may have (None: any its digits allow).
+    amount_places: ClassVar[int | None] = None
 
     def require_write(self, entity: Entity, op: Op) -> None:
         if (entity, op) not in self.capabilities.writes:
@@ -880,6 +887,11 @@ class DataSource(ABC):
         query = query or ListQuery()
         self.check_query(entity, query)
         binding = binding_key(self.name, entity.value, query.key())
+        if query.matches_nothing:
+            # No record can match: the empty list, without asking the provider.
+            return await paginate_offsets(
+                args, fetch=_none, codec=codec, binding=binding, max_request_size=1, aligned=False
+            )
         if self.style in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
             return await self.offset_window(entity, args, codec, binding, query)
         block = self.block_size(entity) if self.blocks is not None else None

@@ -302,6 +302,7 @@ class Haste(SequentialSource):
         ),
         Entity.NOTE: frozenset({"body", "target"}),
     }
+    amount_places = 2  # a deal's `value` is a number with 2 decimals
     can_merge_contacts = True
     can_bulk = frozenset({Entity.CONTACT})
 

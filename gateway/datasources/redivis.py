@@ -165,7 +165,7 @@ def _sql(entity: Entity, expr: Expr) -> str:
         return f"{column} IS {'' if value else 'NOT '}NULL"
     if expr.op == "in":
         values = [_number(v) if column == "amount" else v for v in value]
-        return f"{column} IN ({', '.join(_sql_value(v) for v in values)})" if values else "FALSE"
+        return f"{column} IN ({', '.join(_sql_value(v) for v in values)})"
     if expr.op == "contains":
         return f"LOWER({column}) LIKE {_literal('%' + _like_text(str(value).lower()) + '%')}"
     if expr.op == "startsWith":
