@@ -23,7 +23,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.blocks import BlockCache
-from gateway.cache import ReadCache, fingerprint
+from gateway.cache import ReadCache, fingerprint, identity
 from gateway.errors import (
     BadUserInput,
     GatewayError,
@@ -53,6 +53,8 @@ from gateway.shared import RedisState, SharedBudget, SharedCache
 from gateway.upstream import STALE_ON, ClientAuth, Upstream
 
 R = TypeVar("R")
+# How a provider's `cache_max_bytes` is split between its read caches: blocks hold most.
+CACHE_SHARES = {"blocks": 0.5, "responses": 0.25, "wholes": 0.25}
 # Per parent of a children read: its child records, or the error that failed it alone.
 Children = list[AnyRecord] | Exception
 # Positive integer ids as relational APIs hand them out; ASCII digits only ("²".isdigit()
@@ -248,7 +250,17 @@ class DataSource(ABC):
         self.upstream = Upstream(
             settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
         )
-        tenant = fingerprint(settings.base_url, settings.resolved_credentials())
+        credentials = settings.resolved_credentials()
+        tenant = fingerprint(settings.base_url, credentials)
+        # What every cache key of this instance starts with; the tenant alone is the API and
+        # credentials, which other instances (another Redivis dataset) may share.
+        self.identity = identity(
+            settings.name,
+            settings.kind,
+            settings.base_url,
+            self.options.model_dump(mode="json"),
+            credentials,
+        )
         # With Redis, every replica's reads of this tenant share one store (gateway.shared).
         shared = SharedCache(redis, tenant) if redis is not None and cache else None
         self.upstream.shared = shared
@@ -263,9 +275,10 @@ class DataSource(ABC):
         def store(name: str, maxsize: int, enabled: bool = cache) -> ReadCache[Any]:
             """A read cache of this provider: its TTL, stale serving and Redis alike."""
             return ReadCache(
-                tenant,
+                self.identity,
                 ttl=settings.cache_ttl,
                 maxsize=maxsize,
+                max_bytes=int(settings.cache_max_bytes * CACHE_SHARES[name]),
                 enabled=enabled,
                 stale_ttl=settings.stale_ttl,
                 stale_on=STALE_ON,
