@@ -263,6 +263,11 @@ class ReadCache(Generic[V]):
         """Hits, misses and stale serves so far."""
         return self.hits, self.misses, self.stale
 
+    @property
+    def size(self) -> int:
+        """Bytes held here (Redis's are not), as measured when stored."""
+        return int(self._store.currsize)
+
     def clear(self) -> None:
         """Forget every entry, stale ones too: a write may have changed any of them."""
         self._store.clear()

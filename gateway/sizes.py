@@ -19,7 +19,16 @@ from typing import Any
 import httpx
 
 # Shared by every entry, or not data: never counted, never walked.
-_SHARED = (type(None), bool, enum.Enum, type, ModuleType, FunctionType, BuiltinFunctionType, MethodType)
+_SHARED = (
+    type(None),
+    bool,
+    enum.Enum,
+    type,
+    ModuleType,
+    FunctionType,
+    BuiltinFunctionType,
+    MethodType,
+)
 # Held whole, with nothing inside to walk.
 _FLAT = (str, bytes, bytearray, int, float, complex, memoryview, range)
 # A class's slot names, found once per class.
