@@ -254,12 +254,9 @@ class DataSource(ABC):
         tenant = fingerprint(settings.base_url, credentials)
         # What every cache key of this instance starts with; the tenant alone is the API and
         # credentials, which other instances (another Redivis dataset) may share.
+        options = self.options.model_dump(mode="json")
         self.identity = identity(
-            settings.name,
-            settings.kind,
-            settings.base_url,
-            self.options.model_dump(mode="json"),
-            credentials,
+            settings.name, settings.kind, settings.base_url, options, credentials
         )
         # With Redis, every replica's reads of this tenant share one store (gateway.shared).
         shared = SharedCache(redis, tenant) if redis is not None and cache else None
@@ -273,19 +270,7 @@ class DataSource(ABC):
             limiter.replicas = lambda: 1 if redis.up else replicas_hint
 
         def store(name: str, maxsize: int, enabled: bool = cache) -> ReadCache[Any]:
-            """A read cache of this provider: its TTL, stale serving and Redis alike."""
-            return ReadCache(
-                self.identity,
-                ttl=settings.cache_ttl,
-                maxsize=maxsize,
-                max_bytes=int(settings.cache_max_bytes * CACHE_SHARES[name]),
-                enabled=enabled,
-                stale_ttl=settings.stale_ttl,
-                stale_on=STALE_ON,
-                provider=settings.name,
-                shared=shared,
-                name=name,
-            )
+            return self._read_cache(name, maxsize, enabled, shared)
 
         if cache:
             self.upstream.cache = store("responses", settings.cache_size)
@@ -302,6 +287,24 @@ class DataSource(ABC):
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
         self.configure()
+
+    def _read_cache(
+        self, name: str, maxsize: int, enabled: bool, shared: SharedCache | None
+    ) -> ReadCache[Any]:
+        """A read cache of this provider: its TTL, stale serving, bytes and Redis alike."""
+        settings = self.settings
+        return ReadCache(
+            self.identity,
+            ttl=settings.cache_ttl,
+            maxsize=maxsize,
+            max_bytes=int(settings.cache_max_bytes * CACHE_SHARES[name]),
+            enabled=enabled,
+            stale_ttl=settings.stale_ttl,
+            stale_on=STALE_ON,
+            provider=settings.name,
+            shared=shared,
+            name=name,
+        )
 
     @property
     def label(self) -> str:
