@@ -50,6 +50,11 @@ class BlockCache:
         """Hits, misses and stale serves so far."""
         return self._blocks.hits, self._blocks.misses, self._blocks.stale
 
+    @property
+    def size(self) -> int:
+        """Bytes the blocks held here take, as measured when stored."""
+        return self._blocks.size
+
     def clear(self) -> None:
         self._blocks.clear()
         self.links.clear()

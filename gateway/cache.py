@@ -1,9 +1,12 @@
 """A TTL cache of upstream reads, shared by identical concurrent calls.
 
-One per provider instance, bounded in size and age. Keys start with a
-fingerprint of the instance's base URL and credentials, so entries of two
-tenants never mix even where a cache is shared. A write through the provider
-clears its entries: the next read sees what the write changed.
+One per provider instance, bounded in age, in entries and in bytes (each entry
+measured once, when stored, by `gateway.sizes`). Keys start with the
+instance's identity (name, kind, base URL, options and a digest of its
+credentials), so entries of two instances never mix, even where a cache is
+shared and two instances reach the same API with the same credentials (two
+Redivis datasets). A write through the provider clears its entries: the next
+read sees what the write changed.
 
 Stale-if-error (the idea of RFC 5861): an entry past its `ttl` is kept for
 `stale_ttl` seconds more, and served when the fetch that should replace it
@@ -20,20 +23,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from contextvars import ContextVar
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 
 from gateway.shared import RedisDown, SharedCache
+from gateway.sizes import deep_size
 
 V = TypeVar("V")
 
 # A value and when it was fetched (on the cache's timer).
 Entry = tuple[V, float]
+# An entry above this share of its store's bytes is not kept (here or in Redis): a single
+# huge read would otherwise push out everything else.
+ENTRY_SHARE = 8
 
 
 def fingerprint(base_url: str, credentials: Mapping[str, str]) -> str:
@@ -42,6 +50,20 @@ def fingerprint(base_url: str, credentials: Mapping[str, str]) -> str:
     for key in sorted(credentials):
         digest.update(f"\0{key}\0{credentials[key]}".encode())
     return digest.hexdigest()[:16]
+
+
+def identity(
+    name: str, kind: str, base_url: str, options: Mapping[str, Any], credentials: Mapping[str, str]
+) -> str:
+    """A digest naming one provider instance: what its cache keys start with.
+
+    Two instances with the same API and credentials may still differ in what they serve
+    (Redivis's `dataset`, BasicsOS's `token_role`) and in who may use them (a client's
+    `providers`): neither may ever read the other's entries."""
+    described = json.dumps([name, kind, base_url, options], sort_keys=True, default=str)
+    digest = hashlib.sha256(described.encode())
+    digest.update(b"\0" + fingerprint(base_url, credentials).encode())
+    return digest.hexdigest()[:24]
 
 
 class StaleReads:
@@ -72,18 +94,22 @@ def _note_stale(provider: str, age: float) -> None:
 
 @dataclass(eq=False)
 class ReadCache(Generic[V]):
-    """Values by key for `ttl` seconds (at most `maxsize` of them); one fetch per key at a time.
+    """Values by key for `ttl` seconds (at most `maxsize` of them, `max_bytes` together); one
+    fetch per key at a time. A value above `max_bytes / ENTRY_SHARE` is served, not kept.
 
     With `stale_ttl` and `stale_on`, a value up to `stale_ttl` seconds past its `ttl` is
     served when its fetch fails with one of the `stale_on` errors, and noted as stale for
     `provider`. `timer` (seconds) is a parameter so tests need not wait. With `shared`,
-    entries are kept in Redis under `name` (unique per tenant), local only while it is away.
+    entries are kept in Redis under `name` and `tenant`, local only while it is away.
+
+    `tenant` starts every key: the provider instance's `identity`.
     """
 
     tenant: str
     _: KW_ONLY
     ttl: float
     maxsize: int
+    max_bytes: int = 64 * 2**20
     enabled: bool = True
     stale_ttl: float = 0.0
     stale_on: tuple[type[Exception], ...] = ()
@@ -91,7 +117,8 @@ class ReadCache(Generic[V]):
     timer: Callable[[], float] = time.monotonic
     shared: SharedCache | None = None
     name: str = ""
-    _store: TTLCache[tuple[str, Hashable], Entry[V]] = field(init=False, repr=False)
+    # Each entry with its estimated size in bytes, which the TTLCache adds up.
+    _store: TTLCache[tuple[str, Hashable], tuple[V, float, int]] = field(init=False, repr=False)
     _inflight: dict[tuple[str, Hashable], asyncio.Future[Entry[V]]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -107,7 +134,10 @@ class ReadCache(Generic[V]):
         # Entries outlive their freshness by `stale_ttl`: whether one is fresh is ours to
         # tell; the TTLCache drops it when it is too old to serve even stale.
         self._store = TTLCache(
-            maxsize=self.maxsize, ttl=self.ttl + self.stale_ttl, timer=self.timer
+            maxsize=self.max_bytes,
+            ttl=self.ttl + self.stale_ttl,
+            timer=self.timer,
+            getsizeof=_held_size,
         )
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
@@ -136,7 +166,7 @@ class ReadCache(Generic[V]):
         was looked up under (None: the local store answered)."""
         if self.shared is not None:
             try:
-                generation, found = await self.shared.load(self.name, full[1])
+                generation, found = await self.shared.load(self.name, full)
             except RedisDown:
                 pass
             else:
@@ -144,20 +174,30 @@ class ReadCache(Generic[V]):
                     return None, generation
                 value, age = found
                 return (value, self.timer() - age), generation
-        return self._store.get(full), None
+        return self._local(full), None
+
+    def _local(self, full: tuple[str, Hashable]) -> Entry[V] | None:
+        held = self._store.get(full)
+        return None if held is None else (held[0], held[1])
 
     async def _keep(self, full: tuple[str, Hashable], entry: Entry[V], shared: int | None) -> None:
-        """Store a fetched entry: in Redis under the generation it was read in, else here."""
+        """Store a fetched entry: in Redis under the generation it was read in, else here;
+        neither when it is too large for its share of the store."""
+        size = deep_size(entry[0]) + deep_size(full)
+        if size > self.max_bytes // ENTRY_SHARE:
+            return
         if self.shared is not None and shared is not None:
             age = self.timer() - entry[1]
             try:
                 await self.shared.store(
-                    self.name, full[1], shared, entry[0], age, self.ttl + self.stale_ttl
+                    self.name, full, shared, entry[0], age, self.ttl + self.stale_ttl
                 )
                 return
             except RedisDown:
                 pass
-        self._store[full] = entry
+        self._store[full] = (*entry, size)
+        while len(self._store) > self.maxsize:
+            self._store.popitem()  # the least recently used
 
     async def _shared(
         self,
@@ -213,7 +253,7 @@ class ReadCache(Generic[V]):
         what a cost estimate asks before anything is sent."""
         if not self.enabled:
             return None
-        entry = self._store.get((self.tenant, key))
+        entry = self._local((self.tenant, key))
         if entry is None or self.timer() - entry[1] >= self.ttl:
             return None
         return entry[0]
@@ -223,7 +263,16 @@ class ReadCache(Generic[V]):
         """Hits, misses and stale serves so far."""
         return self.hits, self.misses, self.stale
 
+    @property
+    def size(self) -> int:
+        """Bytes held here (Redis's are not), as measured when stored."""
+        return int(self._store.currsize)
+
     def clear(self) -> None:
         """Forget every entry, stale ones too: a write may have changed any of them."""
         self._store.clear()
         self._generation += 1
+
+
+def _held_size(held: tuple[Any, float, int]) -> int:
+    return held[2]

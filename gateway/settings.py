@@ -120,6 +120,9 @@ class ProviderSettings(BaseModel):
     when the provider's rate limit leaves no slot or it answers 429; 0: never."""
     cache_size: int = Field(5000, ge=1, le=1_000_000)
     """Cached reads kept at most."""
+    cache_max_bytes: int = Field(64 * 2**20, ge=2**16, le=2**40)
+    """Bytes this provider's cached reads may take in memory, all together (64 MiB); a single
+    read above an eighth of its cache's share is not cached, locally or in Redis."""
     max_concurrency: int = Field(8, ge=1, le=100)
     """Concurrent single-record fetches when ids cannot batch."""
     max_pages_per_read: int = Field(50, ge=1, le=10_000)

@@ -234,6 +234,9 @@ class RedisState:
 class SharedCache:
     """One tenant's entries in Redis: `crm-gateway:<tenant>:<cache name>:<key digest>`.
 
+    The tenant is the API and credentials, whose data a write changes for every instance
+    that reaches it; the key starts with the instance's identity (`gateway.cache`).
+
     An entry is (generation, stored at in Unix seconds, value). `wall` is for tests.
     """
 

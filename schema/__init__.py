@@ -7,13 +7,11 @@ import re
 from collections.abc import Iterator
 
 import strawberry
-from cachetools import LRUCache
-from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
     max_aliases,
     query_depth_limiter,
@@ -26,6 +24,7 @@ from gateway.errors import GatewayError
 from schema import types
 from schema.bounds import InputBounds
 from schema.cost import OperationCost
+from schema.documents import DocumentCache, ParsedDocuments, text_key
 from schema.mutation import Mutation
 from schema.observe import Observe
 from schema.query import Query
@@ -36,9 +35,6 @@ log = logging.getLogger("gateway.errors")
 MAX_DEPTH = 12
 MAX_ALIASES = 50
 MAX_TOKENS = 5000
-# Distinct query texts whose parsed document and validation result are kept: clients send
-# the same few queries again and again; a bound keeps unique texts from growing memory.
-DOCUMENT_CACHE_SIZE = 256
 
 # graphql-core ends a message with its guesses ("Did you mean 'name'?") for unknown fields,
 # arguments, types, enum values and input fields; each guess leaks part of the schema.
@@ -93,10 +89,8 @@ class Limits(AddValidationRules):
         super().__init__(list(self.RULES))
 
 
-# By schema, query text and rules: the text's hash is cached, a document's walks all of it.
-_validated: LRUCache[tuple[GraphQLSchema, str, tuple[type, ...]], list[GraphQLError]] = LRUCache(
-    maxsize=DOCUMENT_CACHE_SIZE
-)
+# By schema, query text and rules: the text's digest is quick, a document's hash walks all of it.
+_validated: DocumentCache[list[GraphQLError]] = DocumentCache()
 
 
 class CachedValidation(SchemaExtension):
@@ -110,10 +104,12 @@ class CachedValidation(SchemaExtension):
         context = self.execution_context
         document, query = context.graphql_document, context.query
         if context.pre_execution_errors is None and document is not None and query is not None:
-            key = (context.schema._schema, query, context.validation_rules)
+            schema = context.schema._schema
+            key = (schema, text_key(query), context.validation_rules)
             errors = _validated.get(key)
             if errors is None:
-                errors = _validated[key] = validate_document(key[0], document, key[2])
+                errors = validate_document(schema, document, context.validation_rules)
+                _validated.put(key, errors)
             context.pre_execution_errors = list(errors)
         yield
 
@@ -133,7 +129,7 @@ def build_schema(
         extensions=[
             Observe,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+            ParsedDocuments,
             Limits,
             InputBounds,
             OperationCost,

@@ -20,7 +20,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from typing import Any
 
-from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -51,6 +50,7 @@ from strawberry.extensions import SchemaExtension
 from gateway.errors import BadUserInput, GatewayError
 from gateway.settings import Settings
 from resolvers.context import InputLimits
+from schema.documents import DocumentCache, text_key
 
 MAX_REPEATS = 20
 
@@ -188,7 +188,7 @@ def _arguments(
 
 # By query text: clients send the same few texts again and again, and only the variables'
 # values change. (A document's own hash walks all of it.)
-_found: LRUCache[tuple[GraphQLSchema, str | None, str | None], Any] = LRUCache(maxsize=256)
+_found: DocumentCache[Any] = DocumentCache()
 
 
 def variable_values(operation: OperationDefinitionNode, variables: Any) -> dict[str, Any]:
@@ -216,12 +216,12 @@ def check_arguments(
 
     `query`: the text `document` was parsed from, if any; its arguments are then found once.
     """
-    key = (schema, query, operation_name)
+    key = (schema, text_key(query) if query is not None else None, operation_name)
     found = _found.get(key) if query is not None else None
     if found is None:
         found = _arguments(schema, document, operation_name)
         if query is not None:
-            _found[key] = found
+            _found.put(key, found)
     if found is None:
         return
     operation, arguments = found

@@ -23,7 +23,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.blocks import BlockCache
-from gateway.cache import ReadCache, fingerprint
+from gateway.cache import ReadCache, fingerprint, identity
 from gateway.errors import (
     BadUserInput,
     GatewayError,
@@ -53,6 +53,8 @@ from gateway.shared import RedisState, SharedBudget, SharedCache
 from gateway.upstream import STALE_ON, ClientAuth, Upstream
 
 R = TypeVar("R")
+# How a provider's `cache_max_bytes` is split between its read caches: blocks hold most.
+CACHE_SHARES = {"blocks": 0.5, "responses": 0.25, "wholes": 0.25}
 # Per parent of a children read: its child records, or the error that failed it alone.
 Children = list[AnyRecord] | Exception
 # Positive integer ids as relational APIs hand them out; ASCII digits only ("²".isdigit()
@@ -253,7 +255,14 @@ class DataSource(ABC):
         self.upstream = Upstream(
             settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
         )
-        tenant = fingerprint(settings.base_url, settings.resolved_credentials())
+        credentials = settings.resolved_credentials()
+        tenant = fingerprint(settings.base_url, credentials)
+        # What every cache key of this instance starts with; the tenant alone is the API and
+        # credentials, which other instances (another Redivis dataset) may share.
+        options = self.options.model_dump(mode="json")
+        self.identity = identity(
+            settings.name, settings.kind, settings.base_url, options, credentials
+        )
         # With Redis, every replica's reads of this tenant share one store (gateway.shared).
         shared = SharedCache(redis, tenant) if redis is not None and cache else None
         self.upstream.shared = shared
@@ -266,18 +275,7 @@ class DataSource(ABC):
             limiter.replicas = lambda: 1 if redis.up else replicas_hint
 
         def store(name: str, maxsize: int, enabled: bool = cache) -> ReadCache[Any]:
-            """A read cache of this provider: its TTL, stale serving and Redis alike."""
-            return ReadCache(
-                tenant,
-                ttl=settings.cache_ttl,
-                maxsize=maxsize,
-                enabled=enabled,
-                stale_ttl=settings.stale_ttl,
-                stale_on=STALE_ON,
-                provider=settings.name,
-                shared=shared,
-                name=name,
-            )
+            return self._read_cache(name, maxsize, enabled, shared)
 
         if cache:
             self.upstream.cache = store("responses", settings.cache_size)
@@ -294,6 +292,24 @@ class DataSource(ABC):
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
         self.configure()
+
+    def _read_cache(
+        self, name: str, maxsize: int, enabled: bool, shared: SharedCache | None
+    ) -> ReadCache[Any]:
+        """A read cache of this provider: its TTL, stale serving, bytes and Redis alike."""
+        settings = self.settings
+        return ReadCache(
+            self.identity,
+            ttl=settings.cache_ttl,
+            maxsize=maxsize,
+            max_bytes=int(settings.cache_max_bytes * CACHE_SHARES[name]),
+            enabled=enabled,
+            stale_ttl=settings.stale_ttl,
+            stale_on=STALE_ON,
+            provider=settings.name,
+            shared=shared,
+            name=name,
+        )
 
     @property
     def label(self) -> str:

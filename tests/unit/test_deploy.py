@@ -155,3 +155,12 @@ def test_dockerfile_installs_the_project():
     assert "--no-deps --no-build-isolation ." in dockerfile  # nothing resolved past the lock
     for folder in ("gateway", "schema", "resolvers", "deploy"):
         assert f"COPY {folder}" in dockerfile
+
+
+def test_redis_memory_is_bounded_and_keeps_what_has_no_expiry(compose):
+    # Cache entries expire and may be evicted; the generation counters (no TTL) must stay.
+    command = compose["services"]["redis"]["command"]
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2], strict=True))
+    assert re.fullmatch(r"\d+(mb|gb)", flags["--maxmemory"])
+    assert flags["--maxmemory-policy"] == "volatile-lru"
