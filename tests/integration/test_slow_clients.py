@@ -7,14 +7,16 @@ import select
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.servers import LOOPBACK, ServerThread
+from gateway.servers import LOOPBACK, ServerThread, free_port
 from gateway.serving import ServerSettings
 from gateway.settings import Settings
+from tests.integration.test_cli import running, wait_for
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -174,3 +176,19 @@ def test_a_connection_past_the_cap_is_answered_503_at_once(held: list[Held]) -> 
                 return False
 
         wait_until(served, what="a request once a connection left", timeout=30)
+
+
+def test_crm_gateway_serve_applies_the_server_settings(tmp_path: Path, held: list[Held]) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        '[[providers]]\nname = "crm"\nkind = "basicsos"\nbase_url = "http://127.0.0.1:9"\n'
+        'credentials = { token = "bos_crm_x" }\n\n[server]\nheader_timeout = 1\n'
+    )
+    port = free_port()
+    with running("serve", "--config", str(config), "--port", str(port)) as process:
+        wait_for(f"http://{LOOPBACK}:{port}/healthz", process)
+        partial = Held(port, b"GET /healthz HTTP/1.1\r\n")
+        held.append(partial)
+        # Well past the configured 1 s, well short of the default 10 s.
+        wait_until(partial.poll, what="the gateway to close a partial request", timeout=8)
+        assert partial.received.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
