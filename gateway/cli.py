@@ -25,6 +25,7 @@ from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
 from gateway.emulators import EmulatorOptions, Faults, create_emulator
 from gateway.providers import KINDS, PROVIDERS
+from gateway.serving import ServerSettings, uvicorn_config
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.version import gateway_version
 
@@ -143,11 +144,24 @@ def _bind(host: str, port: int, hint: str) -> socket.socket:
     return sock
 
 
-def _server(app: Any, host: str, port: int, hint: str, log_level: str | None) -> Listener:
+def _server(
+    app: Any,
+    host: str,
+    port: int,
+    hint: str,
+    log_level: str | None,
+    limits: ServerSettings | None = None,
+) -> Listener:
+    """`limits` of the gateway's settings; an emulator's are the defaults."""
     sock = _bind(host, port, hint)
     # No access lines: the gateway logs one line per operation (`gateway.operation`).
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level or "info", access_log=False
+    config = uvicorn_config(
+        app,
+        host,
+        port,
+        limits or ServerSettings(),
+        log_level=log_level or "info",
+        access_log=False,
     )
     return uvicorn.Server(config), sock
 
@@ -185,7 +199,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
     level = settings.log_level.lower()
     try:
-        servers.append(_server(create_app(settings), args.host, args.port, "pass --port", level))
+        gateway = create_app(settings)
+        servers.append(
+            _server(gateway, args.host, args.port, "pass --port", level, settings.server)
+        )
     except PortInUse:
         _close(servers)
         raise

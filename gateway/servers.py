@@ -19,6 +19,7 @@ from typing import Any, Self
 import uvicorn
 
 from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.serving import ServerSettings, uvicorn_config
 
 LOOPBACK = "127.0.0.1"
 
@@ -31,11 +32,14 @@ def free_port() -> int:
         return port
 
 
-def server_config(app: Any, port: int, *, host: str = LOOPBACK) -> uvicorn.Config:
-    return uvicorn.Config(
+def server_config(
+    app: Any, port: int, *, host: str = LOOPBACK, limits: ServerSettings | None = None
+) -> uvicorn.Config:
+    return uvicorn_config(
         app,
-        host=host,
-        port=port,
+        host,
+        port,
+        limits or ServerSettings(),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -71,13 +75,16 @@ class ServerThread(Running):
     """An ASGI app served by uvicorn in a background thread, for tests and benchmarks.
 
     `with ServerThread(app) as server:` waits until the socket accepts, and
-    stops the server on exit. `server.url` is its base URL.
+    stops the server on exit. `server.url` is its base URL. `limits`: the server's
+    timeouts and connection cap, by default those of `crm-gateway serve`.
     """
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(
+        self, app: Any, port: int | None = None, *, limits: ServerSettings | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
-        self._server = uvicorn.Server(server_config(app, self.port))
+        self._server = uvicorn.Server(server_config(app, self.port, limits=limits))
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:

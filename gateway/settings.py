@@ -44,6 +44,7 @@ from pydantic_settings import (
 )
 
 from gateway.providers import KINDS, provider
+from gateway.serving import ServerSettings
 
 # Secrets copied from examples; a cursor signed with one of them can be forged by anyone.
 PLACEHOLDER_SECRETS = frozenset(
@@ -366,6 +367,8 @@ class Settings(BaseSettings):
     clients: list[ClientSettings] = Field(default_factory=list)
     """Clients allowed in; with none (and no [auth.jwt]) the gateway is open."""
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """The HTTP server's timeouts for reading a request and its cap on connections."""
 
     @property
     def auth_required(self) -> bool:

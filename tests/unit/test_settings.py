@@ -41,6 +41,18 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     assert load_settings(write(tmp_path, GOOD)).max_page_size == 70
 
 
+def test_server_limits_come_from_the_file_and_the_environment(tmp_path, monkeypatch):
+    defaults = load_settings(write(tmp_path, GOOD)).server
+    assert (defaults.header_timeout, defaults.body_timeout, defaults.max_connections) == (
+        10,
+        30,
+        500,
+    )
+    monkeypatch.setenv("CRM_GATEWAY_SERVER__BODY_TIMEOUT", "5")
+    server = load_settings(write(tmp_path, GOOD + "\n[server]\nmax_connections = 64\n")).server
+    assert (server.header_timeout, server.body_timeout, server.max_connections) == (10, 5, 64)
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [
@@ -54,6 +66,10 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
         (GOOD.replace("max_page_size = 50", "max_page_size = 0"), "max_page_size"),
         (GOOD + GOOD.split("\n", 2)[2], "unique"),
         ("providers = [", "gateway.toml"),
+        (GOOD + "\n[server]\nheader_timeout = 0\n", "server.header_timeout"),
+        (GOOD + "\n[server]\nbody_timeout = -1\n", "server.body_timeout"),
+        (GOOD + "\n[server]\nmax_connections = 0\n", "server.max_connections"),
+        (GOOD + "\n[server]\nread_timeout = 5\n", "server.read_timeout"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, named):
