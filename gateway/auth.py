@@ -143,12 +143,15 @@ class Authenticator:
     for a valid token that grants no scope)."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
-        self.by_name = {entry.name: _client(entry) for entry in settings.clients}
         self.keyed = [
-            (digest, self.by_name[entry.name])
+            (digest, _client(entry))
             for entry in settings.clients
-            if (digest := entry.resolved_key_digest()) is not None
+            if entry.method == "api_key" and (digest := entry.resolved_key_digest()) is not None
         ]
+        # Only clients that authenticate by token: a token naming an API-key client must not
+        # get that client's providers and scopes without its key.
+        self.by_token = {e.name: _client(e) for e in settings.clients if e.method == "jwt"}
+        self.key_names = {client.name for _, client in self.keyed}
         self.jwt = settings.auth.jwt
         self.keys = None if self.jwt is None else JwksKeys(self.jwt, clock)
 
@@ -213,7 +216,11 @@ class Authenticator:
         if not isinstance(name, str) or not name or len(name) > MAX_CLIENT_NAME:
             log.info("refused a bearer token: no %r claim", settings.client_claim)
             raise Unauthenticated(invalid_token=True)
-        known = self.by_name.get(name)
+        if name in self.key_names:
+            # Same name, other client: it would share that client's budget and audit lines.
+            log.info("refused a bearer token: its client claim names an API-key client")
+            raise Unauthenticated(invalid_token=True)
+        known = self.by_token.get(name)
         if known is not None:
             client = known
         else:

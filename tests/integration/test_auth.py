@@ -375,6 +375,20 @@ def test_es256_token_of_an_unlisted_client_gets_the_jwt_defaults(secured):
     assert names(post(secured, PROVIDERS_QUERY, Authorization=f"Bearer {good}")) == ["revyops"]
 
 
+def test_a_token_claiming_an_api_key_client_is_refused(secured, upstreams):
+    # "writer" is an API-key client with the write scope: its name is not a way in.
+    claimed = token(RSA_1, "rsa-1", azp="writer", scope="read write")
+    before = stats(upstreams["haste"])
+    response = post(
+        secured,
+        CREATE_CONTACT,
+        {"input": {"provider": "haste", "firstName": "Impostor"}},
+        Authorization=f"Bearer {claimed}",
+    )
+    assert_refused(response, invalid_token=True)
+    assert stats(upstreams["haste"]) == before
+
+
 def test_the_scopes_claim_narrows_what_a_token_may_do(secured, upstreams):
     read_only = token(RSA_1, "rsa-1", azp="svc-known", scope="read")
     before = stats(upstreams["haste"])
