@@ -33,6 +33,7 @@ from gateway.auth import Authenticator
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.headers import SecureRoute, SecurityHeaders
 from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
@@ -143,8 +144,9 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
         multipart_uploads_enabled=False,
         max_bytes=settings.max_request_size,
         ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
+        route_class=SecureRoute,
     )
-    router = APIRouter(lifespan=lifespan)
+    router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
     router.include_router(graphql, prefix="/graphql")
 
     @router.api_route("/graphql", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -267,6 +269,8 @@ def create_app(settings: Settings, *, transports: Transports | None = None) -> F
     )
     app.include_router(create_router(settings, transports=transports))
     add_cors(app, settings)
+    # Outermost, so that CORS answers (preflights) carry them too.
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)
     async def root(request: Request) -> RedirectResponse:

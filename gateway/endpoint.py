@@ -193,7 +193,10 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":
             return await super().render_graphql_ide(request)
-        return HTMLResponse(graphiql.render(request.url.path, self.ide_query))
+        page = graphiql.render(request.url.path, self.ide_query)
+        return HTMLResponse(
+            page, headers={"Content-Security-Policy": graphiql.content_security_policy(page)}
+        )
 
     async def graphiql_asset(self, name: str) -> Response:
         if name not in graphiql.asset_files():

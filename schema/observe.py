@@ -60,6 +60,14 @@ def _client_name(context: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _request_id(context: Any) -> str | None:
+    # Chosen by the route (gateway.headers) before the operation ran; absent in-process.
+    request = getattr(context, "request", None)
+    state = getattr(request, "scope", {}).get("state") or {}
+    found = state.get("request_id")
+    return found if isinstance(found, str) else None
+
+
 class Observe(SchemaExtension):
     """Times each operation and counts what it sent upstream (see `gateway.metrics`)."""
 
@@ -111,5 +119,6 @@ class Observe(SchemaExtension):
             "cost": stats.requests,
             "errors": ",".join(codes) or "-",
             "client": _client_name(context) or "-",
+            "request_id": _request_id(context) or "-",
         }
         log.info(" ".join(f"{key}={_value(value)}" for key, value in fields.items()), extra=fields)
