@@ -157,11 +157,7 @@ class Authenticator:
 
     async def authenticate(self, headers: Mapping[str, str]) -> Client:
         api_key = headers.get("x-api-key")
-        bearer = None
-        if api_key is None:
-            scheme, _, value = headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer":
-                bearer = value.strip()
+        bearer = _bearer(headers) if api_key is None else None
         presented = api_key if api_key is not None else bearer
         if not presented:
             raise Unauthenticated(invalid_token=False)
@@ -241,6 +237,30 @@ class Authenticator:
             log.info("refused client %r: its token grants no scope of the gateway", name)
             raise Forbidden("the token grants no scope of this gateway")
         return client
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+class OperatorToken:
+    """`metrics_token`: what /metrics and the full /readyz require; None lets anyone in."""
+
+    def __init__(self, token: str | None) -> None:
+        self.digest = None if token is None else hashlib.sha256(token.encode()).digest()
+
+    def check(self, headers: Mapping[str, str]) -> Unauthenticated | None:
+        """None when the request may see it; else the refusal to answer."""
+        if self.digest is None:
+            return None
+        presented = _bearer(headers)
+        if not presented:
+            return Unauthenticated(invalid_token=False)
+        if hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self.digest):
+            return None
+        log.info("refused a request: wrong metrics token")
+        return Unauthenticated(invalid_token=True)
 
 
 def refusal_response(error: GatewayError) -> JSONResponse:

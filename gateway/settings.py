@@ -380,6 +380,9 @@ class Settings(BaseSettings):
                 )
         return origins
 
+    metrics_token: SecretStr | None = None
+    """Bearer token /metrics requires, and /readyz to list the providers (at least 16
+    characters). Unset: both are open."""
     clients: list[ClientSettings] = Field(default_factory=list)
     """Clients allowed in; with none (and no [auth.jwt]) the gateway is open."""
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -387,6 +390,18 @@ class Settings(BaseSettings):
     @property
     def auth_required(self) -> bool:
         return bool(self.clients) or self.auth.jwt is not None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None:
+            value = token.get_secret_value()
+            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    "metrics_token (CRM_GATEWAY_METRICS_TOKEN) is a placeholder or shorter than "
+                    f"{MIN_SECRET_LENGTH} characters"
+                )
+        return token
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
