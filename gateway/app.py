@@ -29,10 +29,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
 
 from gateway import graphiql, logredact
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, OperatorToken, refusal_response
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.headers import SecureRoute, SecurityHeaders
 from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
@@ -143,8 +144,9 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
         multipart_uploads_enabled=False,
         max_bytes=settings.max_request_size,
         ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
+        route_class=SecureRoute,
     )
-    router = APIRouter(lifespan=lifespan)
+    router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
     router.include_router(graphql, prefix="/graphql")
 
     @router.api_route("/graphql", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -153,8 +155,17 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
             405, "GraphQL is served over GET and POST.", headers={"Allow": "GET, POST"}
         )
 
-    router.add_api_route("/metrics", gateway.metrics.endpoint, include_in_schema=False)
-    _add_health(router, gateway, clients, redis)
+    token = settings.metrics_token
+    operator = OperatorToken(None if token is None else token.get_secret_value())
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        refused = operator.check(request.headers)
+        if refused is not None:
+            return refusal_response(refused)
+        return await gateway.metrics.endpoint()
+
+    _add_health(router, gateway, clients, redis, operator)
     return router
 
 
@@ -204,29 +215,35 @@ def _context_getter(
 
 
 def _add_health(
-    router: APIRouter, gateway: Gateway, clients: ProviderClients, redis: RedisState | None
+    router: APIRouter,
+    gateway: Gateway,
+    clients: ProviderClients,
+    redis: RedisState | None,
+    operator: OperatorToken,
 ) -> None:
     @router.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": gateway_version()}
 
     @router.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         await clients.open()
         # Ready while the clients are open and some provider is not known to be down: one
         # failing CRM leaves the others' data worth serving.
         circuits = {name: s.upstream.breaker.state.value for name, s in gateway.sources.items()}
         ready = bool(circuits) and any(state != "OPEN" for state in circuits.values())
-        body: dict[str, Any] = {
-            "status": "ready" if ready else "unavailable",
-            "providers": circuits,
-        }
+        status = 200 if ready else 503
+        body: dict[str, Any] = {"status": "ready" if ready else "unavailable"}
+        if operator.check(request.headers) is not None:
+            # Orchestrators probe without the token: the status is theirs, the list is not.
+            return JSONResponse(body, status_code=status)
+        body["providers"] = circuits
         if redis is not None:
             # Without Redis each replica caches alone: slower and less fresh, still ready.
             with contextlib.suppress(RedisDown):
                 await redis.run(lambda client: client.ping())
             body["redis"] = redis.status
-        return JSONResponse(body, status_code=200 if ready else 503)
+        return JSONResponse(body, status_code=status)
 
 
 def cors_origin_regex(origins: list[str]) -> str:
@@ -267,6 +284,8 @@ def create_app(settings: Settings, *, transports: Transports | None = None) -> F
     )
     app.include_router(create_router(settings, transports=transports))
     add_cors(app, settings)
+    # Outermost, so that CORS answers (preflights) carry them too.
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)
     async def root(request: Request) -> RedirectResponse:

@@ -143,22 +143,21 @@ class Authenticator:
     for a valid token that grants no scope)."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
-        self.by_name = {entry.name: _client(entry) for entry in settings.clients}
         self.keyed = [
-            (digest, self.by_name[entry.name])
+            (digest, _client(entry))
             for entry in settings.clients
-            if (digest := entry.resolved_key_digest()) is not None
+            if entry.method == "api_key" and (digest := entry.resolved_key_digest()) is not None
         ]
+        # Only clients that authenticate by token: a token naming an API-key client must not
+        # get that client's providers and scopes without its key.
+        self.by_token = {e.name: _client(e) for e in settings.clients if e.method == "jwt"}
+        self.key_names = {client.name for _, client in self.keyed}
         self.jwt = settings.auth.jwt
         self.keys = None if self.jwt is None else JwksKeys(self.jwt, clock)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Client:
         api_key = headers.get("x-api-key")
-        bearer = None
-        if api_key is None:
-            scheme, _, value = headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer":
-                bearer = value.strip()
+        bearer = _bearer(headers) if api_key is None else None
         presented = api_key if api_key is not None else bearer
         if not presented:
             raise Unauthenticated(invalid_token=False)
@@ -213,7 +212,11 @@ class Authenticator:
         if not isinstance(name, str) or not name or len(name) > MAX_CLIENT_NAME:
             log.info("refused a bearer token: no %r claim", settings.client_claim)
             raise Unauthenticated(invalid_token=True)
-        known = self.by_name.get(name)
+        if name in self.key_names:
+            # Same name, other client: it would share that client's budget and audit lines.
+            log.info("refused a bearer token: its client claim names an API-key client")
+            raise Unauthenticated(invalid_token=True)
+        known = self.by_token.get(name)
         if known is not None:
             client = known
         else:
@@ -234,6 +237,30 @@ class Authenticator:
             log.info("refused client %r: its token grants no scope of the gateway", name)
             raise Forbidden("the token grants no scope of this gateway")
         return client
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+class OperatorToken:
+    """`metrics_token`: what /metrics and the full /readyz require; None lets anyone in."""
+
+    def __init__(self, token: str | None) -> None:
+        self.digest = None if token is None else hashlib.sha256(token.encode()).digest()
+
+    def check(self, headers: Mapping[str, str]) -> Unauthenticated | None:
+        """None when the request may see it; else the refusal to answer."""
+        if self.digest is None:
+            return None
+        presented = _bearer(headers)
+        if not presented:
+            return Unauthenticated(invalid_token=False)
+        if hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self.digest):
+            return None
+        log.info("refused a request: wrong metrics token")
+        return Unauthenticated(invalid_token=True)
 
 
 def refusal_response(error: GatewayError) -> JSONResponse:

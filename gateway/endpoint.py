@@ -30,6 +30,7 @@ from typing import Any, overload
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.routing import APIWebSocketRoute
 from graphql import GraphQLError
 from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import Message
@@ -182,7 +183,12 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         ide_query: str = graphiql.default_query(None),
         **kwargs: Any,
     ) -> None:
+        # No subscriptions yet: no WebSocket protocol, and no WebSocket route, so an upgrade
+        # is refused before anything runs (a server with a WebSocket library installed would
+        # otherwise accept it and keep one context, credentials and deadline, for ever).
+        kwargs["subscription_protocols"] = ()
         super().__init__(*args, **kwargs)
+        self.routes[:] = [r for r in self.routes if not isinstance(r, APIWebSocketRoute)]
         self.max_bytes = max_bytes
         self.ide_query = ide_query
         if self.graphql_ide == "graphiql":
@@ -193,7 +199,10 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":
             return await super().render_graphql_ide(request)
-        return HTMLResponse(graphiql.render(request.url.path, self.ide_query))
+        page = graphiql.render(request.url.path, self.ide_query)
+        return HTMLResponse(
+            page, headers={"Content-Security-Policy": graphiql.content_security_policy(page)}
+        )
 
     async def graphiql_asset(self, name: str) -> Response:
         if name not in graphiql.asset_files():
@@ -232,10 +241,8 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     ) -> Response | WebSocket:
         refused = getattr(context, "refused", None)
         if not isinstance(request, Request):
-            if refused is not None:
-                await request.close(code=WS_1008_POLICY_VIOLATION)
-                return request
-            return await super().run(request, context, root_value)
+            await request.close(code=WS_1008_POLICY_VIOLATION)  # unreachable without a route
+            return request
         # GraphiQL's page stays open: the queries it sends do not.
         if refused is not None and not self.should_render_graphql_ide(
             self.request_adapter_class(request)

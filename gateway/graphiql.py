@@ -8,8 +8,11 @@ their versions, so browsers may cache them for good.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
+import re
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
@@ -18,6 +21,7 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = STATIC / "vendor" / "graphiql"
 IMMUTABLE = "public, max-age=31536000, immutable"
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
 @cache
@@ -89,3 +93,25 @@ def render(page_path: str, query: str) -> str:
         page = page.replace(f"{{{{{key}:integrity}}}}", entry["integrity"])
     # Inside <script>, `</` could end the element early; JSON with it escaped cannot.
     return page.replace("{{query}}", json.dumps(query).replace("</", "<\\/"))
+
+
+def content_security_policy(page: str) -> str:
+    """The page's CSP: its own assets and its inline script (by hash) only, queries to its
+    own origin, never framed. Styles may be inline: GraphiQL and CodeMirror set them."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in _INLINE_SCRIPT.findall(page)
+    )
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src 'self' {hashes}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    )

@@ -48,6 +48,9 @@ PREFIX = "crm_gateway"
 # Operation names come from clients: past this many distinct ones, the rest count as
 # "other", so no client can grow /metrics without bound.
 MAX_OPERATION_NAMES = 100
+# A name unseen this long gives its place (and its series) up to a new one, so names sent
+# once, by mistake or on purpose, do not hold the places for good.
+OPERATION_NAME_TTL = 3600.0
 # A wait shorter than this is taking an uncontended lock, not waiting for the budget.
 MIN_LIMITER_WAIT = 0.001
 COST_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -71,12 +74,18 @@ def _no_sources() -> Mapping[str, DataSource]:
 class Metrics:
     """One app's metrics; `sources` gives the live data sources (breakers, caches)."""
 
-    def __init__(self, sources: Callable[[], Mapping[str, DataSource]] = _no_sources) -> None:
+    def __init__(
+        self,
+        sources: Callable[[], Mapping[str, DataSource]] = _no_sources,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.sources = sources
+        self.clock = clock
         # Whether the replicas' Redis answers (set by the app when `redis_url` is).
         self.redis_up: Callable[[], bool] | None = None
-        self._names: set[str] = set()
+        # Admitted operation names -> (when last seen, outcomes counted), least recent first.
+        self._names: dict[str, tuple[float, set[str]]] = {}
         self._cache_events: Tally[tuple[str, str]] = Tally()
         new = self._new
         self.upstream_requests = new(
@@ -130,19 +139,42 @@ class Metrics:
         """A `kind` metric named `crm_gateway_<name>` in this app's registry."""
         return kind(f"{PREFIX}_{name}", documentation, labels, registry=self.registry)
 
-    def operation(self, name: str, outcome: str, seconds: float, cost: int) -> None:
-        label = self._label(name)
+    def operation(
+        self, name: str, outcome: str, seconds: float, cost: int, *, admit: bool = True
+    ) -> None:
+        """Count an operation. Its name becomes a label of its own only once `admit`ted (a
+        named operation that ran), within `MAX_OPERATION_NAMES`; else it counts as "other"."""
+        label = self._label(name, admit)
+        if label in self._names:
+            self._names[label][1].add(outcome)
         self.operations.labels(label, outcome).inc()
         self.operation_duration.labels(label).observe(seconds)
         self.operation_cost.labels(label).observe(cost)
 
-    def _label(self, name: str) -> str:
-        if name in self._names:
+    def _label(self, name: str, admit: bool) -> str:
+        if name in ("anonymous", "invalid"):
             return name
-        if len(self._names) >= MAX_OPERATION_NAMES:
+        now = self.clock()
+        known = self._names.pop(name, None)
+        if known is not None:
+            self._names[name] = (now, known[1])  # to the end: the most recent
+            return name
+        if not admit:
             return "other"
-        self._names.add(name)
+        if len(self._names) >= MAX_OPERATION_NAMES:
+            oldest, (seen, outcomes) = next(iter(self._names.items()))
+            if now - seen < OPERATION_NAME_TTL:
+                return "other"
+            del self._names[oldest]
+            self._forget(oldest, outcomes)
+        self._names[name] = (now, set())
         return name
+
+    def _forget(self, name: str, outcomes: set[str]) -> None:
+        for outcome in outcomes:
+            self.operations.remove(name, outcome)
+        self.operation_duration.remove(name)
+        self.operation_cost.remove(name)
 
     def cache_event(self, provider: str, event: str) -> None:
         self._cache_events[provider, event] += 1

@@ -177,6 +177,7 @@ class ProviderSettings(BaseModel):
 
 Scope = Literal["read", "write"]
 Algorithm = Literal["RS256", "ES256"]
+AuthMethod = Literal["api_key", "jwt"]
 
 
 def _read_only() -> list[Scope]:
@@ -193,6 +194,9 @@ class ClientSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
+    auth: AuthMethod | None = None
+    """How it authenticates: "api_key" (with `api_key_sha256` or `api_key_env`) or "jwt" (a
+    token whose client claim is its name). Unset: "api_key" when a key is given, else "jwt"."""
     api_key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     """Hex SHA-256 of the client's API key."""
     api_key_env: str | None = None
@@ -206,9 +210,27 @@ class ClientSettings(BaseModel):
 
     @model_validator(mode="after")
     def _one_key(self) -> ClientSettings:
+        keyed = self.api_key_sha256 is not None or self.api_key_env is not None
         if self.api_key_sha256 is not None and self.api_key_env is not None:
             raise ValueError(f"client {self.name!r}: give api_key_sha256 or api_key_env, not both")
+        if self.auth == "api_key" and not keyed:
+            raise ValueError(
+                f'client {self.name!r}: auth = "api_key" needs api_key_sha256 or api_key_env'
+            )
+        if self.auth == "jwt" and keyed:
+            # Otherwise the key would work too, and the client would have two ways in.
+            raise ValueError(
+                f'client {self.name!r}: auth = "jwt" takes no api_key_sha256 or api_key_env'
+            )
         return self
+
+    @property
+    def method(self) -> AuthMethod:
+        """How it authenticates, with the default filled in."""
+        if self.auth is not None:
+            return self.auth
+        keyed = self.api_key_sha256 is not None or self.api_key_env is not None
+        return "api_key" if keyed else "jwt"
 
     def resolved_key_digest(self) -> bytes | None:
         """The SHA-256 digest of the client's key; None for a client known only by JWT."""
@@ -246,8 +268,9 @@ class JwtSettings(BaseModel):
     """The claim naming the client."""
     scopes_claim: str | None = None
     """Claim with the token's scopes ("scope": space-separated; or a list)."""
-    providers: list[str] = Field(default_factory=lambda: ["*"])
-    """Providers of a token client that has no [[clients]] entry of its name."""
+    providers: list[str] = Field(default_factory=list)
+    """Providers of a token client that has no [[clients]] entry of its name: none by default
+    (such a token is let in but sees no provider); ["*"] for all of them."""
     scopes: list[Scope] = Field(default_factory=_read_only)
     """Scopes of a token client that has no [[clients]] entry of its name; a scopes claim can only
     narrow them."""
@@ -364,6 +387,9 @@ class Settings(BaseSettings):
                 )
         return origins
 
+    metrics_token: SecretStr | None = None
+    """Bearer token /metrics requires, and /readyz to list the providers (at least 16
+    characters). Unset: both are open."""
     clients: list[ClientSettings] = Field(default_factory=list)
     """Clients allowed in; with none (and no [auth.jwt]) the gateway is open."""
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -373,6 +399,18 @@ class Settings(BaseSettings):
     @property
     def auth_required(self) -> bool:
         return bool(self.clients) or self.auth.jwt is not None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None:
+            value = token.get_secret_value()
+            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    "metrics_token (CRM_GATEWAY_METRICS_TOKEN) is a placeholder or shorter than "
+                    f"{MIN_SECRET_LENGTH} characters"
+                )
+        return token
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
@@ -421,7 +459,7 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(f"{where}.providers: not configured: {', '.join(unknown)}")
         for client in self.clients:
-            if client.api_key_sha256 is None and client.api_key_env is None and not self.auth.jwt:
+            if client.method == "jwt" and not self.auth.jwt:
                 raise ValueError(
                     f"client {client.name!r} has no api_key_sha256 or api_key_env, and no "
                     "[auth.jwt] is configured: it could never authenticate"

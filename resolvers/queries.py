@@ -75,9 +75,17 @@ def ready_link(
 
 async def find_node(context: Context, value: str, argument: str = "id") -> AnyRecord | None:
     """The record a global id names; None when it does not exist, or cannot: a remote id
-    its provider never hands out is not sent upstream at all."""
+    its provider never hands out is not sent upstream at all, and a provider the client may
+    not use holds nothing for it."""
     entity, provider, remote_id = parse_global_id(value, argument)
-    source = context.source(provider)  # BAD_USER_INPUT naming the client's own
+    source = context.sources.get(provider)
+    if source is None:
+        client = context.client
+        if client is not None and client.providers is not None:
+            # Null whether the provider exists or not, so the answer does not tell.
+            return None
+        # A client that sees every provider learns nothing new: name the configured ones.
+        source = context.source(provider)
     if entity not in source.entities:
         return None
     if not source.valid_id(entity, remote_id):

@@ -16,11 +16,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
 from gateway import metrics, tracing
+from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway.operation")
 
@@ -42,6 +45,27 @@ def _codes(errors: list[GraphQLError] | None) -> list[str]:
     return list(codes)
 
 
+def _refusal_code(error: BaseException) -> str:
+    """The code a client gets for an exception that ended the operation before it ran: the
+    endpoint answers these refusals itself; anything else is a bug of ours."""
+    if isinstance(error, CannotGetOperationTypeError):
+        return "OPERATION_RESOLUTION_FAILURE"
+    if isinstance(error, InvalidOperationTypeError):
+        return "METHOD_NOT_ALLOWED"  # a mutation sent with GET
+    if isinstance(error, MissingQueryError):
+        return "BAD_REQUEST"
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    if isinstance(error, GatewayError):
+        return error.code
+    return "INTERNAL_SERVER_ERROR"
+
+
+def _request_error(errors: list[GraphQLError] | None, data: object) -> bool:
+    """Whether the operation was refused before it ran (no data, no error at a field)."""
+    return data is None and bool(errors) and all(e.path is None for e in errors or ())
+
+
 def _operation_type(ec: ExecutionContext) -> str | None:
     if ec.graphql_document is None:
         return None
@@ -60,6 +84,14 @@ def _client_name(context: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _request_id(context: Any) -> str | None:
+    # Chosen by the route (gateway.headers) before the operation ran; absent in-process.
+    request = getattr(context, "request", None)
+    state = getattr(request, "scope", {}).get("state") or {}
+    found = state.get("request_id")
+    return found if isinstance(found, str) else None
+
+
 class Observe(SchemaExtension):
     """Times each operation and counts what it sent upstream (see `gateway.metrics`)."""
 
@@ -74,10 +106,13 @@ class Observe(SchemaExtension):
         start = time.perf_counter()
         headers = request.headers if request is not None else {}
         with tracing.operation_span(headers) as span:
-            failed = True
+            failed: str | None = "INTERNAL_SERVER_ERROR"
             try:
                 yield
-                failed = False
+                failed = None
+            except BaseException as error:
+                failed = _refusal_code(error)
+                raise
             finally:
                 metrics.end(token)
                 self._report(context, stats, span, time.perf_counter() - start, failed)
@@ -88,17 +123,20 @@ class Observe(SchemaExtension):
         stats: metrics.OperationStats,
         span: Any,
         seconds: float,
-        failed: bool,
+        failed: str | None,
     ) -> None:
         ec = self.execution_context
         result = ec.result
         errors = (result.errors if result is not None else None) or ec.pre_execution_errors
-        codes = ["INTERNAL_SERVER_ERROR"] if failed else _codes(errors)
+        codes = [failed] if failed else _codes(errors)
         name = metrics.operation_name(ec.operation_name)
         kind = _operation_type(ec)
         tracing.finish_operation(span, name, kind, codes)
         if stats.metrics is not None:
-            stats.metrics.operation(name, codes[0] if codes else "ok", seconds, stats.requests)
+            # Only a name that ran becomes a label: junk names are refused before they run.
+            ran = failed is None and not _request_error(errors, result and result.data)
+            outcome = codes[0] if codes else "ok"
+            stats.metrics.operation(name, outcome, seconds, stats.requests, admit=ran)
         response = getattr(context, "response", None)
         if response is not None:
             response.headers["Server-Timing"] = (
@@ -111,5 +149,6 @@ class Observe(SchemaExtension):
             "cost": stats.requests,
             "errors": ",".join(codes) or "-",
             "client": _client_name(context) or "-",
+            "request_id": _request_id(context) or "-",
         }
         log.info(" ".join(f"{key}={_value(value)}" for key, value in fields.items()), extra=fields)

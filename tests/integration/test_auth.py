@@ -282,10 +282,17 @@ def test_a_node_of_another_provider_is_null(secured):
     assert post(secured, query, {"id": revyops_id}, X_API_Key=WRITER_KEY).json()["data"] == {
         "node": {"id": revyops_id}
     }
-    body = post(secured, query, {"id": revyops_id}, X_API_Key=READER_KEY).json()
-    assert body["data"] == {"node": None}
-    for error in body.get("errors", []):  # if unknown providers are refused, as for lists
-        assert "basicsos" not in error["message"]
+    # As the README promises: null, like an id that names nothing, with no error.
+    for value in (revyops_id, base64.b64encode(b"Contact:nope:1").decode()):
+        body = post(secured, query, {"id": value}, X_API_Key=READER_KEY).json()
+        assert (body["data"], body.get("errors")) == ({"node": None}, None)
+    body = post(
+        secured,
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+        {"ids": [revyops_id]},
+        X_API_Key=READER_KEY,
+    ).json()
+    assert (body["data"], body.get("errors")) == ({"nodes": [None]}, None)
 
 
 # --- the write scope and the audit line -----------------------------------------------------
@@ -373,6 +380,20 @@ def test_rs256_token_of_a_configured_client(secured):
 def test_es256_token_of_an_unlisted_client_gets_the_jwt_defaults(secured):
     good = token(EC_1, "ec-1", azp="svc-other", scope="read")
     assert names(post(secured, PROVIDERS_QUERY, Authorization=f"Bearer {good}")) == ["revyops"]
+
+
+def test_a_token_claiming_an_api_key_client_is_refused(secured, upstreams):
+    # "writer" is an API-key client with the write scope: its name is not a way in.
+    claimed = token(RSA_1, "rsa-1", azp="writer", scope="read write")
+    before = stats(upstreams["haste"])
+    response = post(
+        secured,
+        CREATE_CONTACT,
+        {"input": {"provider": "haste", "firstName": "Impostor"}},
+        Authorization=f"Bearer {claimed}",
+    )
+    assert_refused(response, invalid_token=True)
+    assert stats(upstreams["haste"]) == before
 
 
 def test_the_scopes_claim_narrows_what_a_token_may_do(secured, upstreams):

@@ -64,6 +64,15 @@ def page() -> Iterator[tuple[Page, list[str]]]:
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.on("request", lambda request: requested.append(request.url))
+        # A resource the page's Content-Security-Policy blocks is reported on the console.
+        page.on(
+            "console",
+            lambda message: (
+                requested.append(f"console: {message.text}")
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
 
         def offline(route: Route) -> None:
             if urlsplit(route.request.url).hostname in LOOPBACK:
@@ -138,6 +147,7 @@ def test_graphiql_runs_queries_offline(ide, page):
     assert len(typed["data"]["companies"]["edges"]) == 2
 
     assert requested
+    assert [m for m in requested if m.startswith("console:")] == []
     assert any("/graphql/static/graphiql-" in url for url in requested)
     outside = [url for url in requested if urlsplit(url).hostname not in LOOPBACK]
     assert outside == []

@@ -240,10 +240,13 @@ def test_one_log_line_per_operation_without_credentials(
     message = line.getMessage()
     cost = len(observed.haste.requests) - sent
     parsed = re.fullmatch(
-        rf"operation=LogMe duration_ms=\d+\.\d cost={cost} errors=(\S+) client=-", message
+        rf"operation=LogMe duration_ms=\d+\.\d cost={cost} errors=(\S+) client=- "
+        r"request_id=([0-9a-f]{32})",
+        message,
     )
     assert parsed is not None, message
     assert set(parsed[1].split(",")) == codes
+    assert line.request_id == parsed[2]  # type: ignore[attr-defined]
     assert line.operation == "LogMe"  # type: ignore[attr-defined]
     assert line.cost == cost  # type: ignore[attr-defined]
     assert line.duration_ms > 0  # type: ignore[attr-defined]

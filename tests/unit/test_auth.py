@@ -61,6 +61,7 @@ scopes_claim = "scp"
     )
     bff, etl = settings.clients
     assert (bff.providers, bff.scopes, bff.weight) == (["*"], ["read"], 1.0)
+    assert (bff.auth, bff.method, etl.method) == (None, "api_key", "api_key")
     assert (etl.providers, etl.scopes, etl.weight) == (["crm"], ["read", "write"], 3.0)
     jwt = settings.auth.jwt
     assert jwt is not None
@@ -69,6 +70,7 @@ scopes_claim = "scp"
         "scp",
         ["RS256", "ES256"],
     )
+    assert (jwt.providers, jwt.scopes) == ([], ["read"])
     assert settings.auth_required
 
 
@@ -84,6 +86,10 @@ scopes_claim = "scp"
         (f'[[clients]]\nname = "a"\napi_key_sha256 = "{DIGEST}"\nscopes = ["admin"]\n', "scopes"),
         (f'[[clients]]\nname = "a"\napi_key_sha256 = "{DIGEST}"\nweight = 0\n', "weight"),
         ('[[clients]]\nname = "a"\n', "could never authenticate"),
+        ('[[clients]]\nname = "a"\nauth = "jwt"\n', "could never authenticate"),
+        ('[[clients]]\nname = "a"\nauth = "api_key"\n', 'auth = "api_key" needs'),
+        (f'[[clients]]\nname = "a"\nauth = "jwt"\napi_key_sha256 = "{DIGEST}"\n', "takes no"),
+        (f'[[clients]]\nname = "a"\nauth = "oidc"\napi_key_sha256 = "{DIGEST}"\n', "auth"),
         (
             f'[[clients]]\nname = "a"\napi_key_sha256 = "{DIGEST}"\n'
             f'[[clients]]\nname = "a"\napi_key_sha256 = "{DIGEST}"\n',
@@ -245,11 +251,13 @@ async def _handshake(app: Any, headers: list[tuple[bytes, bytes]]) -> str:
     return kind
 
 
-async def test_a_websocket_without_credentials_is_refused():
+async def test_no_websocket_is_accepted_with_or_without_credentials():
+    # No subscriptions are served yet: a WebSocket would keep one context (credentials,
+    # deadline) for its whole life. Closing before accepting makes the server answer 403.
     settings = Settings.model_validate(
         {"clients": [{"name": "a", "api_key_sha256": hashlib.sha256(b"key-a").hexdigest()}]}
     )
-    app = create_app(settings)
-    assert await _handshake(app, []) == "websocket.close"
-    assert await _handshake(app, [(b"x-api-key", b"wrong")]) == "websocket.close"
-    assert await _handshake(app, [(b"x-api-key", b"key-a")]) == "websocket.accept"
+    for app in (create_app(settings), create_app(Settings())):
+        assert await _handshake(app, []) == "websocket.close"
+        assert await _handshake(app, [(b"x-api-key", b"wrong")]) == "websocket.close"
+        assert await _handshake(app, [(b"x-api-key", b"key-a")]) == "websocket.close"

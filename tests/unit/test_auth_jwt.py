@@ -63,6 +63,7 @@ def authenticator(jwks_file: Path, **jwt_settings: Any) -> Authenticator:
         {
             "clients": [
                 {"name": "admin", "api_key_sha256": KEY_DIGEST, "scopes": ["write"]},
+                {"name": "reporting", "auth": "jwt", "scopes": ["write"], "weight": 2},
             ],
             "auth": {
                 "jwt": {"issuer": ISSUER, "audience": AUDIENCE, "jwks_file": str(jwks_file)}
@@ -91,14 +92,27 @@ def bearer(value: str) -> dict[str, str]:
 async def test_a_valid_token_names_its_client(jwks_file: Path) -> None:
     gate = authenticator(jwks_file)
     client = await gate.authenticate(bearer(token()))
-    assert client == Client("robot", None, frozenset({"read"}))
+    # [auth.jwt] providers default to none: a token client sees only what it is given.
+    assert client == Client("robot", frozenset(), frozenset({"read"}))
     rsa_client = await gate.authenticate(bearer(token(RSA_KEY, "rsa", "RS256")))
     assert rsa_client.name == "robot"
-    # A configured client of the token's name keeps its own providers and scopes.
-    admin = await gate.authenticate(bearer(token(azp="admin")))
-    assert admin.can_write
+    # A token client of the token's name keeps its own providers, scopes and weight.
+    reporting = await gate.authenticate(bearer(token(azp="reporting")))
+    assert reporting == Client("reporting", None, frozenset({"read", "write"}), 2.0)
+    everything = authenticator(jwks_file, providers=["*"])
+    assert (await everything.authenticate(bearer(token()))).providers is None
+
+
+async def test_a_token_never_becomes_an_api_key_client(jwks_file: Path) -> None:
+    gate = authenticator(jwks_file)
     by_key = await gate.authenticate({"x-api-key": "key-of-the-admin-client"})
-    assert by_key is admin
+    assert by_key.can_write
+    with pytest.raises(Unauthenticated) as refused:
+        await gate.authenticate(bearer(token(azp="admin")))
+    assert refused.value.invalid_token
+    # Nor does an API-key client's key pass as a token client's.
+    with pytest.raises(Unauthenticated):
+        await gate.authenticate({"x-api-key": "reporting"})
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import metrics
+from gateway.app import create_app
 from gateway.errors import UpstreamError
 from gateway.metrics import Metrics, OperationStats
+from gateway.settings import Settings
 from tests.unit.fake_time import FakeTime
 from tests.unit.test_upstream import answer, upstream_with
 
@@ -130,6 +134,69 @@ def test_distinct_operation_names_are_capped():
     assert sample(app, "crm_gateway_operations_total", operation="other", outcome="ok") == 5
     last = f"Op{metrics.MAX_OPERATION_NAMES}"
     assert sample(app, "crm_gateway_operations_total", operation=last, outcome="ok") == 0
+
+
+def test_names_that_did_not_run_take_no_place():
+    app = Metrics()
+    for index in range(metrics.MAX_OPERATION_NAMES):
+        app.operation(f"Junk{index}", "GRAPHQL_VALIDATION_FAILED", 0.01, 0, admit=False)
+    app.operation("Real", "ok", 0.01, 1)
+    assert sample(app, "crm_gateway_operations_total", operation="Real", outcome="ok") == 1
+    labels = {"operation": "other", "outcome": "GRAPHQL_VALIDATION_FAILED"}
+    assert sample(app, "crm_gateway_operations_total", **labels) == metrics.MAX_OPERATION_NAMES
+    # A name that ran before keeps its series when it later fails up front.
+    app.operation("Real", "GRAPHQL_VALIDATION_FAILED", 0.01, 0, admit=False)
+    labels = {"operation": "Real", "outcome": "GRAPHQL_VALIDATION_FAILED"}
+    assert sample(app, "crm_gateway_operations_total", **labels) == 1
+
+
+def test_the_name_cap_frees_places_unused_for_a_while():
+    now = [0.0]
+    app = Metrics(clock=lambda: now[0])
+    for index in range(metrics.MAX_OPERATION_NAMES):
+        app.operation(f"Old{index}", "ok", 0.01, 1)
+    now[0] = metrics.OPERATION_NAME_TTL - 1
+    app.operation("Old0", "ok", 0.01, 1)  # seen again: keeps its place
+    app.operation("Early", "ok", 0.01, 1)
+    assert sample(app, "crm_gateway_operations_total", operation="Early", outcome="ok") == 0
+    now[0] = metrics.OPERATION_NAME_TTL + 1
+    app.operation("Late", "ok", 0.01, 1)
+    assert sample(app, "crm_gateway_operations_total", operation="Late", outcome="ok") == 1
+    # The least recently seen name gave its place up, and its series left the page.
+    assert sample(app, "crm_gateway_operations_total", operation="Old1", outcome="ok") == 0
+    page = generate_latest(app.registry).decode()
+    assert 'operation="Old1"' not in page
+    assert sample(app, "crm_gateway_operations_total", operation="Old0", outcome="ok") == 2
+    assert sample(app, "crm_gateway_operations_total", operation="Old2", outcome="ok") == 1
+
+
+async def test_refusals_count_by_their_own_codes_and_take_no_label():
+    transport = httpx.ASGITransport(app=create_app(Settings()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        named = "query Named { providers { name } }"
+        refused = [
+            ({"query": named, "operationName": "Missing"}, "OPERATION_RESOLUTION_FAILURE"),
+            ({"query": "query Broken { providers { name "}, "GRAPHQL_PARSE_FAILED"),
+            ({"query": "query Junk { nope }"}, "GRAPHQL_VALIDATION_FAILED"),
+        ]
+        for body, _ in refused:
+            await client.post("/graphql", json=body)
+        await client.get("/graphql", params={"query": "mutation ViaGet { __typename }"})
+        await client.post("/graphql", json={"query": named})
+        page = (await client.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(page)}
+    counted = {
+        (s.labels["operation"], s.labels["outcome"])
+        for s in families["crm_gateway_operations"].samples
+        if s.name.endswith("_total")
+    }
+    assert counted == {
+        ("other", "OPERATION_RESOLUTION_FAILURE"),
+        ("anonymous", "GRAPHQL_PARSE_FAILED"),  # unparsed: its name is unknown
+        ("other", "GRAPHQL_VALIDATION_FAILED"),
+        ("other", "METHOD_NOT_ALLOWED"),
+        ("Named", "ok"),
+    }
 
 
 def test_cache_events_reported_by_hook_are_exported():
