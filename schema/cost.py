@@ -61,7 +61,6 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 from gateway import metrics
-from gateway.datasources.base import PaginationStyle
 from gateway.errors import GatewayError, OperationTooCostly
 from gateway.operations import Op
 from gateway.pagination import ConnectionArgs, PageLimits, check_args
@@ -76,7 +75,6 @@ log = logging.getLogger("gateway.cost")
 COST = "gateway.cost"  # the key of a field's cost in its Strawberry metadata
 CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 TARGETS = (Entity.CONTACT, Entity.COMPANY, Entity.DEAL)
-OFFSET_STYLES = (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE)
 
 
 @dataclass(frozen=True)
@@ -240,11 +238,7 @@ class Plan:
     def paged(self, source: DataSource, link: Link, args: ConnectionArgs, n: int) -> int:
         """Windows read in blocks of the child list filtered by parent (relations.paged):
         for every parent, or only for a parent asked alone where one read serves many."""
-        if link not in source.paged_links or link in source.inline_links:
-            return 0
-        if source.style not in OFFSET_STYLES:
-            return 0
-        per = source.estimate_list(CHILD_ENTITY[link], args, True, False)
+        per = source.estimate_paged(link, args)
         if self.batching and link in source.batched_links:
             return per if n == 1 else 0
         return n * per
