@@ -325,23 +325,29 @@ def _answered_inline(asked: Asked, inline: frozenset[str]) -> bool:
     """Whether the fields asked of a to-one link are all among what the API sent inline,
     as `resolvers.relations.covered` decides (a directive makes it a lookup)."""
     fragments = asked.plan.executor.fragments
-    if any(_directives(d.node.selection_set, fragments) for d in asked.details):
+    seen: set[str] = set()
+    if any(_directives(d.node.selection_set, fragments, seen) for d in asked.details):
         return False
     names = {CAMEL.sub("_", name).lower() for name in asked.names()}
     return names <= KNOWN_FROM_ID | inline
 
 
-def _directives(selection_set: SelectionSetNode | None, fragments: Mapping[str, Any]) -> bool:
+def _directives(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, Any], seen: set[str]
+) -> bool:
+    """Whether a directive stands anywhere in `selection_set` (each fragment read once)."""
     for selection in selection_set.selections if selection_set is not None else ():
         if selection.directives:
             return True
+        inner = None
         if isinstance(selection, InlineFragmentNode | FieldNode):
             inner = selection.selection_set
-        elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
-            inner = fragments[selection.name.value].definition.selection_set
-        else:
-            inner = None
-        if _directives(inner, fragments):
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in fragments and name not in seen:
+                seen.add(name)
+                inner = fragments[name].definition.selection_set
+        if _directives(inner, fragments, seen):
             return True
     return False
 
@@ -401,7 +407,7 @@ def estimate(
     built = Executor.build(
         schema,
         document,
-        raw_variable_values=dict(variables or {}),
+        raw_variable_values=dict(variables) if isinstance(variables, Mapping) else None,
         operation_name=operation_name,
     )
     if isinstance(built, list):

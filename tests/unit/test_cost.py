@@ -367,3 +367,15 @@ def test_every_resolver_declares_its_cost_or_is_known_free() -> None:
         if COST not in made.metadata and (type_name, name) not in FREE
     }
     assert undeclared == set()
+
+
+async def test_a_skipped_company_is_not_looked_up(stack: Stack) -> None:
+    # The window's companies are looked up ahead of their fields only where execution
+    # will resolve them: the estimate does not count a skipped field.
+    query = (
+        'query($no: Boolean! = true) { contacts(provider: "attio", first: 20) '
+        "{ edges { node { id company @skip(if: $no) { name } } } } }"
+    )
+    body, actual = await measured(stack, query, {})
+    assert "errors" not in body
+    assert body["extensions"]["cost"]["estimated"] >= actual >= 1
