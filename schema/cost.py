@@ -1,39 +1,64 @@
 """The cost of an operation in upstream requests: estimated before it runs, counted after.
 
-Before execution (after the input bounds), the operation's selection is walked
-with its variables, and each read asks its data source what it will send
-(`DataSource.estimate_*`: blocks not cached, id batches, per-parent reads).
-Above `max_operation_cost` the operation is refused with OPERATION_TOO_COSTLY
-and nothing is sent. Every response carries `extensions.cost {estimated,
-actual}`, `actual` being the requests the operation really sent (counted by
-`gateway.metrics` for the operation).
+Before execution (after the input bounds), the operation is prepared as graphql-core
+prepares it to execute (`Executor.build`: the operation, its fragments, its variables
+coerced to their types, defaults filled in) and walked with graphql-core's own field
+collection, so the estimate sees the fields execution will resolve: fragments of every
+kind (inline, named, on an interface or a union, nested), each alias on its own, @skip and
+@include, and each field's arguments coerced as its resolver gets them. A selection on an
+abstract type costs the sum over its possible types.
 
-The estimate is an upper bound of the plan under the assumptions the data
-sources state (`DataSource.ASSUMED_CHILDREN`, a parent's child list within
-one page, links to records that exist); retries and query polls are not in it.
+A field that reads upstream declares its cost where it is made (`declare`, in the field
+factories of schema/query.py and schema/types.py); the cost asks the data source what the
+read will send (`DataSource.estimate_*`: blocks not cached, id batches, per-parent reads)
+and adds what the field's own selection costs on the records it returns. A field that
+declares nothing costs what its selection costs. A root mutation field costs its write.
+
+Above `max_operation_cost` the operation is refused with OPERATION_TOO_COSTLY and nothing
+is sent; so is an operation the estimator fails on (never taken as free). Every response
+carries `extensions.cost {estimated, actual}`, `actual` being the requests the operation
+really sent (counted by `gateway.metrics` for the operation).
+
+The estimate is an upper bound of the plan under the assumptions the data sources state
+(`DataSource.ASSUMED_CHILDREN`, a parent's child list within one page, links to records
+that exist); retries and query polls are not in it. A field whose arguments its resolver
+refuses (a negative `first`) sends nothing and costs nothing; its siblings cost the same.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import suppress
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
     InlineFragmentNode,
-    OperationDefinitionNode,
     SelectionSetNode,
-    Undefined,
-    get_operation_ast,
-    value_from_ast_untyped,
+    get_named_type,
+    is_abstract_type,
 )
+from graphql.execution import Executor
+from graphql.execution.collect_fields import (
+    FieldDetailsList,
+    GroupedFieldSet,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import get_argument_values
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 from gateway import metrics
 from gateway.errors import GatewayError, OperationTooCostly
@@ -43,80 +68,154 @@ from gateway.records import CHILD_ENTITY, Entity, Link
 from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id
 from resolvers.relations import KNOWN_FROM_ID
-from schema.bounds import refused, variable_values
+from schema.bounds import refused
 
 log = logging.getLogger("gateway.cost")
 
-ROOT_LISTS = {
-    "contacts": Entity.CONTACT,
-    "companies": Entity.COMPANY,
-    "deals": Entity.DEAL,
-    "notes": Entity.NOTE,
-}
-# Fields of a mutation payload that hold a record (or several: bulk results).
-PAYLOAD_RECORDS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
-PAYLOAD_RECORDS["note"] = Entity.NOTE
+COST = "gateway.cost"  # the key of a field's cost in its Strawberry metadata
+CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+TARGETS = (Entity.CONTACT, Entity.COMPANY, Entity.DEAL)
 
 
-@dataclass
-class _Walk:
-    sources: Mapping[str, DataSource]
-    limits: PageLimits
-    batching: bool
-    variables: dict[str, Any]
-    fragments: dict[str, FragmentDefinitionNode]
+@dataclass(frozen=True)
+class At:
+    """Where a selection is asked: the provider its records come from (None above any
+    record) and how many objects of its type there are at most."""
 
-    def fields(
-        self, selection_set: SelectionSetNode | None, type_name: str | None
-    ) -> list[FieldNode]:
-        """The fields of a selection set on `type_name` (None: any), fragments flattened."""
-        found: list[FieldNode] = []
-        if selection_set is None:
-            return found
+    source: DataSource | None
+    n: int
 
-        def applies(condition: Any) -> bool:
-            return condition is None or type_name is None or condition.name.value == type_name
 
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                found.append(selection)
-            elif isinstance(selection, InlineFragmentNode):
-                if applies(selection.type_condition):
-                    found += self.fields(selection.selection_set, type_name)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is not None and applies(fragment.type_condition):
-                    found += self.fields(fragment.selection_set, type_name)
-        return found
+@dataclass(frozen=True)
+class Asked:
+    """One field as execution resolves it: its nodes (every occurrence under one response
+    name), its arguments coerced, its type, and where it is asked."""
 
-    def args(self, node: FieldNode) -> dict[str, Any]:
-        values = {
-            a.name.value: value_from_ast_untyped(a.value, self.variables)
-            for a in node.arguments or ()
-        }
-        return {k: None if v is Undefined else v for k, v in values.items()}
+    plan: Plan
+    details: FieldDetailsList
+    args: dict[str, Any]
+    type: GraphQLOutputType
+    at: At
 
-    def window(self, node: FieldNode) -> ConnectionArgs:
-        given = self.args(node)
+    def below(self, at: At, type_: GraphQLNamedType | None = None) -> int:
+        """What the field's selection costs on `at`'s objects, as `type_` (default: its own
+        type, every possible type of an abstract one)."""
+        return self.plan.selection(type_ or get_named_type(self.type), self.details, at)
+
+    def window(self) -> ConnectionArgs:
+        """The connection's window, checked as its resolver checks it (GatewayError)."""
         args = ConnectionArgs(
-            first=given.get("first"),
-            after=given.get("after"),
-            last=given.get("last"),
-            before=given.get("before"),
+            first=self.args.get("first"),
+            after=self.args.get("after"),
+            last=self.args.get("last"),
+            before=self.args.get("before"),
         )
-        return check_args(args, self.limits)
+        return check_args(args, self.plan.limits)
 
-    def nodes_of(self, connection: FieldNode, type_name: str) -> list[FieldNode]:
-        """The fields selected on a connection's nodes (`edges { node }` and `nodes`)."""
-        found: list[FieldNode] = []
-        for field in self.fields(connection.selection_set, None):
-            if field.name.value == "edges":
-                for inner in self.fields(field.selection_set, None):
-                    if inner.name.value == "node":
-                        found += self.fields(inner.selection_set, type_name)
-            elif field.name.value == "nodes":
-                found += self.fields(field.selection_set, type_name)
-        return found
+    def filtered(self) -> bool:
+        return self.args.get("filter") is not None or self.args.get("orderBy") is not None
+
+    def names(self, type_: GraphQLNamedType | None = None) -> set[str]:
+        """The names of the fields selected on the field's (concrete) type."""
+        named = type_ or get_named_type(self.type)
+        if not isinstance(named, GraphQLObjectType):
+            return set()
+        return {d[0].node.name.value for d in self.plan.collect(named, self.details).values()}
+
+
+FieldCost = Callable[[Asked], int]
+
+
+def declare(cost: FieldCost) -> dict[str, FieldCost]:
+    """A field's Strawberry metadata saying what asking it costs."""
+    return {COST: cost}
+
+
+def _declared(definition: GraphQLField) -> FieldCost | None:
+    field = (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(field, StrawberryField):
+        return None
+    cost: FieldCost | None = field.metadata.get(COST)
+    return cost
+
+
+def _size(args: ConnectionArgs) -> int:
+    return args.first if args.first is not None else (args.last or 0)
+
+
+class Plan:
+    """One prepared operation, walked field by field as execution will resolve it."""
+
+    def __init__(
+        self,
+        executor: Executor[Any],
+        sources: Mapping[str, DataSource],
+        limits: PageLimits,
+        batching: bool,
+    ) -> None:
+        self.executor = executor
+        self.schema: GraphQLSchema = executor.schema
+        self.sources = sources
+        self.limits = limits
+        self.batching = batching
+
+    def operation(self) -> int:
+        operation = self.executor.operation
+        root = self.schema.get_root_type(operation.operation)
+        if root is None:
+            return 0  # execution reports it
+        grouped = collect_fields(
+            self.schema,
+            self.executor.fragments,
+            self.executor.variable_values,
+            root,
+            operation,
+        ).grouped_field_set
+        top = At(None, 1)
+        return sum(self.field(root, details, top) for details in grouped.values())
+
+    def collect(self, type_: GraphQLObjectType, details: FieldDetailsList) -> GroupedFieldSet:
+        return collect_subfields(
+            self.schema,
+            self.executor.fragments,
+            self.executor.variable_values,
+            self.executor.operation,
+            type_,
+            details,
+        ).grouped_field_set
+
+    def selection(self, type_: GraphQLNamedType, details: FieldDetailsList, at: At) -> int:
+        if at.n <= 0:
+            return 0
+        if is_abstract_type(type_):
+            # Which types the records will have is known only upstream: each may be any.
+            possible = self.schema.get_possible_types(type_)
+            return sum(self.selection(t, details, at) for t in possible)
+        if not isinstance(type_, GraphQLObjectType):
+            return 0
+        return sum(self.field(type_, d, at) for d in self.collect(type_, details).values())
+
+    def field(self, parent: GraphQLObjectType, details: FieldDetailsList, at: At) -> int:
+        node = details[0].node
+        definition = parent.fields.get(node.name.value)
+        if definition is None:
+            return 0  # __typename
+        try:
+            args = get_argument_values(
+                definition,
+                node,
+                self.executor.variable_values,
+                details[0].fragment_variable_values,
+            )
+        except GraphQLError:
+            return 0  # execution fails the field with this error; its resolver never runs
+        asked = Asked(self, details, args, definition.type, at)
+        if parent is self.schema.mutation_type:
+            return self.write(asked)
+        cost = _declared(definition)
+        return asked.below(at) if cost is None else cost(asked)
+
+    # --- what the data sources send ----------------------------------------------------
 
     def lookups(self, source: DataSource, entity: Entity, n: int) -> int:
         if not self.batching:
@@ -136,92 +235,19 @@ class _Walk:
         inline = source.estimate_lookups(CHILD_ENTITY[link], n * source.ASSUMED_CHILDREN)
         return max(batches, inline)
 
-    # --- reads -------------------------------------------------------------------------
-
-    def root_list(self, node: FieldNode, entity: Entity) -> int:
-        given = self.args(node)
-        source = self.sources.get(str(given.get("provider")))
-        if source is None or entity not in source.entities:
-            return 0  # refused by the resolver, nothing sent
-        args = self.window(node)
-        filtered = bool(given.get("filter")) or bool(given.get("orderBy"))
-        selected = self.fields(node.selection_set, None)
-        count = any(f.name.value == "totalCount" for f in selected)
-        cost = source.estimate_list(entity, args, filtered, count)
-        n = args.first if args.first is not None else (args.last or 0)
-        return cost + self.record(source, entity, self.nodes_of(node, TYPE_NAMES[entity]), n)
-
-    def record(self, source: DataSource, entity: Entity, fields: list[FieldNode], n: int) -> int:
-        """What the fields selected on `n` records of `entity` cost."""
-        if n <= 0:
-            return 0
-        cost = 0
-        for field in fields:
-            name = field.name.value
-            if field.selection_set is None:
-                continue
-            if name == "company" and entity in (Entity.CONTACT, Entity.DEAL):
-                link = Link.CONTACT_COMPANY if entity is Entity.CONTACT else Link.DEAL_COMPANY
-                cost += self.company(source, link, field, n)
-            elif name == "target" and entity is Entity.NOTE:
-                if Link.NOTE_TARGET in source.links:
-                    for target in (Entity.CONTACT, Entity.COMPANY, Entity.DEAL):
-                        sub = self.fields(field.selection_set, TYPE_NAMES[target])
-                        cost += self.lookups(source, target, n)
-                        cost += self.record(source, target, sub, n)
-            elif name in ("contacts", "deals", "notes"):
-                cost += self.linked(source, entity, field, n)
-        return cost
-
-    def company(self, source: DataSource, link: Link, field: FieldNode, n: int) -> int:
-        if link not in source.links:
-            return 0
-        sub = self.fields(field.selection_set, "Company")
-        names = {f.name.value for f in sub}
-        inline = source.inline_fields.get(link)
-        if inline is not None and names <= KNOWN_FROM_ID | inline | {"remoteId"}:
-            return 0  # answered by what the API sent with the record
-        # At most one distinct company per record.
-        return self.lookups(source, Entity.COMPANY, n) + self.record(source, Entity.COMPANY, sub, n)
-
-    def linked(self, source: DataSource, entity: Entity, field: FieldNode, n: int) -> int:
-        try:
-            link = Link(f"{TYPE_NAMES[entity]}.{field.name.value}")
-        except ValueError:
-            return 0
-        if link not in source.links:
-            return 0
-        child = CHILD_ENTITY[link]
-        args = self.window(field)
-        size = args.first if args.first is not None else (args.last or 0)
-        sub = self.nodes_of(field, TYPE_NAMES[child])
-        return self.children(source, link, n) + self.record(source, child, sub, n * size)
-
-    def by_ids(self, ids: list[Any], fields: list[FieldNode] | None, node: FieldNode) -> int:
-        """node(id:) and nodes(ids:): lookups batched per provider and entity."""
-        wanted: dict[tuple[str, Entity], set[str]] = {}
-        for value in ids:
-            try:
-                entity, provider, remote_id = parse_global_id(str(value), "ids")
-            except GatewayError:
-                continue
-            wanted.setdefault((provider, entity), set()).add(remote_id)
-        cost = 0
-        for (provider, entity), remote in wanted.items():
-            source = self.sources.get(provider)
-            if source is None or entity not in source.entities:
-                continue
-            n = len([i for i in remote if source.valid_id(entity, i)])
-            sub = self.fields(node.selection_set, TYPE_NAMES[entity])
-            cost += self.lookups(source, entity, n) + self.record(source, entity, sub, n)
-        return cost
+    def paged(self, source: DataSource, link: Link, args: ConnectionArgs, n: int) -> int:
+        """Windows read in blocks of the child list filtered by parent (relations.paged):
+        for every parent, or only for a parent asked alone where one read serves many."""
+        per = source.estimate_paged(link, args)
+        if self.batching and link in source.batched_links:
+            return per if n == 1 else 0
+        return n * per
 
     # --- writes ------------------------------------------------------------------------
 
-    def write(self, node: FieldNode) -> int:
-        name = node.name.value
-        given = self.args(node)
-        raw = given.get("input")
+    def write(self, asked: Asked) -> int:
+        name = asked.details[0].node.name.value
+        raw = asked.args.get("input")
         data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         items = 1
         if name.startswith("bulk"):
@@ -235,54 +261,140 @@ class _Walk:
             cost = max((s.estimate_write(Op.UPDATE) for s in self.sources.values()), default=1)
         else:
             cost = 1
-        # Records the payload selects further (a contact's company...), by any provider.
-        nested = 0
-        for source in self.sources.values():
-            total = 0
-            for field in self._payload(node.selection_set):
-                entity = PAYLOAD_RECORDS.get(field.name.value)
-                if entity is None:
-                    entity = PAYLOAD_RECORDS.get(field.name.value.removesuffix("s"))
-                if entity is not None and entity in source.entities:
-                    sub = self.fields(field.selection_set, TYPE_NAMES[entity])
-                    total += self.record(source, entity, sub, items)
-            nested = max(nested, total)
-        return cost + nested
+        # What the payload selects further (a contact's company...), by any provider.
+        nested = (asked.below(At(source, items)) for source in self.sources.values())
+        return cost + max(nested, default=0)
 
-    def _payload(self, selection_set: SelectionSetNode | None) -> Iterator[FieldNode]:
-        """Fields of a payload that hold records, through wrappers like `results`."""
-        for field in self.fields(selection_set, None):
-            if field.selection_set is None:
-                continue
-            yield field
-            if field.name.value not in PAYLOAD_RECORDS:
-                yield from self._payload(field.selection_set)
 
-    # --- the operation -----------------------------------------------------------------
+# --- the fields that read upstream (declared by the factories that make them) ------------
 
-    def operation(self, operation: OperationDefinitionNode) -> int:
-        cost = 0
-        mutation = operation.operation.value == "mutation"
-        for node in self.fields(operation.selection_set, None):
-            with suppress(GatewayError):  # a bad argument: its resolver reports it, unsent
-                cost += self.root(node, mutation)
-        return cost
 
-    def root(self, node: FieldNode, mutation: bool) -> int:
-        name = node.name.value
-        if mutation:
-            return self.write(node)
-        if name in ROOT_LISTS:
-            return self.root_list(node, ROOT_LISTS[name])
-        if name == "node":
-            return self.by_ids([self.args(node).get("id")], None, node)
-        if name == "nodes":
-            ids = self.args(node).get("ids") or []
-            return self.by_ids(ids if isinstance(ids, list) else [ids], None, node)
+def root_list(entity: Entity) -> FieldCost:
+    """`Query.contacts`...: one window of a provider's list, then its records' fields."""
+
+    def cost(asked: Asked) -> int:
+        source = asked.plan.sources.get(str(asked.args.get("provider")))
+        if source is None or entity not in source.entities:
+            return 0  # refused by the resolver, nothing sent
+        try:
+            args = asked.window()
+        except GatewayError:
+            return 0  # refused by the resolver, nothing sent
+        count = "totalCount" in asked.names()
+        window = source.estimate_list(entity, args, asked.filtered(), count)
+        return window + asked.below(At(source, _size(args)))
+
+    return cost
+
+
+def linked(link: Link) -> FieldCost:
+    """`Contact.deals`...: the children of every parent, then their fields."""
+
+    def cost(asked: Asked) -> int:
+        plan, source, n = asked.plan, asked.at.source, asked.at.n
+        if source is None or link not in source.links:
+            return 0  # UNSUPPORTED before anything is sent
+        try:
+            args = asked.window()
+        except GatewayError:
+            return 0  # refused by the resolver, nothing sent
+        # Unknown upstream which plan a parent takes (a filter empty once translated reads
+        # in blocks): the dearer one.
+        read = max(plan.children(source, link, n), plan.paged(source, link, args, n))
+        return read + asked.below(At(source, n * _size(args)))
+
+    return cost
+
+
+def to_company(link: Link) -> FieldCost:
+    """`Contact.company`, `Deal.company`: one company per record, looked up by id."""
+
+    def cost(asked: Asked) -> int:
+        plan, source, n = asked.plan, asked.at.source, asked.at.n
+        if source is None or link not in source.links:
+            return 0
+        inline = source.inline_fields.get(link)
+        if inline is not None and _answered_inline(asked, inline):
+            return 0  # answered by what the API sent with the record
+        return plan.lookups(source, Entity.COMPANY, n) + asked.below(At(source, n))
+
+    return cost
+
+
+def _answered_inline(asked: Asked, inline: frozenset[str]) -> bool:
+    """Whether the fields asked of a to-one link are all among what the API sent inline,
+    as `resolvers.relations.covered` decides (a directive makes it a lookup)."""
+    fragments = asked.plan.executor.fragments
+    seen: set[str] = set()
+    if any(_directives(d.node.selection_set, fragments, seen) for d in asked.details):
+        return False
+    names = {CAMEL.sub("_", name).lower() for name in asked.names()}
+    return names <= KNOWN_FROM_ID | inline
+
+
+def _directives(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, Any], seen: set[str]
+) -> bool:
+    """Whether a directive stands anywhere in `selection_set` (each fragment read once)."""
+    for selection in selection_set.selections if selection_set is not None else ():
+        if selection.directives:
+            return True
+        inner = None
+        if isinstance(selection, InlineFragmentNode | FieldNode):
+            inner = selection.selection_set
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in fragments and name not in seen:
+                seen.add(name)
+                inner = fragments[name].definition.selection_set
+        if _directives(inner, fragments, seen):
+            return True
+    return False
+
+
+def note_target(asked: Asked) -> int:
+    """`Note.target`: a lookup per note, of whichever type it points at."""
+    plan, source, n = asked.plan, asked.at.source, asked.at.n
+    if source is None or Link.NOTE_TARGET not in source.links:
         return 0
+    cost = 0
+    for entity in TARGETS:
+        type_ = plan.schema.get_type(TYPE_NAMES[entity])
+        assert type_ is not None
+        cost += plan.lookups(source, entity, n) + asked.below(At(source, n), type_)
+    return cost
+
+
+def by_ids(asked: Asked) -> int:
+    """`node(id:)` and `nodes(ids:)`: lookups batched per provider and entity."""
+    plan = asked.plan
+    given = asked.args["ids"] if "ids" in asked.args else [asked.args.get("id")]
+    wanted: dict[tuple[str, Entity], list[str]] = {}
+    for value in given or ():
+        try:
+            entity, provider, remote_id = parse_global_id(str(value), "ids")
+        except GatewayError:
+            continue  # that item fails alone, unsent
+        wanted.setdefault((provider, entity), []).append(remote_id)
+    cost = 0
+    for (provider, entity), remote in wanted.items():
+        source = plan.sources.get(provider)
+        if source is None or entity not in source.entities:
+            continue
+        valid = [i for i in remote if source.valid_id(entity, i)]
+        type_ = plan.schema.get_type(TYPE_NAMES[entity])
+        assert type_ is not None
+        # Each item resolves its own selection, a repeated id too.
+        cost += plan.lookups(source, entity, len(set(valid)))
+        cost += asked.below(At(source, len(valid)), type_)
+    return cost
+
+
+# --- the operation -----------------------------------------------------------------------
 
 
 def estimate(
+    schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
@@ -292,14 +404,15 @@ def estimate(
     batching: bool = True,
 ) -> int:
     """The upstream requests the operation will send at most (nothing is sent)."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return 0
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    values = variable_values(operation, variables)
-    return _Walk(sources, limits, batching, values, fragments).operation(operation)
+    built = Executor.build(
+        schema,
+        document,
+        raw_variable_values=dict(variables) if isinstance(variables, Mapping) else None,
+        operation_name=operation_name,
+    )
+    if isinstance(built, list):
+        return 0  # execution refuses it the same way, before any resolver runs
+    return Plan(built, sources, limits, batching).operation()
 
 
 class OperationCost(SchemaExtension):
@@ -307,7 +420,7 @@ class OperationCost(SchemaExtension):
     actual cost in every response's `extensions.cost`. Runs after InputBounds."""
 
     def __init__(self) -> None:
-        self.estimated = 0
+        self.estimated: int | None = 0
         self.stats: metrics.OperationStats | None = None
 
     def on_operation(self) -> Iterator[None]:
@@ -326,27 +439,47 @@ class OperationCost(SchemaExtension):
             and gateway is not None
             and sources is not None
         ):
-            try:
-                self.estimated = estimate(
-                    ec.graphql_document,
-                    ec.operation_name,
-                    ec.variables,
-                    sources,
-                    gateway.limits,
-                    batching=gateway.batching,
-                )
-            except Exception:
-                self.estimated = 0
-            limit = gateway.max_operation_cost
-            if self.estimated > limit:
-                error = OperationTooCostly(
-                    f"the operation would send about {self.estimated} upstream requests; "
-                    f"at most {limit} are allowed. Ask for fewer records or fewer nested lists.",
-                    estimated=self.estimated,
+            ec.result = self._check(gateway, sources)
+        yield
+
+    def _check(self, gateway: Any, sources: Mapping[str, DataSource]) -> Any:
+        """None to run the operation, else the refusal to answer instead."""
+        ec = self.execution_context
+        assert ec.graphql_document is not None
+        limit = gateway.max_operation_cost
+        try:
+            self.estimated = estimate(
+                ec.schema._schema,
+                ec.graphql_document,
+                ec.operation_name,
+                ec.variables,
+                sources,
+                gateway.limits,
+                batching=gateway.batching,
+            )
+        except Exception:
+            # Free it is not: an operation whose cost is unknown is not run.
+            log.exception("could not estimate the operation's cost")
+            self.estimated = None
+            return refused(
+                OperationTooCostly(
+                    "the gateway could not estimate how many upstream requests the operation "
+                    "would send, so it was not run. Ask for fewer records or fewer nested "
+                    "lists.",
+                    estimated=None,
                     limit=limit,
                 )
-                ec.result = refused(error)
-        yield
+            )
+        if self.estimated <= limit:
+            return None
+        return refused(
+            OperationTooCostly(
+                f"the operation would send about {self.estimated} upstream requests; "
+                f"at most {limit} are allowed. Ask for fewer records or fewer nested lists.",
+                estimated=self.estimated,
+                limit=limit,
+            )
+        )
 
     def get_results(self) -> dict[str, Any]:
         stats = self.stats

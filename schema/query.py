@@ -15,6 +15,7 @@ from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES as NAMES
 from resolvers.queries import find_node, find_nodes, list_records, prefetch
 from resolvers.relations import covered
+from schema import cost
 from schema import filters as f
 from schema import types as t
 from schema.links import selected_names
@@ -25,8 +26,18 @@ Provider = Annotated[
 ]
 
 
+def _included(selection: Selection) -> bool:
+    """As execution (and the cost estimate) decides: @skip/@include leave a selection out."""
+    directives = selection.directives
+    return not directives.get("skip", {}).get("if") and directives.get("include", {}).get(
+        "if", True
+    )
+
+
 def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
     for selection in selections:
+        if not _included(selection):
+            continue
         if isinstance(selection, SelectedField):
             yield selection
         else:  # a fragment: its fields count as the parent's
@@ -137,7 +148,9 @@ def _list(entity: Entity, description: str, company: Link | None = None) -> Any:
         entity, "Only records matching this (translated per provider)."
     )
     resolve.__annotations__["return"] = t.CONNECTIONS[entity] | None
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(
+        resolver=resolve, description=description, metadata=cost.declare(cost.root_list(entity))
+    )
 
 
 @strawberry.type(description="Read CRM records from every configured provider.")
@@ -149,7 +162,10 @@ class Query:
     deals = _list(Entity.DEAL, "Deals of one provider, as a Relay connection.", Link.DEAL_COMPANY)
     notes = _list(Entity.NOTE, "Notes of one provider, as a Relay connection.")
 
-    @strawberry.field(description="Any record by its global id; null if it does not exist.")
+    @strawberry.field(
+        description="Any record by its global id; null if it does not exist.",
+        metadata=cost.declare(cost.by_ids),
+    )
     async def node(
         self,
         info: Info,
@@ -158,7 +174,10 @@ class Query:
         record = await find_node(info.context, id)
         return None if record is None else t.to_node(record)
 
-    @strawberry.field(description="Records by global id, in order; null where one does not exist.")
+    @strawberry.field(
+        description="Records by global id, in order; null where one does not exist.",
+        metadata=cost.declare(cost.by_ids),
+    )
     def nodes(
         self,
         info: Info,

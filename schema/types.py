@@ -18,8 +18,8 @@ from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES, node_key
 from resolvers.loaders import NOT_READY
 from resolvers.queries import ready_link
+from schema import cost, links
 from schema import filters as f
-from schema import links
 
 First = Annotated[
     int | None,
@@ -155,7 +155,9 @@ def _linked(entity: Entity, link: Link, description: str) -> Any:
     )
     # A name: the connection types are defined below, after the node types they hold.
     resolve.__annotations__["return"] = f"{TYPE_NAMES[entity]}Connection | None"
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(
+        resolver=resolve, description=description, metadata=cost.declare(cost.linked(link))
+    )
 
 
 def _to_company(link: Link, description: str) -> Any:
@@ -172,7 +174,9 @@ def _to_company(link: Link, description: str) -> Any:
 
     # The GraphQL type; the Python one (Any) also allows the awaitable.
     resolve.__annotations__["return"] = "Company | None"
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(
+        resolver=resolve, description=description, metadata=cost.declare(cost.to_company(link))
+    )
 
 
 async def _looked_up(record: Any, info: Info, link: Link, remote_id: str | None) -> Company | None:
@@ -317,7 +321,10 @@ class Note(relay.Node, Record):
     target_entity: strawberry.Private[Any]
     target_id: strawberry.Private[str | None]
 
-    @strawberry.field(description="The contact, company or deal the note is about.")
+    @strawberry.field(
+        description="The contact, company or deal the note is about.",
+        metadata=cost.declare(cost.note_target),
+    )
     async def target(
         self, info: Info
     ) -> (

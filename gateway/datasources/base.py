@@ -813,6 +813,15 @@ class DataSource(ABC):
         """Requests `children` costs for one batch of `n` parents (at most 100)."""
         return n if link in self.links else 0
 
+    def estimate_paged(self, link: Link, args: ConnectionArgs) -> int:
+        """Requests one parent's window over `link` costs where it is read in blocks of
+        the child list filtered by parent (`paged_links`); 0 where it never is."""
+        if link not in self.paged_links or link in self.inline_links:
+            return 0
+        if self.style not in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
+            return 0
+        return self.estimate_list(CHILD_ENTITY[link], args, True, False)
+
     def estimate_inline_children(self, link: Link, n: int) -> int:
         """`inline_children`: the parents by id, then their children by id."""
         return self.estimate_lookup(PARENT_ENTITY[link], n) + self.estimate_lookups(

@@ -224,6 +224,26 @@ def test_too_costly_is_refused_and_sends_nothing(
     assert 1 <= cost["actual"] <= cost["estimated"] <= 10
 
 
+def test_the_ways_past_the_limit_are_refused_over_http(
+    stack: tuple[dict[str, str], ExitStack],
+) -> None:
+    # Nested lists behind an abstract fragment, with `first` a float variable: the plain
+    # form is refused at the default limit, and so is this one, before anything is sent.
+    urls, _ = stack
+    client = start(stack)
+    nested = "deals(first: 10) { edges { node { id } } } notes(first: 10) { edges { node { id } } }"
+    query = (
+        'query($f: Int) { contacts(provider: "haste", first: $f) { edges { node { ...Linked } } } }'
+        f" fragment Linked on Record {{ ... on Contact {{ {nested} }} }}"
+    )
+    before = sent(urls)
+    body = client.post(query, {"f": 100.0})
+    assert sent(urls) == before
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "OPERATION_TOO_COSTLY"
+    assert error["extensions"]["estimated"] > error["extensions"]["limit"] == 50
+
+
 def test_every_response_carries_cost(stack: tuple[dict[str, str], ExitStack]) -> None:
     urls, _ = stack
     client = start(stack)
