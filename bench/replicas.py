@@ -207,7 +207,7 @@ class Load:
         if code in REFUSED:
             # Not sent for want of budget: what it would have sent was offered.
             self.outcomes["refused"] += 1
-            self.offered[kind] += max(1, cost.get("estimated", 0) - cost.get("actual", 0))
+            self.offered[kind] += max(1, (cost.get("estimated") or 0) - (cost.get("actual") or 0))
         elif code:
             self.failures[code] += 1
             self.outcomes["failed"] += 1
