@@ -818,6 +818,8 @@ def test_a_client_over_its_share_is_refused_for_its_share_with_a_retry_after():
 
 
 @settings(max_examples=40)
+# b is held by its own cap too: with half a window kept back, a and b each hold one of three.
+@example(limit=3, seconds=1.0, reserve=0.5, workers=1, arrival=1.0, gaps=[0.0, 0.0])
 @given(
     limit=st.integers(2, 30),
     seconds=st.floats(0.5, 60, allow_nan=False),
@@ -829,15 +831,16 @@ def test_a_client_over_its_share_is_refused_for_its_share_with_a_retry_after():
 def test_a_newcomer_finds_the_reserve_free(limit, seconds, reserve, workers, arrival, gaps):
     """Client a floods alone, then b arrives at any moment (after a has had whole windows to
     itself) and asks now and then: a never holds more than its cap of a window, and b's
-    first requests, as many as the reserve holds, are each granted the moment they are asked
-    for: b never waits for the next window because a used this one."""
+    first requests, as many as the reserve holds (and b's own cap allows), are each granted
+    the moment they are asked for: b never waits for the next window because a used this
+    one."""
     time = SteppedTime(START)
     window = Window(limit, seconds)
     span = _padded(seconds)
     limiter = RateLimiter((window,), reserve=reserve, clock=time, sleep=time.sleep)
     cap = limiter.cap(limit, "a")
     assert cap == max(1, math.floor((1 - reserve) * limit + 1e-9))
-    kept = limit - cap  # what b may count on at once
+    kept = min(limit - cap, cap)  # what b may count on at once: the reserve, within its own cap
     heavy: list[float] = []
     light: list[Sent] = []
     start = START + arrival * span
