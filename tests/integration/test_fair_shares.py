@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,25 +45,23 @@ READ = """query($filter: ContactFilter) {
 }"""
 
 
-@pytest.fixture
-def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    monkeypatch.setattr(haste, "RATE_LIMITS", LIMITS)
+@contextmanager
+def haste_for_two(
+    monkeypatch: pytest.MonkeyPatch, limits: tuple[tuple[int, int], ...], **provider: Any
+) -> Iterator[dict[str, str]]:
+    """hasteCRM's emulator enforcing `limits`, and a gateway keeping to them for two clients
+    (flood and light); `provider`: more provider settings."""
+    monkeypatch.setattr(haste, "RATE_LIMITS", limits)
     with ServerThread(create_emulator("haste", EmulatorOptions(rate_limits=True))) as emulator:
-        provider = demo_provider("haste", emulator.url).model_copy(
-            update={
-                "rate_limits": [(n, float(s)) for n, s in LIMITS],
-                # A flooding client's requests queued for longer are refused at once.
-                "request_deadline": 2.0,
-            }
-        )
         settings = Settings.model_validate(
             {
-                "providers": [provider],
+                "providers": [
+                    demo_provider("haste", emulator.url).model_copy(
+                        update={"rate_limits": [(n, float(s)) for n, s in limits], **provider}
+                    )
+                ],
                 "clients": [
-                    {
-                        "name": name,
-                        "api_key_sha256": hashlib.sha256(key.encode()).hexdigest(),
-                    }
+                    {"name": name, "api_key_sha256": hashlib.sha256(key.encode()).hexdigest()}
                     for name, key in (("flood", FLOOD_KEY), ("light", LIGHT_KEY))
                 ],
             }
@@ -71,22 +70,28 @@ def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             yield {"gateway": gateway.url, "haste": emulator.url}
 
 
+_reads = itertools.count()
+
+
+def distinct_read() -> dict[str, Any]:
+    """A read with a filter of its own each time: a new upstream request, never a cached one."""
+    since = FUTURE + timedelta(seconds=next(_reads))
+    return {"query": READ, "variables": {"filter": {"createdAt": {"gte": since.isoformat()}}}}
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    # A flooding client's requests queued for longer than 2 s are refused at once.
+    with haste_for_two(monkeypatch, LIMITS, request_deadline=2.0) as urls:
+        yield urls
+
+
 def test_a_flooding_client_leaves_the_others_their_share(shared):
-    names = itertools.count()
     flood: list[dict[str, Any]] = []
     light: list[tuple[float, dict[str, Any]]] = []
 
     async def read(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
-        # A distinct filter each time: a new upstream request, never a cached one.
-        since = FUTURE + timedelta(seconds=next(names))
-        response = await client.post(
-            "/graphql",
-            json={
-                "query": READ,
-                "variables": {"filter": {"createdAt": {"gte": since.isoformat()}}},
-            },
-            headers={"X-API-Key": key},
-        )
+        response = await client.post("/graphql", json=distinct_read(), headers={"X-API-Key": key})
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -163,43 +168,16 @@ NEWCOMER_READS = 4  # the reserve: 0.2 of 20
 
 @pytest.fixture
 def slow_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    monkeypatch.setattr(haste, "RATE_LIMITS", SLOW_WINDOW)
-    with ServerThread(create_emulator("haste", EmulatorOptions(rate_limits=True))) as emulator:
-        provider = demo_provider("haste", emulator.url).model_copy(
-            update={
-                "rate_limits": [(n, float(s)) for n, s in SLOW_WINDOW],
-                "request_deadline": 2.0,
-                "reserve": 0.2,
-            }
-        )
-        settings = Settings.model_validate(
-            {
-                "providers": [provider],
-                "clients": [
-                    {"name": name, "api_key_sha256": hashlib.sha256(key.encode()).hexdigest()}
-                    for name, key in (("flood", FLOOD_KEY), ("light", LIGHT_KEY))
-                ],
-            }
-        )
-        with ServerThread(create_app(settings)) as gateway:
-            yield {"gateway": gateway.url, "haste": emulator.url}
+    with haste_for_two(monkeypatch, SLOW_WINDOW, request_deadline=2.0, reserve=0.2) as urls:
+        yield urls
 
 
 def test_a_newcomer_is_served_from_the_reserve_in_a_window_another_client_spent(slow_window):
     """The flood has the window to itself until it is refused, then a client never seen
     before asks: its reads are answered at once, from the part no one client may take."""
-    names = itertools.count()
 
     def read(http: httpx.Client, key: str) -> dict[str, Any]:
-        since = FUTURE + timedelta(seconds=next(names))
-        response = http.post(
-            "/graphql",
-            json={
-                "query": READ,
-                "variables": {"filter": {"createdAt": {"gte": since.isoformat()}}},
-            },
-            headers={"X-API-Key": key},
-        )
+        response = http.post("/graphql", json=distinct_read(), headers={"X-API-Key": key})
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
