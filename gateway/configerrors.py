@@ -139,16 +139,14 @@ def describe(
     problems: list[tuple[int, str]] = []
     for item in error.errors():
         loc = tuple(item["loc"])
-        origin = _origin(loc, path, lines, env_prefix)
-        problem = _problem(item, model)
-        if item["type"] == "missing":
-            parent = loc[:-1]
-            problem = f"missing required key `{loc[-1]}` {_table(parent)}"
-            origin = _origin(parent, path, lines, env_prefix)
-        elif loc:
-            problem = f"{where(loc)}: {problem}"
-        line = line_of(lines, loc[:-1] if item["type"] == "missing" else loc)
-        problems.append((line or 0, f"{origin}: {problem}" if origin else problem))
+        if item["type"] == "missing":  # a missing key has no line: its table has
+            at, problem = loc[:-1], f"missing required key `{loc[-1]}` {_table(loc[:-1])}"
+        else:
+            at, problem = loc, _problem(item, model)
+            problem = f"{where(loc)}: {problem}" if loc else problem
+        origin = _origin(at, path, lines, env_prefix)
+        line = line_of(lines, at) or 0
+        problems.append((line, f"{origin}: {problem}" if origin else problem))
     # In the file's order, problems of the whole file first.
     return [problem for _, problem in sorted(problems, key=lambda pair: pair[0])]
 
