@@ -12,11 +12,13 @@
 Secrets stay out of the file: `credentials_env` names the environment
 variables that hold them (`credentials` takes literal values, for demos and
 tests). Top-level keys can be overridden as `CRM_GATEWAY_<KEY>`. A bad file
-fails at start-up with a message naming the key.
+fails at start-up with one line per problem naming the file, line and key
+(`gateway.configerrors`).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import ipaddress
 import os
@@ -43,6 +45,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway.configerrors import describe
 from gateway.providers import KINDS, provider
 from gateway.serving import ServerSettings
 
@@ -145,33 +148,32 @@ class ProviderSettings(BaseModel):
             try:
                 model.model_validate(options)
             except ValidationError as error:
-                raise ValueError(f"for kind {kind!r}: {_describe(error)}") from None
+                problems = "; ".join(describe(error, model))
+                raise ValueError(f"for kind {kind!r}: {problems}") from None
         return options
 
-    @model_validator(mode="after")
-    def _check_credential_names(self) -> ProviderSettings:
+    @field_validator("credentials", "credentials_env")
+    @classmethod
+    def _check_credential_names(cls, names: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         # Names only: a missing one is reported when the gateway builds, once the
         # environment's values are read (settings without credentials still load).
-        fields = provider(self.kind).source_class().credentials_model.model_fields
-        unknown = [n for n in [*self.credentials, *self.credentials_env] if n not in fields]
-        if unknown:
-            raise ValueError(
-                f"providers.{self.name}.credentials.{unknown[0]}: not a credential of kind "
-                f"{self.kind!r} (it takes {', '.join(fields)})"
-            )
-        return self
+        kind = info.data.get("kind")
+        if kind is None:  # the kind's own error says what is wrong
+            return names
+        fields = list(provider(kind).source_class().credentials_model.model_fields)
+        for name in names:
+            if name not in fields:
+                close = difflib.get_close_matches(name, fields, n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"it takes {', '.join(fields)}"
+                raise ValueError(f"`{name}` is not a credential of kind {kind!r}; {hint}")
+        return names
 
     def resolved_credentials(self) -> dict[str, str]:
         """Literal credentials plus those read from the environment."""
         values = {k: v.get_secret_value() for k, v in self.credentials.items()}
         for key, variable in self.credentials_env.items():
-            value = os.environ.get(variable)
-            if not value:
-                raise ConfigError(
-                    f"providers.{self.name}.credentials_env.{key}: environment variable "
-                    f"{variable} is not set"
-                )
-            values[key] = value
+            where = f"providers.{self.name}.credentials_env.{key}"
+            values[key] = _read_variable(where, variable)
         return values
 
 
@@ -238,12 +240,7 @@ class ClientSettings(BaseModel):
             return bytes.fromhex(self.api_key_sha256)
         if self.api_key_env is None:
             return None
-        value = os.environ.get(self.api_key_env)
-        if not value:
-            raise ConfigError(
-                f"clients.{self.name}.api_key_env: environment variable {self.api_key_env} "
-                "is not set"
-            )
+        value = _read_variable(f"clients.{self.name}.api_key_env", self.api_key_env)
         if len(value) < MIN_SECRET_LENGTH:
             raise ConfigError(
                 f"clients.{self.name}.api_key_env: the key in {self.api_key_env} is shorter "
@@ -481,25 +478,37 @@ class Settings(BaseSettings):
         return sources
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        where = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", where)
-        lines.append(f"{where}: {item['msg']}")
-    return "; ".join(lines)
+def _read_variable(where: str, variable: str) -> str:
+    value = os.environ.get(variable)
+    if value is None:
+        raise ConfigError(f"{where}: environment variable {variable} is not set")
+    if not value:
+        raise ConfigError(f"{where}: environment variable {variable} is set but empty")
+    return value
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from `path` (TOML) and the environment; ConfigError names what is wrong."""
+    """Settings from `path` (TOML) and the environment; ConfigError names what is wrong, at the
+    file and line of the key, one problem a line."""
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    text = "" if path is None else path.read_text(encoding="utf-8", errors="replace")
     token = _config_file.set(path)
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        raise ConfigError(f"invalid configuration: {_describe(error)}") from None
+        prefix = Settings.model_config.get("env_prefix", "")
+        raise ConfigError("\n".join(describe(error, Settings, path, text, prefix))) from None
     except ValueError as error:  # TOML syntax errors
-        raise ConfigError(f"invalid configuration file {path}: {error}") from None
+        raise ConfigError(_syntax_error(path, error)) from None
     finally:
         _config_file.reset(token)
+
+
+def _syntax_error(path: Path | None, error: ValueError) -> str:
+    # tomllib ends its message with "(at line 3, column 7)".
+    message = str(error)
+    at = re.search(r"\s*\(at line (\d+), column \d+\)$", message)
+    if at is None:
+        return f"{path}: {message}"
+    return f"{path}:{at[1]}: {message[: at.start()]}"

@@ -112,7 +112,7 @@ scopes_claim = "scp"
     ],
 )
 def test_bad_client_configuration_fails_naming_it(tmp_path, text, complaint):
-    with pytest.raises(ConfigError, match="invalid configuration") as error:
+    with pytest.raises(ConfigError, match=r"gateway\.toml") as error:
         load_settings(write(tmp_path, text))
     assert complaint in str(error.value)
 

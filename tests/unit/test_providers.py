@@ -95,7 +95,7 @@ base_url = "https://example.com"
         ("redivis", 'options = { dataset = "a.b` --" }', "dataset"),
         ("basicsos", 'options = { token_role = "owner" }', "token_role"),
         ("attio", 'options = { dataset = "a.b" }', "dataset"),
-        ("attio", 'credentials = { token = "x" }', "providers.p.credentials.token"),
+        ("attio", 'credentials = { token = "x" }', "providers[0].credentials: `token`"),
     ],
 )
 def test_typed_settings_name_the_bad_field(
