@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench import budget, faults, nplus1, pagination, replicas, warm
+from bench import budget, faults, latency, nplus1, pagination, replicas, warm
 
-BENCHMARKS = [pagination, nplus1, faults, budget, warm, replicas]
+BENCHMARKS = [latency, pagination, nplus1, faults, budget, warm, replicas]
 
 if __name__ == "__main__":
     for benchmark in BENCHMARKS:

@@ -133,7 +133,8 @@ def _bind(host: str, port: int, hint: str) -> socket.socket:
     """A socket bound to host:port, so a taken port is one clear message, not a traceback
     from every server started beside it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Made as asyncio makes its own, so it also sets TCP_NODELAY on each connection.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

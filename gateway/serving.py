@@ -7,12 +7,18 @@ enough of them use up the process's file descriptors, so legitimate requests tim
 key needed. Its `limit_concurrency` answers 503 only once a request head is complete, so it does
 not bound idle connections either. `GuardedH11Protocol` adds both: a deadline for the head, one
 between the pieces of a body, and a cap on open connections checked as each is accepted.
+
+It also turns off Nagle's algorithm on each connection. asyncio does that only for sockets whose
+protocol number says TCP, which a socket made with `socket.socket(family, SOCK_STREAM)` does not:
+on such a socket every kept-alive answer waited about 40 ms for the client's delayed ACK.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from typing import Any, ClassVar, Literal
 
 import h11
@@ -71,6 +77,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _no_delay(transport)
         if len(self.connections) > self.limits.max_connections:
             # Refused as it is accepted: waiting for its head would hold the socket, and the
             # descriptor, as long as the client likes.
@@ -137,6 +144,17 @@ class GuardedH11Protocol(H11Protocol):
         if what == "head":
             self.transport.write(_TIMED_OUT)
         self.transport.close()
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    """Send each write at once: an answer's head and body go out as separate writes, and with
+    Nagle's algorithm the second waits for the ACK of the first, which the client delays."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a Unix socket has no Nagle's algorithm
+    # A peer that has already gone makes some systems refuse the option; nothing to speed up.
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def guarded_protocol(limits: ServerSettings) -> type[GuardedH11Protocol]:

@@ -4,6 +4,7 @@ test's own event loop, with deadlines of a few hundredths of a second."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import uvicorn
@@ -131,6 +132,35 @@ async def test_a_client_gone_mid_body_ends_the_request_without_an_error() -> Non
         raise ClientDisconnect
 
     await QuietDisconnects(leaves)({"type": "http"}, _never, _never_send)
+
+
+async def test_an_accepted_connection_sends_without_delay_whatever_made_its_socket() -> None:
+    # Protocol number 0, as `crm-gateway serve` once made its sockets: asyncio then leaves
+    # Nagle's algorithm on, and each kept-alive answer waited ~40 ms for a delayed ACK.
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    listening.bind(("127.0.0.1", 0))
+    config = uvicorn_config(_body_reader, "127.0.0.1", 0, ServerSettings(), lifespan="off")
+    config.load()
+    accepted: asyncio.Queue[asyncio.Transport] = asyncio.Queue()
+
+    class Recorded(GuardedH11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            accepted.put_nowait(transport)
+
+    def protocol() -> Recorded:
+        return Recorded(config=config, server_state=ServerState(), app_state={})
+
+    server = await asyncio.get_running_loop().create_server(protocol, sock=listening)
+    async with server:
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        async with asyncio.timeout(10):
+            transport = await accepted.get()
+        sock = transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        writer.close()
+        await writer.wait_closed()
+        transport.close()
 
 
 def test_the_protocol_is_h11_with_the_guards_whatever_is_installed() -> None:
