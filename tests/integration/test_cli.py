@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from gateway.demo import demo_kinds
+from gateway.demo import DEMO_CREDENTIALS, demo_kinds
 from gateway.emulators import DEMO_PORTS
 from gateway.servers import free_port
 
@@ -94,6 +94,33 @@ def test_serve_demo_answers_graphql_for_every_provider():
         assert [p["name"] for p in body["data"]["providers"]] == demo_kinds()
         for kind in demo_kinds():
             assert len(body["data"][kind]["edges"]) == 2
+
+
+@pytest.mark.xdist_group("demo-ports")
+def test_serve_demo_prints_each_emulator_and_graphiql_once():
+    port = free_port()
+    process = subprocess.Popen(
+        [*_command(), "serve", "--demo", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/graphql", process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=15)
+    lines = err.decode().splitlines()
+    for kind in demo_kinds():
+        url = f"http://127.0.0.1:{DEMO_PORTS[kind]}"
+        [line] = [line for line in lines if url in line]
+        assert kind in line
+        for key, value in DEMO_CREDENTIALS[kind].items():
+            assert f"{key}={value}" in line
+    [graphiql] = [line for line in lines if f"http://127.0.0.1:{port}/graphql" in line]
+    assert "GraphiQL" in graphiql
+    # The gateway's own uvicorn lines may stay; the emulators' five copies may not.
+    assert err.decode().count("Started server process") <= 1
+    assert err.decode().count("Application startup complete") <= 1
 
 
 def test_emulate_revyops_can_require_its_api_key():
