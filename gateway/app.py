@@ -144,6 +144,10 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
         multipart_uploads_enabled=False,
         max_bytes=settings.max_request_size,
         ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
+        ide_headers=graphiql.default_headers(
+            api_keys=any(c.method == "api_key" for c in settings.clients),
+            jwt=settings.auth.jwt is not None,
+        ),
         route_class=SecureRoute,
     )
     router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
