@@ -146,7 +146,14 @@ async def _serve_all(listeners: Sequence[Listener], quiet: Sequence[Listener] = 
         await server.serve(sockets=[sock])
 
     tasks = [serve(each, True) for each in quiet] + [serve(each, False) for each in listeners]
-    await asyncio.gather(*tasks)
+    # uvicorn logs its start-up and shutdown lines here; the filter goes with the servers.
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    quieting = _QuietWhereAsked()
+    uvicorn_log.addFilter(quieting)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        uvicorn_log.removeFilter(quieting)
 
 
 def _bind(host: str, port: int, hint: str) -> socket.socket:
@@ -232,7 +239,6 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if args.demo:
         print(*emulator_lines(), sep="\n", file=sys.stderr)
-        logging.getLogger("uvicorn.error").addFilter(_QuietWhereAsked())
     ide = " (GraphiQL)" if settings.graphiql else ""
     print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
     asyncio.run(_serve_all([server], quiet=emulators))
