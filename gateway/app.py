@@ -33,7 +33,7 @@ from gateway.auth import Authenticator, OperatorToken, refusal_response
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
-from gateway.headers import SecureRoute, SecurityHeaders
+from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.metrics import Metrics
 from gateway.pagination import CursorCodec, PageLimits
 from gateway.settings import Settings
@@ -144,6 +144,10 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
         multipart_uploads_enabled=False,
         max_bytes=settings.max_request_size,
         ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
+        ide_headers=graphiql.default_headers(
+            api_keys=any(c.method == "api_key" for c in settings.clients),
+            jwt=settings.auth.jwt is not None,
+        ),
         route_class=SecureRoute,
     )
     router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
@@ -265,9 +269,11 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
         allow_origins=["*"] if "*" in origins else [],
         allow_origin_regex=None if "*" in origins else cors_origin_regex(origins),
         allow_methods=["GET", "POST"],
-        # Content-Type is safelisted by Starlette; the rest are what clients add: tokens,
-        # API keys, W3C trace context.
-        allow_headers=["Authorization", "X-API-Key", "traceparent", "tracestate"],
+        allow_headers=settings.cors_allow_headers,
+        allow_credentials=settings.cors_allow_credentials,
+        # Unlisted response headers are hidden from a page's script: these two let a frontend
+        # show where the time went and quote the id of a failed request.
+        expose_headers=["Server-Timing", REQUEST_ID],
         max_age=600,
     )
 

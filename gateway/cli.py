@@ -15,6 +15,7 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from gateway.auth import exposed_without_auth
-from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
+from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings, emulator_lines
 from gateway.emulators import EmulatorOptions, Faults, create_emulator
 from gateway.providers import KINDS, PROVIDERS
 from gateway.serving import ServerSettings, uvicorn_config
@@ -125,8 +126,34 @@ class PortInUse(Exception):
 Listener = tuple[uvicorn.Server, socket.socket]
 
 
-async def _serve_all(listeners: Sequence[Listener]) -> None:
-    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in listeners))
+# True in the tasks serving the demo's emulators: their uvicorn start-up and shutdown lines
+# would repeat the gateway's five times over, and say nothing their banner lines do not.
+_QUIET: ContextVar[bool] = ContextVar("quiet", default=False)
+
+
+class _QuietWhereAsked(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not _QUIET.get()
+
+
+async def _serve_all(listeners: Sequence[Listener], quiet: Sequence[Listener] = ()) -> None:
+    """Serve them all; `quiet` ones log only warnings and errors of uvicorn's."""
+
+    async def serve(listener: Listener, hush: bool) -> None:
+        # Each gathered task runs in its own copy of the context: this stays in this task.
+        _QUIET.set(hush)
+        server, sock = listener
+        await server.serve(sockets=[sock])
+
+    tasks = [serve(each, True) for each in quiet] + [serve(each, False) for each in listeners]
+    # uvicorn logs its start-up and shutdown lines here; the filter goes with the servers.
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    quieting = _QuietWhereAsked()
+    uvicorn_log.addFilter(quieting)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        uvicorn_log.removeFilter(quieting)
 
 
 def _bind(host: str, port: int, hint: str) -> socket.socket:
@@ -170,18 +197,18 @@ def _server(
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
 
-    servers: list[Listener] = []
+    emulators: list[Listener] = []
     if args.demo:
         options = EmulatorOptions(rate_limits=args.emulator_rate_limits)
         hint = "is another `crm-gateway serve --demo` running?"
         try:
             for kind in demo_kinds():
                 app = create_emulator(kind, options)
-                servers.append(
+                emulators.append(
                     _server(app, "127.0.0.1", PROVIDERS[kind].demo_port, hint, args.log_level)
                 )
         except PortInUse:
-            _close(servers)
+            _close(emulators)
             raise
         settings: Settings = demo_settings(rate_limits=args.emulator_rate_limits)
     else:
@@ -201,11 +228,9 @@ def _serve(args: argparse.Namespace) -> int:
     level = settings.log_level.lower()
     try:
         gateway = create_app(settings)
-        servers.append(
-            _server(gateway, args.host, args.port, "pass --port", level, settings.server)
-        )
+        server = _server(gateway, args.host, args.port, "pass --port", level, settings.server)
     except PortInUse:
-        _close(servers)
+        _close(emulators)
         raise
     if exposed_without_auth(args.host, settings):
         logging.getLogger("gateway").warning(
@@ -213,9 +238,11 @@ def _serve(args: argparse.Namespace) -> int:
             "the port can read and write every provider",
             args.host,
         )
+    if args.demo:
+        print(*emulator_lines(), sep="\n", file=sys.stderr)
     ide = " (GraphiQL)" if settings.graphiql else ""
     print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
-    asyncio.run(_serve_all(servers))
+    asyncio.run(_serve_all([server], quiet=emulators))
     return 0
 
 

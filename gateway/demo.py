@@ -52,3 +52,13 @@ def demo_settings(host: str = "127.0.0.1", *, rate_limits: bool = False) -> Sett
         openapi=True,
         cors_origins=["http://localhost:*", "http://127.0.0.1:*"],
     )
+
+
+def emulator_lines(host: str = "127.0.0.1") -> list[str]:
+    """One line per emulator of the demo: where it listens and the credentials it takes."""
+    width = max(map(len, demo_kinds())) + 1
+    return [
+        f"Emulator {kind + ':':<{width}} http://{host}:{PROVIDERS[kind].demo_port}  "
+        + " ".join(f"{key}={value}" for key, value in DEMO_CREDENTIALS[kind].items())
+        for kind in demo_kinds()
+    ]

@@ -181,6 +181,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         *args: Any,
         max_bytes: int,
         ide_query: str = graphiql.default_query(None),
+        ide_headers: str = "",
         **kwargs: Any,
     ) -> None:
         # No subscriptions yet: no WebSocket protocol, and no WebSocket route, so an upgrade
@@ -191,6 +192,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         self.routes[:] = [r for r in self.routes if not isinstance(r, APIWebSocketRoute)]
         self.max_bytes = max_bytes
         self.ide_query = ide_query
+        self.ide_headers = ide_headers
         if self.graphql_ide == "graphiql":
             self.add_api_route(
                 "/static/{name}", self.graphiql_asset, methods=["GET"], include_in_schema=False
@@ -199,7 +201,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":
             return await super().render_graphql_ide(request)
-        page = graphiql.render(request.url.path, self.ide_query)
+        page = graphiql.render(request.url.path, self.ide_query, self.ide_headers)
         return HTMLResponse(
             page, headers={"Content-Security-Policy": graphiql.content_security_policy(page)}
         )

@@ -72,6 +72,16 @@ query FirstPage {{
 """
 
 
+def default_headers(*, api_keys: bool, jwt: bool) -> str:
+    """What the headers editor opens with: where the credential goes when the gateway asks for
+    one, so a first query does not just fail UNAUTHENTICATED; nothing when it is open."""
+    if api_keys:
+        return '{\n  "X-API-Key": "<your API key>"\n}\n'
+    if jwt:
+        return '{\n  "Authorization": "Bearer <your token>"\n}\n'
+    return ""
+
+
 def static_base(page_path: str) -> str:
     """The assets' URL relative to the page, so it holds under any mount prefix or proxy."""
     if page_path.endswith("/"):
@@ -84,15 +94,18 @@ def _template() -> str:
     return (STATIC / "graphiql.html").read_text(encoding="utf-8")
 
 
-def render(page_path: str, query: str) -> str:
-    """The GraphiQL page, its assets served next to `page_path`."""
+def render(page_path: str, query: str, headers: str = "") -> str:
+    """The GraphiQL page, its assets served next to `page_path`; `headers` fills the headers
+    editor until the user's own are stored."""
     page = _template()
     base = static_base(page_path)
     for key, entry in manifest().items():
         page = page.replace(f"{{{{{key}}}}}", html.escape(base + entry["file"]))
         page = page.replace(f"{{{{{key}:integrity}}}}", entry["integrity"])
     # Inside <script>, `</` could end the element early; JSON with it escaped cannot.
-    return page.replace("{{query}}", json.dumps(query).replace("</", "<\\/"))
+    for slot, text in (("headers", headers), ("query", query)):
+        page = page.replace(f"{{{{{slot}}}}}", json.dumps(text).replace("</", "<\\/"))
+    return page
 
 
 def content_security_policy(page: str) -> str:

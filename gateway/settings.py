@@ -65,6 +65,25 @@ MIN_SECRET_LENGTH = 16
 
 # scheme://host[:port] with the port a number or `*`; a browser's Origin has no path.
 _ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?")
+# What browser clients add to a GraphQL request: credentials, Apollo's CSRF and client headers,
+# Sentry's and W3C's trace context, the caller's request id.
+CORS_ALLOW_HEADERS = (
+    "Content-Type",
+    "Accept",
+    "Authorization",
+    "X-API-Key",
+    "X-Request-Id",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "traceparent",
+    "tracestate",
+    "sentry-trace",
+    "baggage",
+)
+# An HTTP token: what a header name may be.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
@@ -384,6 +403,21 @@ class Settings(BaseSettings):
                 )
         return origins
 
+    cors_allow_headers: list[str] = Field(default_factory=lambda: list(CORS_ALLOW_HEADERS))
+    """Request headers browsers at `cors_origins` may send; the default covers API keys,
+    tokens, Apollo Client's and the usual tracing headers. Setting it replaces the list."""
+    cors_allow_credentials: bool = False
+    """Let those browsers send cookies and HTTP authentication (needs explicit `cors_origins`,
+    no `*`)."""
+
+    @field_validator("cors_allow_headers")
+    @classmethod
+    def _check_header_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name (one name per list item)")
+        return names
+
     metrics_token: SecretStr | None = None
     """Bearer token /metrics requires, and /readyz to list the providers (at least 16
     characters). Unset: both are open."""
@@ -440,6 +474,10 @@ class Settings(BaseSettings):
             raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            # Browsers refuse `*` with credentials; echoing every origin instead would let any
+            # site act with its visitors' cookies.
+            raise ValueError("cors_allow_credentials needs explicit cors_origins, not `*`")
         self._check_clients(set(names))
         return self
 

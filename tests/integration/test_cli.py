@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from gateway.demo import demo_kinds
+from gateway.demo import DEMO_CREDENTIALS, demo_kinds
 from gateway.emulators import DEMO_PORTS
 from gateway.servers import free_port
 
@@ -27,7 +27,8 @@ def _command() -> list[str]:
 
 
 @contextmanager
-def running(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+def running(*args: str, stderr: list[str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """The command until the block ends; what it wrote to stderr is appended to `stderr`."""
     process = subprocess.Popen(
         [*_command(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -36,12 +37,12 @@ def running(*args: str) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=15)
+            _, err = process.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+            _, err = process.communicate()
+        if stderr is not None:
+            stderr.append(err.decode())
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> httpx.Response:
@@ -77,7 +78,8 @@ def test_emulate_runs_one_emulator_on_the_given_port():
 @pytest.mark.xdist_group("demo-ports")
 def test_serve_demo_answers_graphql_for_every_provider():
     port = free_port()
-    with running("serve", "--demo", "--port", str(port)) as process:
+    output: list[str] = []
+    with running("serve", "--demo", "--port", str(port), stderr=output) as process:
         graphiql = wait_for(f"http://127.0.0.1:{port}/graphql", process)
         assert graphiql.status_code == 200
         for kind in demo_kinds():
@@ -94,6 +96,24 @@ def test_serve_demo_answers_graphql_for_every_provider():
         assert [p["name"] for p in body["data"]["providers"]] == demo_kinds()
         for kind in demo_kinds():
             assert len(body["data"][kind]["edges"]) == 2
+    assert_says_where_everything_is(output[0], port)
+
+
+def assert_says_where_everything_is(output: str, port: int) -> None:
+    """One line per emulator (URL, demo credentials) and one for GraphiQL, not uvicorn's
+    start-up lines six times."""
+    lines = output.splitlines()
+    for kind in demo_kinds():
+        url = f"http://127.0.0.1:{DEMO_PORTS[kind]}"
+        [line] = [line for line in lines if url in line]
+        assert kind in line
+        for key, value in DEMO_CREDENTIALS[kind].items():
+            assert f"{key}={value}" in line
+    [graphiql] = [line for line in lines if f"http://127.0.0.1:{port}/graphql" in line]
+    assert "GraphiQL" in graphiql
+    # The gateway's own uvicorn lines may stay; the emulators' five copies may not.
+    assert output.count("Started server process") <= 1
+    assert output.count("Application startup complete") <= 1
 
 
 def test_emulate_revyops_can_require_its_api_key():

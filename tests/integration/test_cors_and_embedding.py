@@ -141,6 +141,100 @@ def test_a_lone_star_allows_any_origin() -> None:
         assert response.headers["access-control-allow-origin"] == "*"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "apollo-require-preflight, x-apollo-operation-name",
+        "apollographql-client-name, apollographql-client-version",
+        "sentry-trace, baggage",
+        "traceparent, tracestate, x-request-id",
+        "content-type, accept, authorization, x-api-key",
+    ],
+)
+def test_the_headers_clients_and_tracers_add_pass_a_preflight(url: str, headers: str) -> None:
+    response = preflight(url, "http://localhost:5173", headers)
+    assert response.status_code == 200, response.text
+    allowed = response.headers["access-control-allow-headers"].lower().split(", ")
+    assert set(headers.split(", ")) <= set(allowed)
+
+
+def test_a_header_nobody_listed_fails_the_preflight(url: str) -> None:
+    response = preflight(url, "http://localhost:5173", "content-type, x-something-else")
+    assert response.status_code == 400
+
+
+def test_every_default_header_is_allowed() -> None:
+    assert set(Settings().cors_allow_headers) >= {
+        "Content-Type",
+        "Authorization",
+        "X-API-Key",
+        "Accept",
+        "X-Request-Id",
+        "apollo-require-preflight",
+        "sentry-trace",
+        "baggage",
+        "traceparent",
+        "tracestate",
+    }
+
+
+def test_cors_allow_headers_replaces_the_list() -> None:
+    settings = Settings(cors_origins=ORIGINS, cors_allow_headers=["X-Tenant"])
+    with ServerThread(create_app(settings)) as server:
+        assert preflight(server.url, "http://localhost:5173", "x-tenant").status_code == 200
+        assert preflight(server.url, "http://localhost:5173", "sentry-trace").status_code == 400
+
+
+def test_answers_expose_server_timing_and_the_request_id(url: str) -> None:
+    response = httpx.post(
+        f"{url}/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Origin": "https://app.example.com"},
+    )
+    exposed = response.headers["access-control-expose-headers"].lower().split(", ")
+    assert {"server-timing", "x-request-id"} <= set(exposed)
+    assert response.headers["x-request-id"]
+
+
+def test_no_credentials_by_default(url: str) -> None:
+    response = preflight(url, "https://app.example.com")
+    assert response.status_code == 200
+    assert "access-control-allow-credentials" not in response.headers
+
+
+def test_credentials_are_allowed_when_asked_for() -> None:
+    settings = Settings(cors_origins=ORIGINS, cors_allow_credentials=True)
+    with ServerThread(create_app(settings)) as server:
+        allowed = preflight(server.url, "https://app.example.com")
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-credentials"] == "true"
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+        answer = httpx.post(
+            f"{server.url}/graphql",
+            json={"query": "{ __typename }"},
+            headers={"Origin": "http://localhost:3000", "Cookie": "session=1"},
+        )
+        assert answer.headers["access-control-allow-credentials"] == "true"
+        assert answer.headers["access-control-allow-origin"] == "http://localhost:3000"
+        refused = preflight(server.url, "https://evil.example")
+        assert "access-control-allow-origin" not in refused.headers
+
+
+def test_credentials_with_any_origin_are_refused_at_start_up(tmp_path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text('cors_origins = ["*"]\ncors_allow_credentials = true\n')
+    with pytest.raises(ConfigError, match="cors_allow_credentials needs explicit"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize("name", ["X-A, X-B", "", "X A", "X-Ä"])
+def test_a_header_list_item_that_is_not_a_name_is_refused_at_start_up(tmp_path, name: str) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(f'cors_allow_headers = ["{name}"]\n')
+    with pytest.raises(ConfigError, match=r"cors_allow_headers: .* not a header name"):
+        load_settings(path)
+
+
 # Embedding: the providers must be there whichever way the host app takes the gateway.
 
 

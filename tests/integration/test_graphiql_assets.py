@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from gateway import graphiql
 from gateway.app import create_app, create_router
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
-from gateway.settings import Settings
+from gateway.settings import AuthSettings, ClientSettings, JwtSettings, Settings
 from schema import build_schema
 
 pytestmark = pytest.mark.integration
@@ -110,6 +111,45 @@ def test_the_default_query_is_valid_and_safely_embedded(provider):
     assert validate(build_schema()._schema, parse(query)) == []
     page = graphiql.render("/graphql", query)
     assert "</script>" not in page.split("const DEFAULT_QUERY = ")[1].split(";\n")[0]
+
+
+def _headers_editor(page: str) -> str:
+    text: str = json.loads(page.split("const DEFAULT_HEADERS = ")[1].split(";\n")[0])
+    return text
+
+
+def _jwt(tmp_path: Path) -> AuthSettings:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    return AuthSettings(
+        jwt=JwtSettings(issuer="https://id.example", audience="crm", jwks_file=jwks)
+    )
+
+
+@pytest.mark.parametrize(
+    ("auth", "placeholder"),
+    [
+        ("none", None),
+        ("api_key", {"X-API-Key": "<your API key>"}),
+        ("jwt", {"Authorization": "Bearer <your token>"}),
+    ],
+)
+def test_the_headers_editor_shows_where_the_credential_goes(
+    emulators: dict[str, str], tmp_path: Path, auth: str, placeholder: object
+) -> None:
+    extra: dict[str, object] = {"graphiql": True}
+    if auth == "api_key":
+        extra["clients"] = [ClientSettings(name="app", api_key_sha256="ab" * 32)]
+    if auth == "jwt":
+        extra["auth"] = _jwt(tmp_path)
+    with ServerThread(create_app(settings(emulators, **extra))) as server:
+        page = httpx.get(f"{server.url}/graphql", headers=HTML)
+    text = _headers_editor(page.text)
+    assert (json.loads(text) if text else None) == placeholder
+    # The page's inline script changed with the placeholder; its CSP hash follows.
+    (inline,) = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in page.headers["content-security-policy"]
 
 
 def test_packaging_ships_every_static_file():

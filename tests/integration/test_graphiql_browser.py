@@ -6,6 +6,7 @@ so the page passes only if it needs nothing from the internet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from playwright.sync_api import Page, Route, sync_playwright
 from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
-from gateway.settings import Settings
+from gateway.settings import ClientSettings, Settings
 from tests.conftest import GraphQLClient
 
 pytestmark = pytest.mark.integration
@@ -151,3 +152,34 @@ def test_graphiql_runs_queries_offline(ide, page):
     assert any("/graphql/static/graphiql-" in url for url in requested)
     outside = [url for url in requested if urlsplit(url).hostname not in LOOPBACK]
     assert outside == []
+
+
+def test_graphiql_shows_where_the_api_key_goes(emulators: dict[str, str], page):
+    page, requested = page
+    key = "graphiql-browser-test-key"
+    settings = Settings(
+        providers=[demo_provider("basicsos", emulators["basicsos"])],
+        clients=[
+            ClientSettings(name="app", api_key_sha256=hashlib.sha256(key.encode()).hexdigest())
+        ],
+        graphiql=True,
+        introspection=True,
+    )
+    with ServerThread(create_app(settings)) as server:
+        page.goto(f"{server.url}/graphql", wait_until="load")
+        page.locator(".graphiql-query-editor .CodeMirror").wait_for(timeout=30_000)
+        page.locator('.graphiql-editor-tools button[data-name="headers"]').click()
+        headers = page.locator(".graphiql-editor-tool .CodeMirror").nth(1)
+        headers.wait_for(state="visible", timeout=30_000)
+        text = headers.evaluate("element => element.CodeMirror.getValue()")
+        assert json.loads(text) == {"X-API-Key": "<your API key>"}
+
+        # The placeholder replaced by the client's key, the first query runs.
+        headers.evaluate(
+            "(element, key) => element.CodeMirror.setValue(JSON.stringify({'X-API-Key': key}))",
+            key,
+        )
+        page.locator(".graphiql-execute-button").click()
+        first = wait_for_result(page, '"endCursor"')
+        assert len(first["data"]["contacts"]["edges"]) == 10
+    assert [m for m in requested if m.startswith("console:")] == []

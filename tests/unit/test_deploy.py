@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
@@ -96,17 +97,44 @@ def test_the_image_is_built_once(compose):
             assert service["pull_policy"] == "never", name  # the tag exists only locally
 
 
-def test_the_gateway_healthchecks_are_python(compose):
+def _checked_url(service: dict[str, Any]) -> str:
+    """The URL a service's healthcheck fetches, with Python: the image has no curl."""
+    check = service["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"]
+    code = check[3]
+    compile(code, "healthcheck", "exec")
+    [url] = re.findall(r"urlopen\('([^']+)'", code)
+    return str(url)
+
+
+def _port(service: dict[str, Any]) -> int:
+    command = service["command"]
+    return int(command[command.index("--port") + 1])
+
+
+def test_the_gateway_healthchecks_ask_for_readiness(compose):
     for name in GATEWAYS:
-        check = compose["services"][name]["healthcheck"]["test"]
-        assert check[:3] == ["CMD", "python", "-c"], name  # the image has no curl
-        code = check[3]
-        compile(code, "healthcheck", "exec")
-        port = int(compose["services"][name]["command"][-1])
-        assert f"http://127.0.0.1:{port}/healthz" in code
+        service = compose["services"][name]
+        # /healthz answers while the process lives, even when no provider can be reached.
+        assert _checked_url(service) == f"http://127.0.0.1:{_port(service)}/readyz", name
     assert "redis-cli" in compose["services"]["redis"]["healthcheck"]["test"]
+
+
+def test_every_emulator_has_a_healthcheck(compose):
+    emulators = {n: s for n, s in ours(compose).items() if s["command"][1] == "emulate"}
+    assert set(emulators) == set(KINDS)
+    for name, service in emulators.items():
+        # Control endpoints are neither counted nor faulted: the checks change no statistics.
+        assert _checked_url(service) == f"http://127.0.0.1:{_port(service)}/_emulator/stats"
+        assert service["healthcheck"]["interval"], name
+
+
+def test_the_gateways_wait_for_healthy_dependencies(compose):
     for name in GATEWAYS:
-        assert compose["services"][name]["depends_on"]["redis"] == {"condition": "service_healthy"}
+        depends = compose["services"][name]["depends_on"]
+        assert depends == {
+            dependency: {"condition": "service_healthy"} for dependency in ("redis", *KINDS)
+        }
 
 
 def test_the_build_context_leaves_out_local_state():

@@ -109,7 +109,7 @@ def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
     built: list[Any] = []
     options: list[Any] = []
 
-    async def no_servers(servers: Any) -> None:
+    async def no_servers(servers: Any, quiet: Any = ()) -> None:
         return None
 
     monkeypatch.setattr(gateway.cli, "_serve_all", no_servers)
