@@ -28,7 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
 
-from gateway import graphiql, logredact
+from gateway import graphiql
 from gateway.auth import Authenticator, OperatorToken, refusal_response
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
@@ -45,10 +45,6 @@ from schema import build_schema
 from schema.bounds import input_limits
 
 log = logging.getLogger("gateway")
-
-# One line per upstream request at INFO is noise; credentials in URLs are redacted anyway.
-for noisy in ("httpx", "httpcore"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _check_credentials(settings: Settings) -> None:
@@ -122,7 +118,6 @@ class ProviderClients:
 def create_router(settings: Settings, *, transports: Transports | None = None) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients."""
     _check_credentials(settings)
-    logredact.install()
     gateway, redis = _gateway(settings)
     clients = ProviderClients(settings, gateway, redis, transports)
 
@@ -274,7 +269,6 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
 
 def create_app(settings: Settings, *, transports: Transports | None = None) -> FastAPI:
     """The gateway as a standalone app (`transports`: see `Transports`)."""
-    logging.basicConfig(level=settings.log_level)
     openapi = settings.openapi
     app = FastAPI(
         title="CRM GraphQL gateway",

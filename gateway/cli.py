@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from gateway import logs
 from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings
 from gateway.emulators import EmulatorOptions, Faults, create_emulator
@@ -30,6 +31,7 @@ from gateway.settings import ConfigError, Settings, load_settings
 from gateway.version import gateway_version
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +93,11 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
         choices=LOG_LEVELS,
         help="Log level of the gateway and the server (default: the settings' log_level, info).",
     )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text, or json: one object per line (default: the settings' log_format, text).",
+    )
 
 
 def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
@@ -116,6 +123,7 @@ def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
         help="RevyOps only: also require the workspace's x-api-key (demo: revyops-demo-key).",
     )
     emulate.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="Log level.")
+    emulate.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="Log format.")
 
 
 class PortInUse(Exception):
@@ -149,19 +157,14 @@ def _server(
     host: str,
     port: int,
     hint: str,
-    log_level: str | None,
     limits: ServerSettings | None = None,
 ) -> Listener:
     """`limits` of the gateway's settings; an emulator's are the defaults."""
     sock = _bind(host, port, hint)
-    # No access lines: the gateway logs one line per operation (`gateway.operation`).
+    # No access lines: the gateway logs one line per operation (`gateway.operation`). No
+    # log config or level: `logs.configure` has set up the process's logging, uvicorn's too.
     config = uvicorn_config(
-        app,
-        host,
-        port,
-        limits or ServerSettings(),
-        log_level=log_level or "info",
-        access_log=False,
+        app, host, port, limits or ServerSettings(), log_config=None, access_log=False
     )
     return uvicorn.Server(config), sock
 
@@ -176,9 +179,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             for kind in demo_kinds():
                 app = create_emulator(kind, options)
-                servers.append(
-                    _server(app, "127.0.0.1", PROVIDERS[kind].demo_port, hint, args.log_level)
-                )
+                servers.append(_server(app, "127.0.0.1", PROVIDERS[kind].demo_port, hint))
         except PortInUse:
             _close(servers)
             raise
@@ -189,6 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError("no providers configured: pass --config FILE, or --demo")
     if args.log_level:
         settings = settings.model_copy(update={"log_level": args.log_level.upper()})
+    if args.log_format:
+        settings = settings.model_copy(update={"log_format": args.log_format})
     if args.no_batching or args.no_cache or args.no_blocks:
         settings = settings.model_copy(
             update={
@@ -197,12 +200,10 @@ def _serve(args: argparse.Namespace) -> int:
                 "blocks": settings.blocks and not args.no_blocks,
             }
         )
-    level = settings.log_level.lower()
+    logs.configure(settings.log_level, settings.log_format)
     try:
         gateway = create_app(settings)
-        servers.append(
-            _server(gateway, args.host, args.port, "pass --port", level, settings.server)
-        )
+        servers.append(_server(gateway, args.host, args.port, "pass --port", settings.server))
     except PortInUse:
         _close(servers)
         raise
@@ -213,7 +214,11 @@ def _serve(args: argparse.Namespace) -> int:
             args.host,
         )
     ide = " (GraphiQL)" if settings.graphiql else ""
-    print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
+    where = f"GraphQL: http://{args.host}:{args.port}/graphql{ide}"
+    if settings.log_format == "json":  # nothing but JSON objects on stderr
+        logging.getLogger("gateway").info(where)
+    else:
+        print(where, file=sys.stderr)
     asyncio.run(_serve_all(servers))
     return 0
 
@@ -240,9 +245,9 @@ def _emulate(args: argparse.Namespace) -> int:
         require_api_key=args.require_api_key,
     )
     port = args.port or PROVIDERS[args.kind].demo_port
-    logging.basicConfig(level=args.log_level.upper())
+    logs.configure(args.log_level, args.log_format)
     app = create_emulator(args.kind, options)
-    asyncio.run(_serve_all([_server(app, args.host, port, "pass --port", args.log_level)]))
+    asyncio.run(_serve_all([_server(app, args.host, port, "pass --port")]))
     return 0
 
 
