@@ -272,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortInUse as error:
         print(f"crm-gateway: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the servers have shut down and logged it, no traceback
+        return 130
     except ValidationError as error:  # e.g. a fault rate outside 0..1
         problems = "; ".join(
             f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"

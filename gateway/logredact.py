@@ -4,9 +4,12 @@ RevyOps authenticates with `client_id` in the query string, and httpx logs every
 request URL (INFO), so without this a credential reaches the logs whenever a
 deployment turns its log level up.
 
-`install()` redacts every record at creation, whatever its logger, level or
-handler: a filter on a logger does not see its children's records, and one on
-handlers misses handlers added later (a host app's, pytest's).
+The library applies neither on its own: logging belongs to the process's owner.
+`crm-gateway` puts `RedactingFilter` on the one handler it logs through
+(`gateway.logs`). A host app does the same on its handlers, or calls `install()`,
+which redacts every record at creation, whatever its logger, level or handler: a
+filter on a logger does not see its children's records, and one on handlers
+misses handlers added later (pytest's).
 """
 
 from __future__ import annotations
