@@ -28,7 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
 
-from gateway import graphiql
+from gateway import graphiql, logredact
 from gateway.auth import Authenticator, OperatorToken, refusal_response
 from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
@@ -118,6 +118,7 @@ class ProviderClients:
 def create_router(settings: Settings, *, transports: Transports | None = None) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients."""
     _check_credentials(settings)
+    logredact.guard_httpx()
     gateway, redis = _gateway(settings)
     clients = ProviderClients(settings, gateway, redis, transports)
 

@@ -16,7 +16,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from gateway.logredact import RedactingFilter
 
@@ -58,7 +58,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def handler(log_format: LogFormat, stream: Any = None) -> logging.Handler:
+def handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
     """A handler to `stream` (stderr) writing `log_format`, redacting credentials."""
     out = logging.StreamHandler(stream or sys.stderr)
     out.addFilter(RedactingFilter())
@@ -66,18 +66,13 @@ def handler(log_format: LogFormat, stream: Any = None) -> logging.Handler:
     return out
 
 
-def configure(level: str, log_format: LogFormat, stream: Any = None) -> None:
-    """Send every record of the process, uvicorn's too, through one `handler` at `level`.
-
-    uvicorn must then be given `log_config=None`, or it installs its own handlers."""
+def configure(level: str, log_format: LogFormat) -> None:
+    """Send every record of the process through one `handler` at `level`. uvicorn's too
+    when it is given `log_config=None`: its loggers then have no handlers of their own."""
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
-    root.addHandler(handler(log_format, stream))
+    root.addHandler(handler(log_format))
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        uvicorn_logger = logging.getLogger(name)
-        uvicorn_logger.handlers.clear()
-        uvicorn_logger.propagate = True
     for name in _NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,4 +1,5 @@
-"""An app that embeds the gateway keeps its logging exactly as it set it up.
+"""An app that embeds the gateway keeps its logging as it set it up (but for the redacting
+filter on httpx's logger, see `gateway.logredact.guard_httpx`).
 
 Run in a fresh interpreter: logging state is process-wide, and pytest's own handlers and
 what earlier tests configured would hide (or fake) a change.
@@ -33,7 +34,7 @@ def snapshot():
         "root filters": list(root.filters),
         "record factory": logging.getLogRecordFactory(),
         "httpx levels": [logger.level for logger in noisy],
-        "httpx filters": [list(logger.filters) for logger in noisy],
+        "httpx handlers": [list(logger.handlers) for logger in noisy],
     }
 
 
