@@ -46,10 +46,6 @@ from schema.bounds import input_limits
 
 log = logging.getLogger("gateway")
 
-# One line per upstream request at INFO is noise; credentials in URLs are redacted anyway.
-for noisy in ("httpx", "httpcore"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
-
 
 def _check_credentials(settings: Settings) -> None:
     """Fail at start-up, naming the key, when a provider lacks a credential."""
@@ -122,7 +118,7 @@ class ProviderClients:
 def create_router(settings: Settings, *, transports: Transports | None = None) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients."""
     _check_credentials(settings)
-    logredact.install()
+    logredact.guard_httpx()
     gateway, redis = _gateway(settings)
     clients = ProviderClients(settings, gateway, redis, transports)
 
@@ -280,7 +276,6 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
 
 def create_app(settings: Settings, *, transports: Transports | None = None) -> FastAPI:
     """The gateway as a standalone app (`transports`: see `Transports`)."""
-    logging.basicConfig(level=settings.log_level)
     openapi = settings.openapi
     app = FastAPI(
         title="CRM GraphQL gateway",

@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from gateway import logs
 from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings, emulator_lines
 from gateway.emulators import EmulatorOptions, Faults, create_emulator
@@ -31,6 +32,7 @@ from gateway.settings import ConfigError, Settings, load_settings
 from gateway.version import gateway_version
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +94,11 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
         choices=LOG_LEVELS,
         help="Log level of the gateway and the server (default: the settings' log_level, info).",
     )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text, or json: one object per line (default: the settings' log_format, text).",
+    )
 
 
 def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
@@ -117,6 +124,7 @@ def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
         help="RevyOps only: also require the workspace's x-api-key (demo: revyops-demo-key).",
     )
     emulate.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="Log level.")
+    emulate.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="Log format.")
 
 
 class PortInUse(Exception):
@@ -177,19 +185,14 @@ def _server(
     host: str,
     port: int,
     hint: str,
-    log_level: str | None,
     limits: ServerSettings | None = None,
 ) -> Listener:
     """`limits` of the gateway's settings; an emulator's are the defaults."""
     sock = _bind(host, port, hint)
-    # No access lines: the gateway logs one line per operation (`gateway.operation`).
+    # No access lines: the gateway logs one line per operation (`gateway.operation`). No
+    # log config or level: `logs.configure` has set up the process's logging, uvicorn's too.
     config = uvicorn_config(
-        app,
-        host,
-        port,
-        limits or ServerSettings(),
-        log_level=log_level or "info",
-        access_log=False,
+        app, host, port, limits or ServerSettings(), log_config=None, access_log=False
     )
     return uvicorn.Server(config), sock
 
@@ -204,9 +207,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             for kind in demo_kinds():
                 app = create_emulator(kind, options)
-                emulators.append(
-                    _server(app, "127.0.0.1", PROVIDERS[kind].demo_port, hint, args.log_level)
-                )
+                emulators.append(_server(app, "127.0.0.1", PROVIDERS[kind].demo_port, hint))
         except PortInUse:
             _close(emulators)
             raise
@@ -217,6 +218,8 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError("no providers configured: pass --config FILE, or --demo")
     if args.log_level:
         settings = settings.model_copy(update={"log_level": args.log_level.upper()})
+    if args.log_format:
+        settings = settings.model_copy(update={"log_format": args.log_format})
     if args.no_batching or args.no_cache or args.no_blocks:
         settings = settings.model_copy(
             update={
@@ -225,10 +228,10 @@ def _serve(args: argparse.Namespace) -> int:
                 "blocks": settings.blocks and not args.no_blocks,
             }
         )
-    level = settings.log_level.lower()
+    logs.configure(settings.log_level, settings.log_format)
     try:
         gateway = create_app(settings)
-        server = _server(gateway, args.host, args.port, "pass --port", level, settings.server)
+        server = _server(gateway, args.host, args.port, "pass --port", settings.server)
     except PortInUse:
         _close(emulators)
         raise
@@ -238,10 +241,14 @@ def _serve(args: argparse.Namespace) -> int:
             "the port can read and write every provider",
             args.host,
         )
-    if args.demo:
-        print(*emulator_lines(), sep="\n", file=sys.stderr)
     ide = " (GraphiQL)" if settings.graphiql else ""
-    print(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}", file=sys.stderr)
+    banner = [*emulator_lines()] if args.demo else []
+    banner.append(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}")
+    if settings.log_format == "json":  # nothing but JSON objects on stderr
+        for line in banner:
+            logging.getLogger("gateway").info(line)
+    else:
+        print(*banner, sep="\n", file=sys.stderr)
     asyncio.run(_serve_all([server], quiet=emulators))
     return 0
 
@@ -268,9 +275,9 @@ def _emulate(args: argparse.Namespace) -> int:
         require_api_key=args.require_api_key,
     )
     port = args.port or PROVIDERS[args.kind].demo_port
-    logging.basicConfig(level=args.log_level.upper())
+    logs.configure(args.log_level, args.log_format)
     app = create_emulator(args.kind, options)
-    asyncio.run(_serve_all([_server(app, args.host, port, "pass --port", args.log_level)]))
+    asyncio.run(_serve_all([_server(app, args.host, port, "pass --port")]))
     return 0
 
 
@@ -295,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortInUse as error:
         print(f"crm-gateway: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the servers have shut down and logged it, no traceback
+        return 130
     except ValidationError as error:  # e.g. a fault rate outside 0..1
         problems = "; ".join(
             f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"

@@ -26,6 +26,8 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.logs import current_request_id
+
 REQUEST_ID = "X-Request-Id"
 VARY = ("Origin", "Authorization", "X-API-Key")
 # What a client may send as its request id: tracing ids, UUIDs, base64; nothing that could
@@ -66,8 +68,12 @@ class SecureRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def secured(request: Request) -> Response:
-            request_id(request.scope)  # before the handler: the log line reads it
-            response = await handler(request)
+            # Before the handler: the operation line and every other record read it.
+            token = current_request_id.set(request_id(request.scope))
+            try:
+                response = await handler(request)
+            finally:
+                current_request_id.reset(token)
             secure(response.headers, request.scope)
             return response
 

@@ -4,9 +4,13 @@ RevyOps authenticates with `client_id` in the query string, and httpx logs every
 request URL (INFO), so without this a credential reaches the logs whenever a
 deployment turns its log level up.
 
-`install()` redacts every record at creation, whatever its logger, level or
-handler: a filter on a logger does not see its children's records, and one on
-handlers misses handlers added later (a host app's, pytest's).
+Logging belongs to the process's owner: `crm-gateway` puts `RedactingFilter` on
+the one handler it logs through (`gateway.logs`). A host app does the same on its
+handlers, or calls `install()`, which redacts every record at creation, whatever its
+logger, level or handler: a filter on a logger does not see its children's records,
+and one on handlers misses handlers added later (pytest's). The library itself only
+adds the filter to httpx's logger (`guard_httpx`): the gateway's own clients put the
+credentials into the URLs that logger writes, whoever shows its records.
 """
 
 from __future__ import annotations
@@ -90,3 +94,11 @@ def install() -> None:
 
     logging.setLogRecordFactory(factory)
     _installed = True
+
+
+def guard_httpx() -> None:
+    """Redact the records of httpx's logger (idempotent). It drops nothing and changes no
+    level or handler: a host app's logging is otherwise as it set it up."""
+    logger = logging.getLogger("httpx")  # the logger of httpx's one line per request
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())

@@ -379,6 +379,9 @@ class Settings(BaseSettings):
     graphiql: bool = False
     """Serve GraphiQL at GET /graphql."""
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line. Both log settings are the command line's: an app
+    that embeds the gateway keeps its own logging."""
     max_request_size: int = Field(1_048_576, ge=1024, le=1_073_741_824)
     """Largest HTTP request body /graphql accepts, in bytes (413 above). Not the providers'
     `max_request_size`, which is a page size."""

@@ -1,7 +1,8 @@
-"""`--version` and `--log-level` as a user runs them: the CLI in a subprocess."""
+"""`--version`, `--log-level` and `--log-format` as a user runs them: the CLI in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -124,3 +125,34 @@ def test_emulate_takes_a_log_level(tmp_path: Path) -> None:
     with running(tmp_path, *args) as log:
         assert wait_for(f"http://127.0.0.1:{port}/_emulator/stats", log).status_code == 200
     assert "Uvicorn running on" not in log.read_text()
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path, emulators: dict[str, str]) -> None:
+    port = free_port()
+    config = _config(tmp_path, emulators["haste"])
+    url = f"http://127.0.0.1:{port}"
+    write = (
+        'mutation { createContact(input: {provider: "haste", lastName: "J"}) { contact { id } } }'
+    )
+    args = ("serve", "--config", str(config), "--port", str(port), "--log-format", "json")
+    with running(tmp_path, *args) as log:
+        wait_for(f"{url}/healthz", log)
+        for query, request_id in ((QUERY, "read-1"), (write, "write-1")):
+            headers = {"X-Request-Id": request_id}
+            body = httpx.post(f"{url}/graphql", json={"query": query}, headers=headers).json()
+            assert "errors" not in body, body
+    stderr = log.read_text()
+    entries = [json.loads(line) for line in stderr.splitlines()]  # each line: one object
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    assert all(entry["time"].endswith("+00:00") for entry in entries)
+    by_logger = {entry["logger"]: entry for entry in entries}
+    assert "Application startup complete." in {e["message"] for e in entries}, stderr
+    listed = next(e for e in entries if e.get("operation") == "Listed")
+    assert listed["logger"] == "gateway.operation"
+    assert listed["request_id"] == "read-1"
+    assert listed["cost"] == 1
+    audit = by_logger["gateway.audit"]
+    assert audit["request_id"] == "write-1"
+    assert audit["audit"]["operation"] == "createContact"
+    assert audit["audit"]["outcome"] == "ok"
+    assert "haste-demo-token" not in stderr
