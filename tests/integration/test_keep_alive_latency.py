@@ -3,6 +3,7 @@ none may wait for the client's delayed ACK (Nagle's algorithm left on, ~40 ms an
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,19 +17,22 @@ from tests.integration.test_cli import running, wait_for
 pytestmark = pytest.mark.integration
 
 REQUESTS = 50
-# The stall costs at least 40 ms an answer, 2 s for 50; an unstalled answer takes 1-3 ms. Half
-# the stall (1 s for 50) leaves a busy 2-core machine some ten times what it needs, and still
-# fails if only half the answers stall.
-BOUND = REQUESTS * 0.020
+# The stall holds every answer at least 40 ms, however idle the machine; an unstalled answer
+# takes 1-3 ms. The median answer is the measure: a busy machine slows some answers a lot, and
+# the median little, while the stall moves every one past 40 ms.
+BOUND = 0.030
 
 
 def _sequential(request: Callable[[], httpx.Response]) -> float:
-    """Seconds for REQUESTS answers one after the other, after one to open the connection."""
+    """The median seconds of REQUESTS answers one after the other, after one to open the
+    connection."""
     request().raise_for_status()
-    start = time.perf_counter()
+    times = []
     for _ in range(REQUESTS):
+        start = time.perf_counter()
         request().raise_for_status()
-    return time.perf_counter() - start
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def test_emulate_and_serve_answer_a_kept_alive_connection_without_delay(
@@ -51,5 +55,5 @@ def test_emulate_and_serve_answer_a_kept_alive_connection_without_delay(
         with httpx.Client(timeout=10) as client:
             upstream = _sequential(lambda: client.get(stats))
             query = _sequential(lambda: client.post(graphql, json={"query": "{ __typename }"}))
-    assert upstream < BOUND, f"{REQUESTS} emulator answers took {upstream:.2f} s"
-    assert query < BOUND, f"{REQUESTS} gateway answers took {query:.2f} s"
+    assert upstream < BOUND, f"the median emulator answer took {upstream * 1000:.1f} ms"
+    assert query < BOUND, f"the median gateway answer took {query * 1000:.1f} ms"

@@ -97,7 +97,8 @@ def _serve(limits: ServerSettings) -> ServerThread:
 
 
 def test_partial_requests_are_closed_while_a_whole_one_is_served(held: list[Held]) -> None:
-    with _serve(ServerSettings(header_timeout=1, body_timeout=1)) as server:
+    # Deadlines of 2 s: short for the test, long for the whole request sent meanwhile.
+    with _serve(ServerSettings(header_timeout=2, body_timeout=2)) as server:
         heads = [Held(server.port, b"GET /healthz HTTP/1.1\r\nHost: gat") for _ in range(35)]
         silent = [Held(server.port) for _ in range(5)]
         bodies = [Held(server.port, _post_head(len(QUERY)) + QUERY[:9]) for _ in range(9)]
@@ -143,11 +144,11 @@ def test_a_body_sent_slowly_but_steadily_is_read_whole(held: list[Held]) -> None
 
 def test_the_head_deadline_spares_an_idle_kept_alive_connection(held: list[Held]) -> None:
     # Idle between requests is the keep-alive timeout's to judge (30 s here), not the head's.
-    with _serve(ServerSettings(header_timeout=0.5)) as server:
+    with _serve(ServerSettings(header_timeout=2)) as server:
         client = Held(server.port)
         held.append(client)
         assert client.exchange(HEAD).startswith(b"HTTP/1.1 200 OK\r\n")
-        time.sleep(1.5)
+        time.sleep(3)
         assert client.exchange(HEAD).startswith(b"HTTP/1.1 200 OK\r\n")
 
 
