@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
-from gateway.pagination import ConnectionArgs
+from gateway.pagination.connection import ConnectionArgs
 from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES as NAMES

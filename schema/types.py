@@ -12,7 +12,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from gateway import records as r
-from gateway.pagination import ConnectionSlice
+from gateway.pagination.connection import ConnectionSlice
 from gateway.records import CompanyRecord, Entity, Link
 from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES, node_key
