@@ -35,7 +35,8 @@ from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.metrics import Metrics
-from gateway.pagination import CursorCodec, PageLimits
+from gateway.pagination.connection import PageLimits
+from gateway.pagination.cursors import CursorCodec
 from gateway.settings import Settings
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client

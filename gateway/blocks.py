@@ -31,7 +31,8 @@ class BlockCache:
         # The store is built like every other read cache of the provider (TTL, stale, Redis).
         self.tenant = store.tenant
         self._blocks = store
-        # Links between blocks (gateway.pagination.BlockChain): small, so as many as blocks.
+        # Links between blocks (`gateway.pagination.positions.BlockChain`): small, so as many
+        # as blocks.
         self.links: TTLCache[Hashable, Any] = TTLCache(
             maxsize=store.maxsize if store.enabled else 1, ttl=ttl
         )

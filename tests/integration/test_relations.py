@@ -10,7 +10,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.pagination import ConnectionArgs, CursorCodec
+from gateway.pagination.connection import ConnectionArgs
+from gateway.pagination.cursors import CursorCodec
 from gateway.records import Entity
 from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings

@@ -26,13 +26,10 @@ from gateway.datasources import source_class
 from gateway.datasources.base import DataSource
 from gateway.demo import DEMO_CREDENTIALS
 from gateway.errors import UpstreamBadResponse
-from gateway.pagination import (
-    ConnectionArgs,
-    CursorCodec,
-    SeqPage,
-    binding_key,
-    paginate_sequential,
-)
+from gateway.pagination.connection import ConnectionArgs
+from gateway.pagination.cursors import CursorCodec, binding_key
+from gateway.pagination.positions import SeqPage
+from gateway.pagination.sequential import paginate_sequential
 from gateway.records import AnyRecord, Entity
 from gateway.settings import ProviderSettings
 

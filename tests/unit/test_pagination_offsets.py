@@ -17,17 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import BadUserInput
-from gateway.pagination import (
-    ConnectionArgs,
-    ConnectionSlice,
-    CursorCodec,
-    OffsetPage,
-    PageLimits,
-    binding_key,
-    check_args,
-    cover,
-    paginate_offsets,
-)
+from gateway.pagination.connection import ConnectionArgs, ConnectionSlice, PageLimits, check_args
+from gateway.pagination.cursors import CursorCodec, binding_key
+from gateway.pagination.offset import OffsetPage, cover, paginate_offsets
 from tests.unit.relay_spec import expected
 
 LIMITS = PageLimits(default_size=20, max_size=100)
@@ -207,27 +199,6 @@ def test_walk_forward_and_backward_visits_every_row_once():
             break
         before = page.page_info.start_cursor
     assert back == list(range(1000))
-
-
-@pytest.mark.parametrize(
-    ("args", "argument"),
-    [
-        (ConnectionArgs(first=-1), "first"),
-        (ConnectionArgs(last=-5), "last"),
-        (ConnectionArgs(first=101), "first"),
-        (ConnectionArgs(last=1000), "last"),
-    ],
-)
-def test_out_of_range_sizes_are_rejected(args, argument):
-    with pytest.raises(BadUserInput) as caught:
-        check_args(args, LIMITS)
-    assert caught.value.argument == argument
-    assert caught.value.extensions["code"] == "BAD_USER_INPUT"
-
-
-def test_default_size_when_neither_first_nor_last():
-    assert check_args(ConnectionArgs(), LIMITS) == ConnectionArgs(first=20)
-    assert check_args(ConnectionArgs(before="c"), LIMITS) == ConnectionArgs(last=20, before="c")
 
 
 @pytest.mark.parametrize("argument", ["after", "before"])

@@ -19,17 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import BadUserInput, Unsupported
-from gateway.pagination import (
-    BlockChain,
-    ConnectionArgs,
-    ConnectionSlice,
-    CursorCodec,
-    PageLimits,
-    SeqPage,
-    binding_key,
-    check_args,
-    paginate_sequential,
-)
+from gateway.pagination.connection import ConnectionArgs, ConnectionSlice, PageLimits, check_args
+from gateway.pagination.cursors import CursorCodec, binding_key
+from gateway.pagination.positions import BlockChain, SeqPage
+from gateway.pagination.sequential import paginate_sequential
 from tests.unit.relay_spec import expected
 
 LIMITS = PageLimits(default_size=20, max_size=100)
