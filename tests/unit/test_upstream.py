@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.answers import seconds_until
+from gateway.breaker import CircuitState
+from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
     NoRateLimitSlot,
@@ -18,9 +21,9 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.resilience import CircuitState
 from gateway.settings import ProviderSettings
-from gateway.upstream import RateLimitState, Upstream, seconds_until
+from gateway.throttle import RateLimitState
+from gateway.upstream import Upstream, build_upstream
 from tests.unit.fake_time import FakeTime
 
 NOW = 1_780_000_000.0  # a fixed "now", Unix seconds
@@ -67,9 +70,12 @@ def test_rate_limit_state_reads_headers():
 def upstream_with(
     handler: Callable[[httpx.Request], httpx.Response],
     time: FakeTime,
+    *,
+    responses: ReadCache[httpx.Response] | None = None,
     **settings: Any,
 ) -> tuple[Upstream, list[httpx.Request]]:
-    """An Upstream whose provider answers with `handler`; the requests that reached it."""
+    """An Upstream whose provider answers with `handler` (its reads cached in `responses`);
+    the requests that reached it."""
     sent: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
@@ -78,8 +84,8 @@ def upstream_with(
 
     provider = ProviderSettings(name="crm", kind="revyops", base_url="http://crm.test", **settings)
     client = httpx.AsyncClient(base_url=provider.base_url, transport=httpx.MockTransport(record))
-    upstream = Upstream(
-        "crm", client, lambda body: None, settings=provider, clock=time, sleep=time.sleep
+    upstream = build_upstream(
+        provider, client, lambda body: None, responses=responses, clock=time, sleep=time.sleep
     )
     return upstream, sent
 
