@@ -1,10 +1,16 @@
-"""The circuit breaker on its own, on a fake clock."""
+"""The circuit breaker on its own, on a fake clock, and its layer of the upstream over a
+fake of the layer below."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from gateway.breaker import CircuitBreaker, CircuitState
+from gateway.breaker import Breaker, CircuitBreaker, CircuitState
+from gateway.calls import Call
+from gateway.errors import CircuitOpen, NoRateLimitSlot, UpstreamTimeout, UpstreamUnavailable
+from tests.unit.fake_layer import Below, ok, run
 from tests.unit.fake_time import FakeTime
 
 # --- the breaker ----------------------------------------------------------------------------
@@ -131,3 +137,58 @@ def test_late_outcomes_do_not_decide_an_open_breaker():
     breaker.failure()
     breaker.success()  # a request sent before it opened, answered now
     assert state(breaker) is CircuitState.OPEN
+
+
+# --- the breaker layer, over a fake of the layer below ----------------------------------------
+
+
+def guarded(below: Below, time: FakeTime, **options: float) -> Breaker:
+    return Breaker(below, breaker_on(time, **options), provider="crm")
+
+
+def test_an_open_circuit_sends_nothing():
+    time = FakeTime()
+    below = Below(ok(500), ok())
+    layer = guarded(below, time, min_requests=1)
+    assert run(layer.send(Call("GET", "/x"))).status_code == 500  # statuses pass up as they are
+    assert state(layer.circuit) is CircuitState.OPEN
+    error = run(layer.send(Call("GET", "/x")))
+    assert isinstance(error, CircuitOpen)
+    assert error.message == "crm is failing; its circuit breaker is open (next try in 10 s)."
+    assert len(below.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "opens"),
+    [
+        (ok(500), True),
+        (ok(408), True),
+        (UpstreamTimeout("slow", provider="crm"), True),
+        (UpstreamUnavailable("unreachable", provider="crm"), True),
+        (ok(404), False),
+        (ok(429), False),
+        (ok(200), False),
+    ],
+    ids=["500", "408", "timeout", "unreachable", "404", "429", "200"],
+)
+def test_what_counts_against_the_provider(outcome, opens):
+    time = FakeTime()
+    layer = guarded(Below(outcome), time, min_requests=1)
+    run(layer.send(Call("GET", "/x")))
+    assert (state(layer.circuit) is CircuitState.OPEN) is opens
+
+
+@pytest.mark.parametrize(
+    "unsent",
+    [NoRateLimitSlot("no slot", provider="crm"), asyncio.CancelledError()],
+    ids=["refused below", "cancelled"],
+)
+def test_a_probe_that_was_not_sent_frees_the_probe(unsent):
+    time = FakeTime()
+    layer = guarded(Below(ok(500), unsent, ok()), time, min_requests=1, cooldown=10.0)
+    run(layer.send(Call("GET", "/x")))
+    time.advance(10.0)
+    assert type(run(layer.send(Call("GET", "/x")))) is type(unsent)
+    assert state(layer.circuit) is CircuitState.HALF_OPEN
+    assert run(layer.send(Call("GET", "/x"))).status_code == 200  # the next probe goes at once
+    assert state(layer.circuit) is CircuitState.CLOSED

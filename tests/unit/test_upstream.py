@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.answers import seconds_until
-from gateway.breaker import CircuitState
+from gateway.answers import Answers, seconds_until
+from gateway.breaker import Breaker, CircuitState
 from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
@@ -21,9 +21,12 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.responses import ResponseCache
+from gateway.retry import Retry
 from gateway.settings import ProviderSettings
-from gateway.throttle import RateLimitState
+from gateway.throttle import RateLimitState, Throttle
 from gateway.upstream import Upstream, build_upstream
+from gateway.wire import Sendable, Wire
 from tests.unit.fake_time import FakeTime
 
 NOW = 1_780_000_000.0  # a fixed "now", Unix seconds
@@ -206,3 +209,14 @@ def test_a_retry_left_unsent_reports_the_try_before_it():
     assert isinstance(error, UpstreamTimeout)  # not the retry's NoRateLimitSlot
     assert not error.not_applied  # the request was sent: it may have been applied
     assert len(sent) == 1
+
+
+def test_the_factory_stacks_the_layers_in_their_order():
+    """Retries above the breaker and the throttle: every try passes both anew."""
+    upstream, _ = upstream_with(answer(200), FakeTime())
+    stack: list[type] = []
+    layer: Any = upstream.top
+    while layer is not None:
+        stack.append(type(layer))
+        layer = getattr(layer, "below", None)
+    assert stack == [ResponseCache, Sendable, Retry, Answers, Breaker, Throttle, Wire]
