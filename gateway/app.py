@@ -184,7 +184,7 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
         operation_deadline=settings.operation_deadline,
         max_operation_cost=settings.max_operation_cost,
         # Read at scrape time: the sources exist once the lifespan has opened them.
-        metrics=Metrics(lambda: gateway.sources),
+        metrics=Metrics(lambda: {name: s.upstream for name, s in gateway.sources.items()}),
     )
     if settings.redis_url is None or secret is None:  # the settings require both together
         return gateway, None

@@ -7,7 +7,7 @@ from cached blocks costs no request, no JSON parsing and no mapping. The store
 is bounded and ages out like the response cache (`cache_ttl`), its keys carry
 the tenant fingerprint, identical concurrent block reads share one request,
 and a write through the provider clears it with the response cache
-(`Upstream.evict`). With `shared` (Redis) the blocks are kept there for every
+(`ResponseCache.evict`). With `shared` (Redis) the blocks are kept there for every
 replica; the links stay local hints, forgotten when another replica's write is
 noticed.
 """

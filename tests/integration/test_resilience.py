@@ -15,9 +15,9 @@ from strawberry.relay import GlobalID
 
 from gateway import upstream
 from gateway.app import create_app
+from gateway.breaker import CircuitBreaker
 from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.resilience import CircuitBreaker
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient
