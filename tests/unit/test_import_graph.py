@@ -11,20 +11,6 @@ PACKAGES = ("gateway", "schema", "resolvers")
 # The emulators are a program of their own beside the runtime, not part of its layers.
 EXCLUDED = ("gateway.emulators",)
 
-# The one circle still being removed (settings -> providers -> datasources -> upstream ->
-# metrics -> settings). Empty this when the upstream rework lands: the test then holds the
-# tree to no circle at all, and fails while the constant names a circle that is gone.
-KNOWN_CIRCLE: frozenset[str] = frozenset(
-    {
-        "gateway.datasources",
-        "gateway.datasources.base",
-        "gateway.metrics",
-        "gateway.providers",
-        "gateway.settings",
-        "gateway.upstream",
-    }
-)
-
 Graph = dict[str, set[str]]
 
 
@@ -152,14 +138,7 @@ def test_the_measure_sees_every_kind_of_import(tmp_path: Path) -> None:
     )
 
 
-def test_no_import_circle_but_the_known_one() -> None:
+def test_no_import_circle() -> None:
     graph = import_graph(module_files(ROOT, PACKAGES, EXCLUDED))
-    unexpected = [c for c in circles(graph) if c != KNOWN_CIRCLE]
-    assert not unexpected, "import circles:\n" + describe(graph, unexpected)
-
-
-def test_the_known_circle_is_still_there() -> None:
-    graph = import_graph(module_files(ROOT, PACKAGES, EXCLUDED))
-    assert not KNOWN_CIRCLE or KNOWN_CIRCLE in circles(graph), (
-        "KNOWN_CIRCLE names a circle that is gone: empty the constant so no circle comes back"
-    )
+    found = circles(graph)
+    assert not found, "import circles:\n" + describe(graph, found)
