@@ -19,8 +19,8 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
-from tests.providers import ALL_KINDS
+from tests.support.clients import GraphQLClient
+from tests.support.kinds import ALL_KINDS, WRITABLE_KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -172,7 +172,7 @@ def test_write_costs(stack: tuple[dict[str, str], ExitStack]) -> None:
             {"p": kind},
         )
         assert cost["estimated"] >= cost["actual"], (kind, body, cost)
-        if kind == "redivis":  # read-only: refused before anything is sent
+        if kind not in WRITABLE_KINDS:  # read-only: refused before anything is sent
             assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
             assert cost["actual"] == 0
             continue

@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.demo import demo_provider, demo_settings
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
 from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient, answer, gid
-from tests.providers import WRITABLE_KINDS
+from tests.support.clients import GraphQLClient, answer
+from tests.support.ids import gid
+from tests.support.kinds import WRITABLE_KINDS
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import ClientSettings, Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,6 @@ one parent among many (issue 9, item 5)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -15,8 +14,9 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient, gid
-from tests.providers import ALL_KINDS
+from tests.support.clients import GraphQLClient
+from tests.support.ids import gid, raw_id
+from tests.support.kinds import ALL_KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def world() -> Iterator[World]:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     "bad",
-    ["x\r\ny", "", "bm90IGEgZ2xvYmFsIGlk", base64.b64encode(b"Planet:haste:p_1").decode()],
+    ["x\r\ny", "", "bm90IGEgZ2xvYmFsIGlk", raw_id("Planet:haste:p_1")],
 )
 def test_a_malformed_id_fails_only_its_item(world: World, kind: str, bad: str) -> None:
     # Before: `nodes(ids: [good, good, "x\r\ny"])` failed all three.

@@ -16,7 +16,7 @@ from gateway.datasources import redivis
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
 from tests.unit.fake_time import FakeTime
 
 pytestmark = pytest.mark.integration
