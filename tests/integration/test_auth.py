@@ -22,12 +22,12 @@ from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from gateway.app import create_app
-from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.support.clients import emulator_requests
 from tests.support.ids import raw_id
+from tests.support.servers import demo_providers
 
 pytestmark = pytest.mark.integration
 
@@ -104,10 +104,7 @@ def upstreams() -> Iterator[dict[str, str]]:
 
 
 def provider_list(upstreams: dict[str, str]) -> list[Any]:
-    return [
-        demo_provider(kind, url).model_copy(update={"rate_limit": False})
-        for kind, url in upstreams.items()
-    ]
+    return demo_providers(upstreams)
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import demo_provider
-from gateway.servers import ServerThread, emulator_servers
+from gateway.servers import emulator_servers
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient, emulator_requests
+from tests.support.servers import demo_providers, serving
 from tests.support.walk import walk_field
 
 pytestmark = pytest.mark.integration
@@ -36,17 +35,11 @@ def stacks() -> Iterator[dict[bool, tuple[GraphQLClient, dict[str, str]]]]:
         for blocks in (True, False):
             urls = emulator_servers(exits, KINDS)
             settings = Settings(
-                providers=[
-                    demo_provider(k, u).model_copy(update={"rate_limit": False, "cache_ttl": 600})
-                    for k, u in urls.items()
-                ],
+                providers=demo_providers(urls, cache_ttl=600),
                 cursor_secret="test-cursor-secret",
                 blocks=blocks,
             )
-            server = exits.enter_context(ServerThread(create_app(settings)))
-            client = GraphQLClient(server.url)
-            exits.callback(client.http.close)
-            made[blocks] = (client, urls)
+            made[blocks] = (exits.enter_context(serving(settings)), urls)
         yield made
 
 

@@ -18,6 +18,7 @@ from gateway.demo import demo_provider
 from gateway.servers import RedisProcess, ServerThread, emulator_servers
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient, emulator_requests
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -57,10 +58,8 @@ def _assert_apart(url: str, first: GraphQLClient, second: GraphQLClient) -> None
 
 
 def test_instances_differing_in_options_do_not_share_a_process_cache(redivis: str) -> None:
-    with ServerThread(create_app(_settings(redivis, None))) as server:
-        client = GraphQLClient(server.url)
+    with serving(_settings(redivis, None)) as client:
         _assert_apart(redivis, client, client)
-        client.http.close()
 
 
 def test_instances_differing_in_options_do_not_share_redis(

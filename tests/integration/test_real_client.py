@@ -20,15 +20,14 @@ from gql import Client, GraphQLRequest
 from gql.client import SyncClientSession
 from gql.transport.httpx import HTTPXTransport
 
-from gateway.app import create_app
-from gateway.demo import demo_kinds, demo_provider
+from gateway.demo import demo_kinds
 from gateway.emulators import EmulatorOptions
 from gateway.emulators.seed import SeedContact, SeedWorld, build_world
-from gateway.servers import ServerThread, emulator_servers
-from gateway.settings import Settings
+from gateway.servers import emulator_servers
 from tests.support.ids import gid
 from tests.support.kinds import ENTITY_CASES, NESTED_KINDS
 from tests.support.knowledge import knowledge, remote_ids
+from tests.support.servers import gateway_on
 from tests.support.walk import Page, Paging, walk
 
 pytestmark = pytest.mark.integration
@@ -90,13 +89,7 @@ def servers() -> Iterator[tuple[dict[str, str], str]]:
     )
     with ExitStack() as stack:
         urls = emulator_servers(stack, demo_kinds(), options)
-        settings = Settings(
-            providers=[
-                demo_provider(kind, url).model_copy(update={"rate_limit": False})
-                for kind, url in urls.items()
-            ],
-        )
-        gateway = stack.enter_context(ServerThread(create_app(settings)))
+        gateway = stack.enter_context(gateway_on(urls))
         yield urls, gateway.url
 
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import demo_provider
-from gateway.servers import RedisProcess, ServerThread, emulator_servers
+from gateway.servers import RedisProcess, emulator_servers
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient, emulator_requests
+from tests.support.servers import demo_providers, serving
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -37,10 +36,7 @@ def replicas() -> Iterator[dict[str, Any]]:
         redis = exits.enter_context(RedisProcess())
         urls = emulator_servers(exits, KINDS)
         settings = Settings(
-            providers=[
-                demo_provider(k, u).model_copy(update={"rate_limit": False, "cache_ttl": 600})
-                for k, u in urls.items()
-            ],
+            providers=demo_providers(urls, cache_ttl=600),
             cursor_secret="test-cursor-secret",
             redis_url=redis.url,
             # A busy test machine can hold a Redis answer past the 0.5 s default: that would
@@ -49,10 +45,7 @@ def replicas() -> Iterator[dict[str, Any]]:
         )
         clients = []
         for _ in range(2):  # the same settings, as two processes behind a load balancer have
-            server = exits.enter_context(ServerThread(create_app(settings)))
-            client = GraphQLClient(server.url)
-            exits.callback(client.http.close)
-            clients.append(client)
+            clients.append(exits.enter_context(serving(settings)))
         yield {"redis": redis, "urls": urls, "one": clients[0], "two": clients[1]}
 
 

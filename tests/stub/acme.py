@@ -21,7 +21,7 @@ from gateway.datasources.base import (
     segment,
 )
 from gateway.listquery import ListQuery, QuerySupport, conditions
-from gateway.pagination import OffsetPage
+from gateway.pagination.offset import OffsetPage
 from gateway.records import AnyRecord, Entity
 from gateway.upstream import ClientAuth
 

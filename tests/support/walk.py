@@ -4,7 +4,8 @@ page checked against the spec's page invariants on the way.
 The caller says how to read a page: `fetch(paging)` gets the paging arguments of the next
 page (`first`/`after` forward, `last`/`before` backward; without a size only the cursor)
 and returns the connection as GraphQL answers it (`edges`, `pageInfo`, maybe
-`totalCount`). An engine's own `Connection` goes through `relay_page` first.
+`totalCount`); `walk_field` builds that for the connection at a root field of a query.
+An engine's own `Connection` goes through `relay_page` first.
 """
 
 from __future__ import annotations
@@ -102,10 +103,6 @@ class Client(Protocol):
     def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
-class AsyncClient(Protocol):
-    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]: ...
-
-
 def walk_field(
     client: Client,
     query: str,
@@ -122,24 +119,6 @@ def walk_field(
         return page
 
     return walk(fetch, size, forward=forward)
-
-
-async def walk_field_async(
-    client: AsyncClient,
-    query: str,
-    root: str,
-    variables: Mapping[str, Any],
-    size: int | None = None,
-    *,
-    forward: bool = True,
-) -> Walk:
-    """`walk_field` for a client that awaits its answers (the in-process stack)."""
-
-    async def fetch(paging: Paging) -> Page:
-        page: Page = (await client.data(query, {**variables, **paging}))[root]
-        return page
-
-    return await walk_async(fetch, size, forward=forward)
 
 
 def relay_page(connection: Any) -> Page:

@@ -17,7 +17,7 @@ from tests.support.kinds import ALL_KINDS, ENTITY_CASES, with_links
 from tests.support.knowledge import knowledge
 from tests.support.relay_spec import expected
 from tests.support.stack import Stack, remote_ids, running_stack
-from tests.support.walk import Page, Paging, Walk, walk_async, walk_field_async
+from tests.support.walk import Page, Paging, Walk, walk_async
 
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
 TYPES = {"contact": "Contact", "company": "Company", "deal": "Deal", "note": "Note"}
@@ -42,8 +42,11 @@ async def stack() -> AsyncIterator[Stack]:
 
 
 async def paged(stack: Stack, field: str, kind: str, *, forward: bool) -> Walk:
-    size = 13 if forward else 11
-    return await walk_field_async(stack, PAGE % field, "list", {"p": kind}, size, forward=forward)
+    async def fetch(paging: Paging) -> Page:
+        page: Page = (await stack.data(PAGE % field, {"p": kind, **paging}))["list"]
+        return page
+
+    return await walk_async(fetch, 13 if forward else 11, forward=forward)
 
 
 @pytest.mark.parametrize(("kind", "entity"), CASES)
