@@ -8,9 +8,9 @@ rate limits is left out of that expectation's list, never failed or skipped at r
 from __future__ import annotations
 
 from gateway.datasources import DataSource, source_class
+from gateway.limiter import Window
 from gateway.providers import KINDS
 from gateway.records import PARENT_ENTITY, Entity, Link
-from gateway.resilience import Window
 
 ALL_KINDS: tuple[str, ...] = KINDS
 # Kinds whose API takes writes (contact writes: every writable kind has them).
