@@ -21,7 +21,7 @@ from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.limiter import Window
 from gateway.servers import RedisProcess, ServerThread
 from gateway.settings import ClientSettings, Settings
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -19,13 +19,13 @@ from starlette.routing import Route
 
 from gateway.datasources import source_class
 from gateway.demo import demo_provider
-from gateway.emulators import KINDS
 from gateway.errors import NoRateLimitSlot, UpstreamRateLimited
 from gateway.limiter import RateLimiter, Share, Window, sharing
 from gateway.servers import RedisProcess, ServerThread
 from gateway.shared import RedisDown, RedisState
 from gateway.shared_budget import SharedBudget
 from gateway.upstream import Replicas, Upstream, build_upstream, open_client
+from tests.support.kinds import RATE_LIMITED_KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +195,7 @@ async def test_without_redis_each_replica_keeps_to_its_share(
     await send(replicas_hint=4, expected=1)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", RATE_LIMITED_KINDS)
 async def test_every_provider_keeps_to_its_share_while_redis_is_away(kind: str) -> None:
     settings = demo_provider(kind, "http://127.0.0.1:9")
     cls = source_class(kind)
