@@ -17,14 +17,10 @@ from typing import Any
 import httpx
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    Children,
-    OffsetSource,
-    PaginationStyle,
-    ProviderCredentials,
-    Stamps,
-    segment,
-)
+from gateway.datasources.convert import Stamps, segment
+from gateway.datasources.hooks import PaginationStyle, ProviderCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.offset import OffsetSource
 from gateway.errors import InvalidInput
 from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
 from gateway.operations import Op
@@ -394,7 +390,7 @@ class Attio(OffsetSource):
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
         path = f"{self._path(entity)}/{segment(remote_id)}"
-        return await self.get_one(entity, remote_id, path, partial(self._one, entity))
+        return await self.reader.one(entity, remote_id, path, partial(self._one, entity))
 
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
@@ -413,7 +409,7 @@ class Attio(OffsetSource):
             items = [self._record(entity, raw) for raw in b["data"]]
             return OffsetPage(offset, items, int(b["meta"]["total"]))
 
-        return self.parse(convert, body, response)
+        return self.reader.parse(convert, body, response)
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -430,11 +426,11 @@ class Attio(OffsetSource):
                 idempotent=True,
             )
             body = self.upstream.json(response)
-            return self.parse(
+            return self.reader.parse(
                 lambda b: [self._record(entity, raw) for raw in b["data"]], body, response
             )
 
-        return await self.listed_by_id(entity, ids, 100, fetch)
+        return await self.lookups.listed_by_id(entity, ids, 100, fetch)
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
@@ -444,12 +440,12 @@ class Attio(OffsetSource):
             Link.DEAL_NOTES: "deals",
         }.get(link)
         if parent is None:
-            return await self.inline_children(link, parent_ids)  # the parents carry the ids
+            return await self.lookups.inline_children(link, parent_ids)  # the parents carry the ids
 
         async def notes_of(record_id: str) -> list[AnyRecord]:
             return await self._notes_of(parent, record_id)
 
-        return await self.per_parent(link, parent_ids, notes_of)
+        return await self.lookups.per_parent(link, parent_ids, notes_of)
 
     async def _notes_of(self, parent: str, record_id: str) -> list[AnyRecord]:
         async def page(number: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
@@ -465,12 +461,12 @@ class Attio(OffsetSource):
                 },
             )
             body = self.upstream.json(response)
-            batch: list[AnyRecord] = self.parse(
+            batch: list[AnyRecord] = self.reader.parse(
                 lambda b: [_note(self.name, raw) for raw in b["data"]], body, response
             )
             return batch, None if len(batch) < NOTES_PAGE else number + 1, response
 
-        return await self.read_pages(page, f"notes of {parent}")
+        return await self.reader.pages(page, f"notes of {parent}")
 
     def estimate_lookup(self, entity: Entity, n: int) -> int:
         if entity is Entity.NOTE or n <= 0:
@@ -480,7 +476,7 @@ class Attio(OffsetSource):
     def estimate_children(self, link: Link, n: int) -> int:
         if link in (Link.CONTACT_NOTES, Link.COMPANY_NOTES, Link.DEAL_NOTES):
             return n  # a parent's notes: one page of NOTES_PAGE each
-        return self.estimate_inline_children(link, n)
+        return self.estimates.inline_children(link, n)
 
     def estimate_write(self, op: Op) -> int:
         # An update reads the record first (which attribute slugs it has).
@@ -568,19 +564,19 @@ class Attio(OffsetSource):
                 "format": "plaintext",
                 "content": values.get("body") or "",
             }
-            response = await self.write(entity, "POST", "/v2/notes", json_body={"data": data})
+            response = await self.writer.send(entity, "POST", "/v2/notes", json_body={"data": data})
         else:
             data = {"values": await self._values(entity, None, values)}
-            response = await self.write(
+            response = await self.writer.send(
                 entity, "POST", self._path(entity), json_body={"data": data}
             )
         raw = self.upstream.json(response)
-        return self.parse(partial(self._one, entity), raw, response)
+        return self.reader.parse(partial(self._one, entity), raw, response)
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
         self.require_id(entity, remote_id)
         data = {"values": await self._values(entity, remote_id, values)}
-        response = await self.write(
+        response = await self.writer.send(
             entity,
             "PUT",
             f"{self._path(entity)}/{segment(remote_id)}",
@@ -588,8 +584,8 @@ class Attio(OffsetSource):
             json_body={"data": data},
         )
         raw = self.upstream.json(response)
-        return self.parse(partial(self._one, entity), raw, response)
+        return self.reader.parse(partial(self._one, entity), raw, response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
         path = f"{self._path(entity)}/{segment(remote_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)
+        await self.writer.send(entity, "DELETE", path, remote_id=remote_id)

@@ -18,20 +18,12 @@ from typing import Any, Literal
 import httpx
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    INTEGER_ID,
-    Children,
-    OffsetSource,
-    PaginationStyle,
-    ProviderOptions,
-    Stamps,
-    TokenCredentials,
-    person,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
+from gateway.datasources.convert import INTEGER_ID, Stamps, person, segment
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.estimates import ASSUMED_CHILDREN
+from gateway.datasources.hooks import PaginationStyle, ProviderOptions, TokenCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.offset import OffsetSource
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
 from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions
 from gateway.operations import Op
@@ -313,7 +305,7 @@ class BasicsOS(OffsetSource):
         self.require(entity)
         resource, row_id = self._locate(entity, remote_id)
         path = f"/api/{resource}/{segment(row_id)}"
-        return await self.get_one(entity, remote_id, path, lambda r: self._record(resource, r))
+        return await self.reader.one(entity, remote_id, path, lambda r: self._record(resource, r))
 
     async def _range(
         self,
@@ -338,7 +330,7 @@ class BasicsOS(OffsetSource):
                 raise TypeError("the body is not a JSON array")
             return [self._record(resource, raw) for raw in rows]
 
-        return self.parse(convert, body, response), int(match.group(1)), response
+        return self.reader.parse(convert, body, response), int(match.group(1)), response
 
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
@@ -392,7 +384,7 @@ class BasicsOS(OffsetSource):
             following = start + BATCH_ROWS
             return rows, following if following < total else None, response
 
-        return await self.read_pages(page, f"{resource} by {column}")
+        return await self.reader.pages(page, f"{resource} by {column}")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         self.require(entity)
@@ -428,7 +420,7 @@ class BasicsOS(OffsetSource):
         return min(len(NOTE_TABLES), n) if entity is Entity.NOTE else 1
 
     def estimate_children(self, link: Link, n: int) -> int:
-        return 1 + n * self.ASSUMED_CHILDREN // BATCH_ROWS if link in self.links else 0
+        return 1 + n * ASSUMED_CHILDREN // BATCH_ROWS if link in self.links else 0
 
     # --- writes (PUT is a partial update; custom_fields replaces the whole object) ----------
 
@@ -484,9 +476,9 @@ class BasicsOS(OffsetSource):
                 raise InvalidInput([(["targetId"], "a note needs the record it is about")])
             resource, parent = self._note_target(values)
             body |= parent
-        response = await self.write(entity, "POST", f"/api/{resource}", json_body=body)
+        response = await self.writer.send(entity, "POST", f"/api/{resource}", json_body=body)
         raw = self.upstream.json(response)
-        return self.parse(lambda r: self._record(resource, r), raw, response)
+        return self.reader.parse(lambda r: self._record(resource, r), raw, response)
 
     def _locate(self, entity: Entity, remote_id: str) -> tuple[str, str]:
         resource, _, row_id = (
@@ -504,17 +496,17 @@ class BasicsOS(OffsetSource):
         body = self._body(entity, values)
         if entity is Entity.NOTE and values.get("target") is not None:
             raise InvalidInput([(["targetId"], "BasicsOS cannot move a note to another record")])
-        response = await self.write(
+        response = await self.writer.send(
             entity, "PUT", f"/api/{resource}/{segment(row_id)}", remote_id=remote_id, json_body=body
         )
         raw = self.upstream.json(response)
-        return self.parse(lambda r: self._record(resource, r), raw, response)
+        return self.reader.parse(lambda r: self._record(resource, r), raw, response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
         self.require_id(entity, remote_id)
         resource, row_id = self._locate(entity, remote_id)
         path = f"/api/{resource}/{segment(row_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)
+        await self.writer.send(entity, "DELETE", path, remote_id=remote_id)
 
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         self.require_id(Entity.CONTACT, winner_id, "winnerId")
@@ -523,7 +515,7 @@ class BasicsOS(OffsetSource):
         # One loser per call: a failure part-way leaves the earlier merges done, and says so.
         for done, loser in enumerate(loser_ids):
             try:
-                await self.write(
+                await self.writer.send(
                     Entity.CONTACT,
                     "POST",
                     "/api/merge_contacts",
@@ -539,11 +531,11 @@ class BasicsOS(OffsetSource):
 
     async def restore_deal(self, remote_id: str) -> AnyRecord:
         self.require_id(Entity.DEAL, remote_id)
-        response = await self.write(
+        response = await self.writer.send(
             Entity.DEAL, "POST", f"/api/deals/{segment(remote_id)}/restore", remote_id=remote_id
         )
         raw = self.upstream.json(response)
-        return self.parse(lambda r: self._record("deals", r), raw, response)
+        return self.reader.parse(lambda r: self._record("deals", r), raw, response)
 
     @classmethod
     def archives_deals(cls, options: ProviderOptions) -> bool:
@@ -560,7 +552,7 @@ class BasicsOS(OffsetSource):
                 provider=self.name,
             )
         self.require_id(Entity.DEAL, remote_id)
-        response = await self.write(
+        response = await self.writer.send(
             Entity.DEAL, "DELETE", f"/api/deals/{segment(remote_id)}", remote_id=remote_id
         )
         raw = self.upstream.json(response)
@@ -570,4 +562,4 @@ class BasicsOS(OffsetSource):
                 raise ValueError("the deal was deleted, not archived")
             return self._record("deals", body["record"])
 
-        return self.parse(convert, raw, response)
+        return self.reader.parse(convert, raw, response)

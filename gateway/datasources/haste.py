@@ -20,17 +20,12 @@ import httpx
 from pydantic import model_validator
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    Children,
-    PaginationStyle,
-    ProviderCredentials,
-    SequentialSource,
-    Stamps,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
+from gateway.datasources.convert import Stamps, segment
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.estimates import ASSUMED_CHILDREN
+from gateway.datasources.hooks import PaginationStyle, ProviderCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.sequential import SequentialSource
 from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.operations import Op
@@ -341,7 +336,7 @@ class Haste(SequentialSource):
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         self.require(entity)
         path = f"{PATHS[entity]}/{segment(remote_id)}"
-        return await self.get_one(entity, remote_id, path, partial(self._one, entity))
+        return await self.reader.one(entity, remote_id, path, partial(self._one, entity))
 
     async def open_list(
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
@@ -380,7 +375,7 @@ class Haste(SequentialSource):
             items = [self._record(entity, raw) for raw in b["data"]]
             return SeqPage(items, _text(cursor.get("next")), _text(cursor.get("previous")))
 
-        return self.parse(convert, body, response), response
+        return self.reader.parse(convert, body, response), response
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -400,9 +395,9 @@ class Haste(SequentialSource):
                 items: list[AnyRecord] = [_contact(self.name, r) for r in b["data"]]
                 return items, _text(b["meta"]["cursor"].get("next"))
 
-            return (*self.parse(convert, raw, response), response)
+            return (*self.reader.parse(convert, raw, response), response)
 
-        return await self.read_pages(page, "contacts matching a search")
+        return await self.reader.pages(page, "contacts matching a search")
 
     async def _listing(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
         """Every record of a filtered list, page after page."""
@@ -411,7 +406,7 @@ class Haste(SequentialSource):
             read, response = await self._page(entity, {"sort": FORWARD, **filters}, cursor, 100)
             return list(read.items), read.next, response
 
-        return await self.read_pages(page, f"{entity.plural} by {', '.join(filters)}")
+        return await self.reader.pages(page, f"{entity.plural} by {', '.join(filters)}")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         if entity is not Entity.CONTACT or len(ids) < 2:
@@ -421,7 +416,7 @@ class Haste(SequentialSource):
             leaves = [{"field": "id", "operator": "equals", "value": i} for i in chunk]
             return await self._search({"or": leaves})
 
-        return await self.listed_by_id(entity, ids, 100, fetch)
+        return await self.lookups.listed_by_id(entity, ids, 100, fetch)
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
@@ -437,13 +432,13 @@ class Haste(SequentialSource):
                 groups[p] if p in groups else self.not_found(Entity.COMPANY, p) for p in parent_ids
             ]
         if link is Link.DEAL_CONTACTS:  # deals list their contacts inline
-            return await self.inline_children(link, parent_ids)
+            return await self.lookups.inline_children(link, parent_ids)
         entity, name = CHILD_FILTERS[link]
 
         async def read(parent: str) -> list[AnyRecord]:
             return await self._listing(entity, {name: parent})
 
-        return await self.per_parent(link, parent_ids, read)
+        return await self.lookups.per_parent(link, parent_ids, read)
 
     inline_fields = {
         Link.CONTACT_COMPANY: frozenset({"name"}),
@@ -461,9 +456,9 @@ class Haste(SequentialSource):
 
     def estimate_children(self, link: Link, n: int) -> int:
         if link is Link.COMPANY_CONTACTS:
-            return n * self.ASSUMED_CHILDREN // 100 + 1  # one search for every parent
+            return n * ASSUMED_CHILDREN // 100 + 1  # one search for every parent
         if link is Link.DEAL_CONTACTS:
-            return self.estimate_inline_children(link, n)
+            return self.estimates.inline_children(link, n)
         return n
 
     # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
@@ -510,7 +505,7 @@ class Haste(SequentialSource):
         for loser in loser_ids:
             self.require_id(Entity.CONTACT, loser, "loserIds")
         try:
-            response = await self.write(
+            response = await self.writer.send(
                 Entity.CONTACT,
                 "POST",
                 "/v1/contacts/merge",
@@ -521,7 +516,7 @@ class Haste(SequentialSource):
                 f"a contact to merge does not exist in provider {self.name!r}: {error.message}"
             ) from None
         raw = self.upstream.json(response)
-        return self.parse(partial(self._one, Entity.CONTACT), raw, response)
+        return self.reader.parse(partial(self._one, Entity.CONTACT), raw, response)
 
     async def bulk(
         self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
@@ -552,7 +547,9 @@ class Haste(SequentialSource):
                     for op, remote_id, values in chunk
                 ]
             }
-            response = await self.write(entity, "POST", f"{PATHS[entity]}/bulk", json_body=body)
+            response = await self.writer.send(
+                entity, "POST", f"{PATHS[entity]}/bulk", json_body=body
+            )
             raw = self.upstream.json(response)
 
             def convert(b: Any, chunk: Any = chunk) -> list[AnyRecord | str | GatewayError]:
@@ -575,5 +572,5 @@ class Haste(SequentialSource):
                         )
                 return out
 
-            outcomes += self.parse(convert, raw, response)
+            outcomes += self.reader.parse(convert, raw, response)
         return outcomes

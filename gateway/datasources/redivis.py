@@ -29,19 +29,12 @@ import httpx
 from pydantic import Field
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    Children,
-    PaginationStyle,
-    ProviderOptions,
-    SequentialSource,
-    Stamps,
-    TokenCredentials,
-    person,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
+from gateway.datasources.convert import Stamps, person, segment
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.estimates import ASSUMED_CHILDREN
+from gateway.datasources.hooks import PaginationStyle, ProviderOptions, TokenCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.sequential import SequentialSource
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
@@ -360,7 +353,7 @@ class Redivis(SequentialSource):
                 rows = q.get("outputNumRows")
                 return str(q["id"]), str(q["status"]), q.get("errorMessage"), _int(rows)
 
-            query_id, status, error, rows = self.parse(state, query, response)
+            query_id, status, error, rows = self.reader.parse(state, query, response)
             if status == "completed":
                 return query_id, rows
             if status == "failed":
@@ -406,7 +399,7 @@ class Redivis(SequentialSource):
                 rows.append(CONVERTERS[entity](self.name, row))
             return rows
 
-        records = self.parse(convert, response.text, response)
+        records = self.reader.parse(convert, response.text, response)
         return records, response.headers.get(NEXT_TOKEN) or None, response
 
     # --- what the engine and the resolvers call -----------------------------------------
@@ -458,7 +451,7 @@ class Redivis(SequentialSource):
             return (await self._run(entity, f" WHERE {condition}", "ASC"))[1]
         response = await self.upstream.request("GET", self._table_path(entity))
         body = self.upstream.json(response)
-        return self.parse(lambda b: _int(b["numRows"]), body, response)
+        return self.reader.parse(lambda b: _int(b["numRows"]), body, response)
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -470,7 +463,7 @@ class Redivis(SequentialSource):
         async def page(token: str | None) -> tuple[list[AnyRecord], str | None, httpx.Response]:
             return await self._rows(entity, path, 1000, token)
 
-        return await self.read_pages(page, f"{entity.value} rows of a query")
+        return await self.reader.pages(page, f"{entity.value} rows of a query")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         self.require(entity)
@@ -478,12 +471,12 @@ class Redivis(SequentialSource):
         async def fetch(chunk: list[str]) -> list[AnyRecord]:
             return await self._select(entity, f"id IN ({', '.join(_literal(i) for i in chunk)})")
 
-        return await self.listed_by_id(entity, ids, BATCH, fetch)
+        return await self.lookups.listed_by_id(entity, ids, BATCH, fetch)
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
         if link is Link.DEAL_CONTACTS:  # a deal's contact is a column of the deal
-            return await self.inline_children(link, parent_ids)
+            return await self.lookups.inline_children(link, parent_ids)
         entity, condition, column = CHILDREN[link]
         parent_entity = PARENT_ENTITY[link]
         groups: dict[str, list[AnyRecord]] = {
@@ -512,5 +505,5 @@ class Redivis(SequentialSource):
 
     def estimate_children(self, link: Link, n: int) -> int:
         if link is Link.DEAL_CONTACTS:
-            return self.estimate_inline_children(link, n)
-        return 2 + n * self.ASSUMED_CHILDREN // 1000  # a query, then its rows by 1000
+            return self.estimates.inline_children(link, n)
+        return 2 + n * ASSUMED_CHILDREN // 1000  # a query, then its rows by 1000

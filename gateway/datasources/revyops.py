@@ -13,19 +13,11 @@ from typing import Any, ClassVar
 import httpx
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    INTEGER_ID,
-    Children,
-    OffsetSource,
-    PaginationStyle,
-    ProviderCredentials,
-    Stamps,
-    person,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
+from gateway.datasources.convert import INTEGER_ID, Stamps, person, segment
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.hooks import PaginationStyle, ProviderCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.offset import OffsetSource
 from gateway.errors import NotFound, UpstreamNotFound
 from gateway.listquery import ListQuery, QuerySupport, conditions
 from gateway.operations import Op
@@ -128,7 +120,7 @@ class RevyOps(OffsetSource):
         self.require(entity)
         path = f"{PATHS[entity]}/{segment(remote_id)}"
         convert = partial(self._record, entity)
-        return await self.get_one(entity, remote_id, path, convert, **self.extra_params)
+        return await self.reader.one(entity, remote_id, path, convert, **self.extra_params)
 
     async def _page(
         self, entity: Entity, page: int, size: int, query: ListQuery
@@ -150,13 +142,15 @@ class RevyOps(OffsetSource):
         except UpstreamNotFound:
             # DRF answers 404 "Invalid page." past the last page; page 1 always exists.
             body, response = await self._page(entity, 1, 1, query)
-            return OffsetPage(offset, [], self.parse(lambda b: int(b["count"]), body, response))
+            return OffsetPage(
+                offset, [], self.reader.parse(lambda b: int(b["count"]), body, response)
+            )
 
         def convert(b: Any) -> OffsetPage[AnyRecord]:
             items = [self._record(entity, raw) for raw in b["results"]]
             return OffsetPage(offset, items, int(b["count"]))
 
-        return self.parse(convert, body, response)
+        return self.reader.parse(convert, body, response)
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         self.require_link(link)
@@ -175,7 +169,7 @@ class RevyOps(OffsetSource):
                 return []  # RevyOps links contacts to companies only through the domain
             return await self._all(Entity.CONTACT, {"domain": domain})
 
-        return await self.per_parent(link, parent_ids, contacts_of)
+        return await self.lookups.per_parent(link, parent_ids, contacts_of)
 
     async def _all(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
         async def page(number: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
@@ -186,12 +180,12 @@ class RevyOps(OffsetSource):
                 params={"page": number, "page_size": 1000, **filters, **self.extra_params},
             )
             body = self.upstream.json(response)
-            records = self.parse(
+            records = self.reader.parse(
                 lambda b: [self._record(entity, raw) for raw in b["results"]], body, response
             )
             return records, number + 1 if body.get("next") else None, response
 
-        return await self.read_pages(page, f"{entity.plural} by {', '.join(filters)}")
+        return await self.reader.pages(page, f"{entity.plural} by {', '.join(filters)}")
 
     def estimate_children(self, link: Link, n: int) -> int:
         # The companies by id for their domains, then each one's contacts (pages of 1000).
