@@ -26,8 +26,7 @@ from gateway.datasources.hooks import PaginationStyle, ProviderHooks
 from gateway.datasources.lookups import Lookups, WholeList, WholeRead
 from gateway.datasources.reads import Reader
 from gateway.datasources.writes import Writer
-from gateway.errors import BadUserInput, NotFound
-from gateway.listquery import Cond, ListQuery, QuerySupport, arrange
+from gateway.listquery import Cond, ListQuery, arrange
 from gateway.operations import Op as Op
 from gateway.pagination import (
     ConnectionArgs,
@@ -91,6 +90,11 @@ class DataSource(ProviderHooks):
         )
         if not hasattr(cls, "credentials_model"):
             missing.append("credentials_model")
+        if cls.get is ProviderHooks.get:  # the plain REST read: its paths and conversion
+            if not cls.entities <= cls.rest_paths.keys():
+                missing.append("rest_paths (or get)")
+            if cls.record is ProviderHooks.record:
+                missing.append("record")
         if missing:
             raise TypeError(f"{cls.__name__} does not define {', '.join(missing)}")
 
@@ -165,44 +169,6 @@ class DataSource(ProviderHooks):
             shared=shared,
             name=name,
         )
-
-    # --- refusals, from its capabilities -----------------------------------------------------
-
-    def require(self, entity: Entity) -> None:
-        """Unsupported unless this provider has `entity`."""
-        if entity not in self.capabilities.entities:
-            raise self._unsupported(f"has no {entity.plural}")
-
-    def require_link(self, link: Link) -> None:
-        if link not in self.capabilities.links:
-            raise self._unsupported(f"cannot follow {link.value}")
-
-    def require_write(self, entity: Entity, op: Op) -> None:
-        if (entity, op) not in self.capabilities.writes:
-            raise self._unsupported(f"cannot {op.value} {entity.plural} through its API")
-
-    def not_found(self, entity: Entity, remote_id: str) -> NotFound:
-        return NotFound(f"{entity.value} {remote_id!r} does not exist in provider {self.name!r}.")
-
-    def valid_id(self, entity: Entity, remote_id: str) -> bool:
-        """Whether `remote_id` has the shape of this provider's `entity` ids."""
-        pattern = self.id_formats.get(entity)
-        return pattern is not None and pattern.fullmatch(remote_id) is not None
-
-    def require_id(self, entity: Entity, remote_id: str, argument: str = "id") -> None:
-        """BAD_USER_INPUT naming `argument` unless `remote_id` can be an `entity` id here."""
-        if not self.valid_id(entity, remote_id):
-            raise BadUserInput(
-                f"`{argument}` is not the id of a {entity.value} of provider {self.name!r}.",
-                argument=argument,
-            )
-
-    def check_query(self, entity: Entity, query: ListQuery) -> None:
-        if query.empty:
-            return
-        support = self.capabilities.query_support.get(entity, QuerySupport({}))
-        where = f"{self.label} {entity.value} lists"
-        support.check(query, where, self.name)
 
     # --- lists -----------------------------------------------------------------------------
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypedDict
 from urllib.parse import quote
 
-from gateway.records import Email, full_name
+from gateway.records import DealStatus, Email, Money, full_name
 
 # Positive integer ids as relational APIs hand them out; ASCII digits only ("²".isdigit()
 # is true in Python) and short enough for a 64-bit column.
@@ -36,6 +37,32 @@ def optional_text(value: Any) -> str | None:
 def iso_time(value: Any) -> datetime | None:
     """An ISO 8601 time as the APIs send it (a `Z` zone allowed); None for null or empty."""
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def iso_date(value: Any) -> date | None:
+    """The date of an ISO 8601 date or time; None for null or empty."""
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def money(amount: Any, currency: Any = None) -> Money | None:
+    """An amount the API sends as a number or a numeric string, exactly; None for null.
+    Anything else is a malformed answer (ValueError)."""
+    if amount is None:
+        return None
+    try:
+        return Money(str(Decimal(str(amount))), optional_text(currency))
+    except InvalidOperation:
+        raise ValueError(f"amount {amount!r} is not a number") from None
+
+
+# Deal statuses as APIs that keep one write them; any other word is OTHER.
+STATUSES = {"open": DealStatus.OPEN, "won": DealStatus.WON, "lost": DealStatus.LOST}
+
+
+def deal_status(value: Any) -> DealStatus | None:
+    """A deal's status from an API's `open`, `won` or `lost`; None for null or empty."""
+    text = optional_text(value)
+    return STATUSES.get(text, DealStatus.OTHER) if text else None
 
 
 class Origin(TypedDict):

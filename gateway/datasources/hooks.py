@@ -16,16 +16,18 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from gateway.datasources.convert import segment
 from gateway.datasources.estimates import Estimates
 from gateway.datasources.lookups import Children, Lookups
 from gateway.datasources.reads import Reader
 from gateway.datasources.writes import Operation, Outcome, Writer
-from gateway.errors import Unsupported
-from gateway.listquery import QuerySupport
+from gateway.errors import BadUserInput, NotFound, Unsupported
+from gateway.listquery import ListQuery, QuerySupport
 from gateway.operations import Op
 from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
@@ -73,6 +75,15 @@ class ProviderCredentials(BaseModel):
     without a default is required."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Optional credentials of which one is required (any will do: an API taking a token
+    # or an API key).
+    one_of: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _one_given(self) -> Self:
+        if self.one_of and all(getattr(self, name) is None for name in self.one_of):
+            raise ValueError(f"{' or '.join(self.one_of)} is required")
+        return self
 
 
 class TokenCredentials(ProviderCredentials):
@@ -125,10 +136,16 @@ class ProviderHooks(ABC):
     write_fields: ClassVar[Mapping[Entity, frozenset[str]]] = {}
     # The decimal places a deal amount may have (None: any its digits allow).
     amount_places: ClassVar[int | None] = None
-    # Plain REST writes (`Writer`): POST `write_paths[entity]`, PATCH and DELETE
-    # `<path>/<id>`, the body from `write_body`, the record from `written`.
-    write_paths: ClassVar[Mapping[Entity, str]] = {}
-    write_params: ClassVar[Mapping[str, str] | None] = None
+    # --- plain REST ----------------------------------------------------------------------
+    # Each entity's collection: `get` reads GET `<path>/<id>`, and writes (`Writer`) POST
+    # `<path>`, update (`update_method`) and DELETE `<path>/<id>`; each request carries
+    # `rest_params`. A body is made by `write_body`; an answer about one record holds it
+    # under `envelope` (None: the answer is the record), converted by `record`.
+    rest_paths: ClassVar[Mapping[Entity, str]] = {}
+    rest_params: ClassVar[Mapping[str, str]] = {}
+    envelope: ClassVar[str | None] = None
+    update_method: ClassVar[str] = "PATCH"
+
     can_merge_contacts: ClassVar[bool] = False
     can_restore_deals: ClassVar[bool] = False
     can_bulk: ClassVar[frozenset[Entity]] = frozenset()
@@ -154,11 +171,18 @@ class ProviderHooks(ABC):
     @classmethod
     def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
         credentials = {k: v for k, v in settings.resolved_credentials().items() if v}
+        where = f"providers.{settings.name}.credentials"
+        first, *others = cls.credentials_model.one_of or ("",)
+        if first and not any(credentials.get(name) for name in (first, *others)):
+            alternatives = ", ".join(f"credentials.{name}" for name in others)
+            raise ConfigError(
+                f"{where}.{first}: required for kind {cls.kind!r} (or {alternatives}); set it "
+                "in credentials or credentials_env"
+            )
         try:
             cls.credentials_model.model_validate(credentials)
         except ValidationError as error:
             problem = error.errors()[0]
-            where = f"providers.{settings.name}.credentials"
             if problem["type"] == "missing":
                 raise ConfigError(
                     f"{where}.{problem['loc'][0]}: required for kind {cls.kind!r} (set it in "
@@ -179,6 +203,44 @@ class ProviderHooks(ABC):
         archives = cls.archives_deals(options or cls.options_model())
         return Capabilities(**declared, can_archive_deals=archives)
 
+    # --- refusals, from what it declares ---------------------------------------------------
+
+    def require(self, entity: Entity) -> None:
+        """Unsupported unless this provider has `entity`."""
+        if entity not in self.capabilities.entities:
+            raise self._unsupported(f"has no {entity.plural}")
+
+    def require_link(self, link: Link) -> None:
+        if link not in self.capabilities.links:
+            raise self._unsupported(f"cannot follow {link.value}")
+
+    def require_write(self, entity: Entity, op: Op) -> None:
+        if (entity, op) not in self.capabilities.writes:
+            raise self._unsupported(f"cannot {op.value} {entity.plural} through its API")
+
+    def not_found(self, entity: Entity, remote_id: str) -> NotFound:
+        return NotFound(f"{entity.value} {remote_id!r} does not exist in provider {self.name!r}.")
+
+    def valid_id(self, entity: Entity, remote_id: str) -> bool:
+        """Whether `remote_id` has the shape of this provider's `entity` ids."""
+        pattern = self.id_formats.get(entity)
+        return pattern is not None and pattern.fullmatch(remote_id) is not None
+
+    def require_id(self, entity: Entity, remote_id: str, argument: str = "id") -> None:
+        """BAD_USER_INPUT naming `argument` unless `remote_id` can be an `entity` id here."""
+        if not self.valid_id(entity, remote_id):
+            raise BadUserInput(
+                f"`{argument}` is not the id of a {entity.value} of provider {self.name!r}.",
+                argument=argument,
+            )
+
+    def check_query(self, entity: Entity, query: ListQuery) -> None:
+        if query.empty:
+            return
+        support = self.capabilities.query_support.get(entity, QuerySupport({}))
+        where = f"{self.label} {entity.value} lists"
+        support.check(query, where, self.name)
+
     # --- hooks it must implement -----------------------------------------------------------
 
     @classmethod
@@ -191,11 +253,25 @@ class ProviderHooks(ABC):
     def error_message(body: Any) -> str | None:
         """The human message inside one of this API's error bodies."""
 
-    @abstractmethod
-    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
-        """One record by its provider id; NotFound when it does not exist."""
+    def record(self, entity: Entity, raw: Any) -> AnyRecord:
+        """The unified record of the API's JSON `raw` of an `entity` (its record conversion,
+        which the plain REST defaults use)."""
+        raise NotImplementedError
 
     # --- hooks with a default --------------------------------------------------------------
+
+    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
+        """One record by its provider id; NotFound when it does not exist. Default: the
+        plain REST read (`rest_paths`)."""
+        self.require(entity)
+        path = f"{self.rest_paths[entity]}/{segment(remote_id)}"
+        return await self.reader.one(
+            entity, remote_id, path, partial(self.answered, entity), **self.rest_params
+        )
+
+    def answered(self, entity: Entity, body: Any) -> AnyRecord:
+        """The record in the API's answer about one record (under `envelope`)."""
+        return self.record(entity, body if self.envelope is None else body[self.envelope])
 
     def configure(self) -> None:  # noqa: B027 (optional hook: most providers need none)
         """A provider's own set-up, after the shared one (`self.options` validated)."""
@@ -228,7 +304,7 @@ class ProviderHooks(ABC):
 
     def written(self, entity: Entity, body: Any) -> AnyRecord:
         """The record in the API's answer to a write (plain REST writes)."""
-        raise NotImplementedError
+        return self.answered(entity, body)
 
     def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
         """The provider's validation body as (unified field path, message) pairs."""

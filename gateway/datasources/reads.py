@@ -41,6 +41,13 @@ class Reader:
                 f"unexpected shape ({type(error).__name__}: {error})", response
             ) from None
 
+    async def json(self, convert: Callable[[Any], R], method: str, path: str, **request: Any) -> R:
+        """Send a read (`request`: `Upstream.request`'s arguments) and `convert` the JSON
+        it answers."""
+        upstream = self.source.upstream
+        response = await upstream.request(method, path, **request)
+        return self.parse(convert, upstream.json(response), response)
+
     async def one(
         self,
         entity: Entity,

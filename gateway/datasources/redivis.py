@@ -20,8 +20,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +28,7 @@ import httpx
 from pydantic import Field
 
 from gateway import records as rec
-from gateway.datasources.convert import Stamps, person, segment
+from gateway.datasources.convert import Stamps, deal_status, iso_date, money, person, segment
 from gateway.datasources.convert import optional_text as _text
 from gateway.datasources.estimates import ASSUMED_CHILDREN
 from gateway.datasources.hooks import PaginationStyle, ProviderOptions, TokenCredentials
@@ -38,7 +37,7 @@ from gateway.datasources.sequential import SequentialSource
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
-from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
@@ -84,7 +83,6 @@ NEXT_TOKEN = "X-Redivis-Next-Page-Token"
 TABLE_HANDLE = "rows"  # the table's own listing; other handles are query ids
 # A query id as Redivis hands them out (the emulator: `q_00000001`): one plain path segment.
 QUERY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-STATUSES = {"open": rec.DealStatus.OPEN, "won": rec.DealStatus.WON, "lost": rec.DealStatus.LOST}
 TARGETS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
 # Child lists as a query: (child entity, extra condition, parent column).
 CHILDREN = {
@@ -115,10 +113,6 @@ FILTER_COLUMNS = {
     Entity.DEAL: ("name", "stage", "amount", "company_id", "created_at"),
     Entity.NOTE: ("title", "body", "created_at"),
 }
-TEXT_OPS = frozenset(
-    {"eq", "neq", "in", "contains", "startsWith", "gt", "gte", "lt", "lte", "isNull"}
-)
-VALUE_OPS = frozenset({"eq", "neq", "in", "gt", "gte", "lt", "lte", "isNull"})
 COMPARE = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -170,23 +164,11 @@ def _where(entity: Entity, expr: Expr | None) -> str | None:
     return None if expr is None else _sql(entity, expr)
 
 
-def _support(entity: Entity) -> QuerySupport:
-    ops = {
-        f: VALUE_OPS if f in ("amount", "created_at", "company_id") else TEXT_OPS
-        for f in FILTER_COLUMNS[entity]
-    }
-    return QuerySupport(ops, can_or=True, can_nest=True)
-
-
 def _time(value: Any) -> datetime | None:
     if not value:
         return None
     moment = datetime.fromisoformat(str(value).replace(" ", "T").replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Redivis times are UTC
-
-
-def _date(value: Any) -> date | None:
-    return date.fromisoformat(str(value)[:10]) if value else None
 
 
 def _int(value: Any) -> int | None:
@@ -219,21 +201,13 @@ def _company(provider: str, row: dict[str, Any]) -> rec.CompanyRecord:
 
 
 def _deal(provider: str, row: dict[str, Any]) -> rec.DealRecord:
-    status = _text(row.get("status"))
-    amount = row.get("amount")
-    try:
-        money = None if amount in (None, "") else rec.Money(str(Decimal(str(amount))), None)
-    except InvalidOperation:
-        raise ValueError(f"amount {amount!r} is not a number") from None
-    if money is not None and row.get("currency"):
-        money = rec.Money(money.amount, str(row["currency"]))
     return rec.DealRecord(
         **STAMPS.origin(provider, row),
         name=_text(row.get("name")),
-        amount=money,
-        status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
+        amount=money(_text(row.get("amount")), row.get("currency")),
+        status=deal_status(row.get("status")),
         stage=_text(row.get("stage")),
-        close_date=_date(row.get("close_date")),
+        close_date=iso_date(row.get("close_date")),
         company_id=_text(row.get("company_id")),
         contact_ids=[str(row["contact_id"])] if row.get("contact_id") else [],
         linked={Link.DEAL_CONTACTS: [str(row["contact_id"])] if row.get("contact_id") else []},
@@ -304,7 +278,10 @@ class Redivis(SequentialSource):
     # Every link is a query: ids and parents batch into `IN (...)` lists.
     links = frozenset(Link)
     inline_links = frozenset({Link.DEAL_CONTACTS})
-    query_support = {entity: _support(entity) for entity in Entity}
+    query_support = {
+        entity: QuerySupport.every_operator(fields, can_or=True, can_nest=True)
+        for entity, fields in FILTER_COLUMNS.items()
+    }
 
     def configure(self) -> None:
         self.dataset = self.options.dataset
@@ -449,9 +426,8 @@ class Redivis(SequentialSource):
         condition = _where(entity, query.filter)
         if condition is not None:  # a filtered list: the query's row count
             return (await self._run(entity, f" WHERE {condition}", "ASC"))[1]
-        response = await self.upstream.request("GET", self._table_path(entity))
-        body = self.upstream.json(response)
-        return self.reader.parse(lambda b: _int(b["numRows"]), body, response)
+        path = self._table_path(entity)
+        return await self.reader.json(lambda b: _int(b["numRows"]), "GET", path)
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -478,18 +454,19 @@ class Redivis(SequentialSource):
         if link is Link.DEAL_CONTACTS:  # a deal's contact is a column of the deal
             return await self.lookups.inline_children(link, parent_ids)
         entity, condition, column = CHILDREN[link]
-        parent_entity = PARENT_ENTITY[link]
-        groups: dict[str, list[AnyRecord]] = {
-            p: [] for p in parent_ids if self.valid_id(parent_entity, p)
-        }
-        unique = list(groups)
-        for start in range(0, len(unique), BATCH):
-            listed = ", ".join(_literal(p) for p in unique[start : start + BATCH])
-            for record in await self._select(entity, f"{condition}{column} IN ({listed})"):
-                parent = str(record.remote_data.get(column))
-                if parent in groups:
-                    groups[parent].append(record)
-        return [groups[p] if p in groups else self.not_found(parent_entity, p) for p in parent_ids]
+
+        async def read(parents: list[str]) -> list[AnyRecord]:
+            unique = list(dict.fromkeys(parents))
+            rows: list[AnyRecord] = []
+            for start in range(0, len(unique), BATCH):
+                listed = ", ".join(_literal(p) for p in unique[start : start + BATCH])
+                rows += await self._select(entity, f"{condition}{column} IN ({listed})")
+            return rows
+
+        def parent_of(record: AnyRecord) -> str:
+            return str(record.remote_data.get(column))
+
+        return await self.lookups.grouped(link, parent_ids, read, parent_of)
 
     def head_handle(self, entity: Entity) -> str | None:
         return TABLE_HANDLE

@@ -3,7 +3,7 @@
 `Writer` sends a data source's writes (never retried blind: a write may have
 happened), maps the provider's refusal to InvalidInput with field paths, reads
 the record out of the answer, and carries the plain REST defaults: POST
-`write_paths[entity]`, PATCH and DELETE `<path>/<id>`.
+`rest_paths[entity]`, PATCH (or PUT) and DELETE `<path>/<id>`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ class Source(Protocol):
     @property
     def reader(self) -> Reader: ...
     @property
-    def write_paths(self) -> Mapping[Entity, str]: ...
+    def rest_paths(self) -> Mapping[Entity, str]: ...
     @property
-    def write_params(self) -> Mapping[str, str] | None: ...
+    def rest_params(self) -> Mapping[str, str]: ...
+    @property
+    def update_method(self) -> str: ...
     def valid_id(self, entity: Entity, remote_id: str) -> bool: ...
     def require_id(self, entity: Entity, remote_id: str, argument: str = "id") -> None: ...
     def not_found(self, entity: Entity, remote_id: str) -> NotFound: ...
@@ -100,14 +102,14 @@ class Writer:
     # --- plain REST ------------------------------------------------------------------------
 
     async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
-        return await self._rest(entity, "POST", self.source.write_paths[entity], None, values)
+        return await self._rest(entity, "POST", self.source.rest_paths[entity], None, values)
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
-        path = f"{self.source.write_paths[entity]}/{segment(remote_id)}"
-        return await self._rest(entity, "PATCH", path, remote_id, values)
+        path = f"{self.source.rest_paths[entity]}/{segment(remote_id)}"
+        return await self._rest(entity, self.source.update_method, path, remote_id, values)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
-        path = f"{self.source.write_paths[entity]}/{segment(remote_id)}"
+        path = f"{self.source.rest_paths[entity]}/{segment(remote_id)}"
         await self.send(entity, "DELETE", path, remote_id=remote_id)
 
     async def _rest(
@@ -121,7 +123,7 @@ class Writer:
             lambda body: source.written(entity, body),
             remote_id=remote_id,
             json_body=source.write_body(entity, values),
-            params=source.write_params,
+            params=source.rest_params or None,
         )
 
     # --- several at once -------------------------------------------------------------------
@@ -131,9 +133,11 @@ class Writer:
         entity: Entity,
         operations: list[Operation],
         send: Callable[[list[Operation]], Awaitable[list[Outcome]]],
+        limit: int,
     ) -> list[Outcome]:
         """Each operation's outcome, in order: `send` gets the operations whose ids can be
-        records here; one whose id cannot fails alone, unsent."""
+        records here, at most `limit` at a time, one call after the other; one whose id
+        cannot fails alone, unsent."""
         source = self.source
         refused: dict[int, GatewayError] = {
             index: InvalidInput([(["id"], f"not a {entity.value} id of provider {source.name!r}.")])
@@ -141,5 +145,8 @@ class Writer:
             if remote_id is not None and not source.valid_id(entity, remote_id)
         }
         sendable = [op for index, op in enumerate(operations) if index not in refused]
-        sent = iter(await send(sendable))
+        outcomes: list[Outcome] = []
+        for start in range(0, len(sendable), limit):
+            outcomes += await send(sendable[start : start + limit])
+        sent = iter(outcomes)
         return [refused[i] if i in refused else next(sent) for i in range(len(operations))]
