@@ -138,9 +138,9 @@ class QuerySupport:
         """Unsupported, naming what, unless the provider can do all of `query`."""
         for cond in conditions(query.filter):
             allowed = self.operators.get(cond.field)
-            name = _camel(cond.field)
+            name = camel(cond.field)
             if allowed is None:
-                known = ", ".join(sorted(_camel(f) for f in self.operators))
+                known = ", ".join(sorted(camel(f) for f in self.operators))
                 raise Unsupported(
                     f"{where} cannot filter on `{name}`"
                     + (f"; it filters on {known}." if known else "."),
@@ -179,8 +179,13 @@ def parameters(query: ListQuery, names: Mapping[tuple[str, str], str]) -> dict[s
     return params
 
 
-def _camel(name: str) -> str:
-    """A unified field as the GraphQL input names it."""
+def snake(name: str) -> str:
+    """A camelCase name in snake_case: `startsWith` as `starts_with`."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def camel(name: str) -> str:
+    """A snake_case name in camelCase: a unified field as the GraphQL input names it."""
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 

@@ -93,8 +93,8 @@ class DataSource(ProviderHooks):
         if cls.get is ProviderHooks.get:  # the plain REST read: its paths and conversion
             if not cls.entities <= cls.rest_paths.keys():
                 missing.append("rest_paths (or get)")
-            if cls.record is ProviderHooks.record:
-                missing.append("record")
+            if cls.record is ProviderHooks.record and not cls.entities <= cls.converters.keys():
+                missing.append("converters (or record)")
         if missing:
             raise TypeError(f"{cls.__name__} does not define {', '.join(missing)}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypedDict
 from urllib.parse import quote
@@ -20,6 +20,12 @@ from gateway.records import DealStatus, Email, Money, full_name
 # Positive integer ids as relational APIs hand them out; ASCII digits only ("²".isdigit()
 # is true in Python) and short enough for a 64-bit column.
 INTEGER_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def integer_id(value: Any) -> Any:
+    """An id as an integer, as relational APIs want it sent; anything else as it is (the
+    API refuses it itself)."""
+    return int(value) if INTEGER_ID.fullmatch(str(value)) else value
 
 
 def segment(value: str) -> str:
@@ -63,6 +69,13 @@ def deal_status(value: Any) -> DealStatus | None:
     """A deal's status from an API's `open`, `won` or `lost`; None for null or empty."""
     text = optional_text(value)
     return STATUSES.get(text, DealStatus.OTHER) if text else None
+
+
+def utc_text(moment: datetime, digits: int) -> str:
+    """`moment` in UTC as ISO 8601 text with `digits` (at most 9) fraction digits and `Z`,
+    as APIs that compare times as text want it."""
+    fraction = f"{moment.astimezone(UTC).microsecond:06d}000"[:digits]
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + fraction + "Z"
 
 
 class Origin(TypedDict):

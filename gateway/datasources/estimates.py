@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from gateway.blocks import BlockCache
@@ -124,13 +125,15 @@ class Estimates:
         )
 
     def children(self, link: Link, n: int, batching: bool) -> int:
-        """Every child list of `n` parents over `link`, in the loaders' batches (one call
-        per parent without batching)."""
+        """`children` of `n` parents over `link`, in the loaders' batches (one call per
+        parent without batching)."""
         source = self.source
+        inline = link in source.inline_links
+        batch = partial(self.inline_children if inline else source.estimate_children, link)
         if not batching:
-            return n * source.estimate_children(link, 1)
-        batches = sum(source.estimate_children(link, min(BATCH, n - s)) for s in range(0, n, BATCH))
-        if link not in source.inline_links:
+            return n * batch(1)
+        batches = sum(batch(min(BATCH, n - s)) for s in range(0, n, BATCH))
+        if not inline:
             return batches
         # Parents that list their children's ids inline look the children up by id instead.
         return max(batches, self.lookups(CHILD_ENTITY[link], n * ASSUMED_CHILDREN))

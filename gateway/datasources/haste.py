@@ -235,9 +235,10 @@ class Haste(SequentialSource):
     whole_reads = {Entity.COMPANY: 500, Entity.DEAL: 500}
     id_formats = ID_FORMATS
     links = frozenset(Link)
+    converters = CONVERTERS
     rest_paths = PATHS
     envelope = "data"
-    inline_links = frozenset({Link.DEAL_CONTACTS})
+    inline_links = frozenset({Link.DEAL_CONTACTS})  # deals list their contacts
     query_support = {e: QuerySupport.by_parameters(PARAMS[e], SORTABLE[e]) for e in Entity}
     writes = frozenset((e, op) for e in Entity for op in Op)
     write_fields = {
@@ -277,9 +278,6 @@ class Haste(SequentialSource):
             code = error.get("code")
             return f"{code}: {error['message']}" if code else str(error["message"])
         return None
-
-    def record(self, entity: Entity, raw: Any) -> AnyRecord:
-        return CONVERTERS[entity](self.name, raw)
 
     async def open_list(
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
@@ -361,8 +359,7 @@ class Haste(SequentialSource):
 
         return await self.lookups.listed_by_id(entity, ids, 100, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         if link is Link.COMPANY_CONTACTS:
             # One search for every parent: `companyId` equals any of them.
             async def search(parents: list[str]) -> list[AnyRecord]:
@@ -373,8 +370,6 @@ class Haste(SequentialSource):
                 return contact.company_id if isinstance(contact, rec.ContactRecord) else None
 
             return await self.lookups.grouped(link, parent_ids, search, company)
-        if link is Link.DEAL_CONTACTS:  # deals list their contacts inline
-            return await self.lookups.inline_children(link, parent_ids)
         entity, name = CHILD_FILTERS[link]
 
         async def read(parent: str) -> list[AnyRecord]:
@@ -399,8 +394,6 @@ class Haste(SequentialSource):
     def estimate_children(self, link: Link, n: int) -> int:
         if link is Link.COMPANY_CONTACTS:
             return n * ASSUMED_CHILDREN // 100 + 1  # one search for every parent
-        if link is Link.DEAL_CONTACTS:
-            return self.estimates.inline_children(link, n)
         return n
 
     # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
@@ -439,10 +432,7 @@ class Haste(SequentialSource):
             return [([field], str(error.get("message")))]
         return super().field_errors(body)
 
-    async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
-        self.require_id(Entity.CONTACT, winner_id, "winnerId")
-        for loser in loser_ids:
-            self.require_id(Entity.CONTACT, loser, "loserIds")
+    async def merge(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         try:
             return await self.writer.answer(
                 Entity.CONTACT,

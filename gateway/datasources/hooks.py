@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any, ClassVar, Self
@@ -92,6 +92,12 @@ class TokenCredentials(ProviderCredentials):
     token: str
 
 
+class KeyCredentials(ProviderCredentials):
+    """A single API key."""
+
+    api_key: str
+
+
 class ProviderHooks(ABC):
     """The declarations and hooks of one provider API (see the module's docstring)."""
 
@@ -141,6 +147,8 @@ class ProviderHooks(ABC):
     # `<path>`, update (`update_method`) and DELETE `<path>/<id>`; each request carries
     # `rest_params`. A body is made by `write_body`; an answer about one record holds it
     # under `envelope` (None: the answer is the record), converted by `record`.
+    # Its record conversion: entity -> function(provider name, the API's JSON) -> record.
+    converters: ClassVar[Mapping[Entity, Callable[[str, Any], AnyRecord]]] = {}
     rest_paths: ClassVar[Mapping[Entity, str]] = {}
     rest_params: ClassVar[Mapping[str, str]] = {}
     envelope: ClassVar[str | None] = None
@@ -254,9 +262,8 @@ class ProviderHooks(ABC):
         """The human message inside one of this API's error bodies."""
 
     def record(self, entity: Entity, raw: Any) -> AnyRecord:
-        """The unified record of the API's JSON `raw` of an `entity` (its record conversion,
-        which the plain REST defaults use)."""
-        raise NotImplementedError
+        """The unified record of the API's JSON `raw` of an `entity`: its `converters`."""
+        return self.converters[entity](self.name, raw)
 
     # --- hooks with a default --------------------------------------------------------------
 
@@ -283,8 +290,16 @@ class ProviderHooks(ABC):
 
     async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         """Every record `link` leads to from each parent, in the provider's order; in place
-        of a parent's list, the error that failed that parent alone (one request per parent).
-        A request serving several parents fails them all by raising."""
+        of a parent's list, the error that failed that parent alone. Where the parents list
+        the children inline (`inline_links`), the children by id; else `read_children`."""
+        self.require_link(link)
+        if link in self.inline_links:
+            return await self.lookups.inline_children(link, parent_ids)
+        return await self.read_children(link, parent_ids)
+
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
+        """`children` over a link the parents do not list inline: one read per parent
+        (`Lookups.per_parent`), or one serving several, which fails them all by raising."""
         raise self._unsupported(f"has no {link.value} link")
 
     async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
@@ -311,8 +326,18 @@ class ProviderHooks(ABC):
         return [([], self.error_message(body) or "the provider refused the input")]
 
     async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
-        """Fold the losers into the winner (notes and links move); the winner as it now is."""
-        raise self._unsupported("cannot merge contacts")
+        """Fold the losers into the winner (notes and links move); the winner as it now is.
+        An id that cannot be a contact here is refused first."""
+        if not self.can_merge_contacts:
+            raise self._unsupported("cannot merge contacts")
+        self.require_id(Entity.CONTACT, winner_id, "winnerId")
+        for loser in loser_ids:
+            self.require_id(Entity.CONTACT, loser, "loserIds")
+        return await self.merge(winner_id, loser_ids)
+
+    async def merge(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
+        """`merge_contacts` with its ids checked (where `can_merge_contacts`)."""
+        raise NotImplementedError
 
     @classmethod
     def archives_deals(cls, options: ProviderOptions) -> bool:
@@ -343,7 +368,7 @@ class ProviderHooks(ABC):
         return self.estimates.lookup(entity, n)
 
     def estimate_children(self, link: Link, n: int) -> int:
-        """Requests `children` costs for one batch of `n` parents (at most 100)."""
+        """Requests `read_children` costs for one batch of `n` parents (at most 100)."""
         return n if link in self.links else 0
 
     def estimate_page(self, entity: Entity, filtered: bool) -> int:

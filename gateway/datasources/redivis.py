@@ -277,7 +277,7 @@ class Redivis(SequentialSource):
     id_formats = dict.fromkeys(Entity, ROW_ID)
     # Every link is a query: ids and parents batch into `IN (...)` lists.
     links = frozenset(Link)
-    inline_links = frozenset({Link.DEAL_CONTACTS})
+    inline_links = frozenset({Link.DEAL_CONTACTS})  # a deal's contact is a column of the deal
     query_support = {
         entity: QuerySupport.every_operator(fields, can_or=True, can_nest=True)
         for entity, fields in FILTER_COLUMNS.items()
@@ -449,10 +449,7 @@ class Redivis(SequentialSource):
 
         return await self.lookups.listed_by_id(entity, ids, BATCH, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
-        if link is Link.DEAL_CONTACTS:  # a deal's contact is a column of the deal
-            return await self.lookups.inline_children(link, parent_ids)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         entity, condition, column = CHILDREN[link]
 
         async def read(parents: list[str]) -> list[AnyRecord]:
@@ -481,6 +478,4 @@ class Redivis(SequentialSource):
         return 0 if n <= 0 else 2 * -(-n // BATCH)  # a query, then its rows
 
     def estimate_children(self, link: Link, n: int) -> int:
-        if link is Link.DEAL_CONTACTS:
-            return self.estimates.inline_children(link, n)
         return 2 + n * ASSUMED_CHILDREN // 1000  # a query, then its rows by 1000

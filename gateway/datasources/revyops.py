@@ -142,8 +142,7 @@ class RevyOps(OffsetSource):
 
         return self.reader.parse(convert, body, response)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         companies = dict(
             zip(parent_ids, await self.get_many(Entity.COMPANY, parent_ids), strict=True)
         )

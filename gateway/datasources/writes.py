@@ -27,6 +27,14 @@ Operation = tuple[Op, str | None, dict[str, Any] | None]
 Outcome = AnyRecord | str | GatewayError
 
 
+def note_target(values: dict[str, Any]) -> tuple[Entity, str]:
+    """The record a new note is about (its `target`): InvalidInput when it has none."""
+    target: tuple[Entity, str] | None = values.get("target")
+    if target is None:
+        raise InvalidInput([(["targetId"], "a note needs the record it is about")])
+    return target
+
+
 class Source(Protocol):
     """What the writer uses of its data source."""
 
