@@ -2,12 +2,14 @@
 
 A data source maps one provider API to plain records (`gateway.records`) and knows
 no GraphQL. `DataSource` holds what is the same for every provider: its settings,
-upstream and caches, its capabilities and the refusals made from them, and the entry
-points for lists (`connection`, `nested_window`). It is composed with `Lookups`
-(records by id, children by parent), `Writer` (writes) and `Estimates` (what reads
-cost). Its pagination family, `OffsetSource` (offset.py) or `SequentialSource`
-(sequential.py), reads the lists and plans nested windows; a provider's class derives
-from its family and implements the hooks of `ProviderHooks` (hooks.py).
+upstream and caches, the check of a provider class where it is defined, and the entry
+points for lists (`connection`, `nested_window` and their estimates). It is composed
+with `Reader` (answers read), `Lookups` (records by id, children by parent), `Writer`
+(writes) and `Estimates` (what reads cost). Its pagination family, `OffsetSource`
+(offset.py) or `SequentialSource` (sequential.py), reads the lists and plans nested
+windows. A provider's class derives from its family; what it declares and the hooks it
+may implement, with their defaults and the refusals made from its capabilities, are
+`ProviderHooks` (hooks.py).
 """
 
 from __future__ import annotations

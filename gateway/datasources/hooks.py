@@ -142,21 +142,21 @@ class ProviderHooks(ABC):
     write_fields: ClassVar[Mapping[Entity, frozenset[str]]] = {}
     # The decimal places a deal amount may have (None: any its digits allow).
     amount_places: ClassVar[int | None] = None
-    # --- plain REST ----------------------------------------------------------------------
+    can_merge_contacts: ClassVar[bool] = False
+    can_restore_deals: ClassVar[bool] = False
+    can_bulk: ClassVar[frozenset[Entity]] = frozenset()
+
+    # --- its records, and plain REST -------------------------------------------------------
+    # Its record conversion (`record`): entity -> function(provider name, the API's JSON).
+    converters: ClassVar[Mapping[Entity, Callable[[str, Any], AnyRecord]]] = {}
     # Each entity's collection: `get` reads GET `<path>/<id>`, and writes (`Writer`) POST
     # `<path>`, update (`update_method`) and DELETE `<path>/<id>`; each request carries
     # `rest_params`. A body is made by `write_body`; an answer about one record holds it
-    # under `envelope` (None: the answer is the record), converted by `record`.
-    # Its record conversion: entity -> function(provider name, the API's JSON) -> record.
-    converters: ClassVar[Mapping[Entity, Callable[[str, Any], AnyRecord]]] = {}
+    # under `envelope` (None: the answer is the record).
     rest_paths: ClassVar[Mapping[Entity, str]] = {}
     rest_params: ClassVar[Mapping[str, str]] = {}
     envelope: ClassVar[str | None] = None
     update_method: ClassVar[str] = "PATCH"
-
-    can_merge_contacts: ClassVar[bool] = False
-    can_restore_deals: ClassVar[bool] = False
-    can_bulk: ClassVar[frozenset[Entity]] = frozenset()
 
     # Set up by DataSource for every instance.
     name: str
@@ -261,11 +261,11 @@ class ProviderHooks(ABC):
     def error_message(body: Any) -> str | None:
         """The human message inside one of this API's error bodies."""
 
+    # --- hooks with a default --------------------------------------------------------------
+
     def record(self, entity: Entity, raw: Any) -> AnyRecord:
         """The unified record of the API's JSON `raw` of an `entity`: its `converters`."""
         return self.converters[entity](self.name, raw)
-
-    # --- hooks with a default --------------------------------------------------------------
 
     async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
         """One record by its provider id; NotFound when it does not exist. Default: the
