@@ -14,14 +14,18 @@ filtering in memory behind the client's back would break pagination.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gateway.errors import Unsupported
 
 OPERATORS = ("eq", "neq", "in", "contains", "startsWith", "gt", "gte", "lt", "lte", "isNull")
+# Fields holding a number, a reference or a time: compared, never matched as text.
+VALUE_FIELDS = frozenset({"amount", "company_id", "created_at"})
+COMPARISONS = frozenset(OPERATORS) - {"contains", "startsWith"}
 
 
 @dataclass(frozen=True)
@@ -106,13 +110,37 @@ class QuerySupport:
     can_or: bool = False
     can_nest: bool = False  # and inside or (or the other way round)
 
+    @classmethod
+    def by_parameters(
+        cls, names: Iterable[tuple[str, str]], sortable: frozenset[str] = frozenset()
+    ) -> QuerySupport:
+        """What an API filters with one query parameter per (field, operator), AND-ed
+        (see `parameters`)."""
+        operators: dict[str, frozenset[str]] = {}
+        for field, op in names:
+            operators[field] = operators.get(field, frozenset()) | {op}
+        return cls(operators, sortable=sortable)
+
+    @classmethod
+    def every_operator(
+        cls,
+        fields: Iterable[str],
+        sortable: frozenset[str] = frozenset(),
+        can_or: bool = False,
+        can_nest: bool = False,
+    ) -> QuerySupport:
+        """Every operator on each of `fields`, as an API that filters on any column does:
+        comparisons only on VALUE_FIELDS, text matching too on the others."""
+        operators = {f: COMPARISONS if f in VALUE_FIELDS else frozenset(OPERATORS) for f in fields}
+        return cls(operators, sortable=sortable, can_or=can_or, can_nest=can_nest)
+
     def check(self, query: ListQuery, where: str, provider: str) -> None:
         """Unsupported, naming what, unless the provider can do all of `query`."""
         for cond in conditions(query.filter):
             allowed = self.operators.get(cond.field)
-            name = _camel(cond.field)
+            name = camel(cond.field)
             if allowed is None:
-                known = ", ".join(sorted(_camel(f) for f in self.operators))
+                known = ", ".join(sorted(camel(f) for f in self.operators))
                 raise Unsupported(
                     f"{where} cannot filter on `{name}`"
                     + (f"; it filters on {known}." if known else "."),
@@ -140,8 +168,24 @@ class QuerySupport:
                 )
 
 
-def _camel(name: str) -> str:
-    """A unified field as the GraphQL input names it."""
+def parameters(query: ListQuery, names: Mapping[tuple[str, str], str]) -> dict[str, str]:
+    """A filter checked against `QuerySupport.by_parameters(names)` as the API's query
+    parameters: the parameter `names` gives each (field, operator), times in ISO 8601."""
+    params: dict[str, str] = {}
+    for cond in conditions(query.filter):
+        value = cond.value
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        params[names[(cond.field, cond.op)]] = text
+    return params
+
+
+def snake(name: str) -> str:
+    """A camelCase name in snake_case: `startsWith` as `starts_with`."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def camel(name: str) -> str:
+    """A snake_case name in camelCase: a unified field as the GraphQL input names it."""
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 

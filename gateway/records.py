@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 
@@ -180,3 +181,15 @@ def full_name(first: str | None, last: str | None) -> str | None:
     """`first last`, or whichever part exists, or None."""
     parts = [p for p in (first, last) if p]
     return " ".join(parts) or None
+
+
+def field_value(record: Record, name: str) -> Any:
+    """A unified field of a record, as filters and orders see it: an email is its first
+    address, an amount its decimal value."""
+    if name == "email":
+        emails = getattr(record, "emails", [])
+        return emails[0].address if emails else None
+    if name == "amount":
+        amount = getattr(record, "amount", None)
+        return None if amount is None else Decimal(amount.amount)
+    return getattr(record, name, None)

@@ -1,31 +1,19 @@
 """Following links between records through the request's loaders.
 
-To-one links (`Contact.company`) are by-id lookups. A list link uses the ids
-the record carries inline when the API sent them, else the provider's
-children fetch for a batch of parents: the whole child list of each parent,
-the nested connection cut from it in memory by the same Relay engine. Where
-the API lists the children by parent with paging (`paged_links`), a plain
-nested window instead reads only the blocks of that filtered list it reaches.
+To-one links (`Contact.company`) are by-id lookups. A list link is the data
+source's nested window (`DataSource.nested_window`): its pagination family
+plans it, and these resolvers hand it the parent's children as the loaders read
+them, in batches of parents.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
-from gateway.datasources import DataSource
-from gateway.datasources.base import PaginationStyle
 from gateway.errors import Unsupported
-from gateway.listquery import Cond, ListQuery, arrange
-from gateway.pagination import (
-    ConnectionArgs,
-    ConnectionSlice,
-    OffsetPage,
-    binding_key,
-    check_args,
-    paginate_offsets,
-)
+from gateway.listquery import ListQuery
+from gateway.pagination import ConnectionArgs, ConnectionSlice, check_args
 from gateway.records import CHILD_ENTITY, AnyRecord, CompanyRecord, Entity, Link
 from resolvers.context import Context
 
@@ -94,17 +82,6 @@ async def linked_record(
     )
 
 
-def field_value(record: AnyRecord, name: str) -> Any:
-    """A unified field of a record, as filters and orders see it."""
-    if name == "email":
-        emails = getattr(record, "emails", [])
-        return emails[0].address if emails else None
-    if name == "amount":
-        amount = getattr(record, "amount", None)
-        return None if amount is None else Decimal(amount.amount)
-    return getattr(record, name, None)
-
-
 async def linked_list(
     context: Context,
     record: AnyRecord,
@@ -112,66 +89,42 @@ async def linked_list(
     args: ConnectionArgs,
     query: ListQuery | None = None,
 ) -> ConnectionSlice[AnyRecord]:
-    """A Relay window over the records `link` leads to from `record`, filtered and
-    ordered by the gateway (it holds the parent's whole child list)."""
-    query = query or ListQuery()
+    """A Relay window over the records `link` leads to from `record`: the data source's
+    `nested_window`, given the parent's whole child list through the request's loaders
+    (the ids the record lists inline, else the provider's children read for a batch of
+    parents) should its family's plan take it."""
     gateway = context.gateway
     checked = check_args(args, gateway.limits)
     source = context.source(record.provider)
-    source.require_link(link)
-    binding = binding_key(record.provider, f"{link.value}:{record.remote_id}", query.key())
-    if await paged(context, source, record, link, query):
-        by_parent = ListQuery(filter=Cond(source.paged_links[link], "eq", record.remote_id))
-        window = await context.before_deadline(
-            source.name,
-            source.offset_window(CHILD_ENTITY[link], checked, gateway.codec, binding, by_parent),
-        )
-        context.loaders.prime([e.node for e in window.edges])
-        return window
-    items: list[AnyRecord]
-    if query.matches_nothing:
-        items = []  # no child can match: none is read
-    elif link in record.linked:
-        loader = context.loaders.record(source, CHILD_ENTITY[link])
-        found = await context.before_deadline(source.name, loader.load_many(record.linked[link]))
-        items = [r for r in found if r is not None]
-    else:
+
+    async def children() -> list[AnyRecord]:
+        if link in record.linked:
+            loader = context.loaders.record(source, CHILD_ENTITY[link])
+            found = await context.before_deadline(
+                source.name, loader.load_many(record.linked[link])
+            )
+            return [r for r in found if r is not None]
         items = await context.before_deadline(
             source.name, context.loaders.children(source, link).load(record.remote_id)
         )
         context.loaders.prime(items)
-    if not query.empty:
-        items = arrange(list(items), query, field_value)
+        return items
 
-    async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
-        return OffsetPage(offset, items[offset : offset + size], len(items))
+    async def askers() -> int:
+        loader = context.loaders.askers(source, link)
+        return await context.before_deadline(source.name, loader.load(record.remote_id))
 
-    return await paginate_offsets(
-        checked,
-        fetch=fetch,
-        codec=gateway.codec,
-        binding=binding,
-        max_request_size=max(1, len(items)),
-        aligned=False,
+    window = await context.before_deadline(
+        source.name,
+        source.nested_window(
+            record,
+            link,
+            checked,
+            gateway.codec,
+            query or ListQuery(),
+            children=children,
+            askers=askers,
+        ),
     )
-
-
-async def paged(
-    context: Context, source: DataSource, record: AnyRecord, link: Link, query: ListQuery
-) -> bool:
-    """Whether the window over `link` from `record` is read in blocks of the child list
-    filtered by parent, rather than cut from the parent's whole child list.
-
-    Only without a filter or order of the client's: the gateway arranges those in memory
-    (ties and all), and both plans must put the children in the same order, since a
-    cursor one plan gave the other may read.
-    """
-    if link not in source.paged_links or link in record.linked or not query.empty:
-        return False
-    if source.style not in (PaginationStyle.PAGE_NUMBER, PaginationStyle.INDEX_RANGE):
-        return False
-    if link in source.batched_links:
-        # One request reads the children of every parent of the batch; blocks cost one
-        # request per parent, so they pay only for a parent asked alone.
-        return await context.loaders.askers(source, link).load(record.remote_id) == 1
-    return True
+    context.loaders.prime([e.node for e in window.edges])
+    return window

@@ -20,9 +20,10 @@ carries `extensions.cost {estimated, actual}`, `actual` being the requests the o
 really sent (counted by `gateway.metrics` for the operation).
 
 The estimate is an upper bound of the plan under the assumptions the data sources state
-(`DataSource.ASSUMED_CHILDREN`, a parent's child list within one page, links to records
-that exist); retries and query polls are not in it. A field whose arguments its resolver
-refuses (a negative `first`) sends nothing and costs nothing; its siblings cost the same.
+(`gateway.datasources.estimates`: ASSUMED_CHILDREN, a parent's child list within one
+page, links to records that exist); retries and query polls are not in it. A field whose
+arguments its resolver refuses (a negative `first`) sends nothing and costs nothing; its
+siblings cost the same.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from gateway import metrics
 from gateway.errors import GatewayError, OperationTooCostly
 from gateway.operations import Op
 from gateway.pagination.connection import ConnectionArgs, PageLimits, check_args
-from gateway.records import CHILD_ENTITY, Entity, Link
+from gateway.records import Entity, Link
 from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id
 from resolvers.relations import KNOWN_FROM_ID
@@ -220,28 +221,7 @@ class Plan:
     def lookups(self, source: DataSource, entity: Entity, n: int) -> int:
         if not self.batching:
             return n * source.estimate_lookup(entity, 1)
-        return source.estimate_lookups(entity, n)
-
-    def children(self, source: DataSource, link: Link, n: int) -> int:
-        if not self.batching:
-            per = max(
-                source.estimate_children(link, 1), self.lookups(source, CHILD_ENTITY[link], 0)
-            )
-            return n * per
-        batches = sum(source.estimate_children(link, min(100, n - s)) for s in range(0, n, 100))
-        if link not in source.inline_links:
-            return batches
-        # Parents that list their children's ids inline look the children up by id instead.
-        inline = source.estimate_lookups(CHILD_ENTITY[link], n * source.ASSUMED_CHILDREN)
-        return max(batches, inline)
-
-    def paged(self, source: DataSource, link: Link, args: ConnectionArgs, n: int) -> int:
-        """Windows read in blocks of the child list filtered by parent (relations.paged):
-        for every parent, or only for a parent asked alone where one read serves many."""
-        per = source.estimate_paged(link, args)
-        if self.batching and link in source.batched_links:
-            return per if n == 1 else 0
-        return n * per
+        return source.estimates.lookups(entity, n)
 
     # --- writes ------------------------------------------------------------------------
 
@@ -298,9 +278,8 @@ def linked(link: Link) -> FieldCost:
             args = asked.window()
         except GatewayError:
             return 0  # refused by the resolver, nothing sent
-        # Unknown upstream which plan a parent takes (a filter empty once translated reads
-        # in blocks): the dearer one.
-        read = max(plan.children(source, link, n), plan.paged(source, link, args, n))
+        # The plan the resolver's `nested_window` takes, as its family costs it.
+        read = source.estimate_nested(link, args, n, plan.batching)
         return read + asked.below(At(source, n * _size(args)))
 
     return cost

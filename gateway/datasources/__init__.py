@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.datasources.base import (
-    Capabilities,
-    DataSource,
-    OffsetSource,
-    PaginationStyle,
-    SequentialSource,
-)
+from gateway.datasources.base import DataSource
+from gateway.datasources.hooks import Capabilities, PaginationStyle
+from gateway.datasources.offset import OffsetSource
+from gateway.datasources.sequential import SequentialSource
 from gateway.providers import KINDS, provider
 
 

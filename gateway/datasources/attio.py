@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -17,45 +17,23 @@ from typing import Any
 import httpx
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    Children,
-    OffsetSource,
-    PaginationStyle,
-    ProviderCredentials,
-    Stamps,
-    segment,
-)
-from gateway.errors import InvalidInput
-from gateway.listquery import All, AnyOf, Cond, Expr, ListQuery, QuerySupport
+from gateway.datasources.convert import Stamps, utc_text
+from gateway.datasources.hooks import KeyCredentials, PaginationStyle
+from gateway.datasources.lookups import Children
+from gateway.datasources.offset import OffsetSource
+from gateway.datasources.writes import note_target
+from gateway.listquery import OPERATORS, All, AnyOf, Cond, Expr, ListQuery, QuerySupport, snake
 from gateway.operations import Op
 from gateway.pagination import OffsetPage
-from gateway.records import AnyRecord, Entity, Link
+from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
 OBJECTS = {Entity.CONTACT: "people", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
-PARENT_ENTITIES = {"people": Entity.CONTACT, "companies": Entity.COMPANY, "deals": Entity.DEAL}
-# Attributes each object's unified fields are made from; the rest become custom fields.
-MAPPED = {
-    "people": {
-        "name",
-        "email_addresses",
-        "phone_numbers",
-        "job_title",
-        "company",
-        "primary_location",
-        "associated_deals",
-    },
-    "companies": {
-        "name",
-        "domains",
-        "description",
-        "categories",
-        "primary_location",
-        "team",
-        "associated_deals",
-    },
-    "deals": {"name", "stage", "value", "associated_people", "associated_company"},
+PARENT_ENTITIES = {slug: entity for entity, slug in OBJECTS.items()}
+PATHS = {
+    **{entity: f"/v2/objects/{slug}/records" for entity, slug in OBJECTS.items()},
+    Entity.NOTE: "/v2/notes",
 }
 # Record and note ids are UUIDs, in the lowercase the API sends.
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -88,23 +66,10 @@ FILTER_ATTRIBUTES: dict[Entity, dict[str, tuple[str, str | None]]] = {
     },
 }
 REFERENCES = {"company_id": "companies"}
-REFERENCE_OPS = frozenset({"eq", "neq", "in", "isNull"})
-ATTIO_OPS = {
-    "eq": "$eq",
-    "in": "$in",
-    "contains": "$contains",
-    "startsWith": "$starts_with",
-    "gt": "$gt",
-    "gte": "$gte",
-    "lt": "$lt",
-    "lte": "$lte",
-}
 
 
 def _attio_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
-    return value
+    return utc_text(value, 9) if isinstance(value, datetime) else value
 
 
 def _attio_filter(entity: Entity, expr: Expr) -> dict[str, Any]:
@@ -119,19 +84,16 @@ def _attio_filter(entity: Entity, expr: Expr) -> dict[str, Any]:
             for t in targets
         ]
         return matches[0] if len(matches) == 1 else {"$or": matches}
-    value: Any = expr.value
-    if expr.field == "amount":
-        value = [float(v) for v in value] if isinstance(value, list) else float(value)
-    elif isinstance(value, list):
-        value = [_attio_value(v) for v in value]
-    else:
-        value = _attio_value(value)
+    convert = float if expr.field == "amount" else _attio_value
+    value = (
+        [convert(v) for v in expr.value] if isinstance(expr.value, list) else convert(expr.value)
+    )
     if expr.op == "isNull":
         condition: dict[str, Any] = {"$not_empty": not value}
     elif expr.op == "neq":
         return {"$not": _attio_filter(entity, Cond(expr.field, "eq", expr.value))}
     else:
-        condition = {ATTIO_OPS[expr.op]: value}
+        condition = {f"${snake(expr.op)}": value}  # `$` and the operator in snake_case
     if sub is not None and expr.op != "isNull":
         condition = {sub: condition}
     return {slug: condition}
@@ -153,14 +115,6 @@ def _attio_query(entity: Entity, query: ListQuery) -> dict[str, Any]:
     return body
 
 
-def _attio_support(entity: Entity) -> QuerySupport:
-    every = frozenset({*ATTIO_OPS, "neq", "isNull"})
-    fields = FILTER_ATTRIBUTES[entity]
-    return QuerySupport(
-        dict.fromkeys(fields, every), sortable=frozenset(fields), can_or=True, can_nest=True
-    )
-
-
 def _time(value: Any) -> datetime | None:
     if not value:
         return None
@@ -172,16 +126,6 @@ def _time(value: Any) -> datetime | None:
         zone = tail[len(digits) :]
         text = f"{head}.{digits[:6]}{zone}"
     return datetime.fromisoformat(text)
-
-
-def _values(raw: dict[str, Any], slug: str) -> list[dict[str, Any]]:
-    values = raw.get("values", {}).get(slug) or []
-    return [v for v in values if isinstance(v, dict)]
-
-
-def _first(raw: dict[str, Any], slug: str, key: str = "value") -> Any:
-    values = _values(raw, slug)
-    return values[0].get(key) if values else None
 
 
 def _plain(value: dict[str, Any]) -> Any:
@@ -203,18 +147,43 @@ def _plain(value: dict[str, Any]) -> Any:
     return {k: v for k, v in value.items() if k not in drop}
 
 
-def _custom(raw: dict[str, Any], object_slug: str) -> dict[str, Any]:
-    custom: dict[str, Any] = {}
-    for slug, values in (raw.get("values") or {}).items():
-        if slug in MAPPED[object_slug] or not values:
-            continue
-        plain = [_plain(v) for v in values if isinstance(v, dict)]
-        custom[slug] = plain[0] if len(plain) == 1 else plain
-    return custom
+class _Attributes:
+    """A record's attributes (`values.<slug>`, each a list of value objects), minding which
+    the unified fields are read from: the others are its custom fields."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+        self.read: set[str] = set()
+
+    def all(self, slug: str) -> list[dict[str, Any]]:
+        self.read.add(slug)
+        values = self.raw.get("values", {}).get(slug) or []
+        return [v for v in values if isinstance(v, dict)]
+
+    def first(self, slug: str, key: str = "value") -> Any:
+        values = self.all(slug)
+        return values[0].get(key) if values else None
+
+    def refs(self, slug: str) -> list[str]:
+        return [str(v["target_record_id"]) for v in self.all(slug) if v.get("target_record_id")]
+
+    def typed(self, slug: str, key: str) -> list[Any]:
+        """Each value's `key` as typed, else as first written (`original_<key>`)."""
+        return [v.get(key) or v.get(f"original_{key}") for v in self.all(slug)]
+
+    def custom(self) -> dict[str, Any]:
+        """The attributes not read, as plain values: ask last."""
+        custom: dict[str, Any] = {}
+        for slug, values in (self.raw.get("values") or {}).items():
+            if slug in self.read or not values:
+                continue
+            plain = [_plain(v) for v in values if isinstance(v, dict)]
+            custom[slug] = plain[0] if len(plain) == 1 else plain
+        return custom
 
 
-def _address(raw: dict[str, Any]) -> rec.Address | None:
-    values = _values(raw, "primary_location")
+def _address(attributes: _Attributes) -> rec.Address | None:
+    values = attributes.all("primary_location")
     if not values:
         return None
     loc = values[0]
@@ -228,55 +197,47 @@ def _address(raw: dict[str, Any]) -> rec.Address | None:
     )
 
 
-def _refs(raw: dict[str, Any], slug: str) -> list[str]:
-    return [str(v["target_record_id"]) for v in _values(raw, slug) if v.get("target_record_id")]
-
-
 STAMPS = Stamps("created_at", parse=_time)  # Attio sends no update time
 
 
 def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
-    name = _values(raw, "name")
+    attributes = _Attributes(raw)
+    name = attributes.all("name")
     first = name[0].get("first_name") if name else None
     last = name[0].get("last_name") if name else None
-    emails = [
-        v.get("email_address") or v.get("original_email_address")
-        for v in _values(raw, "email_addresses")
-    ]
-    phones = [
-        v.get("phone_number") or v.get("original_phone_number")
-        for v in _values(raw, "phone_numbers")
-    ]
-    companies = _refs(raw, "company")
+    emails = attributes.typed("email_addresses", "email_address")
+    phones = attributes.typed("phone_numbers", "phone_number")
+    companies = attributes.refs("company")
     return rec.ContactRecord(
         **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
         first_name=first,
         last_name=last,
         name=(name[0].get("full_name") if name else None) or rec.full_name(first, last),
-        title=_first(raw, "job_title"),
+        title=attributes.first("job_title"),
         emails=[rec.Email(e, is_primary=i == 0) for i, e in enumerate(emails) if e],
         phones=[rec.Phone(p, is_primary=i == 0) for i, p in enumerate(phones) if p],
-        address=_address(raw),
+        address=_address(attributes),
         company_id=companies[0] if companies else None,
-        custom_fields=_custom(raw, "people"),
-        linked={Link.CONTACT_DEALS: _refs(raw, "associated_deals")},
+        linked={Link.CONTACT_DEALS: attributes.refs("associated_deals")},
+        custom_fields=attributes.custom(),
     )
 
 
 def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
-    categories = [(v.get("option") or {}).get("title") for v in _values(raw, "categories")]
+    attributes = _Attributes(raw)
+    categories = [(v.get("option") or {}).get("title") for v in attributes.all("categories")]
     return rec.CompanyRecord(
         **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
-        name=_first(raw, "name"),
-        domain=_first(raw, "domains", "domain"),
+        name=attributes.first("name"),
+        domain=attributes.first("domains", "domain"),
         industry=next((c for c in categories if c), None),
-        description=_first(raw, "description"),
-        address=_address(raw),
-        custom_fields=_custom(raw, "companies"),
+        description=attributes.first("description"),
+        address=_address(attributes),
         linked={
-            Link.COMPANY_CONTACTS: _refs(raw, "team"),
-            Link.COMPANY_DEALS: _refs(raw, "associated_deals"),
+            Link.COMPANY_CONTACTS: attributes.refs("team"),
+            Link.COMPANY_DEALS: attributes.refs("associated_deals"),
         },
+        custom_fields=attributes.custom(),
     )
 
 
@@ -292,24 +253,26 @@ def _deal_status(stage: str | None) -> rec.DealStatus | None:
 
 
 def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
-    stage = (_first(raw, "stage", "status") or {}).get("title")
-    value = _values(raw, "value")
+    attributes = _Attributes(raw)
+    stage = (attributes.first("stage", "status") or {}).get("title")
+    value = attributes.all("value")
     amount = None
     if value and value[0].get("currency_value") is not None:
         amount = rec.Money(
             str(Decimal(str(value[0]["currency_value"]))), value[0].get("currency_code")
         )
-    companies = _refs(raw, "associated_company")
+    companies = attributes.refs("associated_company")
+    people = attributes.refs("associated_people")
     return rec.DealRecord(
         **STAMPS.origin(provider, raw, remote_id=str(raw["id"]["record_id"])),
-        name=_first(raw, "name"),
+        name=attributes.first("name"),
         amount=amount,
         stage=stage,
         status=_deal_status(stage),
         company_id=companies[0] if companies else None,
-        contact_ids=_refs(raw, "associated_people"),
-        linked={Link.DEAL_CONTACTS: _refs(raw, "associated_people")},
-        custom_fields=_custom(raw, "deals"),
+        contact_ids=people,
+        linked={Link.DEAL_CONTACTS: list(people)},
+        custom_fields=attributes.custom(),
     )
 
 
@@ -325,18 +288,57 @@ def _note(provider: str, raw: dict[str, Any]) -> rec.NoteRecord:
     )
 
 
-class AttioCredentials(ProviderCredentials):
-    api_key: str
+# Unified field -> the attribute a write sets it by (first and last name: `name`, a company
+# link and an amount: their own value objects); the multiselects take a list.
+WRITE_SLUGS = {
+    Entity.CONTACT: {"email": "email_addresses", "phone": "phone_numbers", "title": "job_title"},
+    Entity.COMPANY: {
+        "name": "name",
+        "domain": "domains",
+        "industry": "categories",
+        "description": "description",
+    },
+    Entity.DEAL: {"name": "name", "stage": "stage"},
+}
+MULTISELECTS = frozenset({"email_addresses", "phone_numbers", "domains", "categories"})
+
+
+def _attributes(entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+    """A record's `values` by attribute slug, for a write."""
+    out: dict[str, Any] = {}
+    if "first_name" in values or "last_name" in values:
+        first, last = values.get("first_name"), values.get("last_name")
+        out["name"] = {
+            "first_name": first or "",
+            "last_name": last or "",
+            "full_name": rec.full_name(first, last) or "",
+        }
+    for name, slug in WRITE_SLUGS[entity].items():
+        if name in values:
+            value = values[name]
+            out[slug] = ([] if value is None else [value]) if slug in MULTISELECTS else value
+    if "company_id" in values:
+        slug = "company" if entity is Entity.CONTACT else "associated_company"
+        company = values["company_id"]
+        out[slug] = (
+            None if company is None else {"target_object": "companies", "target_record_id": company}
+        )
+    if "amount" in values or "currency" in values:
+        amount = values.get("amount")
+        out["value"] = (
+            None
+            if amount is None
+            else {"currency_value": float(amount), "currency_code": values.get("currency") or "USD"}
+        )
+    return out
 
 
 class Attio(OffsetSource):
     kind = "attio"
     display_name = "Attio"
     style = PaginationStyle.PAGE_NUMBER
-    credentials_model = AttioCredentials
-    default_request_size = 100
-    # The real notes API pages at most 50 (`limit`); the seed's lists 100.
-    largest_pages = {Entity.NOTE: 50}
+    credentials_model = KeyCredentials
+    largest_pages = {Entity.NOTE: NOTES_PAGE}
     rate_limits = (Window(100, 60.0), Window(1000, 3600.0))
     id_formats = dict.fromkeys(Entity, UUID)
     # Lists of related records come inline with each record; notes are fetched per parent.
@@ -344,8 +346,16 @@ class Attio(OffsetSource):
     inline_links = frozenset(
         {Link.CONTACT_DEALS, Link.COMPANY_CONTACTS, Link.COMPANY_DEALS, Link.DEAL_CONTACTS}
     )
-    # Notes list by parent only: no filters or orders there.
-    query_support = {entity: _attio_support(entity) for entity in FILTER_ATTRIBUTES}
+    # Every operator on every attribute; notes list by parent only: no filters or orders there.
+    query_support = {
+        entity: QuerySupport(
+            dict.fromkeys(fields, frozenset(OPERATORS)),
+            sortable=frozenset(fields),
+            can_or=True,
+            can_nest=True,
+        )
+        for entity, fields in FILTER_ATTRIBUTES.items()
+    }
     # Notes are immutable in Attio: create and delete only.
     writes = frozenset(
         {(e, op) for e in (Entity.CONTACT, Entity.COMPANY, Entity.DEAL) for op in Op}
@@ -359,6 +369,15 @@ class Attio(OffsetSource):
         Entity.DEAL: frozenset({"name", "stage", "amount", "currency", "company_id"}),
         Entity.NOTE: frozenset({"title", "body", "target"}),
     }
+    converters = {
+        Entity.CONTACT: _contact,
+        Entity.COMPANY: _company,
+        Entity.DEAL: _deal,
+        Entity.NOTE: _note,
+    }
+    rest_paths = PATHS
+    envelope = "data"
+    update_method = "PUT"  # PUT overwrites multiselects
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -375,45 +394,21 @@ class Attio(OffsetSource):
             return str(body["message"])
         return None
 
-    def _record(self, entity: Entity, raw: Any) -> AnyRecord:
-        if entity is Entity.CONTACT:
-            return _contact(self.name, raw)
-        if entity is Entity.COMPANY:
-            return _company(self.name, raw)
-        if entity is Entity.DEAL:
-            return _deal(self.name, raw)
-        return _note(self.name, raw)
-
-    def _one(self, entity: Entity, body: Any) -> AnyRecord:
-        """The record of an answer about one record (Attio's `data` envelope)."""
-        return self._record(entity, body["data"])
-
-    def _path(self, entity: Entity) -> str:
-        return "/v2/notes" if entity is Entity.NOTE else f"/v2/objects/{OBJECTS[entity]}/records"
-
-    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
-        self.require(entity)
-        path = f"{self._path(entity)}/{segment(remote_id)}"
-        return await self.get_one(entity, remote_id, path, partial(self._one, entity))
-
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
     ) -> OffsetPage[AnyRecord]:
         page = {"page": offset // size + 1, "pageSize": size}
-        if query.empty:
-            response = await self.upstream.request("GET", self._path(entity), params=page)
-        else:  # filters and sorts go through the records query endpoint
-            body = {**_attio_query(entity, query), **page}
-            response = await self.upstream.request(
-                "POST", f"{self._path(entity)}/query", json_body=body, idempotent=True
-            )
-        body = self.upstream.json(response)
 
         def convert(b: Any) -> OffsetPage[AnyRecord]:
-            items = [self._record(entity, raw) for raw in b["data"]]
+            items = [self.record(entity, raw) for raw in b["data"]]
             return OffsetPage(offset, items, int(b["meta"]["total"]))
 
-        return self.parse(convert, body, response)
+        if query.empty:
+            return await self.reader.json(convert, "GET", PATHS[entity], params=page)
+        # Filters and sorts go through the records query endpoint.
+        body = {**_attio_query(entity, query), **page}
+        path = f"{PATHS[entity]}/query"
+        return await self.reader.json(convert, "POST", path, json_body=body, idempotent=True)
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -422,34 +417,19 @@ class Attio(OffsetSource):
             return await super().get_many(entity, ids)  # no note query: one by one
         self.require(entity)
 
+        def convert(body: Any) -> list[AnyRecord]:
+            return [self.record(entity, raw) for raw in body["data"]]
+
         async def fetch(chunk: list[str]) -> list[AnyRecord]:
-            response = await self.upstream.request(
-                "POST",
-                f"/v2/objects/{OBJECTS[entity]}/records/query",
-                json_body={"filter": {"record_id": {"$in": chunk}}, "limit": len(chunk)},
-                idempotent=True,
-            )
-            body = self.upstream.json(response)
-            return self.parse(
-                lambda b: [self._record(entity, raw) for raw in b["data"]], body, response
-            )
+            body = {"filter": {"record_id": {"$in": chunk}}, "limit": len(chunk)}
+            path = f"{PATHS[entity]}/query"
+            return await self.reader.json(convert, "POST", path, json_body=body, idempotent=True)
 
-        return await self.listed_by_id(entity, ids, 100, fetch)
+        return await self.lookups.listed_by_id(entity, ids, 100, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
-        parent = {
-            Link.CONTACT_NOTES: "people",
-            Link.COMPANY_NOTES: "companies",
-            Link.DEAL_NOTES: "deals",
-        }.get(link)
-        if parent is None:
-            return await self.inline_children(link, parent_ids)  # the parents carry the ids
-
-        async def notes_of(record_id: str) -> list[AnyRecord]:
-            return await self._notes_of(parent, record_id)
-
-        return await self.per_parent(link, parent_ids, notes_of)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
+        parent = OBJECTS[PARENT_ENTITY[link]]  # notes: the other lists come inline
+        return await self.lookups.per_parent(link, parent_ids, partial(self._notes_of, parent))
 
     async def _notes_of(self, parent: str, record_id: str) -> list[AnyRecord]:
         async def page(number: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
@@ -465,83 +445,45 @@ class Attio(OffsetSource):
                 },
             )
             body = self.upstream.json(response)
-            batch: list[AnyRecord] = self.parse(
+            batch: list[AnyRecord] = self.reader.parse(
                 lambda b: [_note(self.name, raw) for raw in b["data"]], body, response
             )
             return batch, None if len(batch) < NOTES_PAGE else number + 1, response
 
-        return await self.read_pages(page, f"notes of {parent}")
+        return await self.reader.pages(page, f"notes of {parent}")
 
     def estimate_lookup(self, entity: Entity, n: int) -> int:
         if entity is Entity.NOTE or n <= 0:
             return super().estimate_lookup(entity, n)
         return -(-n // 100)
 
-    def estimate_children(self, link: Link, n: int) -> int:
-        if link in (Link.CONTACT_NOTES, Link.COMPANY_NOTES, Link.DEAL_NOTES):
-            return n  # a parent's notes: one page of NOTES_PAGE each
-        return self.estimate_inline_children(link, n)
-
     def estimate_write(self, op: Op) -> int:
         # An update reads the record first (which attribute slugs it has).
         return 2 if op is Op.UPDATE else 1
 
-    # --- writes (`data.values` by attribute slug; PUT overwrites multiselects) -------------
+    # --- writes (plain REST: `data.values` by attribute slug) -----------------------------
 
-    async def _values(
-        self, entity: Entity, remote_id: str | None, values: dict[str, Any]
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if "first_name" in values or "last_name" in values:
-            first, last = values.get("first_name"), values.get("last_name")
-            if remote_id is not None and ("first_name" not in values or "last_name" not in values):
-                # The name is one attribute: keep the half the client did not send.
-                current = await self.get(entity, remote_id)
-                first = values.get("first_name", getattr(current, "first_name", None))
-                last = values.get("last_name", getattr(current, "last_name", None))
-            out["name"] = {
-                "first_name": first or "",
-                "last_name": last or "",
-                "full_name": rec.full_name(first, last) or "",
-            }
-        simple = {
-            Entity.CONTACT: {
-                "email": "email_addresses",
-                "phone": "phone_numbers",
-                "title": "job_title",
-            },
-            Entity.COMPANY: {
-                "name": "name",
-                "domain": "domains",
-                "industry": "categories",
-                "description": "description",
-            },
-            Entity.DEAL: {"name": "name", "stage": "stage"},
-        }[entity]
-        for name, slug in simple.items():
-            if name in values:
-                value = values[name]
-                multi = slug in ("email_addresses", "phone_numbers", "domains", "categories")
-                out[slug] = ([] if value is None else [value]) if multi else value
-        if "company_id" in values:
-            slug = "company" if entity is Entity.CONTACT else "associated_company"
-            company = values["company_id"]
-            out[slug] = (
-                None
-                if company is None
-                else {"target_object": "companies", "target_record_id": company}
-            )
-        if "amount" in values or "currency" in values:
-            amount = values.get("amount")
-            out["value"] = (
-                None
-                if amount is None
-                else {
-                    "currency_value": float(amount),
-                    "currency_code": values.get("currency") or "USD",
-                }
-            )
-        return out
+    def write_body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+        if entity is not Entity.NOTE:
+            return {"data": {"values": _attributes(entity, values)}}
+        target, parent = note_target(values)
+        note = {
+            "parent_object": OBJECTS[target],
+            "parent_record_id": parent,
+            "title": values.get("title") or "",
+            "format": "plaintext",
+            "content": values.get("body") or "",
+        }
+        return {"data": note}
+
+    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
+        self.require_id(entity, remote_id)
+        if ("first_name" in values) != ("last_name" in values):
+            # The name is one attribute: keep the half the client did not send.
+            current = await self.get(entity, remote_id)
+            halves = {k: getattr(current, k, None) for k in ("first_name", "last_name")}
+            values = {**halves, **values}
+        return await self.writer.update(entity, remote_id, values)
 
     def field_errors(self, body: Any) -> list[tuple[list[str], str]]:
         message = self.error_message(body) or "the provider refused the input"
@@ -555,41 +497,3 @@ class Attio(OffsetSource):
             if slug in message:
                 return [([field], message)]
         return [([], message)]
-
-    async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
-        if entity is Entity.NOTE:
-            target, parent = values.get("target") or (None, None)
-            if target is None:
-                raise InvalidInput([(["targetId"], "a note needs the record it is about")])
-            data = {
-                "parent_object": OBJECTS[target],
-                "parent_record_id": parent,
-                "title": values.get("title") or "",
-                "format": "plaintext",
-                "content": values.get("body") or "",
-            }
-            response = await self.write(entity, "POST", "/v2/notes", json_body={"data": data})
-        else:
-            data = {"values": await self._values(entity, None, values)}
-            response = await self.write(
-                entity, "POST", self._path(entity), json_body={"data": data}
-            )
-        raw = self.upstream.json(response)
-        return self.parse(partial(self._one, entity), raw, response)
-
-    async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
-        self.require_id(entity, remote_id)
-        data = {"values": await self._values(entity, remote_id, values)}
-        response = await self.write(
-            entity,
-            "PUT",
-            f"{self._path(entity)}/{segment(remote_id)}",
-            remote_id=remote_id,
-            json_body={"data": data},
-        )
-        raw = self.upstream.json(response)
-        return self.parse(partial(self._one, entity), raw, response)
-
-    async def delete(self, entity: Entity, remote_id: str) -> None:
-        path = f"{self._path(entity)}/{segment(remote_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)

@@ -11,32 +11,26 @@ import asyncio
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, Literal
 
 import httpx
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    INTEGER_ID,
-    Children,
-    OffsetSource,
-    PaginationStyle,
-    ProviderOptions,
-    Stamps,
-    TokenCredentials,
-    person,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
+from gateway.datasources.convert import INTEGER_ID, Stamps, integer_id, person, segment, utc_text
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.estimates import ASSUMED_CHILDREN
+from gateway.datasources.hooks import PaginationStyle, ProviderOptions, TokenCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.offset import OffsetSource
+from gateway.datasources.writes import note_target
 from gateway.errors import GatewayError, InvalidInput, Unsupported, UpstreamNotFound
-from gateway.listquery import AnyOf, ListQuery, QuerySupport, conditions
+from gateway.listquery import AnyOf, ListQuery, QuerySupport, camel, conditions, snake
 from gateway.operations import Op
 from gateway.pagination import OffsetPage
-from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth, Upstream
 
@@ -46,10 +40,11 @@ NOTE_TABLES = {
     "company_notes": Entity.COMPANY,
     "deal_notes": Entity.DEAL,
 }
-NOTE_PARENT_KEYS = {
-    "contact_notes": "contactId",
-    "company_notes": "companyId",
-    "deal_notes": "dealId",
+# The column of each note table naming the record a note is about.
+NOTE_PARENTS = {
+    "contact_notes": "contact_id",
+    "company_notes": "company_id",
+    "deal_notes": "deal_id",
 }
 # Child lists and the column naming their parent; Deal.contacts is not exposed by the API.
 CHILDREN = {
@@ -66,16 +61,6 @@ ID_FORMATS = {
     Entity.NOTE: re.compile(r"(?:contact_notes|company_notes|deal_notes)/[1-9][0-9]{0,17}"),
 }
 INVALID_FIELD = re.compile(r"^Invalid (\w+)")
-UNIFIED_FIELDS = {
-    "firstName": "firstName",
-    "companyId": "companyId",
-    "contactId": "targetId",
-    "dealId": "targetId",
-    "status": "stage",
-    "category": "industry",
-    "text": "body",
-    "customFields": "customFields",
-}
 CONTENT_RANGE = re.compile(r"^\s*\S+\s+(?:\d+-\d+|\*)/(\d+)\s*$")
 # BasicsOS deal `status` is a free-text pipeline stage; these words settle the outcome.
 WON_STAGES = {"won", "closed won", "closed-won"}
@@ -107,41 +92,24 @@ COLUMNS: dict[Entity, dict[str, str]] = {
     },
     Entity.NOTE: {"title": "title", "body": "text", "created_at": "date"},
 }
-OPS = {
-    "eq": "eq",
-    "neq": "neq",
-    "gt": "gt",
-    "gte": "gte",
-    "lt": "lt",
-    "lte": "lte",
-    "contains": "contains",
-    "startsWith": "starts_with",
+# What writes set: each unified field's column (amounts are numbers), and custom fields.
+WRITE_COLUMNS = {
+    field: column
+    for columns in COLUMNS.values()
+    for field, column in columns.items()
+    if field not in ("created_at", "amount")
+} | {"custom_fields": "custom_fields"}
+# A refusal names a field by its camelCase column (`Invalid firstName`); the client, by its
+# unified field, and a note's record as `targetId`.
+REFUSED_FIELDS = {camel(c): camel(f) for f, c in WRITE_COLUMNS.items()} | {
+    "contactId": "targetId",
+    "dealId": "targetId",
 }
-ALL_OPS = frozenset({*OPS, "in", "isNull"})
-TEXT_OPS = frozenset(
-    {"eq", "neq", "in", "contains", "startsWith", "isNull", "gt", "gte", "lt", "lte"}
-)
-ORDER_OPS = frozenset({"eq", "neq", "in", "gt", "gte", "lt", "lte", "isNull"})
-
-
-def _support(entity: Entity) -> QuerySupport:
-    ops = {
-        field: (ORDER_OPS if field in ("amount", "company_id", "created_at") else TEXT_OPS)
-        for field in COLUMNS[entity]
-    }
-    # Notes are three tables read one after the other: no order can span them.
-    sortable = frozenset() if entity is Entity.NOTE else frozenset(COLUMNS[entity])
-    return QuerySupport(ops, sortable=sortable, can_or=True)
 
 
 def _value(value: Any) -> str:
     """The API compares strings it types by column; send every value as text."""
-    if isinstance(value, datetime):
-        return (
-            value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-            + f"{value.microsecond // 1000:03d}Z"
-        )
-    return str(value)
+    return utc_text(value, 3) if isinstance(value, datetime) else str(value)
 
 
 def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[str, str]]:
@@ -161,12 +129,12 @@ def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[s
                     {"field": column, "op": "eq", "value": v, "logicalOp": "or"} for v in values
                 ]
             else:
-                where[column] = [_int_id(v) for v in values]
+                where[column] = [integer_id(v) for v in values]
             continue
         if cond.op == "isNull":
             op, value = ("is_empty" if cond.value else "is_not_empty"), ""
         else:
-            op, value = OPS[cond.op], _value(cond.value)
+            op, value = snake(cond.op), _value(cond.value)  # the API's own names
         chain.append({"field": column, "op": op, "value": value, "logicalOp": joiner})
     params: dict[str, str] = {}
     if chain:
@@ -178,16 +146,6 @@ def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[s
         ]
         params["sorts"] = json.dumps(sorts, separators=(",", ":"))
     return where, params
-
-
-def _int_id(value: Any) -> Any:
-    """Ids go out as integers, as the API wants; anything else it will refuse itself."""
-    return int(value) if INTEGER_ID.fullmatch(str(value)) else value
-
-
-def _camel(column: str) -> str:
-    head, *rest = column.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _deal_status(stage: str | None) -> rec.DealStatus | None:
@@ -247,7 +205,7 @@ def _note(provider: str, table: str, raw: dict[str, Any]) -> rec.NoteRecord:
         title=_text(raw.get("title")),
         body=_text(raw.get("text")),
         target_entity=NOTE_TABLES[table],
-        target_id=_text(raw.get(NOTE_PARENT_KEYS[table])),
+        target_id=_text(raw.get(camel(NOTE_PARENTS[table]))),
     )
 
 
@@ -266,7 +224,13 @@ class BasicsOS(OffsetSource):
     rate_limits = (Window(180, 60.0),)
     id_formats = ID_FORMATS
     writes = frozenset((e, op) for e in Entity for op in Op)
-    query_support = {entity: _support(entity) for entity in Entity}
+    # Notes are three tables read one after the other: no order can span them.
+    query_support = {
+        entity: QuerySupport.every_operator(
+            columns, sortable=frozenset(() if entity is Entity.NOTE else columns), can_or=True
+        )
+        for entity, columns in COLUMNS.items()
+    }
     # Contacts and deals filter by `company_id` with ranges; `children` serves any number
     # of companies in one request, so blocks are read for a company asked alone.
     paged_links = {Link.COMPANY_CONTACTS: "company_id", Link.COMPANY_DEALS: "company_id"}
@@ -313,7 +277,7 @@ class BasicsOS(OffsetSource):
         self.require(entity)
         resource, row_id = self._locate(entity, remote_id)
         path = f"/api/{resource}/{segment(row_id)}"
-        return await self.get_one(entity, remote_id, path, lambda r: self._record(resource, r))
+        return await self.reader.one(entity, remote_id, path, lambda r: self._record(resource, r))
 
     async def _range(
         self,
@@ -338,7 +302,7 @@ class BasicsOS(OffsetSource):
                 raise TypeError("the body is not a JSON array")
             return [self._record(resource, raw) for raw in rows]
 
-        return self.parse(convert, body, response), int(match.group(1)), response
+        return self.reader.parse(convert, body, response), int(match.group(1)), response
 
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
@@ -392,7 +356,7 @@ class BasicsOS(OffsetSource):
             following = start + BATCH_ROWS
             return rows, following if following < total else None, response
 
-        return await self.read_pages(page, f"{resource} by {column}")
+        return await self.reader.pages(page, f"{resource} by {column}")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         self.require(entity)
@@ -405,18 +369,16 @@ class BasicsOS(OffsetSource):
         records = {r.remote_id: r for rows in found for r in rows}
         return [records.get(i) or self.not_found(entity, i) for i in ids]
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         resource, column = CHILDREN[link]
-        entity = PARENT_ENTITY[link]
-        valid = [p for p in parent_ids if self.valid_id(entity, p)]
-        rows = await self._matching(resource, column, valid)
-        groups: dict[str, list[AnyRecord]] = {p: [] for p in valid}
-        for row in rows:
-            parent = str(row.remote_data.get(_camel(column)))
-            if parent in groups:
-                groups[parent].append(row)
-        return [groups[p] if p in groups else self.not_found(entity, p) for p in parent_ids]
+
+        async def rows(parents: list[str]) -> list[AnyRecord]:
+            return await self._matching(resource, column, parents)
+
+        def parent(row: AnyRecord) -> str:
+            return str(row.remote_data.get(camel(column)))
+
+        return await self.lookups.grouped(link, parent_ids, rows, parent)
 
     def estimate_page(self, entity: Entity, filtered: bool) -> int:
         # Notes span three tables: their totals, then up to one range of each.
@@ -428,28 +390,14 @@ class BasicsOS(OffsetSource):
         return min(len(NOTE_TABLES), n) if entity is Entity.NOTE else 1
 
     def estimate_children(self, link: Link, n: int) -> int:
-        return 1 + n * self.ASSUMED_CHILDREN // BATCH_ROWS if link in self.links else 0
+        return 1 + n * ASSUMED_CHILDREN // BATCH_ROWS if link in self.links else 0
 
     # --- writes (PUT is a partial update; custom_fields replaces the whole object) ----------
 
-    def _body(self, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
-        names = {
-            "first_name": "first_name",
-            "last_name": "last_name",
-            "email": "email",
-            "company_id": "company_id",
-            "custom_fields": "custom_fields",
-            "name": "name",
-            "domain": "domain",
-            "industry": "category",
-            "description": "description",
-            "stage": "status",
-            "title": "title",
-            "body": "text",
-        }
-        body = {names[k]: v for k, v in values.items() if k in names}
+    def _body(self, values: dict[str, Any]) -> dict[str, Any]:
+        body = {WRITE_COLUMNS[k]: v for k, v in values.items() if k in WRITE_COLUMNS}
         if body.get("company_id") is not None:
-            body["company_id"] = _int_id(body["company_id"])
+            body["company_id"] = integer_id(body["company_id"])
         if "amount" in values:
             body["amount"] = None if values["amount"] is None else float(values["amount"])
         return body
@@ -459,34 +407,19 @@ class BasicsOS(OffsetSource):
         match = INVALID_FIELD.match(message)
         if match is None:
             return [([], message)]
-        field = UNIFIED_FIELDS.get(match.group(1), match.group(1))
+        field = REFUSED_FIELDS.get(match.group(1), match.group(1))
         return [([field], message)]
 
-    def _note_target(self, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        entity, parent = values["target"]
-        table = {
-            Entity.CONTACT: "contact_notes",
-            Entity.COMPANY: "company_notes",
-            Entity.DEAL: "deal_notes",
-        }[entity]
-        column = {
-            "contact_notes": "contact_id",
-            "company_notes": "company_id",
-            "deal_notes": "deal_id",
-        }[table]
-        return table, {column: _int_id(parent)}
-
     async def create(self, entity: Entity, values: dict[str, Any]) -> AnyRecord:
-        body = self._body(entity, values)
+        body = self._body(values)
         resource = RESOURCES.get(entity, "")
         if entity is Entity.NOTE:
-            if values.get("target") is None:
-                raise InvalidInput([(["targetId"], "a note needs the record it is about")])
-            resource, parent = self._note_target(values)
-            body |= parent
-        response = await self.write(entity, "POST", f"/api/{resource}", json_body=body)
-        raw = self.upstream.json(response)
-        return self.parse(lambda r: self._record(resource, r), raw, response)
+            target, parent = note_target(values)
+            resource = next(table for table, e in NOTE_TABLES.items() if e is target)
+            body[NOTE_PARENTS[resource]] = integer_id(parent)
+        return await self.writer.answer(
+            entity, "POST", f"/api/{resource}", partial(self._record, resource), json_body=body
+        )
 
     def _locate(self, entity: Entity, remote_id: str) -> tuple[str, str]:
         resource, _, row_id = (
@@ -494,36 +427,31 @@ class BasicsOS(OffsetSource):
             if entity is Entity.NOTE
             else (RESOURCES[entity], "", remote_id)
         )
-        if not self.valid_id(entity, remote_id):
-            raise self.not_found(entity, remote_id)
         return resource, row_id
 
     async def update(self, entity: Entity, remote_id: str, values: dict[str, Any]) -> AnyRecord:
         self.require_id(entity, remote_id)
         resource, row_id = self._locate(entity, remote_id)
-        body = self._body(entity, values)
+        body = self._body(values)
         if entity is Entity.NOTE and values.get("target") is not None:
             raise InvalidInput([(["targetId"], "BasicsOS cannot move a note to another record")])
-        response = await self.write(
-            entity, "PUT", f"/api/{resource}/{segment(row_id)}", remote_id=remote_id, json_body=body
+        path = f"/api/{resource}/{segment(row_id)}"
+        convert = partial(self._record, resource)
+        return await self.writer.answer(
+            entity, "PUT", path, convert, remote_id=remote_id, json_body=body
         )
-        raw = self.upstream.json(response)
-        return self.parse(lambda r: self._record(resource, r), raw, response)
 
     async def delete(self, entity: Entity, remote_id: str) -> None:
         self.require_id(entity, remote_id)
         resource, row_id = self._locate(entity, remote_id)
         path = f"/api/{resource}/{segment(row_id)}"
-        await self.write(entity, "DELETE", path, remote_id=remote_id)
+        await self.writer.send(entity, "DELETE", path, remote_id=remote_id)
 
-    async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
-        self.require_id(Entity.CONTACT, winner_id, "winnerId")
-        for loser in loser_ids:
-            self.require_id(Entity.CONTACT, loser, "loserIds")
+    async def merge(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         # One loser per call: a failure part-way leaves the earlier merges done, and says so.
         for done, loser in enumerate(loser_ids):
             try:
-                await self.write(
+                await self.writer.send(
                     Entity.CONTACT,
                     "POST",
                     "/api/merge_contacts",
@@ -539,11 +467,9 @@ class BasicsOS(OffsetSource):
 
     async def restore_deal(self, remote_id: str) -> AnyRecord:
         self.require_id(Entity.DEAL, remote_id)
-        response = await self.write(
-            Entity.DEAL, "POST", f"/api/deals/{segment(remote_id)}/restore", remote_id=remote_id
-        )
-        raw = self.upstream.json(response)
-        return self.parse(lambda r: self._record("deals", r), raw, response)
+        path = f"/api/deals/{segment(remote_id)}/restore"
+        convert = partial(self._record, "deals")
+        return await self.writer.answer(Entity.DEAL, "POST", path, convert, remote_id=remote_id)
 
     @classmethod
     def archives_deals(cls, options: ProviderOptions) -> bool:
@@ -560,14 +486,11 @@ class BasicsOS(OffsetSource):
                 provider=self.name,
             )
         self.require_id(Entity.DEAL, remote_id)
-        response = await self.write(
-            Entity.DEAL, "DELETE", f"/api/deals/{segment(remote_id)}", remote_id=remote_id
-        )
-        raw = self.upstream.json(response)
 
         def convert(body: Any) -> AnyRecord:
             if not body.get("archived"):
                 raise ValueError("the deal was deleted, not archived")
             return self._record("deals", body["record"])
 
-        return self.parse(convert, raw, response)
+        path = f"/api/deals/{segment(remote_id)}"
+        return await self.writer.answer(Entity.DEAL, "DELETE", path, convert, remote_id=remote_id)

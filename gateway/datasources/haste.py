@@ -11,33 +11,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
 import httpx
-from pydantic import model_validator
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    Children,
-    PaginationStyle,
-    ProviderCredentials,
-    SequentialSource,
-    Stamps,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
-from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamNotFound
-from gateway.listquery import ListQuery, QuerySupport, conditions
+from gateway.datasources.convert import Stamps, deal_status, iso_date, money
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.estimates import ASSUMED_CHILDREN
+from gateway.datasources.hooks import PaginationStyle, ProviderCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.sequential import SequentialSource
+from gateway.datasources.writes import Operation, Outcome
+from gateway.errors import InvalidInput, NotFound, UpstreamNotFound
+from gateway.listquery import ListQuery, QuerySupport, parameters
 from gateway.operations import Op
 from gateway.pagination import SeqPage
 from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
-from gateway.settings import ConfigError, ProviderSettings
 from gateway.upstream import ClientAuth
 
 PATHS = {entity: f"/v1/{entity.plural}" for entity in Entity}
@@ -62,6 +54,8 @@ FILTER_PARAMS = {
     Entity.NOTE: {},
 }
 DATE_PARAMS = {("created_at", "gte"): "created_after", ("created_at", "lte"): "created_before"}
+# Every list but notes also filters by creation time.
+PARAMS = {e: {**FILTER_PARAMS[e], **(DATE_PARAMS if e is not Entity.NOTE else {})} for e in Entity}
 SORT_NAMES = {
     "created_at": "created_at",
     "last_name": "last_name",
@@ -74,24 +68,6 @@ SORTABLE = {
     Entity.DEAL: frozenset({"created_at", "amount"}),
     Entity.NOTE: frozenset({"created_at"}),
 }
-
-
-def _support(entity: Entity) -> QuerySupport:
-    ops: dict[str, set[str]] = {}
-    for field, op in [*FILTER_PARAMS[entity], *(DATE_PARAMS if entity is not Entity.NOTE else [])]:
-        ops.setdefault(field, set()).add(op)
-    return QuerySupport({f: frozenset(o) for f, o in ops.items()}, sortable=SORTABLE[entity])
-
-
-def _filters(entity: Entity, query: ListQuery) -> dict[str, str]:
-    """Query parameters of a filter already checked against `_support` (AND only)."""
-    names = {**FILTER_PARAMS[entity], **DATE_PARAMS}
-    params: dict[str, str] = {}
-    for cond in conditions(query.filter):
-        value = cond.value
-        text = value.isoformat() if isinstance(value, datetime) else str(value)
-        params[names[(cond.field, cond.op)]] = text
-    return params
 
 
 # Unified field -> hasteCRM's camelCase key on writes, and back for userErrors paths.
@@ -121,11 +97,6 @@ CHILD_FILTERS = {
     Link.COMPANY_NOTES: (Entity.NOTE, "company"),
     Link.DEAL_NOTES: (Entity.NOTE, "deal"),
 }
-STATUSES = {"open": rec.DealStatus.OPEN, "won": rec.DealStatus.WON, "lost": rec.DealStatus.LOST}
-
-
-def _date(value: Any) -> date | None:
-    return date.fromisoformat(str(value)[:10]) if value else None
 
 
 def _ref(value: Any) -> str | None:
@@ -150,15 +121,6 @@ def _address(raw: Any) -> rec.Address | None:
         postal_code=_text(raw.get("postalCode")),
         country=_text(raw.get("country")),
     )
-
-
-def _money(value: Any, currency: Any) -> rec.Money | None:
-    if value is None:
-        return None
-    try:
-        return rec.Money(str(Decimal(str(value))), _text(currency))
-    except InvalidOperation:
-        raise ValueError(f"amount {value!r} is not a number") from None
 
 
 STAMPS = Stamps("createdAt", "updatedAt")
@@ -194,7 +156,7 @@ def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
         industry=_text(raw.get("industry")),
         description=_text(raw.get("description")),
         employee_count=size if isinstance(size, int) and not isinstance(size, bool) else None,
-        annual_revenue=_money(raw.get("revenue"), None),
+        annual_revenue=money(raw.get("revenue")),
         address=_address(raw.get("address")),
         tags=[str(t) for t in raw.get("tags") or []],
         custom_fields=dict(raw.get("customFields") or {}),
@@ -202,17 +164,16 @@ def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
 
 
 def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
-    status = _text(raw.get("status"))
     probability = raw.get("probability")
     return rec.DealRecord(
         **STAMPS.origin(provider, raw),
         name=_text(raw.get("title")),
-        amount=_money(raw.get("value"), raw.get("currency")),
-        status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
+        amount=money(raw.get("value"), raw.get("currency")),
+        status=deal_status(raw.get("status")),
         stage=_text((raw.get("stage") or {}).get("name")),
         # hasteCRM counts probability in percent; the unified field is a 0..1 share.
         probability=None if probability is None else float(probability) / 100,
-        close_date=_date(raw.get("closeDate")),
+        close_date=iso_date(raw.get("closeDate")),
         company_id=_ref(raw.get("company")),
         inline=_inline(Link.DEAL_COMPANY, raw.get("company")),
         contact_ids=[str(c["id"]) for c in raw.get("contacts") or [] if isinstance(c, dict)],
@@ -257,12 +218,7 @@ class HasteCredentials(ProviderCredentials):
     # Either works; the bearer token wins when both come.
     token: str | None = None
     api_key: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> HasteCredentials:
-        if self.token is None and self.api_key is None:
-            raise ValueError("token or api_key is required for kind 'haste'")
-        return self
+    one_of = ("token", "api_key")
 
 
 class Haste(SequentialSource):
@@ -279,9 +235,11 @@ class Haste(SequentialSource):
     whole_reads = {Entity.COMPANY: 500, Entity.DEAL: 500}
     id_formats = ID_FORMATS
     links = frozenset(Link)
-    write_paths = PATHS
-    inline_links = frozenset({Link.DEAL_CONTACTS})
-    query_support = {entity: _support(entity) for entity in Entity}
+    converters = CONVERTERS
+    rest_paths = PATHS
+    envelope = "data"
+    inline_links = frozenset({Link.DEAL_CONTACTS})  # deals list their contacts
+    query_support = {e: QuerySupport.by_parameters(PARAMS[e], SORTABLE[e]) for e in Entity}
     writes = frozenset((e, op) for e in Entity for op in Op)
     write_fields = {
         Entity.CONTACT: frozenset(
@@ -307,16 +265,6 @@ class Haste(SequentialSource):
     can_bulk = frozenset({Entity.CONTACT})
 
     @classmethod
-    def client_auth(cls, settings: ProviderSettings) -> ClientAuth:
-        credentials = settings.resolved_credentials()
-        if not (credentials.get("token") or credentials.get("api_key")):
-            raise ConfigError(
-                f"providers.{settings.name}.credentials.token: required for kind 'haste' "
-                "(or credentials.api_key); set it in credentials or credentials_env"
-            )
-        return cls.auth(credentials)
-
-    @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
         # Either works; the bearer token wins when both come, so send only one.
         if credentials.get("token"):
@@ -330,18 +278,6 @@ class Haste(SequentialSource):
             code = error.get("code")
             return f"{code}: {error['message']}" if code else str(error["message"])
         return None
-
-    def _record(self, entity: Entity, raw: Any) -> AnyRecord:
-        return CONVERTERS[entity](self.name, raw)
-
-    def _one(self, entity: Entity, body: Any) -> AnyRecord:
-        """The record of an answer about one record, read or written (the `data` envelope)."""
-        return self._record(entity, body["data"])
-
-    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
-        self.require(entity)
-        path = f"{PATHS[entity]}/{segment(remote_id)}"
-        return await self.get_one(entity, remote_id, path, partial(self._one, entity))
 
     async def open_list(
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
@@ -362,7 +298,7 @@ class Haste(SequentialSource):
             ("-" if sort.descending != reverse else "") + SORT_NAMES[sort.field]
             for sort in query.order
         ] or [BACKWARD if reverse else FORWARD]
-        params = {"sort": ",".join(keys), **_filters(entity, query)}
+        params = {"sort": ",".join(keys), **parameters(query, PARAMS[entity])}
         return (await self._page(entity, params, position, limit))[0]
 
     async def _page(
@@ -377,10 +313,10 @@ class Haste(SequentialSource):
 
         def convert(b: Any) -> SeqPage[AnyRecord]:
             cursor = b["meta"]["cursor"]
-            items = [self._record(entity, raw) for raw in b["data"]]
+            items = [self.record(entity, raw) for raw in b["data"]]
             return SeqPage(items, _text(cursor.get("next")), _text(cursor.get("previous")))
 
-        return self.parse(convert, body, response), response
+        return self.reader.parse(convert, body, response), response
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -400,9 +336,9 @@ class Haste(SequentialSource):
                 items: list[AnyRecord] = [_contact(self.name, r) for r in b["data"]]
                 return items, _text(b["meta"]["cursor"].get("next"))
 
-            return (*self.parse(convert, raw, response), response)
+            return (*self.reader.parse(convert, raw, response), response)
 
-        return await self.read_pages(page, "contacts matching a search")
+        return await self.reader.pages(page, "contacts matching a search")
 
     async def _listing(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
         """Every record of a filtered list, page after page."""
@@ -411,7 +347,7 @@ class Haste(SequentialSource):
             read, response = await self._page(entity, {"sort": FORWARD, **filters}, cursor, 100)
             return list(read.items), read.next, response
 
-        return await self.read_pages(page, f"{entity.plural} by {', '.join(filters)}")
+        return await self.reader.pages(page, f"{entity.plural} by {', '.join(filters)}")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         if entity is not Entity.CONTACT or len(ids) < 2:
@@ -421,29 +357,25 @@ class Haste(SequentialSource):
             leaves = [{"field": "id", "operator": "equals", "value": i} for i in chunk]
             return await self._search({"or": leaves})
 
-        return await self.listed_by_id(entity, ids, 100, fetch)
+        return await self.lookups.listed_by_id(entity, ids, 100, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         if link is Link.COMPANY_CONTACTS:
             # One search for every parent: `companyId` equals any of them.
-            valid = [p for p in parent_ids if self.valid_id(Entity.COMPANY, p)]
-            leaves = [{"field": "companyId", "operator": "equals", "value": p} for p in valid]
-            groups: dict[str, list[AnyRecord]] = {p: [] for p in valid}
-            for contact in await self._search({"or": leaves}) if leaves else []:
-                if isinstance(contact, rec.ContactRecord) and contact.company_id in groups:
-                    groups[contact.company_id].append(contact)
-            return [
-                groups[p] if p in groups else self.not_found(Entity.COMPANY, p) for p in parent_ids
-            ]
-        if link is Link.DEAL_CONTACTS:  # deals list their contacts inline
-            return await self.inline_children(link, parent_ids)
+            async def search(parents: list[str]) -> list[AnyRecord]:
+                leaves = [{"field": "companyId", "operator": "equals", "value": p} for p in parents]
+                return await self._search({"or": leaves})
+
+            def company(contact: AnyRecord) -> str | None:
+                return contact.company_id if isinstance(contact, rec.ContactRecord) else None
+
+            return await self.lookups.grouped(link, parent_ids, search, company)
         entity, name = CHILD_FILTERS[link]
 
         async def read(parent: str) -> list[AnyRecord]:
             return await self._listing(entity, {name: parent})
 
-        return await self.per_parent(link, parent_ids, read)
+        return await self.lookups.per_parent(link, parent_ids, read)
 
     inline_fields = {
         Link.CONTACT_COMPANY: frozenset({"name"}),
@@ -461,9 +393,7 @@ class Haste(SequentialSource):
 
     def estimate_children(self, link: Link, n: int) -> int:
         if link is Link.COMPANY_CONTACTS:
-            return n * self.ASSUMED_CHILDREN // 100 + 1  # one search for every parent
-        if link is Link.DEAL_CONTACTS:
-            return self.estimate_inline_children(link, n)
+            return n * ASSUMED_CHILDREN // 100 + 1  # one search for every parent
         return n
 
     # --- writes (PATCH is partial; custom fields merge key by key) -------------------------
@@ -502,78 +432,51 @@ class Haste(SequentialSource):
             return [([field], str(error.get("message")))]
         return super().field_errors(body)
 
-    def written(self, entity: Entity, body: Any) -> AnyRecord:
-        return self._one(entity, body)
-
-    async def merge_contacts(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
-        self.require_id(Entity.CONTACT, winner_id, "winnerId")
-        for loser in loser_ids:
-            self.require_id(Entity.CONTACT, loser, "loserIds")
+    async def merge(self, winner_id: str, loser_ids: list[str]) -> AnyRecord:
         try:
-            response = await self.write(
+            return await self.writer.answer(
                 Entity.CONTACT,
                 "POST",
                 "/v1/contacts/merge",
+                partial(self.answered, Entity.CONTACT),
                 json_body={"primaryId": winner_id, "duplicateIds": loser_ids},
             )
         except UpstreamNotFound as error:
             raise NotFound(
                 f"a contact to merge does not exist in provider {self.name!r}: {error.message}"
             ) from None
-        raw = self.upstream.json(response)
-        return self.parse(partial(self._one, Entity.CONTACT), raw, response)
 
-    async def bulk(
-        self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
-    ) -> list[AnyRecord | str | GatewayError]:
-        # An id that cannot be a record here fails its own operation, unsent.
-        refused: dict[int, GatewayError] = {
-            index: InvalidInput([(["id"], f"not a {entity.value} id of provider {self.name!r}.")])
-            for index, (_, remote_id, _) in enumerate(operations)
-            if remote_id is not None and not self.valid_id(entity, remote_id)
+    async def bulk(self, entity: Entity, operations: list[Operation]) -> list[Outcome]:
+        send = partial(self._bulk, entity)
+        return await self.writer.bulk(entity, operations, send, BULK_LIMIT)
+
+    async def _bulk(self, entity: Entity, chunk: list[Operation]) -> list[Outcome]:
+        """One bulk call: each operation's outcome, in order."""
+        body = {
+            "operations": [
+                {
+                    "method": op.value,
+                    **({"id": remote_id} if remote_id is not None else {}),
+                    **({"data": self.write_body(entity, values)} if values is not None else {}),
+                }
+                for op, remote_id, values in chunk
+            ]
         }
-        sendable = [op for index, op in enumerate(operations) if index not in refused]
-        sent = iter(await self._bulk(entity, sendable))
-        return [refused[i] if i in refused else next(sent) for i in range(len(operations))]
 
-    async def _bulk(
-        self, entity: Entity, operations: list[tuple[Op, str | None, dict[str, Any] | None]]
-    ) -> list[AnyRecord | str | GatewayError]:
-        outcomes: list[AnyRecord | str | GatewayError] = []
-        for start in range(0, len(operations), BULK_LIMIT):
-            chunk = operations[start : start + BULK_LIMIT]
-            body = {
-                "operations": [
-                    {
-                        "method": op.value,
-                        **({"id": remote_id} if remote_id is not None else {}),
-                        **({"data": self.write_body(entity, values)} if values is not None else {}),
-                    }
-                    for op, remote_id, values in chunk
-                ]
-            }
-            response = await self.write(entity, "POST", f"{PATHS[entity]}/bulk", json_body=body)
-            raw = self.upstream.json(response)
+        def convert(b: Any) -> list[Outcome]:
+            results = sorted(b["data"]["results"], key=lambda r: r["index"])
+            return [
+                self._outcome(entity, op, str(remote_id), result)
+                for (op, remote_id, _), result in zip(chunk, results, strict=True)
+            ]
 
-            def convert(b: Any, chunk: Any = chunk) -> list[AnyRecord | str | GatewayError]:
-                results = sorted(b["data"]["results"], key=lambda r: r["index"])
-                out: list[AnyRecord | str | GatewayError] = []
-                for (op, remote_id, _), result in zip(chunk, results, strict=True):
-                    if result["status"] == "success":
-                        out.append(
-                            str(remote_id)
-                            if op is Op.DELETE
-                            else self._record(entity, result["data"])
-                        )
-                    elif result["error"].get("code") == "RESOURCE_NOT_FOUND":
-                        out.append(self.not_found(entity, str(remote_id)))
-                    else:
-                        out.append(
-                            InvalidInput(
-                                self.field_errors({"error": result["error"]}), provider=self.name
-                            )
-                        )
-                return out
+        return await self.writer.answer(
+            entity, "POST", f"{PATHS[entity]}/bulk", convert, json_body=body
+        )
 
-            outcomes += self.parse(convert, raw, response)
-        return outcomes
+    def _outcome(self, entity: Entity, op: Op, remote_id: str, result: Any) -> Outcome:
+        if result["status"] == "success":
+            return remote_id if op is Op.DELETE else self.record(entity, result["data"])
+        if result["error"].get("code") == "RESOURCE_NOT_FOUND":
+            return self.not_found(entity, remote_id)
+        return InvalidInput(self.field_errors({"error": result["error"]}), provider=self.name)

@@ -20,8 +20,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,23 +28,16 @@ import httpx
 from pydantic import Field
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    Children,
-    PaginationStyle,
-    ProviderOptions,
-    SequentialSource,
-    Stamps,
-    TokenCredentials,
-    person,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
+from gateway.datasources.convert import Stamps, deal_status, iso_date, money, person, segment
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.estimates import ASSUMED_CHILDREN
+from gateway.datasources.hooks import PaginationStyle, ProviderOptions, TokenCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.sequential import SequentialSource
 from gateway.errors import BadUserInput, UpstreamTimeout
 from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
 from gateway.pagination import SeqPage
-from gateway.records import PARENT_ENTITY, AnyRecord, Entity, Link
+from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
 
@@ -91,7 +83,6 @@ NEXT_TOKEN = "X-Redivis-Next-Page-Token"
 TABLE_HANDLE = "rows"  # the table's own listing; other handles are query ids
 # A query id as Redivis hands them out (the emulator: `q_00000001`): one plain path segment.
 QUERY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-STATUSES = {"open": rec.DealStatus.OPEN, "won": rec.DealStatus.WON, "lost": rec.DealStatus.LOST}
 TARGETS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
 # Child lists as a query: (child entity, extra condition, parent column).
 CHILDREN = {
@@ -122,10 +113,6 @@ FILTER_COLUMNS = {
     Entity.DEAL: ("name", "stage", "amount", "company_id", "created_at"),
     Entity.NOTE: ("title", "body", "created_at"),
 }
-TEXT_OPS = frozenset(
-    {"eq", "neq", "in", "contains", "startsWith", "gt", "gte", "lt", "lte", "isNull"}
-)
-VALUE_OPS = frozenset({"eq", "neq", "in", "gt", "gte", "lt", "lte", "isNull"})
 COMPARE = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -177,23 +164,11 @@ def _where(entity: Entity, expr: Expr | None) -> str | None:
     return None if expr is None else _sql(entity, expr)
 
 
-def _support(entity: Entity) -> QuerySupport:
-    ops = {
-        f: VALUE_OPS if f in ("amount", "created_at", "company_id") else TEXT_OPS
-        for f in FILTER_COLUMNS[entity]
-    }
-    return QuerySupport(ops, can_or=True, can_nest=True)
-
-
 def _time(value: Any) -> datetime | None:
     if not value:
         return None
     moment = datetime.fromisoformat(str(value).replace(" ", "T").replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Redivis times are UTC
-
-
-def _date(value: Any) -> date | None:
-    return date.fromisoformat(str(value)[:10]) if value else None
 
 
 def _int(value: Any) -> int | None:
@@ -226,21 +201,13 @@ def _company(provider: str, row: dict[str, Any]) -> rec.CompanyRecord:
 
 
 def _deal(provider: str, row: dict[str, Any]) -> rec.DealRecord:
-    status = _text(row.get("status"))
-    amount = row.get("amount")
-    try:
-        money = None if amount in (None, "") else rec.Money(str(Decimal(str(amount))), None)
-    except InvalidOperation:
-        raise ValueError(f"amount {amount!r} is not a number") from None
-    if money is not None and row.get("currency"):
-        money = rec.Money(money.amount, str(row["currency"]))
     return rec.DealRecord(
         **STAMPS.origin(provider, row),
         name=_text(row.get("name")),
-        amount=money,
-        status=STATUSES.get(status or "", rec.DealStatus.OTHER) if status else None,
+        amount=money(_text(row.get("amount")), row.get("currency")),
+        status=deal_status(row.get("status")),
         stage=_text(row.get("stage")),
-        close_date=_date(row.get("close_date")),
+        close_date=iso_date(row.get("close_date")),
         company_id=_text(row.get("company_id")),
         contact_ids=[str(row["contact_id"])] if row.get("contact_id") else [],
         linked={Link.DEAL_CONTACTS: [str(row["contact_id"])] if row.get("contact_id") else []},
@@ -310,8 +277,11 @@ class Redivis(SequentialSource):
     id_formats = dict.fromkeys(Entity, ROW_ID)
     # Every link is a query: ids and parents batch into `IN (...)` lists.
     links = frozenset(Link)
-    inline_links = frozenset({Link.DEAL_CONTACTS})
-    query_support = {entity: _support(entity) for entity in Entity}
+    inline_links = frozenset({Link.DEAL_CONTACTS})  # a deal's contact is a column of the deal
+    query_support = {
+        entity: QuerySupport.every_operator(fields, can_or=True, can_nest=True)
+        for entity, fields in FILTER_COLUMNS.items()
+    }
 
     def configure(self) -> None:
         self.dataset = self.options.dataset
@@ -360,7 +330,7 @@ class Redivis(SequentialSource):
                 rows = q.get("outputNumRows")
                 return str(q["id"]), str(q["status"]), q.get("errorMessage"), _int(rows)
 
-            query_id, status, error, rows = self.parse(state, query, response)
+            query_id, status, error, rows = self.reader.parse(state, query, response)
             if status == "completed":
                 return query_id, rows
             if status == "failed":
@@ -406,7 +376,7 @@ class Redivis(SequentialSource):
                 rows.append(CONVERTERS[entity](self.name, row))
             return rows
 
-        records = self.parse(convert, response.text, response)
+        records = self.reader.parse(convert, response.text, response)
         return records, response.headers.get(NEXT_TOKEN) or None, response
 
     # --- what the engine and the resolvers call -----------------------------------------
@@ -456,9 +426,8 @@ class Redivis(SequentialSource):
         condition = _where(entity, query.filter)
         if condition is not None:  # a filtered list: the query's row count
             return (await self._run(entity, f" WHERE {condition}", "ASC"))[1]
-        response = await self.upstream.request("GET", self._table_path(entity))
-        body = self.upstream.json(response)
-        return self.parse(lambda b: _int(b["numRows"]), body, response)
+        path = self._table_path(entity)
+        return await self.reader.json(lambda b: _int(b["numRows"]), "GET", path)
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -470,7 +439,7 @@ class Redivis(SequentialSource):
         async def page(token: str | None) -> tuple[list[AnyRecord], str | None, httpx.Response]:
             return await self._rows(entity, path, 1000, token)
 
-        return await self.read_pages(page, f"{entity.value} rows of a query")
+        return await self.reader.pages(page, f"{entity.value} rows of a query")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         self.require(entity)
@@ -478,25 +447,23 @@ class Redivis(SequentialSource):
         async def fetch(chunk: list[str]) -> list[AnyRecord]:
             return await self._select(entity, f"id IN ({', '.join(_literal(i) for i in chunk)})")
 
-        return await self.listed_by_id(entity, ids, BATCH, fetch)
+        return await self.lookups.listed_by_id(entity, ids, BATCH, fetch)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
-        if link is Link.DEAL_CONTACTS:  # a deal's contact is a column of the deal
-            return await self.inline_children(link, parent_ids)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         entity, condition, column = CHILDREN[link]
-        parent_entity = PARENT_ENTITY[link]
-        groups: dict[str, list[AnyRecord]] = {
-            p: [] for p in parent_ids if self.valid_id(parent_entity, p)
-        }
-        unique = list(groups)
-        for start in range(0, len(unique), BATCH):
-            listed = ", ".join(_literal(p) for p in unique[start : start + BATCH])
-            for record in await self._select(entity, f"{condition}{column} IN ({listed})"):
-                parent = str(record.remote_data.get(column))
-                if parent in groups:
-                    groups[parent].append(record)
-        return [groups[p] if p in groups else self.not_found(parent_entity, p) for p in parent_ids]
+
+        async def read(parents: list[str]) -> list[AnyRecord]:
+            unique = list(dict.fromkeys(parents))
+            rows: list[AnyRecord] = []
+            for start in range(0, len(unique), BATCH):
+                listed = ", ".join(_literal(p) for p in unique[start : start + BATCH])
+                rows += await self._select(entity, f"{condition}{column} IN ({listed})")
+            return rows
+
+        def parent_of(record: AnyRecord) -> str:
+            return str(record.remote_data.get(column))
+
+        return await self.lookups.grouped(link, parent_ids, read, parent_of)
 
     def head_handle(self, entity: Entity) -> str | None:
         return TABLE_HANDLE
@@ -511,6 +478,4 @@ class Redivis(SequentialSource):
         return 0 if n <= 0 else 2 * -(-n // BATCH)  # a query, then its rows
 
     def estimate_children(self, link: Link, n: int) -> int:
-        if link is Link.DEAL_CONTACTS:
-            return self.estimate_inline_children(link, n)
-        return 2 + n * self.ASSUMED_CHILDREN // 1000  # a query, then its rows by 1000
+        return 2 + n * ASSUMED_CHILDREN // 1000  # a query, then its rows by 1000

@@ -7,27 +7,18 @@ parameter; custom fields come FLAT (`{name: value}`), values strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    INTEGER_ID,
-    Children,
-    OffsetSource,
-    PaginationStyle,
-    ProviderCredentials,
-    Stamps,
-    person,
-    segment,
-)
-from gateway.datasources.base import (
-    optional_text as _text,
-)
+from gateway.datasources.convert import INTEGER_ID, Stamps, person
+from gateway.datasources.convert import optional_text as _text
+from gateway.datasources.hooks import PaginationStyle, ProviderCredentials
+from gateway.datasources.lookups import Children
+from gateway.datasources.offset import OffsetSource
 from gateway.errors import NotFound, UpstreamNotFound
-from gateway.listquery import ListQuery, QuerySupport, conditions
+from gateway.listquery import ListQuery, QuerySupport, parameters
 from gateway.operations import Op
 from gateway.pagination import OffsetPage
 from gateway.records import AnyRecord, Entity, Link
@@ -40,6 +31,7 @@ FILTERS = {
     Entity.CONTACT: {"email": "email", "first_name": "firstname", "last_name": "lastname"},
     Entity.COMPANY: {"name": "name", "domain": "domain", "industry": "industry"},
 }
+PARAMS = {e: {(field, "eq"): name for field, name in names.items()} for e, names in FILTERS.items()}
 
 
 STAMPS = Stamps(None, "updated_time")  # RevyOps has no creation time
@@ -90,10 +82,7 @@ class RevyOps(OffsetSource):
     id_formats = {Entity.CONTACT: INTEGER_ID, Entity.COMPANY: INTEGER_ID}
     # Company.contacts goes through the contacts' `domain` filter: one request per company.
     links = frozenset({Link.CONTACT_COMPANY, Link.COMPANY_CONTACTS})
-    query_support = {
-        entity: QuerySupport({f: frozenset({"eq"}) for f in fields})
-        for entity, fields in FILTERS.items()
-    }
+    query_support = {entity: QuerySupport.by_parameters(names) for entity, names in PARAMS.items()}
     writes = frozenset((e, op) for e in (Entity.CONTACT, Entity.COMPANY) for op in Op)
     write_fields = {
         Entity.CONTACT: frozenset(
@@ -101,9 +90,8 @@ class RevyOps(OffsetSource):
         ),
         Entity.COMPANY: frozenset({"name", "domain", "industry", "custom_fields"}),
     }
-    extra_params: ClassVar[dict[str, str]] = {"structure": "FLAT"}
-    write_paths = PATHS
-    write_params = extra_params
+    rest_paths = PATHS
+    rest_params = {"structure": "FLAT"}
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -121,24 +109,18 @@ class RevyOps(OffsetSource):
             )
         return None
 
-    def _record(self, entity: Entity, raw: Any) -> AnyRecord:
+    def record(self, entity: Entity, raw: Any) -> AnyRecord:
         return _contact(self.name, raw) if entity is Entity.CONTACT else _company(self.name, raw)
-
-    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
-        self.require(entity)
-        path = f"{PATHS[entity]}/{segment(remote_id)}"
-        convert = partial(self._record, entity)
-        return await self.get_one(entity, remote_id, path, convert, **self.extra_params)
 
     async def _page(
         self, entity: Entity, page: int, size: int, query: ListQuery
     ) -> tuple[Any, httpx.Response]:
         # Filters are AND-ed query parameters matching case-insensitively and exactly.
-        filters = {FILTERS[entity][c.field]: str(c.value) for c in conditions(query.filter)}
+        filters = parameters(query, PARAMS[entity])
         response = await self.upstream.request(
             "GET",
             PATHS[entity],
-            params={"page": page, "page_size": size, **filters, **self.extra_params},
+            params={"page": page, "page_size": size, **filters, **self.rest_params},
         )
         return self.upstream.json(response), response
 
@@ -150,16 +132,17 @@ class RevyOps(OffsetSource):
         except UpstreamNotFound:
             # DRF answers 404 "Invalid page." past the last page; page 1 always exists.
             body, response = await self._page(entity, 1, 1, query)
-            return OffsetPage(offset, [], self.parse(lambda b: int(b["count"]), body, response))
+            return OffsetPage(
+                offset, [], self.reader.parse(lambda b: int(b["count"]), body, response)
+            )
 
         def convert(b: Any) -> OffsetPage[AnyRecord]:
-            items = [self._record(entity, raw) for raw in b["results"]]
+            items = [self.record(entity, raw) for raw in b["results"]]
             return OffsetPage(offset, items, int(b["count"]))
 
-        return self.parse(convert, body, response)
+        return self.reader.parse(convert, body, response)
 
-    async def children(self, link: Link, parent_ids: list[str]) -> list[Children]:
-        self.require_link(link)
+    async def read_children(self, link: Link, parent_ids: list[str]) -> list[Children]:
         companies = dict(
             zip(parent_ids, await self.get_many(Entity.COMPANY, parent_ids), strict=True)
         )
@@ -175,7 +158,7 @@ class RevyOps(OffsetSource):
                 return []  # RevyOps links contacts to companies only through the domain
             return await self._all(Entity.CONTACT, {"domain": domain})
 
-        return await self.per_parent(link, parent_ids, contacts_of)
+        return await self.lookups.per_parent(link, parent_ids, contacts_of)
 
     async def _all(self, entity: Entity, filters: dict[str, str]) -> list[AnyRecord]:
         async def page(number: int | None) -> tuple[list[AnyRecord], int | None, httpx.Response]:
@@ -183,15 +166,15 @@ class RevyOps(OffsetSource):
             response = await self.upstream.request(
                 "GET",
                 PATHS[entity],
-                params={"page": number, "page_size": 1000, **filters, **self.extra_params},
+                params={"page": number, "page_size": 1000, **filters, **self.rest_params},
             )
             body = self.upstream.json(response)
-            records = self.parse(
-                lambda b: [self._record(entity, raw) for raw in b["results"]], body, response
+            records = self.reader.parse(
+                lambda b: [self.record(entity, raw) for raw in b["results"]], body, response
             )
             return records, number + 1 if body.get("next") else None, response
 
-        return await self.read_pages(page, f"{entity.plural} by {', '.join(filters)}")
+        return await self.reader.pages(page, f"{entity.plural} by {', '.join(filters)}")
 
     def estimate_children(self, link: Link, n: int) -> int:
         # The companies by id for their domains, then each one's contacts (pages of 1000).
@@ -238,6 +221,3 @@ class RevyOps(OffsetSource):
                 for field, msgs in body.items()
             ]
         return super().field_errors(body)
-
-    def written(self, entity: Entity, body: Any) -> AnyRecord:
-        return self._record(entity, body)

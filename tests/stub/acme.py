@@ -10,17 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway import records as rec
-from gateway.datasources.base import (
-    INTEGER_ID,
-    OffsetSource,
-    PaginationStyle,
-    Stamps,
-    TokenCredentials,
-    optional_text,
-    person,
-    segment,
-)
-from gateway.listquery import ListQuery, QuerySupport, conditions
+from gateway.datasources.convert import INTEGER_ID, Stamps, optional_text, person
+from gateway.datasources.hooks import PaginationStyle, TokenCredentials
+from gateway.datasources.offset import OffsetSource
+from gateway.listquery import ListQuery, QuerySupport, parameters
 from gateway.pagination.offset import OffsetPage
 from gateway.records import AnyRecord, Entity
 from gateway.upstream import ClientAuth
@@ -29,18 +22,20 @@ PATHS = {Entity.CONTACT: "/v1/contacts", Entity.COMPANY: "/v1/companies"}
 STAMPS = Stamps("created_at", "updated_at")
 
 
-def _record(provider: str, entity: Entity, raw: dict[str, Any]) -> AnyRecord:
-    if entity is Entity.COMPANY:
-        return rec.CompanyRecord(
-            **STAMPS.origin(provider, raw),
-            name=optional_text(raw.get("name")),
-            domain=optional_text(raw.get("domain")),
-        )
+def _contact(provider: str, raw: dict[str, Any]) -> rec.ContactRecord:
     return rec.ContactRecord(
         **STAMPS.origin(provider, raw),
         **person(raw.get("first_name"), raw.get("last_name"), raw.get("email")),
         status=optional_text(raw.get("status")),
         company_id=optional_text(raw.get("company_id")),
+    )
+
+
+def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
+    return rec.CompanyRecord(
+        **STAMPS.origin(provider, raw),
+        name=optional_text(raw.get("name")),
+        domain=optional_text(raw.get("domain")),
     )
 
 
@@ -52,6 +47,8 @@ class Acme(OffsetSource):
     credentials_model = TokenCredentials
     id_formats = dict.fromkeys(PATHS, INTEGER_ID)
     query_support = {Entity.CONTACT: QuerySupport({"last_name": frozenset({"eq"})})}
+    converters = {Entity.CONTACT: _contact, Entity.COMPANY: _company}
+    rest_paths = PATHS
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:
@@ -61,25 +58,14 @@ class Acme(OffsetSource):
     def error_message(body: Any) -> str | None:
         return str(body["error"]) if isinstance(body, dict) and "error" in body else None
 
-    async def get(self, entity: Entity, remote_id: str) -> AnyRecord:
-        self.require(entity)
-
-        def convert(raw: Any) -> AnyRecord:
-            return _record(self.name, entity, raw)
-
-        return await self.get_one(
-            entity, remote_id, f"{PATHS[entity]}/{segment(remote_id)}", convert
-        )
-
     async def fetch_offset(
         self, entity: Entity, offset: int, size: int, query: ListQuery
     ) -> OffsetPage[AnyRecord]:
-        filters = {c.field: str(c.value) for c in conditions(query.filter)}
+        filters = parameters(query, {("last_name", "eq"): "last_name"})
         params = {"page": offset // size + 1, "per_page": size, **filters}
-        response = await self.upstream.request("GET", PATHS[entity], params=params)
 
         def convert(body: Any) -> OffsetPage[AnyRecord]:
-            items = [_record(self.name, entity, raw) for raw in body["items"]]
+            items = [self.record(entity, raw) for raw in body["items"]]
             return OffsetPage(offset, items, int(body["total"]))
 
-        return self.parse(convert, self.upstream.json(response), response)
+        return await self.reader.json(convert, "GET", PATHS[entity], params=params)

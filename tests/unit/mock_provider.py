@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import httpx
 
-from gateway.datasources import DataSource, source_class
+from gateway.datasources import DataSource, OffsetSource, SequentialSource, source_class
 from gateway.settings import ProviderSettings
 from gateway.upstream import open_client
 
@@ -57,6 +57,23 @@ def sent_json(request: httpx.Request) -> Any:
     return json.loads(request.content)
 
 
+# The kinds of each pagination family, so a test of one reaches its family's fetches.
+OffsetKind = Literal["revyops", "attio", "basicsos"]
+SequentialKind = Literal["haste", "redivis"]
+
+
+@overload
+def source(
+    kind: OffsetKind, credentials: dict[str, str] | None = None, **settings: Any
+) -> tuple[OffsetSource, Provider]: ...
+@overload
+def source(
+    kind: SequentialKind, credentials: dict[str, str] | None = None, **settings: Any
+) -> tuple[SequentialSource, Provider]: ...
+@overload
+def source(
+    kind: str, credentials: dict[str, str] | None = None, **settings: Any
+) -> tuple[DataSource, Provider]: ...
 def source(
     kind: str, credentials: dict[str, str] | None = None, **settings: Any
 ) -> tuple[DataSource, Provider]:

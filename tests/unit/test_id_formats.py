@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.datasources import DataSource, available_kinds, source_class
-from gateway.datasources.base import Op, segment
+from gateway.datasources.base import Op
+from gateway.datasources.convert import segment
 from gateway.demo import demo_provider
 from gateway.errors import BadUserInput, InvalidInput, NotFound
 from gateway.records import Entity, Link

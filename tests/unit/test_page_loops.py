@@ -1,7 +1,7 @@
 """Whole-list reads end: a repeated position or too many pages is UPSTREAM_BAD_RESPONSE.
 
 Every data source reads some lists whole (a parent's children, a batch of ids) page
-after page through `DataSource.read_pages`. An upstream that hands back a position it
+after page through `Reader.pages`. An upstream that hands back a position it
 already gave would keep such a read going forever, and an endless list would keep it
 reading; here each provider's loop meets such an upstream (httpx.MockTransport) and
 must stop with an error, within `max_pages_per_read` requests. `asyncio.wait_for`
@@ -176,7 +176,7 @@ def test_read_pages_reads_a_chain_until_it_ends_repeats_or_hits_the_cap(
 ) -> None:
     """The chain None -> chain[0] -> chain[1] ... ends after its last position."""
     fake = Fake(repeat=False)
-    reader = source("haste", fake, max_pages=cap)
+    reader = source("haste", fake, max_pages=cap).reader
     response = httpx.Response(200)
     fetched: list[str | None] = []
 
@@ -190,7 +190,7 @@ def test_read_pages_reads_a_chain_until_it_ends_repeats_or_hits_the_cap(
     # The read meets a repeat after page first_repeat + 1; the cap stops it after page `cap`.
     stop = min(cap, first_repeat + 1 if first_repeat is not None else pages)
     try:
-        items = guarded(reader.read_pages(fetch, "things"))
+        items = guarded(reader.pages(fetch, "things"))
     except UpstreamBadResponse as error:
         assert len(fetched) == stop
         if "repeated" in error.message:

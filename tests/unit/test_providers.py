@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.datasources import OffsetSource, SequentialSource, source_class
-from gateway.datasources.base import OFFSET_STYLES, PaginationStyle, ProviderCredentials
+from gateway.datasources.hooks import OFFSET_STYLES, PaginationStyle, ProviderCredentials
 from gateway.datasources.redivis import RedivisOptions
 from gateway.demo import DEMO_CREDENTIALS, demo_kinds, demo_settings
 from gateway.emulators import DEMO_PORTS

@@ -11,7 +11,8 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.datasources.base import OffsetSource, PaginationStyle, ProviderCredentials
+from gateway.datasources.hooks import PaginationStyle, ProviderCredentials
+from gateway.datasources.offset import OffsetSource
 from gateway.errors import NotFound
 from gateway.listquery import ListQuery
 from gateway.pagination.offset import OffsetPage
@@ -86,10 +87,10 @@ def test_whole_reads_answer_every_id(size: int, cap: int, ids: list[str]) -> Non
             assert sorted(source.gets) == sorted({i for i in ids if int(i) >= size})
         # What it found decides the next plan: a collection too big is not read again.
         if size <= 50:
-            assert source.sizes[Entity.COMPANY] == size
+            assert source.lookups.sizes[Entity.COMPANY] == size
         else:
-            assert source.sizes[Entity.COMPANY] > 50
-            assert not source.reads_whole(Entity.COMPANY, 1000)
+            assert source.lookups.sizes[Entity.COMPANY] > 50
+            assert not source.lookups.reads_whole(Entity.COMPANY, 1000)
     else:
         assert source.pages == 0
         assert len(source.gets) == distinct
