@@ -105,6 +105,11 @@ class QuerySupport:
     sortable: frozenset[str] = frozenset()
     can_or: bool = False
     can_nest: bool = False  # and inside or (or the other way round)
+    # How its upstream sort orders, which lists merged across providers must match:
+    # where nulls go ("largest": last ascending, first descending; "last": last both ways),
+    # and whether text compares lowercased.
+    sort_nulls: str = "largest"
+    sort_casefold: bool = False
 
     def check(self, query: ListQuery, where: str, provider: str) -> None:
         """Unsupported, naming what, unless the provider can do all of `query`."""

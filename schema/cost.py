@@ -67,6 +67,7 @@ from gateway.pagination import ConnectionArgs, PageLimits, check_args
 from gateway.records import CHILD_ENTITY, Entity, Link
 from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id
+from resolvers.merged import lane_names
 from resolvers.relations import KNOWN_FROM_ID
 from schema.bounds import refused
 
@@ -273,6 +274,8 @@ def root_list(entity: Entity) -> FieldCost:
     """`Query.contacts`...: one window of a provider's list, then its records' fields."""
 
     def cost(asked: Asked) -> int:
+        if asked.args.get("provider") is None:
+            return merged_list(entity, asked)
         source = asked.plan.sources.get(str(asked.args.get("provider")))
         if source is None or entity not in source.entities:
             return 0  # refused by the resolver, nothing sent
@@ -285,6 +288,39 @@ def root_list(entity: Entity) -> FieldCost:
         return window + asked.below(At(source, _size(args)))
 
     return cost
+
+
+def merged_list(entity: Entity, asked: Asked) -> int:
+    """A root list across providers (resolvers.merged): each provider's window of n + 1
+    (from its start, or from a position inside its list: the dearer), its total where
+    `totalCount` is asked, and the selection on the records it may contribute."""
+    plan = asked.plan
+    try:
+        args = asked.window()
+        names = lane_names(plan.sources, entity, asked.args.get("providers"))
+    except GatewayError:
+        return 0  # refused by the resolver, nothing sent
+    count = "totalCount" in asked.names()
+    filtered = asked.filtered()
+    n = _size(args) + 1
+    if args.first is not None and args.last is not None:
+        n = max(args.first, args.last) + 1
+    windows = (
+        ConnectionArgs(first=n),
+        ConnectionArgs(last=n),
+        ConnectionArgs(first=n, after="", before=""),
+        ConnectionArgs(last=n, after="", before=""),
+    )
+    total = 0
+    for name in names:
+        source = plan.sources[name]
+        if entity not in source.entities:
+            continue  # UNSUPPORTED before anything is sent
+        read = max(source.estimate_list(entity, w, filtered, False) for w in windows)
+        if count:
+            read += source.estimate_list(entity, ConnectionArgs(first=0), filtered, True)
+        total += read + asked.below(At(source, _size(args)))
+    return total
 
 
 def linked(link: Link) -> FieldCost:

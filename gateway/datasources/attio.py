@@ -157,7 +157,11 @@ def _attio_support(entity: Entity) -> QuerySupport:
     every = frozenset({*ATTIO_OPS, "neq", "isNull"})
     fields = FILTER_ATTRIBUTES[entity]
     return QuerySupport(
-        dict.fromkeys(fields, every), sortable=frozenset(fields), can_or=True, can_nest=True
+        dict.fromkeys(fields, every),
+        sortable=frozenset(fields),
+        can_or=True,
+        can_nest=True,
+        sort_casefold=True,  # text sorts ignore case
     )
 
 

@@ -131,7 +131,8 @@ def _support(entity: Entity) -> QuerySupport:
     }
     # Notes are three tables read one after the other: no order can span them.
     sortable = frozenset() if entity is Entity.NOTE else frozenset(COLUMNS[entity])
-    return QuerySupport(ops, sortable=sortable, can_or=True)
+    # Nulls sort last whichever the direction.
+    return QuerySupport(ops, sortable=sortable, can_or=True, sort_nulls="last")
 
 
 def _value(value: Any) -> str:
