@@ -10,6 +10,7 @@ of the oracle and the `pageInfo` the Relay spec defines (tests/unit/relay_spec.p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,9 @@ def merges(draw: st.DrawFn) -> tuple[Merge[Item], list[Item]]:
     return merge, every
 
 
-def window_args(draw: st.DrawFn, cursors: list[str]) -> ConnectionArgs:
+def window_args(
+    draw: Callable[[st.SearchStrategy[Any]], Any], cursors: list[str]
+) -> ConnectionArgs:
     size = st.integers(0, 7)
     first = draw(st.none() | size)
     last = draw(size) if first is None else draw(st.none() | size)
