@@ -59,8 +59,25 @@ class _Cursor:
     last: bool  # the edge ends it
 
     def encode(self, codec: CursorCodec, binding: str) -> str:
-        position = {"l": self.lane, "c": self.own, "s": self.states, "f": self.first}
-        return codec.encode(binding, {**position, "z": self.last})
+        # The lanes' cursors are kept as their bindings and positions, unsigned: this
+        # cursor's own signature covers them, and a cursor inside a cursor would not fit
+        # the gateway's bound on argument length.
+        bindings: list[str | None] = [None] * len(self.states)
+
+        def pack(lane: int, cursor: str) -> Any:
+            bindings[lane], position = codec.open(cursor, "cursor")
+            return position
+
+        states = [
+            s if s in (START, END) else [pack(i, s[0]), pack(i, s[1])]
+            for i, s in enumerate(self.states)
+        ]
+        mine = self.states[self.lane]
+        own = (
+            None if mine not in (START, END) and mine[0] == self.own else pack(self.lane, self.own)
+        )
+        position = {"l": self.lane, "k": bindings, "s": states, "c": own}
+        return codec.encode(binding, {**position, "f": self.first, "z": self.last})
 
     @classmethod
     def decode(
@@ -69,23 +86,41 @@ class _Cursor:
         if value is None:
             return None
         p = codec.decode(value, binding, argument)
-        lane, own, states = p.get("l"), p.get("c"), p.get("s")
+        lane, bindings, states = p.get("l"), p.get("k"), p.get("s")
         if not (
             isinstance(lane, int)
             and 0 <= lane < lanes
-            and isinstance(own, str)
+            and isinstance(bindings, list)
             and isinstance(states, list)
-            and len(states) == lanes
-            and all(_valid_state(s) for s in states)
+            and len(states) == len(bindings) == lanes
+            and all(_valid_state(s, b) for s, b in zip(states, bindings, strict=True))
+            and (
+                (isinstance(p.get("c"), dict) and isinstance(bindings[lane], str))
+                or states[lane] not in (START, END)
+            )
         ):
             raise BadUserInput(f"`{argument}` is not a merged list's cursor.", argument=argument)
-        return cls(lane, own, states, bool(p.get("f")), bool(p.get("z")))
+
+        def unpack(lane: int, position: dict[str, Any]) -> str:
+            return codec.encode(bindings[lane], position)
+
+        full = [
+            s if s in (START, END) else [unpack(i, s[0]), unpack(i, s[1])]
+            for i, s in enumerate(states)
+        ]
+        own = unpack(lane, p["c"]) if isinstance(p.get("c"), dict) else full[lane][0]
+        return cls(lane, own, full, bool(p.get("f")), bool(p.get("z")))
 
 
-def _valid_state(state: Any) -> bool:
+def _valid_state(state: Any, binding: Any) -> bool:
     if state in (START, END):
         return True
-    return isinstance(state, list) and len(state) == 2 and all(isinstance(x, str) for x in state)
+    return (
+        isinstance(binding, str)
+        and isinstance(state, list)
+        and len(state) == 2
+        and all(isinstance(x, dict) for x in state)
+    )
 
 
 @dataclass(frozen=True)
