@@ -291,9 +291,9 @@ def root_list(entity: Entity) -> FieldCost:
 
 
 def merged_list(entity: Entity, asked: Asked) -> int:
-    """A root list across providers (resolvers.merged): each provider's window of n + 1
-    (from its start, or from a position inside its list: the dearer), its total where
-    `totalCount` is asked, and the selection on the records it may contribute."""
+    """A root list across providers (resolvers.merged): each provider's window of n + 1,
+    its total where `totalCount` is asked, and the selection on the records it may
+    contribute."""
     plan = asked.plan
     try:
         args = asked.window()
@@ -305,12 +305,14 @@ def merged_list(entity: Entity, asked: Asked) -> int:
     n = _size(args) + 1
     if args.first is not None and args.last is not None:
         n = max(args.first, args.last) + 1
-    windows = (
-        ConnectionArgs(first=n),
-        ConnectionArgs(last=n),
-        ConnectionArgs(first=n, after="", before=""),
-        ConnectionArgs(last=n, after="", before=""),
-    )
+    # Each provider's window runs the way the merged one does (forward when `first` is
+    # given), from its list's end or, with a merged cursor, from a position inside it.
+    forward = args.first is not None
+    cursors = args.after is not None or args.before is not None
+    windows = [ConnectionArgs(first=n) if forward else ConnectionArgs(last=n)]
+    if cursors:
+        size = {"first": n} if forward else {"last": n}
+        windows.append(ConnectionArgs(**size, after=args.after, before=args.before))
     total = 0
     for name in names:
         source = plan.sources[name]

@@ -107,6 +107,9 @@ COLUMNS: dict[Entity, dict[str, str]] = {
     },
     Entity.NOTE: {"title": "title", "body": "text", "created_at": "date"},
 }
+# Columns it sorts by beyond those it filters on: deals carry `updatedAt`.
+SORT_COLUMNS = {entity: dict(columns) for entity, columns in COLUMNS.items()}
+SORT_COLUMNS[Entity.DEAL]["updated_at"] = "updated_at"
 OPS = {
     "eq": "eq",
     "neq": "neq",
@@ -130,7 +133,7 @@ def _support(entity: Entity) -> QuerySupport:
         for field in COLUMNS[entity]
     }
     # Notes are three tables read one after the other: no order can span them.
-    sortable = frozenset() if entity is Entity.NOTE else frozenset(COLUMNS[entity])
+    sortable = frozenset() if entity is Entity.NOTE else frozenset(SORT_COLUMNS[entity])
     # Nulls sort last whichever the direction.
     return QuerySupport(ops, sortable=sortable, can_or=True, sort_nulls="last")
 
@@ -174,7 +177,7 @@ def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[s
         params["filters"] = json.dumps(chain, separators=(",", ":"))
     if query.order:
         sorts = [
-            {"field": columns[s.field], "order": "DESC" if s.descending else "ASC"}
+            {"field": SORT_COLUMNS[entity][s.field], "order": "DESC" if s.descending else "ASC"}
             for s in query.order
         ]
         params["sorts"] = json.dumps(sorts, separators=(",", ":"))
