@@ -31,8 +31,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from gateway.errors import BadUserInput
-from gateway.pagination import ConnectionArgs, ConnectionSlice, CursorCodec, Edge, PageInfo
+from gateway.errors import BadUserInput, Unsupported
+from gateway.pagination import (
+    ConnectionArgs,
+    ConnectionSlice,
+    CursorCodec,
+    Edge,
+    OffsetPage,
+    PageInfo,
+    paginate_offsets,
+)
 
 T = TypeVar("T")
 
@@ -319,6 +327,71 @@ def _consumed(merged: list[tuple[int, int]], lanes: int) -> list[list[int]]:
         counts[lane] = index + 1
         out.append(list(counts))
     return out
+
+
+# --- a lane read whole ------------------------------------------------------------------
+
+
+def whole_lane(
+    name: str,
+    read: Callable[[ConnectionArgs], Awaitable[ConnectionSlice[T]]],
+    key: Callable[[T], Any],
+    *,
+    limit: int,
+    page: int,
+    codec: CursorCodec,
+    binding: str,
+    what: str,
+) -> Lane[T]:
+    """A lane whose provider cannot give the merged order: its whole list, read in its own
+    windows of `page` (cached blocks, shared with its single lists), sorted by `key` (stable:
+    ties keep the provider's order). Its cursors are offsets into the sorted list. A list
+    over `limit` records is UNSUPPORTED (`what` says why it would be read whole)."""
+
+    held: list[list[T]] = []  # read once per lane (a lane lives for one window)
+
+    async def records() -> list[T]:
+        if not held:
+            held.append(await read_all())
+        return held[0]
+
+    async def read_all() -> list[T]:
+        items: list[T] = []
+        after = None
+        while True:
+            window = await read(ConnectionArgs(first=page, after=after))
+            items += [edge.node for edge in window.edges]
+            known = window.total_count
+            if len(items) > limit or (known is not None and known > limit):
+                raise Unsupported(
+                    f"{what}, and its list holds more than {limit} records to sort itself "
+                    "(`merge_whole_max`); filter the list, order it otherwise, or leave "
+                    "that provider out.",
+                    provider=name,
+                )
+            if not window.page_info.has_next_page:
+                return sorted(items, key=key)
+            after = window.page_info.end_cursor
+
+    async def lane_read(args: ConnectionArgs) -> ConnectionSlice[T]:
+        items = await records()
+
+        async def fetch(offset: int, size: int) -> OffsetPage[T]:
+            return OffsetPage(offset, items[offset : offset + size], len(items))
+
+        return await paginate_offsets(
+            args,
+            fetch=fetch,
+            codec=codec,
+            binding=binding,
+            max_request_size=max(1, len(items)),
+            aligned=False,
+        )
+
+    async def count() -> int | None:
+        return len(await records())
+
+    return Lane(name, lane_read, count)
 
 
 # --- the total order's key ---------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from gateway.errors import BadUserInput, Unsupported
+from gateway.errors import BadUserInput
 from gateway.listquery import ListQuery, QuerySupport
-from gateway.merging import Lane, Merge, order_key
+from gateway.merging import Lane, Merge, order_key, whole_lane
 from gateway.pagination import ConnectionArgs, ConnectionSlice, binding_key, check_args
 from gateway.records import AnyRecord, Entity
 from resolvers.context import Context, DataSource
@@ -43,42 +43,53 @@ def lane_names(
     return list(providers)
 
 
-def _casefold(sources: Sequence[DataSource], entity: Entity, query: ListQuery) -> bool:
-    """Whether the merge compares text lowercased: as every provider's upstream sort does.
-    UNSUPPORTED naming a provider whose sort cannot be merged into the one total order."""
-    supports = [(s, s.capabilities.query_support.get(entity, QuerySupport({}))) for s in sources]
-    for source, support in supports:
-        for sort in query.order:
-            if support.sort_nulls == "last" and sort.descending:
-                raise Unsupported(
-                    f"{source.label} puts empty values last when sorting {entity.plural} "
-                    f"by {sort.field.upper()} DESC, where a list across providers puts them "
-                    "first; order this list ascending, or leave that provider out.",
-                    provider=source.name,
-                )
-    if all(sort.field in UNCASED for sort in query.order):
-        return False
-    folds = {support.sort_casefold for _, support in supports}
-    if len(folds) > 1:
-        odd = next(s for s, support in supports if support.sort_casefold)
-        raise Unsupported(
-            f"{odd.label} sorts text ignoring case and the other providers do not, so their "
-            f"{entity.plural} cannot be merged in one order by text; order by a date or "
-            "leave that provider out.",
-            provider=odd.name,
-        )
-    return folds == {True}
+def _sorts(source: DataSource, entity: Entity, query: ListQuery) -> bool:
+    """Whether the provider sorts upstream by `query`'s keys with nulls where the merged
+    order has them (largest)."""
+    support = source.capabilities.query_support.get(entity, QuerySupport({}))
+    return all(
+        s.field in support.sortable and not (support.sort_nulls == "last" and s.descending)
+        for s in query.order
+    )
+
+
+def merge_plan(
+    sources: Sequence[DataSource], entity: Entity, query: ListQuery
+) -> tuple[bool, set[str]]:
+    """Whether the merge compares text lowercased, and which providers are read whole and
+    sorted by the gateway: those that cannot sort upstream in the merged order (by the key,
+    nulls, or case: text compares lowercased only where every provider sorting upstream
+    does)."""
+    upstream = [s for s in sources if _sorts(s, entity, query)]
+    casefold = False
+    if any(sort.field not in UNCASED for sort in query.order) and upstream:
+        supports = [s.capabilities.query_support[entity] for s in upstream]
+        casefold = all(support.sort_casefold for support in supports)
+        upstream = [
+            s
+            for s, support in zip(upstream, supports, strict=True)
+            if support.sort_casefold == casefold
+        ]
+    return casefold, {s.name for s in sources} - {s.name for s in upstream}
+
+
+def _reader(
+    context: Context, source: DataSource, entity: Entity, query: ListQuery
+) -> Callable[[ConnectionArgs], Awaitable[ConnectionSlice[AnyRecord]]]:
+    """A provider's own windows of its list, within the operation's deadline."""
+
+    async def read(args: ConnectionArgs) -> ConnectionSlice[AnyRecord]:
+        work = source.connection(entity, args, context.gateway.codec, query)
+        window = await context.before_deadline(source.name, work)
+        context.loaders.prime([edge.node for edge in window.edges])
+        return window
+
+    return read
 
 
 def _lane(context: Context, source: DataSource, entity: Entity, query: ListQuery) -> Lane[Any]:
-    gateway = context.gateway
     name = source.name
-
-    async def read(args: ConnectionArgs) -> ConnectionSlice[AnyRecord]:
-        work = source.connection(entity, args, gateway.codec, query)
-        window = await context.before_deadline(name, work)
-        context.loaders.prime([edge.node for edge in window.edges])
-        return window
+    read = _reader(context, source, entity, query)
 
     async def count() -> int | None:
         window = await read(ConnectionArgs(first=0))
@@ -87,6 +98,26 @@ def _lane(context: Context, source: DataSource, entity: Entity, query: ListQuery
         return await context.before_deadline(name, window.count())
 
     return Lane(name, read, count)
+
+
+def _whole(
+    context: Context, source: DataSource, entity: Entity, query: ListQuery, key: Any
+) -> Lane[Any]:
+    """A provider that cannot give the merged order: its list, filtered upstream, read
+    whole in its own blocks and sorted here (at most `merge_whole_max` records)."""
+    gateway = context.gateway
+    fields = ", ".join(s.field.upper() for s in query.order)
+    return whole_lane(
+        source.name,
+        _reader(context, source, entity, ListQuery(query.filter)),
+        key,
+        limit=gateway.merge_whole_max,
+        page=gateway.limits.max_size,
+        codec=gateway.codec,
+        binding=binding_key("whole", source.name, entity.value, query.key()),
+        what=f"{source.label} cannot sort {entity.plural} by {fields} as a list across "
+        "providers does",
+    )
 
 
 async def merged_records(
@@ -99,16 +130,25 @@ async def merged_records(
     order, each with its query): every provider's query checked before any is read."""
     checked = check_args(args, context.gateway.limits)
     sources = [context.source(name) for name in queries]
+    order = next(iter(queries.values())).order if queries else ()
+    casefold, whole = (
+        merge_plan(sources, entity, next(iter(queries.values()))) if order else (False, set())
+    )
     for source in sources:
         source.require(entity)
-        source.check_query(entity, queries[source.name])
-    order = next(iter(queries.values())).order if queries else ()
-    key = None
-    if order:
-        casefold = _casefold(sources, entity, next(iter(queries.values())))
-        key = order_key([(s.field, s.descending) for s in order], field_value, casefold)
+        query = queries[source.name]
+        # A provider read whole must still filter upstream: only the order is the gateway's.
+        source.check_query(entity, ListQuery(query.filter) if source.name in whole else query)
+    key = order_key([(s.field, s.descending) for s in order], field_value, casefold)
     binding = binding_key(
         "merged", entity.value, list(queries), [q.key() for q in queries.values()]
     )
-    lanes = [_lane(context, s, entity, queries[s.name]) for s in sources]
-    return await Merge(lanes, key, context.gateway.codec, binding).window(checked)
+    lanes = [
+        _whole(context, s, entity, queries[s.name], key)
+        if s.name in whole
+        else _lane(context, s, entity, queries[s.name])
+        for s in sources
+    ]
+    return await Merge(lanes, key if order else None, context.gateway.codec, binding).window(
+        checked
+    )

@@ -62,12 +62,13 @@ from strawberry.types.field import StrawberryField
 
 from gateway import metrics
 from gateway.errors import GatewayError, OperationTooCostly
+from gateway.listquery import ListQuery, Sort
 from gateway.operations import Op
 from gateway.pagination import ConnectionArgs, PageLimits, check_args
 from gateway.records import CHILD_ENTITY, Entity, Link
 from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id
-from resolvers.merged import lane_names
+from resolvers.merged import lane_names, merge_plan
 from resolvers.relations import KNOWN_FROM_ID
 from schema.bounds import refused
 
@@ -153,8 +154,10 @@ class Plan:
         sources: Mapping[str, DataSource],
         limits: PageLimits,
         batching: bool,
+        whole_max: int = 2000,
     ) -> None:
         self.executor = executor
+        self.whole_max = whole_max
         self.schema: GraphQLSchema = executor.schema
         self.sources = sources
         self.limits = limits
@@ -313,12 +316,22 @@ def merged_list(entity: Entity, asked: Asked) -> int:
     if cursors:
         size = {"first": n} if forward else {"last": n}
         windows.append(ConnectionArgs(**size, after=args.after, before=args.before))
+    sources = [plan.sources[name] for name in names]
+    order = tuple(
+        Sort(str(getattr(o["field"], "value", o["field"])).lower(), "DESC" in str(o["direction"]))
+        for o in asked.args.get("orderBy") or ()
+    )
+    whole = merge_plan(sources, entity, ListQuery(order=order))[1] if order else set()
     total = 0
-    for name in names:
-        source = plan.sources[name]
+    for source in sources:
         if entity not in source.entities:
             continue  # UNSUPPORTED before anything is sent
         read = max(source.estimate_list(entity, w, filtered, False) for w in windows)
+        if source.name in whole:
+            # Read whole in windows of the largest page, up to the limit and one more.
+            read = source.estimate_list(
+                entity, ConnectionArgs(first=plan.whole_max + 1), True, False
+            )
         if count:
             read += source.estimate_list(entity, ConnectionArgs(first=0), filtered, True)
         total += read + asked.below(At(source, _size(args)))
@@ -440,6 +453,7 @@ def estimate(
     limits: PageLimits,
     *,
     batching: bool = True,
+    whole_max: int = 2000,
 ) -> int:
     """The upstream requests the operation will send at most (nothing is sent)."""
     built = Executor.build(
@@ -450,7 +464,7 @@ def estimate(
     )
     if isinstance(built, list):
         return 0  # execution refuses it the same way, before any resolver runs
-    return Plan(built, sources, limits, batching).operation()
+    return Plan(built, sources, limits, batching, whole_max).operation()
 
 
 class OperationCost(SchemaExtension):
@@ -494,6 +508,7 @@ class OperationCost(SchemaExtension):
                 sources,
                 gateway.limits,
                 batching=gateway.batching,
+                whole_max=gateway.merge_whole_max,
             )
         except Exception:
             # Free it is not: an operation whose cost is unknown is not run.
