@@ -152,6 +152,31 @@ def walk(client: Client, provider: str | list[str], entity: str, seed: int) -> i
     return len(ids)
 
 
+def row(
+    provider: str,
+    entity: str,
+    blocks: bool,
+    records: int,
+    floor: int,
+    spent: int,
+    again: int,
+    client: Client,
+) -> dict[str, Any]:
+    """One walk's line of the table (the client's failed queries counted, then reset)."""
+    failures, client.failures = client.failures, 0
+    return {
+        "provider": provider,
+        "entity": entity,
+        "blocks": blocks,
+        "records": records,
+        "floor": floor,
+        "requests": spent,
+        "ratio": round(spent / floor, 2) if floor else None,
+        "repeat": again,
+        "failed_queries": failures,
+    }
+
+
 def walks(blocks: bool, entities: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Every provider's walks, providers concurrently (each has its own limits)."""
     with stack(blocks) as (gateway, urls):
@@ -167,20 +192,7 @@ def walks(blocks: bool, entities: dict[str, list[str]]) -> list[dict[str, Any]]:
                 walk(client, kind, entity, seed)
                 again = requests_of(urls[kind]) - start
                 floor = -(-records // FLOOR_BLOCK)
-                rows.append(
-                    {
-                        "provider": kind,
-                        "entity": entity,
-                        "blocks": blocks,
-                        "records": records,
-                        "floor": floor,
-                        "requests": first,
-                        "ratio": round(first / floor, 2) if floor else None,
-                        "repeat": again,
-                        "failed_queries": client.failures,
-                    }
-                )
-                client.failures = 0
+                rows.append(row(kind, entity, blocks, records, floor, first, again, client))
             return rows
 
         with ThreadPoolExecutor(len(entities)) as pool:
@@ -212,20 +224,7 @@ def merged_walks(single: list[dict[str, Any]]) -> list[dict[str, Any]]:
             spent = sum(requests_of(u) for u in urls.values()) - start
             walk(client, kinds, entity, 2000 + index)
             again = sum(requests_of(u) for u in urls.values()) - start - spent
-            rows.append(
-                {
-                    "provider": "merged",
-                    "entity": entity,
-                    "blocks": True,
-                    "records": records,
-                    "floor": floor,
-                    "requests": spent,
-                    "ratio": round(spent / floor, 2) if floor else None,
-                    "repeat": again,
-                    "failed_queries": client.failures,
-                }
-            )
-            client.failures = 0
+            rows.append(row("merged", entity, True, records, floor, spent, again, client))
     return rows
 
 

@@ -62,13 +62,11 @@ from strawberry.types.field import StrawberryField
 
 from gateway import metrics
 from gateway.errors import GatewayError, OperationTooCostly
-from gateway.listquery import ListQuery, Sort
 from gateway.operations import Op
 from gateway.pagination import ConnectionArgs, PageLimits, check_args
 from gateway.records import CHILD_ENTITY, Entity, Link
 from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id
-from resolvers.merged import lane_names, merge_plan
 from resolvers.relations import KNOWN_FROM_ID
 from schema.bounds import refused
 
@@ -141,7 +139,8 @@ def _declared(definition: GraphQLField) -> FieldCost | None:
     return cost
 
 
-def _size(args: ConnectionArgs) -> int:
+def size(args: ConnectionArgs) -> int:
+    """How many records a window holds at most."""
     return args.first if args.first is not None else (args.last or 0)
 
 
@@ -273,71 +272,6 @@ class Plan:
 # --- the fields that read upstream (declared by the factories that make them) ------------
 
 
-def root_list(entity: Entity) -> FieldCost:
-    """`Query.contacts`...: one window of a provider's list, then its records' fields."""
-
-    def cost(asked: Asked) -> int:
-        if asked.args.get("provider") is None:
-            return merged_list(entity, asked)
-        source = asked.plan.sources.get(str(asked.args.get("provider")))
-        if source is None or entity not in source.entities:
-            return 0  # refused by the resolver, nothing sent
-        try:
-            args = asked.window()
-        except GatewayError:
-            return 0  # refused by the resolver, nothing sent
-        count = "totalCount" in asked.names()
-        window = source.estimate_list(entity, args, asked.filtered(), count)
-        return window + asked.below(At(source, _size(args)))
-
-    return cost
-
-
-def merged_list(entity: Entity, asked: Asked) -> int:
-    """A root list across providers (resolvers.merged): each provider's window of n + 1,
-    its total where `totalCount` is asked, and the selection on the records it may
-    contribute."""
-    plan = asked.plan
-    try:
-        args = asked.window()
-        names = lane_names(plan.sources, entity, asked.args.get("providers"))
-    except GatewayError:
-        return 0  # refused by the resolver, nothing sent
-    count = "totalCount" in asked.names()
-    filtered = asked.filtered()
-    n = _size(args) + 1
-    if args.first is not None and args.last is not None:
-        n = max(args.first, args.last) + 1
-    # Each provider's window runs the way the merged one does (forward when `first` is
-    # given), from its list's end or, with a merged cursor, from a position inside it.
-    forward = args.first is not None
-    cursors = args.after is not None or args.before is not None
-    windows = [ConnectionArgs(first=n) if forward else ConnectionArgs(last=n)]
-    if cursors:
-        size = {"first": n} if forward else {"last": n}
-        windows.append(ConnectionArgs(**size, after=args.after, before=args.before))
-    sources = [plan.sources[name] for name in names]
-    order = tuple(
-        Sort(str(getattr(o["field"], "value", o["field"])).lower(), "DESC" in str(o["direction"]))
-        for o in asked.args.get("orderBy") or ()
-    )
-    whole = merge_plan(sources, entity, ListQuery(order=order))[1] if order else set()
-    total = 0
-    for source in sources:
-        if entity not in source.entities:
-            continue  # UNSUPPORTED before anything is sent
-        read = max(source.estimate_list(entity, w, filtered, False) for w in windows)
-        if source.name in whole:
-            # Read whole in windows of the largest page, up to the limit and one more.
-            read = source.estimate_list(
-                entity, ConnectionArgs(first=plan.whole_max + 1), True, False
-            )
-        if count:
-            read += source.estimate_list(entity, ConnectionArgs(first=0), filtered, True)
-        total += read + asked.below(At(source, _size(args)))
-    return total
-
-
 def linked(link: Link) -> FieldCost:
     """`Contact.deals`...: the children of every parent, then their fields."""
 
@@ -352,7 +286,7 @@ def linked(link: Link) -> FieldCost:
         # Unknown upstream which plan a parent takes (a filter empty once translated reads
         # in blocks): the dearer one.
         read = max(plan.children(source, link, n), plan.paged(source, link, args, n))
-        return read + asked.below(At(source, n * _size(args)))
+        return read + asked.below(At(source, n * size(args)))
 
     return cost
 

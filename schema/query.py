@@ -17,7 +17,7 @@ from resolvers.globalids import TYPE_NAMES as NAMES
 from resolvers.merged import lane_names, merged_records
 from resolvers.queries import find_node, find_nodes, list_records, prefetch
 from resolvers.relations import covered
-from schema import cost
+from schema import cost, listcost
 from schema import filters as f
 from schema import types as t
 from schema.links import selected_names
@@ -172,7 +172,7 @@ def _list(entity: Entity, description: str, company: Link | None = None) -> Any:
     )
     resolve.__annotations__["return"] = t.CONNECTIONS[entity] | None
     return strawberry.field(
-        resolver=resolve, description=description, metadata=cost.declare(cost.root_list(entity))
+        resolver=resolve, description=description, metadata=cost.declare(listcost.root_list(entity))
     )
 
 
