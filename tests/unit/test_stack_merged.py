@@ -273,3 +273,17 @@ def test_total_count_is_the_sum_or_null(world: World) -> None:
     assert both["totalCount"] == alone[0]["totalCount"] + other["totalCount"]
     haste = world.run(world.page("contacts", {"many": ["attio", "haste"], "first": 0}))
     assert haste["totalCount"] is None
+
+
+def test_a_failing_provider_fails_the_field_naming_it() -> None:
+    async def check() -> None:
+        async with running_stack(["attio", "haste"]) as stack:
+            faults = {"garbage_rate": 1.0}
+            assert (await stack.direct["haste"].post("/_emulator/faults", json=faults)).is_success
+            # Attio's 90 contacts do not fill the window: hasteCRM is read, and fails.
+            variables = {"many": ["attio", "haste"], "first": 100}
+            body = await stack.post(PAGE % ("ContactOrder", "contacts"), variables)
+            assert body["data"] == {"list": None}
+            assert body["errors"][0]["extensions"]["provider"] == "haste"
+
+    asyncio.run(check())
