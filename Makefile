@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 # Coverage costs the suite two thirds more time under Python 3.11's trace function: `make test`
 # measures the fast layer against its floor, `make coverage` the whole suite against the
-# floor in pyproject.toml. The fast layer (with the in-process stack of tests/unit/stack.py
+# floor in pyproject.toml. The fast layer (with the in-process stack of tests/support/stack.py
 # and the emulators' own contract tests) measures 92.2 %; the floor leaves a margin for what
 # hypothesis draws.
 UNIT_FLOOR := 91

@@ -35,7 +35,8 @@ from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.metrics import Metrics
-from gateway.pagination import CursorCodec, PageLimits
+from gateway.pagination.connection import PageLimits
+from gateway.pagination.cursors import CursorCodec
 from gateway.settings import Settings
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
@@ -184,7 +185,7 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
         max_operation_cost=settings.max_operation_cost,
         merge_whole_max=settings.merge_whole_max,
         # Read at scrape time: the sources exist once the lifespan has opened them.
-        metrics=Metrics(lambda: gateway.sources),
+        metrics=Metrics(lambda: {name: s.upstream for name, s in gateway.sources.items()}),
     )
     if settings.redis_url is None or secret is None:  # the settings require both together
         return gateway, None

@@ -28,9 +28,10 @@ import httpx
 import jwt
 from fastapi.responses import JSONResponse
 
+from gateway.client_settings import ClientSettings, JwtSettings, is_loopback
 from gateway.clients import Client, normalize_scopes, provider_set
 from gateway.errors import Forbidden, GatewayError, Unauthenticated
-from gateway.settings import ClientSettings, JwtSettings, Settings, is_loopback
+from gateway.settings import Settings
 
 REALM = "crm-gateway"
 # Longest client name taken from a token claim (it ends up in logs).

@@ -7,7 +7,7 @@ from cached blocks costs no request, no JSON parsing and no mapping. The store
 is bounded and ages out like the response cache (`cache_ttl`), its keys carry
 the tenant fingerprint, identical concurrent block reads share one request,
 and a write through the provider clears it with the response cache
-(`Upstream.evict`). With `shared` (Redis) the blocks are kept there for every
+(`ResponseCache.evict`). With `shared` (Redis) the blocks are kept there for every
 replica; the links stay local hints, forgotten when another replica's write is
 noticed.
 """
@@ -31,7 +31,8 @@ class BlockCache:
         # The store is built like every other read cache of the provider (TTL, stale, Redis).
         self.tenant = store.tenant
         self._blocks = store
-        # Links between blocks (gateway.pagination.BlockChain): small, so as many as blocks.
+        # Links between blocks (`gateway.pagination.positions.BlockChain`): small, so as many
+        # as blocks.
         self.links: TTLCache[Hashable, Any] = TTLCache(
             maxsize=store.maxsize if store.enabled else 1, ttl=ttl
         )

@@ -44,7 +44,7 @@ from strawberry.types.unset import UNSET
 from gateway import graphiql
 from gateway.auth import refusal_response
 from gateway.clients import Client
-from gateway.resilience import ANONYMOUS, Share, sharing
+from gateway.limiter import ANONYMOUS, Share, sharing
 
 # Deeper JSON than any real query needs; bounds the recursion of everything that walks
 # the variables afterwards (recursive filter inputs, error formatting).

@@ -26,11 +26,11 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 from fastapi import Response
@@ -39,10 +39,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 
 from gateway import tracing
-from gateway.resilience import CircuitState
-
-if TYPE_CHECKING:
-    from gateway.datasources import DataSource
+from gateway.breaker import CircuitBreaker, CircuitState
 
 PREFIX = "crm_gateway"
 # Operation names come from clients: past this many distinct ones, the rest count as
@@ -67,20 +64,40 @@ def operation_name(name: str | None) -> str:
     return name if _NAME.fullmatch(name) else "invalid"
 
 
-def _no_sources() -> Mapping[str, DataSource]:
+class Counted(Protocol):
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """Hits, misses and stale serves so far."""
+        ...
+
+
+class Watched(Protocol):
+    """What a scrape reads of one provider instance's upstream (`gateway.upstream`)."""
+
+    @property
+    def breaker(self) -> CircuitBreaker: ...
+
+    @property
+    def cache(self) -> Counted | None: ...
+
+    @property
+    def derived(self) -> Sequence[Counted]: ...
+
+
+def _no_upstreams() -> Mapping[str, Watched]:
     return {}
 
 
 class Metrics:
-    """One app's metrics; `sources` gives the live data sources (breakers, caches)."""
+    """One app's metrics; `upstreams` gives the live providers' upstreams (breakers, caches)."""
 
     def __init__(
         self,
-        sources: Callable[[], Mapping[str, DataSource]] = _no_sources,
+        upstreams: Callable[[], Mapping[str, Watched]] = _no_upstreams,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = CollectorRegistry()
-        self.sources = sources
+        self.upstreams = upstreams
         self.clock = clock
         # Whether the replicas' Redis answers (set by the app when `redis_url` is).
         self.redis_up: Callable[[], bool] | None = None
@@ -185,8 +202,8 @@ class Metrics:
 
 
 class _LiveCollector:
-    """Reads at scrape time what the data sources already keep: breaker states and the
-    read caches' hit and miss counts (plus the cache events reported to `cache_event`)."""
+    """Reads at scrape time what the upstreams already keep: breaker states and the read
+    caches' hit and miss counts (plus the cache events reported to `cache_event`)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -195,7 +212,7 @@ class _LiveCollector:
         return []  # unknown until scraped: providers come up in the lifespan
 
     def collect(self) -> Iterator[Metric]:
-        sources = self.metrics.sources()
+        upstreams = self.metrics.upstreams()
         circuits = GaugeMetricFamily(
             f"{PREFIX}_circuit_state",
             "Circuit breaker state per provider: 1 for the current state, else 0.",
@@ -207,8 +224,7 @@ class _LiveCollector:
             labels=["provider", "result"],
         )
         events = Tally(self.metrics._cache_events)
-        for name, source in sources.items():
-            upstream = source.upstream
+        for name, upstream in upstreams.items():
             current = upstream.breaker.state
             for state in CircuitState:
                 circuits.add_metric([name, state.value], 1.0 if state is current else 0.0)

@@ -12,10 +12,18 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from gateway.datasources.base import DataSource
+from pydantic import BaseModel
+
+
+class SourceKind(Protocol):
+    """What the settings read of a kind's data source class before any instance exists: the
+    models of its options and its credentials. (`gateway.datasources.source_class` gives
+    the class as a `DataSource`.)"""
+
+    options_model: ClassVar[type[BaseModel]]
+    credentials_model: ClassVar[type[BaseModel]]
 
 
 @dataclass(frozen=True)
@@ -31,9 +39,9 @@ class Provider:
     # The emulator's own demo credentials (not secrets: they exist only on loopback).
     demo_credentials: Mapping[str, str]
 
-    def source_class(self) -> type[DataSource]:
+    def source_class(self) -> type[SourceKind]:
         module, name = self.source.split(":")
-        cls: type[DataSource] = getattr(importlib.import_module(module), name)
+        cls: type[SourceKind] = getattr(importlib.import_module(module), name)
         return cls
 
 

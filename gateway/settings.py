@@ -14,30 +14,19 @@ variables that hold them (`credentials` takes literal values, for demos and
 tests). Top-level keys can be overridden as `CRM_GATEWAY_<KEY>`. A bad file
 fails at start-up with one line per problem naming the file, line and key
 (`gateway.configerrors`).
+
+The parts have their own modules: a provider instance (`gateway.provider_settings`), the
+clients and JWTs let in (`gateway.client_settings`), the HTTP server (`gateway.serving`).
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import ipaddress
-import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,9 +34,21 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from gateway.configerrors import describe
-from gateway.providers import KINDS, provider
+from gateway.client_settings import MIN_SECRET_LENGTH, AuthSettings, ClientSettings, JwtSettings
+from gateway.configerrors import ConfigError, describe
+from gateway.provider_settings import ProviderSettings
 from gateway.serving import ServerSettings
+
+# The settings and their parts, as the rest of the gateway imports them.
+__all__ = [
+    "AuthSettings",
+    "ClientSettings",
+    "ConfigError",
+    "JwtSettings",
+    "ProviderSettings",
+    "Settings",
+    "load_settings",
+]
 
 # Secrets copied from examples; a cursor signed with one of them can be forged by anyone.
 PLACEHOLDER_SECRETS = frozenset(
@@ -60,8 +61,7 @@ PLACEHOLDER_SECRETS = frozenset(
         "insecure-cursor-secret",
     }
 )
-# Shorter ones ("", "secret", "change-me", ...) are caught by the length.
-MIN_SECRET_LENGTH = 16
+# Shorter ones ("", "secret", "change-me", ...) are caught by `MIN_SECRET_LENGTH`.
 
 # scheme://host[:port] with the port a number or `*`; a browser's Origin has no path.
 _ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?")
@@ -86,243 +86,6 @@ CORS_ALLOW_HEADERS = (
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message names the offending key."""
-
-
-class ProviderSettings(BaseModel):
-    """One configured provider instance."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    kind: str = Field(description=f"Which API it speaks: {', '.join(KINDS)}.")
-    base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
-    credentials: dict[str, SecretStr] = Field(default_factory=dict)
-    credentials_env: dict[str, str] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)
-    """Kind-specific settings that are not secrets, checked against the kind's own model (Redivis:
-    `dataset`; BasicsOS: `token_role`)."""
-    remote_data: bool = False
-    """Serve `remoteData`, the provider's raw record (internal ids and all); off: the field is
-    null."""
-    connect_timeout: float = Field(5.0, gt=0, le=120)
-    read_timeout: float = Field(15.0, gt=0, le=600)
-    max_connections: int = Field(20, ge=1, le=1000)
-    max_request_size: int | None = Field(None, ge=1, le=1000)
-    """Largest page asked of the API; the kind's default."""
-    block_size: int | None = Field(None, ge=1, le=1000)
-    """Records per block a list is read and cached in (at most `max_request_size`); the kind's
-    default: the API's largest page, at most 100."""
-    rate_limit: bool = True
-    """Keep under the provider's documented limits."""
-    rate_limits: list[tuple[int, float]] | None = None
-    """[requests, seconds] windows replacing the kind's documented ones."""
-    reserve: float = Field(0.2, ge=0, lt=1)
-    """Part of each rate window no one client may take, kept for a client that comes later in
-    it (an open gateway's one anonymous client is never held back)."""
-    max_retries: int = Field(2, ge=0, le=10)
-    """Retries of an idempotent request."""
-    request_deadline: float = Field(30.0, gt=0, le=600)
-    """Seconds one upstream call may take, retries included."""
-    breaker_failure_ratio: float = Field(0.5, gt=0, le=1)
-    """Share of failed requests (5xx, timeouts, unreachable) in `breaker_window` that opens the
-    circuit breaker; 4xx and 429 answers count neither way."""
-    breaker_min_requests: int = Field(10, ge=1, le=10_000)
-    """Requests in `breaker_window` before the ratio counts."""
-    breaker_window: float = Field(30.0, gt=0, le=3600)
-    """Seconds of recent requests the breaker looks at."""
-    breaker_cooldown: float = Field(10.0, gt=0, le=3600)
-    """Seconds an open breaker waits before one probe."""
-    cache_ttl: float = Field(30.0, gt=0, le=86_400)
-    """Seconds a read stays cached."""
-    stale_ttl: float = Field(600.0, ge=0, le=86_400)
-    """Seconds past `cache_ttl` a cached read may still be served, marked in `extensions.stale`,
-    when the provider's rate limit leaves no slot or it answers 429; 0: never."""
-    cache_size: int = Field(5000, ge=1, le=1_000_000)
-    """Cached reads kept at most."""
-    cache_max_bytes: int = Field(64 * 2**20, ge=2**16, le=2**40)
-    """Bytes this provider's cached reads may take in memory, all together (64 MiB); a single
-    read above an eighth of its cache's share is not cached, locally or in Redis."""
-    max_concurrency: int = Field(8, ge=1, le=100)
-    """Concurrent single-record fetches when ids cannot batch."""
-    max_pages_per_read: int = Field(50, ge=1, le=10_000)
-    """Pages one read of a whole list (a parent's children, a batch of ids) may take; a longer list
-    fails with UPSTREAM_BAD_RESPONSE instead of reading on."""
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        provider(kind)  # ValueError naming the known kinds
-        return kind
-
-    @field_validator("options")
-    @classmethod
-    def _check_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        kind = info.data.get("kind")
-        if kind is not None:  # else the kind's own error says what is wrong
-            model = provider(kind).source_class().options_model
-            try:
-                model.model_validate(options)
-            except ValidationError as error:
-                problems = "; ".join(describe(error, model))
-                raise ValueError(f"for kind {kind!r}: {problems}") from None
-        return options
-
-    @field_validator("credentials", "credentials_env")
-    @classmethod
-    def _check_credential_names(cls, names: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        # Names only: a missing one is reported when the gateway builds, once the
-        # environment's values are read (settings without credentials still load).
-        kind = info.data.get("kind")
-        if kind is None:  # the kind's own error says what is wrong
-            return names
-        fields = list(provider(kind).source_class().credentials_model.model_fields)
-        for name in names:
-            if name not in fields:
-                close = difflib.get_close_matches(name, fields, n=1)
-                hint = f"did you mean `{close[0]}`?" if close else f"it takes {', '.join(fields)}"
-                raise ValueError(f"`{name}` is not a credential of kind {kind!r}; {hint}")
-        return names
-
-    def resolved_credentials(self) -> dict[str, str]:
-        """Literal credentials plus those read from the environment."""
-        values = {k: v.get_secret_value() for k, v in self.credentials.items()}
-        for key, variable in self.credentials_env.items():
-            where = f"providers.{self.name}.credentials_env.{key}"
-            values[key] = _read_variable(where, variable)
-        return values
-
-
-Scope = Literal["read", "write"]
-Algorithm = Literal["RS256", "ES256"]
-AuthMethod = Literal["api_key", "jwt"]
-
-
-def _read_only() -> list[Scope]:
-    return ["read"]
-
-
-def _asymmetric() -> list[Algorithm]:
-    return ["RS256", "ES256"]
-
-
-class ClientSettings(BaseModel):
-    """A client of the gateway: who it is, the key it presents, what it may use."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
-    auth: AuthMethod | None = None
-    """How it authenticates: "api_key" (with `api_key_sha256` or `api_key_env`) or "jwt" (a
-    token whose client claim is its name). Unset: "api_key" when a key is given, else "jwt"."""
-    api_key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
-    """Hex SHA-256 of the client's API key."""
-    api_key_env: str | None = None
-    """Environment variable holding the key (at least 16 characters)."""
-    providers: list[str] = Field(default_factory=lambda: ["*"])
-    """Provider instances it may use; ["*"]: all of them (the default)."""
-    scopes: list[Scope] = Field(default_factory=_read_only)
-    """"read" (the default) and "write" (every mutation); write implies read."""
-    weight: float = Field(1.0, gt=0, le=1000)
-    """Its share of each provider's budget, relative."""
-
-    @model_validator(mode="after")
-    def _one_key(self) -> ClientSettings:
-        keyed = self.api_key_sha256 is not None or self.api_key_env is not None
-        if self.api_key_sha256 is not None and self.api_key_env is not None:
-            raise ValueError(f"client {self.name!r}: give api_key_sha256 or api_key_env, not both")
-        if self.auth == "api_key" and not keyed:
-            raise ValueError(
-                f'client {self.name!r}: auth = "api_key" needs api_key_sha256 or api_key_env'
-            )
-        if self.auth == "jwt" and keyed:
-            # Otherwise the key would work too, and the client would have two ways in.
-            raise ValueError(
-                f'client {self.name!r}: auth = "jwt" takes no api_key_sha256 or api_key_env'
-            )
-        return self
-
-    @property
-    def method(self) -> AuthMethod:
-        """How it authenticates, with the default filled in."""
-        if self.auth is not None:
-            return self.auth
-        keyed = self.api_key_sha256 is not None or self.api_key_env is not None
-        return "api_key" if keyed else "jwt"
-
-    def resolved_key_digest(self) -> bytes | None:
-        """The SHA-256 digest of the client's key; None for a client known only by JWT."""
-        if self.api_key_sha256 is not None:
-            return bytes.fromhex(self.api_key_sha256)
-        if self.api_key_env is None:
-            return None
-        value = _read_variable(f"clients.{self.name}.api_key_env", self.api_key_env)
-        if len(value) < MIN_SECRET_LENGTH:
-            raise ConfigError(
-                f"clients.{self.name}.api_key_env: the key in {self.api_key_env} is shorter "
-                f"than {MIN_SECRET_LENGTH} characters"
-            )
-        return hashlib.sha256(value.encode()).digest()
-
-
-class JwtSettings(BaseModel):
-    """Bearer JWTs (OIDC access tokens) signed by one issuer, checked against its JWKS."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    issuer: str = Field(min_length=1)
-    audience: str = Field(min_length=1)
-    jwks_file: Path | None = None
-    """A local JWKS file (reread when it changes)."""
-    jwks_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
-    """The issuer's JWKS endpoint; https unless on loopback."""
-    algorithms: list[Algorithm] = Field(default_factory=_asymmetric, min_length=1)
-    client_claim: str = Field("azp", min_length=1)
-    """The claim naming the client."""
-    scopes_claim: str | None = None
-    """Claim with the token's scopes ("scope": space-separated; or a list)."""
-    providers: list[str] = Field(default_factory=list)
-    """Providers of a token client that has no [[clients]] entry of its name: none by default
-    (such a token is let in but sees no provider); ["*"] for all of them."""
-    scopes: list[Scope] = Field(default_factory=_read_only)
-    """Scopes of a token client that has no [[clients]] entry of its name; a scopes claim can only
-    narrow them."""
-    leeway: float = Field(30.0, ge=0, le=600)
-    """Seconds of clock skew allowed."""
-    jwks_cache_seconds: float = Field(300.0, gt=0, le=86_400)
-    """Seconds fetched keys are used before a refetch."""
-    jwks_min_refresh_seconds: float = Field(10.0, ge=0, le=3600)
-    """Least seconds between two refetches for a key id it does not know."""
-    jwks_timeout: float = Field(5.0, gt=0, le=60)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> JwtSettings:
-        if (self.jwks_file is None) == (self.jwks_url is None):
-            raise ValueError("auth.jwt: give exactly one of jwks_file and jwks_url")
-        if self.jwks_url is not None and not self.jwks_url.startswith("https://"):
-            host = urlsplit(self.jwks_url).hostname or ""
-            if not is_loopback(host):
-                raise ValueError("auth.jwt.jwks_url must be https (http only on loopback)")
-        return self
-
-
-class AuthSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    jwt: JwtSettings | None = None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names only this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):
@@ -520,15 +283,6 @@ class Settings(BaseSettings):
         if path is not None:
             sources += (TomlConfigSettingsSource(settings_cls, toml_file=path),)
         return sources
-
-
-def _read_variable(where: str, variable: str) -> str:
-    value = os.environ.get(variable)
-    if value is None:
-        raise ConfigError(f"{where}: environment variable {variable} is not set")
-    if not value:
-        raise ConfigError(f"{where}: environment variable {variable} is set but empty")
-    return value
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

@@ -14,7 +14,8 @@ from gateway.clients import Client
 from gateway.datasources import DataSource as DataSource  # the schema gets it from here
 from gateway.errors import BadUserInput, Forbidden, GatewayError, Unsupported, UpstreamTimeout
 from gateway.metrics import Metrics
-from gateway.pagination import CursorCodec, PageLimits
+from gateway.pagination.connection import PageLimits
+from gateway.pagination.cursors import CursorCodec
 from resolvers.loaders import Loaders
 
 T = TypeVar("T")

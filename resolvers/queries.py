@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.errors import UpstreamTimeout
 from gateway.listquery import ListQuery
-from gateway.pagination import ConnectionArgs, ConnectionSlice, check_args
+from gateway.pagination.connection import ConnectionArgs, ConnectionSlice, check_args
 from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Context
 from resolvers.globalids import parse_global_id

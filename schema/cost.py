@@ -63,7 +63,7 @@ from strawberry.types.field import StrawberryField
 from gateway import metrics
 from gateway.errors import GatewayError, OperationTooCostly
 from gateway.operations import Op
-from gateway.pagination import ConnectionArgs, PageLimits, check_args
+from gateway.pagination.connection import ConnectionArgs, PageLimits, check_args
 from gateway.records import CHILD_ENTITY, Entity, Link
 from resolvers.context import DataSource
 from resolvers.globalids import TYPE_NAMES, parse_global_id

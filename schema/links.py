@@ -8,7 +8,7 @@ import re
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from gateway.listquery import ListQuery
-from gateway.pagination import ConnectionArgs, ConnectionSlice
+from gateway.pagination.connection import ConnectionArgs, ConnectionSlice
 from gateway.records import AnyRecord, CompanyRecord, Entity, Link
 from resolvers.context import Info
 from resolvers.relations import can_follow, linked_list, linked_record

@@ -9,11 +9,11 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 from strawberry.scalars import JSON
 
+import schema.types as t
 from gateway.operations import Op
 from gateway.records import AnyRecord, Entity
 from resolvers import mutations
 from resolvers.context import Info
-from schema import types as t
 
 
 @strawberry.type(description="Why a write was refused: which input field, and what is wrong.")

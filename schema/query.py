@@ -9,17 +9,18 @@ import strawberry
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
+import schema.cost as cost
+import schema.filters as f
+import schema.listcost as listcost
+import schema.types as t
 from gateway.errors import BadUserInput
-from gateway.pagination import ConnectionArgs
+from gateway.pagination.connection import ConnectionArgs
 from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES as NAMES
 from resolvers.merged import lane_names, merged_records
 from resolvers.queries import find_node, find_nodes, list_records, prefetch
 from resolvers.relations import covered
-from schema import cost, listcost
-from schema import filters as f
-from schema import types as t
 from schema.links import selected_names
 from schema.types import After, Before, First, Last
 

@@ -11,15 +11,16 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+import schema.cost as cost
+import schema.filters as f
+import schema.links as links
 from gateway import records as r
-from gateway.pagination import ConnectionSlice
+from gateway.pagination.connection import ConnectionSlice
 from gateway.records import CompanyRecord, Entity, Link
 from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES, node_key
 from resolvers.loaders import NOT_READY
 from resolvers.queries import ready_link
-from schema import cost, links
-from schema import filters as f
 
 First = Annotated[
     int | None,

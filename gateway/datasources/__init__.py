@@ -22,7 +22,10 @@ def source_class(kind: str) -> type[DataSource]:
         entry = provider(kind)
     except ValueError:
         raise ValueError(f"no data source for kind {kind!r}") from None
-    return entry.source_class()
+    cls = entry.source_class()
+    if not issubclass(cls, DataSource):
+        raise TypeError(f"{entry.source} is not a DataSource")
+    return cls
 
 
 __all__ = [

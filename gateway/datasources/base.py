@@ -49,8 +49,8 @@ from gateway.pagination import (
 from gateway.records import CHILD_ENTITY, PARENT_ENTITY, AnyRecord, Email, Entity, Link, full_name
 from gateway.resilience import Window
 from gateway.settings import ConfigError, ProviderSettings
-from gateway.shared import RedisState, SharedBudget, SharedCache
-from gateway.upstream import STALE_ON, ClientAuth, Upstream
+from gateway.shared import RedisState, SharedCache
+from gateway.upstream import STALE_ON, ClientAuth, Replicas, Upstream, build_upstream
 
 R = TypeVar("R")
 # How a provider's `cache_max_bytes` is split between its read caches: blocks hold most.
@@ -252,9 +252,6 @@ class DataSource(ABC):
         self.name = settings.name
         self.options = self.options_model.model_validate(settings.options)
         self.capabilities = self.describe(self.options)
-        self.upstream = Upstream(
-            settings.name, client, self.error_message, settings=settings, windows=self.rate_limits
-        )
         credentials = settings.resolved_credentials()
         tenant = fingerprint(settings.base_url, credentials)
         # What every cache key of this instance starts with; the tenant alone is the API and
@@ -265,20 +262,11 @@ class DataSource(ABC):
         )
         # With Redis, every replica's reads of this tenant share one store (gateway.shared).
         shared = SharedCache(redis, tenant) if redis is not None and cache else None
-        self.upstream.shared = shared
-        if redis is not None and self.upstream.limiter.enabled:
-            limiter = self.upstream.limiter
-            self.upstream.shared_budget = SharedBudget(
-                redis, tenant, tuple((w.requests, w.span) for w in limiter.full), cap=limiter.cap
-            )
-            # Redis away: the replicas cannot see each other's requests, each keeps to its share.
-            limiter.replicas = lambda: 1 if redis.up else replicas_hint
 
         def store(name: str, maxsize: int, enabled: bool = cache) -> ReadCache[Any]:
             return self._read_cache(name, maxsize, enabled, shared)
 
-        if cache:
-            self.upstream.cache = store("responses", settings.cache_size)
+        responses = store("responses", settings.cache_size) if cache else None
         # Whole reads held as parsed records, one per entity; a write clears them.
         self.wholes: ReadCache[WholeRead] = store("wholes", len(Entity))
         # Collection sizes whole reads found: the next plan costs them by what they hold.
@@ -288,7 +276,17 @@ class DataSource(ABC):
         self.blocks: BlockCache | None = None
         if blocks:
             self.blocks = BlockCache(store("blocks", settings.cache_size), ttl=settings.cache_ttl)
-        self.upstream.derived = [self.wholes, *([self.blocks] if self.blocks else [])]
+        self.upstream = build_upstream(
+            settings,
+            client,
+            self.error_message,
+            windows=self.rate_limits,
+            responses=responses,
+            derived=(self.wholes, *([self.blocks] if self.blocks else [])),
+            shared=shared,
+            # Redis away: the replicas cannot see each other's requests, each keeps to its share.
+            replicas=Replicas(redis, tenant, replicas_hint) if redis is not None else None,
+        )
         self._bound = asyncio.Semaphore(settings.max_concurrency)
         self.max_request_size = settings.max_request_size or self.default_request_size
         self.configure()

@@ -15,12 +15,71 @@ import httpx
 import pytest
 
 from gateway.emulators import EmulatorOptions, attio, create_emulator
+from gateway.records import Entity
 from gateway.servers import ServerThread
+from tests.support.knowledge import CompanyFields, ProviderKnowledge
 
 pytestmark = pytest.mark.integration
 
 AUTH = {"Authorization": f"Bearer {attio.DEMO_API_KEY}"}
 PEOPLE = "/v2/objects/people/records"
+
+
+# --- what the tests know of Attio, read straight from its API -------------------------
+OBJECTS = {Entity.CONTACT: "people", Entity.COMPANY: "companies", Entity.DEAL: "deals"}
+
+
+def _remote_ids(client: httpx.Client, entity: Entity) -> list[str]:
+    if entity is Entity.NOTE:
+        path, id_key = "/v2/notes", "note_id"
+    else:
+        path, id_key = f"/v2/objects/{OBJECTS[entity]}/records", "record_id"
+    ids: list[str] = []
+    page = 1
+    while True:
+        body = client.get(path, params={"page": page, "pageSize": 100}, headers=AUTH).json()
+        ids += [str(r["id"][id_key]) for r in body["data"]]
+        if not body["data"] or len(ids) >= body["meta"]["total"]:
+            return ids
+        page += 1
+
+
+def _contact_companies(client: httpx.Client, count: int) -> dict[str, str | None]:
+    rows = client.get(PEOPLE, params={"pageSize": count}, headers=AUTH).json()["data"]
+    return {
+        r["id"]["record_id"]: (
+            r["values"]["company"][0]["target_record_id"] if r["values"]["company"] else None
+        )
+        for r in rows
+    }
+
+
+def _companies(client: httpx.Client) -> dict[str, CompanyFields]:
+    found: dict[str, CompanyFields] = {}
+    page = 1
+    while True:
+        data = client.get(
+            "/v2/objects/companies/records", params={"page": page, "pageSize": 100}, headers=AUTH
+        ).json()["data"]
+        for r in data:
+            values = r["values"]
+            name = values["name"][0]["value"] if values.get("name") else None
+            domain = values["domains"][0]["domain"] if values.get("domains") else None
+            found[r["id"]["record_id"]] = {"name": name or None, "domain": domain or None}
+        if len(data) < 100:
+            return found
+        page += 1
+
+
+KNOWLEDGE = ProviderKnowledge(
+    kind="attio",
+    remote_ids=_remote_ids,
+    sample_ids=dict.fromkeys(Entity, "0f6b1b8e-4f1c-5a8e-9c2d-3b4a5c6d7e8f"),
+    unknown_ids=dict.fromkeys(Entity, "nope-0"),
+    contact_companies=_contact_companies,
+    companies=_companies,
+)
+# --------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,66 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from gateway.emulators import EmulatorOptions, create_emulator, haste
+from gateway.records import Entity
 from gateway.servers import ServerThread
+from tests.support.knowledge import CompanyFields, ProviderKnowledge
 
 pytestmark = pytest.mark.integration
 
 AUTH = {"Authorization": f"Bearer {haste.DEMO_ACCESS_TOKEN}"}
+
+
+# --- what the tests know of hasteCRM, read straight from its API ----------------------
+
+
+def _all_rows(client: httpx.Client, entity: Entity) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        body = client.get(f"/v1/{entity.plural}", params=params, headers=AUTH).json()
+        rows += body["data"]
+        following = body["meta"]["cursor"]["next"]
+        if not following:
+            return rows
+        params["cursor"] = following
+
+
+def _remote_ids(client: httpx.Client, entity: Entity) -> list[str]:
+    return [str(r["id"]) for r in _all_rows(client, entity)]
+
+
+def _contact_companies(client: httpx.Client, count: int) -> dict[str, str | None]:
+    rows = client.get("/v1/contacts", params={"limit": count}, headers=AUTH).json()["data"]
+    return {r["id"]: (r["company"] or {}).get("id") for r in rows}
+
+
+def _companies(client: httpx.Client) -> dict[str, CompanyFields]:
+    return {
+        r["id"]: {"name": r["name"] or None, "domain": r["domain"] or None}
+        for r in _all_rows(client, Entity.COMPANY)
+    }
+
+
+KNOWLEDGE = ProviderKnowledge(
+    kind="haste",
+    remote_ids=_remote_ids,
+    sample_ids={
+        Entity.CONTACT: "cont_000017",
+        Entity.COMPANY: "comp_000003",
+        Entity.DEAL: "deal_000001",
+        Entity.NOTE: "note_000009",
+    },
+    unknown_ids=dict.fromkeys(Entity, "nope-0"),
+    contact_companies=_contact_companies,
+    companies=_companies,
+)
+# --------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

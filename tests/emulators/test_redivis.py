@@ -12,12 +12,64 @@ import httpx
 import pytest
 
 from gateway.emulators import EmulatorOptions, create_emulator, redivis
+from gateway.records import Entity
 from gateway.servers import ServerThread
+from tests.support.knowledge import CompanyFields, ProviderKnowledge
 
 pytestmark = pytest.mark.integration
 
 AUTH = {"Authorization": f"Bearer {redivis.DEMO_TOKEN}"}
 ROWS = "/api/v1/tables/acme.crm.contacts/rows"
+
+
+# --- what the tests know of Redivis, read straight from its API -----------------------
+
+
+def _rows(client: httpx.Client, entity: Entity, limit: int | None = None) -> list[dict[str, Any]]:
+    """The table's first `limit` rows, or all of them."""
+    path = f"/api/v1/tables/acme.crm.{entity.plural}/rows"
+    params: dict[str, Any] = {"format": "jsonl", "maxResults": limit or 1000}
+    rows: list[dict[str, Any]] = []
+    while True:
+        response = client.get(path, params=params, headers=AUTH)
+        rows += [json.loads(line) for line in response.text.splitlines() if line]
+        token = response.headers.get("X-Redivis-Next-Page-Token")
+        if not token or limit:
+            return rows
+        params["pageToken"] = token
+
+
+def _remote_ids(client: httpx.Client, entity: Entity) -> list[str]:
+    return [str(r["id"]) for r in _rows(client, entity)]
+
+
+def _contact_companies(client: httpx.Client, count: int) -> dict[str, str | None]:
+    return {r["id"]: r["company_id"] for r in _rows(client, Entity.CONTACT, count)}
+
+
+def _companies(client: httpx.Client) -> dict[str, CompanyFields]:
+    return {
+        str(r["id"]): {"name": r["name"] or None, "domain": r["domain"] or None}
+        for r in _rows(client, Entity.COMPANY)
+    }
+
+
+KNOWLEDGE = ProviderKnowledge(
+    kind="redivis",
+    remote_ids=_remote_ids,
+    sample_ids={
+        Entity.CONTACT: "person_000017",
+        Entity.COMPANY: "org_000003",
+        Entity.DEAL: "deal_000001",
+        Entity.NOTE: "note_000009",
+    },
+    unknown_ids=dict.fromkeys(Entity, "nope-0"),
+    contact_companies=_contact_companies,
+    companies=_companies,
+    # One contact per deal (a `contact_id` column): the deal's first one.
+    deal_contacts_kept=1,
+)
+# --------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,12 @@ from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from gateway.app import create_app
-from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
+from tests.support.clients import emulator_requests
+from tests.support.ids import raw_id
+from tests.support.servers import demo_providers
 
 pytestmark = pytest.mark.integration
 
@@ -102,10 +104,7 @@ def upstreams() -> Iterator[dict[str, str]]:
 
 
 def provider_list(upstreams: dict[str, str]) -> list[Any]:
-    return [
-        demo_provider(kind, url).model_copy(update={"rate_limit": False})
-        for kind, url in upstreams.items()
-    ]
+    return demo_providers(upstreams)
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +185,6 @@ def assert_refused(response: httpx.Response, *, invalid_token: bool) -> None:
             }
         ]
     }
-
-
-def stats(url: str) -> int:
-    count: int = httpx.get(f"{url}/_emulator/stats").json()["requests"]
-    return count
 
 
 # --- API keys --------------------------------------------------------------------------------
@@ -283,7 +277,7 @@ def test_a_node_of_another_provider_is_null(secured):
         "node": {"id": revyops_id}
     }
     # As the README promises: null, like an id that names nothing, with no error.
-    for value in (revyops_id, base64.b64encode(b"Contact:nope:1").decode()):
+    for value in (revyops_id, raw_id("Contact:nope:1")):
         body = post(secured, query, {"id": value}, X_API_Key=READER_KEY).json()
         assert (body["data"], body.get("errors")) == ({"node": None}, None)
     body = post(
@@ -300,7 +294,7 @@ def test_a_node_of_another_provider_is_null(secured):
 
 def test_a_write_without_the_write_scope_is_forbidden_and_not_sent(secured, upstreams, caplog):
     caplog.set_level(logging.INFO, logger="gateway.audit")
-    before = stats(upstreams["haste"])
+    before = emulator_requests(upstreams["haste"])
     body = post(
         secured,
         CREATE_CONTACT,
@@ -310,7 +304,7 @@ def test_a_write_without_the_write_scope_is_forbidden_and_not_sent(secured, upst
     assert body["data"] == {"createContact": None}
     (error,) = body["errors"]
     assert error["extensions"] == {"code": "FORBIDDEN"}
-    assert stats(upstreams["haste"]) == before
+    assert emulator_requests(upstreams["haste"]) == before
     (line,) = [r.audit for r in caplog.records if r.name == "gateway.audit"]
     assert line == {
         "client": "reader",
@@ -385,7 +379,7 @@ def test_es256_token_of_an_unlisted_client_gets_the_jwt_defaults(secured):
 def test_a_token_claiming_an_api_key_client_is_refused(secured, upstreams):
     # "writer" is an API-key client with the write scope: its name is not a way in.
     claimed = token(RSA_1, "rsa-1", azp="writer", scope="read write")
-    before = stats(upstreams["haste"])
+    before = emulator_requests(upstreams["haste"])
     response = post(
         secured,
         CREATE_CONTACT,
@@ -393,12 +387,12 @@ def test_a_token_claiming_an_api_key_client_is_refused(secured, upstreams):
         Authorization=f"Bearer {claimed}",
     )
     assert_refused(response, invalid_token=True)
-    assert stats(upstreams["haste"]) == before
+    assert emulator_requests(upstreams["haste"]) == before
 
 
 def test_the_scopes_claim_narrows_what_a_token_may_do(secured, upstreams):
     read_only = token(RSA_1, "rsa-1", azp="svc-known", scope="read")
-    before = stats(upstreams["haste"])
+    before = emulator_requests(upstreams["haste"])
     body = post(
         secured,
         CREATE_CONTACT,
@@ -406,7 +400,7 @@ def test_the_scopes_claim_narrows_what_a_token_may_do(secured, upstreams):
         Authorization=f"Bearer {read_only}",
     ).json()
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert stats(upstreams["haste"]) == before
+    assert emulator_requests(upstreams["haste"]) == before
     writer = token(RSA_1, "rsa-1", azp="svc-known", scope="write")
     body = post(
         secured,

@@ -2,61 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import httpx
 import pytest
 
 from gateway.demo import DEMO_CREDENTIALS, demo_kinds
 from gateway.emulators import DEMO_PORTS
 from gateway.servers import free_port
+from tests.support.servers import running, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _command() -> list[str]:
-    script = shutil.which("crm-gateway", path=os.path.dirname(sys.executable))
-    return [script] if script else [sys.executable, "-m", "gateway.cli"]
-
-
-@contextmanager
-def running(*args: str, stderr: list[str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """The command until the block ends; what it wrote to stderr is appended to `stderr`."""
-    process = subprocess.Popen(
-        [*_command(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, err = process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, err = process.communicate()
-        if stderr is not None:
-            stderr.append(err.decode())
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return httpx.get(url, timeout=2)
-        except httpx.TransportError:
-            if process.poll() is not None:
-                message = process.stderr.read().decode() if process.stderr else "died"
-                raise AssertionError(message) from None
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_emulate_runs_one_emulator_on_the_given_port():

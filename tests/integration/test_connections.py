@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
-from gateway.demo import demo_kinds
-from tests.conftest import answer
-from tests.integration.truth import ENTITIES, remote_ids
+from tests.support.clients import GraphQLClient, answer
+from tests.support.ids import raw_id
+from tests.support.kinds import ENTITY_CASES
+from tests.support.knowledge import remote_ids
+from tests.support.walk import Walk, walk_field
 
 pytestmark = pytest.mark.integration
 
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
-CASES = [(kind, entity) for kind in demo_kinds() for entity in ENTITIES[kind]]
+CASES = ENTITY_CASES
 
 PAGE = """
 query Page($provider: String!, $first: Int, $after: String, $last: Int, $before: String) {
@@ -26,31 +26,9 @@ query Page($provider: String!, $first: Int, $after: String, $last: Int, $before:
 """
 
 
-def walk(gateway, field, provider, *, forward):
-    ids: list[str] = []
-    cursor, pages = None, 0
-    while True:
-        variables = {"provider": provider}
-        variables.update(
-            {"first": 37, "after": cursor} if forward else {"last": 23, "before": cursor}
-        )
-        page = gateway.data(PAGE % field, variables)["list"]
-        edges = page["edges"]
-        info = page["pageInfo"]
-        assert len(edges) == (37 if forward else 23) or not (
-            info["hasNextPage"] if forward else info["hasPreviousPage"]
-        )
-        if edges:
-            assert info["startCursor"] == edges[0]["cursor"]
-            assert info["endCursor"] == edges[-1]["cursor"]
-        batch = [e["node"]["remoteId"] for e in edges]
-        ids = ids + batch if forward else batch + ids
-        pages += 1
-        if forward and not info["hasNextPage"]:
-            return ids, page["totalCount"], pages
-        if not forward and not info["hasPreviousPage"]:
-            return ids, page["totalCount"], pages
-        cursor = info["endCursor"] if forward else info["startCursor"]
+def paged(gateway: GraphQLClient, field: str, provider: str, *, forward: bool) -> Walk:
+    size = 37 if forward else 23
+    return walk_field(gateway, PAGE % field, "list", {"provider": provider}, size, forward=forward)
 
 
 @pytest.mark.parametrize(("kind", "entity"), CASES)
@@ -59,14 +37,14 @@ def test_walk_forward_and_backward_equals_the_emulator_data(gateway, emulators, 
     assert len(truth) >= 100
     providers = gateway.data("{ providers { name capabilities { canCount } } }")["providers"]
     counts = next(p["capabilities"]["canCount"] for p in providers if p["name"] == kind)
-    forward, total, pages = walk(gateway, FIELDS[entity], kind, forward=True)
-    assert forward == truth
+    forward = paged(gateway, FIELDS[entity], kind, forward=True)
+    assert forward.ids() == truth
     # Where the API gives no count, totalCount is null, never a guess.
-    assert total == (len(truth) if counts else None)
-    assert pages == -(-len(truth) // 37)
-    backward, total, _ = walk(gateway, FIELDS[entity], kind, forward=False)
-    assert backward == truth
-    assert total == (len(truth) if counts else None)
+    assert forward.last["totalCount"] == (len(truth) if counts else None)
+    assert len(forward.pages) == -(-len(truth) // 37)
+    backward = paged(gateway, FIELDS[entity], kind, forward=False)
+    assert backward.ids() == truth
+    assert backward.last["totalCount"] == (len(truth) if counts else None)
 
 
 @pytest.mark.parametrize(("kind", "entity"), CASES)
@@ -86,19 +64,15 @@ def test_node_and_nodes_round_trip(gateway, kind, entity):
     assert [n["id"] for n in got] == [n["id"] for n in reversed(nodes)]
 
 
-def global_id(type_name: str, key: str) -> str:
-    return base64.b64encode(f"{type_name}:{key}".encode()).decode()
-
-
 def test_unknown_remote_id_is_null_not_an_error(gateway):
     body = gateway.post(
-        "query($id: ID!) { node(id: $id) { id } }", {"id": global_id("Contact", "revyops:999999")}
+        "query($id: ID!) { node(id: $id) { id } }", {"id": raw_id("Contact:revyops:999999")}
     )
     assert answer(body) == {"data": {"node": None}}
 
 
 @pytest.mark.parametrize(
-    "bad", ["not-an-id", global_id("Spaceship", "revyops:1"), global_id("Contact", "nocolon")]
+    "bad", ["not-an-id", raw_id("Spaceship:revyops:1"), raw_id("Contact:nocolon")]
 )
 def test_malformed_node_id_is_bad_user_input(gateway, bad):
     body = gateway.post("query($id: ID!) { node(id: $id) { id } }", {"id": bad})

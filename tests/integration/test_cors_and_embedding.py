@@ -13,7 +13,7 @@ from gateway.app import add_cors, create_app, create_router
 from gateway.demo import demo_provider, demo_settings
 from gateway.servers import ServerThread
 from gateway.settings import ConfigError, Settings, load_settings
-from tests.conftest import answer
+from tests.support.clients import answer
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import demo_provider
-from gateway.servers import ServerThread, emulator_servers
+from gateway.servers import emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
-from tests.providers import ALL_KINDS
+from tests.support.clients import GraphQLClient
+from tests.support.kinds import ALL_KINDS, WRITABLE_KINDS
+from tests.support.servers import demo_providers, serving
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +42,11 @@ def stack() -> Iterator[tuple[dict[str, str], ExitStack]]:
 def start(stack: tuple[dict[str, str], ExitStack], **settings: Any) -> GraphQLClient:
     urls, exits = stack
     config = Settings(
-        providers=[
-            demo_provider(k, u).model_copy(update={"rate_limit": False, "cache_ttl": 600})
-            for k, u in urls.items()
-        ],
+        providers=demo_providers(urls, cache_ttl=600),
         cursor_secret="test-cursor-secret",
         **settings,
     )
-    server = exits.enter_context(ServerThread(create_app(config)))
-    client = GraphQLClient(server.url)
-    exits.callback(client.http.close)
-    return client
+    return exits.enter_context(serving(config))
 
 
 STATS = httpx.Client(timeout=30)  # kept alive: the corpus reads the counters ~2,000 times
@@ -172,7 +165,7 @@ def test_write_costs(stack: tuple[dict[str, str], ExitStack]) -> None:
             {"p": kind},
         )
         assert cost["estimated"] >= cost["actual"], (kind, body, cost)
-        if kind == "redivis":  # read-only: refused before anything is sent
+        if kind not in WRITABLE_KINDS:  # read-only: refused before anything is sent
             assert body["errors"][0]["extensions"]["code"] == "UNSUPPORTED"
             assert cost["actual"] == 0
             continue

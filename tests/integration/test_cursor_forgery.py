@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.pagination import CursorCodec
+from gateway.pagination.cursors import CursorCodec
 
 pytestmark = pytest.mark.integration
 

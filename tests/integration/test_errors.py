@@ -8,11 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.demo import DEMO_CREDENTIALS, demo_provider
-from gateway.servers import ServerThread
 from gateway.settings import ProviderSettings, Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +58,8 @@ def odd_gateway(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
             credentials={"token": "bos_crm_whatever"},
         ),
     ]
-    with ServerThread(create_app(Settings(providers=providers))) as server:
-        client = GraphQLClient(server.url)
+    with serving(Settings(providers=providers)) as client:
         yield client
-        client.http.close()
 
 
 def only_error(body):

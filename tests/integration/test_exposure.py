@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from gateway.app import create_app
 from gateway.demo import demo_provider, demo_settings
-from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +46,8 @@ def _settings(emulators: dict[str, str], **overrides: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def hardened(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
-    with ServerThread(create_app(_settings(emulators))) as server:
-        client = GraphQLClient(server.url)
+    with serving(_settings(emulators)) as client:
         yield client
-        client.http.close()
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +58,8 @@ def exploring(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
     revyops = settings.providers[0].model_copy(update={"remote_data": True})
     settings = settings.model_copy(update={"providers": [revyops, *settings.providers[1:]]})
     assert revyops.name == "revyops"
-    with ServerThread(create_app(settings)) as server:
-        client = GraphQLClient(server.url)
+    with serving(settings) as client:
         yield client
-        client.http.close()
 
 
 def _messages(body: dict[str, Any]) -> list[str]:

@@ -5,7 +5,7 @@ enforcing its limits, never answers 429.
 
 hasteCRM's limits are scaled down in the emulator and in the gateway alike (a 1 s burst
 window) so the test takes seconds. What the shares do at each moment is proven on a fake
-clock (tests/unit/test_resilience.py); here the margins are generous for a loaded machine.
+clock (tests/unit/test_limiter_shares.py); here the margins are generous for a loaded machine.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.emulators.seed import FIRST_NAMES, LAST_NAMES
-from tests.conftest import GraphQLClient, answer
+from tests.support.clients import GraphQLClient, answer
+from tests.support.walk import walk_field
 
 pytestmark = pytest.mark.integration
 
@@ -57,15 +58,9 @@ def page(client: GraphQLClient, provider: str, filter: Any, **args: Any) -> dict
     return contacts
 
 
-def walk(client: GraphQLClient, provider: str, filter: Any = None) -> list[dict[str, Any]]:
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        window = page(client, provider, filter, first=100, after=after)
-        nodes += [e["node"] for e in window["edges"]]
-        if not window["pageInfo"]["hasNextPage"]:
-            return nodes
-        after = window["pageInfo"]["endCursor"]
+def listed(client: GraphQLClient, provider: str, filter: Any = None) -> list[dict[str, Any]]:
+    variables = {"p": provider, "filter": filter, "first": 100}
+    return walk_field(client, LIST, "contacts", variables).nodes
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -90,9 +85,9 @@ def test_a_filter_that_matches_everything_lists_everything(gateway, provider):
 def test_an_empty_in_beside_a_condition_drops_out(gateway, provider):
     """Redivis used to send `IN ()`-free SQL the API refused, and echo its error."""
     turing = {"lastName": {"eq": "Turing"}}
-    expected = walk(gateway, provider, turing)
+    expected = listed(gateway, provider, turing)
     assert expected
-    assert walk(gateway, provider, {"or": [{"lastName": {"in": []}}, turing]}) == expected
+    assert listed(gateway, provider, {"or": [{"lastName": {"in": []}}, turing]}) == expected
 
 
 def test_a_list_the_provider_lacks_is_still_refused(gateway):
@@ -170,7 +165,7 @@ _everything: dict[str, list[dict[str, Any]]] = {}
 @pytest.mark.parametrize("provider", ["attio", "redivis"])
 def test_nested_filters_match_a_plain_evaluation(gateway, provider):
     if provider not in _everything:
-        _everything[provider] = walk(gateway, provider)
+        _everything[provider] = listed(gateway, provider)
     records = _everything[provider]
 
     @settings(max_examples=25)

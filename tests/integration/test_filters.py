@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.walk import walk_field
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +23,13 @@ query($p: String!, $filter: ContactFilter, $order: [ContactOrder!], $after: Stri
 }"""
 
 
-def walk(client: GraphQLClient, provider: str, filter: Any = None, order: Any = None) -> list[str]:
-    ids: list[str] = []
-    after = None
-    while True:
-        page = client.data(LIST, {"p": provider, "filter": filter, "order": order, "after": after})[
-            "contacts"
-        ]
-        ids += [e["node"]["remoteId"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            assert page["totalCount"] == len(ids)
-            return ids
-        after = page["pageInfo"]["endCursor"]
+def listed_ids(
+    client: GraphQLClient, provider: str, filter: Any = None, order: Any = None
+) -> list[str]:
+    variables = {"p": provider, "filter": filter, "order": order}
+    walked = walk_field(client, LIST, "contacts", variables)
+    assert walked.last["totalCount"] == len(walked.edges)
+    return walked.ids()
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +79,7 @@ CASES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
 def test_basicsos_operators_match_its_data(gateway, rows, filter, keep):
     expected = [str(r["id"]) for r in rows if keep(r)]
     assert expected, "a case that matches nothing proves little"
-    assert walk(gateway, "basicsos", filter) == expected
+    assert listed_ids(gateway, "basicsos", filter) == expected
 
 
 def test_filter_by_company_takes_global_ids(gateway, rows):
@@ -91,7 +87,7 @@ def test_filter_by_company_takes_global_ids(gateway, rows):
         '{ companies(provider: "basicsos", first: 1) { edges { node { id remoteId } } } }'
     )
     node = company["companies"]["edges"][0]["node"]
-    ids = walk(gateway, "basicsos", {"companyId": {"eq": node["id"]}})
+    ids = listed_ids(gateway, "basicsos", {"companyId": {"eq": node["id"]}})
     assert ids == [str(r["id"]) for r in rows if str(r["companyId"]) == node["remoteId"]]
 
 
@@ -102,7 +98,7 @@ def test_ordered_and_filtered_pages_are_the_sorted_slice(gateway, rows):
     chosen.sort(key=lambda r: r["id"])
     chosen.sort(key=lambda r: r["firstName"])
     chosen.sort(key=lambda r: r["lastName"], reverse=True)
-    assert walk(gateway, "basicsos", filter, order) == [str(r["id"]) for r in chosen]
+    assert listed_ids(gateway, "basicsos", filter, order) == [str(r["id"]) for r in chosen]
 
 
 def test_revyops_eq_filters(gateway, emulators):
@@ -111,7 +107,7 @@ def test_revyops_eq_filters(gateway, emulators):
         params={"client_id": "revyops-demo-client", "page_size": 1000},
     ).json()["results"]
     expected = [str(r["id"]) for r in raw if r["last_name"].lower() == "hopper"]
-    assert walk(gateway, "revyops", {"lastName": {"eq": "Hopper"}}) == expected
+    assert listed_ids(gateway, "revyops", {"lastName": {"eq": "Hopper"}}) == expected
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.walk import walk_field
 
 pytestmark = pytest.mark.integration
 
@@ -22,24 +23,16 @@ query($p: String!, $filter: ContactFilter, $order: [ContactOrder!], $after: Stri
 _everything: dict[str, list[dict[str, Any]]] = {}
 
 
-def walk(
+def listed(
     client: GraphQLClient, provider: str, filter: Any = None, order: Any = None
 ) -> list[dict[str, Any]]:
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        page = client.data(LIST, {"p": provider, "filter": filter, "order": order, "after": after})[
-            "contacts"
-        ]
-        nodes += [e["node"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return nodes
-        after = page["pageInfo"]["endCursor"]
+    variables = {"p": provider, "filter": filter, "order": order}
+    return walk_field(client, LIST, "contacts", variables).nodes
 
 
 def everything(client: GraphQLClient, provider: str) -> list[dict[str, Any]]:
     if provider not in _everything:
-        _everything[provider] = walk(client, provider)
+        _everything[provider] = listed(client, provider)
     return _everything[provider]
 
 
@@ -82,7 +75,7 @@ TEXT_CASES: list[Case] = [
 def test_rich_filters(gateway, provider, filter, keep):
     expected = [n["remoteId"] for n in everything(gateway, provider) if keep(n)]
     assert expected
-    assert [n["remoteId"] for n in walk(gateway, provider, filter)] == expected
+    assert [n["remoteId"] for n in listed(gateway, provider, filter)] == expected
 
 
 def test_revyops_equality_ignores_case(gateway):
@@ -90,7 +83,7 @@ def test_revyops_equality_ignores_case(gateway):
         n["remoteId"] for n in everything(gateway, "revyops") if n["lastName"].lower() == "turing"
     ]
     assert [
-        n["remoteId"] for n in walk(gateway, "revyops", {"lastName": {"eq": "TURING"}})
+        n["remoteId"] for n in listed(gateway, "revyops", {"lastName": {"eq": "TURING"}})
     ] == expected
 
 
@@ -99,12 +92,14 @@ def test_haste_filters_and_orders(gateway):
     company = next(n["company"]["id"] for n in nodes if n["company"])
     expected = [n["remoteId"] for n in nodes if (n["company"] or {}).get("id") == company]
     assert [
-        n["remoteId"] for n in walk(gateway, "haste", {"companyId": {"eq": company}})
+        n["remoteId"] for n in listed(gateway, "haste", {"companyId": {"eq": company}})
     ] == expected
     middle = sorted(n["createdAt"] for n in nodes)[len(nodes) // 2]
     later = [n["remoteId"] for n in nodes if n["createdAt"] >= middle]
-    assert [n["remoteId"] for n in walk(gateway, "haste", {"createdAt": {"gte": middle}})] == later
-    ordered = walk(gateway, "haste", None, [{"field": "LAST_NAME", "direction": "DESC"}])
+    assert [
+        n["remoteId"] for n in listed(gateway, "haste", {"createdAt": {"gte": middle}})
+    ] == later
+    ordered = listed(gateway, "haste", None, [{"field": "LAST_NAME", "direction": "DESC"}])
     names = [n["lastName"] for n in ordered]
     assert names == sorted(names, reverse=True)
     assert sorted(n["remoteId"] for n in ordered) == sorted(n["remoteId"] for n in nodes)
@@ -114,32 +109,25 @@ def test_haste_filters_and_orders(gateway):
 
 def test_attio_orders_and_pages_backward_in_that_order(gateway):
     order = [{"field": "LAST_NAME", "direction": "DESC"}, {"field": "FIRST_NAME"}]
-    forward = [n["remoteId"] for n in walk(gateway, "attio", {"lastName": {"gte": "S"}}, order)]
-    query = LIST.replace("first: 100, after: $after", "last: 30, before: $after")
-    backward: list[str] = []
-    before = None
-    while True:
-        page = gateway.data(
-            query.replace("hasNextPage endCursor", "hasPreviousPage startCursor"),
-            {"p": "attio", "filter": {"lastName": {"gte": "S"}}, "order": order, "after": before},
-        )["contacts"]
-        backward = [e["node"]["remoteId"] for e in page["edges"]] + backward
-        if not page["pageInfo"]["hasPreviousPage"]:
-            break
-        before = page["pageInfo"]["startCursor"]
+    forward = [n["remoteId"] for n in listed(gateway, "attio", {"lastName": {"gte": "S"}}, order)]
+    query = LIST.replace("first: 100, after: $after", "last: 30, before: $before")
+    query = query.replace("$after: String", "$before: String")
+    query = query.replace("hasNextPage endCursor", "hasPreviousPage startCursor")
+    variables = {"p": "attio", "filter": {"lastName": {"gte": "S"}}, "order": order}
+    backward = walk_field(gateway, query, "contacts", variables, forward=False).ids()
     assert backward == forward
     assert len(forward) > 100
 
 
 def test_haste_status_and_date_range(gateway):
     nodes = everything(gateway, "haste")
-    statuses = walk(gateway, "haste", {"status": {"eq": "inactive"}})
+    statuses = listed(gateway, "haste", {"status": {"eq": "inactive"}})
     assert statuses
     assert len(statuses) < len(nodes)
     middle = sorted(n["createdAt"] for n in nodes)[len(nodes) // 3]
     earlier = [n["remoteId"] for n in nodes if n["createdAt"] <= middle]
     assert [
-        n["remoteId"] for n in walk(gateway, "haste", {"createdAt": {"lte": middle}})
+        n["remoteId"] for n in listed(gateway, "haste", {"createdAt": {"lte": middle}})
     ] == earlier
 
 
@@ -151,8 +139,8 @@ def test_revyops_other_equality_filters(gateway, field, value):
             '{ contacts(provider: "revyops", first: 1) { edges { node { remoteId emails { address } } } } }'
         )
         node = contact["contacts"]["edges"][0]["node"]
-        got = walk(gateway, "revyops", {field: {"eq": node["emails"][0]["address"].upper()}})
+        got = listed(gateway, "revyops", {field: {"eq": node["emails"][0]["address"].upper()}})
         assert [n["remoteId"] for n in got] == [node["remoteId"]]
         return
     expected = [n["remoteId"] for n in nodes if n["firstName"].lower() == value.lower()]
-    assert [n["remoteId"] for n in walk(gateway, "revyops", {field: {"eq": value}})] == expected
+    assert [n["remoteId"] for n in listed(gateway, "revyops", {field: {"eq": value}})] == expected

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import demo_kinds, demo_provider
-from gateway.servers import ServerThread, emulator_servers
-from gateway.settings import Settings
-from tests.conftest import GraphQLClient, answer, gid
-from tests.providers import WRITABLE_KINDS
+from gateway.demo import demo_kinds
+from gateway.servers import emulator_servers
+from tests.support.clients import GraphQLClient, answer
+from tests.support.ids import gid
+from tests.support.kinds import WRITABLE_KINDS
+from tests.support.servers import client_on
 
 pytestmark = pytest.mark.integration
 
@@ -78,16 +78,7 @@ class World:
 def world() -> Iterator[World]:
     with ExitStack() as stack:
         urls = emulator_servers(stack, demo_kinds())
-        providers = [
-            demo_provider(kind, url).model_copy(update={"rate_limit": False})
-            for kind, url in urls.items()
-        ]
-        server = stack.enter_context(
-            ServerThread(create_app(Settings(providers=providers, cache=False)))
-        )
-        client = GraphQLClient(server.url)
-        stack.callback(client.http.close)
-        yield World(urls, client)
+        yield World(urls, stack.enter_context(client_on(urls, cache=False)))
 
 
 @pytest.mark.parametrize("kind", sorted(demo_kinds()))

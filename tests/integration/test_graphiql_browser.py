@@ -20,7 +20,8 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import ClientSettings, Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.servers import client_on
 
 pytestmark = pytest.mark.integration
 
@@ -31,18 +32,9 @@ TYPED = '{ companies(provider: "basicsos", first: 2) { edges { node { name domai
 
 @pytest.fixture(scope="module")
 def ide(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
-    settings = Settings(
-        providers=[
-            demo_provider(kind, url).model_copy(update={"rate_limit": False})
-            for kind, url in emulators.items()
-        ],
-        graphiql=True,
-        introspection=True,  # as in the demo: GraphiQL loads the schema
-    )
-    with ServerThread(create_app(settings)) as server:
-        client = GraphQLClient(server.url)
+    # As in the demo: GraphiQL loads the schema.
+    with client_on(emulators, graphiql=True, introspection=True) as client:
         yield client
-        client.http.close()
 
 
 @pytest.fixture

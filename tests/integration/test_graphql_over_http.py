@@ -10,7 +10,7 @@ import pytest
 
 from gateway.endpoint import GRAPHQL_RESPONSE_JSON as GQL
 from gateway.endpoint import JSON_MEDIA as JSON
-from tests.conftest import GraphQLClient, answer
+from tests.support.clients import GraphQLClient, answer
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from gateway.app import create_app, create_router
 from gateway.endpoint import MAX_JSON_DEPTH
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import answer
+from tests.support.clients import answer
 
 pytestmark = pytest.mark.integration
 

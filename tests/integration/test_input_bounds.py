@@ -16,7 +16,8 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient, gid
+from tests.support.clients import GraphQLClient
+from tests.support.ids import gid
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-import httpx
 import pytest
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import RedisProcess, ServerThread, emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient, emulator_requests
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -46,27 +46,20 @@ def _settings(url: str, redis_url: str | None) -> Settings:
     )
 
 
-def _requests(url: str) -> int:
-    count: int = httpx.get(f"{url}/_emulator/stats").json()["requests"]
-    return count
-
-
 def _assert_apart(url: str, first: GraphQLClient, second: GraphQLClient) -> None:
     rows: dict[str, Any] = first.data(LIST, {"p": "crm"})
     assert rows["contacts"]["edges"]  # cached now, on `first` (and in Redis when shared)
-    before = _requests(url)
+    before = emulator_requests(url)
     body = second.post(LIST, {"p": "archive"})
-    assert _requests(url) > before  # its own read went upstream
+    assert emulator_requests(url) > before  # its own read went upstream
     # Not the other instance's rows, ids and all: this dataset is not on the emulator.
     assert body["data"] is None or body["data"]["contacts"] is None, body["data"]
     assert body["errors"][0]["extensions"]["provider"] == "archive"
 
 
 def test_instances_differing_in_options_do_not_share_a_process_cache(redivis: str) -> None:
-    with ServerThread(create_app(_settings(redivis, None))) as server:
-        client = GraphQLClient(server.url)
+    with serving(_settings(redivis, None)) as client:
         _assert_apart(redivis, client, client)
-        client.http.close()
 
 
 def test_instances_differing_in_options_do_not_share_redis(
@@ -82,8 +75,8 @@ def test_instances_differing_in_options_do_not_share_redis(
         _assert_apart(redivis, one, two)
         _assert_apart(redivis, one, one)
         # The same instance still shares its entries across replicas.
-        before = _requests(redivis)
+        before = emulator_requests(redivis)
         assert two.data(LIST, {"p": "crm"}) == one.data(LIST, {"p": "crm"})
-        assert _requests(redivis) == before
+        assert emulator_requests(redivis) == before
         one.http.close()
         two.http.close()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gateway.servers import LOOPBACK, free_port
-from tests.integration.test_cli import running, wait_for
+from tests.support.servers import running, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ whether it was applied.
 The providers' documented limits are scaled up here (in the emulators and in the gateway's
 limiter alike) so the run takes seconds, not minutes. Whether the limiter keeps under a limit
 is not judged here: in one process sharing the GIL, when a request reaches the emulator is
-luck. That claim is proven on a fake clock (tests/unit/test_resilience.py); here a 429 the
+luck. That claim is proven on a fake clock (tests/unit/test_limiter.py); here a 429 the
 emulator sends is one more fault the gateway must answer well.
 """
 

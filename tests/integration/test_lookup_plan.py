@@ -11,15 +11,16 @@ import pytest
 
 from gateway.demo import DEMO_CREDENTIALS
 from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.records import Entity, Link
 from gateway.servers import ServerThread
-from tests.conftest import GraphQLClient, gid
-from tests.integration.test_relations import cost, gateway_on
-from tests.integration.truth import companies, contact_companies
-from tests.providers import ALL_KINDS
+from tests.support.clients import GraphQLClient, cost
+from tests.support.ids import gid
+from tests.support.kinds import batched_lookups, with_links
+from tests.support.knowledge import companies, contact_companies
+from tests.support.servers import client_on
+from tests.support.walk import Page, Paging, walk
 
 pytestmark = pytest.mark.integration
-
-KINDS = ALL_KINDS
 
 
 def contacts_with(company: str) -> str:
@@ -31,19 +32,15 @@ def contacts_with(company: str) -> str:
 
 @pytest.fixture(scope="module")
 def uncached(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
-    with gateway_on(emulators, cache=False) as server:
-        client = GraphQLClient(server.url)
+    with client_on(emulators, cache=False) as client:
         yield client
-        client.http.close()
 
 
 @pytest.fixture
 def fresh(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
     """A gateway with its cache, empty: the first query is cold."""
-    with gateway_on(emulators) as server:
-        client = GraphQLClient(server.url)
+    with client_on(emulators) as client:
         yield client
-        client.http.close()
 
 
 def check_companies(
@@ -64,7 +61,10 @@ def check_companies(
             assert node["company"][name] == truth[expected][name], (node, name)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "kind",
+    [k for k in with_links(Link.CONTACT_COMPANY) if k in batched_lookups(Entity.COMPANY)],
+)
 def test_contacts_with_company_id_and_name_cost_at_most_three(emulators, uncached, kind):
     query = contacts_with("{ id remoteId name }")
     ten, cost_ten = cost(emulators, kind, uncached, query, p=kind, n=10)
@@ -157,7 +157,7 @@ query($p: String!, $n: Int!) { companies(provider: $p, first: $n) { edges { node
 } } } }"""
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", with_links(Link.COMPANY_CONTACTS))
 def test_nested_windows_of_20_companies(emulators, uncached, naive_gateway, kind):
     data, requests = cost(emulators, kind, uncached, NESTED, p=kind, n=20)
     before, naive_requests = cost(emulators, kind, naive_gateway, NESTED, p=kind, n=20)
@@ -177,10 +177,8 @@ def test_nested_windows_of_20_companies(emulators, uncached, naive_gateway, kind
 
 @pytest.fixture(scope="module")
 def naive_gateway(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
-    with gateway_on(emulators, cache=False, batching=False) as server:
-        client = GraphQLClient(server.url)
+    with client_on(emulators, cache=False, batching=False) as client:
         yield client
-        client.http.close()
 
 
 PAGE = """
@@ -194,7 +192,7 @@ query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
 }"""
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", with_links(Link.COMPANY_CONTACTS))
 def test_nested_paging_forward_and_backward_matches_the_whole_list(emulators, uncached, kind):
     whole = uncached.data(WHOLE.replace("remoteId contacts", "id contacts"), {"p": kind, "n": 8})
     lists = {
@@ -205,29 +203,17 @@ def test_nested_paging_forward_and_backward_matches_the_whole_list(emulators, un
     expected = lists[company]
     assert len(expected) >= 3
 
-    def window(company: str = company, **args: object) -> dict[str, Any]:
-        contacts: dict[str, Any] = uncached.data(PAGE, {"id": company, **args})["node"]["contacts"]
+    def window(paging: Paging) -> Page:
+        contacts: Page = uncached.data(PAGE, {"id": company, **paging})["node"]["contacts"]
         return contacts
 
-    seen: list[str] = []
-    page = window(first=2)
-    while True:
-        seen += [e["node"]["remoteId"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        page = window(first=2, after=page["pageInfo"]["endCursor"])
-    assert seen == expected
-    backward: list[str] = []
-    page = window(last=2)
-    while True:
-        backward = [e["node"]["remoteId"] for e in page["edges"]] + backward
-        if not page["pageInfo"]["hasPreviousPage"]:
-            break
-        page = window(last=2, before=page["pageInfo"]["startCursor"])
-    assert backward == expected
+    assert walk(window, 2).ids() == expected
+    backward = walk(window, 2, forward=False)
+    assert backward.ids() == expected
     # A cursor stays bound to its parent: another company's list refuses it.
     other = next(i for i in lists if i != company)
-    body = uncached.post(PAGE, {"id": other, "first": 2, "after": page["pageInfo"]["endCursor"]})
+    cursor = backward.last["pageInfo"]["endCursor"]
+    body = uncached.post(PAGE, {"id": other, "first": 2, "after": cursor})
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
@@ -258,8 +244,7 @@ def test_a_nested_window_of_a_long_child_list_reads_one_block():
                 row = {"firstName": f"C{n}", "lastName": "Long", "companyId": company}
                 assert api.post("/api/contacts", json=row).status_code == 201
         urls = {"basicsos": upstream.url}
-        with gateway_on(urls) as server:
-            client = GraphQLClient(server.url)
+        with client_on(urls) as client:
             node = gid("Company", "basicsos", str(company))
             client.data(
                 "query($id: ID!) { node(id: $id) { ... on Company { name } } }", {"id": node}
@@ -285,7 +270,6 @@ def test_a_nested_window_of_a_long_child_list_reads_one_block():
             assert requests == 1
             names = [e["node"]["firstName"] for e in last["node"]["contacts"]["edges"]]
             assert names == ["C147", "C148", "C149"]
-            client.http.close()
 
 
 def test_cursors_of_the_whole_list_plan_serve_the_block_plan(gateway):

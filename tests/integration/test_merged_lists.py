@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
 from gateway.emulators import EmulatorOptions
-from gateway.servers import ServerThread, emulator_servers
+from gateway.servers import emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
-from tests.integration.truth import ENTITIES, remote_ids
+from tests.support.clients import GraphQLClient
+from tests.support.kinds import ENTITIES
+from tests.support.knowledge import remote_ids
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +53,7 @@ def world() -> Iterator[tuple[GraphQLClient, dict[str, str]]]:
             # Lists read whole to be sorted are costed at `merge_whole_max` records each.
             max_operation_cost=500,
         )
-        server = exits.enter_context(ServerThread(create_app(settings)))
-        client = GraphQLClient(server.url)
-        exits.callback(client.http.close)
-        yield client, urls
+        yield exits.enter_context(serving(settings)), urls
 
 
 def requests(url: str) -> int:
@@ -102,8 +100,7 @@ def truth(urls: dict[str, str], entity: str, kinds: list[str]) -> list[tuple[str
 def own_ids(url: str, kind: str, entity: str) -> tuple[str, ...]:
     """A provider's list read straight from its emulator, once: the emulators throttle
     these reads as they do the gateway's (Attio 100 a minute)."""
-    with httpx.Client(base_url=url, timeout=30) as http:
-        return tuple(remote_ids(kind, http, entity))
+    return tuple(remote_ids(kind, url, entity))
 
 
 @pytest.mark.parametrize("entity", sorted(FIELDS))

@@ -12,7 +12,7 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import ConfigError, Settings, load_settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -16,8 +15,10 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import ProviderSettings, Settings
-from tests.conftest import GraphQLClient
-from tests.providers import WRITABLE_KINDS
+from tests.support.clients import GraphQLClient
+from tests.support.ids import gid
+from tests.support.kinds import WRITABLE_KINDS
+from tests.support.walk import walk_field
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +43,11 @@ PROVIDERS = WRITABLE_KINDS
 
 def _all_ids(client: GraphQLClient, provider: str) -> list[str]:
     """Every contact id of a provider, walked through the gateway."""
-    ids: list[str] = []
-    after = None
-    while True:
-        page = client.data(
-            "query($p: String!, $a: String) { contacts(provider: $p, first: 100, after: $a) "
-            "{ edges { node { id } } pageInfo { hasNextPage endCursor } } }",
-            {"p": provider, "a": after},
-        )["contacts"]
-        ids += [e["node"]["id"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return ids
-        after = page["pageInfo"]["endCursor"]
+    query = (
+        "query($p: String!, $after: String) { contacts(provider: $p, first: 100, after: $after) "
+        "{ edges { node { id } } pageInfo { hasNextPage endCursor } } }"
+    )
+    return walk_field(client, query, "contacts", {"p": provider}).ids("id")
 
 
 @pytest.fixture
@@ -253,7 +247,7 @@ def test_a_member_archives_a_deal_and_an_admin_restores_it(own):
     assert archived["deletedId"] == member_id
     admin = client.data('{ deals(provider: "basicsos", first: 1) { edges { node { remoteId } } } }')
     assert admin["deals"]["edges"][0]["node"]["remoteId"] != remote  # archived deals are hidden
-    admin_id = base64.b64encode(f"Deal:basicsos:{remote}".encode()).decode()
+    admin_id = gid("Deal", "basicsos", remote)
     restored = client.data(
         "mutation($id: ID!) { restoreDeal(input: {id: $id}) { deal { remoteId } userErrors { message } } }",
         {"id": admin_id},
@@ -392,7 +386,7 @@ def test_archive_deal_needs_a_member_token(own):
         {"id": member_deal["id"]},
     )["archiveDeal"]
     assert archived == {"deal": {"remoteId": member_deal["remoteId"]}, "userErrors": []}
-    admin_id = base64.b64encode(f"Deal:basicsos:{member_deal['remoteId']}".encode()).decode()
+    admin_id = gid("Deal", "basicsos", member_deal["remoteId"])
     refused = client.post(
         "mutation($id: ID!) { archiveDeal(input: {id: $id}) { deal { id } } }", {"id": admin_id}
     )

@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import demo_provider
-from gateway.servers import ServerThread, emulator_servers
+from gateway.servers import emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.servers import demo_providers, serving
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +31,11 @@ def setup() -> Iterator[tuple[GraphQLClient, dict[str, str]]]:
     with ExitStack() as stack:
         urls = emulator_servers(stack, ("revyops", "haste"))
         settings = Settings(
-            providers=[
-                demo_provider(kind, url).model_copy(update={"rate_limit": False, "max_retries": 0})
-                for kind, url in urls.items()
-            ],
+            providers=demo_providers(urls, max_retries=0),
             cursor_secret="test-cursor-secret",
             operation_deadline=DEADLINE,
         )
-        server = stack.enter_context(ServerThread(create_app(settings)))
-        client = GraphQLClient(server.url)
-        stack.callback(client.http.close)
-        yield client, urls
+        yield stack.enter_context(serving(settings)), urls
 
 
 @pytest.fixture

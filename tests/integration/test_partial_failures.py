@@ -3,7 +3,6 @@ one parent among many (issue 9, item 5)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -11,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import demo_provider
-from gateway.servers import ServerThread, emulator_servers
+from gateway.servers import emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient, gid
-from tests.providers import ALL_KINDS
+from tests.support.clients import GraphQLClient
+from tests.support.ids import gid, raw_id
+from tests.support.kinds import ALL_KINDS
+from tests.support.servers import demo_providers, serving
 
 pytestmark = pytest.mark.integration
 
@@ -45,22 +44,14 @@ def world() -> Iterator[World]:
         urls = emulator_servers(stack, KINDS)
         # One attempt per request, no cache: a fault injected for one request is that
         # request's fate, whatever ran before.
-        providers = [
-            demo_provider(kind, url).model_copy(update={"rate_limit": False, "max_retries": 0})
-            for kind, url in urls.items()
-        ]
-        server = stack.enter_context(
-            ServerThread(create_app(Settings(providers=providers, cache=False)))
-        )
-        client = GraphQLClient(server.url)
-        stack.callback(client.http.close)
-        yield World(urls, client)
+        settings = Settings(providers=demo_providers(urls, max_retries=0), cache=False)
+        yield World(urls, stack.enter_context(serving(settings)))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     "bad",
-    ["x\r\ny", "", "bm90IGEgZ2xvYmFsIGlk", base64.b64encode(b"Planet:haste:p_1").decode()],
+    ["x\r\ny", "", "bm90IGEgZ2xvYmFsIGlk", raw_id("Planet:haste:p_1")],
 )
 def test_a_malformed_id_fails_only_its_item(world: World, kind: str, bad: str) -> None:
     # Before: `nodes(ids: [good, good, "x\r\ny"])` failed all three.

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import DEMO_CREDENTIALS, demo_kinds, demo_provider
+from gateway.demo import DEMO_CREDENTIALS, demo_kinds
 from gateway.servers import ServerThread, emulator_servers
-from gateway.settings import Settings, load_settings
+from gateway.settings import load_settings
+from tests.support.servers import gateway_on
 
 pytestmark = pytest.mark.integration
 
@@ -51,14 +51,8 @@ def demo() -> Iterator[tuple[str, dict[str, str]]]:
     """A gateway over emulators of its own: the README's mutation changes their data."""
     with ExitStack() as stack:
         urls = emulator_servers(stack, demo_kinds())
-        settings = Settings(
-            providers=[
-                demo_provider(kind, url).model_copy(update={"rate_limit": False})
-                for kind, url in urls.items()
-            ],
-            cursor_secret="readme-cursor-secret",
-        )
-        yield stack.enter_context(ServerThread(create_app(settings))).url, urls
+        server = gateway_on(urls, cursor_secret="readme-cursor-secret")
+        yield stack.enter_context(server).url, urls
 
 
 @pytest.mark.parametrize("query", blocks("graphql"))

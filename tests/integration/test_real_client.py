@@ -9,7 +9,6 @@ their data is exactly the seed's (no other test's writes) and the walks stay qui
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,13 +20,15 @@ from gql import Client, GraphQLRequest
 from gql.client import SyncClientSession
 from gql.transport.httpx import HTTPXTransport
 
-from gateway.app import create_app
-from gateway.demo import demo_kinds, demo_provider
+from gateway.demo import demo_kinds
 from gateway.emulators import EmulatorOptions
 from gateway.emulators.seed import SeedContact, SeedWorld, build_world
-from gateway.servers import ServerThread, emulator_servers
-from gateway.settings import Settings
-from tests.integration.truth import ENTITIES, remote_ids
+from gateway.servers import emulator_servers
+from tests.support.ids import gid
+from tests.support.kinds import ENTITY_CASES, NESTED_KINDS
+from tests.support.knowledge import knowledge, remote_ids
+from tests.support.servers import gateway_on
+from tests.support.walk import Page, Paging, walk
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +41,6 @@ NESTED_PAGE = 2
 TYPES = {"contact": "Contact", "company": "Company", "deal": "Deal", "note": "Note"}
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
 SINGULAR = {plural: entity for entity, plural in FIELDS.items()}
-# Redivis keeps a single contact per deal (a `contact_id` column): the deal's first one.
-DEAL_CONTACTS_KEPT = {"redivis": 1}
 
 CHILD_KEYS = {
     "contacts": "emails { address }",
@@ -90,13 +89,7 @@ def servers() -> Iterator[tuple[dict[str, str], str]]:
     )
     with ExitStack() as stack:
         urls = emulator_servers(stack, demo_kinds(), options)
-        settings = Settings(
-            providers=[
-                demo_provider(kind, url).model_copy(update={"rate_limit": False})
-                for kind, url in urls.items()
-            ],
-        )
-        gateway = stack.enter_context(ServerThread(create_app(settings)))
+        gateway = stack.enter_context(gateway_on(urls))
         yield urls, gateway.url
 
 
@@ -111,37 +104,25 @@ def session(servers) -> Iterator[SyncClientSession]:
         yield session
 
 
-def walk(
+def paged(
     session: SyncClientSession, query: str, variables: dict[str, Any], size: int, *, forward: bool
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All nodes of a connection, in order, and the last answer's root (for parent checks)."""
     document = GraphQLRequest(query)
-    nodes: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        paging = {"first": size, "after": cursor} if forward else {"last": size, "before": cursor}
+    holders: list[dict[str, Any]] = []
+
+    def fetch(paging: Paging) -> Page:
         document.variable_values = {**variables, **paging}
         answer = session.execute(document)
-        holder = answer.get("node", answer)
-        page = holder["page"]
-        edges = page["edges"]
-        info = page["pageInfo"]
-        more = info["hasNextPage"] if forward else info["hasPreviousPage"]
-        assert len(edges) == size or not more, (len(edges), info)
-        if edges:
-            assert (info["startCursor"], info["endCursor"]) == (
-                edges[0]["cursor"],
-                edges[-1]["cursor"],
-            )
-        batch = [edge["node"] for edge in edges]
-        nodes = nodes + batch if forward else batch + nodes
-        assert len(nodes) <= 2000, "the walk does not end"
-        if not more:
-            return nodes, holder
-        cursor = info["endCursor"] if forward else info["startCursor"]
+        holders.append(answer.get("node", answer))
+        page: Page = holders[-1]["page"]
+        return page
+
+    walked = walk(fetch, size, forward=forward, most=2000)
+    return walked.nodes, holders[-1]
 
 
-ROOTS = [(kind, entity) for kind in demo_kinds() for entity in ENTITIES[kind]]
+ROOTS = ENTITY_CASES
 
 
 @pytest.mark.parametrize(("kind", "entity"), ROOTS)
@@ -151,7 +132,7 @@ def test_root_connections(servers, session, kind, entity):
     assert len(truth) == SIZES[FIELDS[entity]]
     query = ROOT_QUERY % FIELDS[entity]
     for forward in (True, False):
-        nodes, _ = walk(session, query, {"provider": kind}, ROOT_PAGE, forward=forward)
+        nodes, _ = paged(session, query, {"provider": kind}, ROOT_PAGE, forward=forward)
         assert [n["remoteId"] for n in nodes] == truth, "forward" if forward else "backward"
 
 
@@ -163,10 +144,10 @@ def children(world: SeedWorld, kind: str, relation: str, parent: int) -> list[An
     if relation == "Company.deals":
         return [d for d in world.deals if d.company == parent]
     if relation == "Deal.contacts":
-        kept = world.deals[parent].contacts[: DEAL_CONTACTS_KEPT.get(kind)]
+        kept = world.deals[parent].contacts[: knowledge(kind).deal_contacts_kept]
         return [world.contacts[i] for i in kept]
     if relation == "Contact.deals":
-        keep = DEAL_CONTACTS_KEPT.get(kind)
+        keep = knowledge(kind).deal_contacts_kept
         return [d for d in world.deals if parent in d.contacts[:keep]]
     owner, _, field = relation.partition(".")
     assert field == "notes", relation
@@ -183,10 +164,6 @@ def node_key(node: dict[str, Any]) -> str:
     return str(node["name"])
 
 
-def global_id(type_name: str, provider: str, remote_id: str) -> str:
-    return base64.b64encode(f"{type_name}:{provider}:{remote_id}".encode()).decode()
-
-
 def relations(session: SyncClientSession, kind: str) -> list[str]:
     answer = session.execute(
         GraphQLRequest("{ providers { name capabilities { relationships } } }")
@@ -197,7 +174,7 @@ def relations(session: SyncClientSession, kind: str) -> list[str]:
     return [r for r in listed if r.partition(".")[2] in SINGULAR]
 
 
-@pytest.mark.parametrize("kind", demo_kinds())
+@pytest.mark.parametrize("kind", NESTED_KINDS)
 def test_nested_connections(servers, session, kind):
     urls, _ = servers
     walked, most = 0, 0
@@ -213,10 +190,10 @@ def test_nested_connections(servers, session, kind):
         for parent in chosen:
             expected = children(WORLD, kind, relation, parent)
             most = max(most, len(expected))
-            node_id = global_id(owner, kind, remote[parent])
+            node_id = gid(owner, kind, remote[parent])
             query = NESTED_QUERY % (owner, field, CHILD_KEYS[field])
             for forward in (True, False):
-                nodes, holder = walk(session, query, {"id": node_id}, NESTED_PAGE, forward=forward)
+                nodes, holder = paged(session, query, {"id": node_id}, NESTED_PAGE, forward=forward)
                 # The parent is the seed's record at that position.
                 seed_parent = getattr(WORLD, FIELDS[parent_entity])[parent]
                 assert node_key(holder) == seed_key(seed_parent) or parent_entity == "note"

@@ -6,7 +6,6 @@ that broke out of its literal would surface as a 400 (UPSTREAM_BAD_REQUEST) or w
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,12 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator, redivis
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.ids import gid
+from tests.support.servers import serving
+from tests.support.walk import Page, Paging, walk
 
 pytestmark = pytest.mark.integration
 
@@ -73,23 +74,18 @@ def world() -> Iterator[tuple[GraphQLClient, list[dict[str, Any]]]]:
     with ServerThread(app) as emulator:
         provider = demo_provider("redivis", emulator.url).model_copy(update={"rate_limit": False})
         config = Settings(providers=[provider], cursor_secret="test-cursor-secret")
-        with ServerThread(create_app(config)) as server:
-            client = GraphQLClient(server.url)
+        with serving(config) as client:
             yield client, rows
-            client.http.close()
 
 
-def walk(client: GraphQLClient, filter: Any) -> list[str]:
-    ids: list[str] = []
-    after = None
-    while True:
-        body = client.post(LIST, {"filter": filter, "after": after})
+def listed_ids(client: GraphQLClient, filter: Any) -> list[str]:
+    def fetch(paging: Paging) -> Page:
+        body = client.post(LIST, {"filter": filter, **paging})
         assert "errors" not in body, body["errors"]  # never a 400 from the upstream
-        page = body["data"]["contacts"]
-        ids += [e["node"]["remoteId"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return ids
-        after = page["pageInfo"]["endCursor"]
+        page: Page = body["data"]["contacts"]
+        return page
+
+    return walk(fetch).ids()
 
 
 OPS: dict[str, Callable[[str, str], bool]] = {
@@ -102,7 +98,7 @@ OPS: dict[str, Callable[[str, str], bool]] = {
 def check(world: tuple[GraphQLClient, list[dict[str, Any]]], op: str, value: str) -> list[str]:
     client, rows = world
     expected = sorted(r["id"] for r in rows if OPS[op](r["last_name"], value))
-    found = walk(client, {"lastName": {op: value}})
+    found = listed_ids(client, {"lastName": {op: value}})
     assert found == expected, (op, value)
     return found
 
@@ -130,24 +126,22 @@ def test_any_mix_of_special_characters_filters_exactly(world, op, value):
 
 def test_percent_and_underscore_match_only_themselves(world):
     client, rows = world
-    percent = walk(client, {"lastName": {"contains": "%"}})
+    percent = listed_ids(client, {"lastName": {"contains": "%"}})
     assert percent == sorted(r["id"] for r in rows if "%" in r["last_name"])
     assert 0 < len(percent) < 10  # before: `LIKE '%%%'` matched every contact
-    assert walk(client, {"lastName": {"startsWith": "_"}}) == ["person_900016"]
-    assert len(walk(client, {"lastName": {"in": [INJECTION, "O'Brien", "it''s"]}})) == 3
-
-
-def global_id(remote_id: str) -> str:
-    return base64.b64encode(f"Contact:redivis:{remote_id}".encode()).decode()
+    assert listed_ids(client, {"lastName": {"startsWith": "_"}}) == ["person_900016"]
+    assert len(listed_ids(client, {"lastName": {"in": [INJECTION, "O'Brien", "it''s"]}})) == 3
 
 
 @pytest.mark.parametrize("remote_id", [INJECTION, "x' OR '1'='1", "it''s", "a\\", "nl\nx"])
 def test_forged_ids_are_not_found(world, remote_id):
     client, _ = world
-    body = client.post("query($id: ID!) { node(id: $id) { id } }", {"id": global_id(remote_id)})
+    body = client.post(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": gid("Contact", "redivis", remote_id)}
+    )
     assert "errors" not in body
     assert body["data"]["node"] is None
-    ids = [global_id("person_000001"), global_id(remote_id)]
+    ids = [gid("Contact", "redivis", "person_000001"), gid("Contact", "redivis", remote_id)]
     body = client.post(
         "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Contact { remoteId } } }", {"ids": ids}
     )

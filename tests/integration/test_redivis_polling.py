@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from gateway.app import create_app
 from gateway.datasources import redivis
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.servers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +65,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GraphQLClient, Slow
     with ServerThread(slow_redivis(state)) as upstream:
         provider = demo_provider("redivis", upstream.url).model_copy(update={"rate_limit": False})
         config = Settings(providers=[provider], cursor_secret="test-cursor-secret")
-        with ServerThread(create_app(config)) as server:  # the read cache is on
-            client = GraphQLClient(server.url)
+        with serving(config) as client:  # the read cache is on
             yield client, state
-            client.http.close()
 
 
 def test_polls_see_the_query_finish(world):

@@ -18,10 +18,10 @@ import pytest
 from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.resilience import Window
+from gateway.limiter import Window
 from gateway.servers import RedisProcess, ServerThread
 from gateway.settings import ClientSettings, Settings
-from tests.waiting import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.demo import demo_provider
-from gateway.servers import RedisProcess, ServerThread, emulator_servers
+from gateway.servers import RedisProcess, emulator_servers
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
-from tests.waiting import wait_until
+from tests.support.clients import GraphQLClient, emulator_requests
+from tests.support.servers import demo_providers, serving
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -38,10 +36,7 @@ def replicas() -> Iterator[dict[str, Any]]:
         redis = exits.enter_context(RedisProcess())
         urls = emulator_servers(exits, KINDS)
         settings = Settings(
-            providers=[
-                demo_provider(k, u).model_copy(update={"rate_limit": False, "cache_ttl": 600})
-                for k, u in urls.items()
-            ],
+            providers=demo_providers(urls, cache_ttl=600),
             cursor_secret="test-cursor-secret",
             redis_url=redis.url,
             # A busy test machine can hold a Redis answer past the 0.5 s default: that would
@@ -50,16 +45,8 @@ def replicas() -> Iterator[dict[str, Any]]:
         )
         clients = []
         for _ in range(2):  # the same settings, as two processes behind a load balancer have
-            server = exits.enter_context(ServerThread(create_app(settings)))
-            client = GraphQLClient(server.url)
-            exits.callback(client.http.close)
-            clients.append(client)
+            clients.append(exits.enter_context(serving(settings)))
         yield {"redis": redis, "urls": urls, "one": clients[0], "two": clients[1]}
-
-
-def requests(url: str) -> int:
-    count: int = httpx.get(f"{url}/_emulator/stats").json()["requests"]
-    return count
 
 
 def contacts(client: GraphQLClient, kind: str, **window: Any) -> dict[str, Any]:
@@ -70,12 +57,12 @@ def contacts(client: GraphQLClient, kind: str, **window: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_read_through_one_replica_costs_the_other_nothing(replicas, kind):
     url = replicas["urls"][kind]
-    before = requests(url)
+    before = emulator_requests(url)
     first = contacts(replicas["one"], kind, first=30)
-    assert requests(url) > before  # cold on replica 1
-    before = requests(url)
+    assert emulator_requests(url) > before  # cold on replica 1
+    before = emulator_requests(url)
     assert contacts(replicas["two"], kind, first=30) == first
-    assert requests(url) == before  # replica 2 read it from Redis
+    assert emulator_requests(url) == before  # replica 2 read it from Redis
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -128,9 +115,9 @@ def test_redis_away_costs_no_answer_and_both_return_to_it(replicas):
             node = first["edges"][0]["node"]
             assert client.data(NODE, {"id": node["id"]})["node"] == {"lastName": node["lastName"]}
             # Cached locally meanwhile: a repeat costs no request.
-            before = requests(replicas["urls"]["revyops"])
+            before = emulator_requests(replicas["urls"]["revyops"])
             assert contacts(client, "revyops", first=7) == first
-            assert requests(replicas["urls"]["revyops"]) == before
+            assert emulator_requests(replicas["urls"]["revyops"]) == before
             assert ready(client)["redis"] == "degraded"
             assert metric(client, "crm_gateway_redis_up") == 0.0
     finally:
@@ -145,6 +132,6 @@ def test_redis_away_costs_no_answer_and_both_return_to_it(replicas):
     assert metric(two, "crm_gateway_redis_up") == 1.0
     url = replicas["urls"]["haste"]
     contacts(one, "haste", first=3, after=None)
-    before = requests(url)
+    before = emulator_requests(url)
     contacts(two, "haste", first=3)
-    assert requests(url) == before  # shared again
+    assert emulator_requests(url) == before  # shared again

@@ -15,12 +15,12 @@ from strawberry.relay import GlobalID
 
 from gateway import upstream
 from gateway.app import create_app
+from gateway.breaker import CircuitBreaker
 from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.resilience import CircuitBreaker
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient, emulator_requests
 from tests.unit.fake_time import FakeTime
 
 pytestmark = pytest.mark.integration
@@ -73,11 +73,6 @@ def faults(url: str, **values: float) -> None:
     httpx.post(f"{url}/_emulator/faults", json=values).raise_for_status()
 
 
-def requests(url: str) -> int:
-    count: int = httpx.get(f"{url}/_emulator/stats").json()["requests"]
-    return count
-
-
 def circuits(client: GraphQLClient) -> dict[str, str]:
     return {p["name"]: p["circuit"] for p in client.data(CIRCUITS)["providers"]}
 
@@ -88,7 +83,7 @@ def test_idempotent_reads_are_retried_through_flaky_upstreams(setup):
     ok = [a for a in answers if "errors" not in a]
     # A read fails only when three tries in a row fail (0.3^3 = 2.7%).
     assert len(ok) >= 17
-    assert requests(setup["revyops"]) > 20  # some of them were retried
+    assert emulator_requests(setup["revyops"]) > 20  # some of them were retried
 
 
 def test_a_dead_provider_opens_its_breaker_and_spares_it(setup):
@@ -96,14 +91,14 @@ def test_a_dead_provider_opens_its_breaker_and_spares_it(setup):
     body = setup["gateway"].post(QUERY, {"p": "revyops"})
     assert body["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
     assert body["errors"][0]["extensions"]["status"] == 500
-    sent = requests(setup["revyops"])
+    sent = emulator_requests(setup["revyops"])
     assert sent == 3  # one try and two retries: 3 of 3 failed, the breaker is open
     for _ in range(3):
         body = setup["gateway"].post(QUERY, {"p": "revyops"})
         error = body["errors"][0]
         assert error["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
         assert "circuit breaker" in error["message"]
-    assert requests(setup["revyops"]) == sent  # nothing more reached it
+    assert emulator_requests(setup["revyops"]) == sent  # nothing more reached it
     assert circuits(setup["gateway"]) == {
         "revyops": "OPEN",
         "basicsos": "CLOSED",
@@ -120,11 +115,11 @@ def test_a_dead_provider_opens_its_breaker_and_spares_it(setup):
     assert (
         "circuit breaker" in setup["gateway"].post(QUERY, {"p": "revyops"})["errors"][0]["message"]
     )
-    assert requests(setup["revyops"]) == sent
+    assert emulator_requests(setup["revyops"]) == sent
     setup["clock"].advance(1.0)
     assert circuits(setup["gateway"])["revyops"] == "HALF_OPEN"
     assert "errors" not in setup["gateway"].post(QUERY, {"p": "revyops"})
-    assert requests(setup["revyops"]) == sent + 1
+    assert emulator_requests(setup["revyops"]) == sent + 1
     assert circuits(setup["gateway"])["revyops"] == "CLOSED"
 
 
@@ -139,10 +134,10 @@ def test_the_breaker_opens_on_a_failure_ratio_not_on_failures_in_a_row(setup):
     assert circuits(client)["plain"] == "CLOSED"  # five in a row, but 5 of 11
     client.post(QUERY, {"p": "plain"})
     assert circuits(client)["plain"] == "OPEN"  # 6 of 12
-    sent = requests(setup["revyops"])
+    sent = emulator_requests(setup["revyops"])
     error = client.post(QUERY, {"p": "plain"})["errors"][0]
     assert "circuit breaker" in error["message"]
-    assert requests(setup["revyops"]) == sent
+    assert emulator_requests(setup["revyops"]) == sent
 
 
 def test_requests_a_client_got_wrong_never_open_the_breaker(setup):
@@ -182,4 +177,4 @@ def test_429_is_waited_out_and_retried_once(setup):
     assert error["extensions"]["code"] == "UPSTREAM_RATE_LIMITED"
     assert error["extensions"]["status"] == 429
     # The emulator's 429 says Retry-After: 60 — beyond the deadline, so no blind retry.
-    assert requests(setup["basicsos"]) == 1
+    assert emulator_requests(setup["basicsos"]) == 1

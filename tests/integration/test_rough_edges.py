@@ -3,7 +3,6 @@ another gateway process."""
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 
 import httpx
@@ -13,7 +12,8 @@ from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.ids import raw_id
 
 pytestmark = pytest.mark.integration
 
@@ -46,13 +46,9 @@ def test_an_unsupported_nested_field_is_one_error_per_field_path(gateway: GraphQ
     assert {e["extensions"]["provider"] for e in errors} == {"revyops"}
 
 
-def _global_id(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def test_a_node_id_of_an_unknown_provider_is_bad_user_input(gateway: GraphQLClient) -> None:
     body = gateway.post(
-        "query($id: ID!) { node(id: $id) { id } }", {"id": _global_id("Contact:nope:1")}
+        "query($id: ID!) { node(id: $id) { id } }", {"id": raw_id("Contact:nope:1")}
     )
     assert body["data"] == {"node": None}
     [error] = body["errors"]
@@ -66,7 +62,7 @@ def test_nodes_fail_only_the_item_of_an_unknown_provider(gateway: GraphQLClient)
     good = known["contacts"]["edges"][0]["node"]["id"]
     body = gateway.post(
         "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-        {"ids": [good, _global_id("Contact:nope:1")]},
+        {"ids": [good, raw_id("Contact:nope:1")]},
     )
     assert body["data"]["nodes"] == [{"id": good}, None]
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]

@@ -19,12 +19,13 @@ from starlette.routing import Route
 
 from gateway.datasources import source_class
 from gateway.demo import demo_provider
-from gateway.emulators import KINDS
 from gateway.errors import NoRateLimitSlot, UpstreamRateLimited
-from gateway.resilience import RateLimiter, Share, Window, sharing
+from gateway.limiter import RateLimiter, Share, Window, sharing
 from gateway.servers import RedisProcess, ServerThread
-from gateway.shared import RedisDown, RedisState, SharedBudget
-from gateway.upstream import Upstream, open_client
+from gateway.shared import RedisDown, RedisState
+from gateway.shared_budget import SharedBudget
+from gateway.upstream import Replicas, Upstream, build_upstream, open_client
+from tests.support.kinds import RATE_LIMITED_KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -124,21 +125,23 @@ def upstream(
     time: FakeTime,
     limit: int = LIMIT,
     seconds: float = SECONDS,
+    deadline: float = 30.0,
 ) -> Upstream:
     """A replica's upstream as a data source makes it (`replicas_hint` 2), on `time`."""
     settings = demo_provider("revyops", url).model_copy(
-        update={"rate_limits": [(limit, seconds)], "request_deadline": 30.0}
+        update={"rate_limits": [(limit, seconds)], "request_deadline": deadline}
     )
     # Real seconds for the loopback answer (httpx's 5 s default was once too few for a
     # machine busy with the whole suite); the budget's time is `time`'s.
     client = httpx.AsyncClient(base_url=url, timeout=30)
-    up = Upstream(
-        "revyops", client, lambda _: None, settings=settings, clock=time, sleep=time.sleep
+    return build_upstream(
+        settings,
+        client,
+        lambda _: None,
+        replicas=Replicas(state, tenant, hint=2, clock=time),
+        clock=time,
+        sleep=time.sleep,
     )
-    span = Window(limit, seconds).span
-    up.shared_budget = SharedBudget(state, tenant, ((limit, span),), clock=time)
-    up.limiter.replicas = lambda: 1 if state.up else 2
-    return up
 
 
 async def test_two_upstreams_send_no_more_than_the_limit_together(
@@ -192,7 +195,7 @@ async def test_without_redis_each_replica_keeps_to_its_share(
     await send(replicas_hint=4, expected=1)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", RATE_LIMITED_KINDS)
 async def test_every_provider_keeps_to_its_share_while_redis_is_away(kind: str) -> None:
     settings = demo_provider(kind, "http://127.0.0.1:9")
     cls = source_class(kind)
@@ -348,9 +351,8 @@ async def test_a_429_one_replica_met_pauses_the_other(
     time = FakeTime()
     tenant = uuid.uuid4().hex
     states = [RedisState(redis.url, SECRET, clock=time, timeout=REDIS_TIMEOUT) for _ in range(2)]
-    one, two = (upstream(str(throttling["url"]), s, tenant, time) for s in states)
-    for up in (one, two):
-        up.deadline = 3.0  # shorter than the Retry-After: nobody waits it out here
+    # A deadline shorter than the Retry-After: nobody waits it out here.
+    one, two = (upstream(str(throttling["url"]), s, tenant, time, deadline=3.0) for s in states)
     try:
         with pytest.raises(UpstreamRateLimited):
             await one.request("GET", "/spent", cached=False)

@@ -16,8 +16,8 @@ from gateway.app import create_app
 from gateway.servers import LOOPBACK, ServerThread, free_port
 from gateway.serving import ServerSettings
 from gateway.settings import Settings
-from tests.integration.test_cli import running, wait_for
-from tests.waiting import wait_until
+from tests.support.servers import running, wait_for
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from gateway import blocks
-from gateway.app import create_app
 from gateway.cache import ReadCache
 from gateway.datasources import base
 from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
+from tests.support.servers import serving
 from tests.unit.fake_time import FakeTime
 
 pytestmark = pytest.mark.integration
@@ -55,10 +55,8 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GraphQLClient, Fake
     with ServerThread(create_emulator("attio", EmulatorOptions(rate_limits=False))) as emulator:
         provider = provider.model_copy(update={"base_url": emulator.url})
         settings = Settings(providers=[provider], cursor_secret="test-cursor-secret")
-        with ServerThread(create_app(settings)) as gateway:
-            client = GraphQLClient(gateway.url)
+        with serving(settings) as client:
             yield client, timer
-            client.http.close()
 
 
 def spend_the_budget(client: GraphQLClient) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from gateway.datasources import source_class
 from gateway.operations import Op
 from gateway.providers import KINDS
 from gateway.records import Entity
-from tests.conftest import GraphQLClient
+from tests.support.clients import GraphQLClient
 
 pytestmark = pytest.mark.integration
 

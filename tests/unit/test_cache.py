@@ -17,7 +17,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.upstream import STALE_ON
+from gateway.responses import STALE_ON
 from tests.unit.fake_time import FakeTime
 from tests.unit.test_upstream import upstream_with
 
@@ -356,11 +356,10 @@ def test_a_value_made_from_another_caches_stale_value_is_not_cached_as_fresh():
 
 
 def _cached_upstream(handler, time: FakeTime, **settings: Any):
-    upstream, sent = upstream_with(handler, time, request_deadline=5.0, **settings)
-    upstream.cache = ReadCache(
+    responses: ReadCache[Any] = ReadCache(
         "t", ttl=30.0, maxsize=10, stale_ttl=600.0, stale_on=STALE_ON, provider="crm", timer=time
     )
-    return upstream, sent
+    return upstream_with(handler, time, responses=responses, request_deadline=5.0, **settings)
 
 
 def _read_twice(upstream, time: FakeTime) -> tuple[int, dict[str, float]]:

@@ -16,7 +16,9 @@ from gateway.cache import ENTRY_SHARE, ReadCache, identity
 from gateway.datasources import source_class
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.listquery import Cond, ListQuery
-from gateway.pagination import ConnectionArgs, CursorCodec, OffsetPage
+from gateway.pagination.connection import ConnectionArgs
+from gateway.pagination.cursors import CursorCodec
+from gateway.pagination.offset import OffsetPage
 from gateway.records import ContactRecord, Email, Entity
 from gateway.settings import ProviderSettings
 from gateway.sizes import deep_size

@@ -24,8 +24,8 @@ from gateway.datasources import source_class
 from gateway.records import Entity
 from schema import schema
 from schema.cost import COST
-from tests.providers import ALL_KINDS
-from tests.unit.stack import Stack, running_stack
+from tests.support.kinds import ALL_KINDS
+from tests.support.stack import Stack, running_stack
 
 LISTS = {"Contact": "contacts", "Company": "companies", "Deal": "deals", "Note": "notes"}
 # The relationship fields of each record type: name -> the type they lead to.

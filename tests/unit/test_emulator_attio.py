@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.emulators import EmulatorOptions, attio, create_emulator
-from tests.unit.stack import emulator_client
+from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=8, contacts=20, deals=6, notes=10)
 AUTH = {"Authorization": f"Bearer {attio.DEMO_API_KEY}"}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway.emulators import EmulatorOptions, basicsos, create_emulator
-from tests.unit.stack import emulator_client
+from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=6, contacts=20, deals=8, notes=12)
 ADMIN = {"Authorization": f"Bearer {basicsos.DEMO_ADMIN_TOKEN}"}

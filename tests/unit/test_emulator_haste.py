@@ -10,7 +10,7 @@ import pytest
 
 from gateway.emulators import EmulatorOptions, create_emulator, haste
 from gateway.emulators.routing import pack
-from tests.unit.stack import emulator_client
+from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=8, contacts=24, deals=10, notes=12)
 AUTH = {"Authorization": f"Bearer {haste.DEMO_ACCESS_TOKEN}"}

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.emulators import EmulatorOptions, create_emulator, redivis
 from gateway.emulators.routing import pack
-from tests.unit.stack import emulator_client
+from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=6, contacts=25, deals=8, notes=5)
 AUTH = {"Authorization": f"Bearer {redivis.DEMO_TOKEN}"}

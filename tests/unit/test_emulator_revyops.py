@@ -11,7 +11,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.emulators import EmulatorOptions, create_emulator, revyops
-from tests.unit.stack import emulator_client
+from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=12, contacts=30, deals=5, notes=5)
 CID = {"client_id": revyops.DEMO_CLIENT_ID}

@@ -18,32 +18,11 @@ from gateway.datasources.base import Op, segment
 from gateway.demo import demo_provider
 from gateway.errors import BadUserInput, InvalidInput, NotFound
 from gateway.records import Entity, Link
+from tests.support.kinds import WRITABLE_KINDS
+from tests.support.knowledge import knowledge
 
 FORGED = ("..", ".", "²", "1\n", "x\r\ny", "1?x=1", "1#x", "../companies/1", "%2e%2e", "a b", "")
 HOSTILE = "/?#%\\'\" \n\r\t.²\x00"
-# Ids the emulators hand out, one per provider and entity.
-SAMPLES = {
-    "revyops": {Entity.CONTACT: "17", Entity.COMPANY: "3"},
-    "attio": dict.fromkeys(Entity, "0f6b1b8e-4f1c-5a8e-9c2d-3b4a5c6d7e8f"),
-    "haste": {
-        Entity.CONTACT: "cont_000017",
-        Entity.COMPANY: "comp_000003",
-        Entity.DEAL: "deal_000001",
-        Entity.NOTE: "note_000009",
-    },
-    "redivis": {
-        Entity.CONTACT: "person_000017",
-        Entity.COMPANY: "org_000003",
-        Entity.DEAL: "deal_000001",
-        Entity.NOTE: "note_000009",
-    },
-    "basicsos": {
-        Entity.CONTACT: "17",
-        Entity.COMPANY: "3",
-        Entity.DEAL: "1",
-        Entity.NOTE: "deal_notes/7",
-    },
-}
 
 
 def source(kind: str, sent: list[httpx.Request]) -> DataSource:
@@ -74,10 +53,10 @@ def run(call: Callable[[], Awaitable[Any]]) -> Any:
 def test_the_emulators_ids_are_valid_and_nothing_else_is(kind: str) -> None:
     ds = source(kind, [])
     for entity in ds.entities:
-        assert ds.valid_id(entity, SAMPLES[kind][entity])
+        assert ds.valid_id(entity, knowledge(kind).sample_ids[entity])
         for forged in FORGED:
             assert not ds.valid_id(entity, forged), (entity, forged)
-            assert not ds.valid_id(entity, SAMPLES[kind][entity] + "\n")
+            assert not ds.valid_id(entity, knowledge(kind).sample_ids[entity] + "\n")
 
 
 def test_an_id_of_another_entity_is_not_valid() -> None:
@@ -102,7 +81,7 @@ def test_reads_of_a_forged_id_are_not_found_unsent(kind: str, forged: str) -> No
     assert sent == []
 
 
-@pytest.mark.parametrize("kind", ["revyops", "attio", "haste", "basicsos"])
+@pytest.mark.parametrize("kind", WRITABLE_KINDS)
 @pytest.mark.parametrize("forged", FORGED)
 def test_writes_of_a_forged_id_are_refused_unsent(kind: str, forged: str) -> None:
     sent: list[httpx.Request] = []
@@ -114,7 +93,7 @@ def test_writes_of_a_forged_id_are_refused_unsent(kind: str, forged: str) -> Non
     assert isinstance(delete, BadUserInput)
     assert delete.argument == "id"
     if ds.can_merge_contacts:
-        good = SAMPLES[kind][Entity.CONTACT]
+        good = knowledge(kind).sample_ids[Entity.CONTACT]
         merge = run(lambda: ds.merge_contacts(good, [forged]))
         assert isinstance(merge, BadUserInput)
         assert merge.argument == "loserIds"

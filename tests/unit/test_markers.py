@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import INTEGRATION_DIRS, unmarked_integration
+from tests.support.markers import INTEGRATION_DIRS, unmarked_integration
 
 TESTS = Path(__file__).resolve().parents[1]
 

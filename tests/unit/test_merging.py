@@ -28,7 +28,7 @@ from gateway.pagination import (
     binding_key,
     paginate_offsets,
 )
-from tests.unit.relay_spec import expected
+from tests.support.relay_spec import expected
 
 CODEC = CursorCodec(b"merge-secret")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from itertools import count
 from typing import Any
 
@@ -26,13 +26,10 @@ from gateway.datasources import source_class
 from gateway.datasources.base import DataSource
 from gateway.demo import DEMO_CREDENTIALS
 from gateway.errors import UpstreamBadResponse
-from gateway.pagination import (
-    ConnectionArgs,
-    CursorCodec,
-    SeqPage,
-    binding_key,
-    paginate_sequential,
-)
+from gateway.pagination.connection import ConnectionArgs
+from gateway.pagination.cursors import CursorCodec, binding_key
+from gateway.pagination.positions import SeqPage
+from gateway.pagination.sequential import paginate_sequential
 from gateway.records import AnyRecord, Entity
 from gateway.settings import ProviderSettings
 
@@ -84,7 +81,11 @@ class Fake:
         return httpx.Response(404, json={})
 
 
-def source(kind: str, fake: Fake, max_pages: int = 5) -> DataSource:
+def source(
+    kind: str,
+    fake: Callable[[httpx.Request], Coroutine[None, None, httpx.Response]],
+    max_pages: int = 5,
+) -> DataSource:
     settings = ProviderSettings.model_validate(
         {
             "name": kind,
@@ -158,10 +159,7 @@ def test_a_list_that_ends_is_read_whole() -> None:
         headers = {"X-Redivis-Next-Page-Token": token} if token else {}
         return httpx.Response(200, text=json.dumps({"id": row}) + "\n", headers=headers)
 
-    redivis: Any = source("redivis", Fake(repeat=False), max_pages=3)
-    redivis.upstream.client = httpx.AsyncClient(
-        base_url="http://upstream.test", transport=httpx.MockTransport(handler)
-    )
+    redivis: Any = source("redivis", handler, max_pages=3)
     rows = guarded(redivis._select(Entity.CONTACT, "id = 'a'"))
     assert [r.remote_id for r in rows] == ["a", "b", "c"]
 

@@ -17,18 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import BadUserInput
-from gateway.pagination import (
-    ConnectionArgs,
-    ConnectionSlice,
-    CursorCodec,
-    OffsetPage,
-    PageLimits,
-    binding_key,
-    check_args,
-    cover,
-    paginate_offsets,
-)
-from tests.unit.relay_spec import expected
+from gateway.pagination.connection import ConnectionArgs, ConnectionSlice, PageLimits, check_args
+from gateway.pagination.cursors import CursorCodec, binding_key
+from gateway.pagination.offset import OffsetPage, cover, paginate_offsets
+from tests.support.relay_spec import expected
+from tests.support.walk import Page, Paging, relay_page, walk
 
 LIMITS = PageLimits(default_size=20, max_size=100)
 CODEC = CursorCodec(b"test-secret")
@@ -190,44 +183,12 @@ def test_cover_is_minimal_and_covers(start, length, max_page, aligned):
 
 def test_walk_forward_and_backward_visits_every_row_once():
     up = Upstream(1000, 100, aligned=True)
-    seen, after = [], None
-    while True:
-        page = run(up, ConnectionArgs(first=37, after=after))
-        seen += [e.node for e in page.edges]
-        if not page.page_info.has_next_page:
-            break
-        after = page.page_info.end_cursor
-    assert seen == list(range(1000))
-    back: list[int] = []
-    before = None
-    while True:
-        page = run(up, ConnectionArgs(last=23, before=before))
-        back = [e.node for e in page.edges] + back
-        if not page.page_info.has_previous_page:
-            break
-        before = page.page_info.start_cursor
-    assert back == list(range(1000))
 
+    def fetch(paging: Paging) -> Page:
+        return relay_page(run(up, ConnectionArgs(**paging)))
 
-@pytest.mark.parametrize(
-    ("args", "argument"),
-    [
-        (ConnectionArgs(first=-1), "first"),
-        (ConnectionArgs(last=-5), "last"),
-        (ConnectionArgs(first=101), "first"),
-        (ConnectionArgs(last=1000), "last"),
-    ],
-)
-def test_out_of_range_sizes_are_rejected(args, argument):
-    with pytest.raises(BadUserInput) as caught:
-        check_args(args, LIMITS)
-    assert caught.value.argument == argument
-    assert caught.value.extensions["code"] == "BAD_USER_INPUT"
-
-
-def test_default_size_when_neither_first_nor_last():
-    assert check_args(ConnectionArgs(), LIMITS) == ConnectionArgs(first=20)
-    assert check_args(ConnectionArgs(before="c"), LIMITS) == ConnectionArgs(last=20, before="c")
+    assert walk(fetch, 37).nodes == list(range(1000))
+    assert walk(fetch, 23, forward=False).nodes == list(range(1000))
 
 
 @pytest.mark.parametrize("argument", ["after", "before"])
@@ -336,22 +297,11 @@ def test_block_windows_are_exact_slices_and_cost_at_most_their_blocks(total, blo
 def test_block_walks_cost_each_block_once():
     up = Upstream(1000, 100, aligned=True)
     blocks = Blocks(up)
-    seen, after = [], None
-    while True:
-        page = blocks.run(ConnectionArgs(first=37, after=after), 100)
-        seen += [e.node for e in page.edges]
-        if not page.page_info.has_next_page:
-            break
-        after = page.page_info.end_cursor
-    assert seen == list(range(1000))
+
+    def fetch(paging: Paging) -> Page:
+        return relay_page(blocks.run(ConnectionArgs(**paging), 100))
+
+    assert walk(fetch, 37).nodes == list(range(1000))
     assert sorted(up.requests) == [(k * 100, 100) for k in range(10)]
-    back: list[int] = []
-    before = None
-    while True:
-        page = blocks.run(ConnectionArgs(last=23, before=before), 100)
-        back = [e.node for e in page.edges] + back
-        if not page.page_info.has_previous_page:
-            break
-        before = page.page_info.start_cursor
-    assert back == list(range(1000))
+    assert walk(fetch, 23, forward=False).nodes == list(range(1000))
     assert len(up.requests) == 10  # backward: all from cached blocks

@@ -11,7 +11,8 @@ exact `pageInfo`, and forward windows must cost the fewest pages.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,18 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import BadUserInput, Unsupported
-from gateway.pagination import (
-    BlockChain,
-    ConnectionArgs,
-    ConnectionSlice,
-    CursorCodec,
-    PageLimits,
-    SeqPage,
-    binding_key,
-    check_args,
-    paginate_sequential,
-)
-from tests.unit.relay_spec import expected
+from gateway.pagination.connection import ConnectionArgs, ConnectionSlice, PageLimits, check_args
+from gateway.pagination.cursors import CursorCodec, binding_key
+from gateway.pagination.positions import BlockChain, SeqPage
+from gateway.pagination.sequential import paginate_sequential
+from tests.support.relay_spec import expected
+from tests.support.walk import Page, Paging, relay_page, walk
 
 LIMITS = PageLimits(default_size=20, max_size=100)
 CODEC = CursorCodec(b"test-secret")
@@ -203,36 +198,27 @@ def test_windows_are_exact_slices(total, max_size, flavour, steps):
             edges_seen = [e.cursor for e in result.edges]
 
 
-def walk_forward(up: Upstream, size: int) -> list[int]:
-    seen: list[int] = []
-    after = None
-    while True:
-        page = run(up, ConnectionArgs(first=size, after=after))
-        seen += [e.node for e in page.edges]
-        if not page.page_info.has_next_page:
-            return seen
-        after = page.page_info.end_cursor
+def pages_of(up: Upstream) -> Callable[[Paging], Page]:
+    """Each page as the engine answers it, for the walker."""
+    return lambda paging: relay_page(run(up, ConnectionArgs(**paging)))
 
 
-def walk_backward(up: Upstream, size: int) -> list[int]:
-    seen: list[int] = []
-    before = None
-    while True:
-        page = run(up, ConnectionArgs(last=size, before=before))
-        seen = [e.node for e in page.edges] + seen
-        if not page.page_info.has_previous_page:
-            return seen
-        before = page.page_info.start_cursor
+def forward_nodes(up: Upstream, size: int) -> list[int]:
+    return walk(pages_of(up), size).nodes
+
+
+def backward_nodes(up: Upstream, size: int) -> list[int]:
+    return walk(pages_of(up), size, forward=False).nodes
 
 
 @pytest.mark.parametrize("flavour", ["cursor", "token"])
 def test_walks_visit_every_item_once_one_page_per_window(flavour):
     up = Upstream(1000, 100, has_previous=flavour == "cursor", can_reverse=True)
     up.requests.clear()
-    assert walk_forward(up, 37) == list(range(1000))
+    assert forward_nodes(up, 37) == list(range(1000))
     assert len(up.requests) == 28  # ceil(1000 / 37) windows, one page each
     up.requests.clear()
-    assert walk_backward(up, 23) == list(range(1000))
+    assert backward_nodes(up, 23) == list(range(1000))
     assert len(up.requests) == 44  # ceil(1000 / 23)
 
 
@@ -440,19 +426,11 @@ def test_block_walks_read_each_block_once(flavour):
     up = Upstream(1000, 100, has_previous=flavour == "cursor", can_reverse=True)
     blocks = Blocks(up, 100)
 
-    def walk(args: ConnectionArgs, forward: bool) -> list[int]:
-        seen: list[int] = []
-        while True:
-            page = blocks.run(args)
-            nodes = [e.node for e in page.edges]
-            seen = seen + nodes if forward else nodes + seen
-            if not (page.page_info.has_next_page if forward else page.page_info.has_previous_page):
-                return seen
-            cursor = page.page_info.end_cursor if forward else page.page_info.start_cursor
-            args = replace(args, after=cursor) if forward else replace(args, before=cursor)
+    def fetch(paging: Paging) -> Page:
+        return relay_page(blocks.run(ConnectionArgs(**paging)))
 
-    assert walk(ConnectionArgs(first=37), True) == list(range(1000))
+    assert walk(fetch, 37).nodes == list(range(1000))
     assert len(up.requests) == 10  # one per block
-    assert walk(ConnectionArgs(last=23), False) == list(range(1000))
+    assert walk(fetch, 23, forward=False).nodes == list(range(1000))
     assert len(up.requests) == 10  # backward from the end: the chain of cached blocks
     assert up.opened == [(False, None)] * len(up.opened)

@@ -19,8 +19,9 @@ from gateway.demo import DEMO_CREDENTIALS, demo_kinds, demo_settings
 from gateway.emulators import DEMO_PORTS
 from gateway.emulators import KINDS as EMULATOR_KINDS
 from gateway.providers import KINDS, PROVIDERS
+from gateway.records import Link
 from gateway.settings import ConfigError, load_settings
-from tests.integration.truth import READERS
+from tests.support.knowledge import knowledge
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -49,8 +50,17 @@ def test_every_list_of_kinds_is_the_registry() -> None:
     assert demo_kinds() == list(KINDS)
     assert [p.kind for p in demo_settings().providers] == list(KINDS)
     assert set(DEMO_PORTS) == set(DEMO_CREDENTIALS) == set(KINDS)
-    # The tests' own reading of each API: a kind without one would test nothing.
-    assert set(READERS) == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_has_its_test_knowledge(kind: str) -> None:
+    """The tests' own reading of each API (a kind without one would test nothing), for what
+    the kind declares: ids of each entity, its contacts' companies where it links them."""
+    known = knowledge(kind)
+    caps = source_class(kind).describe()
+    assert set(known.sample_ids) == set(known.unknown_ids) == caps.entities
+    linked = Link.CONTACT_COMPANY in caps.links
+    assert (known.contact_companies is not None) == (known.companies is not None) == linked
 
 
 def _body(family: type[Any], style: PaginationStyle) -> dict[str, Any]:

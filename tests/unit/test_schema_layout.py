@@ -15,7 +15,7 @@ from gateway.errors import BadUserInput
 from gateway.records import CompanyRecord, ContactRecord, DealRecord, Entity, NoteRecord
 from resolvers.globalids import TYPE_NAMES, node_key, parse_global_id
 from schema import types as t
-from tests.conftest import gid
+from tests.support.ids import gid
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.records import Entity
+from gateway.responses import portable
 from gateway.settings import Settings
 from gateway.shared import Codec, RedisState, SharedCache, key_digest
-from gateway.upstream import portable
 
 ROOT = Path(__file__).resolve().parents[2]
 plain = st.recursive(

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.settings import ProviderSettings
-from tests.providers import ALL_KINDS
-from tests.unit.stack import Stack, emulator_client, emulator_url, running_stack
+from tests.support.kinds import ALL_KINDS
+from tests.support.stack import Stack, emulator_client, emulator_url, running_stack
 
 KEY = "reader-key-0123456789"
 QUERY = '{ contacts(provider: "haste", first: 2) { edges { node { remoteId } } } }'

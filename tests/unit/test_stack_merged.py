@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from gateway.pagination import ConnectionArgs
 from gateway.providers import KINDS
-from tests.unit.relay_spec import expected
-from tests.unit.stack import Stack, running_stack
+from tests.support.relay_spec import expected
+from tests.support.stack import Stack, running_stack
 
 LISTS = {"contacts": "ContactOrder", "deals": "DealOrder"}
 HAS = {"contacts": KINDS, "deals": tuple(k for k in KINDS if k != "revyops")}

@@ -9,19 +9,19 @@ from typing import Any
 import pytest
 
 from gateway.datasources import source_class
-from gateway.records import Entity
-from tests.conftest import answer, gid
-from tests.providers import ALL_KINDS
-from tests.unit.stack import Stack, remote_ids, running_stack
+from gateway.pagination.connection import ConnectionArgs
+from gateway.records import Entity, Link
+from tests.support.clients import answer
+from tests.support.ids import gid
+from tests.support.kinds import ALL_KINDS, ENTITY_CASES, with_links
+from tests.support.knowledge import knowledge
+from tests.support.relay_spec import expected
+from tests.support.stack import Stack, remote_ids, running_stack
+from tests.support.walk import Page, Paging, Walk, walk_async
 
 FIELDS = {"contact": "contacts", "company": "companies", "deal": "deals", "note": "notes"}
 TYPES = {"contact": "Contact", "company": "Company", "deal": "Deal", "note": "Note"}
-CASES = [
-    (kind, entity)
-    for kind in ALL_KINDS
-    for entity in FIELDS
-    if Entity(entity) in source_class(kind).describe().entities
-]
+CASES = ENTITY_CASES
 PAGE = """
 query($p: String!, $first: Int, $after: String, $last: Int, $before: String) {
   list: %s(provider: $p, first: $first, after: $after, last: $last, before: $before) {
@@ -30,12 +30,6 @@ query($p: String!, $first: Int, $after: String, $last: Int, $before: String) {
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
   }
 }"""
-# Ids of the right shape that name no record, by (kind, entity or "" for all); others "nope-0".
-UNKNOWN = {
-    ("revyops", ""): "999999",
-    ("basicsos", ""): "999999",
-    ("basicsos", "note"): "contact_notes/999999",
-}
 CAPABILITIES = (
     "{ providers { name kind paginationStyle capabilities { canCount filters sortable } } }"
 )
@@ -47,29 +41,12 @@ async def stack() -> AsyncIterator[Stack]:
         yield running
 
 
-async def walk(stack: Stack, field: str, kind: str, *, forward: bool) -> tuple[list[str], Any]:
-    ids: list[str] = []
-    cursor = None
-    size = 13 if forward else 11
-    while True:
-        variables: dict[str, Any] = {"p": kind}
-        variables.update(
-            {"first": size, "after": cursor} if forward else {"last": size, "before": cursor}
-        )
-        page = (await stack.data(PAGE % field, variables))["list"]
-        edges, info = page["edges"], page["pageInfo"]
-        more = info["hasNextPage"] if forward else info["hasPreviousPage"]
-        assert len(edges) == size or not more
-        if edges:
-            assert (info["startCursor"], info["endCursor"]) == (
-                edges[0]["cursor"],
-                edges[-1]["cursor"],
-            )
-        batch = [e["node"]["remoteId"] for e in edges]
-        ids = ids + batch if forward else batch + ids
-        if not more:
-            return ids, page["totalCount"]
-        cursor = info["endCursor"] if forward else info["startCursor"]
+async def paged(stack: Stack, field: str, kind: str, *, forward: bool) -> Walk:
+    async def fetch(paging: Paging) -> Page:
+        page: Page = (await stack.data(PAGE % field, {"p": kind, **paging}))["list"]
+        return page
+
+    return await walk_async(fetch, 13 if forward else 11, forward=forward)
 
 
 @pytest.mark.parametrize(("kind", "entity"), CASES)
@@ -79,11 +56,42 @@ async def test_walks_both_ways_equal_the_emulator_data(
     truth = await remote_ids(stack.emulators[kind], kind, entity)
     assert len(truth) >= 30
     counts = source_class(kind).describe().can_count
-    forward, total = await walk(stack, FIELDS[entity], kind, forward=True)
-    assert forward == truth
-    assert total == (len(truth) if counts else None)
-    backward, total = await walk(stack, FIELDS[entity], kind, forward=False)
-    assert backward == truth
+    forward = await paged(stack, FIELDS[entity], kind, forward=True)
+    assert forward.ids() == truth
+    assert forward.last["totalCount"] == (len(truth) if counts else None)
+    backward = await paged(stack, FIELDS[entity], kind, forward=False)
+    assert backward.ids() == truth
+
+
+# Windows from the cursor at `index` (from the end when negative), of `size` records.
+WINDOWS = [(0, 5), (3, 1), (12, 20), (-1, 7), (-2, 30)]
+
+
+@pytest.mark.parametrize(("kind", "entity"), CASES)
+async def test_windows_from_any_cursor_follow_the_relay_spec(
+    stack: Stack, kind: str, entity: str
+) -> None:
+    walked = await paged(stack, FIELDS[entity], kind, forward=True)
+    ids, cursors = walked.ids(), walked.cursors
+    for index, size in WINDOWS:
+        at = index % len(ids)
+        for args, after, before in (
+            (ConnectionArgs(first=size), at, None),
+            (ConnectionArgs(last=size), None, at),
+        ):
+            paging = {
+                "first": args.first,
+                "last": args.last,
+                "after": None if after is None else cursors[after],
+                "before": None if before is None else cursors[before],
+            }
+            page = (await stack.data(PAGE % FIELDS[entity], {"p": kind, **paging}))["list"]
+            edges, has_previous, has_next = expected(len(ids), args, after, before)
+            assert [e["node"]["remoteId"] for e in page["edges"]] == [ids[i] for i in edges]
+            info = page["pageInfo"]
+            assert (info["hasPreviousPage"], info["hasNextPage"]) == (has_previous, has_next), (
+                paging
+            )
 
 
 @pytest.mark.parametrize(("kind", "entity"), CASES)
@@ -102,8 +110,7 @@ async def test_node_and_nodes_round_trip(stack: Stack, kind: str, entity: str) -
     )
     assert [n["id"] for n in got["nodes"]] == [n["id"] for n in reversed(nodes)]
     # An id the provider does not know is null, not an error.
-    remote = UNKNOWN.get((kind, entity), UNKNOWN.get((kind, ""), "nope-0"))
-    unknown = gid(TYPES[entity], kind, remote)
+    unknown = gid(TYPES[entity], kind, knowledge(kind).unknown_ids[Entity(entity)])
     body = await stack.post("query($id: ID!) { node(id: $id) { id } }", {"id": unknown})
     assert answer(body) == {"data": {"node": None}}, body
 
@@ -158,15 +165,24 @@ async def test_relationships_resolve_or_say_unsupported(stack: Stack, kind: str)
     assert codes <= {"UNSUPPORTED"}, body["errors"]
     contacts = body["data"]["contacts"]["edges"]
     assert len(contacts) == 12
-    linked = [c["node"] for c in contacts if c["node"]["company"] is not None]
-    assert linked, "the seed gives most contacts a company"
-    companies = body["data"]["companies"]["edges"]
-    for edge in companies:
+    for edge in body["data"]["companies"]["edges"]:
         nested = edge["node"]["contacts"]
         if nested is not None:
             assert len(nested["edges"]) <= 3
-    # A company's contacts name it back.
-    for company in companies:
+
+
+@pytest.mark.parametrize("kind", with_links(Link.CONTACT_COMPANY))
+async def test_contacts_have_their_companies(stack: Stack, kind: str) -> None:
+    body = await stack.post(RELATIONS, {"p": kind})
+    contacts = body["data"]["contacts"]["edges"]
+    linked = [c["node"] for c in contacts if c["node"]["company"] is not None]
+    assert linked, "the seed gives most contacts a company"
+
+
+@pytest.mark.parametrize("kind", with_links(Link.CONTACT_COMPANY, Link.COMPANY_CONTACTS))
+async def test_a_companys_contacts_name_it_back(stack: Stack, kind: str) -> None:
+    body = await stack.post(RELATIONS, {"p": kind})
+    for company in body["data"]["companies"]["edges"]:
         remote = company["node"]["remoteId"]
         for contact in (company["node"]["contacts"] or {"edges": []})["edges"]:
             got = await stack.data(
@@ -179,10 +195,12 @@ async def test_relationships_resolve_or_say_unsupported(stack: Stack, kind: str)
 LIST = """
 query($p: String!, $filter: ContactFilter, $order: [ContactOrder!], $after: String) {
   contacts(provider: $p, first: 50, after: $after, filter: $filter, orderBy: $order) {
-    edges { node { remoteId firstName lastName status createdAt company { id } } }
+    edges { node { remoteId firstName lastName status createdAt } }
     pageInfo { hasNextPage endCursor }
   }
 }"""
+# Where contacts link to companies.
+LIST_WITH_COMPANY = LIST.replace("createdAt", "createdAt company { id }")
 FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"lastName": {"eq": "Turing"}}, lambda n: n["lastName"] == "Turing"),
     ({"lastName": {"neq": "Turing"}}, lambda n: n["lastName"] != "Turing"),
@@ -190,7 +208,6 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"lastName": {"in": ["Knuth", "Liskov"]}}, lambda n: n["lastName"] in ("Knuth", "Liskov")),
     ({"lastName": {"startsWith": "ho"}}, lambda n: n["lastName"].lower().startswith("ho")),
     ({"firstName": {"contains": "RAC"}}, lambda n: "rac" in n["firstName"].lower()),
-    ({"companyId": {"isNull": True}}, lambda n: n["company"] is None),
     ({"status": {"eq": "active"}}, lambda n: n["status"] == "active"),
     (
         {"createdAt": {"gte": "2024-01-03T00:00:00Z"}},
@@ -205,42 +222,66 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
         lambda n: n["lastName"] >= "T" and n["firstName"] != "Ada",
     ),
 ]
+COMPANY_FILTERS: list[tuple[dict[str, Any], Any]] = [
+    ({"companyId": {"isNull": True}}, lambda n: n["company"] is None),
+]
 REFUSED = {"UNSUPPORTED", "BAD_USER_INPUT"}
 
 
-async def walk_list(
-    stack: Stack, kind: str, filter: Any = None, order: Any = None
+class Refused(Exception):
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body)
+        self.body = body
+
+
+async def listed(
+    stack: Stack, kind: str, filter: Any = None, order: Any = None, query: str = LIST
 ) -> dict[str, Any]:
     """Every node, or the body of the first refused page."""
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        body = await stack.post(LIST, {"p": kind, "filter": filter, "order": order, "after": after})
+
+    async def fetch(paging: Paging) -> Page:
+        variables = {"p": kind, "filter": filter, "order": order, **paging}
+        body = await stack.post(query, variables)
         if "errors" in body:
-            return body
-        page = body["data"]["contacts"]
-        nodes += [e["node"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return {"nodes": nodes}
-        after = page["pageInfo"]["endCursor"]
+            raise Refused(body)
+        page: Page = body["data"]["contacts"]
+        return page
+
+    try:
+        return {"nodes": (await walk_async(fetch)).nodes}
+    except Refused as refused:
+        return refused.body
+
+
+async def answered(stack: Stack, kind: str, query: str, cases: list[tuple[Any, Any]]) -> int:
+    """How many of the filters of `cases` the provider answered, each with exactly the
+    nodes its predicate keeps; the others must be refused."""
+    everything = (await listed(stack, kind, query=query))["nodes"]
+    count = 0
+    for filter, keep in cases:
+        got = await listed(stack, kind, filter, query=query)
+        if "errors" in got:
+            codes = {e["extensions"]["code"] for e in got["errors"]}
+            assert codes <= REFUSED, got["errors"]
+            continue
+        count += 1
+        assert got["nodes"] == [n for n in everything if keep(n)], filter
+    return count
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
 async def test_filters_keep_what_the_predicate_keeps_or_are_refused(
     stack: Stack, kind: str
 ) -> None:
-    everything = (await walk_list(stack, kind))["nodes"]
     declared = Entity.CONTACT in source_class(kind).describe().query_support
-    answered = 0
-    for filter, keep in FILTERS:
-        got = await walk_list(stack, kind, filter)
-        if "errors" in got:
-            codes = {e["extensions"]["code"] for e in got["errors"]}
-            assert codes <= REFUSED, got["errors"]
-            continue
-        answered += 1
-        assert got["nodes"] == [n for n in everything if keep(n)], filter
-    assert answered or not declared
+    assert await answered(stack, kind, LIST, FILTERS) or not declared
+
+
+@pytest.mark.parametrize("kind", with_links(Link.CONTACT_COMPANY))
+async def test_company_filters_keep_what_the_predicate_keeps_or_are_refused(
+    stack: Stack, kind: str
+) -> None:
+    await answered(stack, kind, LIST_WITH_COMPANY, COMPANY_FILTERS)
 
 
 ORDERS = [("LAST_NAME", "lastName"), ("FIRST_NAME", "firstName"), ("CREATED_AT", "createdAt")]
@@ -250,7 +291,7 @@ ORDERS = [("LAST_NAME", "lastName"), ("FIRST_NAME", "firstName"), ("CREATED_AT",
 async def test_orders_sort_or_are_refused(stack: Stack, kind: str) -> None:
     for field, key in ORDERS:
         for direction in ("ASC", "DESC"):
-            got = await walk_list(stack, kind, order=[{"field": field, "direction": direction}])
+            got = await listed(stack, kind, order=[{"field": field, "direction": direction}])
             if "errors" in got:
                 codes = {e["extensions"]["code"] for e in got["errors"]}
                 assert codes <= REFUSED, got["errors"]

@@ -15,7 +15,7 @@ from gateway.datasources import source_class
 from gateway.operations import Op
 from gateway.providers import KINDS
 from gateway.records import Entity
-from tests.unit.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack
 
 DEALS = [k for k in KINDS if (Entity.DEAL, Op.CREATE) in source_class(k).describe().writes]
 CREATE = """mutation($input: CreateDealInput!) {

@@ -13,9 +13,9 @@ from gateway.datasources import source_class
 from gateway.operations import Op
 from gateway.records import Entity
 from gateway.settings import ProviderSettings
-from tests.conftest import gid
-from tests.providers import WRITABLE_KINDS
-from tests.unit.stack import Stack, emulator_url, running_stack
+from tests.support.ids import gid
+from tests.support.kinds import WRITABLE_KINDS
+from tests.support.stack import Stack, emulator_url, running_stack
 
 serial = itertools.count(1)
 MEMBER = ProviderSettings(

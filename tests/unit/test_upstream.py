@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.answers import Answers, seconds_until
+from gateway.breaker import Breaker, CircuitState
+from gateway.cache import ReadCache
 from gateway.errors import (
     CircuitOpen,
     NoRateLimitSlot,
@@ -18,9 +21,12 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.resilience import CircuitState
+from gateway.responses import ResponseCache
+from gateway.retry import Retry
 from gateway.settings import ProviderSettings
-from gateway.upstream import RateLimitState, Upstream, seconds_until
+from gateway.throttle import RateLimitState, Throttle
+from gateway.upstream import Upstream, build_upstream
+from gateway.wire import Sendable, Wire
 from tests.unit.fake_time import FakeTime
 
 NOW = 1_780_000_000.0  # a fixed "now", Unix seconds
@@ -67,9 +73,12 @@ def test_rate_limit_state_reads_headers():
 def upstream_with(
     handler: Callable[[httpx.Request], httpx.Response],
     time: FakeTime,
+    *,
+    responses: ReadCache[httpx.Response] | None = None,
     **settings: Any,
 ) -> tuple[Upstream, list[httpx.Request]]:
-    """An Upstream whose provider answers with `handler`; the requests that reached it."""
+    """An Upstream whose provider answers with `handler` (its reads cached in `responses`);
+    the requests that reached it."""
     sent: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
@@ -78,8 +87,8 @@ def upstream_with(
 
     provider = ProviderSettings(name="crm", kind="revyops", base_url="http://crm.test", **settings)
     client = httpx.AsyncClient(base_url=provider.base_url, transport=httpx.MockTransport(record))
-    upstream = Upstream(
-        "crm", client, lambda body: None, settings=provider, clock=time, sleep=time.sleep
+    upstream = build_upstream(
+        provider, client, lambda body: None, responses=responses, clock=time, sleep=time.sleep
     )
     return upstream, sent
 
@@ -200,3 +209,14 @@ def test_a_retry_left_unsent_reports_the_try_before_it():
     assert isinstance(error, UpstreamTimeout)  # not the retry's NoRateLimitSlot
     assert not error.not_applied  # the request was sent: it may have been applied
     assert len(sent) == 1
+
+
+def test_the_factory_stacks_the_layers_in_their_order():
+    """Retries above the breaker and the throttle: every try passes both anew."""
+    upstream, _ = upstream_with(answer(200), FakeTime())
+    stack: list[type] = []
+    layer: Any = upstream.top
+    while layer is not None:
+        stack.append(type(layer))
+        layer = getattr(layer, "below", None)
+    assert stack == [ResponseCache, Sendable, Retry, Answers, Breaker, Throttle, Wire]

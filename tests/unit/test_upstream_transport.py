@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.breaker import CircuitState
 from gateway.errors import (
     CircuitOpen,
     RequestNotSendable,
@@ -24,9 +25,8 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.resilience import CircuitState
 from gateway.settings import ProviderSettings
-from gateway.upstream import ClientAuth, Upstream, open_client
+from gateway.upstream import ClientAuth, Upstream, build_upstream, open_client
 from tests.unit.fake_time import FakeTime
 from tests.unit.mock_provider import Provider, ok
 
@@ -37,11 +37,10 @@ def upstream(provider: Provider, clock: FakeTime, **settings: Any) -> Upstream:
     )
     auth = ClientAuth(headers={"X-Key": "secret"}, params={"client_id": "c1"})
     client = open_client(config, auth, transport=httpx.MockTransport(provider))
-    return Upstream(
-        "crm",
+    return build_upstream(
+        config,
         client,
         lambda body: body.get("detail") if isinstance(body, dict) else None,
-        settings=config,
         clock=clock,
         sleep=clock.sleep,
     )

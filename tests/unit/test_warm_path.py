@@ -11,7 +11,7 @@ from strawberry.schema.schema import validate_document
 
 import schema as schema_package
 from gateway.errors import BadUserInput, NotFound, UpstreamUnavailable
-from gateway.pagination import CursorCodec
+from gateway.pagination.cursors import CursorCodec
 from gateway.records import CompanyRecord, Entity
 from resolvers.context import InputLimits
 from resolvers.loaders import NOT_READY, Loaders

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from gateway.datasources.base import OffsetSource, PaginationStyle, ProviderCredentials
 from gateway.errors import NotFound
 from gateway.listquery import ListQuery
-from gateway.pagination import OffsetPage
+from gateway.pagination.offset import OffsetPage
 from gateway.records import AnyRecord, CompanyRecord, Entity
 from gateway.settings import ProviderSettings
 from gateway.upstream import ClientAuth

@@ -5,7 +5,7 @@ Shared by the property tests of both pagination engines: what any window must be
 
 from __future__ import annotations
 
-from gateway.pagination import ConnectionArgs
+from gateway.pagination.connection import ConnectionArgs
 
 
 def expected(total: int, args: ConnectionArgs, after: int | None, before: int | None):

@@ -22,7 +22,7 @@ from gateway.demo import demo_provider
 from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.providers import KINDS
 from gateway.settings import ProviderSettings, Settings
-from tests.integration import truth
+from tests.support.knowledge import remote_ids as read_remote_ids
 
 SMALL = EmulatorOptions(rate_limits=False, companies=30, contacts=90, deals=40, notes=50)
 SECRET = "stack-cursor-secret"
@@ -125,6 +125,6 @@ class _SyncASGI(httpx.BaseTransport):
 
 
 async def remote_ids(app: FastAPI, kind: str, entity: str) -> list[str]:
-    """The emulator's data as tests/integration/truth.py reads it, from the app in process."""
+    """The emulator's data as the provider's knowledge reads it, from the app in process."""
     with httpx.Client(transport=_SyncASGI(app), base_url=emulator_url(kind)) as client:
-        return await asyncio.to_thread(truth.remote_ids, kind, client, entity)
+        return await asyncio.to_thread(read_remote_ids, kind, client, entity)
