@@ -183,6 +183,7 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
         input_limits=input_limits(settings),
         operation_deadline=settings.operation_deadline,
         max_operation_cost=settings.max_operation_cost,
+        merge_whole_max=settings.merge_whole_max,
         # Read at scrape time: the sources exist once the lifespan has opened them.
         metrics=Metrics(lambda: {name: s.upstream for name, s in gateway.sources.items()}),
     )

@@ -109,6 +109,11 @@ class QuerySupport:
     sortable: frozenset[str] = frozenset()
     can_or: bool = False
     can_nest: bool = False  # and inside or (or the other way round)
+    # How its upstream sort orders, which lists merged across providers must match:
+    # where nulls go ("largest": last ascending, first descending; "last": last both ways),
+    # and whether text compares lowercased.
+    sort_nulls: str = "largest"
+    sort_casefold: bool = False
 
     @classmethod
     def by_parameters(
@@ -128,11 +133,14 @@ class QuerySupport:
         sortable: frozenset[str] = frozenset(),
         can_or: bool = False,
         can_nest: bool = False,
+        sort_nulls: str = "largest",
     ) -> QuerySupport:
         """Every operator on each of `fields`, as an API that filters on any column does:
         comparisons only on VALUE_FIELDS, text matching too on the others."""
         operators = {f: COMPARISONS if f in VALUE_FIELDS else frozenset(OPERATORS) for f in fields}
-        return cls(operators, sortable=sortable, can_or=can_or, can_nest=can_nest)
+        return cls(
+            operators, sortable=sortable, can_or=can_or, can_nest=can_nest, sort_nulls=sort_nulls
+        )
 
     def check(self, query: ListQuery, where: str, provider: str) -> None:
         """Unsupported, naming what, unless the provider can do all of `query`."""

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     max_operation_cost: int = Field(50, ge=1, le=1_000_000)
     """Most upstream requests an operation is estimated to send before it is refused with
     OPERATION_TOO_COSTLY (nothing sent)."""
+    merge_whole_max: int = Field(2000, ge=0, le=100_000)
+    """Most records of one provider's list that a list across providers reads whole and
+    sorts itself, where that provider cannot sort by the order asked; above, UNSUPPORTED."""
     max_merge_contacts: int = Field(10, ge=1, le=1000)
     """Most contacts one mergeContacts folds into the winner."""
     operation_deadline: float = Field(30.0, gt=0, le=600)

@@ -44,6 +44,7 @@ class Gateway:
     input_limits: InputLimits = field(default_factory=InputLimits)
     operation_deadline: float = 30.0
     max_operation_cost: int = 50
+    merge_whole_max: int = 2000
     metrics: Metrics = field(default_factory=Metrics)
 
     def source(self, provider: str) -> DataSource:

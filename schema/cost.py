@@ -140,7 +140,8 @@ def _declared(definition: GraphQLField) -> FieldCost | None:
     return cost
 
 
-def _size(args: ConnectionArgs) -> int:
+def size(args: ConnectionArgs) -> int:
+    """How many records a window holds at most."""
     return args.first if args.first is not None else (args.last or 0)
 
 
@@ -153,8 +154,10 @@ class Plan:
         sources: Mapping[str, DataSource],
         limits: PageLimits,
         batching: bool,
+        whole_max: int = 2000,
     ) -> None:
         self.executor = executor
+        self.whole_max = whole_max
         self.schema: GraphQLSchema = executor.schema
         self.sources = sources
         self.limits = limits
@@ -249,24 +252,6 @@ class Plan:
 # --- the fields that read upstream (declared by the factories that make them) ------------
 
 
-def root_list(entity: Entity) -> FieldCost:
-    """`Query.contacts`...: one window of a provider's list, then its records' fields."""
-
-    def cost(asked: Asked) -> int:
-        source = asked.plan.sources.get(str(asked.args.get("provider")))
-        if source is None or entity not in source.entities:
-            return 0  # refused by the resolver, nothing sent
-        try:
-            args = asked.window()
-        except GatewayError:
-            return 0  # refused by the resolver, nothing sent
-        count = "totalCount" in asked.names()
-        window = source.estimate_list(entity, args, asked.filtered(), count)
-        return window + asked.below(At(source, _size(args)))
-
-    return cost
-
-
 def linked(link: Link) -> FieldCost:
     """`Contact.deals`...: the children of every parent, then their fields."""
 
@@ -280,7 +265,7 @@ def linked(link: Link) -> FieldCost:
             return 0  # refused by the resolver, nothing sent
         # The plan the resolver's `nested_window` takes, as its family costs it.
         read = source.estimate_nested(link, args, n, plan.batching)
-        return read + asked.below(At(source, n * _size(args)))
+        return read + asked.below(At(source, n * size(args)))
 
     return cost
 
@@ -381,6 +366,7 @@ def estimate(
     limits: PageLimits,
     *,
     batching: bool = True,
+    whole_max: int = 2000,
 ) -> int:
     """The upstream requests the operation will send at most (nothing is sent)."""
     built = Executor.build(
@@ -391,7 +377,7 @@ def estimate(
     )
     if isinstance(built, list):
         return 0  # execution refuses it the same way, before any resolver runs
-    return Plan(built, sources, limits, batching).operation()
+    return Plan(built, sources, limits, batching, whole_max).operation()
 
 
 class OperationCost(SchemaExtension):
@@ -435,6 +421,7 @@ class OperationCost(SchemaExtension):
                 sources,
                 gateway.limits,
                 batching=gateway.batching,
+                whole_max=gateway.merge_whole_max,
             )
         except Exception:
             # Free it is not: an operation whose cost is unknown is not run.

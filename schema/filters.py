@@ -139,18 +139,21 @@ SORT_FIELDS: dict[Entity, dict[str, str]] = {
         "last_name": "Family name.",
         "email": "Email address.",
         "created_at": "Creation time.",
+        "updated_at": "Last change, where the providers sort by it.",
     },
     Entity.COMPANY: {
         "name": "Name.",
         "domain": "Web domain.",
         "industry": "Industry.",
         "created_at": "Creation time.",
+        "updated_at": "Last change, where the providers sort by it.",
     },
     Entity.DEAL: {
         "name": "Name.",
         "stage": "Pipeline stage.",
         "amount": "Deal value.",
         "created_at": "Creation time.",
+        "updated_at": "Last change, where the providers sort by it.",
     },
     Entity.NOTE: {"title": "Title.", "created_at": "Creation time."},
 }

@@ -11,18 +11,32 @@ from strawberry.types.nodes import SelectedField, Selection
 
 import schema.cost as cost
 import schema.filters as f
+import schema.listcost as listcost
 import schema.types as t
+from gateway.errors import BadUserInput
 from gateway.pagination.connection import ConnectionArgs
 from gateway.records import AnyRecord, Entity, Link
 from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES as NAMES
+from resolvers.merged import lane_names, merged_records
 from resolvers.queries import find_node, find_nodes, list_records, prefetch
 from resolvers.relations import covered
 from schema.links import selected_names
 from schema.types import After, Before, First, Last
 
 Provider = Annotated[
-    str, strawberry.argument(description="The configured provider instance to read from.")
+    str | None,
+    strawberry.argument(
+        description="The one configured provider instance to read from (or give `providers`)."
+    ),
+]
+Providers = Annotated[
+    list[str] | None,
+    strawberry.argument(
+        description="Several providers, as one list in the order named (or, with `orderBy`, "
+        "merged in one order). Neither this nor `provider`: every provider that has "
+        "these records, in configuration order."
+    ),
 ]
 
 
@@ -127,7 +141,8 @@ def _list(entity: Entity, description: str, company: Link | None = None) -> Any:
     async def resolve(
         self: Any,
         info: Info,
-        provider: Provider,
+        provider: Provider = None,
+        providers: Providers = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -136,12 +151,21 @@ def _list(entity: Entity, description: str, company: Link | None = None) -> Any:
         order_by: Any = None,
     ) -> Any:
         args = ConnectionArgs(first=first, after=after, last=last, before=before)
-        query = f.list_query(filter, order_by, provider)
-        window = await list_records(info.context, entity, provider, args, query)
+        if provider is None:
+            window = await _merged(info, entity, providers, args, filter, order_by)
+        elif providers is not None:
+            raise BadUserInput("give `provider` or `providers`, not both.", argument="providers")
+        else:
+            query = f.list_query(filter, order_by, provider)
+            window = await list_records(info.context, entity, provider, args, query)
         if company is not None:
-            ids = _company_ids(info, company, (e.node for e in window.edges))
-            if ids:
-                await prefetch(info.context, provider, company, Entity.COMPANY, ids)
+            by_provider: dict[str, list[AnyRecord]] = {}
+            for edge in window.edges:
+                by_provider.setdefault(edge.node.provider, []).append(edge.node)
+            for name, records in by_provider.items():
+                ids = _company_ids(info, company, records)
+                if ids:
+                    await prefetch(info.context, name, company, Entity.COMPANY, ids)
         return t.connection(t.CONNECTIONS[entity], window)
 
     resolve.__annotations__ |= f.list_arguments(
@@ -149,18 +173,36 @@ def _list(entity: Entity, description: str, company: Link | None = None) -> Any:
     )
     resolve.__annotations__["return"] = t.CONNECTIONS[entity] | None
     return strawberry.field(
-        resolver=resolve, description=description, metadata=cost.declare(cost.root_list(entity))
+        resolver=resolve, description=description, metadata=cost.declare(listcost.root_list(entity))
     )
+
+
+async def _merged(
+    info: Info,
+    entity: Entity,
+    providers: list[str] | None,
+    args: ConnectionArgs,
+    filter: Any,
+    order_by: Any,
+) -> Any:
+    """A window of the list across `providers` (None: all that have `entity`)."""
+    names = lane_names(info.context.sources, entity, providers)
+    queries = {name: f.list_query(filter, order_by, name) for name in names}
+    return await merged_records(info.context, entity, queries, args)
 
 
 @strawberry.type(description="Read CRM records from every configured provider.")
 class Query:
     contacts = _list(
-        Entity.CONTACT, "Contacts of one provider, as a Relay connection.", Link.CONTACT_COMPANY
+        Entity.CONTACT,
+        "Contacts of one or more providers, as a Relay connection.",
+        Link.CONTACT_COMPANY,
     )
-    companies = _list(Entity.COMPANY, "Companies of one provider, as a Relay connection.")
-    deals = _list(Entity.DEAL, "Deals of one provider, as a Relay connection.", Link.DEAL_COMPANY)
-    notes = _list(Entity.NOTE, "Notes of one provider, as a Relay connection.")
+    companies = _list(Entity.COMPANY, "Companies of one or more providers, as a Relay connection.")
+    deals = _list(
+        Entity.DEAL, "Deals of one or more providers, as a Relay connection.", Link.DEAL_COMPANY
+    )
+    notes = _list(Entity.NOTE, "Notes of one or more providers, as a Relay connection.")
 
     @strawberry.field(
         description="Any record by its global id; null if it does not exist.",

@@ -353,6 +353,7 @@ class Attio(OffsetSource):
             sortable=frozenset(fields),
             can_or=True,
             can_nest=True,
+            sort_casefold=True,  # text sorts ignore case
         )
         for entity, fields in FILTER_ATTRIBUTES.items()
     }

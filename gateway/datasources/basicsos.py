@@ -105,6 +105,9 @@ REFUSED_FIELDS = {camel(c): camel(f) for f, c in WRITE_COLUMNS.items()} | {
     "contactId": "targetId",
     "dealId": "targetId",
 }
+# Columns it sorts by beyond those it filters on: deals carry `updatedAt`.
+SORT_COLUMNS = {entity: dict(columns) for entity, columns in COLUMNS.items()}
+SORT_COLUMNS[Entity.DEAL]["updated_at"] = "updated_at"
 
 
 def _value(value: Any) -> str:
@@ -141,7 +144,7 @@ def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[s
         params["filters"] = json.dumps(chain, separators=(",", ":"))
     if query.order:
         sorts = [
-            {"field": columns[s.field], "order": "DESC" if s.descending else "ASC"}
+            {"field": SORT_COLUMNS[entity][s.field], "order": "DESC" if s.descending else "ASC"}
             for s in query.order
         ]
         params["sorts"] = json.dumps(sorts, separators=(",", ":"))
@@ -224,10 +227,14 @@ class BasicsOS(OffsetSource):
     rate_limits = (Window(180, 60.0),)
     id_formats = ID_FORMATS
     writes = frozenset((e, op) for e in Entity for op in Op)
-    # Notes are three tables read one after the other: no order can span them.
+    # Notes are three tables read one after the other: no order can span them. Nulls sort
+    # last whichever the direction.
     query_support = {
         entity: QuerySupport.every_operator(
-            columns, sortable=frozenset(() if entity is Entity.NOTE else columns), can_or=True
+            columns,
+            sortable=frozenset(() if entity is Entity.NOTE else SORT_COLUMNS[entity]),
+            can_or=True,
+            sort_nulls="last",
         )
         for entity, columns in COLUMNS.items()
     }

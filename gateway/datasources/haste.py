@@ -58,14 +58,15 @@ DATE_PARAMS = {("created_at", "gte"): "created_after", ("created_at", "lte"): "c
 PARAMS = {e: {**FILTER_PARAMS[e], **(DATE_PARAMS if e is not Entity.NOTE else {})} for e in Entity}
 SORT_NAMES = {
     "created_at": "created_at",
+    "updated_at": "updated_at",
     "last_name": "last_name",
     "name": "name",
     "amount": "value",
 }
 SORTABLE = {
-    Entity.CONTACT: frozenset({"created_at", "last_name"}),
-    Entity.COMPANY: frozenset({"created_at", "name"}),
-    Entity.DEAL: frozenset({"created_at", "amount"}),
+    Entity.CONTACT: frozenset({"created_at", "updated_at", "last_name"}),
+    Entity.COMPANY: frozenset({"created_at", "updated_at", "name"}),
+    Entity.DEAL: frozenset({"created_at", "updated_at", "amount"}),
     Entity.NOTE: frozenset({"created_at"}),
 }
 

@@ -10,6 +10,8 @@ allows and the answer back into edges and `pageInfo`.
 - `offset`: the engine for APIs addressed by offsets (page numbers, index ranges).
 - `positions`, `sequential_reader`, `sequential`: the engine for APIs read forward
   from opaque positions (cursors, page tokens).
+- `merge`: one window across several providers' lists, concatenated or merged by a total
+  order, its cursors holding each provider's position.
 
 The names below are re-exported for callers that import them from the package.
 """

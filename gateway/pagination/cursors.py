@@ -55,6 +55,18 @@ class CursorCodec:
 
     def decode(self, cursor: str, binding: str, argument: str) -> dict[str, Any]:
         """The position inside `cursor`, or BadUserInput naming `argument`."""
+        bound, position = self.open(cursor, argument)
+        if bound != binding:
+            raise BadUserInput(
+                f"`{argument}` belongs to another query (provider, type, filter or order "
+                "differ); a cursor only works with the query that returned it.",
+                argument=argument,
+            )
+        return position
+
+    def open(self, cursor: str, argument: str) -> tuple[str, dict[str, Any]]:
+        """The binding and position of a cursor this codec signed, whatever its query (a
+        cursor held inside another, signed one, is kept as these); else BadUserInput."""
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (binascii.Error, ValueError):
@@ -79,11 +91,5 @@ class CursorCodec:
                 f"`{argument}` comes from an older cursor format; restart paging from the start.",
                 argument=argument,
             )
-        if data.get("b") != binding:
-            raise BadUserInput(
-                f"`{argument}` belongs to another query (provider, type, filter or order "
-                "differ); a cursor only works with the query that returned it.",
-                argument=argument,
-            )
         position: dict[str, Any] = data["p"]
-        return position
+        return str(data.get("b")), position

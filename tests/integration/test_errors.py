@@ -173,7 +173,8 @@ def test_unknown_provider_names_the_argument(gateway):
     [
         ("{ contacts(provider: ", "GRAPHQL_PARSE_FAILED"),
         ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
-        ("{ contacts(first: 1) { totalCount } }", "GRAPHQL_VALIDATION_FAILED"),
+        # A list without `provider` is valid since issue 18: an argument of the wrong type.
+        ("{ contacts(providers: 1) { totalCount } }", "GRAPHQL_VALIDATION_FAILED"),
     ],
 )
 def test_invalid_documents_carry_codes(gateway, query, code):
