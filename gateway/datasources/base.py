@@ -30,14 +30,8 @@ from gateway.datasources.reads import Reader
 from gateway.datasources.writes import Writer
 from gateway.listquery import Cond, ListQuery, arrange
 from gateway.operations import Op as Op
-from gateway.pagination import (
-    ConnectionArgs,
-    ConnectionSlice,
-    CursorCodec,
-    OffsetPage,
-    binding_key,
-    paginate_offsets,
-)
+from gateway.pagination import ConnectionArgs, ConnectionSlice, CursorCodec, binding_key
+from gateway.pagination.offset import paginate_list
 from gateway.records import CHILD_ENTITY, AnyRecord, Entity, Link, field_value
 from gateway.settings import ProviderSettings
 from gateway.shared import RedisState, SharedCache
@@ -50,6 +44,17 @@ FAMILIES: dict[PaginationStyle, type[DataSource]] = {}
 
 
 @dataclass(frozen=True)
+class ListRead:
+    """A window of `entity`'s list as `query` says, its cursors bound to `binding`."""
+
+    entity: Entity
+    args: ConnectionArgs
+    codec: CursorCodec
+    binding: str
+    query: ListQuery
+
+
+@dataclass(frozen=True)
 class ByParent:
     """A nested window's plan where it reads blocks of the child list filtered by its
     parent (`field` equal to the parent's id) instead of the parent's whole child list;
@@ -57,11 +62,6 @@ class ByParent:
 
     field: str
     alone: bool = False
-
-
-async def _none(offset: int, size: int) -> OffsetPage[AnyRecord]:
-    """The page of a list nothing is in."""
-    return OffsetPage(offset, [], 0)
 
 
 class DataSource(ProviderHooks):
@@ -194,10 +194,8 @@ class DataSource(ProviderHooks):
         binding = binding_key(self.name, entity.value, query.key())
         if query.matches_nothing:
             # No record can match: the empty list, without asking the provider.
-            return await paginate_offsets(
-                args, fetch=_none, codec=codec, binding=binding, max_request_size=1, aligned=False
-            )
-        return await self.window(entity, args, codec, binding, query)
+            return await paginate_list(args, [], codec=codec, binding=binding)
+        return await self.window(ListRead(entity, args, codec, binding, query))
 
     async def nested_window(
         self,
@@ -223,22 +221,12 @@ class DataSource(ProviderHooks):
         plan = self.nested_plan(link, link in parent.linked, not query.empty)
         if plan is not None and (not plan.alone or await askers() == 1):
             by_parent = ListQuery(filter=Cond(plan.field, "eq", parent.remote_id))
-            return await self.window(CHILD_ENTITY[link], args, codec, binding, by_parent)
+            return await self.window(ListRead(CHILD_ENTITY[link], args, codec, binding, by_parent))
         items = [] if query.matches_nothing else await children()  # none can match: unread
         if not query.empty:
             items = arrange(list(items), query, field_value)
 
-        async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
-            return OffsetPage(offset, items[offset : offset + size], len(items))
-
-        return await paginate_offsets(
-            args,
-            fetch=fetch,
-            codec=codec,
-            binding=binding,
-            max_request_size=max(1, len(items)),
-            aligned=False,
-        )
+        return await paginate_list(args, items, codec=codec, binding=binding)
 
     def estimate_nested(
         self, link: Link, args: ConnectionArgs, parents: int, batching: bool
@@ -257,16 +245,8 @@ class DataSource(ProviderHooks):
     # What its family implements (offset.py, sequential.py).
 
     @abstractmethod
-    async def window(
-        self,
-        entity: Entity,
-        args: ConnectionArgs,
-        codec: CursorCodec,
-        binding: str,
-        query: ListQuery,
-    ) -> ConnectionSlice[AnyRecord]:
-        """A window of the entity's list (`query` already checked), its cursors bound to
-        `binding`."""
+    async def window(self, read: ListRead) -> ConnectionSlice[AnyRecord]:
+        """A window of a list (its query already checked)."""
 
     @abstractmethod
     async def whole_list(self, entity: Entity, limit: int, size: int) -> WholeList:

@@ -13,14 +13,13 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from gateway.datasources.base import ByParent, DataSource
+from gateway.datasources.base import ByParent, DataSource, ListRead
 from gateway.datasources.hooks import OFFSET_STYLES, PaginationStyle
 from gateway.datasources.lookups import WholeList
 from gateway.listquery import ListQuery
 from gateway.pagination import (
     ConnectionArgs,
     ConnectionSlice,
-    CursorCodec,
     OffsetPage,
     paginate_offsets,
 )
@@ -47,33 +46,26 @@ class OffsetSource(DataSource):
     ) -> OffsetPage[AnyRecord]:
         """Rows [offset, offset+size) of the entity's list."""
 
-    async def window(
-        self,
-        entity: Entity,
-        args: ConnectionArgs,
-        codec: CursorCodec,
-        binding: str,
-        query: ListQuery,
-    ) -> ConnectionSlice[AnyRecord]:
-        """A window read in cached blocks; its cursors are offsets bound to `binding`."""
-        blocks = self.blocks
+    async def window(self, read: ListRead) -> ConnectionSlice[AnyRecord]:
+        """A window read in cached blocks; its cursors are offsets."""
+        blocks, entity, query = self.blocks, read.entity, read.query
 
         async def fetch(offset: int, size: int) -> OffsetPage[AnyRecord]:
             if blocks is None:
                 return await self.fetch_offset(entity, offset, size, query)
 
-            async def read() -> OffsetPage[AnyRecord]:
+            async def uncached() -> OffsetPage[AnyRecord]:
                 with Upstream.uncached():
                     return await self.fetch_offset(entity, offset, size, query)
 
             key = ("offset", entity.value, query.key(), offset, size)
-            return await blocks.read(key, read)
+            return await blocks.read(key, uncached)
 
         return await paginate_offsets(
-            args,
+            read.args,
             fetch=fetch,
-            codec=codec,
-            binding=binding,
+            codec=read.codec,
+            binding=read.binding,
             max_request_size=self.max_request_size,
             aligned=self.style is PaginationStyle.PAGE_NUMBER,
             block_size=self.block_size(entity) if blocks is not None else None,

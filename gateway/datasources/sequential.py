@@ -15,7 +15,7 @@ from abc import abstractmethod
 from dataclasses import replace
 from typing import ClassVar
 
-from gateway.datasources.base import ByParent, DataSource
+from gateway.datasources.base import ByParent, DataSource, ListRead
 from gateway.datasources.hooks import SEQUENTIAL_STYLES
 from gateway.datasources.lookups import WholeList
 from gateway.listquery import ListQuery
@@ -23,7 +23,6 @@ from gateway.pagination import (
     BlockChain,
     ConnectionArgs,
     ConnectionSlice,
-    CursorCodec,
     SeqPage,
     paginate_sequential,
 )
@@ -82,21 +81,15 @@ class SequentialSource(DataSource):
         """Requests `open_list` costs."""
         return 0
 
-    async def window(
-        self,
-        entity: Entity,
-        args: ConnectionArgs,
-        codec: CursorCodec,
-        binding: str,
-        query: ListQuery,
-    ) -> ConnectionSlice[AnyRecord]:
+    async def window(self, read: ListRead) -> ConnectionSlice[AnyRecord]:
+        entity, query = read.entity, read.query
         block = self.block_size(entity) if self.blocks is not None else None
         listed = _EntityList(self, entity, query, block)
         window = await paginate_sequential(
-            args,
+            read.args,
             api=listed,
-            codec=codec,
-            binding=binding,
+            codec=read.codec,
+            binding=read.binding,
             provider=self.name,
             block_size=block,
             chain=listed.chain,

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 from gateway.errors import BadUserInput, Unsupported
 from gateway.pagination.connection import ConnectionArgs, ConnectionSlice, Edge, PageInfo
 from gateway.pagination.cursors import CursorCodec
-from gateway.pagination.offset import OffsetPage, paginate_offsets
+from gateway.pagination.offset import paginate_list
 
 T = TypeVar("T")
 
@@ -370,17 +370,7 @@ def whole_lane(
     async def lane_read(args: ConnectionArgs) -> ConnectionSlice[T]:
         items = await records()
 
-        async def fetch(offset: int, size: int) -> OffsetPage[T]:
-            return OffsetPage(offset, items[offset : offset + size], len(items))
-
-        return await paginate_offsets(
-            args,
-            fetch=fetch,
-            codec=codec,
-            binding=binding,
-            max_request_size=max(1, len(items)),
-            aligned=False,
-        )
+        return await paginate_list(args, items, codec=codec, binding=binding)
 
     async def count() -> int | None:
         return len(await records())

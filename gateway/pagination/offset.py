@@ -229,3 +229,22 @@ class _Window:
             if i in rows
         ]
         return ConnectionSlice(edges=edges, page_info=self.page_info(edges), total_count=self.total)
+
+
+async def paginate_list(
+    args: ConnectionArgs, items: Sequence[T], *, codec: CursorCodec, binding: str
+) -> ConnectionSlice[T]:
+    """A Relay window cut from a list already held in memory, with the same offset
+    cursors an upstream read of that list hands out."""
+
+    async def fetch(offset: int, size: int) -> OffsetPage[T]:
+        return OffsetPage(offset, list(items[offset : offset + size]), len(items))
+
+    return await paginate_offsets(
+        args,
+        fetch=fetch,
+        codec=codec,
+        binding=binding,
+        max_request_size=max(1, len(items)),
+        aligned=False,
+    )
