@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, attio, create_emulator
+from emulators import EmulatorOptions, attio
+from gateway.providers import create_emulator
 from gateway.records import Entity
 from gateway.servers import ServerThread
 from tests.support.knowledge import CompanyFields, ProviderKnowledge

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import basicsos
+from emulators import basicsos
 from gateway.records import Entity
 from tests.support.knowledge import CompanyFields, ProviderKnowledge
 

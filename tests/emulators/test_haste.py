@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, create_emulator, haste
+from emulators import EmulatorOptions, haste
+from gateway.providers import create_emulator
 from gateway.records import Entity
 from gateway.servers import ServerThread
 from tests.support.knowledge import CompanyFields, ProviderKnowledge

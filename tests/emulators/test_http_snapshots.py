@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, basicsos, create_emulator, revyops
+from emulators import EmulatorOptions, basicsos, revyops
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from emulators import EmulatorOptions
 from gateway.demo import DEMO_CREDENTIALS
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,8 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, create_emulator, redivis
+from emulators import EmulatorOptions, redivis
+from gateway.providers import create_emulator
 from gateway.records import Entity
 from gateway.servers import ServerThread
 from tests.support.knowledge import CompanyFields, ProviderKnowledge

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import revyops
+from emulators import revyops
 from gateway.records import Entity
 from tests.support.knowledge import CompanyFields, ProviderKnowledge
 

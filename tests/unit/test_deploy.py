@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from gateway.cli import _parser
-from gateway.emulators import DEMO_PORTS, KINDS
+from gateway.demo import DEMO_PORTS
+from gateway.providers import KINDS
 from gateway.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

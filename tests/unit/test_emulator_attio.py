@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, attio, create_emulator
+from emulators import EmulatorOptions, attio
+from gateway.providers import create_emulator
 from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=8, contacts=20, deals=6, notes=10)

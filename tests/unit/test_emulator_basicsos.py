@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, basicsos, create_emulator
+from emulators import EmulatorOptions, basicsos
+from gateway.providers import create_emulator
 from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=6, contacts=20, deals=8, notes=12)

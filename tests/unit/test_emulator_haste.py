@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, create_emulator, haste
-from gateway.emulators.routing import pack
+from emulators import EmulatorOptions, haste
+from emulators.routing import pack
+from gateway.providers import create_emulator
 from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=8, contacts=24, deals=10, notes=12)

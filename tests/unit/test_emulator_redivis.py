@@ -10,8 +10,9 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, create_emulator, redivis
-from gateway.emulators.routing import pack
+from emulators import EmulatorOptions, redivis
+from emulators.routing import pack
+from gateway.providers import create_emulator
 from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=6, contacts=25, deals=8, notes=5)

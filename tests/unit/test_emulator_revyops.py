@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from emulators import EmulatorOptions, revyops
 from gateway.cli import main
-from gateway.emulators import EmulatorOptions, create_emulator, revyops
+from gateway.providers import create_emulator
 from tests.support.stack import emulator_client
 
 SMALL = EmulatorOptions(rate_limits=False, companies=12, contacts=30, deals=5, notes=5)
