@@ -9,6 +9,7 @@ COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY schema ./schema
 COPY resolvers ./resolvers
+COPY emulators ./emulators
 COPY deploy ./deploy
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . && pip check
 USER nobody

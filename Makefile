@@ -54,8 +54,8 @@ run: install
 	$(BIN)/crm-gateway serve --demo
 
 lint: install-dev
-	$(BIN)/ruff check gateway schema resolvers tests bench scripts
-	$(BIN)/ruff format --check gateway schema resolvers tests bench scripts
+	$(BIN)/ruff check gateway schema resolvers emulators tests bench scripts
+	$(BIN)/ruff format --check gateway schema resolvers emulators tests bench scripts
 	$(BIN)/mypy
 
 test: lint

@@ -29,10 +29,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.common import RESULTS, save, table
+from emulators import EmulatorOptions
 from gateway.app import create_app
 from gateway.datasources import source_class
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions
 from gateway.records import Entity
 from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings

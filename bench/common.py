@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
+from emulators import EmulatorOptions
 from gateway.app import create_app
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions
 from gateway.servers import ServerThread, emulator_servers
 from gateway.settings import Settings
 

@@ -36,9 +36,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.common import RESULTS, save, table
+from emulators import EmulatorOptions
 from gateway.datasources import source_class
 from gateway.demo import DEMO_CREDENTIALS, demo_kinds
-from gateway.emulators import EmulatorOptions
 from gateway.servers import RedisProcess, emulator_servers, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

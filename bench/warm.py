@@ -162,7 +162,8 @@ def _env() -> dict[str, str]:
 
 EMULATOR = """
 import uvicorn
-from gateway.emulators import EmulatorOptions, create_emulator
+from emulators import EmulatorOptions
+from gateway.providers import create_emulator
 options = EmulatorOptions(rate_limits=False, contacts={contacts}, companies={companies})
 uvicorn.run(create_emulator("revyops", options), host="{host}", port={port},
             log_level="warning", access_log=False)

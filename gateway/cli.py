@@ -25,8 +25,7 @@ from pydantic import ValidationError
 from gateway import logs
 from gateway.auth import exposed_without_auth
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings, emulator_lines
-from gateway.emulators import EmulatorOptions, Faults, create_emulator
-from gateway.providers import KINDS, PROVIDERS
+from gateway.providers import KINDS, PROVIDERS, create_emulator, emulator_options
 from gateway.serving import ServerSettings, uvicorn_config
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.version import gateway_version
@@ -105,7 +104,11 @@ def _emulate_arguments(emulate: argparse.ArgumentParser) -> None:
     emulate.add_argument("kind", choices=KINDS, help="Which provider API to emulate.")
     emulate.add_argument("--port", type=int, help="Port; none: the kind's demo port (8101-8105).")
     emulate.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
-    emulate.add_argument("--seed", type=int, default=EmulatorOptions.seed, help="Data seed.")
+    # No default here: the emulators' own is the demo's, and reading it would load their
+    # package whenever the CLI runs.
+    emulate.add_argument(
+        "--seed", type=int, default=argparse.SUPPRESS, help="Data seed (default: the demo's)."
+    )
     emulate.add_argument(
         "--no-rate-limit", action="store_true", help="Do not enforce the API's rate limits."
     )
@@ -202,7 +205,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     emulators: list[Listener] = []
     if args.demo:
-        options = EmulatorOptions(rate_limits=args.emulator_rate_limits)
+        options = emulator_options(rate_limits=args.emulator_rate_limits)
         hint = "is another `crm-gateway serve --demo` running?"
         try:
             for kind in demo_kinds():
@@ -259,21 +262,19 @@ def _close(listeners: Sequence[Listener]) -> None:
 
 
 def _emulate(args: argparse.Namespace) -> int:
-    faults = Faults(
-        latency_ms=args.latency_ms,
-        error_rate=args.error_rate,
-        rate_limit_rate=args.rate_limit_rate,
-        timeout_rate=args.timeout_rate,
-        garbage_rate=args.garbage_rate,
+    faults = {
+        "latency_ms": args.latency_ms,
+        "error_rate": args.error_rate,
+        "rate_limit_rate": args.rate_limit_rate,
+        "timeout_rate": args.timeout_rate,
+        "garbage_rate": args.garbage_rate,
+    }
+    seed = {"seed": args.seed} if "seed" in args else {}
+    options = emulator_options(
+        faults, rate_limits=not args.no_rate_limit, require_api_key=args.require_api_key, **seed
     )
     if args.require_api_key and args.kind != "revyops":
         raise ConfigError(f"--require-api-key: only the revyops API has one, not {args.kind}")
-    options = EmulatorOptions(
-        seed=args.seed,
-        rate_limits=not args.no_rate_limit,
-        faults=faults,
-        require_api_key=args.require_api_key,
-    )
     port = args.port or PROVIDERS[args.kind].demo_port
     logs.configure(args.log_level, args.log_format)
     app = create_emulator(args.kind, options)

@@ -11,6 +11,7 @@ DEMO_GATEWAY_PORT = 8000
 DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
     kind: dict(entry.demo_credentials) for kind, entry in PROVIDERS.items()
 }
+DEMO_PORTS: dict[str, int] = {kind: entry.demo_port for kind, entry in PROVIDERS.items()}
 
 
 def demo_kinds() -> list[str]:
@@ -40,7 +41,7 @@ def demo_settings(host: str = "127.0.0.1", *, rate_limits: bool = False) -> Sett
     per process whatever the environment says.
     """
     providers = [
-        demo_provider(k, f"http://{host}:{PROVIDERS[k].demo_port}", rate_limit=rate_limits)
+        demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}", rate_limit=rate_limits)
         for k in demo_kinds()
     ]
     return Settings(
@@ -58,7 +59,7 @@ def emulator_lines(host: str = "127.0.0.1") -> list[str]:
     """One line per emulator of the demo: where it listens and the credentials it takes."""
     width = max(map(len, demo_kinds())) + 1
     return [
-        f"Emulator {kind + ':':<{width}} http://{host}:{PROVIDERS[kind].demo_port}  "
+        f"Emulator {kind + ':':<{width}} http://{host}:{DEMO_PORTS[kind]}  "
         + " ".join(f"{key}={value}" for key, value in DEMO_CREDENTIALS[kind].items())
         for kind in demo_kinds()
     ]

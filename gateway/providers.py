@@ -3,7 +3,8 @@
 Everything that needs the kinds (settings validation, the CLI's choices, the demo, the
 tests' parametrize lists) reads them here. Parts are named by module, never imported at
 import time, so the emulators and the data sources stay unaware of each other: this
-module imports neither.
+module imports neither. The emulators live beside the runtime, in their own package: the
+runtime reaches one only through the functions at the end, by the name given here.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# The emulators' package: `EmulatorOptions` and `Faults` configure every kind's emulator.
+EMULATORS = "emulators"
 
 
 class SourceKind(Protocol):
@@ -49,7 +56,7 @@ def _entry(kind: str, cls: str, port: int, credentials: dict[str, str]) -> Provi
     return Provider(
         kind=kind,
         source=f"gateway.datasources.{kind}:{cls}",
-        emulator=f"gateway.emulators.{kind}",
+        emulator=f"{EMULATORS}.{kind}",
         demo_port=port,
         demo_credentials=MappingProxyType(credentials),
     )
@@ -75,3 +82,18 @@ def provider(kind: str) -> Provider:
     if kind not in PROVIDERS:
         raise ValueError(f"unknown provider kind {kind!r}; expected one of {', '.join(KINDS)}")
     return PROVIDERS[kind]
+
+
+def emulator_options(faults: Mapping[str, Any] | None = None, **values: Any) -> Any:
+    """The emulators' `EmulatorOptions(**values)` with `Faults(**faults)`: how the CLI sets
+    up an emulator without importing their package until it serves one."""
+    package = importlib.import_module(EMULATORS)
+    return package.EmulatorOptions(faults=package.Faults(**(faults or {})), **values)
+
+
+def create_emulator(kind: str, options: Any = None) -> FastAPI:
+    """The ASGI app emulating `kind`: its module's `create_app(options)`, `options` an
+    `emulators.EmulatorOptions` (None: the defaults)."""
+    module = importlib.import_module(provider(kind).emulator)
+    app: FastAPI = module.create_app(emulator_options() if options is None else options)
+    return app

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import uvicorn
 
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import create_emulator, emulator_options
 from gateway.serving import ServerSettings, uvicorn_config
 
 LOOPBACK = "127.0.0.1"
@@ -156,12 +156,10 @@ class RedisProcess(Running):
             process.wait(timeout=10)
 
 
-def emulator_servers(
-    exits: ExitStack, kinds: Iterable[str], options: EmulatorOptions | None = None
-) -> dict[str, str]:
-    """Each kind's emulator on a loopback port until `exits` closes: {kind: url}. Without
-    `options` the emulators do not throttle."""
-    options = options or EmulatorOptions(rate_limits=False)
+def emulator_servers(exits: ExitStack, kinds: Iterable[str], options: Any = None) -> dict[str, str]:
+    """Each kind's emulator on a loopback port until `exits` closes: {kind: url}. `options`:
+    an `emulators.EmulatorOptions`; without it the emulators do not throttle."""
+    options = options or emulator_options(rate_limits=False)
     return {
         kind: exits.enter_context(ServerThread(create_emulator(kind, options))).url
         for kind in kinds

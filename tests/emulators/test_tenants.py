@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.emulators import EmulatorOptions
-from gateway.emulators.tenants import FixedWindow, SlidingLog, tenant_worlds
-
-# No server here, but tests/emulators is the emulators' layer: `make unit` leaves it out.
-pytestmark = pytest.mark.integration
+from emulators import EmulatorOptions
+from emulators.tenants import FixedWindow, SlidingLog, tenant_worlds
 
 
 class Clock:

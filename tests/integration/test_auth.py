@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from emulators import EmulatorOptions
 from gateway.app import create_app
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.support.clients import emulator_requests

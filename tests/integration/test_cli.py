@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.demo import DEMO_CREDENTIALS, demo_kinds
-from gateway.emulators import DEMO_PORTS
+from gateway.demo import DEMO_CREDENTIALS, DEMO_PORTS, demo_kinds
 from gateway.servers import free_port
 from tests.support.servers import running, wait_for
 

@@ -44,7 +44,8 @@ from fastapi import FastAPI
 
 from gateway.app import create_app, create_router
 from gateway.demo import demo_settings
-from gateway.emulators import EmulatorOptions, create_emulator
+from emulators import EmulatorOptions
+from gateway.providers import create_emulator
 
 settings = demo_settings()
 transports = {"haste": httpx.ASGITransport(create_emulator("haste", EmulatorOptions()))}

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from emulators import EmulatorOptions, haste
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator, haste
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.emulators.seed import FIRST_NAMES, LAST_NAMES
+from emulators.seed import FIRST_NAMES, LAST_NAMES
 from tests.support.clients import GraphQLClient, answer
 from tests.support.walk import walk_field
 

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from emulators import EmulatorOptions, basicsos, revyops
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, basicsos, create_emulator, revyops
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 

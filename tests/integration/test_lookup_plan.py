@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from emulators import EmulatorOptions
 from gateway.demo import DEMO_CREDENTIALS
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import create_emulator
 from gateway.records import Entity, Link
 from gateway.servers import ServerThread
 from tests.support.clients import GraphQLClient, cost

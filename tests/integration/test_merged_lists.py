@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from emulators import EmulatorOptions
 from gateway.demo import demo_kinds, demo_provider
-from gateway.emulators import EmulatorOptions
 from gateway.servers import emulator_servers
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient

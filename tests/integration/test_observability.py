@@ -24,9 +24,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
+from emulators import EmulatorOptions
 from gateway.app import create_app, create_router
 from gateway.demo import DEMO_CREDENTIALS, demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread, free_port
 from gateway.settings import Settings
 

@@ -20,9 +20,9 @@ from gql import Client, GraphQLRequest
 from gql.client import SyncClientSession
 from gql.transport.httpx import HTTPXTransport
 
+from emulators import EmulatorOptions
+from emulators.seed import SeedContact, SeedWorld, build_world
 from gateway.demo import demo_kinds
-from gateway.emulators import EmulatorOptions
-from gateway.emulators.seed import SeedContact, SeedWorld, build_world
 from gateway.servers import emulator_servers
 from tests.support.ids import gid
 from tests.support.kinds import ENTITY_CASES, NESTED_KINDS

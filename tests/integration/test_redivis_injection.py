@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulators import EmulatorOptions, redivis
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator, redivis
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient

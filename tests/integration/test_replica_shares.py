@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from emulators import EmulatorOptions
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.limiter import Window
+from gateway.providers import create_emulator
 from gateway.servers import RedisProcess, ServerThread
 from gateway.settings import ClientSettings, Settings
 from tests.support.waiting import wait_until

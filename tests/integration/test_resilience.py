@@ -13,11 +13,12 @@ import httpx
 import pytest
 from strawberry.relay import GlobalID
 
+from emulators import EmulatorOptions
 from gateway import upstream
 from gateway.app import create_app
 from gateway.breaker import CircuitBreaker
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient, emulator_requests

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from emulators import EmulatorOptions
 from gateway import blocks
 from gateway.cache import ReadCache
 from gateway.datasources import base
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
+from gateway.providers import create_emulator
 from gateway.servers import ServerThread
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient

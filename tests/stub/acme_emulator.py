@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.emulators.control import EmulatorOptions, Refused
-from gateway.emulators.routing import serve
-from gateway.emulators.seed import SeedWorld, build_world
+from emulators.control import EmulatorOptions, Refused
+from emulators.routing import serve
+from emulators.seed import SeedWorld, build_world
 
 DEMO_TOKEN = "acme-demo-token"
 MAX_PER_PAGE = 100

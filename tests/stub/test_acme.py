@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions
+from emulators import EmulatorOptions
 from gateway.records import Entity
 from tests.stub import acme_emulator
 from tests.support.knowledge import ProviderKnowledge

@@ -6,7 +6,7 @@ import pytest
 
 # Tests that talk over loopback HTTP, by where they live or the fixtures they use: each must
 # carry the `integration` marker, so `pytest -m "not integration"` is the fast unit layer.
-INTEGRATION_DIRS = ("integration", "emulators")
+INTEGRATION_DIRS = ("integration",)
 INTEGRATION_FIXTURES = frozenset({"emulators", "gateway", "emulator_stats", "redis_server"})
 
 

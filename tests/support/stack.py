@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from emulators import EmulatorOptions
 from gateway.app import create_app
 from gateway.demo import demo_provider
-from gateway.emulators import EmulatorOptions, create_emulator
-from gateway.providers import KINDS
+from gateway.providers import KINDS, create_emulator
 from gateway.settings import ProviderSettings, Settings
 from tests.support.knowledge import remote_ids as read_remote_ids
 

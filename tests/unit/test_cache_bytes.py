@@ -12,13 +12,14 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emulators import EmulatorOptions
 from gateway.cache import ENTRY_SHARE, ReadCache, identity
 from gateway.datasources import source_class
-from gateway.emulators import EmulatorOptions, create_emulator
 from gateway.listquery import Cond, ListQuery
 from gateway.pagination.connection import ConnectionArgs
 from gateway.pagination.cursors import CursorCodec
 from gateway.pagination.offset import OffsetPage
+from gateway.providers import create_emulator
 from gateway.records import ContactRecord, Email, Entity
 from gateway.settings import ProviderSettings
 from gateway.sizes import deep_size

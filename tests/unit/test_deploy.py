@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from gateway.cli import _parser
-from gateway.emulators import DEMO_PORTS, KINDS
+from gateway.demo import DEMO_PORTS
+from gateway.providers import KINDS
 from gateway.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,7 +182,7 @@ def test_dockerfile_installs_the_project():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir --require-hashes -r requirements/runtime.txt" in dockerfile
     assert "--no-deps --no-build-isolation ." in dockerfile  # nothing resolved past the lock
-    for folder in ("gateway", "schema", "resolvers", "deploy"):
+    for folder in ("gateway", "schema", "resolvers", "emulators", "deploy"):
         assert f"COPY {folder}" in dockerfile
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 60
 MODULES = sorted(
     str(path.relative_to(ROOT))
-    for folder in ("gateway", "schema", "resolvers", "bench", "scripts")
+    for folder in ("gateway", "schema", "resolvers", "emulators", "bench", "scripts")
     for path in (ROOT / folder).rglob("*.py")
 )
 

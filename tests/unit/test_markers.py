@@ -32,6 +32,13 @@ def test_every_module_of_the_integration_folders_is_marked(folder: str) -> None:
     assert [m.name for m in modules if not marks_integration(m)] == []
 
 
+def test_the_emulators_contract_tests_are_in_the_fast_layer() -> None:
+    """In process, like the unit layer: they count towards its coverage floor."""
+    modules = sorted((TESTS / "emulators").glob("test_*.py"))
+    assert modules
+    assert [m.name for m in modules if marks_integration(m)] == []
+
+
 def item(path: str, fixtures: tuple[str, ...], marked: bool) -> Any:
     """Just what the collection check reads of a pytest item."""
     return SimpleNamespace(
@@ -47,7 +54,7 @@ def test_the_collection_check_finds_integration_tests_without_the_marker() -> No
         item("unit/test_a.py", (), marked=False),  # a unit test
         item("unit/test_b.py", ("gateway",), marked=False),  # a server by fixture
         item("unit/test_c.py", ("redis_server",), marked=True),
-        item("emulators/test_d.py", (), marked=False),  # by place
+        item("integration/test_d.py", (), marked=False),  # by place
         item("integration/test_e.py", ("emulators",), marked=True),
     ]
-    assert unmarked_integration(items) == ["unit/test_b.py::test", "emulators/test_d.py::test"]
+    assert unmarked_integration(items) == ["unit/test_b.py::test", "integration/test_d.py::test"]

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emulators.redivis import Parser, _like, _string
 from gateway.datasources import redivis
 from gateway.demo import demo_provider
-from gateway.emulators.redivis import Parser, _like, _string
 from gateway.errors import BadUserInput, UpstreamBadResponse, UpstreamTimeout
 from gateway.listquery import Cond, ListQuery
 from gateway.records import Entity

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.emulators import EmulatorOptions, create_emulator
+from emulators import EmulatorOptions
+from gateway.providers import create_emulator
 from gateway.settings import ProviderSettings
 from tests.support.kinds import ALL_KINDS
 from tests.support.stack import Stack, emulator_client, emulator_url, running_stack

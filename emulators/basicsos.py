@@ -25,14 +25,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.emulators.control import (
+from emulators.control import (
     EmulatorOptions,
     Refused,
     emulator_state,
 )
-from gateway.emulators.routing import serve
-from gateway.emulators.seed import SeedWorld
-from gateway.emulators.tenants import FixedWindow, tenant_worlds
+from emulators.routing import serve
+from emulators.seed import SeedWorld
+from emulators.tenants import FixedWindow, tenant_worlds
 
 DEMO_ADMIN_TOKEN = "bos_crm_demo_admin"
 DEMO_MEMBER_TOKEN = "bos_crm_demo_member"

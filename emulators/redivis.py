@@ -42,10 +42,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorOptions, emulator_state
-from gateway.emulators.routing import assemble, pack, unpack
-from gateway.emulators.seed import SeedWorld
-from gateway.emulators.tenants import FixedWindow, tenant_worlds
+from emulators.control import EmulatorOptions, emulator_state
+from emulators.routing import assemble, pack, unpack
+from emulators.seed import SeedWorld
+from emulators.tenants import FixedWindow, tenant_worlds
 
 DEMO_TOKEN = "redivis-demo-token"
 TENANT2_TOKEN = "redivis-tenant-2"

@@ -16,8 +16,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from gateway.emulators.control import EmulatorOptions
-from gateway.emulators.seed import SeedWorld, build_world
+from emulators.control import EmulatorOptions
+from emulators.seed import SeedWorld, build_world
 
 Clock = Callable[[], float]
 S = TypeVar("S")

@@ -1,10 +1,11 @@
 """The RevyOps and BasicsOS emulators answer a fixed script exactly as recorded.
 
 The script walks every route, error shape, fault and `/_emulator/*` endpoint
-over real HTTP; status, headers and the raw body text of each answer are
-compared with a snapshot recorded before the emulators were restructured, so
-any change in what they send shows as a diff. Stamps of "now" and the server's
-address are masked. Set `UPDATE_SNAPSHOTS=1` to record the snapshot again.
+over HTTP to the app in process; status, headers and the raw body text of each
+answer are compared with a snapshot recorded (over a real socket) before the
+emulators were restructured, so any change in what they send shows as a diff.
+Stamps of "now" and the server's address are masked. Set `UPDATE_SNAPSHOTS=1`
+to record the snapshot again.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from gateway.emulators import EmulatorOptions, basicsos, create_emulator, revyops
-from gateway.servers import ServerThread
-
-pytestmark = pytest.mark.integration
+from emulators import EmulatorOptions, basicsos, revyops
+from gateway.providers import create_emulator
+from tests.support.stack import emulator_client, emulator_url
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 # Seed stamps are all in 2024; anything later was written by the emulator's clock.
@@ -354,35 +354,37 @@ BASICSOS: list[Step] = [
 SCRIPTS = {"revyops": REVYOPS, "basicsos": BASICSOS}
 
 
-def _record(url: str, steps: list[Step]) -> list[dict[str, Any]]:
+async def _record(kind: str, client: httpx.AsyncClient, steps: list[Step]) -> list[dict[str, Any]]:
+    url = emulator_url(kind)
     answers = []
-    with httpx.Client(base_url=url) as client:
-        for method, path, kwargs in steps:
-            response = client.request(method, path, **kwargs)
-            text = NOW.sub("<now>", response.text.replace(url, "<url>"))
-            headers = {
-                k: NOW.sub("<now>", v.replace(url, "<url>"))
-                for k, v in response.headers.items()
-                if k not in DROPPED_HEADERS
+    for method, path, kwargs in steps:
+        response = await client.request(method, path, **kwargs)
+        text = NOW.sub("<now>", response.text.replace(url, "<url>"))
+        headers = {
+            k: NOW.sub("<now>", v.replace(url, "<url>"))
+            for k, v in response.headers.items()
+            if k not in DROPPED_HEADERS
+        }
+        answers.append(
+            {
+                "request": f"{method} {response.request.url}".replace(url, "<url>"),
+                "status": response.status_code,
+                "headers": headers,
+                "body": text,
             }
-            answers.append(
-                {
-                    "request": f"{method} {response.request.url}".replace(url, "<url>"),
-                    "status": response.status_code,
-                    "headers": headers,
-                    "body": text,
-                }
-            )
+        )
     return answers
 
 
 @pytest.fixture(scope="module", params=sorted(SCRIPTS))
-def recorded(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+async def recorded(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     kind: str = request.param
     # RevyOps' 10 requests a second would throttle the script; BasicsOS' 180 a minute do not.
     options = EmulatorOptions(rate_limits=kind == "basicsos")
-    with ServerThread(create_emulator(kind, options)) as server:
-        yield kind, _record(server.url, SCRIPTS[kind])
+    async with emulator_client(create_emulator(kind, options), kind) as client:
+        yield kind, await _record(kind, client, SCRIPTS[kind])
 
 
 def test_answers_match_the_snapshot(recorded: tuple[str, list[dict[str, Any]]]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.emulators.routing import pack, unpack
+from emulators.routing import pack, unpack
 
 # What the emulators wrap: a position and the listing or query it belongs to.
 FIELDS = st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=40), max_size=3)

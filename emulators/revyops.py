@@ -23,14 +23,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.emulators.control import (
+from emulators.control import (
     EmulatorOptions,
     Refused,
     emulator_state,
 )
-from gateway.emulators.routing import serve
-from gateway.emulators.seed import SeedWorld
-from gateway.emulators.tenants import SlidingLog, tenant_worlds
+from emulators.routing import serve
+from emulators.seed import SeedWorld
+from emulators.tenants import SlidingLog, tenant_worlds
 
 DEMO_CLIENT_ID = "revyops-demo-client"
 TENANT2_CLIENT_ID = "revyops-tenant-2"

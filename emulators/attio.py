@@ -34,10 +34,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorOptions, emulator_state
-from gateway.emulators.routing import assemble, json_object
-from gateway.emulators.seed import SeedCompany, SeedContact, SeedDeal, SeedWorld
-from gateway.emulators.tenants import Tenants
+from emulators.control import EmulatorOptions, emulator_state
+from emulators.routing import assemble, json_object
+from emulators.seed import SeedCompany, SeedContact, SeedDeal, SeedWorld
+from emulators.tenants import Tenants
 
 DEMO_API_KEY = "attio-demo-key"
 TENANT2_API_KEY = "attio-tenant-2"

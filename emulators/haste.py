@@ -39,16 +39,16 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import EmulatorOptions, emulator_state
-from gateway.emulators.routing import assemble, json_object, pack, unpack
-from gateway.emulators.seed import (
+from emulators.control import EmulatorOptions, emulator_state
+from emulators.routing import assemble, json_object, pack, unpack
+from emulators.seed import (
     SeedCompany,
     SeedContact,
     SeedDeal,
     SeedNote,
     SeedWorld,
 )
-from gateway.emulators.tenants import Tenants
+from emulators.tenants import Tenants
 
 DEMO_ACCESS_TOKEN = "haste-demo-token"
 DEMO_API_KEY = "haste-demo-key"

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.emulators.control import (
+from emulators.control import (
     EmulatorControl,
     EmulatorOptions,
     ErrorHook,

@@ -20,7 +20,7 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.emulators.seed import DEFAULT_SEED
+from emulators.seed import DEFAULT_SEED
 
 CONTROL_PREFIX = "/_emulator"
 
