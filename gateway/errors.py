@@ -33,6 +33,7 @@ logs it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -204,7 +205,8 @@ class ClientRateLimited(NoRateLimitSlot):
     def __init__(self, message: str, *, provider: str, retry_after: float) -> None:
         super().__init__(message, provider=provider)
         self.retry_after = retry_after
-        self.add(retryAfter=round(retry_after, 1))
+        # Rounded up to a tenth: a slot a few milliseconds out must not read as "now".
+        self.add(retryAfter=max(0.1, math.ceil(round(retry_after * 10, 6)) / 10))
 
 
 class RequestNotSendable(UpstreamNotSent, UpstreamRejected):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import Any
 
 from gateway import errors
 
@@ -45,3 +46,16 @@ def test_the_tree_is_the_hierarchy_and_the_codes_are_the_classes() -> None:
         assert issubclass(cls, errors.UpstreamNotSent) is (starred or name == "UpstreamNotSent")
         assert cls.code == code, f"{name}: drawn {code}, is {cls.code}"
         parents.append(name)
+
+
+def test_a_client_refused_for_a_moment_is_not_told_to_retry_now() -> None:
+    # A slot 30 ms out once read as `retryAfter: 0.0`, and a polite client retried at once.
+    def retry_after(seconds: float) -> Any:
+        error = errors.ClientRateLimited("spent", provider="attio", retry_after=seconds)
+        return error.extensions["retryAfter"]
+
+    assert retry_after(0.03) == 0.1
+    assert retry_after(0.0) == 0.1
+    assert retry_after(1.23) == 1.3
+    assert retry_after(2.0) == 2.0
+    assert retry_after(0.3) == 0.3
