@@ -241,7 +241,8 @@ def test_a_merged_cursor_is_bound_to_its_providers_and_order(world: World) -> No
 def test_a_list_too_long_to_sort_whole_is_refused_naming_the_provider() -> None:
     async def check() -> None:
         async with running_stack(merge_whole_max=50, max_operation_cost=500) as stack:
-            order = [{"field": "CREATED_AT"}]
+            # RevyOps sorts by nothing; Attio sends no update time, so its own order serves.
+            order = [{"field": "UPDATED_AT"}]
             variables = {"many": ["attio", "revyops"], "order": order}
             body = await stack.post(PAGE % ("ContactOrder", "contacts"), variables)
             assert body["data"] == {"list": None}
@@ -255,7 +256,7 @@ def test_a_list_too_long_to_sort_whole_is_refused_naming_the_provider() -> None:
 
 
 def test_an_order_a_filter_cannot_keep_is_refused_naming_the_provider(world: World) -> None:
-    # RevyOps is read whole for the order, but must still filter upstream.
+    # RevyOps sends no creation time (its own order serves), but must still filter upstream.
     body = world.run(
         world.stack.post(
             '{ contacts(providers: ["attio", "revyops"], orderBy: [{field: CREATED_AT}], '
@@ -287,3 +288,4 @@ def test_a_failing_provider_fails_the_field_naming_it() -> None:
             assert body["errors"][0]["extensions"]["provider"] == "haste"
 
     asyncio.run(check())
+
