@@ -314,3 +314,22 @@ def test_contacts_by_a_date_fit_the_default_budget(field: str, direction: str) -
             assert body["data"]["contacts"]["totalCount"] is None  # hasteCRM cannot count
 
     asyncio.run(check())
+
+
+def test_a_whole_read_is_costed_by_the_size_the_caches_know() -> None:
+    async def check() -> None:
+        async with running_stack(max_operation_cost=500) as stack:
+            variables = {"many": ["revyops", "redivis"], "order": [{"field": "UPDATED_AT"}]}
+            variables["first"] = 5
+            costs = []
+            for _ in range(2):
+                body = await stack.post(PAGE % ("ContactOrder", "contacts"), variables)
+                assert "errors" not in body, body["errors"]
+                costs.append(body["extensions"]["cost"])
+            cold, warm = costs
+            # Cold: each list taken to hold `merge_whole_max` records; warm: their blocks.
+            assert cold["estimated"] >= 2 * 2000 // 100
+            assert cold["actual"] > 0
+            assert warm["estimated"] < cold["estimated"] // 4
+
+    asyncio.run(check())
