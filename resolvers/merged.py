@@ -42,6 +42,13 @@ def lane_names(
     return list(providers)
 
 
+def lane_query(source: DataSource, entity: Entity, query: ListQuery) -> ListQuery:
+    """`query` as `source` is asked it: without the order fields its records never set
+    (null on all of them, they order nothing, so its own order is already theirs)."""
+    unset = source.capabilities.unset_fields.get(entity, frozenset())
+    return ListQuery(query.filter, tuple(s for s in query.order if s.field not in unset))
+
+
 def _sorts(source: DataSource, entity: Entity, query: ListQuery) -> bool:
     """Whether the provider sorts upstream by `query`'s keys with nulls where the merged
     order has them (largest)."""
@@ -58,16 +65,20 @@ def merge_plan(
     """Whether the merge compares text lowercased, and which providers are read whole and
     sorted by the gateway: those that cannot sort upstream in the merged order (by the key,
     nulls, or case: text compares lowercased only where every provider sorting upstream
-    does)."""
-    upstream = [s for s in sources if _sorts(s, entity, query)]
+    by text does). A provider asked no order (`lane_query`) gives it as it is."""
+    lanes = [lane_query(s, entity, query) for s in sources]
+    upstream = [s for s, q in zip(sources, lanes, strict=True) if _sorts(s, entity, q)]
+    cased = {
+        s.name
+        for s, q in zip(sources, lanes, strict=True)
+        if any(sort.field not in UNCASED for sort in q.order)
+    }
     casefold = False
-    if any(sort.field not in UNCASED for sort in query.order) and upstream:
-        supports = [s.capabilities.query_support[entity] for s in upstream]
-        casefold = all(support.sort_casefold for support in supports)
+    if any(s.name in cased for s in upstream):
+        supports = {s.name: s.capabilities.query_support[entity] for s in upstream}
+        casefold = all(supports[name].sort_casefold for name in cased if name in supports)
         upstream = [
-            s
-            for s, support in zip(upstream, supports, strict=True)
-            if support.sort_casefold == casefold
+            s for s in upstream if s.name not in cased or supports[s.name].sort_casefold == casefold
         ]
     return casefold, {s.name for s in sources} - {s.name for s in upstream}
 
@@ -137,7 +148,10 @@ async def merged_records(
         source.require(entity)
         query = queries[source.name]
         # A provider read whole must still filter upstream: only the order is the gateway's.
-        source.check_query(entity, ListQuery(query.filter) if source.name in whole else query)
+        source.check_query(
+            entity,
+            ListQuery(query.filter) if source.name in whole else lane_query(source, entity, query),
+        )
     key = order_key([(s.field, s.descending) for s in order], field_value, casefold)
     binding = binding_key(
         "merged", entity.value, list(queries), [q.key() for q in queries.values()]
@@ -145,7 +159,7 @@ async def merged_records(
     lanes = [
         _whole(context, s, entity, queries[s.name], key)
         if s.name in whole
-        else _lane(context, s, entity, queries[s.name])
+        else _lane(context, s, entity, lane_query(s, entity, queries[s.name]))
         for s in sources
     ]
     return await Merge(lanes, key if order else None, context.gateway.codec, binding).window(

@@ -67,10 +67,12 @@ def merged_list(entity: Entity, asked: Asked) -> int:
             continue  # UNSUPPORTED before anything is sent
         read = max(source.estimate_list(entity, w, filtered, False) for w in windows)
         if source.name in whole:
-            # Read whole in windows of the largest page, up to the limit and one more.
-            read = source.estimate_list(
-                entity, ConnectionArgs(first=plan.whole_max + 1), True, False
-            )
+            # Read whole through its blocks (filtered, not ordered), up to the limit and
+            # one more: the uncached blocks of its size where the caches know it.
+            by_filter = asked.args.get("filter") is not None
+            known = None if by_filter else source.known_size(entity)
+            n = min(plan.whole_max if known is None else known, plan.whole_max) + 1
+            read = source.estimate_list(entity, ConnectionArgs(first=n), by_filter, False)
         if count:
             read += source.estimate_list(entity, ConnectionArgs(first=0), filtered, True)
         total += read + asked.below(At(source, size(args)))

@@ -346,6 +346,7 @@ class Attio(OffsetSource):
     inline_links = frozenset(
         {Link.CONTACT_DEALS, Link.COMPANY_CONTACTS, Link.COMPANY_DEALS, Link.DEAL_CONTACTS}
     )
+    unset_fields = dict.fromkeys(Entity, STAMPS.unset)
     # Every operator on every attribute; notes list by parent only: no filters or orders there.
     query_support = {
         entity: QuerySupport(
@@ -359,8 +360,7 @@ class Attio(OffsetSource):
     }
     # Notes are immutable in Attio: create and delete only.
     writes = frozenset(
-        {(e, op) for e in (Entity.CONTACT, Entity.COMPANY, Entity.DEAL) for op in Op}
-        | {(Entity.NOTE, Op.CREATE), (Entity.NOTE, Op.DELETE)}
+        (e, op) for e in Entity for op in Op if e is not Entity.NOTE or op in (Op.CREATE, Op.DELETE)
     )
     write_fields = {
         Entity.CONTACT: frozenset(

@@ -264,3 +264,9 @@ class DataSource(ProviderHooks):
         self, entity: Entity, args: ConnectionArgs, filtered: bool, count: bool
     ) -> int:
         """Requests a window of `entity`'s list costs; `args` already checked."""
+
+    def known_size(self, entity: Entity) -> int | None:
+        """How many records `entity`'s unfiltered list holds, where a cache tells (a
+        complete whole read); None: only upstream knows."""
+        whole = self.wholes.peek(entity)
+        return len(whole.records) if whole is not None and whole.complete else None

@@ -227,6 +227,10 @@ class BasicsOS(OffsetSource):
     rate_limits = (Window(180, 60.0),)
     id_formats = ID_FORMATS
     writes = frozenset((e, op) for e in Entity for op in Op)
+    unset_fields = dict.fromkeys(Entity, STAMPS.unset) | {
+        Entity.DEAL: DEAL_STAMPS.unset,
+        Entity.NOTE: NOTE_STAMPS.unset,
+    }
     # Notes are three tables read one after the other: no order can span them. Nulls sort
     # last whichever the direction.
     query_support = {

@@ -96,6 +96,15 @@ class Stamps:
     updated: str | None = None
     parse: Callable[[Any], datetime | None] = iso_time
 
+    @property
+    def unset(self) -> frozenset[str]:
+        """The record fields these stamps never set (the API sends no such time)."""
+        return frozenset(
+            name
+            for name, where in (("created_at", self.created), ("updated_at", self.updated))
+            if where is None
+        )
+
     def origin(self, provider: str, raw: dict[str, Any], remote_id: str | None = None) -> Origin:
         """`raw`'s origin: its `id` (unless `remote_id` is given), its times, and `raw` itself
         as the record's `remote_data`."""

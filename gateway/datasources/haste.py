@@ -241,6 +241,7 @@ class Haste(SequentialSource):
     envelope = "data"
     inline_links = frozenset({Link.DEAL_CONTACTS})  # deals list their contacts
     query_support = {e: QuerySupport.by_parameters(PARAMS[e], SORTABLE[e]) for e in Entity}
+    unset_fields = dict.fromkeys(Entity, STAMPS.unset)
     writes = frozenset((e, op) for e in Entity for op in Op)
     write_fields = {
         Entity.CONTACT: frozenset(

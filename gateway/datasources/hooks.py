@@ -58,6 +58,7 @@ class Capabilities:
     links: frozenset[Link] = frozenset()
     writes: frozenset[tuple[Entity, Op]] = frozenset()
     query_support: Mapping[Entity, QuerySupport] = field(default_factory=dict)
+    unset_fields: Mapping[Entity, frozenset[str]] = field(default_factory=dict)
     can_merge_contacts: bool = False
     can_restore_deals: bool = False
     can_archive_deals: bool = False
@@ -122,6 +123,10 @@ class ProviderHooks(ABC):
     can_count: ClassVar[bool] = True
     # Filters and orders it can translate, per entity (none: lists come unfiltered only).
     query_support: ClassVar[Mapping[Entity, QuerySupport]] = {}
+    # Record fields its conversion never sets, per entity (Attio sends no update time):
+    # constant for it, they order nothing, so a list across providers ordered by them
+    # reads it in its own order, a window at a time.
+    unset_fields: ClassVar[Mapping[Entity, frozenset[str]]] = {}
     default_request_size: ClassVar[int] = 100
     # The API's largest page per entity where it is below `default_request_size`.
     largest_pages: ClassVar[Mapping[Entity, int]] = {}

@@ -118,6 +118,10 @@ class OffsetSource(DataSource):
             return total + page * len(missing)
         return total + (2 + shape.spans) * page
 
+    def known_size(self, entity: Entity) -> int | None:
+        head = self._peek(entity, 0, self.block_size(entity))
+        return super().known_size(entity) if head is None else int(head.total)
+
     def _peek(self, entity: Entity, offset: int, size: int) -> Any:
         """The cached block of the unfiltered list at `offset` (None: not cached)."""
         if self.blocks is None:

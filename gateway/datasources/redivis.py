@@ -282,6 +282,7 @@ class Redivis(SequentialSource):
         entity: QuerySupport.every_operator(fields, can_or=True, can_nest=True)
         for entity, fields in FILTER_COLUMNS.items()
     }
+    unset_fields = {**dict.fromkeys(Entity, STAMPS.unset), Entity.NOTE: NOTE_STAMPS.unset}
 
     def configure(self) -> None:
         self.dataset = self.options.dataset

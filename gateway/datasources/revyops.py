@@ -83,6 +83,7 @@ class RevyOps(OffsetSource):
     # Company.contacts goes through the contacts' `domain` filter: one request per company.
     links = frozenset({Link.CONTACT_COMPANY, Link.COMPANY_CONTACTS})
     query_support = {entity: QuerySupport.by_parameters(names) for entity, names in PARAMS.items()}
+    unset_fields = {Entity.CONTACT: STAMPS.unset, Entity.COMPANY: STAMPS.unset}
     writes = frozenset((e, op) for e in (Entity.CONTACT, Entity.COMPANY) for op in Op)
     write_fields = {
         Entity.CONTACT: frozenset(

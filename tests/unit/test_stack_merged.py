@@ -241,7 +241,8 @@ def test_a_merged_cursor_is_bound_to_its_providers_and_order(world: World) -> No
 def test_a_list_too_long_to_sort_whole_is_refused_naming_the_provider() -> None:
     async def check() -> None:
         async with running_stack(merge_whole_max=50, max_operation_cost=500) as stack:
-            order = [{"field": "CREATED_AT"}]
+            # RevyOps sorts by nothing; Attio sends no update time, so its own order serves.
+            order = [{"field": "UPDATED_AT"}]
             variables = {"many": ["attio", "revyops"], "order": order}
             body = await stack.post(PAGE % ("ContactOrder", "contacts"), variables)
             assert body["data"] == {"list": None}
@@ -255,7 +256,7 @@ def test_a_list_too_long_to_sort_whole_is_refused_naming_the_provider() -> None:
 
 
 def test_an_order_a_filter_cannot_keep_is_refused_naming_the_provider(world: World) -> None:
-    # RevyOps is read whole for the order, but must still filter upstream.
+    # RevyOps sends no creation time (its own order serves), but must still filter upstream.
     body = world.run(
         world.stack.post(
             '{ contacts(providers: ["attio", "revyops"], orderBy: [{field: CREATED_AT}], '
@@ -285,5 +286,50 @@ def test_a_failing_provider_fails_the_field_naming_it() -> None:
             body = await stack.post(PAGE % ("ContactOrder", "contacts"), variables)
             assert body["data"] == {"list": None}
             assert body["errors"][0]["extensions"]["provider"] == "haste"
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize("field", ["CREATED_AT", "UPDATED_AT"])
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_contacts_by_a_date_fit_the_default_budget(field: str, direction: str) -> None:
+    # The issue's own queries, with the default `max_operation_cost` and `merge_whole_max`.
+    # Redivis (and RevyOps by update time) are still read whole: once their own lists
+    # have been read, the cached blocks tell their size and the estimate uses it.
+    async def check() -> None:
+        async with running_stack() as stack:
+            for kind in ("revyops", "redivis"):
+                assert "errors" not in await stack.post(
+                    PAGE % ("ContactOrder", "contacts"), {"one": kind, "first": 100}
+                )
+            body = await stack.post(
+                f"{{ contacts(first: 10, orderBy: [{{field: {field}, direction: {direction}}}])"
+                " { totalCount edges { node { provider createdAt updatedAt } } } }"
+            )
+            assert "errors" not in body, body["errors"]
+            name = "createdAt" if field == "CREATED_AT" else "updatedAt"
+            moments = [moment(e["node"], name) for e in body["data"]["contacts"]["edges"]]
+            assert len(moments) == 10
+            assert moments == sorted(moments, reverse=direction == "DESC")
+            assert body["data"]["contacts"]["totalCount"] is None  # hasteCRM cannot count
+
+    asyncio.run(check())
+
+
+def test_a_whole_read_is_costed_by_the_size_the_caches_know() -> None:
+    async def check() -> None:
+        async with running_stack(max_operation_cost=500) as stack:
+            variables = {"many": ["revyops", "redivis"], "order": [{"field": "UPDATED_AT"}]}
+            variables["first"] = 5
+            costs = []
+            for _ in range(2):
+                body = await stack.post(PAGE % ("ContactOrder", "contacts"), variables)
+                assert "errors" not in body, body["errors"]
+                costs.append(body["extensions"]["cost"])
+            cold, warm = costs
+            # Cold: each list taken to hold `merge_whole_max` records; warm: their blocks.
+            assert cold["estimated"] >= 2 * 2000 // 100
+            assert cold["actual"] > 0
+            assert warm["estimated"] < cold["estimated"] // 4
 
     asyncio.run(check())
