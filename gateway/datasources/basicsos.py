@@ -62,9 +62,11 @@ ID_FORMATS = {
 }
 INVALID_FIELD = re.compile(r"^Invalid (\w+)")
 CONTENT_RANGE = re.compile(r"^\s*\S+\s+(?:\d+-\d+|\*)/(\d+)\s*$")
-# BasicsOS deal `status` is a free-text pipeline stage; these words settle the outcome.
-WON_STAGES = {"won", "closed won", "closed-won"}
-LOST_STAGES = {"lost", "closed lost", "closed-lost"}
+# BasicsOS deal `status` is a free-text pipeline stage; these words settle the outcome,
+# any other stage leaves the deal open.
+SETTLED_STAGES = dict.fromkeys(("won", "closed won", "closed-won"), rec.DealStatus.WON) | (
+    dict.fromkeys(("lost", "closed lost", "closed-lost"), rec.DealStatus.LOST)
+)
 
 
 # Unified field -> API column, per entity; notes share theirs across the three tables.
@@ -106,8 +108,7 @@ REFUSED_FIELDS = {camel(c): camel(f) for f, c in WRITE_COLUMNS.items()} | {
     "dealId": "targetId",
 }
 # Columns it sorts by beyond those it filters on: deals carry `updatedAt`.
-SORT_COLUMNS = {entity: dict(columns) for entity, columns in COLUMNS.items()}
-SORT_COLUMNS[Entity.DEAL]["updated_at"] = "updated_at"
+SORT_COLUMNS = COLUMNS | {Entity.DEAL: COLUMNS[Entity.DEAL] | {"updated_at": "updated_at"}}
 
 
 def _value(value: Any) -> str:
@@ -151,17 +152,6 @@ def _translate(entity: Entity, query: ListQuery) -> tuple[dict[str, Any], dict[s
     return where, params
 
 
-def _deal_status(stage: str | None) -> rec.DealStatus | None:
-    if stage is None:
-        return None
-    lowered = stage.strip().lower()
-    if lowered in WON_STAGES:
-        return rec.DealStatus.WON
-    if lowered in LOST_STAGES:
-        return rec.DealStatus.LOST
-    return rec.DealStatus.OPEN
-
-
 # Deals alone carry an update time; a note, only its `date`.
 STAMPS = Stamps("createdAt")
 DEAL_STAMPS = Stamps("createdAt", "updatedAt")
@@ -189,14 +179,14 @@ def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
 
 
 def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
-    amount = raw.get("amount")
+    amount, stage = raw.get("amount"), _text(raw.get("status"))
     return rec.DealRecord(
         **DEAL_STAMPS.origin(provider, raw),
         name=_text(raw.get("name")),
         # BasicsOS stores no currency for a deal.
         amount=rec.Money(str(Decimal(str(amount)))) if amount is not None else None,
-        stage=_text(raw.get("status")),
-        status=_deal_status(_text(raw.get("status"))),
+        stage=stage,
+        status=SETTLED_STAGES.get(stage.strip().lower(), rec.DealStatus.OPEN) if stage else None,
         company_id=_text(raw.get("companyId")),
         custom_fields=dict(raw.get("customFields") or {}),
     )
