@@ -34,6 +34,8 @@ from gateway.datasources import DataSource, source_class
 from gateway.endpoint import GatewayGraphQLRouter, error_response
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
+from gateway.live import service as live
+from gateway.live.hub import ChangeHub
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
@@ -127,7 +129,8 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
     async def lifespan(_: Any) -> AsyncIterator[None]:
         await clients.open()
         try:
-            yield
+            async with live.running(settings, gateway, redis):
+                yield
         finally:
             await clients.close()
 
@@ -187,6 +190,13 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
         # Read at scrape time: the sources exist once the lifespan has opened them.
         metrics=Metrics(lambda: {name: s.upstream for name, s in gateway.sources.items()}),
     )
+
+    async def forget(provider: str) -> None:
+        source = gateway.sources.get(provider)
+        if source is not None:
+            await source.upstream.forget()
+
+    gateway.changes = ChangeHub(forget)
     if settings.redis_url is None or secret is None:  # the settings require both together
         return gateway, None
     redis = RedisState(

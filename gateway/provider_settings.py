@@ -82,6 +82,15 @@ class ProviderSettings(BaseModel):
     max_pages_per_read: int = Field(50, ge=1, le=10_000)
     """Pages one read of a whole list (a parent's children, a batch of ids) may take; a longer list
     fails with UPSTREAM_BAD_RESPONSE instead of reading on."""
+    webhooks: bool = False
+    """Register the gateway's webhook with the provider at start-up (needs the top-level
+    `public_url`, and a kind that has webhooks: Attio, hasteCRM); its deliveries evict the
+    cache and feed subscriptions."""
+    poll_interval: float | None = Field(None, ge=1, le=86_400)
+    """Seconds between reads of what changed, for a provider without `webhooks`; unset: no
+    polling."""
+    poll_share: float = Field(0.1, gt=0, le=1)
+    """Most of each of the provider's rate windows the poller may spend."""
 
     @field_validator("kind")
     @classmethod

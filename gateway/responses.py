@@ -87,13 +87,17 @@ class ResponseCache:
             return await self.below.send(call)
         finally:
             if not call.idempotent:
-                self.evict()  # a write (even one that seemed to fail) may change any read
-                if self.shared is not None:
-                    await self.shared.bump()  # and the other replicas' caches
+                await self.forget()  # a write (even one that seemed to fail) may change any read
 
     async def _read(self, call: Call) -> httpx.Response:
         response = await self.below.send(call)
         return response if self.shared is None else portable(response)
+
+    async def forget(self) -> None:
+        """Forget every cached read here, and tell the other replicas' caches."""
+        self.evict()
+        if self.shared is not None:
+            await self.shared.bump()
 
     def evict(self) -> None:
         """Forget every cached read of this provider instance: responses, blocks, records."""

@@ -187,6 +187,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r} is not a header name (one name per list item)")
         return names
 
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    """Where providers reach this gateway, e.g. `https://crm.example.com` (no trailing slash):
+    webhooks are registered at `<public_url>/webhooks/<provider>`."""
+    subscriptions: bool = False
+    """Serve GraphQL subscriptions (`recordChanged`) over WebSocket (graphql-transport-ws) and
+    multipart HTTP; off: WebSocket upgrades are refused."""
+    max_subscriptions_per_client: int = Field(20, ge=1, le=10_000)
+    """Subscriptions one client may hold open at once, across its connections."""
     metrics_token: SecretStr | None = None
     """Bearer token /metrics requires, and /readyz to list the providers (at least 16
     characters). Unset: both are open."""

@@ -113,6 +113,12 @@ class Upstream:
         call = Call(method, path, params, json_body, ok_statuses, idempotent, cached)
         return await self.top.send(call)
 
+    async def forget(self) -> None:
+        """The provider's data changed outside the gateway: forget every cached read of this
+        instance, on every replica."""
+        if isinstance(self.top, ResponseCache):
+            await self.top.forget()
+
     @staticmethod
     def uncached(skip: bool = True) -> AbstractContextManager[None]:
         """Reads inside skip the response cache (`gateway.responses.uncached`)."""

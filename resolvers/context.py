@@ -13,6 +13,7 @@ from strawberry.fastapi import BaseContext
 from gateway.clients import Client
 from gateway.datasources import DataSource as DataSource  # the schema gets it from here
 from gateway.errors import BadUserInput, Forbidden, GatewayError, Unsupported, UpstreamTimeout
+from gateway.live.hub import ChangeHub
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
@@ -46,6 +47,7 @@ class Gateway:
     max_operation_cost: int = 50
     merge_whole_max: int = 2000
     metrics: Metrics = field(default_factory=Metrics)
+    changes: ChangeHub = field(default_factory=ChangeHub)
 
     def source(self, provider: str) -> DataSource:
         """The data source of a configured provider instance, or BAD_USER_INPUT."""

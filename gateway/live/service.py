@@ -1,0 +1,24 @@
+"""The live work that runs beside the server for its lifespan: registering webhooks with
+the providers, and polling the providers that have none."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+from gateway.settings import Settings
+from gateway.shared import RedisState
+
+if TYPE_CHECKING:
+    from resolvers.context import Gateway
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, gateway: Gateway, redis: RedisState | None
+) -> AsyncIterator[None]:
+    """Start the live work once the provider clients are open; stop it when the block ends."""
+    async with AsyncExitStack() as stack:
+        del settings, gateway, redis, stack  # the webhook and polling parts start here
+        yield
