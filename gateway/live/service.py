@@ -1,5 +1,6 @@
 """The live work that runs beside the server for its lifespan: registering webhooks with
-the providers, and polling the providers that have none."""
+the providers, polling the providers that have none, and sharing changes with the other
+replicas through Redis."""
 
 from __future__ import annotations
 
@@ -20,5 +21,7 @@ async def running(
 ) -> AsyncIterator[None]:
     """Start the live work once the provider clients are open; stop it when the block ends."""
     async with AsyncExitStack() as stack:
-        del settings, gateway, redis, stack  # the webhook and polling parts start here
+        if redis is not None:
+            await stack.enter_async_context(gateway.changes.fanned_out(redis))
+        del settings  # the webhook and polling parts start here
         yield
