@@ -23,7 +23,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
@@ -36,6 +36,7 @@ from gateway.errors import Forbidden, Unauthenticated
 from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.live import service as live
 from gateway.live.hub import ChangeHub
+from gateway.live.slots import SubscriptionSlots
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
@@ -43,6 +44,7 @@ from gateway.settings import Settings
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
 from gateway.version import gateway_version
+from gateway.websocket import Subscriptions
 from resolvers.context import Context, Gateway
 from schema import build_schema
 from schema.bounds import input_limits
@@ -118,12 +120,21 @@ class ProviderClients:
             await self.redis.close()
 
 
-def create_router(settings: Settings, *, transports: Transports | None = None) -> APIRouter:
-    """The gateway's routes, with a lifespan that opens and closes the provider clients."""
+def create_router(
+    settings: Settings,
+    *,
+    transports: Transports | None = None,
+    clock: Callable[[], float] | None = None,
+) -> APIRouter:
+    """The gateway's routes, with a lifespan that opens and closes the provider clients.
+    `clock`: POSIX time, which tokens' expiry is read against (tests move it)."""
     _check_credentials(settings)
     logredact.guard_httpx()
     gateway, redis = _gateway(settings)
+    if clock is not None:
+        gateway.wall_clock = clock
     clients = ProviderClients(settings, gateway, redis, transports)
+    contexts = _contexts(settings, gateway, clients)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -134,22 +145,7 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
         finally:
             await clients.close()
 
-    schema = build_schema(
-        introspection=settings.introspection, field_suggestions=settings.field_suggestions
-    )
-    graphql = GatewayGraphQLRouter(
-        schema,
-        context_getter=_context_getter(settings, gateway, clients),
-        graphql_ide="graphiql" if settings.graphiql else None,
-        multipart_uploads_enabled=False,
-        max_bytes=settings.max_request_size,
-        ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
-        ide_headers=graphiql.default_headers(
-            api_keys=any(c.method == "api_key" for c in settings.clients),
-            jwt=settings.auth.jwt is not None,
-        ),
-        route_class=SecureRoute,
-    )
+    graphql = _graphql_router(settings, contexts)
     router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
     router.include_router(graphql, prefix="/graphql")
 
@@ -171,6 +167,37 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
 
     _add_health(router, gateway, clients, redis, operator)
     return router
+
+
+def _graphql_router(
+    settings: Settings, contexts: Callable[[HTTPConnection, Mapping[str, str]], Awaitable[Context]]
+) -> GatewayGraphQLRouter:
+    """/graphql: queries and mutations over HTTP, and subscriptions when they are on."""
+    schema = build_schema(
+        introspection=settings.introspection, field_suggestions=settings.field_suggestions
+    )
+
+    async def context(connection: HTTPConnection) -> Context:
+        return await contexts(connection, connection.headers)
+
+    return GatewayGraphQLRouter(
+        schema,
+        context_getter=context,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        multipart_uploads_enabled=False,
+        max_bytes=settings.max_request_size,
+        ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
+        ide_headers=graphiql.default_headers(
+            api_keys=any(c.method == "api_key" for c in settings.clients),
+            jwt=settings.auth.jwt is not None,
+        ),
+        route_class=SecureRoute,
+        subscriptions=(
+            Subscriptions(contexts, origin_allowed(settings.cors_origins))
+            if settings.subscriptions
+            else None
+        ),
+    )
 
 
 def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
@@ -197,6 +224,8 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
             await source.upstream.forget()
 
     gateway.changes = ChangeHub(forget)
+    gateway.subscriptions = SubscriptionSlots(settings.max_subscriptions_per_client)
+    gateway.metrics.subscriptions_open = lambda: gateway.subscriptions.total
     if settings.redis_url is None or secret is None:  # the settings require both together
         return gateway, None
     redis = RedisState(
@@ -208,20 +237,25 @@ def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
     return gateway, redis
 
 
-def _context_getter(
+def _contexts(
     settings: Settings, gateway: Gateway, clients: ProviderClients
-) -> Callable[[HTTPConnection], Awaitable[Context]]:
+) -> Callable[[HTTPConnection, Mapping[str, str]], Awaitable[Context]]:
+    """An operation's context, for the client that `headers` authenticate."""
     authenticator = Authenticator(settings) if settings.auth_required else None
 
-    async def context(connection: HTTPConnection) -> Context:
+    async def context(connection: HTTPConnection, headers: Mapping[str, str]) -> Context:
         await clients.open()
         if authenticator is None:
-            return Context(gateway)
-        try:
-            return Context(gateway, await authenticator.authenticate(connection.headers))
-        except (Unauthenticated, Forbidden) as refused:
-            # The endpoint answers it before anything is parsed or executed.
-            return Context(gateway, refused=refused)
+            made = Context(gateway)
+        else:
+            try:
+                made = Context(gateway, await authenticator.authenticate(headers))
+            except (Unauthenticated, Forbidden) as refused:
+                # The endpoint answers it before anything is parsed or executed.
+                made = Context(gateway, refused=refused)
+        if isinstance(connection, Request | WebSocket):
+            made.request = connection
+        return made
 
     return context
 
@@ -267,6 +301,15 @@ def cors_origin_regex(origins: list[str]) -> str:
     return "|".join(parts)
 
 
+def origin_allowed(origins: list[str]) -> Callable[[str], bool]:
+    """Whether a page of another origin may open a WebSocket: as `cors_origins` lets it
+    call the gateway over HTTP."""
+    if "*" in origins:
+        return lambda _: True
+    pattern = re.compile(cors_origin_regex(origins)) if origins else None
+    return lambda origin: pattern is not None and pattern.fullmatch(origin) is not None
+
+
 def add_cors(app: FastAPI, settings: Settings) -> None:
     """Let the browsers of `settings.cors_origins` call the gateway (nothing when empty)."""
     origins = settings.cors_origins
@@ -286,8 +329,14 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings, *, transports: Transports | None = None) -> FastAPI:
-    """The gateway as a standalone app (`transports`: see `Transports`)."""
+def create_app(
+    settings: Settings,
+    *,
+    transports: Transports | None = None,
+    clock: Callable[[], float] | None = None,
+) -> FastAPI:
+    """The gateway as a standalone app (`transports`: see `Transports`; `clock`: see
+    `create_router`)."""
     openapi = settings.openapi
     app = FastAPI(
         title="CRM GraphQL gateway",
@@ -295,7 +344,7 @@ def create_app(settings: Settings, *, transports: Transports | None = None) -> F
         docs_url="/docs" if openapi else None,
         redoc_url="/redoc" if openapi else None,
     )
-    app.include_router(create_router(settings, transports=transports))
+    app.include_router(create_router(settings, transports=transports, clock=clock))
     add_cors(app, settings)
     # Outermost, so that CORS answers (preflights) carry them too.
     app.add_middleware(SecurityHeaders)
