@@ -34,7 +34,7 @@ class AsgiWebSocket:
         ]
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> AsgiWebSocket:
         scope: dict[str, Any] = {
@@ -51,7 +51,7 @@ class AsgiWebSocket:
             "server": ("gateway", 80),
             "state": {},
         }
-        self._task = asyncio.create_task(self.app(scope, self._inbox.get, self._outbox.put))
+        self._task = asyncio.ensure_future(self.app(scope, self._inbox.get, self._outbox.put))
         await self._inbox.put({"type": "websocket.connect"})
         first = await self._next()
         if first["type"] != "websocket.accept":

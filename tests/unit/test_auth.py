@@ -252,8 +252,8 @@ async def _handshake(app: Any, headers: list[tuple[bytes, bytes]]) -> str:
 
 
 async def test_no_websocket_is_accepted_with_or_without_credentials():
-    # No subscriptions are served yet: a WebSocket would keep one context (credentials,
-    # deadline) for its whole life. Closing before accepting makes the server answer 403.
+    # With `subscriptions` off (the default) there is no WebSocket route at all. Closing
+    # before accepting makes the server answer 403.
     settings = Settings.model_validate(
         {"clients": [{"name": "a", "api_key_sha256": hashlib.sha256(b"key-a").hexdigest()}]}
     )

@@ -68,7 +68,7 @@ async def subscribe(ws: AsgiWebSocket, operation: str, **variables: Any) -> None
 
 
 async def events(ws: AsgiWebSocket, count: int) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     while len(found) < count:
         message = await ws.receive()
         assert message["type"] == "next", message
@@ -167,7 +167,8 @@ async def test_the_cap_and_the_arguments_are_checked_before_streaming(stack: Sta
         assert refused["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
         other = await connected(stack, OTHER)
         try:
-            for variables in ({"types": []}, {"providers": ["nowhere"]}):
+            wrong: list[dict[str, list[str]]] = [{"types": []}, {"providers": ["nowhere"]}]
+            for variables in wrong:
                 query = "subscription($types: [RecordType!], $providers: [String!]) { recordChanged(types: $types, providers: $providers) { id } }"
                 await other.send(
                     {
