@@ -52,6 +52,7 @@ def demo_settings(host: str = "127.0.0.1", *, rate_limits: bool = False) -> Sett
         field_suggestions=True,
         openapi=True,
         cors_origins=["http://localhost:*", "http://127.0.0.1:*"],
+        subscriptions=True,
     )
 
 
