@@ -203,9 +203,20 @@ def _server(
     return uvicorn.Server(config), sock
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _gateway_server(settings: Settings, args: argparse.Namespace) -> Listener:
+    """The gateway's server; with `--demo`, the live contact list at /demo too."""
     from gateway.app import create_app
     from gateway.demopage import demo_router
+
+    app = create_app(settings)
+    if args.demo:
+        app.include_router(demo_router())
+    # WebSocket messages are bounded as bodies are (the app checks them too).
+    limit = settings.max_request_size
+    return _server(app, args.host, args.port, "pass --port", settings.server, ws_max_size=limit)
+
+
+def _serve(args: argparse.Namespace) -> int:
 
     emulators: list[Listener] = []
     if args.demo:
@@ -237,17 +248,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     logs.configure(settings.log_level, settings.log_format)
     try:
-        gateway = create_app(settings)
-        if args.demo:
-            gateway.include_router(demo_router())
-        server = _server(
-            gateway,
-            args.host,
-            args.port,
-            "pass --port",
-            settings.server,
-            ws_max_size=settings.max_request_size,
-        )
+        server = _gateway_server(settings, args)
     except PortInUse:
         _close(emulators)
         raise
