@@ -15,11 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.configerrors import ConfigError, read_variable
-
-# The shortest key or secret accepted: anything shorter can be guessed.
-MIN_SECRET_LENGTH = 16
-
+from gateway.configerrors import ConfigError
+from gateway.configsecrets import MIN_SECRET_LENGTH, read_variable
 
 Scope = Literal["read", "write"]
 Algorithm = Literal["RS256", "ES256"]

@@ -72,8 +72,8 @@ class ProviderOptions(BaseModel):
 
 
 class ProviderCredentials(BaseModel):
-    """The credential names a kind takes (in `credentials` or `credentials_env`); a field
-    without a default is required."""
+    """The credential names a kind takes (in `credentials`, `credentials_env` or
+    `credentials_file`); a field without a default is required."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     # Optional credentials of which one is required (any will do: an API taking a token
@@ -190,7 +190,7 @@ class ProviderHooks(ABC):
             alternatives = ", ".join(f"credentials.{name}" for name in others)
             raise ConfigError(
                 f"{where}.{first}: required for kind {cls.kind!r} (or {alternatives}); set it "
-                "in credentials or credentials_env"
+                "in credentials, credentials_env or credentials_file"
             )
         try:
             cls.credentials_model.model_validate(credentials)
@@ -199,7 +199,7 @@ class ProviderHooks(ABC):
             if problem["type"] == "missing":
                 raise ConfigError(
                     f"{where}.{problem['loc'][0]}: required for kind {cls.kind!r} (set it in "
-                    "credentials or credentials_env)"
+                    "credentials, credentials_env or credentials_file)"
                 ) from None
             raise ConfigError(f"{where}: {problem['msg']}") from None
         return cls.auth(credentials)

@@ -49,7 +49,7 @@ def world() -> Iterator[tuple[GraphQLClient, dict[str, str]]]:
         urls = emulator_servers(exits, demo_kinds(), EmulatorOptions())
         settings = Settings(
             providers=[demo_provider(kind, url) for kind, url in urls.items()],
-            cursor_secret="test-cursor-secret",
+            cursor_secret="test-cursor-secret-kQ3vX8wZ",
             # Lists read whole to be sorted are costed at `merge_whole_max` records each.
             max_operation_cost=500,
         )
