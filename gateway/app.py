@@ -39,6 +39,7 @@ from gateway.live.hub import ChangeHub
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
+from gateway.probe import Probes
 from gateway.settings import Settings
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
@@ -50,7 +51,7 @@ from schema.bounds import input_limits
 log = logging.getLogger("gateway")
 
 
-def _check_credentials(settings: Settings) -> None:
+def check_credentials(settings: Settings) -> None:
     """Fail at start-up, naming the key, when a provider lacks a credential."""
     for provider in settings.providers:
         source_class(provider.kind).client_auth(provider)
@@ -71,11 +72,13 @@ class ProviderClients:
         gateway: Gateway,
         redis: RedisState | None = None,
         transports: Transports | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.redis = redis
         self.transports = transports or {}
+        self.probes = probes
         self._stack: AsyncExitStack | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -108,8 +111,12 @@ class ProviderClients:
                 self._stack = stack.pop_all()
             self.gateway.sources = sources
             log.info("gateway ready with providers: %s", ", ".join(sources) or "none")
+            if self.probes is not None:
+                self.probes.start(sources)
 
     async def close(self) -> None:
+        if self.probes is not None:
+            await self.probes.stop()
         stack, self._stack = self._stack, None
         self.gateway.sources = {}
         if stack is not None:
@@ -118,12 +125,18 @@ class ProviderClients:
             await self.redis.close()
 
 
-def create_router(settings: Settings, *, transports: Transports | None = None) -> APIRouter:
-    """The gateway's routes, with a lifespan that opens and closes the provider clients."""
-    _check_credentials(settings)
+def create_router(
+    settings: Settings, *, transports: Transports | None = None, probe: bool = False
+) -> APIRouter:
+    """The gateway's routes, with a lifespan that opens and closes the provider clients.
+
+    `probe`: once the clients are open, send each provider one cheap authenticated request
+    in the background (`gateway.probe`), and let `/readyz` say which are not usable."""
+    check_credentials(settings)
     logredact.guard_httpx()
-    gateway, redis = _gateway(settings)
-    clients = ProviderClients(settings, gateway, redis, transports)
+    gateway, redis = gateway_state(settings)
+    probes = Probes() if probe else None
+    clients = ProviderClients(settings, gateway, redis, transports, probes)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -173,7 +186,7 @@ def create_router(settings: Settings, *, transports: Transports | None = None) -
     return router
 
 
-def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
+def gateway_state(settings: Settings) -> tuple[Gateway, RedisState | None]:
     """The state every request shares, and Redis when replicas share one."""
     secret = settings.cursor_secret
     gateway = Gateway(
@@ -240,16 +253,20 @@ def _add_health(
     @router.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         await clients.open()
-        # Ready while the clients are open and some provider is not known to be down: one
-        # failing CRM leaves the others' data worth serving.
+        # Ready while the clients are open and some provider is not known to be down or to
+        # refuse the credentials: one failing CRM leaves the others' data worth serving.
         circuits = {name: s.upstream.breaker.state.value for name, s in gateway.sources.items()}
-        ready = bool(circuits) and any(state != "OPEN" for state in circuits.values())
+        probed = clients.probes.results if clients.probes is not None else {}
+        unusable = {n: r.problem or "not usable" for n, r in probed.items() if not r.usable}
+        ready = any(state != "OPEN" and name not in unusable for name, state in circuits.items())
         status = 200 if ready else 503
         body: dict[str, Any] = {"status": "ready" if ready else "unavailable"}
         if operator.check(request.headers) is not None:
             # Orchestrators probe without the token: the status is theirs, the list is not.
             return JSONResponse(body, status_code=status)
         body["providers"] = circuits
+        if unusable:
+            body["unusable"] = unusable
         if redis is not None:
             # Without Redis each replica caches alone: slower and less fresh, still ready.
             with contextlib.suppress(RedisDown):
@@ -286,8 +303,11 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings, *, transports: Transports | None = None) -> FastAPI:
-    """The gateway as a standalone app (`transports`: see `Transports`)."""
+def create_app(
+    settings: Settings, *, transports: Transports | None = None, probe: bool = False
+) -> FastAPI:
+    """The gateway as a standalone app (`transports`: see `Transports`; `probe`: see
+    `create_router`)."""
     openapi = settings.openapi
     app = FastAPI(
         title="CRM GraphQL gateway",
@@ -295,7 +315,7 @@ def create_app(settings: Settings, *, transports: Transports | None = None) -> F
         docs_url="/docs" if openapi else None,
         redoc_url="/redoc" if openapi else None,
     )
-    app.include_router(create_router(settings, transports=transports))
+    app.include_router(create_router(settings, transports=transports, probe=probe))
     add_cors(app, settings)
     # Outermost, so that CORS answers (preflights) carry them too.
     app.add_middleware(SecurityHeaders)

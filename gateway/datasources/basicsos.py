@@ -210,6 +210,8 @@ class BasicsOSOptions(ProviderOptions):
 class BasicsOS(OffsetSource):
     kind = "basicsos"
     display_name = "BasicsOS"
+    # Self-hosted: each organisation serves its own.
+    api_url = "https://crm.example.com"
     style = PaginationStyle.INDEX_RANGE
     credentials_model = TokenCredentials
     options_model = BasicsOSOptions

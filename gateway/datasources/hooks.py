@@ -105,6 +105,8 @@ class ProviderHooks(ABC):
     # --- who it is, its settings -----------------------------------------------------------
     kind: ClassVar[str]
     display_name: ClassVar[str]
+    # Where the API is served, as a starter config (`crm-gateway init`) suggests it.
+    api_url: ClassVar[str] = "https://crm.example.com"
     style: ClassVar[PaginationStyle]
     # Its typed settings, chosen by `kind` and validated when the settings load.
     credentials_model: ClassVar[type[ProviderCredentials]]

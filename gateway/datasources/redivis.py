@@ -267,6 +267,7 @@ class RedivisOptions(ProviderOptions):
 class Redivis(SequentialSource):
     kind = "redivis"
     display_name = "Redivis"
+    api_url = "https://redivis.com"
     style = PaginationStyle.PAGE_TOKEN
     credentials_model = TokenCredentials
     options_model = RedivisOptions
