@@ -113,7 +113,7 @@ def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
         return None
 
     monkeypatch.setattr(gateway.cli, "_serve_all", no_servers)
-    monkeypatch.setattr(gateway.app, "create_app", lambda settings: built.append(settings))
+    monkeypatch.setattr(gateway.app, "create_app", lambda settings, **_: built.append(settings))
 
     def emulator(kind: str, opts: Any) -> object:
         options.append(opts)
