@@ -177,7 +177,7 @@ def test_a_first_page_by_a_date_fits_the_default_budget_on_cold_caches(world, ke
     _, urls = world
     settings = Settings(
         providers=[demo_provider(kind, url) for kind, url in urls.items()],
-        cursor_secret="test-cursor-secret",
+        cursor_secret="test-cursor-secret-kQ3vX8wZ",
     )
     assert settings.max_operation_cost == 50
     query = (
