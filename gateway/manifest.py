@@ -96,7 +96,10 @@ def parse_manifest(data: object, where: str, schema: GraphQLSchema | None = None
             raise ConfigError(f"{at}: the id is not the SHA-256 of the document")
         if documents.get(key, body) != body:
             raise ConfigError(f"{at}: the id is given to two different documents")
-        operations = _operations(_parsed(body, at, schema), at)
+        document = _parsed(body, at)
+        operations = _operations(document, at)
+        if schema is not None and (errors := validate(schema, document)):
+            raise ConfigError(f"{at}: invalid against the schema: {errors[0].message}")
         if expected is not None and expected not in {(o.name, o.type) for o in operations}:
             name, kind = expected
             raise ConfigError(f"{at}: the document holds no {kind} named {name!r}")
@@ -155,16 +158,11 @@ def _apollo_entries(data: dict[str, object], where: str) -> Iterator[Entry]:
         yield entry["id"], entry["body"], (entry["name"], entry["type"])
 
 
-def _parsed(body: str, at: str, schema: GraphQLSchema | None) -> DocumentNode:
+def _parsed(body: str, at: str) -> DocumentNode:
     try:
-        document = parse(body, no_location=True)
+        return parse(body, no_location=True)
     except GraphQLError as error:
         raise ConfigError(f"{at}: does not parse: {error.message}") from None
-    if schema is not None:
-        errors = validate(schema, document)
-        if errors:
-            raise ConfigError(f"{at}: invalid against the schema: {errors[0].message}")
-    return document
 
 
 def _operations(document: DocumentNode, at: str) -> list[_Operation]:
