@@ -24,15 +24,20 @@ from typing import Any
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from strawberry.http import GraphQLRequestData
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 
 from gateway.errors import GatewayError
 
 # Past this many tokens an item is not read for its operation type (execution refuses it).
 MAX_TOKENS = 5000
 
+# An item's document, filled in; and the hash to register its text under once it ran.
 Resolve = Callable[[GraphQLRequestData], Awaitable[str | None]]
-Execute = Callable[[GraphQLRequestData, str | None], Awaitable[ExecutionResult]]
+# An item run with a context and that hash.
+Execute = Callable[
+    [GraphQLRequestData, Any, str | None],
+    Awaitable[ExecutionResult | SubscriptionExecutionResult],
+]
 
 
 def check_batch(items: list[Any], max_batch: int) -> None:
@@ -83,18 +88,22 @@ def is_mutation(item: GraphQLRequestData) -> bool:
 
 
 async def run_batch(
-    items: Sequence[GraphQLRequestData], resolve: Resolve, execute: Execute
+    items: Sequence[GraphQLRequestData], context: Any, resolve: Resolve, execute: Execute
 ) -> list[ExecutionResult]:
     """Each item's result, in order: items resolved one after the other (documents looked
-    up), then run, queries side by side and each mutation alone in its place."""
+    up), then run, queries side by side and each mutation alone in its place, each with a
+    context of its own made from the request's (`for_operation`)."""
     results: dict[int, ExecutionResult] = {}
     waiting: list[tuple[int, GraphQLRequestData, str | None]] = []
+    fork = getattr(context, "for_operation", None)
 
     async def run(index: int, item: GraphQLRequestData, register: str | None) -> None:
         try:
-            results[index] = await execute(item, register)
+            result = await execute(item, fork() if fork else context, register)
         except HTTPException as error:  # e.g. Strawberry's MissingQueryError
-            results[index] = failed(error.reason, {"code": "BAD_REQUEST"})
+            result = failed(error.reason, {"code": "BAD_REQUEST"})
+        assert isinstance(result, ExecutionResult)  # an item is never streamed
+        results[index] = result
 
     async def run_waiting() -> None:
         await asyncio.gather(*(run(*step) for step in waiting))

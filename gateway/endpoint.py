@@ -2,10 +2,11 @@
 
 - A body above `max_bytes` is refused with 413 before it is read whole: a declared
   Content-Length is checked up front, a chunked body is counted as it streams in.
-- A body that is not JSON, not a JSON object, nested too deep, or whose `query`,
-  `variables`, `operationName` or `extensions` have the wrong type is refused with 400;
-  a POST that is not `application/json` with 415; a mutation over GET with 405 (`Allow:
-  POST`); an `Accept` header naming neither response type with 406.
+- A body that is not JSON, not a JSON object (nor an array of them: a batch), nested too
+  deep, or whose `query`, `variables`, `operationName` or `extensions` have the wrong
+  type is refused with 400; a POST that is not `application/json` with 415; a mutation
+  over GET with 405 (`Allow: POST`); an `Accept` header naming neither response type with
+  406.
 - Every refusal is a GraphQL-shaped JSON body with `extensions.code`, never plain text.
 - The response media type follows the GraphQL over HTTP draft: `Accept` picks
   `application/graphql-response+json` or `application/json` by q-value (the former on a
@@ -28,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from functools import partial
 from typing import Any, overload
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -332,24 +334,15 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         client: Client | None = getattr(context, "client", None)
+        resolve = partial(self.persisted.resolve, client=client)
         if isinstance(request_data, list):
-
-            async def resolve(item: GraphQLRequestData) -> str | None:
-                return await self.persisted.resolve(item, client)
-
-            async def execute(item: GraphQLRequestData, register: str | None) -> ExecutionResult:
-                fork = getattr(context, "for_operation", None)  # a context of its own
-                own = fork() if fork is not None else context
-                result = await self._execute(
-                    request, request_adapter, item, own, root_value, sub_response, register
-                )
-                assert isinstance(result, ExecutionResult)  # an item never streams
-                return result
-
-            return await batch.run_batch(request_data, resolve, execute)
-        register = await self.persisted.resolve(request_data, client)
+            execute = partial(
+                self._execute, request, request_adapter, root=root_value, sub=sub_response
+            )
+            return await batch.run_batch(request_data, context, resolve, execute)
+        register = await resolve(request_data)
         return await self._execute(
-            request, request_adapter, request_data, context, root_value, sub_response, register
+            request, request_adapter, request_data, context, register, root_value, sub_response
         )
 
     async def _execute(
@@ -358,15 +351,15 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         request_adapter: AsyncHTTPRequestAdapter,
         request_data: GraphQLRequestData,
         context: Any,
-        root_value: None,
-        sub_response: Response,
         register: str | None,
+        root: None,
+        sub: Response,
     ) -> ExecutionResult | SubscriptionExecutionResult:
         """One operation, its text kept for APQ (`register`) once it ran without a request
         error."""
         try:
             result = await super().execute_operation(
-                request, request_adapter, request_data, context, root_value, sub_response
+                request, request_adapter, request_data, context, root, sub
             )
         except HTTPException as error:
             if isinstance(error.__cause__, CannotGetOperationTypeError):

@@ -18,10 +18,10 @@ from gateway.app import create_app
 from gateway.configerrors import ConfigError
 from gateway.endpoint import GRAPHQL_RESPONSE_JSON as GQL
 from gateway.endpoint import JSON_MEDIA as JSON
-from gateway.servers import ServerThread
+from gateway.servers import RedisProcess, ServerThread
 from gateway.settings import Settings
 from tests.support.clients import GraphQLClient, answer
-from tests.support.servers import demo_providers
+from tests.support.servers import demo_providers, serving
 
 pytestmark = pytest.mark.integration
 
@@ -239,3 +239,19 @@ def test_a_bad_manifest_stops_start_up_naming_the_file(tmp_path: Path) -> None:
         create_app(Settings(persisted_documents=path))
     with pytest.raises(ValueError, match="persisted_only needs persisted_documents"):
         Settings(persisted_only=True)
+
+
+def test_replicas_share_registrations_through_redis(
+    emulators: dict[str, str], redis_server: RedisProcess
+) -> None:
+    settings = Settings(
+        providers=demo_providers({"haste": emulators["haste"]}),
+        cursor_secret="test-cursor-secret",
+        redis_url=redis_server.url,
+        redis_timeout=5.0,  # a busy machine must not make Redis look away
+    )
+    query, _ = fresh_list()
+    hashed = {"variables": {"first": 1}, "extensions": extensions(query)}
+    with serving(settings) as one, serving(settings) as two:
+        assert "data" in send(one.url, "POST", {**hashed, "query": query}).json()
+        assert "data" in send(two.url, "GET", hashed).json()

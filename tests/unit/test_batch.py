@@ -58,13 +58,15 @@ async def test_each_item_is_answered_in_its_place_whatever_the_others_do() -> No
             raise bad_request("refused by its persisted document")
         return None
 
-    async def execute(data: GraphQLRequestData, register: str | None) -> ExecutionResult:
+    async def execute(
+        data: GraphQLRequestData, context: object, register: str | None
+    ) -> ExecutionResult:
         if data.query == "missing":
             raise HTTPException(400, "No GraphQL query found in the request")
         return ExecutionResult(data={"query": data.query}, errors=None)
 
     items = [item("a"), item(5), item("refused"), item("missing"), item("b")]
-    results = await run_batch(items, resolve, execute)
+    results = await run_batch(items, None, resolve, execute)
     assert [r.data for r in results] == [{"query": "a"}, None, None, None, {"query": "b"}]
     messages = [[e.message for e in r.errors or ()] for r in results]
     assert messages[1] == ["The GraphQL operation's `query` must be a string or null."]
@@ -80,7 +82,9 @@ async def test_queries_run_side_by_side_and_each_mutation_alone_in_its_place() -
     async def resolve(data: GraphQLRequestData) -> str | None:
         return None
 
-    async def execute(data: GraphQLRequestData, register: str | None) -> ExecutionResult:
+    async def execute(
+        data: GraphQLRequestData, context: object, register: str | None
+    ) -> ExecutionResult:
         name = data.operation_name or "?"
         log.append(f"start {name}")
         await asyncio.sleep(0.01 if name.startswith("q") else 0)
@@ -90,7 +94,7 @@ async def test_queries_run_side_by_side_and_each_mutation_alone_in_its_place() -
     names = ["q1", "q2", "m1", "m2", "q3", "q4"]
     kinds = {"q": "query", "m": "mutation"}
     items = [item(f"{kinds[n[0]]} {n} {{ __typename }}", n) for n in names]
-    results = await run_batch(items, resolve, execute)
+    results = await run_batch(items, None, resolve, execute)
     assert [r.data for r in results] == [{"name": n} for n in names]
     assert log == [
         "start q1",
