@@ -91,6 +91,21 @@ def test_the_apq_round_trip_as_apollo_clients_link_sends_it(
     assert answer(again.json()) == {"data": data}
 
 
+def test_the_apq_round_trip_as_urqls_persisted_exchange_sends_it(gateway: GraphQLClient) -> None:
+    # preferGetForPersistedQueries: GETs throughout, the retry marked `miss` with the text.
+    query, name = fresh_list()
+    accept = f"{GQL}, application/graphql+json, {JSON}, text/event-stream, multipart/mixed"
+    hashed = {"operationName": name, "variables": {"first": 1}, "extensions": extensions(query)}
+    assert send(gateway.url, "GET", hashed, accept).json() == {"errors": NOT_FOUND}
+    missed = extensions(query)
+    missed["persistedQuery"]["miss"] = True
+    retry = send(gateway.url, "GET", {**hashed, "query": query, "extensions": missed}, accept)
+    assert retry.status_code == 200, retry.text
+    assert "errors" not in retry.json()
+    again = send(gateway.url, "GET", hashed, accept)
+    assert answer(again.json()) == answer(retry.json())
+
+
 @pytest.mark.parametrize("accept", [GQL, JSON])
 def test_a_hash_that_is_not_the_texts_is_refused_and_nothing_is_kept(
     gateway: GraphQLClient, accept: str
