@@ -151,29 +151,7 @@ def create_router(
         finally:
             await clients.close()
 
-    schema = build_schema(
-        introspection=settings.introspection,
-        field_suggestions=settings.field_suggestions,
-        max_batch=settings.max_batch,
-    )
-    persisted = persisted_documents(settings, schema, redis)
-    if persisted.manifest is not None:
-        # Only the manifest's names become labels: clients cannot make up new ones.
-        gateway.metrics.names = persisted.manifest.names
-    graphql = GatewayGraphQLRouter(
-        schema,
-        context_getter=_context_getter(settings, gateway, clients),
-        graphql_ide="graphiql" if settings.graphiql else None,
-        multipart_uploads_enabled=False,
-        max_bytes=settings.max_request_size,
-        ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
-        ide_headers=graphiql.default_headers(
-            api_keys=any(c.method == "api_key" for c in settings.clients),
-            jwt=settings.auth.jwt is not None,
-        ),
-        route_class=SecureRoute,
-        persisted=persisted,
-    )
+    graphql = _graphql(settings, gateway, clients, redis)
     router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
     router.include_router(graphql, prefix="/graphql")
 
@@ -195,6 +173,36 @@ def create_router(
 
     _add_health(router, gateway, clients, redis, operator)
     return router
+
+
+def _graphql(
+    settings: Settings, gateway: Gateway, clients: ProviderClients, redis: RedisState | None
+) -> GatewayGraphQLRouter:
+    """The /graphql routes: the schema, persisted documents, batches and GraphiQL as the
+    settings say."""
+    schema = build_schema(
+        introspection=settings.introspection,
+        field_suggestions=settings.field_suggestions,
+        max_batch=settings.max_batch,
+    )
+    persisted = persisted_documents(settings, schema, redis)
+    if persisted.manifest is not None:
+        # Only the manifest's names become labels: clients cannot make up new ones.
+        gateway.metrics.names = persisted.manifest.names
+    return GatewayGraphQLRouter(
+        schema,
+        context_getter=_context_getter(settings, gateway, clients),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        multipart_uploads_enabled=False,
+        max_bytes=settings.max_request_size,
+        ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
+        ide_headers=graphiql.default_headers(
+            api_keys=any(c.method == "api_key" for c in settings.clients),
+            jwt=settings.auth.jwt is not None,
+        ),
+        route_class=SecureRoute,
+        persisted=persisted,
+    )
 
 
 def persisted_documents(

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from gateway.cli import main
 from gateway.configerrors import ConfigError
 from gateway.endpoint import GRAPHQL_RESPONSE_JSON as GQL
 from gateway.endpoint import JSON_MEDIA as JSON
@@ -247,11 +248,21 @@ def test_operation_names_in_metrics_come_from_the_manifest(trusted: str) -> None
     assert "MadeUpName" not in metrics
 
 
-def test_a_bad_manifest_stops_start_up_naming_the_file(tmp_path: Path) -> None:
+def test_a_bad_manifest_stops_start_up_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "ops.json"
     path.write_text(json.dumps({"0" * 64: "{ __typename }"}))
     with pytest.raises(ConfigError, match=r"ops\.json: document '0{64}': the id is not"):
         create_app(Settings(persisted_documents=path))
+    # `crm-gateway check` says so before anything is probed.
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'persisted_documents = "{path}"\n[[providers]]\nname = "crm"\nkind = "basicsos"\n'
+        'base_url = "http://127.0.0.1:9"\ncredentials = { token = "bos_crm_x" }\n'
+    )
+    assert main(["check", "--config", str(config)]) == 2
+    assert "ops.json: document" in capsys.readouterr().err
     with pytest.raises(ValueError, match="persisted_only needs persisted_documents"):
         Settings(persisted_only=True)
 
