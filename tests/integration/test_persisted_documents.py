@@ -272,7 +272,7 @@ def test_replicas_share_registrations_through_redis(
 ) -> None:
     settings = Settings(
         providers=demo_providers({"haste": emulators["haste"]}),
-        cursor_secret="test-cursor-secret",
+        cursor_secret="test-cursor-secret-kQ3vX8wZ",
         redis_url=redis_server.url,
         redis_timeout=5.0,  # a busy machine must not make Redis look away
     )
