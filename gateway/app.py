@@ -23,6 +23,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
+import strawberry
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -36,10 +37,13 @@ from gateway.errors import Forbidden, Unauthenticated
 from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.live import service as live
 from gateway.live.hub import ChangeHub
+from gateway.manifest import load_manifest
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
+from gateway.persisted import PersistedDocuments
 from gateway.probe import Probes
+from gateway.query_store import QueryStore
 from gateway.settings import Settings
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
@@ -147,22 +151,7 @@ def create_router(
         finally:
             await clients.close()
 
-    schema = build_schema(
-        introspection=settings.introspection, field_suggestions=settings.field_suggestions
-    )
-    graphql = GatewayGraphQLRouter(
-        schema,
-        context_getter=_context_getter(settings, gateway, clients),
-        graphql_ide="graphiql" if settings.graphiql else None,
-        multipart_uploads_enabled=False,
-        max_bytes=settings.max_request_size,
-        ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
-        ide_headers=graphiql.default_headers(
-            api_keys=any(c.method == "api_key" for c in settings.clients),
-            jwt=settings.auth.jwt is not None,
-        ),
-        route_class=SecureRoute,
-    )
+    graphql = _graphql(settings, gateway, clients, redis)
     router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
     router.include_router(graphql, prefix="/graphql")
 
@@ -184,6 +173,66 @@ def create_router(
 
     _add_health(router, gateway, clients, redis, operator)
     return router
+
+
+def _graphql(
+    settings: Settings, gateway: Gateway, clients: ProviderClients, redis: RedisState | None
+) -> GatewayGraphQLRouter:
+    """The /graphql routes: the schema, persisted documents, batches and GraphiQL as the
+    settings say."""
+    schema = build_schema(
+        introspection=settings.introspection,
+        field_suggestions=settings.field_suggestions,
+        max_batch=settings.max_batch,
+    )
+    persisted = persisted_documents(settings, schema, redis)
+    if persisted.manifest is not None:
+        # Only the manifest's names become labels: clients cannot make up new ones.
+        gateway.metrics.names = persisted.manifest.names
+    return GatewayGraphQLRouter(
+        schema,
+        context_getter=_context_getter(settings, gateway, clients),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        multipart_uploads_enabled=False,
+        max_bytes=settings.max_request_size,
+        ide_query=graphiql.default_query(next((p.name for p in settings.providers), None)),
+        ide_headers=graphiql.default_headers(
+            api_keys=any(c.method == "api_key" for c in settings.clients),
+            jwt=settings.auth.jwt is not None,
+        ),
+        route_class=SecureRoute,
+        persisted=persisted,
+    )
+
+
+def persisted_documents(
+    settings: Settings, schema: strawberry.Schema, redis: RedisState | None
+) -> PersistedDocuments:
+    """The trusted documents (read and checked against `schema` now: a bad file stops
+    start-up) and the APQ store, as the settings say."""
+    path = settings.persisted_documents
+    manifest = None if path is None else load_manifest(path, schema._schema)
+    store = None
+    if settings.apq:
+        store = QueryStore(
+            max_entries=settings.apq_cache_size,
+            max_bytes=settings.apq_cache_bytes,
+            max_document=settings.max_request_size,
+            redis=redis,
+        )
+    # On an open gateway GraphiQL's requests cannot be told from anyone's: all may send any.
+    open_ad_hoc = settings.graphiql and not settings.auth_required
+    if settings.persisted_only and open_ad_hoc:
+        log.warning(
+            "persisted_only with graphiql on and no [[clients]] or [auth.jwt]: every request "
+            "may send any document (give GraphiQL's users a client with the ad_hoc scope)"
+        )
+    return PersistedDocuments(
+        manifest=manifest,
+        store=store,
+        persisted_only=settings.persisted_only,
+        open_ad_hoc=open_ad_hoc,
+    )
 
 
 def gateway_state(settings: Settings) -> tuple[Gateway, RedisState | None]:

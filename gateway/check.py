@@ -4,8 +4,10 @@ every provider answers one cheap authenticated request, before anything is serve
 from __future__ import annotations
 
 from gateway.app import ProviderClients, check_credentials, gateway_state
+from gateway.manifest import load_manifest
 from gateway.probe import ProbeResult, probe_all
 from gateway.settings import Settings
+from schema import schema
 
 COLUMNS = ("provider", "kind", "reachable", "credentials", "latency", "rate limit", "problem")
 
@@ -14,6 +16,8 @@ async def check(settings: Settings) -> list[ProbeResult]:
     """Each provider's probe, through the same clients, limits and shared budget `serve`
     would use."""
     check_credentials(settings)
+    if settings.persisted_documents is not None:  # a bad manifest stops `serve`: say it now
+        load_manifest(settings.persisted_documents, schema._schema)
     gateway, redis = gateway_state(settings)
     clients = ProviderClients(settings, gateway, redis)
     await clients.open()

@@ -91,6 +91,10 @@ def _no_upstreams() -> Mapping[str, Watched]:
 class Metrics:
     """One app's metrics; `upstreams` gives the live providers' upstreams (breakers, caches)."""
 
+    # The trusted documents' operation names (set with `persisted_documents`): the only names
+    # then given labels of their own.
+    names: frozenset[str] | None = None
+
     def __init__(
         self,
         upstreams: Callable[[], Mapping[str, Watched]] = _no_upstreams,
@@ -171,6 +175,8 @@ class Metrics:
     def _label(self, name: str, admit: bool) -> str:
         if name in ("anonymous", "invalid"):
             return name
+        if self.names is not None:
+            return name if name in self.names else "other"
         now = self.clock()
         known = self._names.pop(name, None)
         if known is not None:

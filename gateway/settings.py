@@ -145,6 +145,21 @@ class Settings(BaseSettings):
     max_request_size: int = Field(1_048_576, ge=1024, le=1_073_741_824)
     """Largest HTTP request body /graphql accepts, in bytes (413 above). Not the providers'
     `max_request_size`, which is a page size."""
+    max_batch: int = Field(10, ge=0, le=1000)
+    """Most operations in one batched request (a JSON array body); 0 refuses arrays."""
+    apq: bool = True
+    """Automatic persisted queries (Apollo's protocol): a client may send a query's SHA-256
+    alone once it has sent the text with it."""
+    apq_cache_size: int = Field(2000, ge=1, le=1_000_000)
+    """Most query texts the APQ store keeps in each process."""
+    apq_cache_bytes: int = Field(16 * 2**20, ge=1024, le=2**34)
+    """Most bytes of query texts the APQ store keeps in each process."""
+    persisted_documents: Path | None = None
+    """A manifest of trusted documents (Apollo's persisted query manifest, or graphql-codegen's
+    persisted-documents.json), read and checked at start-up; clients run them by id."""
+    persisted_only: bool = False
+    """Run only the manifest's documents, except for clients with the `ad_hoc` scope (and the
+    anonymous client of an open gateway while GraphiQL is on). Needs `persisted_documents`."""
     introspection: bool = False
     """Answer introspection (`__schema`, `__type`)."""
     field_suggestions: bool = False
@@ -245,6 +260,8 @@ class Settings(BaseSettings):
             raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
+        if self.persisted_only and self.persisted_documents is None:
+            raise ValueError("persisted_only needs persisted_documents, the documents to run")
         if self.cors_allow_credentials and "*" in self.cors_origins:
             # Browsers refuse `*` with credentials; echoing every origin instead would let any
             # site act with its visitors' cookies.

@@ -94,8 +94,8 @@ def test_a_bad_choice_lists_the_allowed_values(tmp_path, monkeypatch):
     )
     message = error_of(tmp_path, monkeypatch, text)
     assert message == (
-        'gateway.toml:17: clients[0].scopes[0]: must be one of "read", "write", got text `raed`; '
-        "did you mean `read`?"
+        'gateway.toml:17: clients[0].scopes[0]: must be one of "read", "write", "ad_hoc", got '
+        "text `raed`; did you mean `read`?"
     )
 
 
