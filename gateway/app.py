@@ -44,7 +44,7 @@ from gateway.pagination.cursors import CursorCodec
 from gateway.persisted import PersistedDocuments
 from gateway.probe import Probes
 from gateway.query_store import QueryStore
-from gateway.settings import Settings
+from gateway.settings import Settings, warn_inline_secrets
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
 from gateway.version import gateway_version
@@ -136,6 +136,7 @@ def create_router(
 
     `probe`: once the clients are open, send each provider one cheap authenticated request
     in the background (`gateway.probe`), and let `/readyz` say which are not usable."""
+    warn_inline_secrets(settings)
     check_credentials(settings)
     logredact.guard_httpx()
     gateway, redis = gateway_state(settings)

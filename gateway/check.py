@@ -6,7 +6,7 @@ from __future__ import annotations
 from gateway.app import ProviderClients, check_credentials, gateway_state
 from gateway.manifest import load_manifest
 from gateway.probe import ProbeResult, probe_all
-from gateway.settings import Settings
+from gateway.settings import Settings, warn_inline_secrets
 from schema import schema
 
 COLUMNS = ("provider", "kind", "reachable", "credentials", "latency", "rate limit", "problem")
@@ -15,6 +15,7 @@ COLUMNS = ("provider", "kind", "reachable", "credentials", "latency", "rate limi
 async def check(settings: Settings) -> list[ProbeResult]:
     """Each provider's probe, through the same clients, limits and shared budget `serve`
     would use."""
+    warn_inline_secrets(settings)
     check_credentials(settings)
     if settings.persisted_documents is not None:  # a bad manifest stops `serve`: say it now
         load_manifest(settings.persisted_documents, schema._schema)

@@ -28,7 +28,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -213,6 +220,9 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     """The HTTP server's timeouts for reading a request and its cap on connections."""
 
+    # (file, keys) of the secrets written into the config file it was loaded from.
+    _inline_secrets: tuple[str, list[str]] = PrivateAttr(default=("", []))
+
     @property
     def auth_required(self) -> bool:
         return bool(self.clients) or self.auth.jwt is not None
@@ -334,13 +344,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(_syntax_error(path, error)) from None
     finally:
         _config_file.reset(token)
-    _warn_inline(path, text)
+    if path is not None:
+        settings._inline_secrets = (str(path), inline_secrets(tomllib.loads(text)))
     return settings
 
 
-def _warn_inline(path: Path | None, text: str) -> None:
-    """A secret written into the config file ends up in backups, images and version control."""
-    keys = inline_secrets(tomllib.loads(text)) if path is not None else []
+def warn_inline_secrets(settings: Settings) -> None:
+    """A secret written into the config file ends up in backups, images and version control:
+    say so when the gateway starts (once logging is set up), naming the keys."""
+    path, keys = settings._inline_secrets
     if keys:
         log.warning(
             "%s holds secrets in the file itself: %s. Name an environment variable "

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.configerrors import ConfigError
 from gateway.configsecrets import read_variable, weak_secret
-from gateway.settings import ProviderSettings, load_settings
+from gateway.settings import ProviderSettings, load_settings, warn_inline_secrets
 
 STRONG = "3kD9-vQx2_LmZ7pRt8WcYb"
 
@@ -130,7 +130,9 @@ def test_secrets_written_into_the_file_are_named_in_a_warning(
         f'credentials = {{ token = "{STRONG}" }}\n'
     )
     with caplog.at_level(logging.WARNING, logger="gateway.config"):
-        load_settings(path)
+        settings = load_settings(path)
+        assert caplog.messages == []  # said when the gateway starts, once logging is set up
+        warn_inline_secrets(settings.model_copy(update={"graphiql": True}))
     [warning] = caplog.messages
     assert "cursor_secret, providers.crm.credentials.token." in warning
     assert "redis_url" not in warning  # no password in it
@@ -138,5 +140,5 @@ def test_secrets_written_into_the_file_are_named_in_a_warning(
     caplog.clear()
     path.write_text('[[providers]]\nname = "crm"\nkind = "basicsos"\nbase_url = "https://x.io"\n')
     with caplog.at_level(logging.WARNING, logger="gateway.config"):
-        load_settings(path)
+        warn_inline_secrets(load_settings(path))
     assert caplog.messages == []
