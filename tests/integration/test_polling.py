@@ -3,7 +3,8 @@ RevyOps, Redivis and BasicsOS emulators (through their own APIs, not the gateway
 the hub as UPDATED, DELETED and CREATED with their ids, after a first poll that says
 nothing, and show in the gateway's next query within `poll_interval` + 2 s although its
 reads are cached for 300 s. Against an emulator enforcing its limits, the poller keeps to
-its share of the provider's window and nothing is answered 429.
+its share of the provider's window and nothing is answered 429. Of two replicas on one
+Redis, one polls, and both serve what it found.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from gateway.live.hub import ChangeHub
 from gateway.live.poller import Poller
 from gateway.metrics import Metrics
 from gateway.records import Entity
-from gateway.servers import emulator_servers
+from gateway.servers import RedisProcess, emulator_servers
 from gateway.settings import ProviderSettings, Settings
 from gateway.upstream import open_client
 from tests.support.clients import GraphQLClient
@@ -148,3 +149,46 @@ def test_the_poller_keeps_to_its_share_and_the_provider_never_says_429() -> None
         stats = httpx.get(f"{url}/_emulator/stats").json()
     assert "429" not in stats["by_status"]
     assert stats["requests"] > 18  # the clients' reads went through
+
+
+def holder(replicas: list[GraphQLClient]) -> int:
+    """Which of `replicas` polls, once both have been up for three rounds."""
+    wait_until(
+        lambda: sum(metric(r, "crm_gateway_polls_total", outcome="ok") for r in replicas) >= 6,
+        what="three rounds of polls",
+    )
+    polling = [n for n, r in enumerate(replicas) if metric(r, "crm_gateway_poll_requests_total")]
+    assert len(polling) == 1, "one replica polls"
+    return polling[0]
+
+
+def test_one_replica_polls_each_provider_and_both_serve_its_changes() -> None:
+    with ExitStack() as exits:
+        redis = exits.enter_context(RedisProcess())
+        url = exits.enter_context(emulator("revyops"))
+        settings = Settings(
+            providers=[polled("revyops", url, cache_ttl=300)],
+            cursor_secret="test-cursor-secret-kQ3vX8wZ",
+            redis_url=redis.url,
+            redis_timeout=5.0,  # a busy machine must not make Redis look away
+        )
+        stops = [exits.enter_context(ExitStack()) for _ in range(2)]
+        replicas = [stop.enter_context(serving(settings)) for stop in stops]
+        polls = holder(replicas)
+        before = [first_names(r, "revyops") for r in replicas]
+        updated, deleted = contact_ids("revyops", url, 2)
+        created = edit("revyops", url, updated=updated, renamed="Zelda", deleted=deleted)
+        changed = {**before[0], updated: "Zelda", created: "Zelda"}
+        del changed[deleted]
+        wait_until(
+            lambda: all(first_names(r, "revyops") == changed for r in replicas),
+            what="the change in both replicas' answers",
+            timeout=INTERVAL + 2,
+        )
+        stops[polls].close()  # the poller's replica stops: the other takes the lease over
+        other = replicas[1 - polls]
+        wait_until(
+            lambda: metric(other, "crm_gateway_poll_requests_total") > 0,
+            what="the other replica to poll",
+            timeout=INTERVAL + 2,
+        )
