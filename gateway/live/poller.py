@@ -136,10 +136,9 @@ class Poller:
             outcome = "too_long"
             del self.lists[entity]
             log.warning(
-                "%s: %s: %s are no longer polled (merge_whole_max bounds a poll's whole read)",
+                "%s holds %s: they are no longer polled (`merge_whole_max` bounds a whole read)",
                 self.name,
                 error,
-                entity.plural,
             )
         except GatewayError as error:
             outcome = error.code
