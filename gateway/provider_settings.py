@@ -105,6 +105,17 @@ class ProviderSettings(BaseModel):
         provider(kind)  # ValueError naming the known kinds
         return kind
 
+    @field_validator("poll_interval")
+    @classmethod
+    def _poll_or_webhooks(cls, interval: float | None, info: ValidationInfo) -> float | None:
+        if interval is not None and info.data.get("webhooks"):
+            # Both would spend the budget twice on the same news, and publish it twice.
+            raise ValueError(
+                f"provider {info.data.get('name')!r} has `webhooks = true`, which already say "
+                "what changed: set one or the other"
+            )
+        return interval
+
     @field_validator("options")
     @classmethod
     def _check_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:

@@ -217,6 +217,7 @@ class BasicsOS(OffsetSource):
     options_model = BasicsOSOptions
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)
+    whole_page_size = 1000  # the API has no largest range: the poller's whole reads
     id_formats = ID_FORMATS
     writes = frozenset((e, op) for e in Entity for op in Op)
     unset_fields = dict.fromkeys(Entity, STAMPS.unset) | {

@@ -16,6 +16,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar, Self
 
@@ -63,6 +64,15 @@ class Capabilities:
     can_restore_deals: bool = False
     can_archive_deals: bool = False
     can_bulk: frozenset[Entity] = frozenset()
+
+
+@dataclass(frozen=True)
+class StampRead:
+    """What `stamps_since` read: the update time of each record it found, by id, and how
+    many records the list holds now."""
+
+    stamps: Mapping[str, datetime | None]
+    total: int | None  # None: the API did not say
 
 
 class ProviderOptions(BaseModel):
@@ -152,6 +162,11 @@ class ProviderHooks(ABC):
     can_merge_contacts: ClassVar[bool] = False
     can_restore_deals: ClassVar[bool] = False
     can_bulk: ClassVar[frozenset[Entity]] = frozenset()
+
+    # --- what changed (the poller, gateway.live.poller) -------------------------------------
+    # Entities whose records carry an update time the API can filter by (`stamps_since`):
+    # a poll reads what changed since the last one. The others are read whole and compared.
+    stamped: ClassVar[frozenset[Entity]] = frozenset()
 
     # --- its records, and plain REST -------------------------------------------------------
     # Its record conversion (`record`): entity -> function(provider name, the API's JSON).
@@ -289,6 +304,11 @@ class ProviderHooks(ABC):
 
     def configure(self) -> None:  # noqa: B027 (optional hook: most providers need none)
         """A provider's own set-up, after the shared one (`self.options` validated)."""
+
+    async def stamps_since(self, entity: Entity, since: datetime | None) -> StampRead:
+        """The update times of the `entity` records updated after `since` (None: of every
+        record), and the list's size now (`stamped` entities only)."""
+        raise self._unsupported(f"cannot read {entity.plural} by update time")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         """Records by id, in order; an error in place of each one that failed. Default: the

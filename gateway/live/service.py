@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
+from gateway.live.poller import polling
 from gateway.settings import Settings
 from gateway.shared import RedisState
 
@@ -20,5 +21,5 @@ async def running(
 ) -> AsyncIterator[None]:
     """Start the live work once the provider clients are open; stop it when the block ends."""
     async with AsyncExitStack() as stack:
-        del settings, gateway, redis, stack  # the webhook and polling parts start here
+        await stack.enter_async_context(polling(settings, gateway, redis))
         yield
