@@ -23,7 +23,12 @@ Tokens: `DEMO_TOKEN` reads the seed dataset, `TENANT2_TOKEN` a second world
 table or query call answers 403 `insufficient_scope`. Limits: 1,000 requests per
 fixed 60 s window per token, enforced only with `options.rate_limits`;
 `X-RateLimit-Reset` and a 429's `Retry-After` are milliseconds since the epoch.
-Read-only: Redivis has no row writes, and uploads/releases are not emulated.
+Writes as Redivis makes them (no row writes): a next version of the dataset
+(`POST /datasets/:ref/versions`), stream uploads to its tables (`POST
+/tables/:ref:next/uploads`, then `POST /uploads/:id/rows`), each table appending them
+or, with `uploadMergeStrategy` "replace" (`PATCH /tables/:ref:next`), replaced by them,
+and its release (`POST /datasets/:ref/versions/next/release`), when the uploads take
+effect all at once. Reads always serve the current version; versions keep no numbers.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -131,9 +136,44 @@ def _id(table: str, index: int) -> str:
 
 
 @dataclass
+class Upload:
+    """A stream upload to a table of the next version: its rows, applied on release."""
+
+    id: str
+    table: str
+    name: str
+    rows: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class NextVersion:
+    """The dataset's unreleased version: its tables' merge strategies and its uploads."""
+
+    created: float = field(default_factory=time.time)
+    strategies: dict[str, str] = field(default_factory=dict)  # table -> append | replace
+    uploads: list[Upload] = field(default_factory=list)
+
+
+@dataclass
 class Dataset:
     tables: dict[str, list[Row]]
     created: float = field(default_factory=time.time)
+    updated: float = 0.0  # the last release (0: none since the seed)
+    next: NextVersion | None = None
+
+    def release(self) -> None:
+        """The next version's uploads take effect: appended, or replacing the table."""
+        assert self.next is not None
+        tables = {name: list(rows) for name, rows in self.tables.items()}
+        for name in {u.table for u in self.next.uploads}:
+            uploaded = [r for u in self.next.uploads if u.table == name for r in u.rows]
+            replace = self.next.strategies.get(name) == "replace"
+            tables[name] = uploaded if replace else tables[name] + uploaded
+            ids = [r["id"] for r in tables[name]]
+            if len(set(ids)) != len(ids):
+                raise ApiError(400, "invalid_request", f"Rows of {name} would repeat an id.")
+            tables[name].sort(key=lambda r: str(r["id"]))
+        self.tables, self.next, self.updated = tables, None, time.time()
 
 
 def _dataset(world: SeedWorld) -> Dataset:
@@ -726,7 +766,8 @@ def _error_for(status: int, message: str) -> JSONResponse:
     return _error(status, ERROR_KINDS.get(status, "internal_error"), message)
 
 
-def _dataset_resource(created: float) -> Row:
+def _dataset_resource(data: Dataset) -> Row:
+    created, following = data.created, data.next
     return {
         "kind": "dataset",
         "id": "ds_crm",
@@ -741,9 +782,12 @@ def _dataset_resource(created: float) -> Row:
         "accessLevel": "data",
         "publicAccessLevel": "none",
         "createdAt": _millis(created),
-        "updatedAt": _millis(created),
+        "updatedAt": _millis(data.updated or created),
         "tableCount": len(VARIABLES),
         "numBytes": 0,
+        "nextVersion": None
+        if following is None
+        else {"tag": "next", "datasetUri": f"/datasets/{ORGANIZATION}.{DATASET}:next"},
     }
 
 
@@ -762,15 +806,15 @@ def _table_resource(data: Dataset, table: str, *, full: bool = False) -> Row:
         "isSample": False,
         "isFileIndex": False,
         "createdAt": _millis(data.created),
-        "updatedAt": _millis(data.created),
+        "updatedAt": _millis(data.updated or data.created),
         "description": f"CRM {table}",
         "numRows": len(data.tables[table]),
         "numBytes": len(json.dumps(data.tables[table])),
-        "uploadMergeStrategy": "append",
+        "uploadMergeStrategy": (data.next.strategies if data.next else {}).get(table, "append"),
         "variableCount": len(VARIABLES[table]),
     }
     if full:
-        resource["container"] = _dataset_resource(data.created)
+        resource["container"] = _dataset_resource(data)
         resource["accessLevel"] = "data"
     return resource
 
@@ -880,6 +924,7 @@ Api = Annotated[Redivis, Depends(_api)]
 Overview = Annotated[Dataset, Depends(_scoped("data.overview"))]
 Metadata = Annotated[Dataset, Depends(_scoped("data.metadata"))]
 Data = Annotated[Dataset, Depends(_scoped("data.data"))]
+Edit = Annotated[Dataset, Depends(_scoped("data.edit"))]
 
 
 # --- datasets --------------------------------------------------------------------------
@@ -891,7 +936,7 @@ datasets = APIRouter(prefix="/api/v1")
 async def list_datasets(org: str, request: Request, data: Overview) -> Response:
     if _norm(org) != ORGANIZATION:
         raise ApiError(404, "not_found", f"Organization {org!r} not found.")
-    return _listing(request, f"datasets:{_norm(org)}", [_dataset_resource(data.created)])
+    return _listing(request, f"datasets:{_norm(org)}", [_dataset_resource(data)])
 
 
 @datasets.get("/datasets/{reference}")
@@ -899,7 +944,7 @@ async def list_datasets(org: str, request: Request, data: Overview) -> Response:
 async def get_dataset(reference: str, request: Request, data: Overview) -> Response:
     _check_params(request, FLAGS)
     _dataset_of(reference)
-    return JSONResponse(_dataset_resource(data.created))
+    return JSONResponse(_dataset_resource(data))
 
 
 @datasets.get("/datasets/{reference}/tables")
@@ -907,6 +952,34 @@ async def list_tables(reference: str, request: Request, data: Overview) -> Respo
     _dataset_of(reference)
     items = [_table_resource(data, t) for t in TABLE_ORDER]
     return _listing(request, f"tables:{ORGANIZATION}.{DATASET}", items)
+
+
+@datasets.post("/datasets/{reference}/versions")
+async def create_version(reference: str, data: Edit) -> Response:
+    _dataset_of(reference)
+    if data.next is not None:
+        raise ApiError(400, "invalid_request", "The dataset already has a next version.")
+    data.next = NextVersion()
+    return JSONResponse(_version_resource(data.next))
+
+
+@datasets.post("/datasets/{reference}/versions/next/release")
+async def release_version(reference: str, data: Edit) -> Response:
+    _dataset_of(reference)
+    if data.next is None:
+        raise ApiError(400, "invalid_request", "The dataset has no next version to release.")
+    data.release()
+    return JSONResponse(_dataset_resource(data))
+
+
+def _version_resource(version: NextVersion) -> Row:
+    return {
+        "kind": "version",
+        "tag": "next",
+        "datasetUri": f"/datasets/{ORGANIZATION}.{DATASET}:next",
+        "isReleased": False,
+        "createdAt": _millis(version.created),
+    }
 
 
 # --- tables ----------------------------------------------------------------------------
@@ -945,6 +1018,106 @@ async def table_rows(reference: str, request: Request, data: Data) -> Response:
     name = _table_of(reference)
     columns = [c for c, _ in VARIABLES[name]]
     return _rows_response(request, f"table:{name}", data.tables[name], columns)
+
+
+def _next_of(reference: str, data: Dataset) -> tuple[str, NextVersion]:
+    """The table a `:next` reference names and the next version; 400 for a released one."""
+    table = _table_of(reference)
+    dataset_part = unquote(reference).strip("`").split(".")[1]
+    if "next" not in (tag.lower() for tag in dataset_part.split(":")[1:]):
+        raise ApiError(400, "invalid_request", "Released tables cannot change: use version next.")
+    if data.next is None:
+        raise ApiError(404, "not_found", "The dataset has no next version.")
+    return table, data.next
+
+
+async def _json_object(request: Request) -> Row:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(400, "invalid_request", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "The body must be a JSON object.")
+    return body
+
+
+@tables.patch("")
+async def update_table(reference: str, request: Request, data: Edit) -> Response:
+    table, version = _next_of(reference, data)
+    strategy = (await _json_object(request)).get("uploadMergeStrategy", "append")
+    if strategy not in ("append", "replace"):
+        raise ApiError(400, "invalid_request", "uploadMergeStrategy is append or replace.")
+    version.strategies[table] = strategy
+    return JSONResponse(_table_resource(data, table, full=True))
+
+
+@tables.post("/uploads")
+async def create_upload(reference: str, request: Request, data: Edit) -> Response:
+    table, version = _next_of(reference, data)
+    body = await _json_object(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, "invalid_request", "`name` (text) is required.")
+    if body.get("type", "delimited") != "stream":
+        raise ApiError(400, "invalid_request", "This server takes stream uploads only.")
+    upload = Upload(f"up_{len(version.uploads) + 1:06d}", table, name)
+    version.uploads.append(upload)
+    return JSONResponse(_upload_resource(upload))
+
+
+def _upload_resource(upload: Upload) -> Row:
+    return {
+        "kind": "upload",
+        "id": upload.id,
+        "uri": f"/uploads/{upload.id}",
+        "name": upload.name,
+        "type": "stream",
+        "status": "completed",
+        "numRows": len(upload.rows),
+    }
+
+
+uploads = APIRouter(prefix="/api/v1/uploads")
+
+
+@uploads.post("/{upload_id}/rows")
+async def insert_rows(upload_id: str, request: Request, data: Edit) -> Response:
+    upload = next((u for u in data.next.uploads if u.id == upload_id), None) if data.next else None
+    if upload is None:
+        raise ApiError(404, "not_found", f"Upload {upload_id!r} not found.")
+    rows = (await _json_object(request)).get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ApiError(400, "invalid_request", "`rows` must be a list of objects.")
+    upload.rows += [_typed_row(upload.table, row) for row in rows]
+    return JSONResponse({"insertedRows": len(rows)})
+
+
+def _typed_row(table: str, row: Row) -> Row:
+    """`row` with every variable of `table`, each value of its type (dateTime in the
+    stored form); 400 for an unknown variable or a value of the wrong type."""
+    kinds = dict(VARIABLES[table])
+    unknown = sorted(set(row) - set(kinds))
+    if unknown:
+        raise ApiError(400, "invalid_request", f"Unknown variables: {', '.join(unknown)}.")
+    if not isinstance(row.get("id"), str) or not row["id"]:
+        raise ApiError(400, "invalid_request", "Every row needs its `id` (text).")
+    return {column: _typed(kind, row.get(column)) for column, kind in kinds.items()}
+
+
+def _typed(kind: str, value: Any) -> Any:
+    try:
+        if value is None:
+            return None
+        if kind == "dateTime":
+            moment = datetime.fromisoformat(str(value).replace(" ", "T").replace("Z", "+00:00"))
+            return _stamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        if kind == "date":
+            return date.fromisoformat(str(value)).isoformat()
+        if kind == "integer":
+            return int(value)
+        return float(value) if kind == "float" else str(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, "invalid_request", f"{value!r} is not a {kind}.") from None
 
 
 # --- queries ---------------------------------------------------------------------------
@@ -1045,5 +1218,5 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         validation_error=_validation_error,
         gate=_gate,
         hooks=(_error_for, lambda: _throttled(time.time() + 1)),
-        routers=(datasets, tables, queries),
+        routers=(datasets, tables, uploads, queries),
     )

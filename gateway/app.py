@@ -23,6 +23,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
+import strawberry
 from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -37,10 +38,14 @@ from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.live import service as live
 from gateway.live.hub import ChangeHub
 from gateway.live.slots import SubscriptionSlots
+from gateway.manifest import load_manifest
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
-from gateway.settings import Settings
+from gateway.persisted import PersistedDocuments
+from gateway.probe import Probes
+from gateway.query_store import QueryStore
+from gateway.settings import Settings, warn_inline_secrets
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
 from gateway.version import gateway_version
@@ -52,7 +57,7 @@ from schema.bounds import input_limits
 log = logging.getLogger("gateway")
 
 
-def _check_credentials(settings: Settings) -> None:
+def check_credentials(settings: Settings) -> None:
     """Fail at start-up, naming the key, when a provider lacks a credential."""
     for provider in settings.providers:
         source_class(provider.kind).client_auth(provider)
@@ -73,11 +78,13 @@ class ProviderClients:
         gateway: Gateway,
         redis: RedisState | None = None,
         transports: Transports | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.redis = redis
         self.transports = transports or {}
+        self.probes = probes
         self._stack: AsyncExitStack | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -110,8 +117,12 @@ class ProviderClients:
                 self._stack = stack.pop_all()
             self.gateway.sources = sources
             log.info("gateway ready with providers: %s", ", ".join(sources) or "none")
+            if self.probes is not None:
+                self.probes.start(sources)
 
     async def close(self) -> None:
+        if self.probes is not None:
+            await self.probes.stop()
         stack, self._stack = self._stack, None
         self.gateway.sources = {}
         if stack is not None:
@@ -124,17 +135,22 @@ def create_router(
     settings: Settings,
     *,
     transports: Transports | None = None,
+    probe: bool = False,
     clock: Callable[[], float] | None = None,
 ) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients.
+
+    `probe`: once the clients are open, send each provider one cheap authenticated request
+    in the background (`gateway.probe`), and let `/readyz` say which are not usable.
     `clock`: POSIX time, which tokens' expiry is read against (tests move it)."""
-    _check_credentials(settings)
+    warn_inline_secrets(settings)
+    check_credentials(settings)
     logredact.guard_httpx()
-    gateway, redis = _gateway(settings)
+    gateway, redis = gateway_state(settings)
     if clock is not None:
         gateway.wall_clock = clock
-    clients = ProviderClients(settings, gateway, redis, transports)
-    contexts = _contexts(settings, gateway, clients)
+    probes = Probes() if probe else None
+    clients = ProviderClients(settings, gateway, redis, transports, probes)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -145,7 +161,7 @@ def create_router(
         finally:
             await clients.close()
 
-    graphql = _graphql_router(settings, contexts)
+    graphql = _graphql(settings, gateway, clients, redis)
     router = APIRouter(lifespan=lifespan, route_class=SecureRoute)
     router.include_router(graphql, prefix="/graphql")
 
@@ -169,13 +185,21 @@ def create_router(
     return router
 
 
-def _graphql_router(
-    settings: Settings, contexts: Callable[[HTTPConnection, Mapping[str, str]], Awaitable[Context]]
+def _graphql(
+    settings: Settings, gateway: Gateway, clients: ProviderClients, redis: RedisState | None
 ) -> GatewayGraphQLRouter:
-    """/graphql: queries and mutations over HTTP, and subscriptions when they are on."""
+    """The /graphql routes: the schema, persisted documents, batches, GraphiQL and
+    subscriptions as the settings say."""
     schema = build_schema(
-        introspection=settings.introspection, field_suggestions=settings.field_suggestions
+        introspection=settings.introspection,
+        field_suggestions=settings.field_suggestions,
+        max_batch=settings.max_batch,
     )
+    persisted = persisted_documents(settings, schema, redis)
+    if persisted.manifest is not None:
+        # Only the manifest's names become labels: clients cannot make up new ones.
+        gateway.metrics.names = persisted.manifest.names
+    contexts = _contexts(settings, gateway, clients)
 
     async def context(connection: HTTPConnection) -> Context:
         return await contexts(connection, connection.headers)
@@ -192,6 +216,7 @@ def _graphql_router(
             jwt=settings.auth.jwt is not None,
         ),
         route_class=SecureRoute,
+        persisted=persisted,
         subscriptions=(
             Subscriptions(contexts, origin_allowed(settings.cors_origins))
             if settings.subscriptions
@@ -200,7 +225,37 @@ def _graphql_router(
     )
 
 
-def _gateway(settings: Settings) -> tuple[Gateway, RedisState | None]:
+def persisted_documents(
+    settings: Settings, schema: strawberry.Schema, redis: RedisState | None
+) -> PersistedDocuments:
+    """The trusted documents (read and checked against `schema` now: a bad file stops
+    start-up) and the APQ store, as the settings say."""
+    path = settings.persisted_documents
+    manifest = None if path is None else load_manifest(path, schema._schema)
+    store = None
+    if settings.apq:
+        store = QueryStore(
+            max_entries=settings.apq_cache_size,
+            max_bytes=settings.apq_cache_bytes,
+            max_document=settings.max_request_size,
+            redis=redis,
+        )
+    # On an open gateway GraphiQL's requests cannot be told from anyone's: all may send any.
+    open_ad_hoc = settings.graphiql and not settings.auth_required
+    if settings.persisted_only and open_ad_hoc:
+        log.warning(
+            "persisted_only with graphiql on and no [[clients]] or [auth.jwt]: every request "
+            "may send any document (give GraphiQL's users a client with the ad_hoc scope)"
+        )
+    return PersistedDocuments(
+        manifest=manifest,
+        store=store,
+        persisted_only=settings.persisted_only,
+        open_ad_hoc=open_ad_hoc,
+    )
+
+
+def gateway_state(settings: Settings) -> tuple[Gateway, RedisState | None]:
     """The state every request shares, and Redis when replicas share one."""
     secret = settings.cursor_secret
     gateway = Gateway(
@@ -274,16 +329,20 @@ def _add_health(
     @router.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         await clients.open()
-        # Ready while the clients are open and some provider is not known to be down: one
-        # failing CRM leaves the others' data worth serving.
+        # Ready while the clients are open and some provider is not known to be down or to
+        # refuse the credentials: one failing CRM leaves the others' data worth serving.
         circuits = {name: s.upstream.breaker.state.value for name, s in gateway.sources.items()}
-        ready = bool(circuits) and any(state != "OPEN" for state in circuits.values())
+        probed = clients.probes.results if clients.probes is not None else {}
+        unusable = {n: r.problem or "not usable" for n, r in probed.items() if not r.usable}
+        ready = any(state != "OPEN" and name not in unusable for name, state in circuits.items())
         status = 200 if ready else 503
         body: dict[str, Any] = {"status": "ready" if ready else "unavailable"}
         if operator.check(request.headers) is not None:
             # Orchestrators probe without the token: the status is theirs, the list is not.
             return JSONResponse(body, status_code=status)
         body["providers"] = circuits
+        if unusable:
+            body["unusable"] = unusable
         if redis is not None:
             # Without Redis each replica caches alone: slower and less fresh, still ready.
             with contextlib.suppress(RedisDown):
@@ -333,10 +392,11 @@ def create_app(
     settings: Settings,
     *,
     transports: Transports | None = None,
+    probe: bool = False,
     clock: Callable[[], float] | None = None,
 ) -> FastAPI:
-    """The gateway as a standalone app (`transports`: see `Transports`; `clock`: see
-    `create_router`)."""
+    """The gateway as a standalone app (`transports`: see `Transports`; `probe` and `clock`:
+    see `create_router`)."""
     openapi = settings.openapi
     app = FastAPI(
         title="CRM GraphQL gateway",
@@ -344,7 +404,7 @@ def create_app(
         docs_url="/docs" if openapi else None,
         redoc_url="/redoc" if openapi else None,
     )
-    app.include_router(create_router(settings, transports=transports, clock=clock))
+    app.include_router(create_router(settings, transports=transports, probe=probe, clock=clock))
     add_cors(app, settings)
     # Outermost, so that CORS answers (preflights) carry them too.
     app.add_middleware(SecurityHeaders)

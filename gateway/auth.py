@@ -235,7 +235,7 @@ class Authenticator:
                 granted = []
             scopes = normalize_scopes(s for s in granted if isinstance(s, str))
             client = Client(client.name, client.providers, client.scopes & scopes, client.weight)
-        if not client.scopes:
+        if "read" not in client.scopes:  # ad_hoc alone lets it read nothing
             log.info("refused client %r: its token grants no scope of the gateway", name)
             raise Forbidden("the token grants no scope of this gateway")
         # Accepted until then (`leeway` included): a subscription ends there.

@@ -4,6 +4,9 @@ crm-gateway serve --demo               emulators on loopback + gateway on :8000 
 crm-gateway serve --config gw.toml     a real deployment
 crm-gateway emulate revyops --port 8101
 crm-gateway schema > schema.graphql
+crm-gateway check --config gw.toml     can every provider be reached, with these credentials?
+crm-gateway init                       a commented starter config, and its schema
+crm-gateway config-schema              the config file's JSON Schema, for editors
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import json
 import logging
 import socket
 import sys
@@ -24,10 +28,12 @@ from pydantic import ValidationError
 
 from gateway import logs
 from gateway.auth import exposed_without_auth
+from gateway.configschema import config_schema
 from gateway.demo import DEMO_GATEWAY_PORT, demo_kinds, demo_settings, emulator_lines
 from gateway.providers import KINDS, PROVIDERS, create_emulator, emulator_options
 from gateway.serving import ServerSettings, uvicorn_config
 from gateway.settings import ConfigError, Settings, load_settings
+from gateway.starter import SCHEMA_FILE, starter_config
 from gateway.version import gateway_version
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -54,7 +60,40 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     commands.add_parser("schema", help="Print the GraphQL schema (SDL).", formatter_class=formatter)
+    check = commands.add_parser(
+        "check",
+        help="Check a config: every credential resolves and every provider answers one cheap "
+        "authenticated request. Exit status 1 when one does not.",
+        formatter_class=formatter,
+    )
+    check.add_argument("--config", type=Path, required=True, help="TOML file to check.")
+    _init_arguments(
+        commands.add_parser(
+            "init",
+            help="Write a commented starter config (and its JSON Schema beside it).",
+            formatter_class=formatter,
+        )
+    )
+    commands.add_parser(
+        "config-schema",
+        help="Print the config file's JSON Schema (for editors: Taplo, Even Better TOML).",
+        formatter_class=formatter,
+    )
     return parser
+
+
+def _init_arguments(init: argparse.ArgumentParser) -> None:
+    init.add_argument(
+        "--config", type=Path, default=Path("crm-gateway.toml"), help="The file to write."
+    )
+    init.add_argument(
+        "--kind",
+        dest="kinds",
+        action="append",
+        choices=KINDS,
+        help="A provider kind to configure; repeat for several (default: every kind).",
+    )
+    init.add_argument("--force", action="store_true", help="Overwrite files that exist.")
 
 
 def _serve_arguments(serve: argparse.ArgumentParser) -> None:
@@ -208,7 +247,7 @@ def _gateway_server(settings: Settings, args: argparse.Namespace) -> Listener:
     from gateway.app import create_app
     from gateway.demopage import demo_router
 
-    app = create_app(settings)
+    app = create_app(settings, probe=True)
     if args.demo:
         app.include_router(demo_router())
     # WebSocket messages are bounded as bodies are (the app checks them too).
@@ -305,6 +344,39 @@ def _schema() -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from gateway.check import check, table
+
+    settings = load_settings(args.config)
+    if not settings.providers:
+        raise ConfigError(f"{args.config}: no providers configured")
+    results = asyncio.run(check(settings))
+    print(table(results))
+    failed = [r.provider for r in results if not r.usable]
+    if failed:
+        print(f"crm-gateway: not usable: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    config: Path = args.config
+    schema = config.parent / SCHEMA_FILE
+    if not args.force:
+        for path in (config, schema):
+            if path.exists():
+                raise ConfigError(f"{path} exists; pass --force to overwrite it")
+    schema.write_text(json.dumps(config_schema(), indent=2) + "\n", encoding="utf-8")
+    config.write_text(starter_config(args.kinds or list(KINDS), config.name), encoding="utf-8")
+    print(f"wrote {config} and {schema}", file=sys.stderr)
+    return 0
+
+
+def _config_schema() -> int:
+    print(json.dumps(config_schema(), indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -312,6 +384,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "emulate":
             return _emulate(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "init":
+            return _init(args)
+        if args.command == "config-schema":
+            return _config_schema()
         return _schema()
     except ConfigError as error:
         print(f"crm-gateway: {error}", file=sys.stderr)

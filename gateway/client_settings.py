@@ -15,13 +15,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.configerrors import ConfigError, read_variable
+from gateway.configerrors import ConfigError
+from gateway.configsecrets import MIN_SECRET_LENGTH, read_variable
 
-# The shortest key or secret accepted: anything shorter can be guessed.
-MIN_SECRET_LENGTH = 16
-
-
-Scope = Literal["read", "write"]
+Scope = Literal["read", "write", "ad_hoc"]
 Algorithm = Literal["RS256", "ES256"]
 AuthMethod = Literal["api_key", "jwt"]
 
@@ -50,7 +47,8 @@ class ClientSettings(BaseModel):
     providers: list[str] = Field(default_factory=lambda: ["*"])
     """Provider instances it may use; ["*"]: all of them (the default)."""
     scopes: list[Scope] = Field(default_factory=_read_only)
-    """"read" (the default) and "write" (every mutation); write implies read."""
+    """"read" (the default), "write" (every mutation; implies read) and "ad_hoc" (documents
+    outside the persisted documents, where `persisted_only` is set)."""
     weight: float = Field(1.0, gt=0, le=1000)
     """Its share of each provider's budget, relative."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-SCOPES = frozenset({"read", "write"})
+SCOPES = frozenset({"read", "write", "ad_hoc"})
 
 
 def normalize_scopes(values: Iterable[str]) -> frozenset[str]:

@@ -7,8 +7,7 @@ and what it should be. tomllib keeps no line numbers, so `key_lines` finds them 
 itself: good enough for TOML as people write it, and a message without a line otherwise.
 A value is repeated in a message only when it is not a secret.
 
-`ConfigError` carries them; `read_variable` reads a secret the configuration names in the
-environment, or says which is missing.
+`ConfigError` carries them.
 """
 
 from __future__ import annotations
@@ -29,16 +28,6 @@ Loc = tuple[int | str, ...]
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the offending key."""
-
-
-def read_variable(where: str, variable: str) -> str:
-    """The value of environment variable `variable`, which the key at `where` names."""
-    value = os.environ.get(variable)
-    if value is None:
-        raise ConfigError(f"{where}: environment variable {variable} is not set")
-    if not value:
-        raise ConfigError(f"{where}: environment variable {variable} is set but empty")
-    return value
 
 
 # A bare or quoted key, and dotted keys made of them.

@@ -12,6 +12,8 @@ DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
     kind: dict(entry.demo_credentials) for kind, entry in PROVIDERS.items()
 }
 DEMO_PORTS: dict[str, int] = {kind: entry.demo_port for kind, entry in PROVIDERS.items()}
+# Seconds between polls of the kinds without webhooks, so the demo is live out of the box.
+DEMO_POLL_INTERVALS: dict[str, float] = {"revyops": 5.0, "redivis": 5.0, "basicsos": 5.0}
 
 
 def demo_kinds() -> list[str]:
@@ -37,11 +39,14 @@ def demo_settings(host: str = "127.0.0.1", *, rate_limits: bool = False) -> Sett
 
     Everything a deployment hides is on: the demo is for exploring. The gateway keeps the
     providers' rate limits exactly when the emulators enforce them (`rate_limits`): its own
-    limiter must not throttle a demo whose emulators do not. The cursor secret is random
-    per process whatever the environment says.
+    limiter must not throttle a demo whose emulators do not. The kinds without webhooks
+    are polled (`DEMO_POLL_INTERVALS`). The cursor secret is random per process whatever
+    the environment says.
     """
     providers = [
-        demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}", rate_limit=rate_limits)
+        demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}", rate_limit=rate_limits).model_copy(
+            update={"poll_interval": DEMO_POLL_INTERVALS.get(k)}
+        )
         for k in demo_kinds()
     ]
     return Settings(

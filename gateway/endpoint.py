@@ -2,10 +2,11 @@
 
 - A body above `max_bytes` is refused with 413 before it is read whole: a declared
   Content-Length is checked up front, a chunked body is counted as it streams in.
-- A body that is not JSON, not a JSON object, nested too deep, or whose `query`,
-  `variables`, `operationName` or `extensions` have the wrong type is refused with 400;
-  a POST that is not `application/json` with 415; a mutation over GET with 405 (`Allow:
-  POST`); an `Accept` header naming neither response type with 406.
+- A body that is not JSON, not a JSON object (nor an array of them: a batch), nested too
+  deep, or whose `query`, `variables`, `operationName` or `extensions` have the wrong
+  type is refused with 400; a POST that is not `application/json` with 415; a mutation
+  over GET with 405 (`Allow: POST`); an `Accept` header naming neither response type with
+  406.
 - Every refusal is a GraphQL-shaped JSON body with `extensions.code`, never plain text.
 - The response media type follows the GraphQL over HTTP draft: `Accept` picks
   `application/graphql-response+json` or `application/json` by q-value (the former on a
@@ -18,6 +19,9 @@
 
 The limit lives in the router rather than in an app middleware so that it also holds
 when a host app mounts the gateway with `create_router`.
+
+Persisted documents (`gateway.persisted`) are resolved, and batches (`gateway.batch`) run,
+on the way from the parsed request to execution.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from functools import partial
 from typing import Any, overload
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -43,11 +48,17 @@ from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
-from gateway import graphiql
+from gateway import batch, graphiql
 from gateway.auth import refusal_response
 from gateway.clients import Client
 from gateway.errors import SubscriptionsOff
 from gateway.limiter import ANONYMOUS, Share, sharing
+from gateway.persisted import (
+    PersistedDocuments,
+    PersistedQueryError,
+    document_ids,
+    with_document_id,
+)
 from gateway.websocket import BoundedWebSocketAdapter, GatewayTransportWS, Subscriptions
 
 # Deeper JSON than any real query needs; bounds the recursion of everything that walks
@@ -80,9 +91,10 @@ def error_response(
     *,
     media: str = JSON_MEDIA,
     headers: Mapping[str, str] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
-    """A request-level refusal in the GraphQL error shape."""
-    code = _CODES.get(status, "BAD_REQUEST")
+    """A request-level refusal in the GraphQL error shape (`code`: by `status` if not given)."""
+    code = code or _CODES.get(status, "BAD_REQUEST")
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status,
@@ -190,6 +202,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         max_bytes: int,
         ide_query: str = graphiql.default_query(None),
         ide_headers: str = "",
+        persisted: PersistedDocuments | None = None,
         subscriptions: Subscriptions | None = None,
         **kwargs: Any,
     ) -> None:
@@ -207,6 +220,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         self.max_bytes = max_bytes
         self.ide_query = ide_query
         self.ide_headers = ide_headers
+        self.persisted = persisted or PersistedDocuments()
         if self.graphql_ide == "graphiql":
             self.add_api_route(
                 "/static/{name}", self.graphiql_asset, methods=["GET"], include_in_schema=False
@@ -215,6 +229,13 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         # Only asked for another origin than the gateway's own, named in an `Origin` header.
         return self.subscriptions is not None and self.subscriptions.origin_allowed(origin)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted document is an operation, whatever its Accept says.
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and not (
+            params.get("extensions") or params.get("documentId")
+        )
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":
@@ -301,6 +322,8 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             return await super().run(limited, context, root_value)
         except MethodNotAllowed as error:
             return error_response(405, error.reason, media=media, headers={"Allow": error.allow})
+        except PersistedQueryError as error:
+            return error_response(error.status, error.message, media=media, code=error.code)
         except HTTPException as error:
             return error_response(error.status_code, error.reason, media=media)
         finally:
@@ -316,9 +339,11 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
                     415, f"Send the request as {JSON_MEDIA} (got {request.content_type!r})."
                 )
         data = await super().parse_http_body(request)
+        items = data if isinstance(data, list) else [data]
+        if any(item.query is None for item in items):  # it may name a persisted document
+            items = list(map(with_document_id, items, await document_ids(request)))
+            data = items if isinstance(data, list) else items[0]
         if isinstance(data, GraphQLRequestData):
-            if data.query is None:
-                raise HTTPException(400, "The request has no `query`.")
             if not isinstance(data.operation_name, (str, type(None))):
                 raise HTTPException(
                     400, "The GraphQL operation's `operationName` must be a string or null."
@@ -336,9 +361,33 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         root_value: None,
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        client: Client | None = getattr(context, "client", None)
+        resolve = partial(self.persisted.resolve, client=client)
+        if isinstance(request_data, list):
+            execute = partial(
+                self._execute, request, request_adapter, root=root_value, sub=sub_response
+            )
+            return await batch.run_batch(request_data, context, resolve, execute)
+        register = await resolve(request_data)
+        return await self._execute(
+            request, request_adapter, request_data, context, register, root_value, sub_response
+        )
+
+    async def _execute(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData,
+        context: Any,
+        register: str | None,
+        root: None,
+        sub: Response,
+    ) -> ExecutionResult | SubscriptionExecutionResult:
+        """One operation, its text kept for APQ (`register`) once it ran without a request
+        error."""
         try:
-            return await super().execute_operation(
-                request, request_adapter, request_data, context, root_value, sub_response
+            result = await super().execute_operation(
+                request, request_adapter, request_data, context, root, sub
             )
         except HTTPException as error:
             cause = error.__cause__
@@ -361,6 +410,11 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
                     "POST" if request_adapter.method == "GET" else "GET, POST",
                 ) from error
             raise
+        assert not isinstance(result, list)  # one request's data gives one result
+        refused = isinstance(result, ExecutionResult) and is_request_error(result)
+        if register is not None and request_data.query is not None and not refused:
+            await self.persisted.register(register, request_data.query)
+        return result
 
     def _not_streamed(self) -> GraphQLError:
         if self.subscriptions is None:
@@ -406,10 +460,13 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             raise HTTPException(400, "The request body nests too deeply.") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise HTTPException(400, "The request body is not valid JSON.") from None
-        if not isinstance(value, dict):
-            raise HTTPException(400, "The request body must be a JSON object.")
         if too_deep(value):
             raise HTTPException(
                 400, f"The request body nests more than {MAX_JSON_DEPTH} levels deep."
             )
+        if isinstance(value, list):
+            batching = self.schema.config.batching_config
+            batch.check_batch(value, batching["max_operations"] if batching else 0)
+        elif not isinstance(value, dict):
+            raise HTTPException(400, "The request body must be a JSON object.")
         return value

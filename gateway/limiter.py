@@ -220,6 +220,12 @@ class RateLimiter:
         timeline = self._timeline(now)
         return self._room(timeline.every, timeline.earliest) - now
 
+    def spare(self, now: float) -> float | None:
+        """How long from `now` until a request could take a slot with no client kept
+        waiting (0: at once): None while clients queue, since background work goes behind
+        them; else the wait for room in the windows."""
+        return None if self._waiting() else max(0.0, self.delay(now))
+
     def _timeline(self, now: float) -> _Timeline:
         earliest = max(now, self._paused_until)
         if not self.enabled:

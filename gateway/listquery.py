@@ -114,6 +114,7 @@ class QuerySupport:
     # and whether text compares lowercased.
     sort_nulls: str = "largest"
     sort_casefold: bool = False
+    max_sorts: int | None = None  # sort keys one order may have (None: any number)
 
     @classmethod
     def by_parameters(
@@ -134,12 +135,18 @@ class QuerySupport:
         can_or: bool = False,
         can_nest: bool = False,
         sort_nulls: str = "largest",
+        max_sorts: int | None = None,
     ) -> QuerySupport:
         """Every operator on each of `fields`, as an API that filters on any column does:
         comparisons only on VALUE_FIELDS, text matching too on the others."""
         operators = {f: COMPARISONS if f in VALUE_FIELDS else frozenset(OPERATORS) for f in fields}
         return cls(
-            operators, sortable=sortable, can_or=can_or, can_nest=can_nest, sort_nulls=sort_nulls
+            operators,
+            sortable=sortable,
+            can_or=can_or,
+            can_nest=can_nest,
+            sort_nulls=sort_nulls,
+            max_sorts=max_sorts,
         )
 
     def check(self, query: ListQuery, where: str, provider: str) -> None:
@@ -165,6 +172,11 @@ class QuerySupport:
         if _nested(query.filter) and not self.can_nest:
             raise Unsupported(
                 f"{where} cannot nest `and` inside `or` (or `or` inside `and`).", provider=provider
+            )
+        if self.max_sorts is not None and len(query.order) > self.max_sorts:
+            raise Unsupported(
+                f"{where} cannot sort by more than {self.max_sorts} field(s) at once.",
+                provider=provider,
             )
         for sort in query.order:
             if sort.field not in self.sortable:

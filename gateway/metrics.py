@@ -19,6 +19,13 @@ Names (all prefixed `crm_gateway_`):
   operation_upstream_requests{operation}          histogram of requests an operation sent
   redis_up                                        1 while the shared Redis answers, 0 while
                                                   caches are local (only with `redis_url`)
+  polls_total{provider,outcome}                   polls of one list; outcome: ok, the error's
+                                                  code, or too_long (over `merge_whole_max`)
+  poll_requests_total{provider}                   upstream requests the polls sent
+  poll_changes_total{provider,kind}               changes they found: created / updated /
+                                                  deleted
+  poll_wait_seconds_total{provider}               time polls waited for their share of the
+                                                  budget, behind clients included
   subscriptions_open                              subscriptions open on this replica
 """
 
@@ -31,6 +38,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, TypeVar
 
 import httpx
@@ -91,6 +99,10 @@ def _no_upstreams() -> Mapping[str, Watched]:
 
 class Metrics:
     """One app's metrics; `upstreams` gives the live providers' upstreams (breakers, caches)."""
+
+    # The trusted documents' operation names (set with `persisted_documents`): the only names
+    # then given labels of their own.
+    names: frozenset[str] | None = None
 
     # Read at scrape time, set by the app: whether the replicas' Redis answers (when
     # `redis_url` is set), and how many subscriptions are open.
@@ -156,6 +168,11 @@ class Metrics:
         )
         self.registry.register(_LiveCollector(self))
 
+    @cached_property
+    def polling(self) -> PollMetrics:
+        """The poller's counters, registered when a poller first counts."""
+        return PollMetrics(self)
+
     def _new(self, kind: type[M], name: str, documentation: str, *labels: str) -> M:
         """A `kind` metric named `crm_gateway_<name>` in this app's registry."""
         return kind(f"{PREFIX}_{name}", documentation, labels, registry=self.registry)
@@ -175,6 +192,8 @@ class Metrics:
     def _label(self, name: str, admit: bool) -> str:
         if name in ("anonymous", "invalid"):
             return name
+        if self.names is not None:
+            return name if name in self.names else "other"
         now = self.clock()
         known = self._names.pop(name, None)
         if known is not None:
@@ -203,6 +222,36 @@ class Metrics:
     async def endpoint(self) -> Response:
         """GET /metrics: the Prometheus text format."""
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class PollMetrics:
+    """The poller's counters (`gateway.live.poller`), in `metrics`' registry."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        new = metrics._new
+        self.polls = new(
+            Counter,
+            "polls",
+            "Polls of one provider's list, by outcome (ok, the error's code, or too_long).",
+            "provider",
+            "outcome",
+        )
+        self.requests = new(
+            Counter, "poll_requests", "Upstream requests polls sent, by provider.", "provider"
+        )
+        self.changes = new(
+            Counter,
+            "poll_changes",
+            "Changes polls found, by provider and kind (created, updated, deleted).",
+            "provider",
+            "kind",
+        )
+        self.wait = new(
+            Counter,
+            "poll_wait_seconds",
+            "Seconds polls waited for their share of the provider's budget, behind clients.",
+            "provider",
+        )
 
 
 class _LiveCollector:

@@ -17,9 +17,11 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
-from gateway.configerrors import describe, read_variable
+from gateway.configerrors import describe
+from gateway.configsecrets import read_secret_file, read_variable
 from gateway.providers import KINDS, provider
 
 
@@ -33,6 +35,11 @@ class ProviderSettings(BaseModel):
     base_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
+    """Credentials read from environment variables (or the files their `_FILE` variables name):
+    credential name -> variable."""
+    credentials_file: dict[str, str] = Field(default_factory=dict)
+    """Credentials read from files, such as Docker's and Kubernetes' secrets: credential name ->
+    path (one trailing newline is dropped)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Kind-specific settings that are not secrets, checked against the kind's own model (Redivis:
     `dataset`; BasicsOS: `token_role`)."""
@@ -98,6 +105,17 @@ class ProviderSettings(BaseModel):
         provider(kind)  # ValueError naming the known kinds
         return kind
 
+    @field_validator("poll_interval")
+    @classmethod
+    def _poll_or_webhooks(cls, interval: float | None, info: ValidationInfo) -> float | None:
+        if interval is not None and info.data.get("webhooks"):
+            # Both would spend the budget twice on the same news, and publish it twice.
+            raise ValueError(
+                f"provider {info.data.get('name')!r} has `webhooks = true`, which already say "
+                "what changed: set one or the other"
+            )
+        return interval
+
     @field_validator("options")
     @classmethod
     def _check_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -111,7 +129,7 @@ class ProviderSettings(BaseModel):
                 raise ValueError(f"for kind {kind!r}: {problems}") from None
         return options
 
-    @field_validator("credentials", "credentials_env")
+    @field_validator("credentials", "credentials_env", "credentials_file")
     @classmethod
     def _check_credential_names(cls, names: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         # Names only: a missing one is reported when the gateway builds, once the
@@ -127,10 +145,24 @@ class ProviderSettings(BaseModel):
                 raise ValueError(f"`{name}` is not a credential of kind {kind!r}; {hint}")
         return names
 
+    @model_validator(mode="after")
+    def _one_source_each(self) -> ProviderSettings:
+        given = [*self.credentials, *self.credentials_env, *self.credentials_file]
+        twice = sorted({key for key in given if given.count(key) > 1})
+        if twice:
+            raise ValueError(
+                f"credentials given more than once (in credentials, credentials_env or "
+                f"credentials_file): {', '.join(twice)}"
+            )
+        return self
+
     def resolved_credentials(self) -> dict[str, str]:
-        """Literal credentials plus those read from the environment."""
+        """Literal credentials plus those read from the environment and from files."""
         values = {k: v.get_secret_value() for k, v in self.credentials.items()}
         for key, variable in self.credentials_env.items():
             where = f"providers.{self.name}.credentials_env.{key}"
             values[key] = read_variable(where, variable)
+        for key, path in self.credentials_file.items():
+            where = f"providers.{self.name}.credentials_file.{key}"
+            values[key] = read_secret_file(where, path)
         return values

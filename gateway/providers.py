@@ -31,6 +31,7 @@ class SourceKind(Protocol):
 
     options_model: ClassVar[type[BaseModel]]
     credentials_model: ClassVar[type[BaseModel]]
+    api_url: ClassVar[str]
 
 
 @dataclass(frozen=True)

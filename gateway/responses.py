@@ -5,7 +5,7 @@ replica."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Protocol
@@ -22,6 +22,9 @@ from gateway.shared import SharedCache
 STALE_ON: tuple[type[Exception], ...] = (UpstreamRateLimited,)
 # Set inside `uncached()`: per task, so concurrent reads elsewhere keep the cache.
 _uncached: ContextVar[bool] = ContextVar("uncached", default=False)
+# Set inside `polling()`: what each of the task's calls waits for before it is sent.
+Gate = Callable[[], Awaitable[None]]
+_polling: ContextVar[Gate | None] = ContextVar("polling", default=None)
 
 
 @contextmanager
@@ -33,6 +36,19 @@ def uncached(skip: bool = True) -> Iterator[None]:
         yield
     finally:
         _uncached.reset(token)
+
+
+@contextmanager
+def polling(gate: Gate) -> Iterator[None]:
+    """Calls inside are a poller's: each first waits for `gate` (its budget), and none is
+    answered from the cache or kept in it, whatever an `uncached(False)` inside says: a
+    poll must see the provider's current state, and its reads would only push out what
+    clients read."""
+    token = _polling.set(gate)
+    try:
+        yield
+    finally:
+        _polling.reset(token)
 
 
 def portable(response: httpx.Response) -> httpx.Response:
@@ -75,6 +91,10 @@ class ResponseCache:
         self.shared = shared
 
     async def send(self, call: Call) -> httpx.Response:
+        gate = _polling.get()
+        if gate is not None and call.idempotent:
+            await gate()
+            return await self.below.send(call)
         if call.idempotent and call.cached and self.store is not None and not _uncached.get():
             key = (
                 call.method,

@@ -21,12 +21,22 @@ clients and JWTs let in (`gateway.client_settings`), the HTTP server (`gateway.s
 
 from __future__ import annotations
 
+import logging
 import re
+import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,8 +44,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from gateway.client_settings import MIN_SECRET_LENGTH, AuthSettings, ClientSettings, JwtSettings
+from gateway.client_settings import AuthSettings, ClientSettings, JwtSettings
 from gateway.configerrors import ConfigError, describe
+from gateway.configsecrets import RANDOM_EXAMPLE, file_variables, inline_secrets, weak_secret
 from gateway.provider_settings import ProviderSettings
 from gateway.serving import ServerSettings
 
@@ -49,19 +60,6 @@ __all__ = [
     "Settings",
     "load_settings",
 ]
-
-# Secrets copied from examples; a cursor signed with one of them can be forged by anyone.
-PLACEHOLDER_SECRETS = frozenset(
-    {
-        "change-me-in-production",
-        "changeme-in-production",
-        "change_me_in_production",
-        "replace-me-in-production",
-        "your-secret-here",
-        "insecure-cursor-secret",
-    }
-)
-# Shorter ones ("", "secret", "change-me", ...) are caught by `MIN_SECRET_LENGTH`.
 
 # scheme://host[:port] with the port a number or `*`; a browser's Origin has no path.
 _ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}|\*))?")
@@ -84,6 +82,8 @@ CORS_ALLOW_HEADERS = (
 )
 # An HTTP token: what a header name may be.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+log = logging.getLogger("gateway.config")
 
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
@@ -131,8 +131,9 @@ class Settings(BaseSettings):
     operation_deadline: float = Field(30.0, gt=0, le=600)
     """Seconds an operation may take; unfinished fields then fail UPSTREAM_TIMEOUT."""
     cursor_secret: SecretStr | None = None
-    """Signs cursors; replicas must share it. Random per process when unset; a placeholder or
-    anything shorter than 16 characters is refused."""
+    """Signs cursors; replicas must share it. Random per process when unset; anything shorter
+    than 16 characters or easy to guess (words, patterns, examples) is refused. Also
+    `CRM_GATEWAY_CURSOR_SECRET_FILE`: a file holding it."""
     redis_url: SecretStr | None = None
     """Redis shared by the gateway's replicas for their read caches, e.g. `redis://redis:6379/0`
     (requires `cursor_secret`). Unset: each process caches alone."""
@@ -151,6 +152,21 @@ class Settings(BaseSettings):
     max_request_size: int = Field(1_048_576, ge=1024, le=1_073_741_824)
     """Largest HTTP request body /graphql accepts, in bytes (413 above). Not the providers'
     `max_request_size`, which is a page size."""
+    max_batch: int = Field(10, ge=0, le=1000)
+    """Most operations in one batched request (a JSON array body); 0 refuses arrays."""
+    apq: bool = True
+    """Automatic persisted queries (Apollo's protocol): a client may send a query's SHA-256
+    alone once it has sent the text with it."""
+    apq_cache_size: int = Field(2000, ge=1, le=1_000_000)
+    """Most query texts the APQ store keeps in each process."""
+    apq_cache_bytes: int = Field(16 * 2**20, ge=1024, le=2**34)
+    """Most bytes of query texts the APQ store keeps in each process."""
+    persisted_documents: Path | None = None
+    """A manifest of trusted documents (Apollo's persisted query manifest, or graphql-codegen's
+    persisted-documents.json), read and checked at start-up; clients run them by id."""
+    persisted_only: bool = False
+    """Run only the manifest's documents, except for clients with the `ad_hoc` scope (and the
+    anonymous client of an open gateway while GraphiQL is on). Needs `persisted_documents`."""
     introspection: bool = False
     """Answer introspection (`__schema`, `__type`)."""
     field_suggestions: bool = False
@@ -197,12 +213,15 @@ class Settings(BaseSettings):
     """Subscriptions one client may hold open at once, across its connections."""
     metrics_token: SecretStr | None = None
     """Bearer token /metrics requires, and /readyz to list the providers (at least 16
-    characters). Unset: both are open."""
+    characters, hard to guess). Unset: both are open."""
     clients: list[ClientSettings] = Field(default_factory=list)
     """Clients allowed in; with none (and no [auth.jwt]) the gateway is open."""
     auth: AuthSettings = Field(default_factory=AuthSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     """The HTTP server's timeouts for reading a request and its cap on connections."""
+
+    # (file, keys) of the secrets written into the config file it was loaded from.
+    _inline_secrets: tuple[str, list[str]] = PrivateAttr(default=("", []))
 
     @property
     def auth_required(self) -> bool:
@@ -212,11 +231,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_metrics_token(cls, token: SecretStr | None) -> SecretStr | None:
         if token is not None:
-            value = token.get_secret_value()
-            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+            weak = weak_secret(token.get_secret_value())
+            if weak is not None:
                 raise ValueError(
-                    "metrics_token (CRM_GATEWAY_METRICS_TOKEN) is a placeholder or shorter than "
-                    f"{MIN_SECRET_LENGTH} characters"
+                    f"metrics_token (CRM_GATEWAY_METRICS_TOKEN) {weak}: set a random one, e.g. "
+                    f"the output of {RANDOM_EXAMPLE}"
                 )
         return token
 
@@ -234,12 +253,12 @@ class Settings(BaseSettings):
                 )
         if self.cursor_secret is None:
             return self
-        value = self.cursor_secret.get_secret_value()
-        if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+        weak = weak_secret(self.cursor_secret.get_secret_value())
+        if weak is not None:
+            # Anyone who guesses it can forge cursors, and with them reach past a filter.
             raise ValueError(
-                "cursor_secret (CRM_GATEWAY_CURSOR_SECRET) is a placeholder or shorter than "
-                f"{MIN_SECRET_LENGTH} characters: set a random one, e.g. the output of "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                f"cursor_secret (CRM_GATEWAY_CURSOR_SECRET) {weak}: set a random one, e.g. the "
+                f"output of {RANDOM_EXAMPLE}"
             )
         return self
 
@@ -251,6 +270,8 @@ class Settings(BaseSettings):
             raise ValueError(f"provider names must be unique; repeated: {', '.join(duplicates)}")
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
+        if self.persisted_only and self.persisted_documents is None:
+            raise ValueError("persisted_only needs persisted_documents, the documents to run")
         if self.cors_allow_credentials and "*" in self.cors_origins:
             # Browsers refuse `*` with credentials; echoing every origin instead would let any
             # site act with its visitors' cookies.
@@ -287,10 +308,24 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         path = _config_file.get()
-        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        sources: tuple[PydanticBaseSettingsSource, ...] = (
+            init_settings,
+            env_settings,
+            SecretFiles(settings_cls),
+        )
         if path is not None:
             sources += (TomlConfigSettingsSource(settings_cls, toml_file=path),)
         return sources
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`CRM_GATEWAY_<KEY>_FILE` for the secret settings: the value is the file's content."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # all of them come from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        return file_variables(str(self.config.get("env_prefix", "")))
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -301,7 +336,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     text = "" if path is None else path.read_text(encoding="utf-8", errors="replace")
     token = _config_file.set(path)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as error:
         prefix = Settings.model_config.get("env_prefix", "")
         raise ConfigError("\n".join(describe(error, Settings, path, text, prefix))) from None
@@ -309,6 +344,23 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(_syntax_error(path, error)) from None
     finally:
         _config_file.reset(token)
+    if path is not None:
+        settings._inline_secrets = (str(path), inline_secrets(tomllib.loads(text)))
+    return settings
+
+
+def warn_inline_secrets(settings: Settings) -> None:
+    """A secret written into the config file ends up in backups, images and version control:
+    say so when the gateway starts (once logging is set up), naming the keys."""
+    path, keys = settings._inline_secrets
+    if keys:
+        log.warning(
+            "%s holds secrets in the file itself: %s. Name an environment variable "
+            "(credentials_env, CRM_GATEWAY_<KEY>) or a file (credentials_file, "
+            "CRM_GATEWAY_<KEY>_FILE) instead.",
+            path,
+            ", ".join(keys),
+        )
 
 
 def _syntax_error(path: Path | None, error: ValueError) -> str:

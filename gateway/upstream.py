@@ -38,7 +38,7 @@ from gateway.errors import UpstreamBadResponse, UpstreamError
 from gateway.limiter import RateLimiter, Window
 from gateway.provider_settings import ProviderSettings
 from gateway.responses import STALE_ON as STALE_ON  # the data sources' read caches use it
-from gateway.responses import ResponseCache, uncached
+from gateway.responses import Gate, ResponseCache, polling, uncached
 from gateway.retry import Retry, RetryBudget, RetryPolicy
 from gateway.shared import RedisState, SharedCache
 from gateway.shared_budget import SharedBudget
@@ -123,6 +123,11 @@ class Upstream:
     def uncached(skip: bool = True) -> AbstractContextManager[None]:
         """Reads inside skip the response cache (`gateway.responses.uncached`)."""
         return uncached(skip)
+
+    @staticmethod
+    def polling(gate: Gate) -> AbstractContextManager[None]:
+        """Reads inside wait for `gate` and never touch the cache (`gateway.responses.polling`)."""
+        return polling(gate)
 
     def json(self, response: httpx.Response) -> Any:
         """The body as JSON, or UpstreamBadResponse."""

@@ -25,6 +25,7 @@ from starlette.requests import HTTPConnection
 from starlette.status import WS_1009_MESSAGE_TOO_BIG
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -98,7 +99,7 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Any, None]):
     async def run_operation(self, operation: Operation[Any, None]) -> None:
         """Strawberry's, with the operation's own context and its client's budget share."""
         context = await self.subscriptions.contexts(self.connection, self.credentials)
-        refused: GatewayError | None = context.refused
+        refused = await self._refusal(operation, context)
         if refused is not None:
             error = GraphQLError(refused.message, extensions=refused.extensions)
             await operation.send_initial_errors([error])
@@ -106,6 +107,21 @@ class GatewayTransportWS(BaseGraphQLTransportWSHandler[Any, None]):
         client = context.client
         with sharing(Share(client.name, client.weight) if client else ANONYMOUS):
             await self._run(operation, context)
+
+    async def _refusal(self, operation: Operation[Any, None], context: Any) -> GatewayError | None:
+        """Why the operation may not run: its credentials, or a document the gateway does not
+        run (`persisted_only`), as over HTTP."""
+        refused: GatewayError | None = context.refused
+        persisted = getattr(self.view, "persisted", None)
+        if refused is None and persisted is not None:
+            data = GraphQLRequestData(
+                operation.query, operation.variables, operation.operation_name, None
+            )
+            try:
+                await persisted.resolve(data, context.client)
+            except GatewayError as error:
+                refused = error
+        return refused
 
     async def _run(self, operation: Operation[Any, None], context: Any) -> None:
         try:

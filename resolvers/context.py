@@ -109,6 +109,16 @@ class Context(BaseContext):
         # On the event loop's clock, the one `asyncio.timeout_at` reads.
         self.deadline = asyncio.get_running_loop().time() + self.gateway.operation_deadline
 
+    def for_operation(self) -> Context:
+        """A context for another operation of the same HTTP request (an item of a batch):
+        the same client, request and deadline; loaders and reports of its own, so a query
+        after a mutation reads what the mutation wrote."""
+        other = Context(self.gateway, self.client, self.refused)
+        other.request, other.response = self.request, self.response
+        other.background_tasks = self.background_tasks
+        other.deadline = self.deadline
+        return other
+
     def source(self, provider: str) -> DataSource:
         """The data source of a provider this client may use, or BAD_USER_INPUT."""
         return source_of(self.sources, provider)

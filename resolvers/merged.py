@@ -53,6 +53,8 @@ def _sorts(source: DataSource, entity: Entity, query: ListQuery) -> bool:
     """Whether the provider sorts upstream by `query`'s keys with nulls where the merged
     order has them (largest)."""
     support = source.capabilities.query_support.get(entity, QuerySupport({}))
+    if support.max_sorts is not None and len(query.order) > support.max_sorts:
+        return False
     return all(
         s.field in support.sortable and not (support.sort_nulls == "last" and s.descending)
         for s in query.order

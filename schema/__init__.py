@@ -141,12 +141,13 @@ class CachedValidation(SchemaExtension):
 
 
 def build_schema(
-    *, introspection: bool = True, field_suggestions: bool = True
+    *, introspection: bool = True, field_suggestions: bool = True, max_batch: int = 0
 ) -> strawberry.Schema:
     """The schema, with limits that keep one bad query from knocking the gateway over.
 
     `introspection` and `field_suggestions` off hide the schema from clients that were not
-    given it (a deployment's default); the printed SDL is the same either way.
+    given it (a deployment's default); the printed SDL is the same either way. `max_batch`:
+    the most operations a batched request may hold (0: none; the endpoint runs them).
     """
     return GatewaySchema(
         query=Query,
@@ -165,7 +166,10 @@ def build_schema(
             *([] if introspection else [DisableIntrospection]),
             CachedValidation,
         ],
-        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
+        config=StrawberryConfig(
+            disable_field_suggestions=not field_suggestions,
+            batching_config={"max_operations": max_batch} if max_batch else None,
+        ),
     )
 
 

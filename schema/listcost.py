@@ -8,7 +8,7 @@ from gateway.errors import GatewayError
 from gateway.listquery import ListQuery, Sort
 from gateway.pagination import ConnectionArgs
 from gateway.records import Entity
-from resolvers.merged import lane_names, merge_plan
+from resolvers.merged import lane_names, lane_query, merge_plan
 from schema.cost import Asked, At, FieldCost, size
 
 
@@ -26,7 +26,8 @@ def root_list(entity: Entity) -> FieldCost:
         except GatewayError:
             return 0  # refused by the resolver, nothing sent
         count = "totalCount" in asked.names()
-        window = source.estimate_list(entity, args, asked.filtered(), count)
+        ordered = bool(asked.args.get("orderBy"))
+        window = source.estimate_list(entity, args, asked.filtered(), count, ordered)
         return window + asked.below(At(source, size(args)))
 
     return cost
@@ -65,7 +66,11 @@ def merged_list(entity: Entity, asked: Asked) -> int:
     for source in sources:
         if entity not in source.entities:
             continue  # UNSUPPORTED before anything is sent
-        read = max(source.estimate_list(entity, w, filtered, False) for w in windows)
+        # Asked the order where it sorts upstream and its records set the key (lane_query).
+        ordered = source.name not in whole and bool(
+            lane_query(source, entity, ListQuery(order=order)).order
+        )
+        read = max(source.estimate_list(entity, w, filtered, False, ordered) for w in windows)
         if source.name in whole:
             # Read whole through its blocks (filtered, not ordered), up to the limit and
             # one more: the uncached blocks of its size where the caches know it.
@@ -74,6 +79,6 @@ def merged_list(entity: Entity, asked: Asked) -> int:
             n = min(plan.whole_max if known is None else known, plan.whole_max) + 1
             read = source.estimate_list(entity, ConnectionArgs(first=n), by_filter, False)
         if count:
-            read += source.estimate_list(entity, ConnectionArgs(first=0), filtered, True)
+            read += source.estimate_list(entity, ConnectionArgs(first=0), filtered, True, ordered)
         total += read + asked.below(At(source, size(args)))
     return total

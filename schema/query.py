@@ -16,6 +16,7 @@ import schema.types as t
 from gateway.errors import BadUserInput
 from gateway.pagination.connection import ConnectionArgs
 from gateway.records import AnyRecord, Entity, Link
+from gateway.settings import ProviderSettings
 from resolvers.context import Info
 from resolvers.globalids import TYPE_NAMES as NAMES
 from resolvers.merged import lane_names, merged_records
@@ -110,6 +111,12 @@ def _filters(source: Any) -> list[str]:
     return sorted(names)
 
 
+def _changes(settings: ProviderSettings) -> t.ChangeFeed:
+    if settings.webhooks:
+        return t.ChangeFeed.WEBHOOK
+    return t.ChangeFeed.NONE if settings.poll_interval is None else t.ChangeFeed.POLL
+
+
 def _provider_info(source: Any) -> t.Provider:
     caps = source.capabilities
     return t.Provider(
@@ -129,6 +136,7 @@ def _provider_info(source: Any) -> t.Provider:
                 for e, support in caps.query_support.items()
                 for field in support.sortable
             ),
+            changes=_changes(source.settings),
         ),
         circuit=t.CircuitState[source.upstream.breaker.state.value],
     )

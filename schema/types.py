@@ -376,6 +376,15 @@ class CircuitState(enum.Enum):
     )
 
 
+@strawberry.enum(description="How the gateway hears of changes made in a provider itself.")
+class ChangeFeed(enum.Enum):
+    WEBHOOK = strawberry.enum_value("WEBHOOK", description="The provider's webhooks tell it.")
+    POLL = strawberry.enum_value("POLL", description="It polls what changed (`poll_interval`).")
+    NONE = strawberry.enum_value(
+        "NONE", description="Not at all: a cached read stays until its `cache_ttl` runs out."
+    )
+
+
 @strawberry.type(description="What a provider can do.")
 class ProviderCapabilities:
     entities: list[EntityType] = strawberry.field(description="The record types it holds.")
@@ -399,6 +408,10 @@ class ProviderCapabilities:
     relationships: list[str] = strawberry.field(
         description="The relationship fields it can follow, e.g. `Contact.company`; "
         "the others answer UNSUPPORTED."
+    )
+    changes: ChangeFeed = strawberry.field(
+        description="How changes made in the provider itself reach the gateway's caches "
+        "(and its subscribers)."
     )
 
 

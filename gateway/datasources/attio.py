@@ -336,6 +336,7 @@ def _attributes(entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
 class Attio(OffsetSource):
     kind = "attio"
     display_name = "Attio"
+    api_url = "https://api.attio.com"
     style = PaginationStyle.PAGE_NUMBER
     credentials_model = KeyCredentials
     largest_pages = {Entity.NOTE: NOTES_PAGE}
@@ -410,8 +411,6 @@ class Attio(OffsetSource):
         body = {**_attio_query(entity, query), **page}
         path = f"{PATHS[entity]}/query"
         return await self.reader.json(convert, "POST", path, json_body=body, idempotent=True)
-
-    # --- batches ---------------------------------------------------------------------------
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         if entity is Entity.NOTE:

@@ -261,9 +261,15 @@ class DataSource(ProviderHooks):
 
     @abstractmethod
     def estimate_list(
-        self, entity: Entity, args: ConnectionArgs, filtered: bool, count: bool
+        self,
+        entity: Entity,
+        args: ConnectionArgs,
+        filtered: bool,
+        count: bool,
+        ordered: bool = False,
     ) -> int:
-        """Requests a window of `entity`'s list costs; `args` already checked."""
+        """Requests a window of `entity`'s list costs; `args` already checked. `filtered`:
+        the client filters or orders it; `ordered`: it orders it."""
 
     def known_size(self, entity: Entity) -> int | None:
         """How many records `entity`'s unfiltered list holds, where a cache tells (a

@@ -210,11 +210,14 @@ class BasicsOSOptions(ProviderOptions):
 class BasicsOS(OffsetSource):
     kind = "basicsos"
     display_name = "BasicsOS"
+    # Self-hosted: each organisation serves its own.
+    api_url = "https://crm.example.com"
     style = PaginationStyle.INDEX_RANGE
     credentials_model = TokenCredentials
     options_model = BasicsOSOptions
     default_request_size = 100
     rate_limits = (Window(180, 60.0),)
+    whole_page_size = 1000  # the API has no largest range: the poller's whole reads
     id_formats = ID_FORMATS
     writes = frozenset((e, op) for e in Entity for op in Op)
     unset_fields = dict.fromkeys(Entity, STAMPS.unset) | {

@@ -225,6 +225,7 @@ class HasteCredentials(ProviderCredentials):
 class Haste(SequentialSource):
     kind = "haste"
     display_name = "hasteCRM"
+    api_url = "https://api.haste.nyc"
     style = PaginationStyle.CURSOR
     credentials_model = HasteCredentials
     has_previous = True

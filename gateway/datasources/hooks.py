@@ -16,6 +16,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar, Self
 
@@ -65,6 +66,15 @@ class Capabilities:
     can_bulk: frozenset[Entity] = frozenset()
 
 
+@dataclass(frozen=True)
+class StampRead:
+    """What `stamps_since` read: the update time of each record it found, by id, and how
+    many records the list holds now."""
+
+    stamps: Mapping[str, datetime | None]
+    total: int | None  # None: the API did not say
+
+
 class ProviderOptions(BaseModel):
     """A kind's `options`: its settings that are not secrets (none unless it declares some)."""
 
@@ -72,8 +82,8 @@ class ProviderOptions(BaseModel):
 
 
 class ProviderCredentials(BaseModel):
-    """The credential names a kind takes (in `credentials` or `credentials_env`); a field
-    without a default is required."""
+    """The credential names a kind takes (in `credentials`, `credentials_env` or
+    `credentials_file`); a field without a default is required."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     # Optional credentials of which one is required (any will do: an API taking a token
@@ -105,6 +115,8 @@ class ProviderHooks(ABC):
     # --- who it is, its settings -----------------------------------------------------------
     kind: ClassVar[str]
     display_name: ClassVar[str]
+    # Where the API is served, as a starter config (`crm-gateway init`) suggests it.
+    api_url: ClassVar[str] = "https://crm.example.com"
     style: ClassVar[PaginationStyle]
     # Its typed settings, chosen by `kind` and validated when the settings load.
     credentials_model: ClassVar[type[ProviderCredentials]]
@@ -151,6 +163,11 @@ class ProviderHooks(ABC):
     can_restore_deals: ClassVar[bool] = False
     can_bulk: ClassVar[frozenset[Entity]] = frozenset()
 
+    # --- what changed (the poller, gateway.live.poller) -------------------------------------
+    # Entities whose records carry an update time the API can filter by (`stamps_since`):
+    # a poll reads what changed since the last one. The others are read whole and compared.
+    stamped: ClassVar[frozenset[Entity]] = frozenset()
+
     # --- its records, and plain REST -------------------------------------------------------
     # Its record conversion (`record`): entity -> function(provider name, the API's JSON).
     converters: ClassVar[Mapping[Entity, Callable[[str, Any], AnyRecord]]] = {}
@@ -190,7 +207,7 @@ class ProviderHooks(ABC):
             alternatives = ", ".join(f"credentials.{name}" for name in others)
             raise ConfigError(
                 f"{where}.{first}: required for kind {cls.kind!r} (or {alternatives}); set it "
-                "in credentials or credentials_env"
+                "in credentials, credentials_env or credentials_file"
             )
         try:
             cls.credentials_model.model_validate(credentials)
@@ -199,7 +216,7 @@ class ProviderHooks(ABC):
             if problem["type"] == "missing":
                 raise ConfigError(
                     f"{where}.{problem['loc'][0]}: required for kind {cls.kind!r} (set it in "
-                    "credentials or credentials_env)"
+                    "credentials, credentials_env or credentials_file)"
                 ) from None
             raise ConfigError(f"{where}: {problem['msg']}") from None
         return cls.auth(credentials)
@@ -287,6 +304,11 @@ class ProviderHooks(ABC):
 
     def configure(self) -> None:  # noqa: B027 (optional hook: most providers need none)
         """A provider's own set-up, after the shared one (`self.options` validated)."""
+
+    async def stamps_since(self, entity: Entity, since: datetime | None) -> StampRead:
+        """The update times of the `entity` records updated after `since` (None: of every
+        record), and the list's size now (`stamped` entities only)."""
+        raise self._unsupported(f"cannot read {entity.plural} by update time")
 
     async def get_many(self, entity: Entity, ids: list[str]) -> list[AnyRecord | Exception]:
         """Records by id, in order; an error in place of each one that failed. Default: the

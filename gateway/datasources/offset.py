@@ -95,7 +95,12 @@ class OffsetSource(DataSource):
         return ByParent(self.paged_links[link], alone=link in self.batched_links)
 
     def estimate_list(
-        self, entity: Entity, args: ConnectionArgs, filtered: bool, count: bool
+        self,
+        entity: Entity,
+        args: ConnectionArgs,
+        filtered: bool,
+        count: bool,
+        ordered: bool = False,
     ) -> int:
         if entity not in self.entities:
             return 0

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
+import sys
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,15 +27,17 @@ import httpx
 from pydantic import Field
 
 from gateway import records as rec
+from gateway.datasources import redivis_sql as sql
 from gateway.datasources.convert import Stamps, deal_status, iso_date, money, person, segment
 from gateway.datasources.convert import optional_text as _text
 from gateway.datasources.estimates import ASSUMED_CHILDREN
-from gateway.datasources.hooks import PaginationStyle, ProviderOptions, TokenCredentials
+from gateway.datasources.hooks import PaginationStyle, ProviderOptions, StampRead, TokenCredentials
 from gateway.datasources.lookups import Children
 from gateway.datasources.sequential import SequentialSource
-from gateway.errors import BadUserInput, UpstreamTimeout
-from gateway.listquery import All, AnyOf, Expr, ListQuery, QuerySupport
-from gateway.pagination import SeqPage
+from gateway.errors import UpstreamTimeout
+from gateway.listquery import All, ListQuery, QuerySupport
+from gateway.pagination import ConnectionArgs, SeqPage
+from gateway.pagination.keyset import Keyset, Segment
 from gateway.records import AnyRecord, Entity, Link
 from gateway.resilience import Window
 from gateway.upstream import ClientAuth
@@ -81,8 +82,6 @@ COLUMNS = {
 }
 NEXT_TOKEN = "X-Redivis-Next-Page-Token"
 TABLE_HANDLE = "rows"  # the table's own listing; other handles are query ids
-# A query id as Redivis hands them out (the emulator: `q_00000001`): one plain path segment.
-QUERY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TARGETS = {"contact": Entity.CONTACT, "company": Entity.COMPANY, "deal": Entity.DEAL}
 # Child lists as a query: (child entity, extra condition, parent column).
 CHILDREN = {
@@ -105,63 +104,22 @@ POLL_MAX_SECONDS = 2.0
 # A running query is polled at most this long and this often; then the read fails.
 QUERY_DEADLINE_SECONDS = 120.0
 MAX_POLLS = 100
-# Unified field -> column, per entity: what lists filter on (orders would need a keyset
-# over the sort column to page backward, which this data source does not build yet).
+# Unified field -> column, per entity: what lists filter on.
 FILTER_COLUMNS = {
     Entity.CONTACT: ("first_name", "last_name", "email", "company_id", "created_at"),
     Entity.COMPANY: ("name", "domain", "industry", "created_at"),
     Entity.DEAL: ("name", "stage", "amount", "company_id", "created_at"),
     Entity.NOTE: ("title", "body", "created_at"),
 }
-COMPARE = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
-
-def _sql_value(value: Any) -> str:
-    if isinstance(value, datetime):
-        return _literal(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)  # finite (see _number): digits, `.`, `e` and a sign only
-    return _literal(str(value))
-
-
-def _number(value: Any) -> float:
-    """An amount operand as a finite float; anything else is the client's mistake."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        raise BadUserInput(
-            f"`filter.amount` takes a decimal number, not {value!r}.", argument="filter"
-        )
-    return number
-
-
-def _sql(entity: Entity, expr: Expr) -> str:
-    if isinstance(expr, All | AnyOf):
-        joiner = " AND " if isinstance(expr, All) else " OR "
-        return "(" + joiner.join(_sql(entity, part) for part in expr.parts) + ")"
-    column, value = expr.field, expr.value
-    if column == "amount" and expr.op not in ("isNull", "in"):
-        value = _number(value)
-    if expr.op == "isNull":
-        return f"{column} IS {'' if value else 'NOT '}NULL"
-    if expr.op == "in":
-        values = [_number(v) if column == "amount" else v for v in value]
-        return f"{column} IN ({', '.join(_sql_value(v) for v in values)})"
-    if expr.op == "contains":
-        return f"LOWER({column}) LIKE {_literal('%' + _like_text(str(value).lower()) + '%')}"
-    if expr.op == "startsWith":
-        return f"LOWER({column}) LIKE {_literal(_like_text(str(value).lower()) + '%')}"
-    return f"{column} {COMPARE[expr.op]} {_sql_value(value)}"
-
-
-def _where(entity: Entity, expr: Expr | None) -> str | None:
-    return None if expr is None else _sql(entity, expr)
+# What lists sort by upstream, one field at a time, read by keyset on (field, id) in segments
+# that keep nulls apart (gateway.pagination.keyset): the times. A text key could outgrow
+# the position a cursor holds, and BigQuery compares text by its bytes.
+SORT_COLUMNS = {**dict.fromkeys(Entity, ("created_at", "updated_at")), Entity.NOTE: ("created_at",)}
+# A list's handle: a query id as Redivis hands them out (the emulator: `q_00000001`), one
+# plain path segment; an ordered list's, those of its segments that hold rows, joined by
+# `.`, and a position in it is the segment's index, `~` and its own token (none: its start).
+HANDLE = re.compile(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64})?")
+SEGMENTS = 2  # of an ordered list: its key set, its key null (gateway.pagination.keyset)
 
 
 def _time(value: Any) -> datetime | None:
@@ -233,32 +191,6 @@ CONVERTERS: dict[Entity, Callable[[str, dict[str, Any]], AnyRecord]] = {
 }
 
 
-# GoogleSQL (BigQuery) string literals: a backslash escapes, `''` does not (it would end
-# the literal and let the rest of the value run as SQL), and no raw newline is allowed.
-_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(ch: str) -> str:
-    if ch in _ESCAPES:
-        return _ESCAPES[ch]
-    if unicodedata.category(ch) == "Cc":  # NUL and other controls: never raw in the query
-        return f"\\x{ord(ch):02x}"  # every Cc is below U+00A0
-    if unicodedata.category(ch) == "Cs":
-        # A lone surrogate is not text: it cannot be sent as UTF-8, nor escaped in GoogleSQL.
-        raise BadUserInput("A filter value holds a lone UTF-16 surrogate.", argument="filter")
-    return ch
-
-
-def _literal(value: str) -> str:
-    """`value` as a quoted GoogleSQL string literal that means exactly `value`."""
-    return "'" + "".join(_escape(ch) for ch in value) + "'"
-
-
-def _like_text(value: str) -> str:
-    """`value` for inside a LIKE pattern, its `%`, `_` and backslashes matching themselves."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class RedivisOptions(ProviderOptions):
     # `owner.dataset`: it names tables in SQL, so no quotes, spaces or backticks.
     dataset: str = Field(DEFAULT_DATASET, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -267,6 +199,7 @@ class RedivisOptions(ProviderOptions):
 class Redivis(SequentialSource):
     kind = "redivis"
     display_name = "Redivis"
+    api_url = "https://redivis.com"
     style = PaginationStyle.PAGE_TOKEN
     credentials_model = TokenCredentials
     options_model = RedivisOptions
@@ -279,10 +212,15 @@ class Redivis(SequentialSource):
     links = frozenset(Link)
     inline_links = frozenset({Link.DEAL_CONTACTS})  # a deal's contact is a column of the deal
     query_support = {
-        entity: QuerySupport.every_operator(fields, can_or=True, can_nest=True)
+        entity: QuerySupport.every_operator(
+            fields, frozenset(SORT_COLUMNS[entity]), can_or=True, can_nest=True, max_sorts=1
+        )
         for entity, fields in FILTER_COLUMNS.items()
     }
+    keyset_orders = True
     unset_fields = {**dict.fromkeys(Entity, STAMPS.unset), Entity.NOTE: NOTE_STAMPS.unset}
+    stamped = frozenset(Entity) - {Entity.NOTE}  # notes have no `updated_at`
+    whole_page_size = 1000  # rows a page with `pageToken`
 
     def configure(self) -> None:
         self.dataset = self.options.dataset
@@ -311,15 +249,17 @@ class Redivis(SequentialSource):
     def _table_path(self, entity: Entity) -> str:
         return f"/api/v1/tables/{quote(self._table(entity), safe='')}"
 
-    async def _query(self, entity: Entity, where: str, order: str) -> str:
+    async def _query(self, entity: Entity, where: str, order: str = "id ASC") -> str:
         """Run a query over the entity's table; its id."""
         return (await self._run(entity, where, order))[0]
 
-    async def _run(self, entity: Entity, where: str, order: str) -> tuple[str, int | None]:
+    async def _run(
+        self, entity: Entity, where: str, order: str = "id ASC"
+    ) -> tuple[str, int | None]:
         """Run a query over the entity's table; its id and how many rows it has."""
         columns = ", ".join(COLUMNS[entity])
-        sql = f"SELECT {columns} FROM `{self._table(entity)}`{where} ORDER BY id {order}"
-        body = {"query": sql, "timeoutMs": QUERY_WAIT_MS}
+        text = f"SELECT {columns} FROM `{self._table(entity)}`{where} ORDER BY {order}"
+        body = {"query": text, "timeoutMs": QUERY_WAIT_MS}
         response = await self.upstream.request(
             "POST", "/api/v1/queries", json_body=body, idempotent=True
         )
@@ -386,7 +326,7 @@ class Redivis(SequentialSource):
         self.require(entity)
         if not self.valid_id(entity, remote_id):
             raise self.not_found(entity, remote_id)
-        query_id = await self._query(entity, f" WHERE id = {_literal(remote_id)}", "ASC")
+        query_id = await self._query(entity, f" WHERE id = {sql.literal(remote_id)}")
         path = f"/api/v1/queries/{segment(query_id)}/rows"
         records, _, _ = await self._rows(entity, path, 1, None)
         if not records:
@@ -397,17 +337,33 @@ class Redivis(SequentialSource):
         self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
     ) -> str:
         self.require(entity)
-        condition = _where(entity, query.filter)
+        if query.order:
+            return await self._open_segments(entity, reverse, after_key, query)
+        condition = None if query.filter is None else sql.condition(query.filter)
         if not reverse and after_key is None and condition is None:
             return TABLE_HANDLE
         parts = [f"({condition})"] if condition else []
         if after_key is not None:
-            parts.append(f"id {'<' if reverse else '>'} {_literal(after_key)}")
+            parts.append(f"id {'<' if reverse else '>'} {sql.literal(after_key)}")
         where = f" WHERE {' AND '.join(parts)}" if parts else ""
-        return await self._query(entity, where, "DESC" if reverse else "ASC")
+        return await self._query(entity, where, "id DESC" if reverse else "id ASC")
+
+    async def _open_segments(
+        self, entity: Entity, reverse: bool, after_key: str | None, query: ListQuery
+    ) -> str:
+        """An ordered list: a query per segment (its key set, or null), those with rows."""
+
+        def run(part: Segment) -> Awaitable[tuple[str, int | None]]:
+            where = part.where if query.filter is None else All((query.filter, part.where))
+            return self._run(entity, f" WHERE {sql.condition(where)}", sql.order_by(part.order))
+
+        parts = Keyset(query.order[0]).segments(reverse, after_key)
+        runs = await asyncio.gather(*(run(part) for part in parts))
+        kept = [query_id for query_id, rows in runs if rows != 0]
+        return ".".join(kept or [runs[0][0]])
 
     def valid_handle(self, handle: str) -> bool:
-        return handle == TABLE_HANDLE or QUERY_ID.fullmatch(handle) is not None
+        return handle == TABLE_HANDLE or HANDLE.fullmatch(handle) is not None
 
     async def fetch_page(
         self, entity: Entity, handle: str, position: str | None, limit: int, query: ListQuery
@@ -415,18 +371,43 @@ class Redivis(SequentialSource):
         self.require(entity)
         if not self.valid_handle(handle):  # the engine checks cursors; this is the last wall
             raise ValueError(f"not a Redivis list handle: {handle!r}")
-        path = (
-            f"{self._table_path(entity)}/rows"
+        paths = (
+            [f"{self._table_path(entity)}/rows"]
             if handle == TABLE_HANDLE
-            else f"/api/v1/queries/{segment(handle)}/rows"
+            else [f"/api/v1/queries/{segment(part)}/rows" for part in handle.split(".")]
         )
-        records, token, _ = await self._rows(entity, path, limit, position)
-        return SeqPage(records, token)
+        if len(paths) == 1:
+            records, token, _ = await self._rows(entity, paths[0], limit, position)
+            return SeqPage(records, token)
+        return await self._across(entity, paths, position, limit)
+
+    async def _across(
+        self, entity: Entity, paths: list[str], position: str | None, limit: int
+    ) -> SeqPage[AnyRecord]:
+        """A page of an ordered list's segments (none empty) from `position`, running into
+        the next segment where one ends before the page is full: a short page ends the list."""
+        index, token = 0, None
+        if position is not None:
+            head, _, rest = position.partition("~")
+            if not head.isdigit() or int(head) >= len(paths):
+                raise ValueError(f"not a position of a Redivis ordered list: {position!r}")
+            index, token = int(head), rest or None
+        records: list[AnyRecord] = []
+        while True:
+            page, following, _ = await self._rows(entity, paths[index], limit - len(records), token)
+            records += page
+            if following is not None:
+                return SeqPage(records, f"{index}~{following}")
+            index, token = index + 1, None
+            if index == len(paths):
+                return SeqPage(records, None)
+            if len(records) >= limit:
+                return SeqPage(records, f"{index}~")
 
     async def count(self, entity: Entity, query: ListQuery) -> int | None:
-        condition = _where(entity, query.filter)
+        condition = None if query.filter is None else sql.condition(query.filter)
         if condition is not None:  # a filtered list: the query's row count
-            return (await self._run(entity, f" WHERE {condition}", "ASC"))[1]
+            return (await self._run(entity, f" WHERE {condition}"))[1]
         path = self._table_path(entity)
         return await self.reader.json(lambda b: _int(b["numRows"]), "GET", path)
 
@@ -434,7 +415,9 @@ class Redivis(SequentialSource):
 
     async def _select(self, entity: Entity, where: str) -> list[AnyRecord]:
         """Every row of a query (query once, then its rows page by page)."""
-        query_id = await self._query(entity, f" WHERE {where}", "ASC")
+        return await self._query_rows(entity, await self._query(entity, f" WHERE {where}"))
+
+    async def _query_rows(self, entity: Entity, query_id: str) -> list[AnyRecord]:
         path = f"/api/v1/queries/{segment(query_id)}/rows"
 
         async def page(token: str | None) -> tuple[list[AnyRecord], str | None, httpx.Response]:
@@ -446,7 +429,7 @@ class Redivis(SequentialSource):
         self.require(entity)
 
         async def fetch(chunk: list[str]) -> list[AnyRecord]:
-            return await self._select(entity, f"id IN ({', '.join(_literal(i) for i in chunk)})")
+            return await self._select(entity, f"id IN ({', '.join(sql.literal(i) for i in chunk)})")
 
         return await self.lookups.listed_by_id(entity, ids, BATCH, fetch)
 
@@ -457,7 +440,7 @@ class Redivis(SequentialSource):
             unique = list(dict.fromkeys(parents))
             rows: list[AnyRecord] = []
             for start in range(0, len(unique), BATCH):
-                listed = ", ".join(_literal(p) for p in unique[start : start + BATCH])
+                listed = ", ".join(sql.literal(p) for p in unique[start : start + BATCH])
                 rows += await self._select(entity, f"{condition}{column} IN ({listed})")
             return rows
 
@@ -466,11 +449,43 @@ class Redivis(SequentialSource):
 
         return await self.lookups.grouped(link, parent_ids, read, parent_of)
 
+    async def stamps_since(self, entity: Entity, since: datetime | None) -> StampRead:
+        # Every row: the table's own, 1,000 a request; else a query and the table's numRows.
+        if since is None:
+            rows = (await self.whole_list(entity, sys.maxsize, self.whole_page_size)).records
+            total: int | None = len(rows)
+        else:
+            stamp = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            query_id, found = await self._run(entity, f" WHERE updated_at > {sql.literal(stamp)}")
+            rows = await self._query_rows(entity, query_id) if found != 0 else []
+            total = await self.count(entity, ListQuery())
+        return StampRead({r.remote_id: r.updated_at for r in rows}, total)
+
     def head_handle(self, entity: Entity) -> str | None:
         return TABLE_HANDLE
 
-    def estimate_open(self, entity: Entity, reverse: bool, keyset: bool, filtered: bool) -> int:
+    def estimate_open(
+        self, entity: Entity, reverse: bool, keyset: bool, filtered: bool, ordered: bool
+    ) -> int:
+        if ordered:
+            return SEGMENTS  # a query per segment
         return 1 if reverse or keyset or filtered else 0  # a query (POST), polls excluded
+
+    def estimate_list(
+        self,
+        entity: Entity,
+        args: ConnectionArgs,
+        filtered: bool,
+        count: bool,
+        ordered: bool = False,
+    ) -> int:
+        window = super().estimate_list(entity, args, filtered, count, ordered)
+        if not ordered or entity not in self.entities:
+            return window
+        # A page may run from one segment into the next, a rows request more: once per list
+        # a window reads (its cursor's, and backward perhaps one opened the other way).
+        cursors = args.after is not None or args.before is not None or args.last is not None
+        return window + (2 if cursors else 1) * (SEGMENTS - 1)
 
     def estimate_count(self, entity: Entity, filtered: bool) -> int:
         return 1  # the table's numRows, or the filtered query's row count

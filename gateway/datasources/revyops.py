@@ -69,6 +69,7 @@ class RevyOpsCredentials(ProviderCredentials):
 class RevyOps(OffsetSource):
     kind = "revyops"
     display_name = "RevyOps"
+    api_url = "https://api.revyops.com"
     style = PaginationStyle.PAGE_NUMBER
     entities = frozenset({Entity.CONTACT, Entity.COMPANY})
     credentials_model = RevyOpsCredentials

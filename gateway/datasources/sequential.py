@@ -26,7 +26,8 @@ from gateway.pagination import (
     SeqPage,
     paginate_sequential,
 )
-from gateway.records import AnyRecord, Entity, Link
+from gateway.pagination.keyset import Keyset
+from gateway.records import AnyRecord, Entity, Link, field_value
 from gateway.upstream import Upstream
 
 # An upstream cursor or page token as APIs hand them out: base64(url), JWT-like or plain
@@ -40,6 +41,9 @@ class SequentialSource(DataSource):
     styles = SEQUENTIAL_STYLES
     # Whether a page says where the page before it starts (the engine can step back).
     has_previous: ClassVar[bool] = False
+    # Whether an ordered list reopens after a (sort key, id) position (gateway.pagination.
+    # keyset), not after an id: its edges' keys, and `open_list`'s `after_key`, are those.
+    keyset_orders: ClassVar[bool] = False
 
     @abstractmethod
     async def open_list(
@@ -77,7 +81,9 @@ class SequentialSource(DataSource):
         """The handle `open_list` gives an unfiltered forward list without a request."""
         return None
 
-    def estimate_open(self, entity: Entity, reverse: bool, keyset: bool, filtered: bool) -> int:
+    def estimate_open(
+        self, entity: Entity, reverse: bool, keyset: bool, filtered: bool, ordered: bool
+    ) -> int:
         """Requests `open_list` costs."""
         return 0
 
@@ -125,20 +131,25 @@ class SequentialSource(DataSource):
         return None  # the whole child list (see the module's docstring)
 
     def estimate_list(
-        self, entity: Entity, args: ConnectionArgs, filtered: bool, count: bool
+        self,
+        entity: Entity,
+        args: ConnectionArgs,
+        filtered: bool,
+        count: bool,
+        ordered: bool = False,
     ) -> int:
         if entity not in self.entities:
             return 0
         shape = self.estimates.shape(entity, args, filtered, count)
         page, total = shape.page, shape.total
         if not shape.cursors and args.last is None:
-            opened = self.estimate_open(entity, False, False, filtered)
+            opened = self.estimate_open(entity, False, False, filtered, ordered)
             head = self._uncached_head(entity, shape.blocks, shape.size, filtered)
             return total + opened + page * head
         if args.last is None:
             return total + shape.spans * page + (page if args.before is not None else 0)
         # Backward: the chain's blocks, a `previous` probe per block, or a reversed read.
-        reverse = self.estimate_open(entity, True, True, filtered)
+        reverse = self.estimate_open(entity, True, True, filtered, ordered)
         return total + reverse + (3 * shape.spans + 2) * page
 
     def _uncached_head(self, entity: Entity, blocks: int, size: int, filtered: bool) -> int:
@@ -175,13 +186,17 @@ class _EntityList:
         self.has_previous = source.has_previous
         self.can_reverse = source.can_page_backward
         self.block = block
+        ordered = source.keyset_orders and len(query.order) == 1
+        self.keyset = Keyset(query.order[0]) if ordered else None
         self.chain: BlockChain | None = None
         if block is not None and source.blocks is not None:
             prefix = (source.blocks.tenant, entity.value, query.key(), block)
             self.chain = BlockChain(source.blocks.links, prefix)
 
     def key(self, item: AnyRecord) -> str:
-        return item.remote_id
+        if self.keyset is None:
+            return item.remote_id
+        return self.keyset.key(field_value(item, self.keyset.sort.field), item.remote_id)
 
     def valid_handle(self, handle: str) -> bool:
         return self.source.valid_handle(handle)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
+from gateway.live.poller import polling
 from gateway.settings import Settings
 from gateway.shared import RedisState
 
@@ -21,7 +22,7 @@ async def running(
 ) -> AsyncIterator[None]:
     """Start the live work once the provider clients are open; stop it when the block ends."""
     async with AsyncExitStack() as stack:
-        if redis is not None:
+        if redis is not None:  # first: what the others publish at start crosses already
             await stack.enter_async_context(gateway.changes.fanned_out(redis))
-        del settings  # the webhook and polling parts start here
+        await stack.enter_async_context(polling(settings, gateway, redis))
         yield

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,7 +79,11 @@ class _Cursor:
         own = (
             None if mine not in (START, END) and mine[0] == self.own else pack(self.lane, self.own)
         )
-        position = {"l": self.lane, "k": bindings, "s": states, "c": own}
+        # Texts several positions hold (a block's start, the next one's token) go once.
+        texts = _shared([p for s in states if s not in (START, END) for p in s] + [own or {}])
+        states = [s if s in (START, END) else [_refer(p, texts) for p in s] for s in states]
+        own = None if own is None else _refer(own, texts)
+        position = {"l": self.lane, "k": bindings, "s": states, "c": own, "t": texts}
         return codec.encode(binding, {**position, "f": self.first, "z": self.last})
 
     @classmethod
@@ -87,7 +92,7 @@ class _Cursor:
     ) -> _Cursor | None:
         if value is None:
             return None
-        p = codec.decode(value, binding, argument)
+        p = _resolved(codec.decode(value, binding, argument), argument)
         lane, bindings, states = p.get("l"), p.get("k"), p.get("s")
         if not (
             isinstance(lane, int)
@@ -112,6 +117,40 @@ class _Cursor:
         ]
         own = unpack(lane, p["c"]) if isinstance(p.get("c"), dict) else full[lane][0]
         return cls(lane, own, full, bool(p.get("f")), bool(p.get("z")))
+
+
+def _shared(positions: list[dict[str, Any]]) -> list[str]:
+    """The texts (longer than a reference) more than once in `positions`."""
+    counts = Counter(v for p in positions for v in p.values() if isinstance(v, str) and len(v) > 4)
+    return [text for text, n in counts.items() if n > 1]
+
+
+def _refer(position: dict[str, Any], texts: list[str]) -> dict[str, Any]:
+    """`position` with each of `texts` it holds written as [its index]."""
+    index = {text: i for i, text in enumerate(texts)}
+    return {k: [index[v]] if isinstance(v, str) and v in index else v for k, v in position.items()}
+
+
+def _resolved(p: dict[str, Any], argument: str) -> dict[str, Any]:
+    """A merged cursor's position with its references to shared texts (`t`) written out."""
+    texts = p.get("t", [])
+
+    def text(value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        if not (len(value) == 1 and type(value[0]) is int and 0 <= value[0] < len(texts)):
+            raise BadUserInput(f"`{argument}` is not a merged list's cursor.", argument=argument)
+        return texts[value[0]]
+
+    def written(position: Any) -> Any:
+        return {k: text(v) for k, v in position.items()} if isinstance(position, dict) else position
+
+    if not (isinstance(texts, list) and all(isinstance(t, str) for t in texts)):
+        raise BadUserInput(f"`{argument}` is not a merged list's cursor.", argument=argument)
+    states = p.get("s")
+    if isinstance(states, list):
+        states = [[written(x) for x in s] if isinstance(s, list) else s for s in states]
+    return {**p, "s": states, "c": written(p.get("c"))}
 
 
 def _valid_state(state: Any, binding: Any) -> bool:

@@ -36,7 +36,7 @@ def stacks() -> Iterator[dict[bool, tuple[GraphQLClient, dict[str, str]]]]:
             urls = emulator_servers(exits, KINDS)
             settings = Settings(
                 providers=demo_providers(urls, cache_ttl=600),
-                cursor_secret="test-cursor-secret",
+                cursor_secret="test-cursor-secret-kQ3vX8wZ",
                 blocks=blocks,
             )
             made[blocks] = (exits.enter_context(serving(settings)), urls)

@@ -49,9 +49,10 @@ def test_a_busy_port_is_one_clear_line(busy_port: int) -> None:
 
 def test_a_busy_gateway_port_is_one_clear_line(busy_port: int, tmp_path: Path) -> None:
     config = tmp_path / "gateway.toml"
+    (tmp_path / "token").write_text("bos_crm_x\n")
     config.write_text(
         '[[providers]]\nname = "crm"\nkind = "basicsos"\nbase_url = "http://127.0.0.1:9"\n'
-        'credentials = { token = "bos_crm_x" }\n'
+        f'credentials_file = {{ token = "{tmp_path / "token"}" }}\n'
     )
     result = run("serve", "--config", str(config), "--port", str(busy_port))
     assert result.returncode == 1

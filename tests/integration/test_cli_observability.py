@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-QUERY = 'query Listed { contacts(provider: "haste", first: 2) { edges { node { id } } } }'
+# Companies: `serve`'s start-up probe reads the first contacts, and may have cached them.
+QUERY = 'query Listed { companies(provider: "haste", first: 2) { edges { node { id } } } }'
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -241,7 +241,7 @@ def test_a_header_list_item_that_is_not_a_name_is_refused_at_start_up(tmp_path, 
 def _settings(emulators: dict[str, str]) -> Settings:
     return Settings(
         providers=[demo_provider("basicsos", emulators["basicsos"])],
-        cursor_secret="test-cursor-secret",
+        cursor_secret="test-cursor-secret-kQ3vX8wZ",
     )
 
 

@@ -43,7 +43,7 @@ def start(stack: tuple[dict[str, str], ExitStack], **settings: Any) -> GraphQLCl
     urls, exits = stack
     config = Settings(
         providers=demo_providers(urls, cache_ttl=600),
-        cursor_secret="test-cursor-secret",
+        cursor_secret="test-cursor-secret-kQ3vX8wZ",
         **settings,
     )
     return exits.enter_context(serving(config))

@@ -18,7 +18,7 @@ from gateway.pagination.cursors import CursorCodec
 
 pytestmark = pytest.mark.integration
 
-CODEC = CursorCodec(b"test-cursor-secret")  # the gateway fixture's secret
+CODEC = CursorCodec(b"test-cursor-secret-kQ3vX8wZ")  # the gateway fixture's secret
 PAGE = (
     "query($p: String!, $first: Int, $after: String, $last: Int, $before: String) "
     "{ contacts(provider: $p, first: $first, after: $after, last: $last, before: $before) "

@@ -24,7 +24,7 @@ from tests.support.servers import serving
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "exposure-test-cursor-secret"
+SECRET = "exposure-test-cursor-secret-kQ3vX8wZ"
 INTROSPECTION = "{ __schema { queryType { name } } }"
 TYPE_QUERY = '{ __type(name: "Contact") { fields { name } } }'
 MISSPELT_FIELD = '{ contacts(provider: "revyops", first: 1) { edges { node { nme } } } }'

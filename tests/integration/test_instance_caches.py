@@ -40,7 +40,7 @@ def _settings(url: str, redis_url: str | None) -> Settings:
             base.model_copy(update={"name": "crm", "options": {"dataset": "acme.crm"}}),
             base.model_copy(update={"name": "archive", "options": {"dataset": "acme.archive"}}),
         ],
-        cursor_secret="test-cursor-secret",
+        cursor_secret="test-cursor-secret-kQ3vX8wZ",
         redis_url=redis_url,
         redis_timeout=5.0,
     )

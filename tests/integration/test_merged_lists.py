@@ -7,6 +7,7 @@ providers' block floors."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -49,7 +50,7 @@ def world() -> Iterator[tuple[GraphQLClient, dict[str, str]]]:
         urls = emulator_servers(exits, demo_kinds(), EmulatorOptions())
         settings = Settings(
             providers=[demo_provider(kind, url) for kind, url in urls.items()],
-            cursor_secret="test-cursor-secret",
+            cursor_secret="test-cursor-secret-kQ3vX8wZ",
             # Lists read whole to be sorted are costed at `merge_whole_max` records each.
             max_operation_cost=500,
         )
@@ -142,7 +143,7 @@ def test_providers_named_the_other_way_walk_in_that_order(world):
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])
 def test_contacts_merged_by_creation_hold_each_once_in_order(world, direction):
     client, urls = world
-    kinds = ["attio", "haste"] + (["basicsos"] if direction == "ASC" else [])
+    kinds = ["attio", "haste", "redivis"] + (["basicsos"] if direction == "ASC" else [])
     order = [{"field": "CREATED_AT", "direction": direction}]
     keys, _, nodes = walk(client, "contact", 43, forward=True, many=kinds, order=order)
     assert sorted(keys) == sorted(truth(urls, "contact", kinds))
@@ -165,3 +166,32 @@ def test_every_providers_contacts_by_a_date_hold_each_once_in_order(world, key, 
     assert moments == sorted(moments, reverse=direction == "DESC")
     backward, _, _ = walk(client, "contact", 89, forward=False, order=order)
     assert backward == keys
+
+
+@pytest.mark.parametrize("key", ["CREATED_AT", "UPDATED_AT"])
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_a_first_page_by_a_date_fits_the_default_budget_on_cold_caches(world, key, direction):
+    # A new gateway (its caches cold) with the default `max_operation_cost`: Redivis sorts
+    # upstream, so at most one provider is read whole (RevyOps by update time, BasicsOS
+    # descending) and the first page of every date order is served, in order.
+    _, urls = world
+    settings = Settings(
+        providers=[demo_provider(kind, url) for kind, url in urls.items()],
+        cursor_secret="test-cursor-secret-kQ3vX8wZ",
+    )
+    assert settings.max_operation_cost == 50
+    query = (
+        f"{{ contacts(providers: {json.dumps(list(urls))}, first: 10, "
+        f"orderBy: [{{field: {key}, direction: {direction}}}]) "
+        "{ totalCount edges { node { provider remoteId createdAt updatedAt } } } }"
+    )
+    with serving(settings) as client:
+        body = client.post(query)
+    assert "errors" not in body, body["errors"]
+    cost = body["extensions"]["cost"]
+    assert 0 < cost["actual"] <= cost["estimated"] <= 50
+    name = "createdAt" if key == "CREATED_AT" else "updatedAt"
+    nodes = [e["node"] for e in body["data"]["contacts"]["edges"]]
+    moments = [(True, None) if n[name] is None else (False, moment(n[name])) for n in nodes]
+    assert len(moments) == 10
+    assert moments == sorted(moments, reverse=direction == "DESC")

@@ -16,7 +16,7 @@ from tests.support.clients import GraphQLClient
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "scrape-token-0123456789abcdef"
+TOKEN = "scrape-token-Mf4kP7wQ2zXc"
 REFUSED = {
     "errors": [
         {"message": "invalid or missing credentials", "extensions": {"code": "UNAUTHENTICATED"}}

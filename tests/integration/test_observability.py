@@ -107,7 +107,7 @@ def observed() -> Iterator[Observed]:
                 }
             ),
         ]
-        settings = Settings(providers=providers, cursor_secret="test-cursor-secret")
+        settings = Settings(providers=providers, cursor_secret="test-cursor-secret-kQ3vX8wZ")
         with ServerThread(create_app(settings)) as gateway:
             http = httpx.Client(base_url=gateway.url, timeout=30)
             yield Observed(http, haste, revyops)

@@ -32,7 +32,7 @@ def setup() -> Iterator[tuple[GraphQLClient, dict[str, str]]]:
         urls = emulator_servers(stack, ("revyops", "haste"))
         settings = Settings(
             providers=demo_providers(urls, max_retries=0),
-            cursor_secret="test-cursor-secret",
+            cursor_secret="test-cursor-secret-kQ3vX8wZ",
             operation_deadline=DEADLINE,
         )
         yield stack.enter_context(serving(settings)), urls

@@ -59,7 +59,9 @@ def setup(request: pytest.FixtureRequest) -> Iterator[tuple[httpx.Client, dict[s
             rate_limit=False,
             max_pages_per_read=MAX_PAGES,
         )
-        settings = Settings(providers=[provider], cache=False, cursor_secret="s" * 32)
+        settings = Settings(
+            providers=[provider], cache=False, cursor_secret="page-loops-secret-Lq8vB3nD"
+        )
         with (
             ServerThread(create_app(settings)) as gateway,
             httpx.Client(base_url=gateway.url, timeout=20) as client,

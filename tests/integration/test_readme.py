@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -51,7 +52,7 @@ def demo() -> Iterator[tuple[str, dict[str, str]]]:
     """A gateway over emulators of its own: the README's mutation changes their data."""
     with ExitStack() as stack:
         urls = emulator_servers(stack, demo_kinds())
-        server = gateway_on(urls, cursor_secret="readme-cursor-secret")
+        server = gateway_on(urls, cursor_secret="readme-cursor-secret-Hs2mQ9cL")
         yield stack.enter_context(server).url, urls
 
 
@@ -74,7 +75,9 @@ def test_sh_blocks_run(demo: tuple[str, dict[str, str]], script: str) -> None:
 
 
 @pytest.mark.parametrize("text", blocks("toml"))
-def test_toml_blocks_load(tmp_path: Path, text: str) -> None:
+def test_toml_blocks_load(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README leaves secrets to the environment, as a deployment does.
+    monkeypatch.setenv("CRM_GATEWAY_CURSOR_SECRET", secrets.token_urlsafe(32))
     path = tmp_path / "gateway.toml"
     path.write_text(text)
     load_settings(path)
@@ -87,7 +90,7 @@ def test_python_blocks_build_a_working_app(
     url = demo[1]["basicsos"]
     token = DEMO_CREDENTIALS["basicsos"]["token"]
     (tmp_path / "gateway.toml").write_text(
-        'cursor_secret = "readme-cursor-secret"\ncors_origins = ["http://localhost:*"]\n'
+        'cursor_secret = "readme-cursor-secret-Hs2mQ9cL"\ncors_origins = ["http://localhost:*"]\n'
         f'[[providers]]\nname = "crm"\nkind = "basicsos"\nbase_url = "{url}"\n'
         f'credentials = {{ token = "{token}" }}\n'
     )

@@ -74,7 +74,7 @@ def world() -> Iterator[tuple[GraphQLClient, list[dict[str, Any]]]]:
         rows.append({**template, "id": f"person_9{index:05d}", "last_name": name})
     with ServerThread(app) as emulator:
         provider = demo_provider("redivis", emulator.url).model_copy(update={"rate_limit": False})
-        config = Settings(providers=[provider], cursor_secret="test-cursor-secret")
+        config = Settings(providers=[provider], cursor_secret="test-cursor-secret-kQ3vX8wZ")
         with serving(config) as client:
             yield client, rows
 

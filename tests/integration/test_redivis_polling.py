@@ -64,7 +64,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GraphQLClient, Slow
     state = SlowQueries()
     with ServerThread(slow_redivis(state)) as upstream:
         provider = demo_provider("redivis", upstream.url).model_copy(update={"rate_limit": False})
-        config = Settings(providers=[provider], cursor_secret="test-cursor-secret")
+        config = Settings(providers=[provider], cursor_secret="test-cursor-secret-kQ3vX8wZ")
         with serving(config) as client:  # the read cache is on
             yield client, state
 

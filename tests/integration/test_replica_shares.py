@@ -52,7 +52,7 @@ def replicas() -> Iterator[list[str]]:
         )
         settings = Settings(
             providers=[provider],
-            cursor_secret="test-cursor-secret",
+            cursor_secret="test-cursor-secret-kQ3vX8wZ",
             redis_url=redis.url,
             cache=False,  # every answer is a request sent
             clients=[

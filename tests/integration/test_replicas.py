@@ -37,7 +37,7 @@ def replicas() -> Iterator[dict[str, Any]]:
         urls = emulator_servers(exits, KINDS)
         settings = Settings(
             providers=demo_providers(urls, cache_ttl=600),
-            cursor_secret="test-cursor-secret",
+            cursor_secret="test-cursor-secret-kQ3vX8wZ",
             redis_url=redis.url,
             # A busy test machine can hold a Redis answer past the 0.5 s default: that would
             # be Redis "away" and each replica caching alone, which is not what these test.

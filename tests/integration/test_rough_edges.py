@@ -73,7 +73,7 @@ def test_a_cursor_of_another_gateway_process_says_to_share_the_secret(
 ) -> None:
     other = Settings(
         providers=[demo_provider("basicsos", emulators["basicsos"])],
-        cursor_secret="another-process-secret",
+        cursor_secret="another-process-secret-Wd5pJ8xN",
     )
     query = 'query($after: String) { contacts(provider: "basicsos", first: 2, after: $after) { pageInfo { endCursor } } }'
     with ServerThread(create_app(other)) as server:

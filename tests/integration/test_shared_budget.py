@@ -29,7 +29,7 @@ from tests.support.kinds import RATE_LIMITED_KINDS
 
 pytestmark = pytest.mark.integration
 
-SECRET = b"test-cursor-secret"
+SECRET = b"test-cursor-secret-kQ3vX8wZ"
 # Seconds a Redis call may take here: a busy machine must not look like Redis away.
 REDIS_TIMEOUT = 5.0
 LIMIT, SECONDS = 5, 2.0

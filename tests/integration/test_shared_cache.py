@@ -16,7 +16,7 @@ from tests.unit.fake_time import FakeTime
 
 pytestmark = pytest.mark.integration
 
-SECRET = b"test-cursor-secret"
+SECRET = b"test-cursor-secret-kQ3vX8wZ"
 
 
 class Replica:

@@ -55,7 +55,7 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GraphQLClient, Fake
     )
     with ServerThread(create_emulator("attio", EmulatorOptions(rate_limits=False))) as emulator:
         provider = provider.model_copy(update={"base_url": emulator.url})
-        settings = Settings(providers=[provider], cursor_secret="test-cursor-secret")
+        settings = Settings(providers=[provider], cursor_secret="test-cursor-secret-kQ3vX8wZ")
         with serving(settings) as client:
             yield client, timer
 

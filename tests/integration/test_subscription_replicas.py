@@ -24,7 +24,7 @@ async def test_a_subscriber_on_one_replica_hears_a_write_through_the_other() -> 
         urls = emulator_servers(exits, ["haste"])
         settings = Settings(
             providers=demo_providers(urls, cache_ttl=600),
-            cursor_secret="test-cursor-secret",
+            cursor_secret="test-cursor-secret-kQ3vX8wZ",
             redis_url=redis.url,
             redis_timeout=5.0,
             subscriptions=True,

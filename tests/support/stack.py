@@ -25,7 +25,7 @@ from gateway.settings import ProviderSettings, Settings
 from tests.support.knowledge import remote_ids as read_remote_ids
 
 SMALL = EmulatorOptions(rate_limits=False, companies=30, contacts=90, deals=40, notes=50)
-SECRET = "stack-cursor-secret"
+SECRET = "stack-cursor-secret-Vb7nR4tY"
 
 
 def emulator_url(kind: str) -> str:

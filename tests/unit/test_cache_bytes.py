@@ -132,7 +132,7 @@ async def test_a_providers_caches_stay_under_cache_max_bytes():
         blocks, responses = source.blocks, source.upstream.cache
         assert blocks is not None
         assert responses is not None
-        codec = CursorCodec(b"test-cursor-secret")
+        codec = CursorCodec(b"test-cursor-secret-kQ3vX8wZ")
         read = 0
         for i in range(80):
             query = ListQuery(filter=Cond("last_name", "neq", f"nobody-{i}"))

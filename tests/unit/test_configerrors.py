@@ -94,8 +94,8 @@ def test_a_bad_choice_lists_the_allowed_values(tmp_path, monkeypatch):
     )
     message = error_of(tmp_path, monkeypatch, text)
     assert message == (
-        'gateway.toml:17: clients[0].scopes[0]: must be one of "read", "write", got text `raed`; '
-        "did you mean `read`?"
+        'gateway.toml:17: clients[0].scopes[0]: must be one of "read", "write", "ad_hoc", got '
+        "text `raed`; did you mean `read`?"
     )
 
 
@@ -162,7 +162,9 @@ def test_an_unset_and_an_empty_variable_are_told_apart(tmp_path, monkeypatch):
     settings = load_settings(tmp_path / "gateway.toml")
     where = "providers.one.credentials_env.client_id: environment variable TEST_CONFIG_CLIENT_ID"
     monkeypatch.delenv("TEST_CONFIG_CLIENT_ID", raising=False)
-    with pytest.raises(ConfigError, match=f"^{where} is not set$"):
+    with pytest.raises(
+        ConfigError, match=f"^{where} is not set \\(nor TEST_CONFIG_CLIENT_ID_FILE\\)$"
+    ):
         create_app(settings)
     monkeypatch.setenv("TEST_CONFIG_CLIENT_ID", "")
     with pytest.raises(ConfigError, match=f"^{where} is set but empty$"):
@@ -174,7 +176,9 @@ def test_an_empty_client_key_variable_is_told_from_an_unset_one(tmp_path, monkey
     monkeypatch.setenv("TEST_CONFIG_CLIENT_ID", "an-id")
     [client] = load_settings(tmp_path / "gateway.toml").clients
     monkeypatch.delenv("TEST_CONFIG_CLIENT_KEY", raising=False)
-    with pytest.raises(ConfigError, match=r"TEST_CONFIG_CLIENT_KEY is not set$"):
+    with pytest.raises(
+        ConfigError, match=r"TEST_CONFIG_CLIENT_KEY is not set \(nor TEST_CONFIG_CLIENT_KEY_FILE\)$"
+    ):
         client.resolved_key_digest()
     monkeypatch.setenv("TEST_CONFIG_CLIENT_KEY", "")
     with pytest.raises(ConfigError, match=r"TEST_CONFIG_CLIENT_KEY is set but empty$"):

@@ -5,6 +5,7 @@ they reach any SQL."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,7 +13,8 @@ import pytest
 
 from gateway.datasources.redivis import COLUMNS, Redivis
 from gateway.errors import NotFound, UpstreamAuthError, UpstreamBadResponse, UpstreamTimeout
-from gateway.listquery import Cond, ListQuery
+from gateway.listquery import Cond, ListQuery, Sort
+from gateway.pagination.keyset import Keyset
 from gateway.records import ContactRecord, Entity
 from tests.unit.fake_time import FakeTime
 from tests.unit.mock_provider import Provider, ok, sent_json, source
@@ -148,6 +150,84 @@ async def test_a_filtered_list_opens_a_query_with_its_where_clause():
     assert sql.endswith("WHERE (email = 'a@x') AND id < 'r5' ORDER BY id DESC")
     assert await crm.open_list(Entity.CONTACT, False, None, ListQuery()) == "rows"
     assert len(provider.requests) == 1  # the table's own listing needs no query
+
+
+def segments(values: int, nulls: int) -> Any:
+    """Answers a segment's query by the rows it has: `q_v` the key set, `q_n` it null."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        null = "updated_at IS NULL" in sent_json(request)["query"]
+        return query("completed", id="q_n" if null else "q_v", outputNumRows=[values, nulls][null])
+
+    return answer
+
+
+ORDERED = ListQuery(Cond("email", "eq", "a@x"), (Sort("updated_at", descending=True),))
+
+
+async def test_an_ordered_list_opens_a_query_per_segment_with_rows():
+    crm, provider, _ = redivis()
+    provider.queue(segments(values=5, nulls=2))
+    # Descending: the nulls first (the merged lists' order), whatever the SQL dialect does.
+    assert await crm.open_list(Entity.CONTACT, False, None, ORDERED) == "q_n.q_v"
+    sql = sorted(sent_json(r)["query"].split(" FROM ")[1] for r in provider.requests)
+    assert sql == [
+        "`acme.crm.contacts` WHERE (email = 'a@x' AND updated_at IS NOT NULL) "
+        "ORDER BY updated_at DESC, id ASC",
+        "`acme.crm.contacts` WHERE (email = 'a@x' AND updated_at IS NULL) ORDER BY id ASC",
+    ]
+    provider.queue(segments(values=5, nulls=0))
+    assert await crm.open_list(Entity.CONTACT, True, None, ORDERED) == "q_v"
+
+
+async def test_an_ordered_list_reopens_after_a_records_key_and_id():
+    crm, provider, _ = redivis()
+    provider.queue(segments(values=5, nulls=2))
+    after = Keyset(Sort("updated_at", True)).key(datetime(2024, 5, 1, tzinfo=UTC), "r5")
+    assert await crm.open_list(Entity.CONTACT, False, after, ORDERED) == "q_v"
+    # Past the nulls: only the rest of the values' segment.
+    (request,) = provider.requests
+    assert sent_json(request)["query"].endswith(
+        "WHERE (email = 'a@x' AND (updated_at IS NOT NULL AND "
+        "(updated_at < '2024-05-01 00:00:00.000000' OR "
+        "(updated_at = '2024-05-01 00:00:00.000000' AND id > 'r5')))) "
+        "ORDER BY updated_at DESC, id ASC"
+    )
+
+
+async def test_a_page_of_an_ordered_list_runs_on_into_the_next_segment():
+    crm, provider, _ = redivis()
+    provider.queue(rows(ROW, {**ROW, "id": "r2"}), rows({**ROW, "id": "r3"}, token="t2"))
+    page = await crm.fetch_page(Entity.CONTACT, "q_v.q_n", None, 3, ORDERED)
+    assert [r.remote_id for r in page.items] == ["r1", "r2", "r3"]
+    assert page.next == "1~t2"
+    first, second = provider.requests
+    assert (first.url.path, first.url.params["maxResults"]) == (
+        "/base/api/v1/queries/q_v/rows",
+        "3",
+    )
+    assert (second.url.path, second.url.params["maxResults"]) == (
+        "/base/api/v1/queries/q_n/rows",
+        "1",
+    )
+    assert "pageToken" not in second.url.params
+    # A page that fills exactly at a segment's end: the next starts the next segment.
+    provider.queue(rows(ROW))
+    page = await crm.fetch_page(Entity.CONTACT, "q_v.q_n", "0~t1", 1, ORDERED)
+    assert (page.next, provider.last.url.params["pageToken"]) == ("1~", "t1")
+    page = await crm.fetch_page(Entity.CONTACT, "q_v.q_n", "1~", 5, ORDERED)
+    assert provider.last.url.path == "/base/api/v1/queries/q_n/rows"
+    assert "pageToken" not in provider.last.url.params
+    assert page.next is None  # a short page of the last segment ends the list
+    with pytest.raises(ValueError, match="not a position"):
+        await crm.fetch_page(Entity.CONTACT, "q_v.q_n", "2~t", 5, ORDERED)
+
+
+def test_an_ordered_lists_handle_names_at_most_two_queries():
+    crm, _, _ = redivis()
+    assert crm.valid_handle("q_1.q_2")
+    assert not crm.valid_handle("q_1.q_2.q_3")
+    assert not crm.valid_handle("q_1.")
 
 
 async def test_count_reads_the_tables_rows_or_the_querys():

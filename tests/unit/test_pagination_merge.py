@@ -170,3 +170,28 @@ def test_a_cursor_of_another_merge_is_refused() -> None:
         assert refused.value.extensions["argument"] == "after"
 
     asyncio.run(check())
+
+
+@pytest.mark.parametrize(
+    ("texts", "reference"),
+    [(["a-shared-text"], [3]), (["a-shared-text"], [True]), ("a-shared-text", [0]), ([], [0])],
+)
+def test_a_reference_to_no_shared_text_is_refused(texts: Any, reference: Any) -> None:
+    # Texts several lane positions hold are kept once (`t`) and referred to by [index]:
+    # a reference that names none, even signed, is not a cursor of the list.
+    items = [Item(0, i, i) for i in range(3)]
+    binding = binding_key("one")
+    merge = Merge([offset_lane("a", items, 2), offset_lane("b", items, 2)], None, CODEC, binding)
+
+    async def check() -> None:
+        window = await merge.window(ConnectionArgs(first=1))
+        cursor = window.page_info.end_cursor
+        assert cursor is not None
+        _, position = CODEC.open(cursor, "after")
+        a, b = position["s"][0]
+        forged = {**position, "t": texts, "s": [[{**a, "o": reference}, b], "s"]}
+        with pytest.raises(BadUserInput) as refused:
+            await merge.window(ConnectionArgs(first=1, after=CODEC.encode(binding, forged)))
+        assert refused.value.extensions["argument"] == "after"
+
+    asyncio.run(check())

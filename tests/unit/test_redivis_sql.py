@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emulators.redivis import Parser, _like, _string
-from gateway.datasources import redivis
+from gateway.datasources import redivis, redivis_sql
 from gateway.demo import demo_provider
 from gateway.errors import BadUserInput, UpstreamBadResponse, UpstreamTimeout
 from gateway.listquery import Cond, ListQuery
@@ -30,13 +30,13 @@ NASTY = st.text(
 
 @given(NASTY)
 def test_a_literal_means_exactly_its_value(value):
-    literal = redivis._literal(value)
+    literal = redivis_sql.literal(value)
     assert _string(literal, 0) == (value, len(literal))
 
 
 @given(NASTY)
 def test_a_literal_is_one_token_of_the_query(value):
-    sql = f"SELECT id FROM `acme.crm.contacts` WHERE id = {redivis._literal(value)} ORDER BY id"
+    sql = f"SELECT id FROM `acme.crm.contacts` WHERE id = {redivis_sql.literal(value)} ORDER BY id"
     _, table, where, _, _, _ = Parser(sql).parse()  # no 400: the literal ended where it should
     assert table == "contacts"
     assert where({"id": value})
@@ -46,8 +46,8 @@ def test_a_literal_is_one_token_of_the_query(value):
 @given(NASTY, NASTY)
 def test_contains_and_starts_with_match_the_value_literally(value, text):
     value, text = value.lower(), text.lower()
-    contains = redivis._sql(Entity.CONTACT, Cond("last_name", "contains", value))
-    starts = redivis._sql(Entity.CONTACT, Cond("last_name", "startsWith", value))
+    contains = redivis_sql.condition(Cond("last_name", "contains", value))
+    starts = redivis_sql.condition(Cond("last_name", "startsWith", value))
     for sql, expected in ((contains, value in text), (starts, text.startswith(value))):
         pattern = sql.removeprefix("LOWER(last_name) LIKE ")
         decoded, end = _string(pattern, 0)
@@ -56,30 +56,30 @@ def test_contains_and_starts_with_match_the_value_literally(value, text):
 
 
 def test_percent_and_underscore_are_not_wildcards():
-    sql = redivis._sql(Entity.CONTACT, Cond("last_name", "contains", "%"))
+    sql = redivis_sql.condition(Cond("last_name", "contains", "%"))
     assert sql == r"LOWER(last_name) LIKE '%\\%%'"
-    sql = redivis._sql(Entity.CONTACT, Cond("last_name", "startsWith", "a_B\\"))
+    sql = redivis_sql.condition(Cond("last_name", "startsWith", "a_B\\"))
     assert sql == r"LOWER(last_name) LIKE 'a\\_b\\\\%'"
 
 
 def test_the_injection_of_the_issue_stays_inside_its_literal():
     value = r"\') UNION ALL SELECT * FROM `other.dataset.table` --"
-    sql = redivis._sql(Entity.CONTACT, Cond("last_name", "eq", value))
+    sql = redivis_sql.condition(Cond("last_name", "eq", value))
     assert sql == r"last_name = '\\\') UNION ALL SELECT * FROM `other.dataset.table` --'"
 
 
 @pytest.mark.parametrize("amount", ["nan", "inf", "-Infinity", "1e400", "abc", "", "1 OR 1=1"])
 def test_an_amount_that_is_no_number_is_bad_input(amount):
     with pytest.raises(BadUserInput) as error:
-        redivis._sql(Entity.DEAL, Cond("amount", "gt", amount))
+        redivis_sql.condition(Cond("amount", "gt", amount))
     assert error.value.argument == "filter"
     with pytest.raises(BadUserInput):
-        redivis._sql(Entity.DEAL, Cond("amount", "in", ["5", amount]))
+        redivis_sql.condition(Cond("amount", "in", ["5", amount]))
 
 
 def test_a_lone_surrogate_is_bad_input():
     with pytest.raises(BadUserInput):
-        redivis._literal("a\ud800b")
+        redivis_sql.literal("a\ud800b")
 
 
 # --- polling a running query -------------------------------------------------------------

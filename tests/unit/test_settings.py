@@ -115,7 +115,7 @@ def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
 
     monkeypatch.setattr(gateway.cli, "_serve_all", no_servers)
 
-    def build(settings: Any) -> FastAPI:
+    def build(settings: Any, **_: Any) -> FastAPI:
         built.append(settings)
         return FastAPI()
 
