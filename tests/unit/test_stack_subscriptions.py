@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +220,26 @@ async def test_with_subscriptions_off_none_is_served() -> None:
         assert body["errors"][0]["extensions"]["code"] == "SUBSCRIPTIONS_DISABLED"
         with pytest.raises(Closed):
             await AsgiWebSocket(stack.app).__aenter__()
+
+
+async def test_persisted_only_holds_over_a_websocket(tmp_path: Path) -> None:
+    trusted = "subscription Trusted { recordChanged { id } }"
+    manifest = tmp_path / "documents.json"
+    manifest.write_text(json.dumps({hashlib.sha256(trusted.encode()).hexdigest(): trusted}))
+    async with running_stack(
+        ["haste"],
+        subscriptions=True,
+        persisted_documents=manifest,
+        persisted_only=True,
+        clients=[client("stack", KEY)],
+    ) as stack:
+        ws = await connected(stack)
+        try:
+            await ws.send({"id": "1", "type": "subscribe", "payload": {"query": EVENT}})
+            refused = await ws.receive()
+            assert (refused["id"], refused["type"]) == ("1", "error")
+            assert refused["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+            await ws.send({"id": "2", "type": "subscribe", "payload": {"query": trusted}})
+            await until_open(stack, 1)
+        finally:
+            await ws.__aexit__(None, None, None)
