@@ -37,6 +37,7 @@ from gateway.errors import Forbidden, Unauthenticated
 from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.live import service as live
 from gateway.live.hub import ChangeHub
+from gateway.live.webhooks import Webhooks
 from gateway.manifest import load_manifest
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
@@ -142,12 +143,13 @@ def create_router(
     gateway, redis = gateway_state(settings)
     probes = Probes() if probe else None
     clients = ProviderClients(settings, gateway, redis, transports, probes)
+    webhooks = Webhooks(settings, gateway, redis, ready=clients.open)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
         await clients.open()
         try:
-            async with live.running(settings, gateway, redis):
+            async with live.running(settings, gateway, redis, webhooks):
                 yield
         finally:
             await clients.close()
@@ -173,6 +175,7 @@ def create_router(
         return await gateway.metrics.endpoint()
 
     _add_health(router, gateway, clients, redis, operator)
+    webhooks.route(router)  # signed by the providers: no client auth
     return router
 
 

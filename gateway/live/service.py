@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
+from gateway.live.webhooks import Webhooks
 from gateway.settings import Settings
 from gateway.shared import RedisState
 
@@ -16,9 +17,12 @@ if TYPE_CHECKING:
 
 @asynccontextmanager
 async def running(
-    settings: Settings, gateway: Gateway, redis: RedisState | None
+    settings: Settings, gateway: Gateway, redis: RedisState | None, webhooks: Webhooks | None = None
 ) -> AsyncIterator[None]:
-    """Start the live work once the provider clients are open; stop it when the block ends."""
+    """Start the live work once the provider clients are open; stop it when the block ends.
+    `webhooks`: the app's intake, whose webhooks are registered (in the background) here."""
     async with AsyncExitStack() as stack:
-        del settings, gateway, redis, stack  # the webhook and polling parts start here
+        if webhooks is not None:
+            await stack.enter_async_context(webhooks.running())
+        del settings, gateway, redis  # the polling part starts here
         yield
