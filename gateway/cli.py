@@ -271,7 +271,7 @@ def _serve(args: argparse.Namespace) -> int:
         except PortInUse:
             _close(emulators)
             raise
-        settings: Settings = demo_settings(rate_limits=args.emulator_rate_limits)
+        settings: Settings = demo_settings(rate_limits=args.emulator_rate_limits, port=args.port)
     else:
         settings = load_settings(args.config)
         if not settings.providers:

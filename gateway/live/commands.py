@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from gateway.app import ProviderClients
 from gateway.datasources.webhooks import Registered
 from gateway.errors import GatewayError
-from gateway.live.registration import register_once
 from gateway.live.webhooks import Webhooks
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
@@ -81,9 +80,8 @@ async def sync_webhooks(settings: Settings, out: Print) -> bool:
     ok = True
     async with _opened(settings) as webhooks:
         for name, url in webhooks.urls.items():
-            api = webhooks.api(name)
             try:
-                outcome = await register_once(name, api, url, webhooks.secrets, webhooks.redis)
+                outcome = await webhooks.registration(name).once()
             except (GatewayError, RedisDown) as error:
                 out(f"{name}: failed: {str(error) or type(error).__name__}")
                 ok = False

@@ -1,15 +1,15 @@
 """Keeping each provider's webhook registered at `<public_url>/webhooks/<name>`.
 
-`ensure` lists the provider's webhooks and keeps the one at the gateway's URL whose
+`Registration.ensure` lists the provider's webhooks and keeps the one at the gateway's URL whose
 secret it knows (and that is active, for every event the gateway uses); any other at that
 URL is deleted, so restarts never pile webhooks up. With none to keep it registers a new
 one first, keeps its secret, then deletes the old ones (no change falls between them).
 
 With Redis only one replica registers at a time (a lock with an expiry, in case it
 dies); the others wait for the secret to appear there. At start-up this runs in the
-background (`keep_registered`): a failure is logged and tried again with backoff while
+background (`Registration.kept`): a failure is logged and tried again with backoff while
 the gateway serves, and deliveries meanwhile get 503. `crm-gateway webhooks sync` runs it
-once (`register_once`).
+once (`Registration.once`).
 """
 
 from __future__ import annotations
@@ -72,25 +72,6 @@ def _keeps(hook: Registered, known: Known | None, api: WebhookApi) -> bool:
     )
 
 
-async def ensure(provider: str, api: WebhookApi, url: str, store: HookSecrets) -> Outcome:
-    """Reuse, or register, the webhook at `url` (see the module's docstring)."""
-    mine = [hook for hook in await api.registered() if hook.url == url]
-    known = await store.get(provider, url, fresh=True)
-    kept = next((hook for hook in mine if _keeps(hook, known, api)), None)
-    if kept is not None:
-        action = "reused"
-    else:
-        kept = await api.register(url)
-        if not kept.secret:
-            raise api.upstream.bad_response("a new webhook without its secret")
-        await store.put(provider, url, Known(kept.id, kept.secret))
-        action = "replaced" if mine else "created"
-    removed = tuple(hook.id for hook in mine if hook.id != kept.id)
-    for hook_id in removed:
-        await api.unregister(hook_id)
-    return Outcome(provider, action, kept.id, removed)
-
-
 class RegistrationLock:
     """One replica at a time registers the webhook at a URL (Redis SET NX, expiring)."""
 
@@ -108,58 +89,72 @@ class RegistrationLock:
             await self.redis.run(lambda r: r.eval(_RELEASE, 1, self.key, self.token))
 
 
-async def register_once(
-    provider: str,
-    api: WebhookApi,
-    url: str,
-    store: HookSecrets,
-    redis: RedisState | None,
-    *,
-    sleep: Sleep = asyncio.sleep,
-) -> Outcome:
-    """`ensure`, by one replica at a time; a replica that finds the lock taken waits for
-    the secret to appear (RedisDown while Redis is away: the replicas could not share it)."""
-    if redis is None:
-        return await ensure(provider, api, url, store)
-    lock = RegistrationLock(redis, provider, url)
-    while True:
-        if await lock.acquire():
+@dataclass(frozen=True)
+class Registration:
+    """The gateway's webhook with one provider instance: its URL, the provider's webhook
+    API, where its secret is kept, and the Redis its replicas share (None: alone)."""
+
+    provider: str
+    api: WebhookApi
+    url: str
+    store: HookSecrets
+    redis: RedisState | None = None
+
+    async def ensure(self) -> Outcome:
+        """Reuse, or register, the webhook at `url` (see the module's docstring)."""
+        api, url = self.api, self.url
+        mine = [hook for hook in await api.registered() if hook.url == url]
+        known = await self.store.get(self.provider, url, fresh=True)
+        kept = next((hook for hook in mine if _keeps(hook, known, api)), None)
+        if kept is not None:
+            action = "reused"
+        else:
+            kept = await api.register(url)
+            if not kept.secret:
+                raise api.upstream.bad_response("a new webhook without its secret")
+            await self.store.put(self.provider, url, Known(kept.id, kept.secret))
+            action = "replaced" if mine else "created"
+        removed = tuple(hook.id for hook in mine if hook.id != kept.id)
+        for hook_id in removed:
+            await api.unregister(hook_id)
+        return Outcome(self.provider, action, kept.id, removed)
+
+    async def once(self, *, sleep: Sleep = asyncio.sleep) -> Outcome:
+        """`ensure`, by one replica at a time; a replica that finds the lock taken waits
+        for the secret to appear (RedisDown while Redis is away: the replicas could not
+        share it)."""
+        if self.redis is None:
+            return await self.ensure()
+        lock = RegistrationLock(self.redis, self.provider, self.url)
+        while True:
+            if await lock.acquire():
+                try:
+                    return await self.ensure()
+                finally:
+                    await lock.release()
+            known = await self.store.get(self.provider, self.url, fresh=True)
+            if known is not None:
+                return Outcome(self.provider, "shared", known.hook_id)
+            await sleep(LOCK_POLL)
+
+    async def kept(self, *, sleep: Sleep = asyncio.sleep) -> Outcome:
+        """`once` until it succeeds, waiting longer after each failure."""
+        delay = FIRST_RETRY
+        while True:
             try:
-                return await ensure(provider, api, url, store)
-            finally:
-                await lock.release()
-        known = await store.get(provider, url, fresh=True)
-        if known is not None:
-            return Outcome(provider, "shared", known.hook_id)
-        await sleep(LOCK_POLL)
-
-
-async def keep_registered(
-    provider: str,
-    api: WebhookApi,
-    url: str,
-    store: HookSecrets,
-    redis: RedisState | None,
-    *,
-    sleep: Sleep = asyncio.sleep,
-) -> Outcome:
-    """`register_once` until it succeeds, waiting longer after each failure."""
-    delay = FIRST_RETRY
-    while True:
-        try:
-            outcome = await register_once(provider, api, url, store, redis, sleep=sleep)
-        except Exception as error:  # whatever failed, the gateway serves on and tries again
-            expected = isinstance(error, GatewayError | RedisDown)  # else: a traceback too
-            log.warning(
-                "registering the webhook of provider %r at %s failed (%s); retrying in %.0f s",
-                provider,
-                url,
-                str(error) or type(error).__name__,
-                delay,
-                exc_info=not expected,
-            )
-            await sleep(delay)
-            delay = min(delay * 2, MAX_RETRY)
-            continue
-        log.info("provider %r: %s at %s", provider, outcome.describe(), url)
-        return outcome
+                outcome = await self.once(sleep=sleep)
+            except Exception as error:  # whatever failed, the gateway serves on and tries again
+                expected = isinstance(error, GatewayError | RedisDown)  # else: a traceback too
+                log.warning(
+                    "registering the webhook of provider %r at %s failed (%s); retrying in %.0f s",
+                    self.provider,
+                    self.url,
+                    str(error) or type(error).__name__,
+                    delay,
+                    exc_info=not expected,
+                )
+                await sleep(delay)
+                delay = min(delay * 2, MAX_RETRY)
+                continue
+            log.info("provider %r: %s at %s", self.provider, outcome.describe(), self.url)
+            return outcome

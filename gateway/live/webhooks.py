@@ -35,7 +35,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -44,7 +44,7 @@ from gateway.datasources.webhooks import Delivery, Event, WebhookApi
 from gateway.errors import UpstreamError
 from gateway.live.changes import ChangeSource, RecordChange
 from gateway.live.hook_secrets import HookSecrets, Known
-from gateway.live.registration import keep_registered, webhook_url
+from gateway.live.registration import Registration, webhook_url
 from gateway.live.replays import Replays
 from gateway.live.signatures import BadSignature
 from gateway.settings import Settings
@@ -76,6 +76,13 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise TooLarge
     return bytes(body)
+
+
+async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def refusal(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -128,6 +135,9 @@ class Webhooks:
             api = self._apis[name] = kind(source.upstream)
         return api
 
+    def registration(self, name: str) -> Registration:
+        return Registration(name, self.api(name), self.urls[name], self.secrets, self.redis)
+
     def route(self, router: APIRouter) -> None:
         @router.post("/webhooks/{provider}", include_in_schema=False)
         async def webhook(provider: str, request: Request) -> Response:
@@ -136,20 +146,19 @@ class Webhooks:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Keep every webhook registered (in the background: the gateway serves meanwhile)
-        while the block runs; then stop, and drop the repeat actions not yet due."""
-        tasks = [
-            asyncio.create_task(
-                keep_registered(name, self.api(name), url, self.secrets, self.redis)
-            )
-            for name, url in self.urls.items()
+        while the block runs; then stop, and `close`."""
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self.registration(name).kept()) for name in self.urls
         ]
         try:
             yield
         finally:
-            pending = [*tasks, *self._later]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await _cancel(tasks)
+            await self.close()
+
+    async def close(self) -> None:
+        """Drop the repeat actions not yet due (see `act`)."""
+        await _cancel(self._later)
 
     async def receive(self, name: str, request: Request) -> Response:
         url = self.urls.get(name)
