@@ -106,7 +106,9 @@ class Registration:
         mine = [hook for hook in await api.registered() if hook.url == url]
         known = await self.store.get(self.provider, url, fresh=True)
         kept = next((hook for hook in mine if _keeps(hook, known, api)), None)
-        if kept is not None:
+        if kept is not None and known is not None:
+            # Kept again: had Redis been away when it was registered, it learns it now.
+            await self.store.put(self.provider, url, known)
             action = "reused"
         else:
             kept = await api.register(url)

@@ -170,6 +170,8 @@ class Webhooks:
             return refusal(413, f"The delivery is larger than {self.max_bytes} bytes.")
         if self.ready is not None:
             await self.ready()
+        if name not in self.gateway.sources:  # the clients are closing: shutting down
+            return refusal(503, "The gateway is shutting down.", {"Retry-After": str(RETRY_AFTER)})
         api = self.api(name)
         known = await self.secrets.get(name, url)
         if known is None:

@@ -77,8 +77,18 @@ async def test_a_second_registration_reuses_the_webhook() -> None:
     first = await Registration("crm", api, URL, store).ensure()
     assert (first.action, first.removed) == ("created", ())
     assert await store.get("crm", URL) == Known(first.hook_id, f"secret-{first.hook_id}")
+    kept: list[Known] = []
+    put = store.put
+
+    async def keep(provider: str, url: str, known: Known) -> None:
+        kept.append(known)
+        await put(provider, url, known)
+
+    store.put = keep  # type: ignore[method-assign]
     second = await Registration("crm", api, URL, store).ensure()
     assert (second.action, second.hook_id) == ("reused", first.hook_id)
+    # Kept again, so a Redis that was away when it was registered learns it too.
+    assert kept == [Known(first.hook_id, f"secret-{first.hook_id}")]
     assert at_url(api) == [first.hook_id]
     assert other in api.hooks  # another URL's webhook is none of the gateway's business
 
