@@ -164,6 +164,14 @@ def create_router(
             405, "GraphQL is served over GET and POST.", headers={"Allow": "GET, POST"}
         )
 
+    operator = _add_metrics(router, gateway, settings)
+    _add_health(router, gateway, clients, redis, operator)
+    webhooks.route(router)  # signed by the providers: no client auth
+    return router
+
+
+def _add_metrics(router: APIRouter, gateway: Gateway, settings: Settings) -> OperatorToken:
+    """`/metrics`, behind `metrics_token` when it is set; that token's check, for `/readyz`."""
     token = settings.metrics_token
     operator = OperatorToken(None if token is None else token.get_secret_value())
 
@@ -174,9 +182,7 @@ def create_router(
             return refusal_response(refused)
         return await gateway.metrics.endpoint()
 
-    _add_health(router, gateway, clients, redis, operator)
-    webhooks.route(router)  # signed by the providers: no client auth
-    return router
+    return operator
 
 
 def _graphql(

@@ -9,19 +9,15 @@ running gateway would never learn the secret of a webhook registered here.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from gateway.app import ProviderClients
+from gateway.app import ProviderClients, gateway_state
 from gateway.datasources.webhooks import Registered
 from gateway.errors import GatewayError
 from gateway.live.webhooks import Webhooks
-from gateway.pagination.connection import PageLimits
-from gateway.pagination.cursors import CursorCodec
 from gateway.settings import ConfigError, Settings
-from gateway.shared import RedisDown, RedisState
-from resolvers.context import Gateway
+from gateway.shared import RedisDown
 
 Print = Callable[[str], None]
 
@@ -32,13 +28,7 @@ async def _opened(settings: Settings) -> AsyncIterator[Webhooks]:
     if not hooked:
         raise ConfigError("no provider has `webhooks = true`")
     settings = settings.model_copy(update={"providers": hooked})
-    redis = None
-    if settings.redis_url is not None and settings.cursor_secret is not None:
-        secret = settings.cursor_secret.get_secret_value().encode()
-        redis = RedisState(
-            settings.redis_url.get_secret_value(), secret, timeout=settings.redis_timeout
-        )
-    gateway = Gateway(sources={}, codec=CursorCodec(secrets.token_bytes(32)), limits=PageLimits())
+    gateway, redis = gateway_state(settings)
     clients = ProviderClients(settings, gateway, redis)
     await clients.open()
     try:

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 
 KINDS = ("attio", "haste")
 KEY = "webhook-test-client-key"
+CURSOR_SECRET = "test-cursor-secret-hK7wQ2xZ"
 AUTH = {
     "attio": {"Authorization": f"Bearer {DEMO_CREDENTIALS['attio']['api_key']}"},
     "haste": {"Authorization": f"Bearer {DEMO_CREDENTIALS['haste']['token']}"},
@@ -71,7 +72,7 @@ def live() -> Iterator[Live]:
         settings = Settings(
             providers=demo_providers(urls, webhooks=True, cache_ttl=300),
             public_url=f"http://127.0.0.1:{port}",
-            cursor_secret="test-cursor-secret",
+            cursor_secret=CURSOR_SECRET,
             redis_url=redis.url,
             redis_timeout=5.0,
             # Deliveries carry no client credentials: their signature lets them in.
@@ -233,7 +234,7 @@ def write_config(tmp_path: Path, live: Live) -> Path:
     lines = [
         f'public_url = "{settings.public_url}"',
         f'redis_url = "{live.redis_url}"',
-        'cursor_secret = "test-cursor-secret"',
+        f'cursor_secret = "{CURSOR_SECRET}"',
     ]
     for provider in settings.providers:
         credentials = ", ".join(f'{k} = "{v}"' for k, v in DEMO_CREDENTIALS[provider.kind].items())
