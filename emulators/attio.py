@@ -862,6 +862,25 @@ def _query_sorts(raw_sorts: Any) -> list[tuple[str, str | None, bool]]:
 # --- records ---------------------------------------------------------------------------
 
 records = APIRouter()
+NOUNS = {
+    "people": ("Person", "People"),
+    "companies": ("Company", "Companies"),
+    "deals": ("Deal", "Deals"),
+}
+
+
+@records.get("/v2/objects")
+async def list_objects(request: Request, space: Space) -> Response:
+    """The standard objects: a webhook event names its object by `object_id` only."""
+    _allow(request, set())
+    objects = []
+    for obj in OBJECTS:
+        singular, plural = NOUNS[obj]
+        ids = {"workspace_id": space.id, "object_id": space.object_id(obj)}
+        objects.append(
+            {"id": ids, "api_slug": obj, "singular_noun": singular, "plural_noun": plural}
+        )
+    return JSONResponse({"data": objects})
 
 
 @records.get("/v2/objects/{object_name}/records")

@@ -17,6 +17,12 @@ paged by a cursor in the body), `POST|PATCH|DELETE /v1/<resource>/bulk`
 (operations, update by filter, delete by ids; at most 100), contact merge and
 contact notes. Cursors never expire.
 
+Webhooks (`/v1/webhooks`, contract section 9) are kept per workspace. Each write made
+through the API sends its events (`<object>.created|updated|deleted`, `contact.merged`)
+to the webhooks subscribed to them, only to loopback targets and only once the write has
+been answered, signed `X-Haste-Signature: t=<unix>,v1=<hex HMAC>`, retried up to 3 times
+with backoff and the same event `id`.
+
 Auth: `Authorization: Bearer <token>` or `X-API-Key: <key>` (the bearer token
 wins when both come). `DEMO_ACCESS_TOKEN` and `DEMO_API_KEY` see the seed
 workspace, `TENANT2_ACCESS_TOKEN` another one. Limits per credential: 100 per
@@ -26,17 +32,24 @@ minute and 1,000 per hour, described by `X-RateLimit-*` on every answer.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
+import secrets
+import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emulators.control import EmulatorOptions, emulator_state
@@ -61,7 +74,13 @@ RATE_LIMITS = ((100, 60), (1000, 3600))
 
 Row = dict[str, Any]
 RESOURCES = ("contacts", "companies", "deals", "notes")
-PREFIX = {"contacts": "cont", "companies": "comp", "deals": "deal", "notes": "note"}
+PREFIX = {
+    "contacts": "cont",
+    "companies": "comp",
+    "deals": "deal",
+    "notes": "note",
+    "webhooks": "wh",
+}
 FILTERS = {
     "contacts": {
         "search",
@@ -160,6 +179,19 @@ ENUMS = {
     ("deals", "status"): {"open", "won", "lost", "stalled"},
 }
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+NOUNS = {"contacts": "contact", "companies": "company", "deals": "deal", "notes": "note"}
+WEBHOOK_EVENTS = frozenset(
+    {f"{noun}.{action}" for noun in NOUNS.values() for action in ("created", "updated", "deleted")}
+    | {"contact.merged", "contact.lifecycle_changed", "contact.score_changed"}
+)
+# Events are POSTed to their webhooks when this is on, and only to loopback hosts.
+DELIVER_WEBHOOKS = True
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Seconds before each retry of a delivery that got no 2xx (3 retries).
+RETRY_DELAYS = (0.5, 1.0, 2.0)
+# (url, secret, body) of the deliveries the current request's writes caused: sent once
+# it is answered (None outside a request: sent at once).
+_outbox: ContextVar[list[tuple[str, str, bytes]] | None] = ContextVar("outbox", default=None)
 
 
 def _iso(moment: datetime) -> str:
@@ -194,12 +226,38 @@ def _camel(name: str) -> str:
 
 @dataclass
 class Workspace:
+    id: str = "ws_000001"
     tables: dict[str, dict[str, Row]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[str, Row] = field(default_factory=dict)
 
     def new_id(self, resource: str) -> str:
         self.counters[resource] = self.counters.get(resource, 0) + 1
         return f"{PREFIX[resource]}_{self.counters[resource]:06d}"
+
+    def emit(self, event_type: str, resource: str, row_id: str, **extra: str) -> None:
+        """Send one event to every webhook subscribed to it, once the request is answered."""
+        targets = [
+            hook
+            for hook in self.webhooks.values()
+            if event_type in hook["events"] and urlsplit(hook["url"]).hostname in LOOPBACK_HOSTS
+        ]
+        if not targets or not DELIVER_WEBHOOKS:
+            return
+        event = {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": event_type,
+            "createdAt": _now(),
+            "workspaceId": self.id,
+            "data": {"object": NOUNS[resource], "id": row_id, **extra},
+        }
+        body = json.dumps(event).encode()
+        queued = _outbox.get()
+        for hook in targets:
+            if queued is None:
+                _deliver([(hook["url"], hook["secret"], body)])
+            else:
+                queued.append((hook["url"], hook["secret"], body))
 
 
 def _address(place: SeedCompany | SeedContact) -> Row:
@@ -297,8 +355,8 @@ def _seed_note(n: SeedNote, parent_id: str) -> Row:
     return note
 
 
-def _workspace(world: SeedWorld) -> Workspace:
-    space = Workspace(tables={r: {} for r in RESOURCES})
+def _workspace(world: SeedWorld, workspace_id: str) -> Workspace:
+    space = Workspace(id=workspace_id, tables={r: {} for r in RESOURCES})
 
     def add(resource: str, row: Row) -> str:
         row_id = space.new_id(resource)
@@ -749,6 +807,7 @@ def _create(space: Workspace, resource: str, body: Row) -> Row:
     row = {"id": space.new_id(resource), **json.loads(json.dumps(BLANK[resource])), **values}
     row.update(createdAt=stamp, updatedAt=stamp)
     space.tables[resource][row["id"]] = row
+    space.emit(f"{NOUNS[resource]}.created", resource, row["id"])
     return row
 
 
@@ -759,16 +818,19 @@ def _update(space: Workspace, resource: str, row: Row, body: Row) -> Row:
         values["customFields"] = {**row.get("customFields", {}), **values["customFields"]}
     row.update(values)
     row["updatedAt"] = _now()
+    space.emit(f"{NOUNS[resource]}.updated", resource, row["id"])
     return row
 
 
 def _delete(space: Workspace, resource: str, row_id: str) -> None:
     del space.tables[resource][row_id]
+    space.emit(f"{NOUNS[resource]}.deleted", resource, row_id)
     notes = space.tables["notes"]
     key = {"contacts": "contactId", "companies": "companyId", "deals": "dealId"}.get(resource)
     if key:
         for nid in [n for n, note in notes.items() if note[key] == row_id]:
             del notes[nid]
+            space.emit("note.deleted", "notes", nid)
     if resource == "companies":
         for table in ("contacts", "deals"):
             for other in space.tables[table].values():
@@ -784,11 +846,11 @@ def _delete(space: Workspace, resource: str, row_id: str) -> None:
 
 class Haste(Tenants[Workspace]):
     def workspaces(self, demo: SeedWorld, other: SeedWorld) -> dict[str, Workspace]:
-        space = _workspace(demo)
+        space = _workspace(demo, "ws_000001")
         return {
             f"token:{DEMO_ACCESS_TOKEN}": space,
             f"key:{DEMO_API_KEY}": space,
-            f"token:{TENANT2_ACCESS_TOKEN}": _workspace(other),
+            f"token:{TENANT2_ACCESS_TOKEN}": _workspace(other, "ws_000002"),
         }
 
     def credential(self, request: Request) -> tuple[str | None, JSONResponse | None]:
@@ -890,8 +952,15 @@ async def _gate(request: Request, call_next: Callable[[Request], Any]) -> Respon
     if refused is not None:
         return refused
     request.state.space = api.spaces[credential]
-    response = await call_next(request)
+    queued: list[tuple[str, str, bytes]] = []
+    token = _outbox.set(queued)  # the handler runs in a copy of this context: same list
+    try:
+        response = await call_next(request)
+    finally:
+        _outbox.reset(token)
     response.headers.update(headers)
+    if queued:  # sent once the answer has gone out
+        response.background = BackgroundTask(_deliver, queued)
     return response
 
 
@@ -1159,8 +1228,108 @@ async def merge(request: Request, space: Space) -> Response:
             )
     for cid in duplicates:
         _merge_into(space, primary, cid)
+        space.emit("contact.merged", "contacts", cid, mergedIntoId=primary)
     found[primary]["updatedAt"] = _now()
+    space.emit("contact.updated", "contacts", primary)
     return ok({**_shape(space, "contacts", found[primary]), "mergedCount": len(duplicates)})
+
+
+# --- webhooks --------------------------------------------------------------------------
+
+webhooks = APIRouter(prefix="/v1/webhooks")
+
+
+def _signed(secret: str, body: bytes) -> str:
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def _send(url: str, secret: str, body: bytes) -> bool:
+    """POST one event, signed afresh each try, until a 2xx or the retries run out."""
+    for delay in (0.0, *RETRY_DELAYS):
+        time.sleep(delay)
+        headers = {"Content-Type": "application/json", "X-Haste-Signature": _signed(secret, body)}
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                if 200 <= answer.status < 300:
+                    return True
+        except OSError:  # refused, timed out, or a status above 399
+            pass
+    return False
+
+
+def _deliver(queued: list[tuple[str, str, bytes]]) -> None:
+    """Send the events in order, in the background (a failed one is dropped at last)."""
+
+    def run() -> None:
+        for url, secret, body in queued:
+            _send(url, secret, body)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _hook_body(body: Row) -> tuple[str, list[str], str | None]:
+    problems: dict[str, list[str]] = {}
+    url, events, description = body.get("url"), body.get("events"), body.get("description")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        problems["url"] = ["must be an http(s) URL"]
+    if not isinstance(events, list) or not events:
+        problems["events"] = ["must be a non-empty list"]
+    elif unknown := [e for e in events if e not in WEBHOOK_EVENTS]:
+        problems["events"] = [f"unknown event {e!r}" for e in unknown]
+    if not (description is None or isinstance(description, str)):
+        problems["description"] = ["must be a string"]
+    if set(body) - {"url", "events", "description"}:
+        problems["body"] = [f"unknown keys {sorted(set(body) - {'url', 'events', 'description'})}"]
+    if problems:
+        raise BadRequest("VALIDATION_ERROR", "Validation failed.", {"fields": problems})
+    return str(url), [str(e) for e in dict.fromkeys(events or [])], description
+
+
+def _public(hook: Row) -> Row:
+    return {k: v for k, v in hook.items() if k != "secret"}  # the secret shows once
+
+
+def _hook(space: Workspace, hook_id: str) -> Row:
+    hook = space.webhooks.get(hook_id)
+    if hook is None:
+        raise Missing("Webhook not found", {"resource": "webhook", "id": hook_id})
+    return hook
+
+
+@webhooks.post("")
+async def create_webhook(request: Request, space: Space) -> Response:
+    url, events, description = _hook_body(await body_of(request))
+    hook_id = space.new_id("webhooks")
+    space.webhooks[hook_id] = {
+        "id": hook_id,
+        "url": url,
+        "events": events,
+        "description": description,
+        "secret": f"whsec_{secrets.token_hex(24)}",
+        "active": True,
+        "createdAt": _now(),
+    }
+    return ok(space.webhooks[hook_id], 201)
+
+
+@webhooks.get("")
+async def list_webhooks(space: Space) -> Response:
+    return ok([_public(h) for h in space.webhooks.values()])
+
+
+@webhooks.get("/{hook_id}")
+async def get_webhook(hook_id: str, space: Space) -> Response:
+    return ok(_public(_hook(space, hook_id)))
+
+
+@webhooks.delete("/{hook_id}")
+async def delete_webhook(hook_id: str, space: Space) -> Response:
+    del space.webhooks[_hook(space, hook_id)["id"]]
+    return Response(status_code=204)
 
 
 # --- the app ---------------------------------------------------------------------------
@@ -1204,5 +1373,5 @@ def create_app(options: EmulatorOptions) -> FastAPI:
         validation_error=_invalid,
         gate=_gate,
         hooks=(_status_error, _throttled),
-        routers=[*(_resource_router(r) for r in RESOURCES), contacts],
+        routers=[*(_resource_router(r) for r in RESOURCES), contacts, webhooks],
     )

@@ -38,6 +38,7 @@ from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.live import service as live
 from gateway.live.hub import ChangeHub
 from gateway.live.slots import SubscriptionSlots
+from gateway.live.webhooks import Webhooks
 from gateway.manifest import load_manifest
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
@@ -151,12 +152,13 @@ def create_router(
         gateway.wall_clock = clock
     probes = Probes() if probe else None
     clients = ProviderClients(settings, gateway, redis, transports, probes)
+    webhooks = Webhooks(settings, gateway, redis, ready=clients.open)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
         await clients.open()
         try:
-            async with live.running(settings, gateway, redis):
+            async with live.running(settings, gateway, redis, webhooks):
                 yield
         finally:
             await clients.close()
@@ -171,6 +173,14 @@ def create_router(
             405, "GraphQL is served over GET and POST.", headers={"Allow": "GET, POST"}
         )
 
+    operator = _add_metrics(router, gateway, settings)
+    _add_health(router, gateway, clients, redis, operator)
+    webhooks.route(router)  # signed by the providers: no client auth
+    return router
+
+
+def _add_metrics(router: APIRouter, gateway: Gateway, settings: Settings) -> OperatorToken:
+    """`/metrics`, behind `metrics_token` when it is set; that token's check, for `/readyz`."""
     token = settings.metrics_token
     operator = OperatorToken(None if token is None else token.get_secret_value())
 
@@ -181,8 +191,7 @@ def create_router(
             return refusal_response(refused)
         return await gateway.metrics.endpoint()
 
-    _add_health(router, gateway, clients, redis, operator)
-    return router
+    return operator
 
 
 def _graphql(

@@ -7,6 +7,7 @@ crm-gateway schema > schema.graphql
 crm-gateway check --config gw.toml     can every provider be reached, with these credentials?
 crm-gateway init                       a commented starter config, and its schema
 crm-gateway config-schema              the config file's JSON Schema, for editors
+crm-gateway webhooks list --config gw.toml   the providers' webhooks (sync: register them)
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         help="Print the config file's JSON Schema (for editors: Taplo, Even Better TOML).",
         formatter_class=formatter,
     )
+    _webhooks_arguments(
+        commands.add_parser(
+            "webhooks",
+            help="List or register the webhooks of the providers with `webhooks = true`.",
+            formatter_class=formatter,
+        )
+    )
     return parser
 
 
@@ -94,6 +102,16 @@ def _init_arguments(init: argparse.ArgumentParser) -> None:
         help="A provider kind to configure; repeat for several (default: every kind).",
     )
     init.add_argument("--force", action="store_true", help="Overwrite files that exist.")
+
+
+def _webhooks_arguments(webhooks: argparse.ArgumentParser) -> None:
+    actions = webhooks.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("list", "Print each provider's webhooks: id, status, URL, events (no secrets)."),
+        ("sync", "Register, reuse or replace each webhook as start-up does; say what it did."),
+    ):
+        parser = actions.add_parser(action, help=text, description=text)
+        parser.add_argument("--config", type=Path, required=True, help="The gateway's TOML file.")
 
 
 def _serve_arguments(serve: argparse.ArgumentParser) -> None:
@@ -268,7 +286,7 @@ def _serve(args: argparse.Namespace) -> int:
         except PortInUse:
             _close(emulators)
             raise
-        settings: Settings = demo_settings(rate_limits=args.emulator_rate_limits)
+        settings: Settings = demo_settings(rate_limits=args.emulator_rate_limits, port=args.port)
     else:
         settings = load_settings(args.config)
         if not settings.providers:
@@ -337,6 +355,14 @@ def _emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _webhooks(args: argparse.Namespace) -> int:
+    from gateway.live import commands
+
+    settings = load_settings(args.config)
+    run = commands.sync_webhooks if args.action == "sync" else commands.list_webhooks
+    return 0 if asyncio.run(run(settings, print)) else 1
+
+
 def _schema() -> int:
     from schema import schema
 
@@ -390,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _init(args)
         if args.command == "config-schema":
             return _config_schema()
+        if args.command == "webhooks":
+            return _webhooks(args)
         return _schema()
     except ConfigError as error:
         print(f"crm-gateway: {error}", file=sys.stderr)

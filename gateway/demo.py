@@ -34,23 +34,30 @@ def demo_provider(kind: str, base_url: str, *, rate_limit: bool = True) -> Provi
     )
 
 
-def demo_settings(host: str = "127.0.0.1", *, rate_limits: bool = False) -> Settings:
+def demo_settings(
+    host: str = "127.0.0.1", *, rate_limits: bool = False, port: int = DEMO_GATEWAY_PORT
+) -> Settings:
     """Settings pointing one provider of each kind, named after it, at its emulator.
 
     Everything a deployment hides is on: the demo is for exploring. The gateway keeps the
     providers' rate limits exactly when the emulators enforce them (`rate_limits`): its own
-    limiter must not throttle a demo whose emulators do not. The kinds without webhooks
-    are polled (`DEMO_POLL_INTERVALS`). The cursor secret is random per process whatever
-    the environment says.
+    limiter must not throttle a demo whose emulators do not. The cursor secret is random
+    per process whatever the environment says. The kinds with webhooks register the
+    gateway's (on `port`) with their emulators, which deliver to loopback; the others are
+    polled (`DEMO_POLL_INTERVALS`).
     """
     providers = [
         demo_provider(k, f"http://{host}:{DEMO_PORTS[k]}", rate_limit=rate_limits).model_copy(
-            update={"poll_interval": DEMO_POLL_INTERVALS.get(k)}
+            update={
+                "webhooks": PROVIDERS[k].source_class().webhooks is not None,
+                "poll_interval": DEMO_POLL_INTERVALS.get(k),
+            }
         )
         for k in demo_kinds()
     ]
     return Settings(
         providers=providers,
+        public_url=f"http://127.0.0.1:{port}",
         cursor_secret=None,
         graphiql=True,
         introspection=True,

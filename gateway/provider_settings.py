@@ -129,6 +129,18 @@ class ProviderSettings(BaseModel):
                 raise ValueError(f"for kind {kind!r}: {problems}") from None
         return options
 
+    @field_validator("webhooks")
+    @classmethod
+    def _has_webhooks(cls, webhooks: bool, info: ValidationInfo) -> bool:
+        kind = info.data.get("kind")
+        if webhooks and kind is not None and provider(kind).source_class().webhooks is None:
+            name = info.data.get("name", "?")
+            raise ValueError(
+                f"provider {name!r}: kind {kind!r} has no webhooks (set `poll_interval` to "
+                "read its changes instead)"
+            )
+        return webhooks
+
     @field_validator("credentials", "credentials_env", "credentials_file")
     @classmethod
     def _check_credential_names(cls, names: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:

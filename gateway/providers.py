@@ -32,6 +32,8 @@ class SourceKind(Protocol):
     options_model: ClassVar[type[BaseModel]]
     credentials_model: ClassVar[type[BaseModel]]
     api_url: ClassVar[str]
+    # Its webhook API (`gateway.datasources.webhooks.WebhookApi`); None: it has none.
+    webhooks: ClassVar[type | None]
 
 
 @dataclass(frozen=True)

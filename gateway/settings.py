@@ -277,6 +277,12 @@ class Settings(BaseSettings):
             # site act with its visitors' cookies.
             raise ValueError("cors_allow_credentials needs explicit cors_origins, not `*`")
         self._check_clients(set(names))
+        for provider in self.providers:
+            if provider.webhooks and self.public_url is None:
+                raise ValueError(
+                    f"providers.{provider.name}.webhooks = true needs the top-level `public_url`:"
+                    " where the provider reaches this gateway, e.g. https://crm.example.com"
+                )
         return self
 
     def _check_clients(self, providers: set[str]) -> None:

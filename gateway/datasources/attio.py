@@ -1,8 +1,8 @@
 """Attio (v2): attribute-value records in a `{data, meta}` envelope, `page` + `pageSize` <= 100.
 
-Every attribute is a list of value objects (`values.name[0].full_name`); this
-file flattens them to the unified fields. What has no unified field goes to
-`customFields` as plain values; the whole record stays in `remoteData`.
+Every attribute is a list of value objects (`values.name[0].full_name`), flattened here to
+the unified fields; the others go to `customFields` as plain values, the whole record to
+`remoteData`. Its webhooks are declared in `attio_webhooks`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from gateway import records as rec
+from gateway.datasources.attio_webhooks import AttioWebhooks
 from gateway.datasources.convert import Stamps, utc_text
 from gateway.datasources.hooks import KeyCredentials, PaginationStyle
 from gateway.datasources.lookups import Children
@@ -244,12 +245,9 @@ def _company(provider: str, raw: dict[str, Any]) -> rec.CompanyRecord:
 def _deal_status(stage: str | None) -> rec.DealStatus | None:
     if stage is None:
         return None
-    lowered = stage.lower()
-    if lowered.startswith(WON):
+    if stage.lower().startswith(WON):
         return rec.DealStatus.WON
-    if lowered.startswith(LOST):
-        return rec.DealStatus.LOST
-    return rec.DealStatus.OPEN
+    return rec.DealStatus.LOST if stage.lower().startswith(LOST) else rec.DealStatus.OPEN
 
 
 def _deal(provider: str, raw: dict[str, Any]) -> rec.DealRecord:
@@ -380,6 +378,7 @@ class Attio(OffsetSource):
     rest_paths = PATHS
     envelope = "data"
     update_method = "PUT"  # PUT overwrites multiselects
+    webhooks = AttioWebhooks
 
     @classmethod
     def auth(cls, credentials: Mapping[str, str]) -> ClientAuth:

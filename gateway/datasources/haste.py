@@ -20,6 +20,7 @@ from gateway import records as rec
 from gateway.datasources.convert import Stamps, deal_status, iso_date, money
 from gateway.datasources.convert import optional_text as _text
 from gateway.datasources.estimates import ASSUMED_CHILDREN
+from gateway.datasources.haste_webhooks import HasteWebhooks
 from gateway.datasources.hooks import PaginationStyle, ProviderCredentials
 from gateway.datasources.lookups import Children
 from gateway.datasources.sequential import SequentialSource
@@ -240,6 +241,7 @@ class Haste(SequentialSource):
     converters = CONVERTERS
     rest_paths = PATHS
     envelope = "data"
+    webhooks = HasteWebhooks  # its webhooks' contract: haste_webhooks
     inline_links = frozenset({Link.DEAL_CONTACTS})  # deals list their contacts
     query_support = {e: QuerySupport.by_parameters(PARAMS[e], SORTABLE[e]) for e in Entity}
     unset_fields = dict.fromkeys(Entity, STAMPS.unset)

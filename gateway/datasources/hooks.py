@@ -26,6 +26,7 @@ from gateway.datasources.convert import segment
 from gateway.datasources.estimates import Estimates
 from gateway.datasources.lookups import Children, Lookups
 from gateway.datasources.reads import Reader
+from gateway.datasources.webhooks import WebhookApi
 from gateway.datasources.writes import Operation, Outcome, Writer
 from gateway.errors import BadUserInput, NotFound, Unsupported
 from gateway.listquery import ListQuery, QuerySupport
@@ -179,6 +180,11 @@ class ProviderHooks(ABC):
     rest_params: ClassVar[Mapping[str, str]] = {}
     envelope: ClassVar[str | None] = None
     update_method: ClassVar[str] = "PATCH"
+
+    # --- what it tells of changes ----------------------------------------------------------
+    # Its webhook API, built by the gateway per instance (None: it has none, and
+    # `webhooks = true` is refused for it).
+    webhooks: ClassVar[type[WebhookApi] | None] = None
 
     # Set up by DataSource for every instance.
     name: str

@@ -682,3 +682,22 @@ async def test_deal_and_note_written_then_read_back(api: httpx.AsyncClient) -> N
     assert got["content_plaintext"] == "Went well."
     assert (await api.delete(f"/v2/notes/{note_id}")).json() == {}
     invalid(await api.get(f"/v2/notes/{note_id}"), 404)
+
+
+async def test_objects_are_listed_with_the_ids_webhook_events_name(
+    api: httpx.AsyncClient,
+) -> None:
+    objects = (await api.get("/v2/objects")).json()["data"]
+    assert [o["api_slug"] for o in objects] == ["people", "companies", "deals"]
+    person = (await api.get(PEOPLE, params={"pageSize": 1})).json()["data"][0]
+    people = objects[0]
+    assert people["id"]["object_id"] == person["id"]["object_id"]
+    assert people["id"]["workspace_id"] == person["id"]["workspace_id"]
+    assert (people["singular_noun"], people["plural_noun"]) == ("Person", "People")
+    by_id = await api.get(
+        f"/v2/objects/{people['id']['object_id']}/records", params={"pageSize": 1}
+    )
+    assert by_id.json()["data"] == [person]
+    assert invalid(await api.get("/v2/objects", params={"page": 1})) == (
+        "Unknown query parameter 'page'."
+    )

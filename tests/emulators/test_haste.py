@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +21,7 @@ from gateway.providers import create_emulator
 from gateway.records import Entity
 from tests.support.knowledge import CompanyFields, ProviderKnowledge
 from tests.support.stack import emulator_client
+from tests.support.waiting import wait_until
 
 SMALL = EmulatorOptions(rate_limits=False, companies=8, contacts=24, deals=10, notes=12)
 AUTH = {"Authorization": f"Bearer {haste.DEMO_ACCESS_TOKEN}"}
@@ -565,3 +573,165 @@ async def test_stats_count_requests_and_injected_429_has_headers() -> None:
         assert throttled.headers["Retry-After"] == "1"
         assert throttled.headers["X-RateLimit-Remaining"] == "0"
         assert throttled.json()["error"]["details"]["retryAfter"] == 1
+
+
+# --- webhooks (contract section 9) ----------------------------------------------------
+
+
+async def test_webhooks_are_registered_listed_and_deleted(api: httpx.AsyncClient) -> None:
+    hook = {"url": "http://127.0.0.1:9/in", "events": ["contact.updated", "contact.merged"]}
+    created = await api.post("/v1/webhooks", json=hook)
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["id"].startswith("wh_")
+    assert data["secret"].startswith("whsec_")
+    assert (data["url"], data["events"], data["active"]) == (hook["url"], hook["events"], True)
+    listed = (await api.get("/v1/webhooks")).json()
+    assert [h["id"] for h in listed["data"]] == [data["id"]]
+    assert "secret" not in listed["data"][0]  # the secret shows once
+    one = (await api.get(f"/v1/webhooks/{data['id']}")).json()["data"]
+    assert one == listed["data"][0]
+    deleted = await api.delete(f"/v1/webhooks/{data['id']}")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert error(await api.get(f"/v1/webhooks/{data['id']}"), 404)["code"] == "RESOURCE_NOT_FOUND"
+    assert error(await api.delete(f"/v1/webhooks/{data['id']}"), 404)["code"]
+    assert (await api.get("/v1/webhooks")).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://127.0.0.1:9/in", "events": ["contact.exploded"]}, "events"),
+        ({"url": "http://127.0.0.1:9/in", "events": []}, "events"),
+        ({"url": "ftp://127.0.0.1/in", "events": ["contact.created"]}, "url"),
+        ({"events": ["contact.created"]}, "url"),
+        ({"url": "http://127.0.0.1:9/in", "events": ["deal.created"], "secret": "x"}, "body"),
+    ],
+)
+async def test_a_bad_webhook_is_refused(api: httpx.AsyncClient, body: Any, field: str) -> None:
+    found = error(await api.post("/v1/webhooks", json=body), 400)
+    assert found["code"] == "VALIDATION_ERROR"
+    assert field in found["details"]["fields"]
+
+
+Queued = list[tuple[str, str, bytes]]
+
+
+@pytest.fixture
+def deliveries(monkeypatch: pytest.MonkeyPatch) -> list[Queued]:
+    """What each request queued for delivery, instead of sending it."""
+    sent: list[Queued] = []
+    monkeypatch.setattr(haste, "_deliver", sent.append)
+    return sent
+
+
+def events(sent: list[Queued]) -> list[tuple[str, dict[str, Any]]]:
+    parsed = [json.loads(body) for queued in sent for _, _, body in queued]
+    return [(event["type"], event["data"]) for event in parsed]
+
+
+async def test_writes_send_their_events_to_loopback_webhooks_only(
+    api: httpx.AsyncClient, deliveries: list[Queued]
+) -> None:
+    every = sorted(haste.WEBHOOK_EVENTS)
+    local = await api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/in", "events": every})
+    remote = {"url": "https://hooks.example.com/in", "events": every}
+    assert (await api.post("/v1/webhooks", json=remote)).status_code == 201
+    created = (await api.post("/v1/contacts", json={"email": "hook@example.com"})).json()["data"]
+    contact = created["id"]
+    await api.patch(f"/v1/contacts/{contact}", json={"title": "Chief"})
+    await api.post(f"/v1/contacts/{contact}/notes", json={"content": "hi"})
+    await api.delete(f"/v1/contacts/{contact}")
+    await api.get("/v1/contacts")  # a read sends nothing
+    [[(url, secret, body)], *_] = deliveries
+    assert (url, secret) == ("http://127.0.0.1:9/in", local.json()["data"]["secret"])
+    event = json.loads(body)
+    assert event["id"].startswith("evt_")
+    assert event["workspaceId"]
+    assert event["createdAt"]
+    assert len(deliveries) == 4  # one batch per write, none for the read or the remote URL
+    note = events(deliveries)[2][1]["id"]
+    assert events(deliveries) == [
+        ("contact.created", {"object": "contact", "id": contact}),
+        ("contact.updated", {"object": "contact", "id": contact}),
+        ("note.created", {"object": "note", "id": note}),
+        ("contact.deleted", {"object": "contact", "id": contact}),
+        ("note.deleted", {"object": "note", "id": note}),  # its notes go with it
+    ]
+
+
+async def test_only_subscribed_events_are_sent_and_merges_say_where(
+    api: httpx.AsyncClient, deliveries: list[Queued]
+) -> None:
+    hook = {"url": "http://localhost:9/in", "events": ["contact.merged", "deal.updated"]}
+    await api.post("/v1/webhooks", json=hook)
+    a, b, c = (r["id"] for r in (await api.get("/v1/contacts")).json()["data"][:3])
+    await api.post("/v1/contacts/merge", json={"primaryId": a, "duplicateIds": [b, c]})
+    deal = (await api.get("/v1/deals")).json()["data"][0]["id"]
+    bulk = {"operations": [{"method": "update", "id": deal, "data": {"title": "Bigger"}}]}
+    await api.post("/v1/deals/bulk", json=bulk)
+    await api.patch(f"/v1/companies/{(await api.get('/v1/companies')).json()['data'][0]['id']}")
+    assert events(deliveries) == [
+        ("contact.merged", {"object": "contact", "id": b, "mergedIntoId": a}),
+        ("contact.merged", {"object": "contact", "id": c, "mergedIntoId": a}),
+        ("deal.updated", {"object": "deal", "id": deal}),
+    ]
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A loopback webhook target answering 500 until its `failures` run out."""
+
+    failures = 0
+    received: list[tuple[str, bytes]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        type(self).received.append((self.headers["X-Haste-Signature"], self.rfile.read(length)))
+        failing = len(type(self).received) <= type(self).failures
+        self.send_response(500 if failing else 204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_a_delivery_is_signed_and_retried_with_the_same_id(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(haste, "RETRY_DELAYS", (0.01, 0.02, 0.03))
+    monkeypatch.setattr(Receiver, "received", [])
+    monkeypatch.setattr(Receiver, "failures", 2)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/in"
+        hook = await api.post("/v1/webhooks", json={"url": url, "events": ["company.updated"]})
+        secret = hook.json()["data"]["secret"]
+        company = (await api.get("/v1/companies")).json()["data"][0]["id"]
+        await api.patch(f"/v1/companies/{company}", json={"industry": "Hooks"})
+        wait_until(lambda: len(Receiver.received) == 3, what="the third try", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    ids = set()
+    for header, body in Receiver.received:
+        stamp, signature = (part.split("=", 1)[1] for part in header.split(","))
+        assert abs(int(stamp) - time.time()) < 60
+        expected = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+        assert signature == expected.hexdigest()
+        ids.add(json.loads(body)["id"])
+    assert len(ids) == 1  # each try carries the same event id
+    assert json.loads(body)["data"] == {"object": "company", "id": company}
+
+
+def test_a_delivery_gives_up_after_three_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    tries: list[str] = []
+
+    def refused(request: Any, timeout: float) -> Any:
+        tries.append(request.get_header("X-haste-signature"))
+        raise OSError("refused")
+
+    monkeypatch.setattr(haste, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(urllib.request, "urlopen", refused)
+    assert haste._send("http://127.0.0.1:9/in", "whsec_x", b"{}") is False
+    assert len(tries) == 4
