@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import strawberry
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
@@ -37,6 +37,7 @@ from gateway.errors import Forbidden, Unauthenticated
 from gateway.headers import REQUEST_ID, SecureRoute, SecurityHeaders
 from gateway.live import service as live
 from gateway.live.hub import ChangeHub
+from gateway.live.slots import SubscriptionSlots
 from gateway.live.webhooks import Webhooks
 from gateway.manifest import load_manifest
 from gateway.metrics import Metrics
@@ -49,6 +50,7 @@ from gateway.settings import Settings, warn_inline_secrets
 from gateway.shared import RedisDown, RedisState
 from gateway.upstream import open_client
 from gateway.version import gateway_version
+from gateway.websocket import Subscriptions
 from resolvers.context import Context, Gateway
 from schema import build_schema
 from schema.bounds import input_limits
@@ -131,16 +133,23 @@ class ProviderClients:
 
 
 def create_router(
-    settings: Settings, *, transports: Transports | None = None, probe: bool = False
+    settings: Settings,
+    *,
+    transports: Transports | None = None,
+    probe: bool = False,
+    clock: Callable[[], float] | None = None,
 ) -> APIRouter:
     """The gateway's routes, with a lifespan that opens and closes the provider clients.
 
     `probe`: once the clients are open, send each provider one cheap authenticated request
-    in the background (`gateway.probe`), and let `/readyz` say which are not usable."""
+    in the background (`gateway.probe`), and let `/readyz` say which are not usable.
+    `clock`: POSIX time, which tokens' expiry is read against (tests move it)."""
     warn_inline_secrets(settings)
     check_credentials(settings)
     logredact.guard_httpx()
     gateway, redis = gateway_state(settings)
+    if clock is not None:
+        gateway.wall_clock = clock
     probes = Probes() if probe else None
     clients = ProviderClients(settings, gateway, redis, transports, probes)
     webhooks = Webhooks(settings, gateway, redis, ready=clients.open)
@@ -188,8 +197,8 @@ def _add_metrics(router: APIRouter, gateway: Gateway, settings: Settings) -> Ope
 def _graphql(
     settings: Settings, gateway: Gateway, clients: ProviderClients, redis: RedisState | None
 ) -> GatewayGraphQLRouter:
-    """The /graphql routes: the schema, persisted documents, batches and GraphiQL as the
-    settings say."""
+    """The /graphql routes: the schema, persisted documents, batches, GraphiQL and
+    subscriptions as the settings say."""
     schema = build_schema(
         introspection=settings.introspection,
         field_suggestions=settings.field_suggestions,
@@ -199,9 +208,14 @@ def _graphql(
     if persisted.manifest is not None:
         # Only the manifest's names become labels: clients cannot make up new ones.
         gateway.metrics.names = persisted.manifest.names
+    contexts = _contexts(settings, gateway, clients)
+
+    async def context(connection: HTTPConnection) -> Context:
+        return await contexts(connection, connection.headers)
+
     return GatewayGraphQLRouter(
         schema,
-        context_getter=_context_getter(settings, gateway, clients),
+        context_getter=context,
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=False,
         max_bytes=settings.max_request_size,
@@ -212,6 +226,11 @@ def _graphql(
         ),
         route_class=SecureRoute,
         persisted=persisted,
+        subscriptions=(
+            Subscriptions(contexts, origin_allowed(settings.cors_origins))
+            if settings.subscriptions
+            else None
+        ),
     )
 
 
@@ -269,6 +288,8 @@ def gateway_state(settings: Settings) -> tuple[Gateway, RedisState | None]:
             await source.upstream.forget()
 
     gateway.changes = ChangeHub(forget)
+    gateway.subscriptions = SubscriptionSlots(settings.max_subscriptions_per_client)
+    gateway.metrics.subscriptions_open = lambda: gateway.subscriptions.total
     if settings.redis_url is None or secret is None:  # the settings require both together
         return gateway, None
     redis = RedisState(
@@ -280,20 +301,25 @@ def gateway_state(settings: Settings) -> tuple[Gateway, RedisState | None]:
     return gateway, redis
 
 
-def _context_getter(
+def _contexts(
     settings: Settings, gateway: Gateway, clients: ProviderClients
-) -> Callable[[HTTPConnection], Awaitable[Context]]:
+) -> Callable[[HTTPConnection, Mapping[str, str]], Awaitable[Context]]:
+    """An operation's context, for the client that `headers` authenticate."""
     authenticator = Authenticator(settings) if settings.auth_required else None
 
-    async def context(connection: HTTPConnection) -> Context:
+    async def context(connection: HTTPConnection, headers: Mapping[str, str]) -> Context:
         await clients.open()
         if authenticator is None:
-            return Context(gateway)
-        try:
-            return Context(gateway, await authenticator.authenticate(connection.headers))
-        except (Unauthenticated, Forbidden) as refused:
-            # The endpoint answers it before anything is parsed or executed.
-            return Context(gateway, refused=refused)
+            made = Context(gateway)
+        else:
+            try:
+                made = Context(gateway, await authenticator.authenticate(headers))
+            except (Unauthenticated, Forbidden) as refused:
+                # The endpoint answers it before anything is parsed or executed.
+                made = Context(gateway, refused=refused)
+        if isinstance(connection, Request | WebSocket):
+            made.request = connection
+        return made
 
     return context
 
@@ -343,6 +369,15 @@ def cors_origin_regex(origins: list[str]) -> str:
     return "|".join(parts)
 
 
+def origin_allowed(origins: list[str]) -> Callable[[str], bool]:
+    """Whether a page of another origin may open a WebSocket: as `cors_origins` lets it
+    call the gateway over HTTP."""
+    if "*" in origins:
+        return lambda _: True
+    pattern = re.compile(cors_origin_regex(origins)) if origins else None
+    return lambda origin: pattern is not None and pattern.fullmatch(origin) is not None
+
+
 def add_cors(app: FastAPI, settings: Settings) -> None:
     """Let the browsers of `settings.cors_origins` call the gateway (nothing when empty)."""
     origins = settings.cors_origins
@@ -363,10 +398,14 @@ def add_cors(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(
-    settings: Settings, *, transports: Transports | None = None, probe: bool = False
+    settings: Settings,
+    *,
+    transports: Transports | None = None,
+    probe: bool = False,
+    clock: Callable[[], float] | None = None,
 ) -> FastAPI:
-    """The gateway as a standalone app (`transports`: see `Transports`; `probe`: see
-    `create_router`)."""
+    """The gateway as a standalone app (`transports`: see `Transports`; `probe` and `clock`:
+    see `create_router`)."""
     openapi = settings.openapi
     app = FastAPI(
         title="CRM GraphQL gateway",
@@ -374,7 +413,7 @@ def create_app(
         docs_url="/docs" if openapi else None,
         redoc_url="/redoc" if openapi else None,
     )
-    app.include_router(create_router(settings, transports=transports, probe=probe))
+    app.include_router(create_router(settings, transports=transports, probe=probe, clock=clock))
     add_cors(app, settings)
     # Outermost, so that CORS answers (preflights) carry them too.
     app.add_middleware(SecurityHeaders)

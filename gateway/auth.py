@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +238,8 @@ class Authenticator:
         if "read" not in client.scopes:  # ad_hoc alone lets it read nothing
             log.info("refused client %r: its token grants no scope of the gateway", name)
             raise Forbidden("the token grants no scope of this gateway")
-        return client
+        # Accepted until then (`leeway` included): a subscription ends there.
+        return replace(client, expires_at=float(claims["exp"]) + settings.leeway)
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

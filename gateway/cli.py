@@ -1,6 +1,6 @@
 """`crm-gateway`: serve the gateway, run an emulator, print the schema.
 
-crm-gateway serve --demo               emulators on loopback + gateway on :8000
+crm-gateway serve --demo               emulators on loopback + gateway on :8000 (+ /demo)
 crm-gateway serve --config gw.toml     a real deployment
 crm-gateway emulate revyops --port 8101
 crm-gateway schema > schema.graphql
@@ -121,7 +121,8 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--demo",
         action="store_true",
         help="Start every built-in emulator on loopback and use them as the providers; "
-        "GraphiQL, introspection, field suggestions, OpenAPI and remoteData on.",
+        "GraphiQL, introspection, field suggestions, OpenAPI, remoteData and subscriptions on, "
+        "and a live contact list at /demo.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="Interface to listen on.")
     serve.add_argument("--port", type=int, default=DEMO_GATEWAY_PORT, help="Gateway port.")
@@ -246,19 +247,33 @@ def _server(
     port: int,
     hint: str,
     limits: ServerSettings | None = None,
+    **options: Any,
 ) -> Listener:
-    """`limits` of the gateway's settings; an emulator's are the defaults."""
+    """`limits` of the gateway's settings; an emulator's are the defaults. `options`: more of
+    uvicorn's (the gateway bounds WebSocket messages as it bounds bodies)."""
     sock = _bind(host, port, hint)
     # No access lines: the gateway logs one line per operation (`gateway.operation`). No
     # log config or level: `logs.configure` has set up the process's logging, uvicorn's too.
     config = uvicorn_config(
-        app, host, port, limits or ServerSettings(), log_config=None, access_log=False
+        app, host, port, limits or ServerSettings(), log_config=None, access_log=False, **options
     )
     return uvicorn.Server(config), sock
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _gateway_server(settings: Settings, args: argparse.Namespace) -> Listener:
+    """The gateway's server; with `--demo`, the live contact list at /demo too."""
     from gateway.app import create_app
+    from gateway.demopage import demo_router
+
+    app = create_app(settings, probe=True)
+    if args.demo:
+        app.include_router(demo_router())
+    # WebSocket messages are bounded as bodies are (the app checks them too).
+    limit = settings.max_request_size
+    return _server(app, args.host, args.port, "pass --port", settings.server, ws_max_size=limit)
+
+
+def _serve(args: argparse.Namespace) -> int:
 
     emulators: list[Listener] = []
     if args.demo:
@@ -290,8 +305,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     logs.configure(settings.log_level, settings.log_format)
     try:
-        gateway = create_app(settings, probe=True)
-        server = _server(gateway, args.host, args.port, "pass --port", settings.server)
+        server = _gateway_server(settings, args)
     except PortInUse:
         _close(emulators)
         raise
@@ -304,6 +318,8 @@ def _serve(args: argparse.Namespace) -> int:
     ide = " (GraphiQL)" if settings.graphiql else ""
     banner = [*emulator_lines()] if args.demo else []
     banner.append(f"GraphQL: http://{args.host}:{args.port}/graphql{ide}")
+    if args.demo:
+        banner.append(f"Demo:    http://{args.host}:{args.port}/demo (every CRM's contacts, live)")
     if settings.log_format == "json":  # nothing but JSON objects on stderr
         for line in banner:
             logging.getLogger("gateway").info(line)

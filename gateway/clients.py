@@ -19,12 +19,14 @@ def normalize_scopes(values: Iterable[str]) -> frozenset[str]:
 @dataclass(frozen=True)
 class Client:
     """An authenticated client: its name, the provider instances it may use (None: all of
-    them), its scopes, and its weight in the providers' budgets."""
+    them), its scopes, its weight in the providers' budgets, and when (POSIX seconds) the
+    credential it presented stops being accepted (None: an API key, which does not expire)."""
 
     name: str
     providers: frozenset[str] | None = None
     scopes: frozenset[str] = frozenset({"read"})
     weight: float = 1.0
+    expires_at: float | None = None
 
     def may_use(self, provider: str) -> bool:
         return self.providers is None or provider in self.providers

@@ -64,6 +64,7 @@ def demo_settings(
         field_suggestions=True,
         openapi=True,
         cors_origins=["http://localhost:*", "http://127.0.0.1:*"],
+        subscriptions=True,
     )
 
 

@@ -43,12 +43,15 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from gateway import batch, graphiql
 from gateway.auth import refusal_response
 from gateway.clients import Client
+from gateway.errors import SubscriptionsOff
 from gateway.limiter import ANONYMOUS, Share, sharing
 from gateway.persisted import (
     PersistedDocuments,
@@ -56,6 +59,7 @@ from gateway.persisted import (
     document_ids,
     with_document_id,
 )
+from gateway.websocket import BoundedWebSocketAdapter, GatewayTransportWS, Subscriptions
 
 # Deeper JSON than any real query needs; bounds the recursion of everything that walks
 # the variables afterwards (recursive filter inputs, error formatting).
@@ -185,8 +189,12 @@ def _limited(
 
 class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     """GraphQLRouter with a body-size limit, GraphQL over HTTP media types and status
-    codes, GraphQL-shaped HTTP errors, and GraphiQL served from the package (the page and,
-    under `static/`, its assets) when the IDE is on."""
+    codes, GraphQL-shaped HTTP errors, GraphiQL served from the package (the page and,
+    under `static/`, its assets) when the IDE is on, and with `subscriptions` the
+    graphql-transport-ws and multipart subscription transports (`gateway.websocket`)."""
+
+    graphql_transport_ws_handler_class = GatewayTransportWS
+    websocket_adapter_class = BoundedWebSocketAdapter
 
     def __init__(
         self,
@@ -195,14 +203,20 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         ide_query: str = graphiql.default_query(None),
         ide_headers: str = "",
         persisted: PersistedDocuments | None = None,
+        subscriptions: Subscriptions | None = None,
         **kwargs: Any,
     ) -> None:
-        # No subscriptions yet: no WebSocket protocol, and no WebSocket route, so an upgrade
-        # is refused before anything runs (a server with a WebSocket library installed would
-        # otherwise accept it and keep one context, credentials and deadline, for ever).
-        kwargs["subscription_protocols"] = ()
+        # Without subscriptions: no WebSocket protocol, and no WebSocket route, so an upgrade
+        # is refused before anything runs.
+        kwargs["subscription_protocols"] = (
+            ()
+            if subscriptions is None
+            else (GRAPHQL_TRANSPORT_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL)
+        )
         super().__init__(*args, **kwargs)
-        self.routes[:] = [r for r in self.routes if not isinstance(r, APIWebSocketRoute)]
+        self.subscriptions = subscriptions
+        if subscriptions is None:
+            self.routes[:] = [r for r in self.routes if not isinstance(r, APIWebSocketRoute)]
         self.max_bytes = max_bytes
         self.ide_query = ide_query
         self.ide_headers = ide_headers
@@ -211,6 +225,10 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             self.add_api_route(
                 "/static/{name}", self.graphiql_asset, methods=["GET"], include_in_schema=False
             )
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        # Only asked for another origin than the gateway's own, named in an `Origin` header.
+        return self.subscriptions is not None and self.subscriptions.origin_allowed(origin)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET naming a persisted document is an operation, whatever its Accept says.
@@ -222,7 +240,12 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":
             return await super().render_graphql_ide(request)
-        page = graphiql.render(request.url.path, self.ide_query, self.ide_headers)
+        page = graphiql.render(
+            request.url.path,
+            self.ide_query,
+            self.ide_headers,
+            subscriptions=self.subscriptions is not None,
+        )
         return HTMLResponse(
             page, headers={"Content-Security-Policy": graphiql.content_security_policy(page)}
         )
@@ -264,14 +287,19 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     ) -> Response | WebSocket:
         refused = getattr(context, "refused", None)
         if not isinstance(request, Request):
-            await request.close(code=WS_1008_POLICY_VIOLATION)  # unreachable without a route
-            return request
+            if self.subscriptions is None:
+                await request.close(code=WS_1008_POLICY_VIOLATION)  # unreachable: no route
+                return request
+            return await super().run(request, context, root_value)
         # GraphiQL's page stays open: the queries it sends do not.
         if refused is not None and not self.should_render_graphql_ide(
             self.request_adapter_class(request)
         ):
             return refusal_response(refused)
-        media = negotiate(request.headers.get("accept"))
+        accept = request.headers.get("accept")
+        media = negotiate(accept)
+        if media is None and "multipart/mixed" in (accept or "").lower():
+            media = JSON_MEDIA  # a multipart subscription's: its errors are JSON
         if media is None and not self.should_render_graphql_ide(
             self.request_adapter_class(request)
         ):
@@ -362,6 +390,13 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
                 request, request_adapter, request_data, context, root, sub
             )
         except HTTPException as error:
+            cause = error.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.SUBSCRIPTION
+            ):
+                # Over plain HTTP (or with subscriptions off): say how it would be served.
+                return ExecutionResult(data=None, errors=[self._not_streamed()])
             if isinstance(error.__cause__, CannotGetOperationTypeError):
                 # A request error of a well-formed request (GraphQL's GetOperation()): a
                 # GraphQL response, 200 as application/json, 400 as graphql-response+json.
@@ -380,6 +415,18 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         if register is not None and request_data.query is not None and not refused:
             await self.persisted.register(register, request_data.query)
         return result
+
+    def _not_streamed(self) -> GraphQLError:
+        if self.subscriptions is None:
+            off = SubscriptionsOff(
+                "this gateway serves no subscriptions (its `subscriptions` setting is off)."
+            )
+            return GraphQLError(off.message, extensions=off.extensions)
+        return GraphQLError(
+            "a subscription streams its events: send it over a WebSocket (graphql-transport-ws) "
+            'to this URL, or with `Accept: multipart/mixed;subscriptionSpec="1.0"`.',
+            extensions={"code": "BAD_REQUEST"},
+        )
 
     async def process_result(
         self, request: Request, result: ExecutionResult

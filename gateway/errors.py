@@ -7,8 +7,11 @@
     ├── NotFound                      NOT_FOUND
     ├── Unsupported                   UNSUPPORTED           (provider can't do it)
     ├── Unauthenticated               UNAUTHENTICATED       (HTTP 401: no valid credentials)
+    │   └── CredentialsExpired        UNAUTHENTICATED       (a subscription outlived its token)
     ├── Forbidden                     FORBIDDEN             (the client lacks the scope)
     ├── OperationTooCostly            OPERATION_TOO_COSTLY  (+ estimated, limit)
+    ├── TooManySubscriptions          TOO_MANY_SUBSCRIPTIONS (+ limit)
+    ├── SubscriptionsOff              SUBSCRIPTIONS_DISABLED (`subscriptions = false`)
     └── UpstreamError                 UPSTREAM_ERROR        (+ provider, status)
         ├── UpstreamAuthError         UPSTREAM_AUTH         (credentials refused)
         ├── UpstreamNotFound          NOT_FOUND
@@ -94,6 +97,15 @@ class Unauthenticated(GatewayError):
         self.invalid_token = invalid_token
 
 
+class CredentialsExpired(Unauthenticated):
+    """The token a subscription was opened with has expired: it ends with this error."""
+
+    def __init__(self) -> None:
+        super().__init__(invalid_token=True)
+        self.message = "the token expired: subscribe again with a fresh one"
+        self.args = (self.message,)
+
+
 class Forbidden(GatewayError):
     """The client is known but may not do this (a write without the `write` scope)."""
 
@@ -104,6 +116,24 @@ class OperationTooCostly(GatewayError):
     """The operation is estimated to send more upstream requests than one may."""
 
     code = "OPERATION_TOO_COSTLY"
+
+
+class TooManySubscriptions(GatewayError):
+    """The client holds `max_subscriptions_per_client` subscriptions open already."""
+
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"at most {limit} subscriptions may be open at once per client: stop one first.",
+            limit=limit,
+        )
+
+
+class SubscriptionsOff(GatewayError):
+    """A subscription sent to a gateway whose `subscriptions` setting is off."""
+
+    code = "SUBSCRIPTIONS_DISABLED"
 
 
 class InvalidInput(GatewayError):

@@ -94,10 +94,12 @@ def _template() -> str:
     return (STATIC / "graphiql.html").read_text(encoding="utf-8")
 
 
-def render(page_path: str, query: str, headers: str = "") -> str:
+def render(page_path: str, query: str, headers: str = "", *, subscriptions: bool = False) -> str:
     """The GraphiQL page, its assets served next to `page_path`; `headers` fills the headers
-    editor until the user's own are stored."""
+    editor until the user's own are stored. With `subscriptions` it subscribes over a
+    WebSocket to the page's own URL, sending the headers editor's as `connection_init`."""
     page = _template()
+    page = page.replace("{{subscriptions}}", json.dumps(subscriptions))
     base = static_base(page_path)
     for key, entry in manifest().items():
         page = page.replace(f"{{{{{key}}}}}", html.escape(base + entry["file"]))

@@ -26,6 +26,7 @@ Names (all prefixed `crm_gateway_`):
                                                   deleted
   poll_wait_seconds_total{provider}               time polls waited for their share of the
                                                   budget, behind clients included
+  subscriptions_open                              subscriptions open on this replica
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ class Metrics:
     # then given labels of their own.
     names: frozenset[str] | None = None
 
+    # Read at scrape time, set by the app: whether the replicas' Redis answers (when
+    # `redis_url` is set), and how many subscriptions are open.
+    redis_up: Callable[[], bool] | None = None
+    subscriptions_open: Callable[[], int] | None = None
+
     def __init__(
         self,
         upstreams: Callable[[], Mapping[str, Watched]] = _no_upstreams,
@@ -111,8 +117,6 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.upstreams = upstreams
         self.clock = clock
-        # Whether the replicas' Redis answers (set by the app when `redis_url` is).
-        self.redis_up: Callable[[], bool] | None = None
         # Admitted operation names -> (when last seen, outcomes counted), least recent first.
         self._names: dict[str, tuple[float, set[str]]] = {}
         self._cache_events: Tally[tuple[str, str]] = Tally()
@@ -288,11 +292,20 @@ class _LiveCollector:
             cache.add_metric([provider, event], count)
         yield circuits
         yield cache
+        yield from self._gauges()
+
+    def _gauges(self) -> Iterator[Metric]:
         if self.metrics.redis_up is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_redis_up",
                 "1 while the Redis the replicas share answers; 0 while caches are local.",
                 value=1.0 if self.metrics.redis_up() else 0.0,
+            )
+        if self.metrics.subscriptions_open is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_subscriptions_open",
+                "Subscriptions open on this replica, over every transport.",
+                value=float(self.metrics.subscriptions_open()),
             )
 
 

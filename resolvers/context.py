@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -14,6 +15,7 @@ from gateway.clients import Client
 from gateway.datasources import DataSource as DataSource  # the schema gets it from here
 from gateway.errors import BadUserInput, Forbidden, GatewayError, Unsupported, UpstreamTimeout
 from gateway.live.hub import ChangeHub
+from gateway.live.slots import SubscriptionSlots
 from gateway.metrics import Metrics
 from gateway.pagination.connection import PageLimits
 from gateway.pagination.cursors import CursorCodec
@@ -48,6 +50,9 @@ class Gateway:
     merge_whole_max: int = 2000
     metrics: Metrics = field(default_factory=Metrics)
     changes: ChangeHub = field(default_factory=ChangeHub)
+    subscriptions: SubscriptionSlots = field(default_factory=SubscriptionSlots)
+    # POSIX time, which tokens' expiry is given in; tests set it.
+    wall_clock: Callable[[], float] = time.time
 
     def source(self, provider: str) -> DataSource:
         """The data source of a configured provider instance, or BAD_USER_INPUT."""
@@ -74,6 +79,7 @@ class Context(BaseContext):
     resolvers go through it (never `gateway.sources`), so another provider is unknown to
     the client, in lookups and in error messages alike. `refused` is set when the
     request carried no valid credentials: the endpoint answers it without executing.
+    `refusal` is what an extension refused a subscription with (`schema.subscription`).
     """
 
     def __init__(
@@ -91,11 +97,17 @@ class Context(BaseContext):
             if client is None or client.providers is None
             else {n: s for n, s in gateway.sources.items() if client.may_use(n)}
         )
-        self.loaders = Loaders(self.sources, batching=gateway.batching)
+        self.refusal: Exception | None = None
+        self.renew()
+
+    def renew(self) -> None:
+        """Fresh loaders and a deadline of its own: for the operation, and again for each
+        event of a subscription (nothing read for an earlier event is reused)."""
+        self.loaders = Loaders(self.sources, batching=self.gateway.batching)
         # UNSUPPORTED links already reported, by (provider, link, field path without indexes).
         self.unsupported: dict[tuple[str, str, tuple[str, ...]], Unsupported] = {}
         # On the event loop's clock, the one `asyncio.timeout_at` reads.
-        self.deadline = asyncio.get_running_loop().time() + gateway.operation_deadline
+        self.deadline = asyncio.get_running_loop().time() + self.gateway.operation_deadline
 
     def for_operation(self) -> Context:
         """A context for another operation of the same HTTP request (an item of a batch):

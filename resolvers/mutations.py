@@ -29,10 +29,12 @@ from gateway.errors import (
     Unsupported,
     UpstreamError,
 )
+from gateway.live.changes import ChangeKind
 from gateway.operations import Op
 from gateway.records import AnyRecord, Entity
 from resolvers.context import Context
 from resolvers.globalids import parse_global_id
+from resolvers.written import announce
 
 Problem = tuple[list[str], str]
 # Unified field name -> its GraphQL input name, for userErrors paths.
@@ -259,6 +261,7 @@ async def create(context: Context, entity: Entity, provider: str, raw: dict[str,
             outcome.record = await _write(context, source, call, outcome, missing=None)
         if outcome.record is not None:
             context.loaders.prime([outcome.record])
+            announce(context, source.name, entity, ChangeKind.CREATED, outcome.record.remote_id)
         audit.done(outcome.problems, outcome.record)
         return outcome
 
@@ -295,6 +298,7 @@ async def update(context: Context, entity: Entity, global_id: str, raw: dict[str
             outcome.record = await _write(context, source, call, outcome)
         if outcome.record is not None:
             context.loaders.forget(outcome.record)
+            announce(context, source.name, entity, ChangeKind.UPDATED, remote_id)
         audit.done(outcome.problems)
         return outcome
 
@@ -306,6 +310,7 @@ async def delete(context: Context, entity: Entity, global_id: str) -> Outcome:
         await _write(context, source, source.delete(entity, remote_id), outcome)
         if not outcome.problems:
             outcome.deleted_id = global_id
+            announce(context, source.name, entity, ChangeKind.DELETED, remote_id)
         audit.done(outcome.problems)
         return outcome
 
@@ -353,6 +358,9 @@ async def _merge(context: Context, audit: Audit, winner: str, losers: list[str])
     outcome.record = await _write(context, source, call, outcome, missing=("input",))
     if outcome.record is not None:
         context.loaders.forget(outcome.record)
+        # The winner holds what the others held; they are gone.
+        announce(context, source.name, Entity.CONTACT, ChangeKind.MERGED, ids[0])
+        announce(context, source.name, Entity.CONTACT, ChangeKind.DELETED, *ids[1:])
     return outcome
 
 
@@ -366,6 +374,8 @@ async def restore_deal(context: Context, global_id: str, *, archive: bool = Fals
         outcome = Outcome()
         call = source.archive_deal(remote_id) if archive else source.restore_deal(remote_id)
         outcome.record = await _write(context, source, call, outcome)
+        if outcome.record is not None:
+            announce(context, source.name, Entity.DEAL, ChangeKind.UPDATED, remote_id)
         audit.done(outcome.problems)
         return outcome
 
@@ -472,6 +482,9 @@ async def _send_bulk(
             item.problems = _problems(outcome, ("input", "id"))
         elif isinstance(outcome, str):
             item.deleted_id = ready.global_id
+            announce(context, source.name, entity, ChangeKind.DELETED, outcome)
         elif not isinstance(outcome, Exception):
             item.record = outcome
             context.loaders.forget(outcome)
+            kind = ChangeKind.CREATED if ready.operation[0] is Op.CREATE else ChangeKind.UPDATED
+            announce(context, source.name, entity, kind, outcome.remote_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -17,8 +18,9 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, validate_document
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from gateway.errors import GatewayError
 from schema import types
@@ -29,6 +31,7 @@ from schema.mutation import Mutation
 from schema.observe import Observe
 from schema.query import Query
 from schema.stale import StaleMarker
+from schema.subscription import RefusedSubscriptions, Subscription
 
 log = logging.getLogger("gateway.errors")
 
@@ -65,6 +68,29 @@ def _classify(error: GraphQLError) -> None:
 
 
 class GatewaySchema(strawberry.Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Strawberry's, never for a subscription: that streams (`stream`), and run as a
+        query it would only fail. It is refused as an invalid operation type instead."""
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed - {OperationType.SUBSCRIPTION},
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -126,6 +152,7 @@ def build_schema(
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[types.Contact, types.Company, types.Deal, types.Note],
         extensions=[
             Observe,
@@ -134,6 +161,7 @@ def build_schema(
             Limits,
             InputBounds,
             OperationCost,
+            RefusedSubscriptions,
             StaleMarker,
             *([] if introspection else [DisableIntrospection]),
             CachedValidation,

@@ -12,7 +12,9 @@ A field that reads upstream declares its cost where it is made (`declare`, in th
 factories of schema/query.py and schema/types.py); the cost asks the data source what the
 read will send (`DataSource.estimate_*`: blocks not cached, id batches, per-parent reads)
 and adds what the field's own selection costs on the records it returns. A field that
-declares nothing costs what its selection costs. A root mutation field costs its write.
+declares nothing costs what its selection costs. A root mutation field costs its write. A
+subscription is estimated per event: what its root field's selection costs on one event
+(schema/subscription.py declares the event's record), refused as a query would be.
 
 Above `max_operation_cost` the operation is refused with OPERATION_TOO_COSTLY and nothing
 is sent; so is an operation the estimator fails on (never taken as free). Every response

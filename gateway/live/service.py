@@ -1,5 +1,6 @@
 """The live work that runs beside the server for its lifespan: registering webhooks with
-the providers, and polling the providers that have none."""
+the providers, polling the providers that have none, and sharing changes with the other
+replicas through Redis."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ async def running(
     """Start the live work once the provider clients are open; stop it when the block ends.
     `webhooks`: the app's intake, whose webhooks are registered (in the background) here."""
     async with AsyncExitStack() as stack:
+        if redis is not None:  # first: what the others publish at start crosses already
+            await stack.enter_async_context(gateway.changes.fanned_out(redis))
         if webhooks is not None:
             await stack.enter_async_context(webhooks.running())
         await stack.enter_async_context(polling(settings, gateway, redis))

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from graphql import parse, validate
 
-from gateway import graphiql
+from gateway import demopage, graphiql
 from gateway.app import create_app, create_router
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
@@ -158,7 +158,8 @@ def test_packaging_ships_every_static_file():
     ]["gateway"]
     files = [p.relative_to(ROOT / "gateway").as_posix() for p in graphiql.STATIC.rglob("*")]
     files = [f for f in files if (ROOT / "gateway" / f).is_file()]
-    assert len(files) == 2 + len(graphiql.asset_files())  # the page, the manifest, the assets
+    # GraphiQL's page, manifest and assets; the demo's page and its files.
+    assert len(files) == 2 + len(graphiql.asset_files()) + 1 + len(demopage.ASSETS)
     assert all(any(fnmatch(f, pattern) for pattern in package_data) for f in files)
     # What the manifest names is there, and nothing else is.
     assert {f.rpartition("/")[2] for f in files if "/graphiql/" in f} == {

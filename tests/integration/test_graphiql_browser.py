@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Page
 
 from gateway.app import create_app
 from gateway.demo import demo_provider
 from gateway.servers import ServerThread
 from gateway.settings import ClientSettings, Settings
+from tests.support.browser import LOOPBACK, offline_page
 from tests.support.clients import GraphQLClient
 from tests.support.servers import client_on
 
 pytestmark = pytest.mark.integration
 
-BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TYPED = '{ companies(provider: "basicsos", first: 2) { edges { node { name domain } } } }'
 
 
@@ -39,45 +37,8 @@ def ide(emulators: dict[str, str]) -> Iterator[GraphQLClient]:
 
 @pytest.fixture
 def page() -> Iterator[tuple[Page, list[str]]]:
-    if BROWSER is None:
-        pytest.skip("no Chromium found (install Debian's `chromium`): the browser test did not run")
-    requested: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=BROWSER,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("request", lambda request: requested.append(request.url))
-        # A resource the page's Content-Security-Policy blocks is reported on the console.
-        page.on(
-            "console",
-            lambda message: (
-                requested.append(f"console: {message.text}")
-                if "Content Security Policy" in message.text
-                else None
-            ),
-        )
-
-        def offline(route: Route) -> None:
-            if urlsplit(route.request.url).hostname in LOOPBACK:
-                route.continue_()
-            else:
-                route.abort("internetdisconnected")
-
-        page.route("**/*", offline)
-        try:
-            yield page, requested
-        finally:
-            browser.close()
+    with offline_page() as opened:
+        yield opened
 
 
 def result(page: Page) -> Any:

@@ -1,4 +1,5 @@
-"""A WebSocket upgrade to /graphql over a real socket is not switched to (no 101)."""
+"""With `subscriptions` off (the default), a WebSocket upgrade to /graphql over a real socket
+is not switched to (no 101), and a subscription over HTTP says they are off."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from gateway.app import create_app
 from gateway.servers import ServerThread
 from gateway.settings import Settings
+from tests.support.subscribing import PROTOCOL
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +48,16 @@ def test_an_upgrade_request_is_not_switched(url: str) -> None:
     version, status, *_ = status_line.split(" ")
     assert version.startswith("HTTP/1.1")
     assert status != "101"
+
+
+async def test_a_websocket_client_is_refused(url: str) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url.replace("http", "ws", 1) + "/graphql", subprotocols=[PROTOCOL]):  # type: ignore[list-item]
+            pass
+    assert refused.value.response.status_code == 403
+
+
+def test_a_subscription_over_http_is_told_they_are_off(url: str) -> None:
+    query = "subscription { recordChanged { id } }"
+    body = httpx.post(f"{url}/graphql", json={"query": query}).json()
+    assert body["errors"][0]["extensions"]["code"] == "SUBSCRIPTIONS_DISABLED"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -18,6 +17,7 @@ from gateway.auth import Authenticator, JwksKeys, exposed_without_auth
 from gateway.clients import Client
 from gateway.errors import Unauthenticated
 from gateway.settings import ConfigError, JwtSettings, Settings, load_settings
+from tests.support.asgi_websocket import AsgiWebSocket, Closed
 
 PROVIDER = """
 [[providers]]
@@ -222,42 +222,22 @@ async def test_unknown_key_ids_reload_the_jwks_at_most_every_min_refresh(tmp_pat
     assert loads == 2
 
 
-async def _handshake(app: Any, headers: list[tuple[bytes, bytes]]) -> str:
-    """The app's first answer to a GraphQL WebSocket handshake (a plain ASGI call: the
-    test server has no WebSocket library)."""
-    scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "scheme": "ws",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"sec-websocket-protocol", b"graphql-transport-ws"), *headers],
-        "subprotocols": ["graphql-transport-ws"],
-        "server": ("127.0.0.1", 80),
-        "client": ("127.0.0.1", 5000),
-    }
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    inbox.put_nowait({"type": "websocket.connect"})
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
-
-    await asyncio.wait_for(app(scope, inbox.get, send), timeout=30)
-    kind: str = sent[0]["type"]
-    return kind
+async def _handshake(app: Any, headers: dict[str, str]) -> str:
+    """The app's first answer to a GraphQL WebSocket handshake (over ASGI, in process)."""
+    try:
+        async with AsgiWebSocket(app, headers):
+            return "websocket.accept"
+    except Closed:
+        return "websocket.close"
 
 
 async def test_no_websocket_is_accepted_with_or_without_credentials():
-    # No subscriptions are served yet: a WebSocket would keep one context (credentials,
-    # deadline) for its whole life. Closing before accepting makes the server answer 403.
+    # With `subscriptions` off (the default) there is no WebSocket route at all. Closing
+    # before accepting makes the server answer 403.
     settings = Settings.model_validate(
         {"clients": [{"name": "a", "api_key_sha256": hashlib.sha256(b"key-a").hexdigest()}]}
     )
     for app in (create_app(settings), create_app(Settings())):
-        assert await _handshake(app, []) == "websocket.close"
-        assert await _handshake(app, [(b"x-api-key", b"wrong")]) == "websocket.close"
-        assert await _handshake(app, [(b"x-api-key", b"key-a")]) == "websocket.close"
+        assert await _handshake(app, {}) == "websocket.close"
+        assert await _handshake(app, {"x-api-key": "wrong"}) == "websocket.close"
+        assert await _handshake(app, {"x-api-key": "key-a"}) == "websocket.close"

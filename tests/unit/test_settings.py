@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.cli import main
@@ -113,14 +114,19 @@ def test_the_demo_limits_exactly_when_its_emulators_do(monkeypatch, flag):
         return None
 
     monkeypatch.setattr(gateway.cli, "_serve_all", no_servers)
-    monkeypatch.setattr(gateway.app, "create_app", lambda settings, **_: built.append(settings))
+
+    def build(settings: Any, **_: Any) -> FastAPI:
+        built.append(settings)
+        return FastAPI()
+
+    monkeypatch.setattr(gateway.app, "create_app", build)
 
     def emulator(kind: str, opts: Any) -> object:
         options.append(opts)
         return object()
 
     monkeypatch.setattr(gateway.cli, "create_emulator", emulator)
-    monkeypatch.setattr(gateway.cli, "_server", lambda app, *where: app)
+    monkeypatch.setattr(gateway.cli, "_server", lambda app, *where, **options: app)
     argv = ["serve", "--demo"] + (["--emulator-rate-limits"] if flag else [])
     assert main(argv) == 0
     (settings,) = built
