@@ -13,6 +13,9 @@ DEV := $(VENV)/.installed-dev
 # and the emulators' own contract tests) measures 92.2 %; the floor leaves a margin for what
 # hypothesis draws.
 UNIT_FLOOR := 91
+# The integration layer waits about a third of its time, in bursts (subprocesses starting, the
+# emulators' rate limits, deadlines, slow clients): two workers a core keep the cores busy.
+INTEGRATION_WORKERS = $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 # What a fresh clone installs is what was tested: every package pinned with its hashes, for
 # every platform and Python 3.11+ (uv's universal resolution). `make lock` moves the pins on
 # purpose; `make test-latest` tries the newest releases pyproject.toml's ranges allow.
@@ -74,7 +77,7 @@ test: lint
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 		echo "No chromium found: the GraphiQL browser test will be SKIPPED (apt-get install chromium)."
 	$(BIN)/pytest -q -n auto -m "not integration" --cov --cov-fail-under=$(UNIT_FLOOR)
-	$(BIN)/pytest -q -n auto --dist loadgroup -m integration
+	$(BIN)/pytest -q -n $(INTEGRATION_WORKERS) --dist loadgroup -m integration
 
 # The suite on the newest releases the ranges allow, in a venv of its own: drift shows up here
 # as a report (CI runs it without blocking), not as a broken main on the next fresh clone.
@@ -84,7 +87,7 @@ test-latest: $(INSTALLER)
 	$(UV_PIP) --python $(LATEST)/bin/python --upgrade pip setuptools -e '.[test,bench]'
 	$(LATEST)/bin/python scripts/lock_drift.py $(DEV_LOCK)
 	$(LATEST)/bin/pytest -q -n auto -p no:cacheprovider -m "not integration"
-	$(LATEST)/bin/pytest -q -n auto -p no:cacheprovider --dist loadgroup -m integration
+	$(LATEST)/bin/pytest -q -n $(INTEGRATION_WORKERS) -p no:cacheprovider --dist loadgroup -m integration
 
 coverage: install-dev
 	$(BIN)/pytest -q -n auto --dist loadgroup --cov --cov-report=term

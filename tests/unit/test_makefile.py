@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -75,6 +76,15 @@ def test_make_test_runs_every_test_and_measures_the_fast_layer() -> None:
     assert "--cov " in unit
     assert "--cov-fail-under=" in unit
     assert any(line.rstrip().endswith("-m integration") for line in lines)
+
+
+@pytest.mark.parametrize("target", ["test", "test-latest"])
+def test_the_integration_layer_runs_two_workers_a_core(target: str) -> None:
+    """It waits a third of its time; the fast layer, busy throughout, keeps one per core."""
+    [line] = [line for line in commands(target) if line.rstrip().endswith("-m integration")]
+    assert f" -n {2 * (os.cpu_count() or 1)} " in line
+    [unit] = [line for line in commands(target) if '-m "not integration"' in line]
+    assert " -n auto " in unit
 
 
 def test_make_coverage_measures_the_whole_suite() -> None:
