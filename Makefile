@@ -33,6 +33,11 @@ LATEST := .venv-latest
 
 .PHONY: install install-dev run test test-latest lint lock unit integration coverage bench schema clean
 
+# The test runs write bytecode even where PYTHONDONTWRITEBYTECODE is set: pytest keeps its
+# rewritten test modules only then, and each of the suite's fifty-odd Python processes (its
+# workers, the CLI as a subprocess) would otherwise compile the same modules anew.
+test test-latest unit integration coverage: export PYTHONDONTWRITEBYTECODE :=
+
 install: $(RUNTIME)
 
 install-dev: $(DEV)
