@@ -19,6 +19,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
 DEV_LOCK = ROOT / "requirements" / "dev.txt"
+UV_LOCK = ROOT / "requirements" / "uv.txt"  # the installer the Makefile bootstraps with pip
 BUILD_INPUT = ROOT / "requirements" / "build.in"
 DEV_EXTRAS = ("test", "bench", "lock")  # what the Makefile's `lock` target resolves
 # How uv names a pin's reason when it is a direct requirement.
@@ -110,6 +111,15 @@ def test_the_runtime_takes_the_dev_locks_pins() -> None:
         assert name in dev, f"{name} is in the runtime lock only"
         assert [(p.version, p.marker) for p in forks] == [(p.version, p.marker) for p in dev[name]]
         assert [sorted(p.hashes) for p in forks] == [sorted(p.hashes) for p in dev[name]]
+
+
+def test_the_installer_lock_is_the_dev_locks_uv_alone() -> None:
+    """The uv that installs the locks is the one `make lock` pinned, hashes and all."""
+    installer = read_lock(UV_LOCK)
+    assert list(installer) == ["uv"]
+    [pin] = installer["uv"]
+    [dev] = read_lock(DEV_LOCK)["uv"]
+    assert (pin.version, pin.marker, sorted(pin.hashes)) == (dev.version, None, sorted(dev.hashes))
 
 
 def test_the_runtime_lock_leaves_the_tools_out() -> None:
